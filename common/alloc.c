@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* common/alloc.c: allocator wrapper with byte accounting, as redis zmalloc does. Each block
+ * carries a 16-byte header with its size so that mp_free can keep the counter exact. */
+#include "common/alloc.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HDR 16
+
+static _Atomic size_t used_bytes;
+static _Atomic uint64_t fail_countdown;
+
+MP_NORETURN static void oom(size_t n)
+{
+    char buf[128];
+    int len = snprintf(buf, sizeof buf, "level=error msg=\"out of memory\" bytes=%zu\n", n);
+    if (len > 0)
+        (void)!write(2, buf, (size_t)len);
+    abort();
+}
+
+static bool should_fail(void)
+{
+    uint64_t c = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    if (c == 0)
+        return false;
+    /* relaxed: the hook is only used by single-threaded tests */
+    return atomic_fetch_sub_explicit(&fail_countdown, 1, memory_order_relaxed) == 1;
+}
+
+static void *raw_alloc(size_t n, bool zero)
+{
+    if (n > SIZE_MAX - HDR)
+        return NULL;
+    unsigned char *p = zero ? calloc(1, n + HDR) : malloc(n + HDR);
+    if (!p)
+        return NULL;
+    memcpy(p, &n, sizeof n);
+    /* relaxed: the counter is a statistic, not a synchronisation point */
+    atomic_fetch_add_explicit(&used_bytes, n, memory_order_relaxed);
+    return p + HDR;
+}
+
+static void *raw_realloc(void *ptr, size_t n)
+{
+    if (!ptr)
+        return raw_alloc(n, false);
+    if (n > SIZE_MAX - HDR)
+        return NULL;
+    unsigned char *base = (unsigned char *)ptr - HDR;
+    size_t old;
+    memcpy(&old, base, sizeof old);
+    unsigned char *p = realloc(base, n + HDR);
+    if (!p)
+        return NULL;
+    memcpy(p, &n, sizeof n);
+    atomic_fetch_add_explicit(&used_bytes, n, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&used_bytes, old, memory_order_relaxed);
+    return p + HDR;
+}
+
+void *mp_malloc(size_t n)
+{
+    return should_fail() ? NULL : raw_alloc(n, false);
+}
+
+void *mp_calloc(size_t count, size_t size)
+{
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n) || should_fail())
+        return NULL;
+    return raw_alloc(n, true);
+}
+
+void *mp_realloc(void *p, size_t n)
+{
+    return should_fail() ? NULL : raw_realloc(p, n);
+}
+
+void mp_free(void *ptr)
+{
+    if (!ptr)
+        return;
+    unsigned char *base = (unsigned char *)ptr - HDR;
+    size_t n;
+    memcpy(&n, base, sizeof n);
+    atomic_fetch_sub_explicit(&used_bytes, n, memory_order_relaxed);
+    free(base);
+}
+
+void *mp_xmalloc(size_t n)
+{
+    void *p = raw_alloc(n, false);
+    if (!p)
+        oom(n);
+    return p;
+}
+
+void *mp_xcalloc(size_t count, size_t size)
+{
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n))
+        oom(SIZE_MAX);
+    void *p = raw_alloc(n, true);
+    if (!p)
+        oom(n);
+    return p;
+}
+
+void *mp_xrealloc(void *ptr, size_t n)
+{
+    void *p = raw_realloc(ptr, n);
+    if (!p)
+        oom(n);
+    return p;
+}
+
+char *mp_xstrndup(const char *s, size_t n)
+{
+    char *p = mp_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *mp_xstrdup(const char *s)
+{
+    return mp_xstrndup(s, strlen(s));
+}
+
+size_t mp_alloc_used_bytes(void)
+{
+    return atomic_load_explicit(&used_bytes, memory_order_relaxed);
+}
+
+void mp_alloc_fail_at(uint64_t n)
+{
+    atomic_store_explicit(&fail_countdown, n, memory_order_relaxed);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* common/str.h: string slices (not NUL-terminated) and a growable byte buffer with a cap.
+ * An mp_buf belongs to one thread; its data pointer is valid until the next append. */
+#ifndef COMMON_STR_H
+#define COMMON_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "common/err.h"
+
+struct mp_str {
+    const char *ptr;
+    size_t len;
+};
+
+#define MP_STR_LIT(s) ((struct mp_str){(s), sizeof(s) - 1})
+
+static inline struct mp_str mp_str_c(const char *s)
+{
+    return (struct mp_str){s, s ? strlen(s) : 0};
+}
+
+static inline bool mp_str_eq(struct mp_str a, struct mp_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+/* Byte-wise comparison, as Go compares strings. */
+int mp_str_cmp(struct mp_str a, struct mp_str b);
+
+struct mp_buf {
+    char *data;   /* always NUL-terminated when cap > 0 */
+    size_t len;
+    size_t cap;
+    size_t limit; /* appends beyond this many bytes fail with MP_ELIMIT; 0 = no cap */
+};
+
+void mp_buf_init(struct mp_buf *b, size_t limit);
+void mp_buf_fini(struct mp_buf *b);
+void mp_buf_reset(struct mp_buf *b);
+MP_NODISCARD int mp_buf_append(struct mp_buf *b, const void *p, size_t n);
+MP_NODISCARD int mp_buf_appendf(struct mp_buf *b, const char *fmt, ...) MP_PRINTF(2, 3);
+static inline int mp_buf_append_str(struct mp_buf *b, const char *s)
+{
+    return mp_buf_append(b, s, strlen(s));
+}
+/* Hands the data out (caller frees with mp_free) and leaves b empty. */
+char *mp_buf_take(struct mp_buf *b, size_t *len);
+
+#endif
