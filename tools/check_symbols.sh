@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Every global symbol a module library defines carries the module's prefix.
+# Usage: tools/check_symbols.sh BUILD_DIR
+set -euo pipefail
+build=${1:-build/release}
+status=0
+check() {
+  local lib=$1 re=$2
+  [ -f "$lib" ] || return 0
+  local bad
+  bad=$(nm -g --defined-only "$lib" | awk 'NF==3 {print $3}' | grep -vE "$re" || true)
+  if [ -n "$bad" ]; then
+    echo "$lib: symbols without the module prefix:"; echo "$bad"; status=1
+  fi
+}
+check "$build/common/libmp_common.a" '^mp_'
+check "$build/configs/libmp_configs.a" '^cfg_'
+check "$build/web/libmp_web.a" '^web_'
+check "$build/cmd/libmp_cmd_flags.a" '^cmd_'
+exit $status
