@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Flag parsing: Prometheus 2.55 names, forms and defaults (protocols.md 4.10). */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cmd/flags.h"
