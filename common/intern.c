@@ -12,7 +12,9 @@
  * Memory: header 12 bytes + len + NUL, rounded up to 16, carved from 8 KiB slab chunks for
  * sizes up to SLAB_MAX (freed slots go on per-class free lists of their stripe and are reused;
  * chunks are never returned). Longer strings, and every string in sanitizer builds (so ASan
- * sees each one), get their own allocation. */
+ * sees each one), get their own allocation.
+ *
+ * Locking: a thread holds at most one stripe lock, and calls nothing but the allocator under it. */
 #include "common/labels_internal.h"
 
 #include <pthread.h>

@@ -42,8 +42,9 @@ MP_NODISCARD int mp_intern_acquire(struct mp_str s, const struct mp_istr **out);
 const struct mp_istr *mp_intern_dup(const struct mp_istr *is);
 /* Drops a reference; the last one frees the string. NULL is a no-op. */
 void mp_intern_release(const struct mp_istr *is);
-/* Number of distinct live strings and the bytes they use (headers and the string table
- * included), for self-metrics. Either pointer may be NULL. */
+/* Number of distinct live strings, and the heap bytes the interner holds: string storage
+ * (slab space kept for reuse included) plus the tables. For self-metrics; either pointer may
+ * be NULL. Takes each stripe lock in turn. */
 void mp_intern_stats(size_t *strings, size_t *bytes);
 
 /* Borrowed views, valid while the caller holds a reference. */

@@ -746,3 +746,21 @@ Test(builder, labels_failure_injection)
     cr_assert_geq(failures, 1);
     mp_labels_builder_destroy(b);
 }
+
+Test(builder, copies_are_capped_and_a_failed_set_changes_nothing)
+{
+    size_t big_len = (size_t)33 << 20; /* two of these exceed the 64 MiB builder cap */
+    char *big = mp_xmalloc(big_len);
+    memset(big, 'x', big_len);
+    struct mp_labels_builder *b = mp_labels_builder_create();
+    mp_labels_builder_reset(b, NULL);
+    cr_assert_eq(mp_labels_builder_set(b, S("a"), (struct mp_str){big, big_len}), 0);
+    cr_assert_eq(mp_labels_builder_set(b, S("b"), (struct mp_str){big, big_len}), MP_ELIMIT);
+    cr_assert_eq(mp_labels_builder_count(b), 1);
+    cr_assert_eq(mp_labels_builder_get(b, S("b")).len, 0);
+    mp_labels_builder_reset(b, NULL); /* reset gives the budget back */
+    cr_assert_eq(mp_labels_builder_set(b, S("b"), (struct mp_str){big, big_len}), 0);
+    cr_assert_eq(mp_labels_builder_get(b, S("b")).len, big_len);
+    mp_labels_builder_destroy(b);
+    mp_free(big);
+}
