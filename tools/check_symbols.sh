@@ -17,5 +17,6 @@ check() {
 check "$build/common/libmp_common.a" '^mp_'
 check "$build/configs/libmp_configs.a" '^cfg_'
 check "$build/web/libmp_web.a" '^web_'
+check "$build/tsdb/libmp_tsdb.a" '^tsdb_'
 check "$build/cmd/libmp_cmd_flags.a" '^cmd_'
 exit $status
