@@ -692,6 +692,11 @@ static int apply_merge(struct cfg_loader *L, const yaml_node_t *v, const struct 
     if (v->type == YAML_MAPPING_NODE) {
         rc = apply_mapping(L, v, t, obj, seen);
     } else if (v->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = v->data.sequence.items.start;
+             rc == 0 && it < v->data.sequence.items.top; it++)
+            if (cfg_node(L, *it)->type != YAML_MAPPING_NODE)
+                rc = cfg_fail(L, cfg_node(L, *it),
+                              "map merge requires map or sequence of maps as the value");
         /* the first map of the list wins, so apply them last to first */
         for (yaml_node_item_t *it = v->data.sequence.items.top; rc == 0 &&
                                                               it > v->data.sequence.items.start;) {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/alloc.h"
 #include "common/time.h"
 #include "configs/internal.h"
 
@@ -113,6 +114,34 @@ static void scalar(struct em *e, const char *s, bool flow)
         }
     }
     put(e, "\"");
+}
+
+/* URLs print with any password replaced by xxxxx, as config.URL's MarshalYAML does. */
+static void url_scalar(struct em *e, const char *u)
+{
+    const char *scheme_end = u ? strstr(u, "://") : NULL;
+    if (!scheme_end) {
+        scalar(e, u, false);
+        return;
+    }
+    const char *host = scheme_end + 3;
+    size_t auth_len = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', auth_len);
+    const char *colon = at ? memchr(host, ':', (size_t)(at - host)) : NULL;
+    if (!colon) {
+        scalar(e, u, false);
+        return;
+    }
+    size_t n = strlen(u) + 8;
+    char *tmp = mp_malloc(n);
+    if (!tmp) {
+        if (e->rc == 0)
+            e->rc = MP_ENOMEM;
+        return;
+    }
+    snprintf(tmp, n, "%.*sxxxxx%s", (int)(colon + 1 - u), u, at);
+    scalar(e, tmp, false);
+    mp_free(tmp);
 }
 
 static void key(struct em *e, int ind, const char *k)
@@ -337,7 +366,12 @@ static void emit_tls(struct em *e, int ind, const struct cfg_tls_config *t)
 
 static void emit_proxy(struct em *e, int ind, const struct cfg_proxy *p)
 {
-    kv_opt(e, ind, "proxy_url", p->proxy_url);
+    if (p->proxy_url && *p->proxy_url) {
+        key(e, ind, "proxy_url");
+        put(e, " ");
+        url_scalar(e, p->proxy_url);
+        put(e, "\n");
+    }
     kv_opt(e, ind, "no_proxy", p->no_proxy);
     if (p->proxy_from_environment)
         kv_bool(e, ind, "proxy_from_environment", true);
@@ -490,7 +524,7 @@ static void emit_sd(struct em *e, int ind, const struct cfg_sd_configs *sd)
             put(e, "- ");
             if (k->api_server) {
                 put(e, "api_server: ");
-                scalar(e, k->api_server, false);
+                url_scalar(e, k->api_server);
                 put(e, "\n");
                 kv_str(e, in, "role", cfg_k8s_role_name(k->role));
             } else {
@@ -673,7 +707,7 @@ static void emit_alerting(struct em *e, const struct cfg_alerting *a)
 static void emit_remote_write(struct em *e, const struct cfg_remote_write *w)
 {
     put(e, "- url: ");
-    scalar(e, w->url, false);
+    url_scalar(e, w->url);
     put(e, "\n");
     kv_dur(e, 2, "remote_timeout", w->remote_timeout_ms);
     labels(e, 2, "headers", w->headers, w->nheaders);
@@ -709,7 +743,7 @@ static void emit_remote_write(struct em *e, const struct cfg_remote_write *w)
 static void emit_remote_read(struct em *e, const struct cfg_remote_read *r)
 {
     put(e, "- url: ");
-    scalar(e, r->url, false);
+    url_scalar(e, r->url);
     put(e, "\n");
     kv_dur(e, 2, "remote_timeout", r->remote_timeout_ms);
     labels(e, 2, "headers", r->headers, r->nheaders);
