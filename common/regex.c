@@ -161,7 +161,7 @@ static bool utf8_valid(const char *s, size_t n)
             i++;
             continue;
         }
-        uint32_t cp;
+        uint32_t cp = 0;
         size_t k = utf8_decode(p + i, n - i, &cp);
         if (!k)
             return false;
@@ -341,7 +341,7 @@ static int tr_escape(struct tr *t, size_t *i, uint32_t *cp)
     size_t s = *i, j = *i + 1;
     if (j >= t->len)
         return tr_fail(t, "trailing backslash at end of expression", "", 0);
-    uint32_t c;
+    uint32_t c = 0;
     if (tr_rune(t, &j, &c))
         return t->status;
     switch (c) {
@@ -463,7 +463,7 @@ static int tr_unicode_class(struct tr *t, size_t *i, bool in_class)
     if (j >= t->len)
         return tr_fail(t, "invalid character class range", t->pat + s, 2);
     if (t->pat[j] != '{') {
-        uint32_t c;
+        uint32_t c = 0;
         size_t k = j;
         if (tr_rune(t, &k, &c))
             return t->status;
@@ -611,7 +611,7 @@ static int tr_class(struct tr *t)
             continue;
         }
         size_t rng = i;
-        uint32_t lo, hi;
+        uint32_t lo = 0, hi = 0;
         if (i >= t->len)
             return tr_fail(t, "missing closing ]", t->pat + s, t->len - s);
         if (t->pat[i] == '\\') {
@@ -826,7 +826,7 @@ static int tr_perl_flags(struct tr *t)
     char fl[32];
     size_t nfl = 0;
     while (i < n) {
-        uint32_t c;
+        uint32_t c = 0;
         size_t k = t->pos + i;
         if (tr_rune(t, &k, &c))
             return t->status;
@@ -1002,7 +1002,7 @@ static int tr_step(struct tr *t)
                         break;
                     }
                 while (i < stop) {
-                    uint32_t cp;
+                    uint32_t cp = 0;
                     if (tr_rune(t, &i, &cp))
                         return t->status;
                     if (tr_literal(t, cp))
@@ -1034,7 +1034,7 @@ static int tr_step(struct tr *t)
                 break;
             }
         }
-        uint32_t cp;
+        uint32_t cp = 0;
         if (tr_escape(t, &t->pos, &cp))
             return t->status;
         if (tr_literal(t, cp))
@@ -1042,7 +1042,7 @@ static int tr_step(struct tr *t)
         break;
     }
     default: {
-        uint32_t cp;
+        uint32_t cp = 0;
         if (tr_rune(t, &t->pos, &cp))
             return t->status;
         if (tr_literal(t, cp))
@@ -1118,7 +1118,7 @@ static bool fast_scan(const char *p, size_t n, struct mp_buf *buf, struct fast_i
         } else if (memchr("*+?{}()[]^$", c, 11)) {
             return false;
         } else {
-            uint32_t cp;
+            uint32_t cp = 0;
             ln = utf8_decode((const unsigned char *)p + i, n - i, &cp);
             if (!ln || cp == 0xFFFD)
                 return false;
@@ -1246,7 +1246,7 @@ int mp_regex_compile(struct mp_str pattern, int flags, struct mp_regex **out, st
     if (!utf8_valid(pattern.ptr, pattern.len)) {
         size_t i = 0;
         while (i < pattern.len) {
-            uint32_t cp;
+            uint32_t cp = 0;
             size_t k = utf8_decode((const unsigned char *)pattern.ptr + i, pattern.len - i, &cp);
             if (!k)
                 break;
@@ -1412,7 +1412,7 @@ static int subject_prepare(struct subject *sj, struct mp_str s, bool want_map)
     const unsigned char *p = (const unsigned char *)s.ptr;
     size_t o = 0;
     for (size_t i = 0; i < s.len;) {
-        uint32_t cp;
+        uint32_t cp = 0;
         size_t k = utf8_decode(p + i, s.len - i, &cp);
         if (!k) {
             if (sj->map)
@@ -1506,7 +1506,7 @@ static bool word_rune(const char *p, size_t n, size_t *k)
         *k = 1;
         return is_alnum(c) || c == '_';
     }
-    uint32_t cp;
+    uint32_t cp = 0;
     *k = utf8_decode((const unsigned char *)p, n, &cp);
     if (!*k) {
         *k = 1;
