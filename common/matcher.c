@@ -63,7 +63,9 @@ int mp_matcher_create_flags(enum mp_match_type t, struct mp_str name, struct mp_
 int mp_matcher_create(enum mp_match_type t, struct mp_str name, struct mp_str value,
                       struct mp_matcher **out, struct mp_err *err)
 {
-    return mp_matcher_create_flags(t, name, value, MP_REGEX_DOTALL, out, err);
+    /* Prometheus 2.55 compiles matcher regexes as ^(?:re)$, so `.` does not match a newline
+     * (shared/spec/promql.md 1.6); only 3.0 switched to ^(?s:re)$. */
+    return mp_matcher_create_flags(t, name, value, 0, out, err);
 }
 
 void mp_matcher_destroy(struct mp_matcher *m)

@@ -24,7 +24,7 @@
 struct mp_regex; /* opaque, immutable after compile */
 
 enum {
-    MP_REGEX_DOTALL = 1, /* `.` matches \n: PromQL matchers, ^(?s:re)$ */
+    MP_REGEX_DOTALL = 1, /* `.` matches \n: ^(?s:re)$, as Prometheus 3.x matchers */
 };
 
 /* Compiles pattern (RE2 syntax, not NUL-terminated) anchored at both ends. On error returns
@@ -71,8 +71,9 @@ enum mp_match_type {
 
 struct mp_matcher; /* opaque, immutable, shareable */
 
-/* A label matcher. name and value are copied. Regex values are compiled with
- * MP_REGEX_DOTALL (mp_matcher_create_flags chooses). Invalid regex: MP_EPARSE with Go's text. */
+/* A label matcher. name and value are copied. Regex values are compiled as Prometheus 2.55
+ * does, ^(?:re)$ without DOTALL (mp_matcher_create_flags chooses). Invalid regex: MP_EPARSE
+ * with Go's text. */
 MP_NODISCARD int mp_matcher_create(enum mp_match_type t, struct mp_str name, struct mp_str value,
                                    struct mp_matcher **out, struct mp_err *err);
 MP_NODISCARD int mp_matcher_create_flags(enum mp_match_type t, struct mp_str name,

@@ -433,7 +433,7 @@ Test(matcher, each_type)
         {MP_MATCH_NOT_EQUAL, "a", "b", true},    {MP_MATCH_REGEX, "a.*", "abc", true},
         {MP_MATCH_REGEX, "a.*", "bab", false},   {MP_MATCH_NOT_REGEX, "a.*", "abc", false},
         {MP_MATCH_NOT_REGEX, "a.*", "ba", true}, {MP_MATCH_REGEX, "a|b", "b", true},
-        {MP_MATCH_REGEX, ".*", "x\ny", true}, /* PromQL matchers: dot matches newline */
+        {MP_MATCH_REGEX, ".*", "x\ny", false}, /* 2.55: dot does not match newline */
         {MP_MATCH_EQUAL, "a.*", "abc", false},   /* = is not a regex */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -524,5 +524,17 @@ Test(matcher, relabel_flags_keep_dot_off_newline)
                                          NULL), 0);
     cr_assert_not(mp_matcher_matches(m, MP_STR_LIT("x\ny")));
     cr_assert(mp_matcher_matches(m, MP_STR_LIT("xy")));
+    mp_matcher_destroy(m);
+}
+
+Test(matcher, default_regex_dot_excludes_newline_as_prometheus_2_55)
+{
+    struct mp_matcher *m;
+    cr_assert_eq(mp_matcher_create(MP_MATCH_REGEX, MP_STR_LIT("a"), MP_STR_LIT("a.b"), &m, NULL), 0);
+    cr_assert(mp_matcher_matches(m, MP_STR_LIT("axb")));
+    cr_assert_not(mp_matcher_matches(m, MP_STR_LIT("a\nb")));
+    mp_matcher_destroy(m);
+    cr_assert_eq(mp_matcher_create(MP_MATCH_NOT_REGEX, MP_STR_LIT("a"), MP_STR_LIT(".*"), &m, NULL), 0);
+    cr_assert(mp_matcher_matches(m, MP_STR_LIT("x\ny")), "!~ .* must keep values with a newline");
     mp_matcher_destroy(m);
 }
