@@ -1738,7 +1738,7 @@ static int scrape_apply_global(struct cfg_loader *L, const yaml_node_t *at,
         c->scrape_protocols = g->scrape_protocols;
         c->nscrape_protocols = g->nscrape_protocols;
     }
-    char what[200];
+    char what[260];
     snprintf(what, sizeof what, "scrape config with job name %s", q(c->job_name, b, sizeof b));
     TRY(check_protocols(L, at, c->scrape_protocols, c->nscrape_protocols, what));
     if (!set(c->metric_name_validation_scheme))
