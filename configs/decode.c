@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/alloc.h"
 #include "common/labels.h"
@@ -498,6 +499,48 @@ static int get_bytes(struct cfg_loader *L, const yaml_node_t *n, size_t *out)
     return 0;
 }
 
+/* ---- duplicates ---- */
+
+struct dup_ent {
+    const char *name;
+    size_t idx;
+    bool nocase;
+};
+
+static int dup_cmp(const void *a, const void *b)
+{
+    const struct dup_ent *x = a, *y = b;
+    int c = x->nocase ? strcasecmp(x->name, y->name) : strcmp(x->name, y->name);
+    if (c)
+        return c;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Sorting keeps this O(n log n): a 16 MiB file can hold a map with a million keys. */
+int cfg_first_duplicate(const char *const *names, size_t stride, size_t n, bool nocase,
+                        size_t *dup)
+{
+    *dup = SIZE_MAX;
+    if (n < 2)
+        return 0;
+    struct dup_ent *v = mp_malloc(n * sizeof *v);
+    if (!v)
+        return MP_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        v[i].name = *(const char *const *)((const char *)names + i * stride);
+        v[i].idx = i;
+        v[i].nocase = nocase;
+    }
+    qsort(v, n, sizeof *v, dup_cmp);
+    for (size_t i = 1; i < n; i++) {
+        int c = nocase ? strcasecmp(v[i - 1].name, v[i].name) : strcmp(v[i - 1].name, v[i].name);
+        if (c == 0 && v[i].idx < *dup)
+            *dup = v[i].idx;
+    }
+    mp_free(v);
+    return 0;
+}
+
 /* ---- collections ---- */
 
 static int get_strlist(struct cfg_loader *L, const yaml_node_t *n, char ***out, size_t *count)
@@ -543,6 +586,21 @@ static size_t map_len(const yaml_node_t *n)
     return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 }
 
+/* Fails at the key node of the first repeated name of array v (elements start with name). */
+#define TRY_DUP(v, cnt)                                                                     \
+    do {                                                                                    \
+        size_t d_;                                                                          \
+        if (cfg_first_duplicate((const char *const *)&(v)[0].name, sizeof((v)[0]), (cnt), false, \
+                                &d_) != 0)                                                 \
+            return cfg_oom(L);                                                              \
+        if (d_ != SIZE_MAX) {                                                               \
+            char q_[160];                                                                   \
+            cfg_quote((v)[d_].name, q_, sizeof q_);                                         \
+            return cfg_fail(L, cfg_node(L, n->data.mapping.pairs.start[d_].key),            \
+                            "key %s already set in map", q_);                               \
+        }                                                                                   \
+    } while (0)
+
 /* Labels or string maps; names validated as label names when check_names. */
 static int get_strmap(struct cfg_loader *L, const yaml_node_t *n, bool check_names,
                       const char *into, struct cfg_label **out, size_t *count)
@@ -567,13 +625,6 @@ static int get_strmap(struct cfg_loader *L, const yaml_node_t *n, bool check_nam
             return type_error(L, k, "string");
         if ((rc = cfg_node_string(L, k, &v[i].name)) != 0)
             return rc;
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(v[j].name, v[i].name) == 0) {
-                char q[160];
-                cfg_quote(v[i].name, q, sizeof q);
-                return cfg_fail(L, k, "key %s already set in map", q);
-            }
-        }
         if (check_names && !mp_label_name_is_valid(mp_str_c(v[i].name))) {
             char q[160];
             cfg_quote(v[i].name, q, sizeof q);
@@ -589,6 +640,7 @@ static int get_strmap(struct cfg_loader *L, const yaml_node_t *n, bool check_nam
             return cfg_fail(L, val, "%s is not a valid label value", q);
         }
     }
+    TRY_DUP(v, cnt);
     qsort(v, cnt, sizeof *v, label_cmp);
     *out = v;
     *count = cnt;
@@ -618,21 +670,17 @@ static int get_multimap(struct cfg_loader *L, const yaml_node_t *n, struct cfg_m
             return type_error(L, k, "string");
         if ((rc = cfg_node_string(L, k, &v[i].name)) != 0)
             return rc;
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(v[j].name, v[i].name) == 0) {
-                char q[160];
-                cfg_quote(v[i].name, q, sizeof q);
-                return cfg_fail(L, k, "key %s already set in map", q);
-            }
-        }
         if ((rc = get_strlist(L, val, &v[i].values, &v[i].nvalues)) != 0)
             return rc;
     }
+    TRY_DUP(v, cnt);
     qsort(v, cnt, sizeof *v, multi_cmp);
     *out = v;
     *count = cnt;
     return 0;
 }
+
+#undef TRY_DUP
 
 /* ---- structs ---- */
 

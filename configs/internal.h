@@ -128,6 +128,11 @@ bool cfg_node_is_null(const yaml_node_t *n);
 int cfg_node_string(struct cfg_loader *L, const yaml_node_t *n, char **out);
 const yaml_node_t *cfg_node(struct cfg_loader *L, int index);
 
+/* Index (document order) of the first name equal to an earlier one, or SIZE_MAX; names are
+ * read at names + i * stride. MP_ENOMEM. */
+int cfg_first_duplicate(const char *const *names, size_t stride, size_t n, bool nocase,
+                        size_t *dup);
+
 /* Go %q of s into buf (truncated to fit). */
 void cfg_quote(const char *s, char *buf, size_t cap);
 

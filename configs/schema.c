@@ -499,15 +499,20 @@ static int dec_http_headers(struct cfg_loader *L, const yaml_node_t *n, void *me
         const yaml_node_t *val = cfg_node(L, n->data.mapping.pairs.start[i].value);
         char b[200];
         TRY(cfg_node_string(L, k, &v[i].name));
-        for (size_t j = 0; j < i; j++)
-            if (strcasecmp(v[j].name, v[i].name) == 0)
-                return cfg_fail(L, k, "key %s already set in map", q(v[i].name, b, sizeof b));
         for (const char *const *r = reserved; *r; r++)
             if (strcasecmp(*r, v[i].name) == 0)
                 return cfg_fail(L, k, "setting header %s is not allowed",
                                 q(v[i].name, b, sizeof b));
         if (!cfg_node_is_null(val))
             TRY(cfg_decode_struct(L, val, &header_type, &v[i]));
+    }
+    size_t dup;
+    if (cfg_first_duplicate((const char *const *)&v[0].name, sizeof v[0], cnt, true, &dup) != 0)
+        return cfg_oom(L);
+    if (dup != SIZE_MAX) {
+        char b[200];
+        return cfg_fail(L, cfg_node(L, n->data.mapping.pairs.start[dup].key),
+                        "key %s already set in map", q(v[dup].name, b, sizeof b));
     }
     h->http_headers = v;
     h->nhttp_headers = cnt;
@@ -1775,11 +1780,16 @@ int cfg_schema_load(struct cfg_loader *L, const yaml_node_t *root)
         struct cfg_scrape_config *c = &cfg->scrape_configs[i];
         const yaml_node_t *at = root_item(L, root, "scrape_configs", i);
         TRY(scrape_apply_global(L, at, c, g));
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(cfg->scrape_configs[j].job_name, c->job_name) == 0)
-                return cfg_fail(L, at, "found multiple scrape configs with job name %s",
-                                q(c->job_name, b, sizeof b));
     }
+    size_t dup = SIZE_MAX;
+    if (cfg->nscrape_configs &&
+        cfg_first_duplicate((const char *const *)&cfg->scrape_configs[0].job_name,
+                            sizeof cfg->scrape_configs[0], cfg->nscrape_configs, false, &dup) != 0)
+        return cfg_oom(L);
+    if (dup != SIZE_MAX)
+        return cfg_fail(L, root_item(L, root, "scrape_configs", dup),
+                        "found multiple scrape configs with job name %s",
+                        q(cfg->scrape_configs[dup].job_name, b, sizeof b));
     for (size_t i = 0; i < cfg->nremote_write; i++)
         for (size_t j = 0; j < i; j++)
             if (set(cfg->remote_write[i].name) &&
