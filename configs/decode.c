@@ -412,9 +412,11 @@ static int get_duration(struct cfg_loader *L, const yaml_node_t *n, int64_t *out
     return 0;
 }
 
-/* alecthomas/units ParseBase2Bytes, as used for body_size_limit: "1024" style integers are
- * plain bytes; otherwise number+unit segments, KB/MB/... and KiB/MiB/... both base 2. */
-int cfg_parse_bytes(const char *s, size_t *out)
+/* alecthomas/units ParseBase2Bytes, as used for body_size_limit: number+unit segments
+ * ("10MB", "1.5KB", "1KiB512B"), KB/MB/... and KiB/MiB/... both base 2; "0" alone is allowed,
+ * other unitless numbers are not. On MP_EPARSE *unit and *ulen point at the offending unit
+ * (length 0 when it is missing), or *unit is NULL for a malformed number. */
+int cfg_parse_bytes(const char *s, size_t *out, const char **unit, size_t *ulen)
 {
     static const struct {
         const char *u;
@@ -422,6 +424,8 @@ int cfg_parse_bytes(const char *s, size_t *out)
     } units[] = {{"B", 0},    {"KB", 10},  {"MB", 20},  {"GB", 30},  {"TB", 40},
                  {"PB", 50},  {"EB", 60},  {"KiB", 10}, {"MiB", 20}, {"GiB", 30},
                  {"TiB", 40}, {"PiB", 50}, {"EiB", 60}};
+    *unit = NULL;
+    *ulen = 0;
     if (strcmp(s, "0") == 0) {
         *out = 0;
         return 0;
@@ -450,15 +454,16 @@ int cfg_parse_bytes(const char *s, size_t *out)
         const char *u0 = p;
         while (*p && !(*p >= '0' && *p <= '9') && *p != '.')
             p++;
-        size_t ulen = (size_t)(p - u0);
-        if (ulen == 0)
-            return MP_EPARSE;
+        size_t n = (size_t)(p - u0);
         int shift = -1;
         for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-            if (strlen(units[i].u) == ulen && memcmp(units[i].u, u0, ulen) == 0)
+            if (strlen(units[i].u) == n && memcmp(units[i].u, u0, n) == 0)
                 shift = units[i].shift;
-        if (shift < 0)
+        if (shift < 0) {
+            *unit = u0;
+            *ulen = n;
             return MP_EPARSE;
+        }
         total += v * (long double)((uint64_t)1 << shift);
         if (total > (long double)INT64_MAX)
             return MP_ELIMIT;
@@ -478,24 +483,21 @@ static int get_bytes(struct cfg_loader *L, const yaml_node_t *n, size_t *out)
         *out = 0;
         return 0;
     }
-    if (sc.tag == RT_INT) {
-        if (sc.neg && sc.mag != 0)
-            return type_error(L, n, "units.Base2Bytes");
-        if (sc.mag > (uint64_t)INT64_MAX)
-            return type_error(L, n, "units.Base2Bytes");
-        *out = (size_t)sc.mag;
-        return 0;
-    }
     char tmp[64];
+    int shown = (int)(sc.len < 40 ? sc.len : 40);
     if (sc.len >= sizeof tmp || memchr(sc.s, '\0', sc.len))
-        return cfg_fail(L, n, "units: invalid size %.*s", (int)(sc.len < 40 ? sc.len : 40), sc.s);
+        return cfg_fail(L, n, "units: invalid %.*s", shown, sc.s);
     memcpy(tmp, sc.s, sc.len);
     tmp[sc.len] = '\0';
-    int rc = cfg_parse_bytes(tmp, out);
+    const char *unit;
+    size_t ulen;
+    int rc = cfg_parse_bytes(tmp, out, &unit, &ulen);
     if (rc == MP_ELIMIT)
         return cfg_fail(L, n, "units: overflow in %s", tmp);
+    if (rc != 0 && unit)
+        return cfg_fail(L, n, "units: unknown unit %.*s in %s", (int)ulen, unit, tmp);
     if (rc != 0)
-        return cfg_fail(L, n, "units: invalid size %s (use e.g. 1024, 10MB or 512KiB)", tmp);
+        return cfg_fail(L, n, "units: invalid %s", tmp);
     return 0;
 }
 

@@ -141,6 +141,6 @@ int cfg_schema_load(struct cfg_loader *L, const yaml_node_t *root);
 
 /* Duration and byte-size printing in Prometheus's formats (emit.c). */
 void cfg_format_bytes(size_t v, char *buf, size_t cap);
-int cfg_parse_bytes(const char *s, size_t *out);
+int cfg_parse_bytes(const char *s, size_t *out, const char **unit, size_t *ulen);
 
 #endif
