@@ -24,7 +24,7 @@
 
 #define STACK_LINE 2048
 
-_Atomic int mp_log_min_level = MP_LOG_LEVEL_INFO;
+static _Atomic int min_level = MP_LOG_LEVEL_INFO;
 
 static _Atomic int out_fd = 2;
 static _Atomic int out_format = MP_LOG_FORMAT_LOGFMT;
@@ -74,7 +74,13 @@ void mp_log_setup(enum mp_log_level level, enum mp_log_format format, int fd)
 
 void mp_log_set_level(enum mp_log_level level)
 {
-    atomic_store_explicit(&mp_log_min_level, (int)level, memory_order_relaxed);
+    atomic_store_explicit(&min_level, (int)level, memory_order_relaxed);
+}
+
+bool mp_log_is_enabled(enum mp_log_level level)
+{
+    /* relaxed: a level change only needs to become visible eventually */
+    return (int)level >= atomic_load_explicit(&min_level, memory_order_relaxed);
 }
 
 void mp_log_set_sink(mp_log_sink_fn *fn, void *ctx)

@@ -7,7 +7,7 @@
  *
  * Use the macros: MP_LOG_INFO("constant phrase", MP_KV_STR("k", v), MP_KV_I64("n", x)).
  * The macro tests the level before it evaluates any argument (redis serverLog), so a
- * disabled debug line costs one relaxed atomic load. `component` comes from MP_LOG_COMPONENT,
+ * disabled debug line costs one call and a relaxed atomic load. `component` comes from MP_LOG_COMPONENT,
  * a per-target compile definition ("meshprom" when the target sets none).
  *
  * Each line is formatted into one buffer and handed to the output in a single write() (or a
@@ -91,14 +91,9 @@ struct mp_kv {
 #define MP_KV_F64(k, val) ((struct mp_kv){.key = (k), .type = MP_KV_TYPE_F64, .v.f64 = (val)})
 #define MP_KV_BOOL(k, val) ((struct mp_kv){.key = (k), .type = MP_KV_TYPE_BOOL, .v.b = (val)})
 
-/* Internal to the macros: the current minimum level. */
-extern _Atomic int mp_log_min_level;
-
-static inline bool mp_log_is_enabled(enum mp_log_level level)
-{
-    /* relaxed: a level change only needs to become visible eventually */
-    return (int)level >= atomic_load_explicit(&mp_log_min_level, memory_order_relaxed);
-}
+/* True when lines of this level are written (one relaxed atomic load). Out of line on
+ * purpose: an exported variable would carry an unprefixed __odr_asan symbol in ASan builds. */
+bool mp_log_is_enabled(enum mp_log_level level);
 
 /* Formats and writes one line. Does not check the level (the macros do). file is __FILE__
  * (only its base name is printed). Never fails: a line that cannot be allocated in full is

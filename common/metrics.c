@@ -25,8 +25,6 @@
 
 #define MAX_LABELS 16
 
-const double mp_metrics_default_buckets[11] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
-
 struct mp_counter {
     _Atomic uint64_t ival;  /* integral increments */
     _Atomic uint64_t fbits; /* bits of the double holding fractional adds */

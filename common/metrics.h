@@ -44,8 +44,10 @@ struct mp_counter;          /* opaque, lock-free */
 struct mp_gauge;            /* opaque, lock-free */
 struct mp_histogram;        /* opaque, lock-free */
 
-/* Upper bounds of client_golang DefBuckets (.005 ... 10). */
-extern const double mp_metrics_default_buckets[11];
+/* Upper bounds of client_golang DefBuckets, as an initializer:
+ * static const double b[] = MP_METRICS_DEFAULT_BUCKETS; (a macro, not an exported array,
+ * so that ASan builds define no unprefixed __odr_asan symbol). */
+#define MP_METRICS_DEFAULT_BUCKETS {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 MP_NODISCARD int mp_metrics_registry_create(struct mp_metrics_registry **out);
 void mp_metrics_registry_destroy(struct mp_metrics_registry *r); /* NULL is a no-op */

@@ -162,8 +162,9 @@ Test(metrics, registration_rules)
     cr_assert_eq(mp_metrics_vec_register(reg, MP_METRIC_COUNTER, "v2", "",
                                          (const char *[]){"a", "a"}, 2, NULL, 0, &v, NULL),
                  MP_EINVAL);
+    static const double defb[] = MP_METRICS_DEFAULT_BUCKETS;
     cr_assert_eq(mp_metrics_vec_register(reg, MP_METRIC_HISTOGRAM, "v3", "", (const char *[]){"le"},
-                                         1, mp_metrics_default_buckets, 11, &v, NULL),
+                                         1, defb, 11, &v, NULL),
                  MP_EINVAL);
     struct mp_histogram *h;
     cr_assert_eq(mp_metrics_histogram_register(reg, "h", "", (const double[]){1, 1}, 2, &h, NULL),
@@ -224,7 +225,8 @@ Test(metrics, concurrent_updates_from_four_threads)
     struct worker w;
     cr_assert_eq(mp_metrics_counter_register(reg, "c_total", "", &w.c, NULL), 0);
     cr_assert_eq(mp_metrics_gauge_register(reg, "g", "", &w.g, NULL), 0);
-    cr_assert_eq(mp_metrics_histogram_register(reg, "h", "", mp_metrics_default_buckets, 11, &w.h,
+    static const double defb[] = MP_METRICS_DEFAULT_BUCKETS;
+    cr_assert_eq(mp_metrics_histogram_register(reg, "h", "", defb, 11, &w.h,
                                                NULL), 0);
     cr_assert_eq(mp_metrics_vec_register(reg, MP_METRIC_COUNTER, "v_total", "",
                                          (const char *[]){"code"}, 1, NULL, 0, &w.v, NULL), 0);
