@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* web/web.h: the HTTP server (libmicrohttpd hidden behind this header), its built-in
+ * routes and the route-registration API other modules use for /api/v1/... .
+ *
+ * Built in (paths below the route prefix, protocols.md 4.8): /-/healthy, /-/ready,
+ * /-/reload, /-/quit, /metrics (the options' registry in text format 0.0.4). Unknown paths
+ * get 404 "404 page not found\n", a known path with another method 405. Every /api/ path
+ * answers OPTIONS with 204 and carries the CORS headers when the request has an Origin
+ * (4.1); every /api/v1/ path except /api/v1/status/walreplay answers 503 "Service Unavailable" until
+ * web_server_set_ready(srv, true). Responses are gzip/deflate-compressed when the client asks
+ * (when built with zlib). Every routed request is counted in the registry as
+ * prometheus_http_requests_total{code,handler}, prometheus_http_request_duration_seconds
+ * and prometheus_http_response_size_bytes{handler}, handler = the route pattern.
+ *
+ * Threading: connections are served by libmicrohttpd's internal threads, either one thread
+ * per connection (thread_pool_size 0, the default: a slow query never holds up a scrape of
+ * /metrics) or a pool of epoll threads. Handlers therefore run concurrently with each other
+ * and must be thread-safe; a handler owns its request and response for the duration of the
+ * call. Routes are registered before web_server_start and the table is immutable while the
+ * server runs. web_server_set_ready may be called from any thread. The reload and quit
+ * callbacks run on a connection thread; reload may run concurrently with itself when two
+ * clients ask at once, so main serialises it (Prometheus does so through a channel).
+ *
+ * Lifecycle: create (validates options, nothing bound) -> route* -> start (binds every listen
+ * address) -> stop (closes listeners, waits for in-flight handlers) -> destroy. */
+#ifndef WEB_WEB_H
+#define WEB_WEB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/metrics.h"
+#include "common/str.h"
+
+struct web_server;   /* opaque */
+struct web_request;  /* opaque, borrowed by a handler for the duration of the call */
+struct web_response; /* opaque, filled by a handler */
+
+/* Lifecycle callbacks (main wires them). reload returns 0 or a negative status with err
+ * set; its message becomes the 500 body "failed to reload config: <msg>". quit is called at
+ * most once. Both may be NULL (reload then always succeeds, quit does nothing). */
+typedef int web_reload_fn(void *ctx, struct mp_err *err);
+typedef void web_quit_fn(void *ctx);
+
+struct web_options {
+    const char *const *listen; /* "host:port": "0.0.0.0:9090", "[::]:9090", ":9090" (all
+                                  interfaces, dual stack), "localhost:0" (any port) */
+    size_t nlisten;            /* default: one address, "0.0.0.0:9090" */
+    const char *external_url;  /* informational; its path is the default route prefix */
+    const char *route_prefix;  /* NULL/"": path of external_url; normalised "/" + trimmed */
+    bool enable_lifecycle;     /* --web.enable-lifecycle */
+    size_t max_connections;    /* per listen address, as Prometheus; default 512 */
+    int64_t read_timeout_ms;   /* idle connection timeout, default 5m; rounded up to 1 s */
+    size_t max_body_bytes;     /* request bodies above this get 413; default 32 MiB */
+    size_t thread_pool_size;   /* 0 = thread per connection (default), else epoll pool */
+    const char *cors_origin;   /* --web.cors.origin anchored regex; NULL = ".*" */
+    struct mp_metrics_registry *registry; /* /metrics and request metrics; NULL = default */
+    web_reload_fn *reload;
+    web_quit_fn *quit;
+    void *lifecycle_ctx;
+};
+
+void web_options_init(struct web_options *opt);
+
+/* Validates and copies the options (strings are copied; registry and callbacks are borrowed
+ * and must outlive the server). Registers the request metrics in the registry. Errors:
+ * MP_EINVAL (bad listen address, bad cors regex), with a message. */
+MP_NODISCARD int web_server_create(const struct web_options *opt, struct web_server **out,
+                                   struct mp_err *err);
+/* Binds every listen address and starts serving. MP_EIO ("listen tcp 0.0.0.0:9090: bind:
+ * Address already in use") when a socket cannot be bound; nothing stays bound then. */
+MP_NODISCARD int web_server_start(struct web_server *srv, struct mp_err *err);
+/* Stops accepting, waits for running handlers, closes sockets. Idempotent. */
+void web_server_stop(struct web_server *srv);
+void web_server_destroy(struct web_server *srv); /* stops first; NULL is a no-op */
+/* Port actually bound by the i-th listen address after start (for ":0"); 0 if none. */
+uint16_t web_server_port(const struct web_server *srv, size_t i);
+/* The normalised route prefix ("/" or "/prom"); borrowed until destroy. */
+const char *web_server_route_prefix(const struct web_server *srv);
+/* /-/ready and the /api/v1 readiness gate. Starts not ready. */
+void web_server_set_ready(struct web_server *srv, bool ready);
+bool web_server_is_ready(const struct web_server *srv);
+
+/* Route registration. methods: '|'-separated list of GET, HEAD, POST, PUT, DELETE, OPTIONS,
+ * PATCH ("GET|POST"). pattern: path below the route prefix, starting with '/'. A segment
+ * ":name" matches one non-empty segment ("/api/v1/label/:name/values"); a last segment
+ * "*name" matches the rest of the path, possibly empty (httprouter catch-all, e.g. a
+ * "/debug/" prefix followed by "*path"). Static patterns win over patterned ones; otherwise
+ * the first registered match wins. The pattern is also the `handler` metric label.
+ * Only before web_server_start. Errors: MP_EINVAL (bad method/pattern, server running),
+ * MP_EEXISTS (same method and pattern twice). */
+typedef void web_handler_fn(void *ctx, const struct web_request *req, struct web_response *resp);
+MP_NODISCARD int web_server_route(struct web_server *srv, const char *methods, const char *pattern,
+                                  web_handler_fn *fn, void *ctx, struct mp_err *err);
+
+/* ---- request accessors (all borrow from the request; valid during the handler) ---- */
+const char *web_request_method(const struct web_request *req);    /* "GET" */
+struct mp_str web_request_path(const struct web_request *req);    /* below the prefix */
+const char *web_request_pattern(const struct web_request *req);   /* the matched route */
+/* Value of ":name" or "*name" from the pattern; empty slice when absent. */
+struct mp_str web_request_path_param(const struct web_request *req, const char *name);
+/* Header value (case-insensitive name) or NULL. */
+const char *web_request_header(const struct web_request *req, const char *name);
+/* Parameters merged as Prometheus (Go r.Form): for POST/PUT/PATCH with an
+ * application/x-www-form-urlencoded body, body values first, then the URL query. Single
+ * value: the first one (so the body wins); false when absent. */
+bool web_request_param(const struct web_request *req, const char *name, struct mp_str *out);
+/* All values in order; writes up to cap into out and returns the total count. */
+size_t web_request_params(const struct web_request *req, const char *name, struct mp_str *out,
+                          size_t cap);
+/* URL query only (the /api/v1/targets and /api/v1/rules exception of 4.1). */
+bool web_request_query_param(const struct web_request *req, const char *name,
+                             struct mp_str *out);
+/* Raw body (at most max_body_bytes; larger requests never reach a handler). */
+struct mp_str web_request_body(const struct web_request *req);
+
+/* ---- response ---- */
+/* Defaults: 200, "text/plain; charset=utf-8", empty body. */
+void web_response_status(struct web_response *resp, int status);
+void web_response_content_type(struct web_response *resp, const char *content_type); /* copied */
+void web_response_header(struct web_response *resp, const char *name, const char *value);
+/* Body; each replaces the previous one. take: ownership of b's data moves to the response and
+ * b is left empty. static: s must outlive the response (string literals). copy: duplicates. */
+void web_response_body_take(struct web_response *resp, struct mp_buf *b);
+void web_response_body_static(struct web_response *resp, const char *s, size_t len);
+void web_response_body_copy(struct web_response *resp, const void *p, size_t len);
+
+/* Helper for bodies of constant strings. */
+#define WEB_BODY_LIT(resp, lit) web_response_body_static((resp), (lit), sizeof(lit) - 1)
+
+#endif
