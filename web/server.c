@@ -5,8 +5,8 @@
  * dual-stack [::] socket and port 0 can be read back). Per connection MHD calls on_request
  * several times:
  *
- *   first call (headers read)  -> allocate struct web_request; 413 at once when the
- *                                 Content-Length is above max_body_bytes
+ *   first call (headers read)  -> allocate struct web_request; a Content-Length above
+ *                                 max_body_bytes marks it too large (413 after the body)
  *   calls with upload data     -> append to the capped body buffer (overflow: discard, 413)
  *   last call (no more data)   -> dispatch: prefix, CORS, route lookup, 404/405/503 gates,
  *                                 form parsing, handler, optional compression, metrics
@@ -498,7 +498,7 @@ static size_t form_unescape(char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
             s[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n + 0 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             s[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
         } else {
