@@ -180,6 +180,15 @@ static const struct row *find_row(const char *name, size_t len, size_t *idx)
     return NULL;
 }
 
+/* Index of a row the code names itself; a typo here is a programming error. */
+static size_t row_index(const char *name)
+{
+    size_t i = 0;
+    if (!find_row(name, strlen(name), &i))
+        abort();
+    return i;
+}
+
 int cmd_parse_bytes(const char *s, int64_t *out, struct mp_err *err)
 {
     static const char *const units[] = {"B", "KB", "MB", "GB", "TB", "PB", "EB"};
@@ -336,8 +345,7 @@ static void normalise_prefix(struct cmd_flags_state *st, struct cmd_flags *out)
     norm[0] = '/';
     memcpy(norm + 1, src, len);
     norm[len + 1] = '\0';
-    size_t i;
-    find_row("web.route-prefix", strlen("web.route-prefix"), &i);
+    size_t i = row_index("web.route-prefix");
     mp_free(st->value[i]);
     st->value[i] = norm;
     out->web_route_prefix = norm;
@@ -452,22 +460,19 @@ int cmd_flags_parse(int argc, char **argv, struct cmd_flags *out, struct cmd_fla
         }
     }
     if (rc == 0) {
-        size_t i;
-        find_row("web.listen-address", strlen("web.listen-address"), &i);
+        size_t i = row_index("web.listen-address");
         out->listen_addresses = (const char **)st->list[i];
         out->n_listen_addresses = st->nlist[i];
-        find_row("enable-feature", strlen("enable-feature"), &i);
+        i = row_index("enable-feature");
         apply_features(st, i, out, warn, warn_ctx);
         if (out->features & CMD_FEATURE_REMOTE_WRITE_RECEIVER)
             out->web_enable_remote_write_receiver = true;
 
         /* Retention: the deprecated flag feeds retention.time; 15d when nothing is set. */
-        size_t old, tim, siz, maxb;
-        find_row("storage.tsdb.retention", strlen("storage.tsdb.retention"), &old);
-        find_row("storage.tsdb.retention.time", strlen("storage.tsdb.retention.time"), &tim);
-        find_row("storage.tsdb.retention.size", strlen("storage.tsdb.retention.size"), &siz);
-        find_row("storage.tsdb.max-block-duration", strlen("storage.tsdb.max-block-duration"),
-                 &maxb);
+        size_t old = row_index("storage.tsdb.retention");
+        size_t tim = row_index("storage.tsdb.retention.time");
+        size_t siz = row_index("storage.tsdb.retention.size");
+        size_t maxb = row_index("storage.tsdb.max-block-duration");
         if (!st->given[tim] && st->given[old]) {
             set_value(st, tim, st->value[old]);
             rc = store(&rows[tim], st->value[tim], out, err);

@@ -11,6 +11,7 @@ while IFS= read -r -d '' f; do
   owner=${f%%/*}
   [ "$owner" = tests ] && owner=$(echo "$f" | cut -d/ -f2)
   while IFS= read -r inc; do
+    [[ "$inc" == */* ]] || continue   # same-folder include
     mod=${inc%%/*}
     [ "$mod" = "$owner" ] && continue
     if ! [[ "$inc" =~ $public_re ]]; then

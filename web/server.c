@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -908,7 +909,8 @@ static int listener_open(struct web_listener *l, struct mp_err *err)
 static int listener_start(struct web_listener *l, struct mp_err *err)
 {
     struct web_server *srv = l->srv;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* ITC lets web_server_stop quiesce the daemon: stop accepting, finish what is in flight */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (l->family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (srv->pool == 0)
@@ -928,6 +930,27 @@ static int listener_start(struct web_listener *l, struct mp_err *err)
     if (!l->daemon)
         return mp_err_set(err, MP_EIO, "listen tcp %s: cannot start HTTP server", l->addr);
     return 0;
+}
+
+/* Stops accepting on l and waits (bounded) for its open connections to finish, so that a
+ * response being written, such as /-/quit's, still reaches the client. */
+static void listener_drain(struct web_listener *l)
+{
+    if (!l->daemon)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(l->daemon);
+    if (fd == MHD_INVALID_SOCKET)
+        return;
+    close(fd); /* MHD hands the listen socket back and no longer closes it */
+    l->fd = -1;
+    for (int i = 0; i < 200; i++) { /* at most 2 s */
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (!info || info->num_connections == 0)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void listener_close(struct web_listener *l)
@@ -967,6 +990,8 @@ void web_server_stop(struct web_server *srv)
 {
     if (!srv)
         return;
+    for (size_t i = 0; i < srv->nls; i++)
+        listener_drain(&srv->ls[i]);
     for (size_t i = 0; i < srv->nls; i++)
         listener_close(&srv->ls[i]);
     srv->running = false;

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cmd/main.c: the meshprom server. Parses Prometheus's flags, loads prometheus.yml, starts
+ * the HTTP server and waits for signals. The only file that knows every module: it wires them
+ * together and owns the process's life cycle.
+ *
+ *   start -> flags -> logging -> config (fatal if invalid) -> web (ready) -> signal loop
+ *   SIGHUP or POST /-/reload: load a new config; on success swap it in, else keep the old one
+ *   SIGTERM, SIGINT or POST /-/quit: stop the web server, free everything, exit 0
+ *
+ * Signals are blocked in every thread and taken synchronously by the main thread with
+ * sigwaitinfo, so no work happens in a signal handler. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd/flags.h"
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/str.h"
+#include "common/time.h"
+#include "configs/config.h"
+#include "web/web.h"
+
+#ifndef MP_VERSION
+#define MP_VERSION "0.0.0"
+#endif
+#ifndef MP_REVISION
+#define MP_REVISION "unknown"
+#endif
+#ifndef MP_BRANCH
+#define MP_BRANCH "unknown"
+#endif
+
+/* The configuration in force. Readers take the mutex only to acquire the pointer; reload
+ * swaps it. Until other modules hold config snapshots, the old config is freed at swap. */
+struct server {
+    const struct cmd_flags *flags;
+    pthread_mutex_t cfg_mu;
+    struct cfg_config *cfg;
+    struct mp_gauge *reload_ok;
+    struct mp_gauge *reload_ts;
+    struct mp_counter *reloads_failed;
+};
+
+static void warn_feature(void *ctx, const char *msg, const char *option)
+{
+    (void)ctx;
+    MP_LOG_WARN(msg, MP_KV_STR("option", option));
+}
+
+/* Loads and validates the config file, and swaps it in when valid. Both SIGHUP and
+ * /-/reload come here; the mutex serialises them. */
+static int reload_config(struct server *s, struct mp_err *err)
+{
+    const char *path = s->flags->config_file;
+    MP_LOG_INFO("Loading configuration file", MP_KV_STR("filename", path));
+    int64_t start_ns = mp_mono_ns();
+    struct cfg_config *next = NULL;
+    int rc = cfg_config_load_file(path, &next, err);
+    pthread_mutex_lock(&s->cfg_mu);
+    if (rc == 0) {
+        struct cfg_config *old = s->cfg;
+        s->cfg = next;
+        cfg_config_destroy(old);
+    }
+    pthread_mutex_unlock(&s->cfg_mu);
+    if (rc != 0) {
+        mp_gauge_set(s->reload_ok, 0);
+        mp_counter_inc(s->reloads_failed);
+        return rc;
+    }
+    mp_gauge_set(s->reload_ok, 1);
+    mp_gauge_set(s->reload_ts, (double)mp_now_ms() / 1000.0);
+    MP_LOG_INFO("Completed loading of configuration file", MP_KV_STR("filename", path),
+                MP_KV_F64("totalDuration_s", (double)(mp_mono_ns() - start_ns) / 1e9),
+                MP_KV_U64("scrape_configs", next->nscrape_configs));
+    return 0;
+}
+
+static int on_http_reload(void *ctx, struct mp_err *err)
+{
+    struct server *s = ctx;
+    int rc = reload_config(s, err);
+    if (rc != 0)
+        MP_LOG_ERROR("Error reloading config", MP_KV_STR("err", err->msg));
+    return rc;
+}
+
+static void on_http_quit(void *ctx)
+{
+    (void)ctx;
+    /* The main thread waits in sigwaitinfo; a signal is the one wake-up it listens to. */
+    kill(getpid(), SIGTERM);
+}
+
+static void print_version(void)
+{
+    char host[HOST_NAME_MAX + 1] = "unknown";
+    gethostname(host, sizeof host);
+    printf("meshprom, version %s (branch: %s, revision: %s)\n"
+           "  build date:       %s %s\n"
+           "  compiler:         %s\n"
+           "  platform:         linux\n",
+           MP_VERSION, MP_BRANCH, MP_REVISION, __DATE__, __TIME__,
+#if defined(__clang__)
+           "clang " __clang_version__
+#elif defined(__GNUC__)
+           "gcc " __VERSION__
+#else
+           "unknown"
+#endif
+    );
+}
+
+static int register_metrics(struct server *s, struct mp_err *err)
+{
+    struct mp_metrics_registry *r = mp_metrics_default();
+    int rc = mp_metrics_process_register(r, err);
+    if (rc == 0)
+        rc = mp_metrics_gauge_register(r, "prometheus_config_last_reload_successful",
+                                       "Whether the last configuration reload attempt was "
+                                       "successful.",
+                                       &s->reload_ok, err);
+    if (rc == 0)
+        rc = mp_metrics_gauge_register(r, "prometheus_config_last_reload_success_timestamp_seconds",
+                                       "Timestamp of the last successful configuration reload.",
+                                       &s->reload_ts, err);
+    if (rc == 0)
+        rc = mp_metrics_counter_register(r, "meshprom_config_reloads_failed_total",
+                                         "Configuration reloads that were rejected.",
+                                         &s->reloads_failed, err);
+    struct mp_metrics_vec *build = NULL;
+    static const char *const names[] = {"branch", "goversion", "revision", "tags", "version"};
+    if (rc == 0)
+        rc = mp_metrics_vec_register(r, MP_METRIC_GAUGE, "prometheus_build_info",
+                                     "A metric with a constant '1' value labeled by version, "
+                                     "revision, branch, goversion from which prometheus was "
+                                     "built, and the goos and goarch for the build.",
+                                     names, 5, NULL, 0, &build, err);
+    if (rc == 0) {
+        const char *values[] = {MP_BRANCH, "none (C)", MP_REVISION, "meshprom", MP_VERSION};
+        struct mp_gauge *g = mp_metrics_vec_gauge(build, values);
+        if (g)
+            mp_gauge_set(g, 1);
+    }
+    return rc;
+}
+
+/* Prometheus creates the data directory at start-up; so do we, with parents. */
+static int make_dirs(const char *path, struct mp_err *err)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof buf)
+        return mp_err_set(err, MP_EINVAL, "invalid storage path %s", path);
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return mp_err_set(err, MP_EIO, "create %s: %s", buf, strerror(errno));
+        buf[i] = c;
+    }
+    return 0;
+}
+
+/* Waits for signals until one asks for shutdown. */
+static void signal_loop(struct server *s, const sigset_t *set)
+{
+    for (;;) {
+        siginfo_t info;
+        int sig = sigwaitinfo(set, &info);
+        if (sig < 0) {
+            if (errno == EINTR)
+                continue;
+            MP_LOG_ERROR("sigwaitinfo failed", MP_KV_STR("err", strerror(errno)));
+            return;
+        }
+        if (sig == SIGHUP) {
+            struct mp_err err;
+            mp_err_clear(&err);
+            if (reload_config(s, &err) != 0)
+                MP_LOG_ERROR("Error reloading config", MP_KV_STR("err", err.msg));
+            continue;
+        }
+        MP_LOG_WARN("Received termination request, exiting gracefully...",
+                    MP_KV_STR("signal", strsignal(sig)));
+        return;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct cmd_flags flags;
+    struct cmd_flags_state *fstate = NULL;
+    struct mp_err err;
+    mp_err_clear(&err);
+
+    /* Before any thread exists, so that every thread inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct mp_err ferr;
+    mp_err_clear(&ferr);
+    if (cmd_flags_parse(argc, argv, &flags, &fstate, NULL, NULL, &ferr) != 0) {
+        fprintf(stderr, "Error parsing command line arguments: %s\n", ferr.msg);
+        cmd_flags_usage("meshprom", 2);
+        return 2;
+    }
+    if (flags.help) {
+        cmd_flags_usage("meshprom", 1);
+        cmd_flags_destroy(fstate);
+        return 0;
+    }
+    if (flags.version) {
+        print_version();
+        cmd_flags_destroy(fstate);
+        return 0;
+    }
+    /* Parse again with the logger set up so that feature warnings are logged; flag values
+     * were valid the first time. */
+    enum mp_log_level level = MP_LOG_LEVEL_INFO;
+    enum mp_log_format format = MP_LOG_FORMAT_LOGFMT;
+    /* the flag parser already accepted only these names */
+    if (mp_log_level_parse(flags.log_level, &level) != 0 ||
+        mp_log_format_parse(flags.log_format, &format) != 0)
+        return 2;
+    mp_log_setup(level, format, 2);
+    cmd_flags_destroy(fstate);
+    if (cmd_flags_parse(argc, argv, &flags, &fstate, warn_feature, NULL, &ferr) != 0)
+        return 2;
+
+    char revision[192];
+    snprintf(revision, sizeof revision, "(version=%s, branch=%s, revision=%s)", MP_VERSION,
+             MP_BRANCH, MP_REVISION);
+    MP_LOG_INFO("Starting meshprom", MP_KV_STR("mode", "server"),
+                MP_KV_STR("version", revision));
+    if (flags.features & CMD_FEATURE_AGENT)
+        MP_LOG_WARN("Agent mode is not supported by meshprom, running as a server");
+
+    struct server s = {.flags = &flags};
+    pthread_mutex_init(&s.cfg_mu, NULL);
+    int status = 1;
+    struct web_server *web = NULL;
+
+    if (register_metrics(&s, &err) != 0) {
+        MP_LOG_ERROR("Failed to register self-metrics", MP_KV_STR("err", err.msg));
+        goto out;
+    }
+    if (reload_config(&s, &err) != 0) {
+        MP_LOG_ERROR("Error loading config", MP_KV_STR("file", flags.config_file),
+                     MP_KV_STR("err", err.msg));
+        goto out;
+    }
+    if (make_dirs(flags.tsdb_path, &err) != 0) {
+        MP_LOG_ERROR("Opening storage failed", MP_KV_STR("err", err.msg));
+        goto out;
+    }
+
+    struct web_options wopt;
+    web_options_init(&wopt);
+    wopt.listen = flags.listen_addresses;
+    wopt.nlisten = flags.n_listen_addresses;
+    wopt.external_url = flags.web_external_url;
+    wopt.route_prefix = flags.web_route_prefix;
+    wopt.enable_lifecycle = flags.web_enable_lifecycle;
+    wopt.max_connections = (size_t)flags.web_max_connections;
+    wopt.read_timeout_ms = flags.web_read_timeout_ms;
+    wopt.cors_origin = flags.web_cors_origin;
+    wopt.reload = on_http_reload;
+    wopt.quit = on_http_quit;
+    wopt.lifecycle_ctx = &s;
+    if (web_server_create(&wopt, &web, &err) != 0 || web_server_start(web, &err) != 0) {
+        MP_LOG_ERROR("Unable to start web server", MP_KV_STR("err", err.msg));
+        goto out;
+    }
+    for (size_t i = 0; i < flags.n_listen_addresses; i++)
+        MP_LOG_INFO("Start listening for connections",
+                    MP_KV_STR("address", flags.listen_addresses[i]),
+                    MP_KV_U64("port", web_server_port(web, i)));
+    if (flags.web_config_file && *flags.web_config_file)
+        MP_LOG_WARN("--web.config.file is accepted but TLS and basic auth are not implemented "
+                    "yet; serving plain HTTP without authentication",
+                    MP_KV_STR("file", flags.web_config_file));
+
+    /* Nothing to replay until the storage engine exists: ready at once. */
+    web_server_set_ready(web, true);
+    MP_LOG_INFO("Server is ready to receive web requests.");
+
+    signal_loop(&s, &set);
+    status = 0;
+
+out:
+    web_server_destroy(web);
+    pthread_mutex_lock(&s.cfg_mu);
+    cfg_config_destroy(s.cfg);
+    s.cfg = NULL;
+    pthread_mutex_unlock(&s.cfg_mu);
+    pthread_mutex_destroy(&s.cfg_mu);
+    if (status == 0)
+        MP_LOG_INFO("See you next time!");
+    cmd_flags_destroy(fstate);
+    return status;
+}
