@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -378,6 +379,13 @@ Test(chunk_xor, value_leading_zero_clamp_at_31)
     uint8_t d[64];
     size_t n = unhex("0002 d00f 0000000000000000 e807 ff 08 00 00 00 04", d, sizeof d);
     expect_decodes(d, n, s, 2);
+}
+
+Test(chunk_xor, value_leading_zeros_exactly_32_are_clamped)
+{
+    /* x = 0xffffffff: clz exactly 32 -> 31, so M = 33: 11 11111 100001 0<32 ones> */
+    struct sample s[] = {{1000, 0}, {2000, UINT64_C(0xffffffff)}};
+    expect_bytes(s, 2, "0002 d00f 0000000000000000 e807 ff 0b ff ff ff fc");
 }
 
 Test(chunk_xor, value_64_significant_bits_stored_as_zero)
@@ -905,4 +913,73 @@ Test(chunk_cut, helpers_match_prometheus)
     int64_t start = 1700001420000, max = 1700006400000;
     cr_assert_eq(tsdb_compute_chunk_end_time(start, start + 290000, max, 4), start + 1245000);
     cr_assert_eq(tsdb_compute_chunk_end_time(start, start + 3000000, max, 4), max);
+}
+
+/* ---- real Prometheus output -------------------------------------------------------------- */
+
+/* CRC-32C (Castagnoli), bitwise: slow and obvious, for the fixture's chunk record. */
+static uint32_t crc32c(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+/* testdata/xor/promtool-2.42-chunks-000001 is the chunks/000001 segment that
+ * `promtool tsdb create-blocks-from openmetrics promtool-2.42-input.om out` (Prometheus 2.42,
+ * Debian package) wrote for one series of 100 samples: dod in several buckets, NaN, +-Inf.
+ * promtool-2.42-samples.txt lists the input samples (ms, Go float text). */
+Test(chunk_xor, decodes_and_reproduces_promtool_chunk)
+{
+    cr_assert_eq(crc32c((const uint8_t *)"123456789", 9), 0xe3069283u);
+    FILE *f = fopen(MP_TESTDATA_DIR "/xor/promtool-2.42-chunks-000001", "rb");
+    cr_assert(f != NULL);
+    static uint8_t seg[4096];
+    size_t n = fread(seg, 1, sizeof seg, f);
+    fclose(f);
+    cr_assert(n > 8 && n < sizeof seg);
+    cr_assert(seg[0] == 0x85 && seg[1] == 0xbd && seg[2] == 0x40 && seg[3] == 0xdd && seg[4] == 1);
+    /* chunk record at offset 8: uvarint len | encoding | data | BE32 CRC32C(enc + data) */
+    size_t off = 8, len = 0;
+    for (unsigned s = 0;; s += 7) {
+        cr_assert(off < n && s < 63);
+        len |= (size_t)(seg[off] & 0x7f) << s;
+        if (!(seg[off++] & 0x80))
+            break;
+    }
+    cr_assert(off + 1 + len + 4 <= n);
+    cr_assert_eq(seg[off], TSDB_ENC_XOR);
+    const uint8_t *data = seg + off + 1;
+    uint32_t crc = (uint32_t)data[len] << 24 | (uint32_t)data[len + 1] << 16 |
+                   (uint32_t)data[len + 2] << 8 | data[len + 3];
+    cr_assert_eq(crc, crc32c(seg + off, len + 1));
+
+    f = fopen(MP_TESTDATA_DIR "/xor/promtool-2.42-samples.txt", "r");
+    cr_assert(f != NULL);
+    static struct sample want[200];
+    size_t ns = 0;
+    char vs[64];
+    int64_t t;
+    while (ns < 200 && fscanf(f, "%" SCNd64 " %63s", &t, vs) == 2) {
+        double v = strcmp(vs, "NaN") == 0    ? tsdb_f64_from_bits(UINT64_C(0x7ff8000000000001))
+                   : strcmp(vs, "+Inf") == 0 ? INFINITY
+                   : strcmp(vs, "-Inf") == 0 ? -INFINITY
+                                             : strtod(vs, NULL);
+        want[ns++] = (struct sample){t, B(v)};
+    }
+    fclose(f);
+    cr_assert_eq(ns, 100);
+    expect_decodes(data, len, want, ns);
+
+    /* our encoder produces Prometheus's bytes exactly */
+    struct tsdb_xor *c = encode(want, ns);
+    size_t elen;
+    const uint8_t *e = tsdb_xor_bytes(c, &elen);
+    cr_assert_eq(elen, len);
+    cr_assert(memcmp(e, data, len) == 0);
+    tsdb_xor_destroy(c);
 }
