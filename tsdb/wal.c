@@ -226,7 +226,7 @@ static int open_dir(const char *dir, int *out, struct mp_err *err)
 
 int tsdb_wal_segments(const char *dir, int *first, int *last, struct mp_err *err)
 {
-    int dirfd, rc = open_dir(dir, &dirfd, err);
+    int dirfd = -1, rc = open_dir(dir, &dirfd, err);
     if (rc)
         return rc;
     int *v = NULL;
@@ -270,7 +270,7 @@ static int last_checkpoint_fd(int dirfd, const char *dir, int *index, struct mp_
 
 int tsdb_wal_checkpoint_last(const char *dir, int *index, struct mp_err *err)
 {
-    int dirfd, rc = open_dir(dir, &dirfd, err);
+    int dirfd = -1, rc = open_dir(dir, &dirfd, err);
     if (rc)
         return rc;
     rc = last_checkpoint_fd(dirfd, dir, index, err);
@@ -420,7 +420,7 @@ static int cut_segment_locked(struct tsdb_wal *w, struct mp_err *err)
     int rc = flush_locked(w, err);
     if (rc)
         return rc;
-    int nfd;
+    int nfd = -1;
     rc = create_segment(w, w->seg + 1, &nfd, err);
     if (rc)
         return rc;
@@ -1198,7 +1198,7 @@ int tsdb_wal_repair(const char *dir, const struct tsdb_wal_pos *c, struct mp_err
         return mp_err_set(err, MP_EINVAL,
                           "%s: corruption in checkpoint.%08d cannot be repaired", dir,
                           c->checkpoint);
-    int dirfd, rc = open_dir(dir, &dirfd, err);
+    int dirfd = -1, rc = open_dir(dir, &dirfd, err);
     if (rc)
         return rc;
     int *v = NULL;

@@ -99,8 +99,9 @@ static void spit(const char *path, const uint8_t *b, size_t n)
 
 static char *seg_path(const char *dir, int seg)
 {
-    static char p[4096];
-    snprintf(p, sizeof p, "%s/%08d", dir, seg);
+    static char p[4200];
+    int k = snprintf(p, sizeof p, "%s/%08d", dir, seg);
+    cr_assert(k > 0 && (size_t)k < sizeof p);
     return p;
 }
 
