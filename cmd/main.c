@@ -289,10 +289,6 @@ int main(int argc, char **argv)
         MP_LOG_ERROR("Unable to start web server", MP_KV_STR("err", err.msg));
         goto out;
     }
-    for (size_t i = 0; i < flags.n_listen_addresses; i++)
-        MP_LOG_INFO("Start listening for connections",
-                    MP_KV_STR("address", flags.listen_addresses[i]),
-                    MP_KV_U64("port", web_server_port(web, i)));
     if (flags.web_config_file && *flags.web_config_file)
         MP_LOG_WARN("--web.config.file is accepted but TLS and basic auth are not implemented "
                     "yet; serving plain HTTP without authentication",
