@@ -12,6 +12,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static volatile uint64_t sink; /* keeps decoded values observable */
+
 static void decode_body(struct tsdb_record_decoder *d, const uint8_t *p, size_t n)
 {
     size_t k;
@@ -24,12 +26,14 @@ static void decode_body(struct tsdb_record_decoder *d, const uint8_t *p, size_t 
     }
     case TSDB_REC_SAMPLES: {
         struct tsdb_record_sample *s;
-        (void)tsdb_record_samples_decode(d, p, n, &s, &k, NULL);
+        if (tsdb_record_samples_decode(d, p, n, &s, &k, NULL) == 0 && k > 0)
+            sink ^= s[k - 1].ref;
         break;
     }
     case TSDB_REC_TOMBSTONES: {
         struct tsdb_record_tombstone *t;
-        (void)tsdb_record_tombstones_decode(d, p, n, &t, &k, NULL);
+        if (tsdb_record_tombstones_decode(d, p, n, &t, &k, NULL) == 0 && k > 0)
+            sink ^= t[k - 1].ref;
         break;
     }
     default:

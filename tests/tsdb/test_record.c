@@ -334,3 +334,29 @@ Test(record, allocation_failures_return_enomem)
         cr_assert(k < 10);
     }
 }
+
+Test(record, long_label_values_round_trip)
+{
+    /* longer than the encoder's staging block: appended directly */
+    static char big[5000];
+    memset(big, 'v', sizeof big);
+    struct mp_label l[] = {{S("__name__"), S("m")}, {S("big"), {big, sizeof big}}};
+    struct tsdb_record_series s[2] = {{7, mk(l, 2)}, {8, mk(l, 1)}};
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    cr_assert_eq(tsdb_record_series_encode(s, 2, &b), 0);
+    /* type; ref, count, "__name__" "m", "big" + 2-byte uvarint 5000 + value; ref, count, ... */
+    cr_assert_eq(b.len, 1 + (8 + 1 + (1 + 8 + 1 + 1) + (1 + 3 + 2 + 5000)) + (8 + 1 + 11));
+    struct tsdb_record_decoder d;
+    tsdb_record_decoder_init(&d);
+    struct tsdb_record_series *o;
+    size_t n;
+    cr_assert_eq(tsdb_record_series_decode(&d, (const uint8_t *)b.data, b.len, &o, &n, NULL), 0);
+    cr_assert_eq(n, 2);
+    cr_assert(mp_labels_equal(o[0].labels, s[0].labels));
+    cr_assert(mp_labels_equal(o[1].labels, s[1].labels));
+    tsdb_record_series_release(o, n);
+    tsdb_record_series_release(s, 2);
+    tsdb_record_decoder_fini(&d);
+    mp_buf_fini(&b);
+}
