@@ -101,6 +101,17 @@ static void on_http_quit(void *ctx)
     kill(getpid(), SIGTERM);
 }
 
+/* --web.config.file: the gate's headers go onto the response, its status decides. */
+static void web_auth_add_header(void *ctx, const char *name, const char *value)
+{
+    web_response_header(ctx, name, value);
+}
+
+static int web_auth_hook(void *ctx, const char *authorization, struct web_response *resp)
+{
+    return cfg_web_gate_check(ctx, authorization, web_auth_add_header, resp);
+}
+
 static void print_version(void)
 {
     char host[HOST_NAME_MAX + 1] = "unknown";
@@ -257,6 +268,7 @@ int main(int argc, char **argv)
     pthread_mutex_init(&s.cfg_mu, NULL);
     int status = 1;
     struct web_server *web = NULL;
+    struct cfg_web_gate *web_gate = NULL;
 
     if (register_metrics(&s, &err) != 0) {
         MP_LOG_ERROR("Failed to register self-metrics", MP_KV_STR("err", err.msg));
@@ -285,14 +297,19 @@ int main(int argc, char **argv)
     wopt.reload = on_http_reload;
     wopt.quit = on_http_quit;
     wopt.lifecycle_ctx = &s;
+    if (flags.web_config_file && *flags.web_config_file) {
+        /* Loaded once here (fatal like Prometheus), then re-checked on every request. */
+        if (cfg_web_gate_create(flags.web_config_file, &web_gate, &err) != 0) {
+            MP_LOG_ERROR("Unable to start web server", MP_KV_STR("err", err.msg));
+            goto out;
+        }
+        wopt.auth = web_auth_hook;
+        wopt.auth_ctx = web_gate;
+    }
     if (web_server_create(&wopt, &web, &err) != 0 || web_server_start(web, &err) != 0) {
         MP_LOG_ERROR("Unable to start web server", MP_KV_STR("err", err.msg));
         goto out;
     }
-    if (flags.web_config_file && *flags.web_config_file)
-        MP_LOG_WARN("--web.config.file is accepted but TLS and basic auth are not implemented "
-                    "yet; serving plain HTTP without authentication",
-                    MP_KV_STR("file", flags.web_config_file));
 
     /* Nothing to replay until the storage engine exists: ready at once. */
     web_server_set_ready(web, true);
@@ -303,6 +320,7 @@ int main(int argc, char **argv)
 
 out:
     web_server_destroy(web);
+    cfg_web_gate_destroy(web_gate);
     pthread_mutex_lock(&s.cfg_mu);
     cfg_config_destroy(s.cfg);
     s.cfg = NULL;

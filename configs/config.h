@@ -402,4 +402,52 @@ const char *cfg_tls_version_name(enum cfg_tls_version v);
 const struct cfg_scrape_config *cfg_config_find_job(const struct cfg_config *cfg,
                                                     const char *job_name);
 
+
+/* ---- --web.config.file (exporter-toolkit web config, protocols.md 4.11) ----------------
+ * Keys: basic_auth_users (user -> bcrypt hash, $2a$/$2b$/$2y$, checked for form at load),
+ * http_server_config.headers (Content-Security-Policy, X-Frame-Options deny|sameorigin,
+ * X-Content-Type-Options nosniff, X-XSS-Protection, Strict-Transport-Security only) and
+ * http_server_config.http2. tls_server_config is parsed strictly, but a non-empty cert_file
+ * or key_file is rejected ("TLS is not supported yet"). Unknown keys are errors
+ * ("PATH:LINE:COL: field x not found in type web.Config"). */
+struct cfg_web_kv {
+    char *name;
+    char *value;
+};
+
+struct cfg_web_config {
+    struct cfg_web_kv *headers; /* in file order */
+    size_t nheaders;
+    struct cfg_web_kv *users;   /* name = user, value = bcrypt hash; in file order */
+    size_t nusers;
+    bool http2;                 /* default true */
+};
+
+/* MP_EIO (unreadable), MP_ELIMIT (> CFG_MAX_FILE_BYTES), MP_EPARSE, MP_ENOMEM. An empty
+ * file is a valid config with no auth and no headers. */
+MP_NODISCARD int cfg_web_config_load_file(const char *path, struct cfg_web_config **out,
+                                          struct mp_err *err);
+MP_NODISCARD int cfg_web_config_load_buf(const char *name, const char *buf, size_t len,
+                                         struct cfg_web_config **out, struct mp_err *err);
+void cfg_web_config_destroy(struct cfg_web_config *wc); /* NULL is a no-op */
+
+/* Per-request gate over a web config file: the file is stat()ed on every call and re-parsed
+ * when its mtime, size or inode changed; bcrypt results are cached per (user, hash,
+ * password) in a small fixed-size table; unknown users are checked against a dummy hash.
+ * Thread-safe. create loads the file once and fails like cfg_web_config_load_file. */
+struct cfg_web_gate;
+MP_NODISCARD int cfg_web_gate_create(const char *path, struct cfg_web_gate **out,
+                                     struct mp_err *err);
+void cfg_web_gate_destroy(struct cfg_web_gate *g); /* NULL is a no-op */
+/* Calls add_header for every configured header, then checks authorization (the request's
+ * Authorization header, may be NULL). Returns 0 (allowed), 401 (missing or wrong
+ * credentials) or 500 (the file cannot be read or parsed; logged). */
+typedef void cfg_web_header_fn(void *ctx, const char *name, const char *value);
+int cfg_web_gate_check(struct cfg_web_gate *g, const char *authorization,
+                       cfg_web_header_fn *add_header, void *ctx);
+/* bcrypt check of one password against the config's users (dummy hash when unknown).
+ * Not cached. */
+bool cfg_web_config_verify(const struct cfg_web_config *wc, const char *user,
+                           const char *password);
+
 #endif

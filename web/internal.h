@@ -58,6 +58,8 @@ struct web_server {
     web_reload_fn *reload;
     web_quit_fn *quit;
     void *lctx;
+    web_auth_fn *auth;
+    void *auth_ctx;
     _Atomic bool ready;
     _Atomic bool quitting;
     struct web_route *routes;

@@ -205,6 +205,8 @@ int web_server_create(const struct web_options *opt, struct web_server **out,
     srv->reload = opt->reload;
     srv->quit = opt->quit;
     srv->lctx = opt->lifecycle_ctx;
+    srv->auth = opt->auth;
+    srv->auth_ctx = opt->auth_ctx;
     atomic_init(&srv->ready, false);
     atomic_init(&srv->quitting, false);
     srv->nls = opt->nlisten;
@@ -802,10 +804,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     req->answered = true;
     struct web_response resp = {.status = 200};
-    if (!req->mbit) {
+    int gate = 0;
+    if (srv->auth) {
+        const char *authz =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        gate = srv->auth(srv->auth_ctx, authz, &resp);
+        if (gate == 401) {
+            web_response_header(&resp, "WWW-Authenticate", "Basic");
+            set_error(&resp, 401, "Unauthorized\n", 13);
+        } else if (gate) {
+            set_error(&resp, 500, "Internal Server Error\n", 22);
+        }
+    }
+    if (!gate && !req->mbit) {
         set_error(&resp, 405, "Method Not Allowed\n", 19);
     }
-    const struct web_route *route = req->mbit ? dispatch(srv, req, &resp) : NULL;
+    const struct web_route *route = !gate && req->mbit ? dispatch(srv, req, &resp) : NULL;
     size_t bytes = resp.len;
     int status = resp.status;
     enum MHD_Result ret = send_response(req, &resp);

@@ -44,6 +44,15 @@ struct web_response; /* opaque, filled by a handler */
 typedef int web_reload_fn(void *ctx, struct mp_err *err);
 typedef void web_quit_fn(void *ctx);
 
+/* Request gate (--web.config.file, protocols.md 4.11), called for every request before
+ * routing, on a connection thread (so concurrently with itself). authorization is the
+ * request's Authorization header or NULL. The hook may add headers to resp with
+ * web_response_header (they are sent whatever the outcome). Returns 0 to let the request
+ * through, 401 (the server answers "Unauthorized\n" with WWW-Authenticate: Basic) or any
+ * other non-zero value (answered 500 "Internal Server Error\n"). */
+struct web_response;
+typedef int web_auth_fn(void *ctx, const char *authorization, struct web_response *resp);
+
 struct web_options {
     const char *const *listen; /* "host:port": "0.0.0.0:9090", "[::]:9090", ":9090" (all
                                   interfaces, dual stack), "localhost:0" (any port) */
@@ -60,6 +69,8 @@ struct web_options {
     web_reload_fn *reload;
     web_quit_fn *quit;
     void *lifecycle_ctx;
+    web_auth_fn *auth;         /* NULL: no gate */
+    void *auth_ctx;
 };
 
 void web_options_init(struct web_options *opt);
