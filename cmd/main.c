@@ -269,6 +269,7 @@ int main(int argc, char **argv)
     int status = 1;
     struct web_server *web = NULL;
     struct cfg_web_gate *web_gate = NULL;
+    char *tls_cert = NULL, *tls_key = NULL, tls_prio[128] = "";
 
     if (register_metrics(&s, &err) != 0) {
         MP_LOG_ERROR("Failed to register self-metrics", MP_KV_STR("err", err.msg));
@@ -305,6 +306,22 @@ int main(int argc, char **argv)
         }
         wopt.auth = web_auth_hook;
         wopt.auth_ctx = web_gate;
+        /* TLS is read once, here: libmicrohttpd cannot swap certificates while serving, so
+         * cert/key changes need a restart (auth and headers still follow the file). */
+        struct cfg_web_config *wc = NULL;
+        int trc = cfg_web_config_load_file(flags.web_config_file, &wc, &err);
+        if (trc == 0)
+            trc = cfg_web_config_tls(wc, &tls_cert, &tls_key, tls_prio, sizeof tls_prio, &err);
+        cfg_web_config_destroy(wc);
+        if (trc != 0) {
+            MP_LOG_ERROR("Unable to start web server", MP_KV_STR("err", err.msg));
+            goto out;
+        }
+        if (tls_cert) {
+            wopt.tls_cert_pem = tls_cert;
+            wopt.tls_key_pem = tls_key;
+            wopt.tls_priorities = tls_prio;
+        }
     }
     if (web_server_create(&wopt, &web, &err) != 0 || web_server_start(web, &err) != 0) {
         MP_LOG_ERROR("Unable to start web server", MP_KV_STR("err", err.msg));
@@ -321,6 +338,10 @@ int main(int argc, char **argv)
 out:
     web_server_destroy(web);
     cfg_web_gate_destroy(web_gate);
+    if (tls_key)
+        memset(tls_key, 0, strlen(tls_key));
+    mp_free(tls_key);
+    mp_free(tls_cert);
     pthread_mutex_lock(&s.cfg_mu);
     cfg_config_destroy(s.cfg);
     s.cfg = NULL;

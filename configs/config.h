@@ -407,9 +407,12 @@ const struct cfg_scrape_config *cfg_config_find_job(const struct cfg_config *cfg
  * Keys: basic_auth_users (user -> bcrypt hash, $2a$/$2b$/$2y$, checked for form at load),
  * http_server_config.headers (Content-Security-Policy, X-Frame-Options deny|sameorigin,
  * X-Content-Type-Options nosniff, X-XSS-Protection, Strict-Transport-Security only) and
- * http_server_config.http2. tls_server_config is parsed strictly, but a non-empty cert_file
- * or key_file is rejected ("TLS is not supported yet"). Unknown keys are errors
- * ("PATH:LINE:COL: field x not found in type web.Config"). */
+ * http_server_config.http2. tls_server_config: cert_file + key_file (both or neither; relative
+ * paths are resolved against the web config file's directory by cfg_web_config_load_file),
+ * min_version/max_version (TLS10..TLS13). client_auth_type other than NoClientCert and a
+ * non-empty client_ca_file are rejected ("not supported yet"); cipher_suites,
+ * prefer_server_cipher_suites, curve_preferences and client_allowed_sans are accepted and
+ * ignored. Unknown keys are errors ("PATH:LINE:COL: field x not found in type web.Config"). */
 struct cfg_web_kv {
     char *name;
     char *value;
@@ -421,6 +424,10 @@ struct cfg_web_config {
     struct cfg_web_kv *users;   /* name = user, value = bcrypt hash; in file order */
     size_t nusers;
     bool http2;                 /* default true */
+    char *tls_cert_file;        /* NULL: no TLS (then tls_key_file is NULL too) */
+    char *tls_key_file;
+    enum cfg_tls_version tls_min_version; /* CFG_TLS_UNSET: TLS12 */
+    enum cfg_tls_version tls_max_version; /* CFG_TLS_UNSET: TLS13 */
 };
 
 /* MP_EIO (unreadable), MP_ELIMIT (> CFG_MAX_FILE_BYTES), MP_EPARSE, MP_ENOMEM. An empty
@@ -430,6 +437,13 @@ MP_NODISCARD int cfg_web_config_load_file(const char *path, struct cfg_web_confi
 MP_NODISCARD int cfg_web_config_load_buf(const char *name, const char *buf, size_t len,
                                          struct cfg_web_config **out, struct mp_err *err);
 void cfg_web_config_destroy(struct cfg_web_config *wc); /* NULL is a no-op */
+
+/* Reads the TLS cert and key files (PEM, not validated here) into fresh strings (free with
+ * mp_free) and builds the GnuTLS priority string for min/max version into prio
+ * ("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"). wc without TLS: *cert = *key = NULL, 0.
+ * Errors: MP_EIO (unreadable), MP_ELIMIT, MP_EINVAL (min_version above max_version). */
+MP_NODISCARD int cfg_web_config_tls(const struct cfg_web_config *wc, char **cert, char **key,
+                                    char *prio, size_t prio_cap, struct mp_err *err);
 
 /* Per-request gate over a web config file: the file is stat()ed on every call and re-parsed
  * when its mtime, size or inode changed; bcrypt results are cached per (user, hash,

@@ -245,30 +245,93 @@ static int decode_http(struct wc_loader *L, const yaml_node_t *n, struct cfg_web
     return 0;
 }
 
-static int decode_tls(struct wc_loader *L, const yaml_node_t *n)
+static int decode_tls_version(struct wc_loader *L, const yaml_node_t *v,
+                              enum cfg_tls_version *out)
 {
-    static const char *const keys[] = {"cert_file", "key_file", "client_auth_type",
-                                       "client_ca_file", "client_allowed_sans", "min_version",
-                                       "max_version", "cipher_suites",
-                                       "prefer_server_cipher_suites", "curve_preferences"};
+    static const char *const names[] = {"TLS10", "TLS11", "TLS12", "TLS13"};
+    static const enum cfg_tls_version vals[] = {CFG_TLS10, CFG_TLS11, CFG_TLS12, CFG_TLS13};
+    if (is_null(v))
+        return 0;
+    if (v->type == YAML_SCALAR_NODE)
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strcmp(scalar(v), names[i]) == 0)
+                return *out = vals[i], 0;
+    return wc_fail(L, v, "unknown TLS version: %s",
+                   v->type == YAML_SCALAR_NODE ? scalar(v) : "(not a string)");
+}
+
+/* TLS is applied when the server starts (see cfg_web_config_tls); per-request re-reads of
+ * the file only affect auth and headers. */
+static int decode_tls(struct wc_loader *L, const yaml_node_t *n, struct cfg_web_config *wc)
+{
+    static const char *const ignored[] = {"client_allowed_sans", "cipher_suites",
+                                          "prefer_server_cipher_suites", "curve_preferences"};
+    static const char *const auth_types[] = {"RequestClientCert", "RequireAnyClientCert",
+                                             "VerifyClientCertIfGiven",
+                                             "RequireAndVerifyClientCert"};
     bool ok;
     int rc = wc_mapping(L, n, "web.TLSConfig", &ok);
     if (rc || !ok)
         return rc;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = wc_node(L, p->key), *v = wc_node(L, p->value);
-        bool known = false;
-        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-            known = known || strcmp(scalar(k), keys[i]) == 0;
-        if (!known)
-            return wc_fail(L, k, "field %s not found in type web.TLSConfig", scalar(k));
-        if ((strcmp(scalar(k), "cert_file") == 0 || strcmp(scalar(k), "key_file") == 0) &&
-            !is_null(v) && !(v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0))
-            return wc_fail(L, k,
-                           "tls_server_config.%s: TLS is not supported yet (serve plain HTTP "
-                           "or terminate TLS in a proxy)",
-                           scalar(k));
+        const char *key = scalar(k);
+        if (strcmp(key, "cert_file") == 0 || strcmp(key, "key_file") == 0) {
+            char **dst = key[0] == 'c' ? &wc->tls_cert_file : &wc->tls_key_file;
+            char *val = NULL;
+            if ((rc = wc_string(L, v, "string", &val)))
+                return rc;
+            mp_free(*dst);
+            *dst = NULL;
+            if (*val)
+                *dst = val;
+            else
+                mp_free(val);
+        } else if (strcmp(key, "min_version") == 0) {
+            if ((rc = decode_tls_version(L, v, &wc->tls_min_version)))
+                return rc;
+        } else if (strcmp(key, "max_version") == 0) {
+            if ((rc = decode_tls_version(L, v, &wc->tls_max_version)))
+                return rc;
+        } else if (strcmp(key, "client_auth_type") == 0) {
+            char *val = NULL;
+            if ((rc = wc_string(L, v, "string", &val)))
+                return rc;
+            bool known = !*val || strcmp(val, "NoClientCert") == 0;
+            bool unsupported = false;
+            for (size_t i = 0; i < sizeof auth_types / sizeof auth_types[0]; i++)
+                unsupported = unsupported || strcmp(val, auth_types[i]) == 0;
+            if (unsupported)
+                rc = wc_fail(L, v,
+                             "tls_server_config.client_auth_type: %s is not supported yet "
+                             "(only NoClientCert)",
+                             val);
+            else if (!known)
+                rc = wc_fail(L, v, "Invalid ClientAuth: %s", val);
+            mp_free(val);
+            if (rc)
+                return rc;
+        } else if (strcmp(key, "client_ca_file") == 0) {
+            if (!is_null(v) && !(v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0))
+                return wc_fail(L, k,
+                               "tls_server_config.client_ca_file: client certificate "
+                               "verification is not supported yet");
+        } else {
+            bool known = false;
+            for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+                known = known || strcmp(key, ignored[i]) == 0;
+            if (!known)
+                return wc_fail(L, k, "field %s not found in type web.TLSConfig", key);
+        }
     }
+    if (wc->tls_cert_file && !wc->tls_key_file)
+        return wc_fail(L, n, "tls_server_config: missing key_file");
+    if (!wc->tls_cert_file && wc->tls_key_file)
+        return wc_fail(L, n, "tls_server_config: missing cert_file");
+    enum cfg_tls_version lo = wc->tls_min_version ? wc->tls_min_version : CFG_TLS12;
+    enum cfg_tls_version hi = wc->tls_max_version ? wc->tls_max_version : CFG_TLS13;
+    if (lo > hi)
+        return wc_fail(L, n, "tls_server_config: min_version is above max_version");
     return 0;
 }
 
@@ -308,7 +371,7 @@ static int decode_root(struct wc_loader *L, const yaml_node_t *n, struct cfg_web
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = wc_node(L, p->key), *v = wc_node(L, p->value);
         if (strcmp(scalar(k), "tls_server_config") == 0)
-            rc = decode_tls(L, v);
+            rc = decode_tls(L, v, wc);
         else if (strcmp(scalar(k), "http_server_config") == 0)
             rc = decode_http(L, v, wc);
         else if (strcmp(scalar(k), "basic_auth_users") == 0)
@@ -335,6 +398,8 @@ void cfg_web_config_destroy(struct cfg_web_config *wc)
     }
     mp_free(wc->headers);
     mp_free(wc->users);
+    mp_free(wc->tls_cert_file);
+    mp_free(wc->tls_key_file);
     mp_free(wc);
 }
 
@@ -432,6 +497,25 @@ static int read_file(const char *path, char **buf, size_t *len, struct mp_err *e
     return 0;
 }
 
+/* Relative TLS paths are relative to the web config file (exporter-toolkit SetDirectory). */
+static int resolve_rel(const char *cfg_path, char **p, struct mp_err *err)
+{
+    if (!*p || (*p)[0] == '/')
+        return 0;
+    const char *slash = strrchr(cfg_path, '/');
+    if (!slash)
+        return 0;
+    size_t dl = (size_t)(slash - cfg_path) + 1, fl = strlen(*p);
+    char *np = mp_malloc(dl + fl + 1);
+    if (!np)
+        return mp_err_set(err, MP_ENOMEM, "%s: out of memory", cfg_path);
+    memcpy(np, cfg_path, dl);
+    memcpy(np + dl, *p, fl + 1);
+    mp_free(*p);
+    *p = np;
+    return 0;
+}
+
 int cfg_web_config_load_file(const char *path, struct cfg_web_config **out, struct mp_err *err)
 {
     *out = NULL;
@@ -440,8 +524,64 @@ int cfg_web_config_load_file(const char *path, struct cfg_web_config **out, stru
     int rc = read_file(path, &buf, &len, err);
     if (rc)
         return rc;
-    rc = cfg_web_config_load_buf(path, buf, len, out, err);
+    struct cfg_web_config *wc = NULL;
+    rc = cfg_web_config_load_buf(path, buf, len, &wc, err);
     mp_free(buf);
+    if (rc)
+        return rc;
+    if ((rc = resolve_rel(path, &wc->tls_cert_file, err)) ||
+        (rc = resolve_rel(path, &wc->tls_key_file, err))) {
+        cfg_web_config_destroy(wc);
+        return rc;
+    }
+    *out = wc;
+    return 0;
+}
+
+int cfg_web_config_tls(const struct cfg_web_config *wc, char **cert, char **key, char *prio,
+                       size_t prio_cap, struct mp_err *err)
+{
+    static const char *const vers[] = {"", "TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3"};
+    *cert = *key = NULL;
+    if (prio_cap)
+        prio[0] = 0;
+    if (!wc || !wc->tls_cert_file)
+        return 0;
+    enum cfg_tls_version lo = wc->tls_min_version ? wc->tls_min_version : CFG_TLS12;
+    enum cfg_tls_version hi = wc->tls_max_version ? wc->tls_max_version : CFG_TLS13;
+    if (lo > hi)
+        return mp_err_set(err, MP_EINVAL, "tls_server_config: min_version is above max_version");
+    size_t off = (size_t)snprintf(prio, prio_cap, "NORMAL:-VERS-ALL");
+    for (int v = (int)hi; v >= (int)lo && off < prio_cap; v--)
+        off += (size_t)snprintf(prio + off, prio_cap - off, ":+VERS-%s", vers[v]);
+    if (off >= prio_cap)
+        return mp_err_set(err, MP_EINVAL, "tls_server_config: priority buffer too small");
+    size_t len;
+    int rc = read_file(wc->tls_cert_file, cert, &len, err);
+    if (rc)
+        return rc;
+    char *c = mp_realloc(*cert, len + 1);
+    if (!c) {
+        mp_free(*cert);
+        *cert = NULL;
+        return mp_err_set(err, MP_ENOMEM, "%s: out of memory", wc->tls_cert_file);
+    }
+    c[len] = 0;
+    *cert = c;
+    if ((rc = read_file(wc->tls_key_file, key, &len, err)) == 0) {
+        char *k = mp_realloc(*key, len + 1);
+        if (k) {
+            k[len] = 0;
+            *key = k;
+        } else {
+            rc = mp_err_set(err, MP_ENOMEM, "%s: out of memory", wc->tls_key_file);
+        }
+    }
+    if (rc) {
+        mp_free(*key);
+        mp_free(*cert);
+        *cert = *key = NULL;
+    }
     return rc;
 }
 

@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libcurl4-openssl-dev libmicrohttpd-dev libsnappy-dev libzstd-dev
       libprotobuf-c-dev protobuf-c-compiler libyaml-dev libcrypt-dev libcriterion-dev
-      libpcre2-dev libxxhash-dev libjson-c-dev zlib1g-dev curl)
+      libpcre2-dev libxxhash-dev libjson-c-dev zlib1g-dev curl openssl)
 if [ "${MP_DEPS_EXTRA:-}" != "" ]; then
   # shellcheck disable=SC2206
   pkgs+=(${MP_DEPS_EXTRA})

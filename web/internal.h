@@ -60,6 +60,9 @@ struct web_server {
     void *lctx;
     web_auth_fn *auth;
     void *auth_ctx;
+    /* TLS (NULL: plain HTTP): copies of the PEMs and the GnuTLS priority string, alive until
+     * destroy because MHD keeps pointers to them for the daemons' lifetime. */
+    char *tls_cert, *tls_key, *tls_prio;
     _Atomic bool ready;
     _Atomic bool quitting;
     struct web_route *routes;

@@ -207,6 +207,19 @@ int web_server_create(const struct web_options *opt, struct web_server **out,
     srv->lctx = opt->lifecycle_ctx;
     srv->auth = opt->auth;
     srv->auth_ctx = opt->auth_ctx;
+    if (!opt->tls_cert_pem != !opt->tls_key_pem) {
+        mp_free(srv->prefix);
+        mp_free(srv->external_url);
+        mp_free(srv);
+        return mp_err_set(err, MP_EINVAL, "TLS needs both a certificate and a key");
+    }
+    if (opt->tls_cert_pem) {
+        srv->tls_cert = mp_xstrdup(opt->tls_cert_pem);
+        srv->tls_key = mp_xstrdup(opt->tls_key_pem);
+        srv->tls_prio = mp_xstrdup(opt->tls_priorities && *opt->tls_priorities
+                                       ? opt->tls_priorities
+                                       : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+    }
     atomic_init(&srv->ready, false);
     atomic_init(&srv->quitting, false);
     srv->nls = opt->nlisten;
@@ -934,13 +947,32 @@ static int listener_start(struct web_listener *l, struct mp_err *err)
         flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) ? MHD_USE_EPOLL
                  : MHD_is_feature_supported(MHD_FEATURE_POLL) ? MHD_USE_POLL
                                                                : 0;
+    /* TLS: MHD keeps these pointers (owned by srv) for the daemon's lifetime and loads the
+     * key pair once here; certificates are never re-read while serving. */
+    struct MHD_OptionItem tls[4] = {{MHD_OPTION_END, 0, NULL}};
+    if (srv->tls_cert) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+            return mp_err_set(err, MP_EINVAL,
+                              "listen tcp %s: TLS: libmicrohttpd is built without TLS support",
+                              l->addr);
+        flags |= MHD_USE_TLS;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert};
+        tls[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, srv->tls_prio};
+        tls[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     l->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, l,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)srv->max_conn, MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_ARRAY, tls,
         srv->pool ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (unsigned)srv->pool,
         MHD_OPTION_END);
+    if (!l->daemon && srv->tls_cert)
+        return mp_err_set(err, MP_EINVAL,
+                          "listen tcp %s: cannot start HTTPS server: invalid TLS certificate, "
+                          "key or version settings (see the HTTP server error logged above)",
+                          l->addr);
     if (!l->daemon)
         return mp_err_set(err, MP_EIO, "listen tcp %s: cannot start HTTP server", l->addr);
     return 0;
@@ -1025,6 +1057,11 @@ void web_server_destroy(struct web_server *srv)
     mp_regex_destroy(srv->cors);
     mp_free(srv->prefix);
     mp_free(srv->external_url);
+    if (srv->tls_key)
+        memset(srv->tls_key, 0, strlen(srv->tls_key));
+    mp_free(srv->tls_key);
+    mp_free(srv->tls_cert);
+    mp_free(srv->tls_prio);
     mp_free(srv);
 }
 

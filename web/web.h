@@ -71,6 +71,14 @@ struct web_options {
     void *lifecycle_ctx;
     web_auth_fn *auth;         /* NULL: no gate */
     void *auth_ctx;
+    /* TLS (tls_server_config, 4.11): PEM text of the certificate (chain) and private key,
+     * both or neither; NULL = plain HTTP. Copied at create and handed to every daemon at
+     * start: libmicrohttpd cannot swap certificates while running, so a changed file needs a
+     * restart. tls_priorities: GnuTLS priority string, NULL = "NORMAL:-VERS-ALL:+VERS-TLS1.3:
+     * +VERS-TLS1.2" (TLS 1.2 minimum). A bad cert/key makes web_server_start fail. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
+    const char *tls_priorities;
 };
 
 void web_options_init(struct web_options *opt);

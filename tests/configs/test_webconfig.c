@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/configs/test_webconfig.c: --web.config.file (protocols.md 4.11).
  * - load: good files (empty, users + headers, TLS section without files), bad ones (unknown
- *   keys at every level, header names and values, bcrypt hashes, TLS files, YAML errors)
- *   with their file:line:col.
+ *   keys at every level, header names and values, bcrypt hashes, TLS client auth, half
+ *   TLS pairs, versions, YAML errors) with their file:line:col.
+ * - tls_files: cert/key paths (relative to the file), PEM reading, GnuTLS priorities.
  * - verify: bcrypt check through libxcrypt for $2a$/$2b$/$2y$, unknown users fail.
  * - gate: 401/0 by credentials, headers on every outcome, file changes apply on the next
  *   call, a broken file gives 500 and recovers, cached results stay correct.
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/alloc.h"
 #include "common/log.h"
 #include "configs/config.h"
 
@@ -94,6 +96,63 @@ Test(webconfig, good_files)
     free(h);
 }
 
+Test(webconfig, tls_files)
+{
+    struct cfg_web_config *wc = load_ok("tls_server_config:\n  cert_file: /a/c.pem\n"
+                                        "  key_file: k.pem\n  max_version: TLS12\n");
+    cr_assert_str_eq(wc->tls_cert_file, "/a/c.pem");
+    cr_assert_str_eq(wc->tls_key_file, "k.pem");
+    cr_assert_eq(wc->tls_min_version, CFG_TLS_UNSET);
+    cr_assert_eq(wc->tls_max_version, CFG_TLS12);
+    cfg_web_config_destroy(wc);
+
+    /* From a file: relative paths are resolved against its directory, PEMs read as is. */
+    char dir[] = "/tmp/mp-wctls-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char p[256];
+    const char *files[][2] = {{"web.yml", "tls_server_config:\n  cert_file: c.pem\n"
+                                          "  key_file: k.pem\n  min_version: TLS10\n"},
+                              {"c.pem", "CERT"},
+                              {"k.pem", "KEY"}};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i][0]);
+        FILE *f = fopen(p, "w");
+        cr_assert_not_null(f);
+        fputs(files[i][1], f);
+        fclose(f);
+    }
+    struct mp_err err = {0};
+    snprintf(p, sizeof p, "%s/web.yml", dir);
+    cr_assert_eq(cfg_web_config_load_file(p, &wc, &err), 0, "%s", err.msg);
+    char want[256];
+    snprintf(want, sizeof want, "%s/c.pem", dir);
+    cr_assert_str_eq(wc->tls_cert_file, want);
+    char *cert = NULL, *key = NULL, prio[128];
+    cr_assert_eq(cfg_web_config_tls(wc, &cert, &key, prio, sizeof prio, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(cert, "CERT");
+    cr_assert_str_eq(key, "KEY");
+    cr_assert_str_eq(prio, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:+VERS-TLS1.1:+VERS-TLS1.0");
+    mp_free(cert);
+    mp_free(key);
+    snprintf(p, sizeof p, "%s/k.pem", dir);
+    unlink(p);
+    cr_assert_eq(cfg_web_config_tls(wc, &cert, &key, prio, sizeof prio, &err), MP_EIO);
+    cr_assert_null(cert);
+    cr_assert_null(key);
+    cfg_web_config_destroy(wc);
+    const char *rm[] = {"web.yml", "c.pem"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, rm[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+
+    wc = load_ok("");
+    cr_assert_eq(cfg_web_config_tls(wc, &cert, &key, prio, sizeof prio, &err), 0);
+    cr_assert_null(cert);
+    cfg_web_config_destroy(wc);
+}
+
 Test(webconfig, bad_files)
 {
     load_bad("foo: 1\n", "web.yml:1:1: field foo not found in type web.Config");
@@ -122,8 +181,19 @@ Test(webconfig, bad_files)
     load_bad("basic_auth_users:\n  a: $2b$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a\n"
              "  a: $2b$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a\n",
              "web.yml:3:3: key \"a\" already set");
-    load_bad("tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n",
-             "web.yml:2:3: tls_server_config.cert_file: TLS is not supported yet");
+    load_bad("tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n"
+             "  client_auth_type: RequireAndVerifyClientCert\n",
+             "web.yml:4:21: tls_server_config.client_auth_type: RequireAndVerifyClientCert is "
+             "not supported yet");
+    load_bad("tls_server_config:\n  client_auth_type: Sometimes\n", "Invalid ClientAuth");
+    load_bad("tls_server_config:\n  client_ca_file: ca.pem\n", "not supported yet");
+    load_bad("tls_server_config:\n  cert_file: a.crt\n", "missing key_file");
+    load_bad("tls_server_config:\n  key_file: a.key\n", "missing cert_file");
+    load_bad("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS14\n",
+             "web.yml:4:16: unknown TLS version: TLS14");
+    load_bad("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS13\n"
+             "  max_version: TLS12\n",
+             "min_version is above max_version");
     load_bad("basic_auth_users: [\n", "web.yml:");
     load_bad("- a\n", "cannot unmarshal !!seq into Go value of type web.Config");
 
