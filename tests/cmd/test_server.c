@@ -129,6 +129,13 @@ static int wait_exit(struct server *s)
     return -1;
 }
 
+static void remove_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
 static void stop(struct server *s)
 {
     if (s->pid > 0) {
@@ -136,6 +143,7 @@ static void stop(struct server *s)
         waitpid(s->pid, NULL, 0);
         s->pid = 0;
     }
+    remove_dir(s->dir);
 }
 
 static char *slurp(const char *path)
@@ -203,6 +211,8 @@ Test(server, broken_config_is_rejected_with_line_and_nothing_starts)
     cr_assert(strstr(log, "bad.yml:3:"), "%s", log);
     cr_assert(strstr(log, "scrape_intervall"), "%s", log);
     cr_assert_eq(request(&s, "GET", "/-/healthy", body), 0, "nothing may listen");
+    stop(&s);
+    remove_dir(tmpl);
 }
 
 Test(server, reload_keeps_old_config_on_error)
@@ -247,6 +257,7 @@ Test(server, reload_keeps_old_config_on_error)
     cr_assert_str_eq(body, "Requesting termination... Goodbye!");
     cr_assert_eq(wait_exit(&s), 0);
     stop(&s);
+    remove_dir(tmpl);
 }
 
 Test(server, json_log_format)
@@ -265,6 +276,7 @@ Test(server, json_log_format)
         lines++;
     }
     cr_assert(lines >= 2);
+    stop(&s);
 }
 
 static int run_only(const char *const *args, char *out)
