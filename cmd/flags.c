@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "common/str.h"
 #include "common/time.h"
+#include "web/web.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
 
@@ -321,30 +322,10 @@ static void set_value(struct cmd_flags_state *st, size_t i, const char *text)
     st->given[i] = true;
 }
 
+/* Stores the prefix the server will use, so that status/flags reports the same value. */
 static void normalise_prefix(struct cmd_flags_state *st, struct cmd_flags *out)
 {
-    /* Prometheus: prefix = "/" + strings.Trim(prefix, "/"), taken from the external URL's
-     * path when the flag is not given. */
-    const char *src = out->web_route_prefix;
-    if (!src || !*src) {
-        src = "";
-        const char *u = out->web_external_url;
-        const char *scheme = u ? strstr(u, "://") : NULL;
-        if (scheme) {
-            const char *path = strchr(scheme + 3, '/');
-            if (path)
-                src = path;
-        }
-    }
-    while (*src == '/')
-        src++;
-    size_t len = strlen(src);
-    while (len && src[len - 1] == '/')
-        len--;
-    char *norm = mp_xmalloc(len + 2);
-    norm[0] = '/';
-    memcpy(norm + 1, src, len);
-    norm[len + 1] = '\0';
+    char *norm = web_route_prefix_normalise(out->web_route_prefix, out->web_external_url);
     size_t i = row_index("web.route-prefix");
     mp_free(st->value[i]);
     st->value[i] = norm;

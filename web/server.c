@@ -120,7 +120,7 @@ void web_options_init(struct web_options *opt)
 
 /* Prometheus main.go: prefix = route_prefix or the external URL's path, then
  * "/" + strings.Trim(prefix, "/"). */
-static char *normalise_prefix(const char *route_prefix, const char *external_url)
+char *web_route_prefix_normalise(const char *route_prefix, const char *external_url)
 {
     const char *p = route_prefix && *route_prefix ? route_prefix : NULL;
     if (!p && external_url && *external_url) {
@@ -192,7 +192,7 @@ int web_server_create(const struct web_options *opt, struct web_server **out,
                               opt->listen[i] ? opt->listen[i] : "");
     }
     struct web_server *srv = mp_xcalloc(1, sizeof *srv);
-    srv->prefix = normalise_prefix(opt->route_prefix, opt->external_url);
+    srv->prefix = web_route_prefix_normalise(opt->route_prefix, opt->external_url);
     srv->prefix_len = strcmp(srv->prefix, "/") == 0 ? 0 : strlen(srv->prefix);
     srv->external_url = mp_xstrdup(opt->external_url ? opt->external_url : "");
     srv->lifecycle = opt->enable_lifecycle;

@@ -96,6 +96,9 @@ void web_server_stop(struct web_server *srv);
 void web_server_destroy(struct web_server *srv); /* stops first; NULL is a no-op */
 /* Port actually bound by the i-th listen address after start (for ":0"); 0 if none. */
 uint16_t web_server_port(const struct web_server *srv, size_t i);
+/* Prometheus's route prefix rule: route_prefix, or else the path of external_url, as
+ * "/" + the path trimmed of slashes ("/", "/prom"). Either may be NULL. Free with mp_free. */
+char *web_route_prefix_normalise(const char *route_prefix, const char *external_url);
 /* The normalised route prefix ("/" or "/prom"); borrowed until destroy. */
 const char *web_server_route_prefix(const struct web_server *srv);
 /* /-/ready and the /api/v1 readiness gate. Starts not ready. */
