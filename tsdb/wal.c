@@ -169,8 +169,8 @@ static int fsync_dir(int dirfd)
     return fsync(dirfd) == 0 ? 0 : errno;
 }
 
-/* Segment numbers found in the open directory, sorted (caller frees *out). */
-static int list_segments(int dirfd, const char *dir, int **out, size_t *n, struct mp_err *err)
+/* A readdir stream over the open directory, from its start; dirfd stays open. */
+static int dir_stream(int dirfd, const char *dir, DIR **out, struct mp_err *err)
 {
     int fd = dup(dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -181,6 +181,17 @@ static int list_segments(int dirfd, const char *dir, int **out, size_t *n, struc
         return io_error(err, e, "list", dir, NULL);
     }
     rewinddir(d);
+    *out = d;
+    return 0;
+}
+
+/* Segment numbers found in the open directory, sorted (caller frees *out). */
+static int list_segments(int dirfd, const char *dir, int **out, size_t *n, struct mp_err *err)
+{
+    DIR *d;
+    int rc = dir_stream(dirfd, dir, &d, err);
+    if (rc)
+        return rc;
     size_t cnt = 0, cap = 0;
     int *v = NULL;
     struct dirent *de;
@@ -245,15 +256,10 @@ int tsdb_wal_segments(const char *dir, int *first, int *last, struct mp_err *err
 
 static int last_checkpoint_fd(int dirfd, const char *dir, int *index, struct mp_err *err)
 {
-    int fd = dup(dirfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return io_error(err, e, "list", dir, NULL);
-    }
-    rewinddir(d);
+    DIR *d;
+    int rc = dir_stream(dirfd, dir, &d, err);
+    if (rc)
+        return rc;
     int best = -1;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
