@@ -18,70 +18,13 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "web/web.h"
+#include "support_http.h"
 
-struct areply {
-    long code;
-    char body[4096];
-    size_t len;
-    char headers[8192];
-    size_t hlen;
-};
-
-static size_t a_on_body(char *p, size_t sz, size_t n, void *ud)
+/* GET url, with basic-auth credentials "user:password" when userpwd is set. */
+static void a_get(const char *url, const char *userpwd, struct reply *out)
 {
-    struct areply *r = ud;
-    size_t k = sz * n;
-    if (r->len + k < sizeof r->body) {
-        memcpy(r->body + r->len, p, k);
-        r->len += k;
-        r->body[r->len] = '\0';
-    }
-    return k;
-}
-
-static size_t a_on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    struct areply *r = ud;
-    size_t k = sz * n;
-    if (r->hlen + k < sizeof r->headers) {
-        memcpy(r->headers + r->hlen, p, k);
-        r->hlen += k;
-        r->headers[r->hlen] = '\0';
-    }
-    return k;
-}
-
-static bool a_header(const struct areply *r, const char *name, char *out, size_t cap)
-{
-    size_t n = strlen(name);
-    for (const char *l = r->headers; *l;) {
-        const char *e = strstr(l, "\r\n");
-        if (!e)
-            break;
-        if ((size_t)(e - l) > n && strncasecmp(l, name, n) == 0 && l[n] == ':') {
-            const char *v = l + n + 1;
-            while (*v == ' ')
-                v++;
-            snprintf(out, cap, "%.*s", (int)(e - v), v);
-            return true;
-        }
-        l = e + 2;
-    }
-    return false;
-}
-
-static void a_get(const char *url, const char *userpwd, struct areply *out)
-{
-    memset(out, 0, sizeof *out);
-    CURL *c = curl_easy_init();
-    cr_assert_not_null(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, a_on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, a_on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    reply_free(out);
+    CURL *c = easy_for("GET", url, NULL, 0, NULL, out);
     if (userpwd) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
@@ -90,6 +33,8 @@ static void a_get(const char *url, const char *userpwd, struct areply *out)
     cr_assert_eq(rc, CURLE_OK, "%s: %s", url, curl_easy_strerror(rc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->code);
     curl_easy_cleanup(c);
+    if (!out->body)
+        out->body = calloc(1, 1);
 }
 
 struct gate {
@@ -178,14 +123,14 @@ static void a_quiet(void)
 
 TestSuite(auth, .init = a_quiet);
 
-static void expect_401(const struct areply *r)
+static void expect_401(const struct reply *r)
 {
     char v[256];
     cr_assert_eq(r->code, 401);
     cr_assert_str_eq(r->body, "Unauthorized\n");
-    cr_assert(a_header(r, "WWW-Authenticate", v, sizeof v));
+    cr_assert(reply_header(r, "WWW-Authenticate", v, sizeof v));
     cr_assert_str_eq(v, "Basic");
-    cr_assert(a_header(r, "X-Frame-Options", v, sizeof v));
+    cr_assert(reply_header(r, "X-Frame-Options", v, sizeof v));
     cr_assert_str_eq(v, "deny");
 }
 
@@ -193,7 +138,7 @@ Test(auth, every_path_is_gated)
 {
     struct afix f = {0};
     a_start(&f);
-    struct areply r;
+    struct reply r = {0};
     static const char *const paths[] = {"/metrics", "/-/healthy", "/-/ready", "/nope",
                                         "/api/v1/write"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
@@ -207,15 +152,16 @@ Test(auth, every_path_is_gated)
     char v[256];
     a_get(a_url(&f, "/-/healthy"), "alice:secret", &r);
     cr_assert_eq(r.code, 200);
-    cr_assert(a_header(&r, "X-Frame-Options", v, sizeof v));
-    cr_assert_not(a_header(&r, "WWW-Authenticate", v, sizeof v));
+    cr_assert(reply_header(&r, "X-Frame-Options", v, sizeof v));
+    cr_assert_not(reply_header(&r, "WWW-Authenticate", v, sizeof v));
     a_get(a_url(&f, "/metrics"), "alice:secret", &r);
     cr_assert_eq(r.code, 200);
-    cr_assert(a_header(&r, "X-Frame-Options", v, sizeof v));
+    cr_assert(reply_header(&r, "X-Frame-Options", v, sizeof v));
     a_get(a_url(&f, "/nope"), "alice:secret", &r);
     cr_assert_eq(r.code, 404);
-    cr_assert(a_header(&r, "X-Frame-Options", v, sizeof v));
+    cr_assert(reply_header(&r, "X-Frame-Options", v, sizeof v));
     cr_assert_gt(atomic_load(&f.gate.calls), 15);
+    reply_free(&r);
     a_finish(&f);
 }
 
@@ -223,14 +169,14 @@ Test(auth, file_change_applies_to_next_request)
 {
     struct afix f = {0};
     a_start(&f);
-    struct areply r;
+    struct reply r = {0};
     a_get(a_url(&f, "/-/healthy"), NULL, &r);
     cr_assert_eq(r.code, 401);
     write_gate(&f.gate, "-");
     a_get(a_url(&f, "/-/healthy"), NULL, &r);
     cr_assert_eq(r.code, 200);
     char v[64];
-    cr_assert(a_header(&r, "X-Frame-Options", v, sizeof v));
+    cr_assert(reply_header(&r, "X-Frame-Options", v, sizeof v));
     write_gate(&f.gate, "broken");
     a_get(a_url(&f, "/-/healthy"), "alice:secret", &r);
     cr_assert_eq(r.code, 500);
@@ -241,5 +187,6 @@ Test(auth, file_change_applies_to_next_request)
     expect_401(&r);
     a_get(a_url(&f, "/-/healthy"), "bob:pw", &r);
     cr_assert_eq(r.code, 200);
+    reply_free(&r);
     a_finish(&f);
 }
