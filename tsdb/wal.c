@@ -188,7 +188,7 @@ static int dir_stream(int dirfd, const char *dir, DIR **out, struct mp_err *err)
 /* Segment numbers found in the open directory, sorted (caller frees *out). */
 static int list_segments(int dirfd, const char *dir, int **out, size_t *n, struct mp_err *err)
 {
-    DIR *d;
+    DIR *d = NULL;
     int rc = dir_stream(dirfd, dir, &d, err);
     if (rc)
         return rc;
@@ -256,7 +256,7 @@ int tsdb_wal_segments(const char *dir, int *first, int *last, struct mp_err *err
 
 static int last_checkpoint_fd(int dirfd, const char *dir, int *index, struct mp_err *err)
 {
-    DIR *d;
+    DIR *d = NULL;
     int rc = dir_stream(dirfd, dir, &d, err);
     if (rc)
         return rc;
