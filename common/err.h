@@ -26,6 +26,8 @@
     X(EOF, "end of input")                                                                    \
     X(LIMIT, "configured limit exceeded")                                                     \
     X(OUTOFORDER, "sample older than the series head")                                        \
+    X(OUTOFBOUNDS, "sample outside the time range the head accepts")                          \
+    X(DUPLICATE, "sample with the same timestamp and a different value")                      \
     X(NOTFOUND, "not found")                                                                  \
     X(EXISTS, "already exists")                                                               \
     X(IO, "I/O error")

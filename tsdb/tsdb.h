@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/str.h"
 
 /* The one-byte chunk encoding stored in chunk files and WAL records (tsdb.md section 1).
  * Not the Thanos protobuf enum, where XOR is 0 (tsdb.md 1.9). */
@@ -137,5 +138,169 @@ size_t tsdb_xor_iter_num_samples(const struct tsdb_xor_iter *it);
 /* 0 if no error so far; otherwise records "xor chunk: sample I of N: why" in err (may be NULL)
  * and returns MP_EPARSE. */
 int tsdb_xor_iter_error(const struct tsdb_xor_iter *it, struct mp_err *err);
+
+/* ==== The database ===========================================================================
+ *
+ * struct tsdb is a data directory laid out as Prometheus's (tsdb.md 4.1): wal/, chunks_head/,
+ * one folder per block. Samples enter through appenders into the head (recent data in memory,
+ * full chunks written to chunks_head/ and read back through mmap), are logged to the WAL before a
+ * commit returns, and leave the head as immutable 2 h blocks. Queriers read a consistent view
+ * over head and blocks.
+ *
+ * Thread safety: struct tsdb is fully thread-safe (any number of appenders and queriers at
+ * once; compaction runs on the db's own thread). A struct tsdb_appender, a querier and what it
+ * hands out belong to one thread at a time. */
+
+struct tsdb;
+struct tsdb_appender;
+struct tsdb_querier;
+struct tsdb_series_set;
+struct mp_labels;
+struct mp_matcher;
+struct mp_metrics_registry;
+
+struct tsdb_options {
+    const char *dir;            /* data directory, created if missing */
+    int64_t retention_ms;       /* --storage.tsdb.retention.time; 0 = no time limit */
+    uint64_t retention_bytes;   /* --storage.tsdb.retention.size; 0 = no size limit */
+    int64_t min_block_ms;       /* head block range; default 2 h */
+    int64_t max_block_ms;       /* largest compacted block; default min(10% retention, 31 d) */
+    int wal_compression;        /* enum tsdb_wal_compression value; default snappy */
+    int wal_fsync;              /* enum tsdb_wal_fsync value; default interval */
+    int64_t wal_fsync_interval_ms;
+    size_t wal_segment_size;    /* default 128 MiB */
+    bool no_lockfile;           /* --storage.tsdb.no-lockfile */
+    bool background;            /* run compaction and retention on the db's own thread (default);
+                                 * false: only when tsdb_compact is called (tests, tools) */
+    struct mp_metrics_registry *metrics; /* self-metrics go here; NULL: not registered */
+};
+
+void tsdb_options_init(struct tsdb_options *o);
+
+/* Opens (or creates) the data directory: takes the lock file, loads blocks, replays
+ * chunks_head/ and the WAL (repairing a torn tail). 0; MP_EINVAL (bad options); MP_EEXISTS (lock
+ * held by a running process); MP_EIO / MP_EPARSE (err names the file). */
+MP_NODISCARD int tsdb_open(const struct tsdb_options *o, struct tsdb **out, struct mp_err *err);
+/* Stops the background thread, writes the open head chunks' WAL state out, closes files.
+ * Queriers and appenders must be closed first. NULL is a no-op. */
+void tsdb_close(struct tsdb *db);
+
+/* Runs one round of head compaction, block compaction and retention now. */
+MP_NODISCARD int tsdb_compact(struct tsdb *db, struct mp_err *err);
+
+/* ---- appending ------------------------------------------------------------------------------ */
+
+/* A batch (one scrape). Samples are checked as they are added and become visible to queries
+ * and durable (WAL) only at commit. */
+MP_NODISCARD int tsdb_appender_create(struct tsdb *db, struct tsdb_appender **out);
+
+/* Adds one float sample. ref is what an earlier add returned for the same labels (0 if
+ * unknown: the series is then looked up or created from ls, which may be NULL when ref != 0);
+ * *ref_out (may be NULL) gets the series ref to pass next time. Refs stay valid until the series
+ * leaves the head; a stale ref gives MP_ENOTFOUND (retry with ref 0 and the labels).
+ * Errors, as Prometheus's, counted in the self-metrics; the sample is skipped and the batch
+ * stays usable: MP_EOUTOFBOUNDS "out of bounds", MP_EOUTOFORDER "out of order sample",
+ * MP_EDUPLICATE "duplicate sample for timestamp"; MP_EINVAL for empty or invalid labels. */
+MP_NODISCARD int tsdb_appender_add(struct tsdb_appender *a, uint64_t ref,
+                                   const struct mp_labels *ls, int64_t t_ms, double v,
+                                   uint64_t *ref_out, struct mp_err *err);
+
+/* Logs the batch to the WAL, then appends it to the head; frees a. A failed commit (MP_EIO
+ * from the WAL) stores nothing of the batch. */
+MP_NODISCARD int tsdb_appender_commit(struct tsdb_appender *a, struct mp_err *err);
+/* Drops the batch; frees a. NULL is a no-op. */
+void tsdb_appender_rollback(struct tsdb_appender *a);
+
+/* ---- reading -------------------------------------------------------------------------------- */
+
+/* A view of all data with timestamps in [mint_ms, maxt_ms] (both inclusive), consistent for its
+ * lifetime: blocks it reads are not deleted and head chunks not truncated until it is closed. */
+MP_NODISCARD int tsdb_querier_open(struct tsdb *db, int64_t mint_ms, int64_t maxt_ms,
+                                   struct tsdb_querier **out, struct mp_err *err);
+void tsdb_querier_close(struct tsdb_querier *q); /* NULL is a no-op */
+
+/* Series matching every matcher (Prometheus semantics: a matcher that accepts "" also accepts
+ * series without the label), with at least one sample in the range, in label-set order, each
+ * series once even when head and blocks both hold it. n >= 1. The set lives until freed (before
+ * its querier is closed). */
+MP_NODISCARD int tsdb_querier_select(struct tsdb_querier *q, const struct mp_matcher *const *m,
+                                     size_t n, struct tsdb_series_set **out, struct mp_err *err);
+
+/* Advances to the next series. 0, MP_EEOF, or an error (MP_EIO, MP_EPARSE: a damaged block). */
+MP_NODISCARD int tsdb_series_set_next(struct tsdb_series_set *s, struct mp_err *err);
+/* Labels of the current series; borrowed until the next call to next. */
+const struct mp_labels *tsdb_series_set_labels(const struct tsdb_series_set *s);
+void tsdb_series_set_free(struct tsdb_series_set *s); /* NULL is a no-op */
+
+/* One chunk of the current series, in time order. data is borrowed until the next call to
+ * tsdb_series_set_next. Chunks never overlap (overlapping ones are merged and re-encoded) and
+ * deleted intervals are already removed; samples outside the querier's range may be present. */
+struct tsdb_chunk {
+    int64_t mint_ms, maxt_ms;
+    uint8_t encoding; /* enum tsdb_chunk_encoding */
+    const uint8_t *data;
+    size_t len;
+};
+/* The chunks of the current series: *out borrowed until the next call to next. */
+MP_NODISCARD int tsdb_series_set_chunks(struct tsdb_series_set *s, const struct tsdb_chunk **out,
+                                        size_t *n, struct mp_err *err);
+
+/* Samples of the current series in time order, inside the querier's range. The caller embeds
+ * the iterator; it is valid until the next call to tsdb_series_set_next. */
+struct tsdb_sample_iter {
+    const struct tsdb_chunk *chunks;
+    size_t n, i;
+    int64_t mint_ms, maxt_ms;
+    struct tsdb_xor_iter xi;
+    int err;
+};
+void tsdb_series_set_iter(struct tsdb_series_set *s, struct tsdb_sample_iter *it);
+/* 0 with the next sample, MP_EEOF, MP_EPARSE (sticky). */
+int tsdb_sample_iter_next(struct tsdb_sample_iter *it, int64_t *t_ms, double *v);
+/* First sample with t >= t_ms (the current one if it qualifies). */
+int tsdb_sample_iter_seek(struct tsdb_sample_iter *it, int64_t t_ms, int64_t *ts_ms, double *v);
+
+/* Label names of series matching m[0..n) (all series when n == 0) with data in the range,
+ * sorted, each once: fn(ctx, name) for each; fn may stop the walk with a negative status. */
+MP_NODISCARD int tsdb_querier_label_names(struct tsdb_querier *q,
+                                          const struct mp_matcher *const *m, size_t n,
+                                          int (*fn)(void *ctx, struct mp_str name), void *ctx,
+                                          struct mp_err *err);
+/* Values of label name among series matching m[0..n), sorted, each once. */
+MP_NODISCARD int tsdb_querier_label_values(struct tsdb_querier *q, struct mp_str name,
+                                           const struct mp_matcher *const *m, size_t n,
+                                           int (*fn)(void *ctx, struct mp_str value), void *ctx,
+                                           struct mp_err *err);
+
+/* ---- status --------------------------------------------------------------------------------- */
+
+struct tsdb_head_stats {
+    uint64_t num_series;
+    uint64_t num_chunks;
+    int64_t min_time_ms, max_time_ms; /* INT64_MAX, INT64_MIN while empty */
+    uint64_t num_label_pairs;
+};
+void tsdb_head_stats_get(struct tsdb *db, struct tsdb_head_stats *out);
+
+/* Cardinality of the head, as /api/v1/status/tsdb: the top `limit` entries of each list, sorted
+ * by count descending then name. Strings are copies owned by the result. */
+struct tsdb_card_entry {
+    char *name;
+    uint64_t count;
+};
+struct tsdb_card_stats {
+    struct tsdb_head_stats head;
+    struct tsdb_card_entry *series_by_metric;      /* __name__ value -> series */
+    size_t n_series_by_metric;
+    struct tsdb_card_entry *label_value_counts;    /* label name -> distinct values */
+    size_t n_label_value_counts;
+    struct tsdb_card_entry *memory_by_label;       /* label name -> bytes of its values */
+    size_t n_memory_by_label;
+    struct tsdb_card_entry *series_by_label_pair;  /* "name=value" -> series */
+    size_t n_series_by_label_pair;
+};
+MP_NODISCARD int tsdb_card_stats_get(struct tsdb *db, size_t limit, struct tsdb_card_stats *out,
+                                     struct mp_err *err);
+void tsdb_card_stats_fini(struct tsdb_card_stats *s);
 
 #endif
