@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* common/alloc.c: allocator wrapper with byte accounting, as redis zmalloc does. Each block
- * carries a 16-byte header with its size so that mp_free can keep the counter exact. */
+/* common/alloc.c: allocator wrapper with byte accounting, as redis zmalloc does. The counter
+ * uses malloc_usable_size (glibc, and ASan's allocator), so blocks carry no header of their own:
+ * the head allocates a few small blocks per series and 16 bytes each would show. */
 #include "common/alloc.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define HDR 16
 
 static _Atomic size_t used_bytes;
 static _Atomic uint64_t fail_countdown;
@@ -33,35 +33,35 @@ static bool should_fail(void)
     return atomic_fetch_sub_explicit(&fail_countdown, 1, memory_order_relaxed) == 1;
 }
 
+/* relaxed: the counter is a statistic, not a synchronisation point */
+static void account(void *p, bool add)
+{
+    size_t n = malloc_usable_size(p);
+    if (add)
+        atomic_fetch_add_explicit(&used_bytes, n, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&used_bytes, n, memory_order_relaxed);
+}
+
 static void *raw_alloc(size_t n, bool zero)
 {
-    if (n > SIZE_MAX - HDR)
-        return NULL;
-    unsigned char *p = zero ? calloc(1, n + HDR) : malloc(n + HDR);
-    if (!p)
-        return NULL;
-    memcpy(p, &n, sizeof n);
-    /* relaxed: the counter is a statistic, not a synchronisation point */
-    atomic_fetch_add_explicit(&used_bytes, n, memory_order_relaxed);
-    return p + HDR;
+    void *p = zero ? calloc(1, n ? n : 1) : malloc(n ? n : 1);
+    if (p)
+        account(p, true);
+    return p;
 }
 
 static void *raw_realloc(void *ptr, size_t n)
 {
     if (!ptr)
         return raw_alloc(n, false);
-    if (n > SIZE_MAX - HDR)
-        return NULL;
-    unsigned char *base = (unsigned char *)ptr - HDR;
-    size_t old;
-    memcpy(&old, base, sizeof old);
-    unsigned char *p = realloc(base, n + HDR);
+    size_t old = malloc_usable_size(ptr);
+    void *p = realloc(ptr, n ? n : 1);
     if (!p)
         return NULL;
-    memcpy(p, &n, sizeof n);
-    atomic_fetch_add_explicit(&used_bytes, n, memory_order_relaxed);
+    account(p, true);
     atomic_fetch_sub_explicit(&used_bytes, old, memory_order_relaxed);
-    return p + HDR;
+    return p;
 }
 
 void *mp_malloc(size_t n)
@@ -86,11 +86,8 @@ void mp_free(void *ptr)
 {
     if (!ptr)
         return;
-    unsigned char *base = (unsigned char *)ptr - HDR;
-    size_t n;
-    memcpy(&n, base, sizeof n);
-    atomic_fetch_sub_explicit(&used_bytes, n, memory_order_relaxed);
-    free(base);
+    account(ptr, false);
+    free(ptr);
 }
 
 void *mp_xmalloc(size_t n)
@@ -131,6 +128,11 @@ char *mp_xstrndup(const char *s, size_t n)
 char *mp_xstrdup(const char *s)
 {
     return mp_xstrndup(s, strlen(s));
+}
+
+size_t mp_alloc_size(const void *p)
+{
+    return p ? malloc_usable_size((void *)p) : 0;
 }
 
 size_t mp_alloc_used_bytes(void)

@@ -22,7 +22,11 @@ MP_NODISCARD void *mp_calloc(size_t count, size_t size);
 MP_NODISCARD void *mp_realloc(void *p, size_t n);
 void mp_free(void *p);
 
-/* Bytes currently allocated through this module. */
+/* Bytes the allocator holds for p (its usable size, >= what was asked), as the counter sees
+ * it; 0 for NULL. For modules that keep their own share of the counter. */
+size_t mp_alloc_size(const void *p);
+
+/* Bytes currently allocated through this module (usable sizes). */
 size_t mp_alloc_used_bytes(void);
 /* Test hook: the n-th fallible allocation from now fails (n >= 1); 0 disables. */
 void mp_alloc_fail_at(uint64_t n);

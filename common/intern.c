@@ -82,8 +82,7 @@ static void *entry_alloc_locked(struct stripe *st, size_t n)
 {
     if (!USE_SLAB || n > SLAB_MAX) {
         void *p = mp_malloc(n);
-        if (p)
-            st->bytes += n;
+        st->bytes += mp_alloc_size(p);
         return p;
     }
     size_t sz = slab_round(n);
@@ -106,7 +105,7 @@ static void *entry_alloc_locked(struct stripe *st, size_t n)
             st->bump = st->bump_end = NULL;
             return NULL;
         }
-        st->bytes += SLAB_CHUNK;
+        st->bytes += mp_alloc_size(chunk);
         st->bump = chunk;
         st->bump_end = chunk + SLAB_CHUNK;
     }
@@ -120,7 +119,7 @@ static void entry_free_locked(struct stripe *st, struct mp_istr *e)
 {
     size_t n = entry_size(e->len);
     if (!USE_SLAB || n > SLAB_MAX) {
-        st->bytes -= n;
+        st->bytes -= mp_alloc_size(e);
         mp_free(e);
         return;
     }
@@ -146,8 +145,8 @@ static int resize_locked(struct stripe *st, size_t ncap)
             j = (j + 1) & mask;
         ns[j] = e;
     }
-    st->bytes -= st->cap * sizeof *st->slots;
-    st->bytes += ncap * sizeof *ns;
+    st->bytes -= mp_alloc_size(st->slots);
+    st->bytes += mp_alloc_size(ns);
     mp_free(st->slots);
     st->slots = ns;
     st->cap = ncap;
