@@ -2,7 +2,10 @@
 /* common/err.c: the status-code table and the first-failure-wins error buffer. */
 #include "common/err.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 void mp_err_clear(struct mp_err *e)
@@ -77,4 +80,18 @@ const char *mp_errname(int code)
     default:
         return "UNKNOWN";
     }
+}
+
+void mp_panic(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char line[640];
+    int n = snprintf(line, sizeof line, "level=error msg=panic err=\"%s\"\n", msg);
+    if (n > 0)
+        (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    abort();
 }

@@ -60,4 +60,8 @@ const char *mp_strerror(int code);
 /* Static name ("NOMEM", ...) of a status code. */
 const char *mp_errname(int code);
 
+/* An impossible state: writes one logfmt line naming it to stderr and aborts. For invariants
+ * whose breach would corrupt data, never for bad input. */
+MP_NORETURN void mp_panic(const char *fmt, ...) MP_PRINTF(1, 2);
+
 #endif

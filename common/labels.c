@@ -384,6 +384,26 @@ fail:
     return rc;
 }
 
+int mp_labels_create_interned(const struct mp_istr *const *pairs, size_t n,
+                              struct mp_labels **out, struct mp_err *err)
+{
+    if (n == 0) {
+        *out = &empty_set;
+        return 0;
+    }
+    struct mp_labels *ls = NULL;
+    int rc = alloc_set(n, &ls, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        ls->l[i].name = mp_intern_dup(pairs[2 * i]);
+        ls->l[i].value = mp_intern_dup(pairs[2 * i + 1]);
+    }
+    ls->hash = hash_pairs(ls->l, n);
+    *out = ls;
+    return 0;
+}
+
 struct mp_labels *mp_labels_empty(void)
 {
     return &empty_set;

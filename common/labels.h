@@ -69,6 +69,12 @@ struct mp_labels;
  * name (err names it) or an oversized string, MP_ENOMEM. The caller owns one reference. */
 MP_NODISCARD int mp_labels_create(const struct mp_label *in, size_t n, struct mp_labels **out,
                                   struct mp_err *err);
+/* Creates a set from n pairs of strings already interned (pairs[2i] name, pairs[2i+1] value),
+ * sorted by name and unique, as a store that keeps label sets in its own compact form holds
+ * them; each string gets one more reference. No validation, no interning lookups.
+ * MP_EINVAL (too many labels) or MP_ENOMEM. */
+MP_NODISCARD int mp_labels_create_interned(const struct mp_istr *const *pairs, size_t n,
+                                           struct mp_labels **out, struct mp_err *err);
 /* The shared empty set; never allocates. Release it like any other set (a no-op). */
 struct mp_labels *mp_labels_empty(void);
 /* Adds a reference (labels are shared by the head, queries and remote write). */

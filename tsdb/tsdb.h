@@ -272,6 +272,20 @@ MP_NODISCARD int tsdb_querier_label_values(struct tsdb_querier *q, struct mp_str
                                            int (*fn)(void *ctx, struct mp_str value), void *ctx,
                                            struct mp_err *err);
 
+/* ---- admin (Prometheus /api/v1/admin/tsdb/...) ---------------------------------------------- */
+
+/* Deletes the samples in [mint_ms, maxt_ms] of the series matching m[0..n) (n >= 1): tombstones
+ * in every block and in the head (logged to the WAL); queries stop seeing them at once, the
+ * bytes go at the next compaction or tsdb_clean_tombstones. */
+MP_NODISCARD int tsdb_delete_series(struct tsdb *db, const struct mp_matcher *const *m, size_t n,
+                                    int64_t mint_ms, int64_t maxt_ms, struct mp_err *err);
+/* Rewrites every block that has tombstones without the deleted data. */
+MP_NODISCARD int tsdb_clean_tombstones(struct tsdb *db, struct mp_err *err);
+/* Writes a snapshot into <data dir>/snapshots/<name>: the blocks (hard links) and, unless
+ * skip_head, the head as one more block. *name_out (27 bytes) gets the folder name. */
+MP_NODISCARD int tsdb_snapshot(struct tsdb *db, bool skip_head, char name_out[32],
+                               struct mp_err *err);
+
 /* ---- status --------------------------------------------------------------------------------- */
 
 struct tsdb_head_stats {
