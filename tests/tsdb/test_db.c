@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tests/tsdb/test_db.c: the database end to end: appending, errors, WAL replay, head compaction
+ * into blocks, reads across blocks and head, retention, churn, deletion, snapshots, crashes. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/labels.h"
+#include "common/matcher.h"
+#include "tsdb/db.h"
+#include "tsdb/tsdb.h"
+
+#define H_MS INT64_C(3600000)
+
+static char dir[256];
+
+static void mkdir_tmp(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/mp_test_db_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void rm_tmp(void)
+{
+    cr_assert_eq(tsdb_remove_all(dir, NULL), 0);
+}
+
+static struct tsdb *open_db(int64_t retention_ms)
+{
+    struct tsdb_options o;
+    tsdb_options_init(&o);
+    o.dir = dir;
+    o.background = false;
+    o.wal_fsync = TSDB_WAL_FSYNC_NONE;
+    o.retention_ms = retention_ms;
+    struct tsdb *db = NULL;
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_open(&o, &db, &err), 0, "%s", err.msg);
+    return db;
+}
+
+static struct mp_labels *mk(const char *name, const char *k, const char *v)
+{
+    struct mp_label l[2] = {{mp_str_c("__name__"), mp_str_c(name)}, {mp_str_c(k), mp_str_c(v)}};
+    struct mp_labels *ls;
+    cr_assert_eq(mp_labels_create(l, 2, &ls, NULL), 0);
+    return ls;
+}
+
+static struct mp_matcher *eq(const char *n, const char *v)
+{
+    struct mp_matcher *m;
+    cr_assert_eq(mp_matcher_create(MP_MATCH_EQUAL, mp_str_c(n), mp_str_c(v), &m, NULL), 0);
+    return m;
+}
+
+static struct mp_matcher *re(const char *n, const char *v)
+{
+    struct mp_matcher *m;
+    cr_assert_eq(mp_matcher_create(MP_MATCH_REGEX, mp_str_c(n), mp_str_c(v), &m, NULL), 0);
+    return m;
+}
+
+/* Appends series i of n (metric "m", label s="i") at t = t0 + k*10s for k in [0, count),
+ * value = f(i, k), one commit per timestamp (a scrape). */
+static double val(int i, int k)
+{
+    return (double)(i * 1000 + k);
+}
+
+static void append_range(struct tsdb *db, int nseries, int64_t t0, int count)
+{
+    struct mp_labels **ls = calloc((size_t)nseries, sizeof *ls);
+    uint64_t *refs = calloc((size_t)nseries, sizeof *refs);
+    for (int i = 0; i < nseries; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        ls[i] = mk("m", "s", v);
+    }
+    for (int k = 0; k < count; k++) {
+        struct tsdb_appender *a;
+        cr_assert_eq(tsdb_appender_create(db, &a), 0);
+        for (int i = 0; i < nseries; i++) {
+            struct mp_err err = {0};
+            int rc = tsdb_appender_add(a, refs[i], ls[i], t0 + k * 10000, val(i, k), &refs[i],
+                                       &err);
+            cr_assert_eq(rc, 0, "add: %s", err.msg);
+        }
+        struct mp_err err = {0};
+        cr_assert_eq(tsdb_appender_commit(a, &err), 0, "%s", err.msg);
+    }
+    for (int i = 0; i < nseries; i++)
+        mp_labels_release(ls[i]);
+    free(ls);
+    free(refs);
+}
+
+/* Counts series and samples of metric m in [mint, maxt]; checks the values follow val(). */
+static void count(struct tsdb *db, int64_t mint, int64_t maxt, int64_t t0, size_t *series,
+                  size_t *samples)
+{
+    struct tsdb_querier *q;
+    cr_assert_eq(tsdb_querier_open(db, mint, maxt, &q, NULL), 0);
+    struct mp_matcher *m = eq("__name__", "m");
+    const struct mp_matcher *ms[] = {m};
+    struct tsdb_series_set *set;
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_querier_select(q, ms, 1, &set, &err), 0, "%s", err.msg);
+    *series = *samples = 0;
+    const struct mp_labels *prev = NULL;
+    struct mp_labels *prevc = NULL;
+    int rc;
+    while ((rc = tsdb_series_set_next(set, &err)) == 0) {
+        const struct mp_labels *ls = tsdb_series_set_labels(set);
+        if (prev)
+            cr_assert_lt(mp_labels_compare(prevc, ls), 0, "series out of order or repeated");
+        mp_labels_release(prevc);
+        prevc = mp_labels_acquire(ls);
+        prev = prevc;
+        int i = atoi(mp_labels_get(ls, mp_str_c("s")).ptr);
+        struct tsdb_sample_iter it;
+        tsdb_series_set_iter(set, &it);
+        int64_t t, last = INT64_MIN;
+        double v;
+        while ((rc = tsdb_sample_iter_next(&it, &t, &v)) == 0) {
+            cr_assert_gt(t, last, "samples out of order");
+            cr_assert_geq(t, mint);
+            cr_assert_leq(t, maxt);
+            last = t;
+            int k = (int)((t - t0) / 10000);
+            cr_assert_eq(v, val(i, k), "series %d t %lld: %g", i, (long long)t, v);
+            (*samples)++;
+        }
+        cr_assert_eq(rc, MP_EEOF);
+        (*series)++;
+    }
+    cr_assert_eq(rc, MP_EEOF, "%s", err.msg);
+    mp_labels_release(prevc);
+    tsdb_series_set_free(set);
+    mp_matcher_destroy(m);
+    tsdb_querier_close(q);
+}
+
+TestSuite(db, .init = mkdir_tmp, .fini = rm_tmp);
+
+Test(db, append_select_replay)
+{
+    struct tsdb *db = open_db(0);
+    int64_t t0 = 1700000000000;
+    append_range(db, 50, t0, 200);
+    size_t s, n;
+    count(db, t0, t0 + 200 * 10000, t0, &s, &n);
+    cr_assert_eq(s, 50);
+    cr_assert_eq(n, 50 * 200);
+    count(db, t0 + 100 * 10000, t0 + 109 * 10000, t0, &s, &n);
+    cr_assert_eq(n, 50 * 10);
+    struct tsdb_head_stats hs;
+    tsdb_head_stats_get(db, &hs);
+    cr_assert_eq(hs.num_series, 50);
+    cr_assert_eq(hs.min_time_ms, t0);
+    cr_assert_eq(hs.max_time_ms, t0 + 199 * 10000);
+    tsdb_close(db);
+
+    db = open_db(0);
+    count(db, t0, t0 + 200 * 10000, t0, &s, &n);
+    cr_assert_eq(s, 50);
+    cr_assert_eq(n, 50 * 200, "after replay: %zu", n);
+    /* appending continues after the replayed data */
+    append_range(db, 50, t0 + 200 * 10000, 10);
+    count(db, t0, t0 + 300 * 10000, t0, &s, &n);
+    cr_assert_eq(n, 50 * 210);
+    tsdb_close(db);
+}
+
+Test(db, append_errors_and_rollback)
+{
+    struct tsdb *db = open_db(0);
+    struct mp_labels *ls = mk("m", "s", "0");
+    struct tsdb_appender *a;
+    uint64_t ref = 0;
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    cr_assert_eq(tsdb_appender_add(a, 0, ls, 100000, 1, &ref, &err), 0);
+    cr_assert_eq(tsdb_appender_commit(a, &err), 0);
+
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    mp_err_clear(&err);
+    cr_assert_eq(tsdb_appender_add(a, ref, NULL, 90000, 1, NULL, &err), MP_EOUTOFORDER);
+    cr_assert_str_eq(err.msg, "out of order sample");
+    mp_err_clear(&err);
+    cr_assert_eq(tsdb_appender_add(a, ref, NULL, 100000, 2, NULL, &err), MP_EDUPLICATE);
+    cr_assert_str_eq(err.msg, "duplicate sample for timestamp");
+    /* the same value again is accepted and dropped */
+    cr_assert_eq(tsdb_appender_add(a, ref, NULL, 100000, 1, NULL, &err), 0);
+    /* far behind the head: out of bounds (head max - 1 h) */
+    cr_assert_eq(tsdb_appender_add(a, ref, NULL, 110000, 5, NULL, &err), 0);
+    cr_assert_eq(tsdb_appender_commit(a, &err), 0);
+
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    cr_assert_eq(tsdb_appender_add(a, ref, NULL, 110000 + 2 * H_MS, 6, NULL, &err), 0);
+    cr_assert_eq(tsdb_appender_commit(a, &err), 0);
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    mp_err_clear(&err);
+    struct mp_labels *other = mk("m", "s", "1");
+    cr_assert_eq(tsdb_appender_add(a, 0, other, 120000, 1, NULL, &err), MP_EOUTOFBOUNDS);
+    cr_assert_str_eq(err.msg, "out of bounds");
+    /* rollback: nothing of the batch is visible */
+    cr_assert_eq(tsdb_appender_add(a, 0, other, 110000 + 2 * H_MS, 1, NULL, &err), 0);
+    tsdb_appender_rollback(a);
+    /* a stale ref without labels */
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    cr_assert_eq(tsdb_appender_add(a, 987654, NULL, 110000 + 3 * H_MS, 1, NULL, &err),
+                 MP_ENOTFOUND);
+    tsdb_appender_rollback(a);
+
+    struct tsdb_querier *q;
+    cr_assert_eq(tsdb_querier_open(db, 0, INT64_MAX, &q, NULL), 0);
+    struct mp_matcher *m = eq("s", "1");
+    const struct mp_matcher *ms[] = {m};
+    struct tsdb_series_set *set;
+    cr_assert_eq(tsdb_querier_select(q, ms, 1, &set, NULL), 0);
+    cr_assert_eq(tsdb_series_set_next(set, NULL), MP_EEOF, "rolled back sample visible");
+    tsdb_series_set_free(set);
+    mp_matcher_destroy(m);
+    m = eq("s", "0");
+    ms[0] = m;
+    cr_assert_eq(tsdb_querier_select(q, ms, 1, &set, NULL), 0);
+    cr_assert_eq(tsdb_series_set_next(set, NULL), 0);
+    struct tsdb_sample_iter it;
+    tsdb_series_set_iter(set, &it);
+    int64_t t;
+    double v;
+    double want[] = {1, 5, 6};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(tsdb_sample_iter_next(&it, &t, &v), 0);
+        cr_assert_eq(v, want[i]);
+    }
+    cr_assert_eq(tsdb_sample_iter_next(&it, &t, &v), MP_EEOF);
+    tsdb_series_set_free(set);
+    mp_matcher_destroy(m);
+    tsdb_querier_close(q);
+    mp_labels_release(ls);
+    mp_labels_release(other);
+    tsdb_close(db);
+}
+
+Test(db, compaction_blocks_and_reads_across)
+{
+    struct tsdb *db = open_db(0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS); /* aligned to 2 h */
+    /* 7 h at 10 s: the head becomes compactable twice (blocks [0,2h), [2h,4h)) */
+    int count_k = 7 * 360;
+    append_range(db, 20, t0, count_k);
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_compact(db, &err), 0, "%s", err.msg);
+    size_t nb;
+    struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
+    cr_assert_geq(nb, 2, "blocks: %zu", nb);
+    cr_assert_eq(bs[0]->meta.min_time, t0);
+    cr_assert_eq(bs[0]->meta.max_time, t0 + 2 * H_MS);
+    cr_assert_eq(bs[0]->meta.stats.num_series, 20);
+    cr_assert_eq(bs[0]->meta.stats.num_samples, 20 * 720);
+    for (size_t i = 0; i < nb; i++)
+        tsdb_block_release(bs[i]);
+    free(bs);
+    cr_assert_geq(tsdb_head_min_time(db->head), t0 + 4 * H_MS);
+    size_t s, n;
+    count(db, t0, t0 + 8 * H_MS, t0, &s, &n);
+    cr_assert_eq(s, 20);
+    cr_assert_eq(n, (size_t)20 * count_k, "across head and blocks: %zu", n);
+    /* a range that straddles the block boundary */
+    count(db, t0 + 2 * H_MS - 50000, t0 + 2 * H_MS + 40000, t0, &s, &n);
+    cr_assert_eq(n, 20 * 10);
+    tsdb_close(db);
+
+    /* restart: blocks load, the WAL replays only what the head still holds */
+    db = open_db(0);
+    count(db, t0, t0 + 8 * H_MS, t0, &s, &n);
+    cr_assert_eq(n, (size_t)20 * count_k, "after restart: %zu", n);
+    struct mp_matcher *m = re("s", "1.*");
+    const struct mp_matcher *ms[] = {m};
+    struct tsdb_querier *q;
+    cr_assert_eq(tsdb_querier_open(db, t0, t0 + 8 * H_MS, &q, NULL), 0);
+    struct tsdb_series_set *set;
+    cr_assert_eq(tsdb_querier_select(q, ms, 1, &set, NULL), 0);
+    size_t k = 0;
+    while (tsdb_series_set_next(set, NULL) == 0)
+        k++;
+    cr_assert_eq(k, 11); /* 1, 10..19 */
+    tsdb_series_set_free(set);
+    mp_matcher_destroy(m);
+    tsdb_querier_close(q);
+    tsdb_close(db);
+}
+
+Test(db, churn_leaves_head_and_retention_drops_blocks)
+{
+    struct tsdb *db = open_db(4 * H_MS);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    append_range(db, 30, t0, 360); /* series 0..29 for 1 h, then they stop */
+    /* a different set of series for the next 12 h */
+    struct mp_labels *ls = mk("other", "s", "x");
+    uint64_t ref = 0;
+    for (int k = 360; k < 13 * 360; k++) {
+        struct tsdb_appender *a;
+        cr_assert_eq(tsdb_appender_create(db, &a), 0);
+        cr_assert_eq(tsdb_appender_add(a, ref, ls, t0 + k * 10000, k, &ref, NULL), 0);
+        cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    }
+    mp_labels_release(ls);
+    cr_assert_eq(tsdb_head_num_series(db->head), 31);
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    cr_assert_eq(tsdb_head_num_series(db->head), 1, "dead series still in the head");
+    size_t nb;
+    struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
+    /* blocks up to 10 h exist; retention 4 h keeps those within 4 h of the newest */
+    for (size_t i = 0; i < nb; i++) {
+        cr_assert_lt(bs[nb - 1]->meta.max_time - bs[i]->meta.max_time, 4 * H_MS);
+        tsdb_block_release(bs[i]);
+    }
+    free(bs);
+    cr_assert_geq(nb, 1);
+    tsdb_close(db);
+}
+
+Test(db, delete_series_and_clean_tombstones)
+{
+    struct tsdb *db = open_db(0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    append_range(db, 4, t0, 5 * 360);
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    struct mp_matcher *m = eq("s", "2");
+    const struct mp_matcher *ms[] = {m};
+    struct mp_err err = {0};
+    /* delete series 2 in [t0 + 1h, t0 + 4h]: crosses the block and the head */
+    cr_assert_eq(tsdb_delete_series(db, ms, 1, t0 + H_MS, t0 + 4 * H_MS, &err), 0, "%s", err.msg);
+    size_t s, n;
+    count(db, t0, t0 + 6 * H_MS, t0, &s, &n);
+    size_t deleted = 3 * 360 + 1;
+    cr_assert_eq(n, 4 * 5 * 360 - deleted, "%zu", n);
+    tsdb_close(db);
+    db = open_db(0);
+    count(db, t0, t0 + 6 * H_MS, t0, &s, &n);
+    cr_assert_eq(n, 4 * 5 * 360 - deleted, "after restart %zu", n);
+    cr_assert_eq(tsdb_clean_tombstones(db, &err), 0, "%s", err.msg);
+    count(db, t0, t0 + 6 * H_MS, t0, &s, &n);
+    cr_assert_eq(n, 4 * 5 * 360 - deleted, "after cleaning %zu", n);
+    char name[32];
+    cr_assert_eq(tsdb_snapshot(db, false, name, &err), 0, "%s", err.msg);
+    char p[512];
+    snprintf(p, sizeof p, "%s/snapshots/%s", dir, name);
+    struct stat st;
+    cr_assert_eq(stat(p, &st), 0);
+    mp_matcher_destroy(m);
+    tsdb_close(db);
+}
+
+/* A child appends and commits, reporting each committed timestamp through a pipe; it is killed
+ * with SIGKILL at a varying moment. Every reopen must succeed and hold every reported sample. */
+Test(db, crash_keeps_committed_samples, .timeout = 120)
+{
+    int64_t t0 = 1700000000000;
+    int64_t reported_max = -1;
+    for (int round = 0; round < 12; round++) {
+        int fds[2];
+        cr_assert_eq(pipe(fds), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            close(fds[0]);
+            struct tsdb *db = open_db(0);
+            struct mp_labels *ls[8];
+            uint64_t refs[8] = {0};
+            for (int i = 0; i < 8; i++) {
+                char v[8];
+                snprintf(v, sizeof v, "%d", i);
+                ls[i] = mk("m", "s", v);
+            }
+            int64_t start = tsdb_head_max_time(db->head);
+            int64_t k = start == INT64_MIN ? 0 : (start - t0) / 10000 + 1;
+            for (int step = 0; step < 100000; step++, k++) {
+                struct tsdb_appender *a;
+                if (tsdb_appender_create(db, &a))
+                    _exit(2);
+                for (int i = 0; i < 8; i++)
+                    if (tsdb_appender_add(a, refs[i], ls[i], t0 + k * 10000, val(i, (int)k),
+                                          &refs[i], NULL))
+                        _exit(3);
+                if (tsdb_appender_commit(a, NULL))
+                    _exit(4);
+                int64_t t = t0 + k * 10000;
+                if (write(fds[1], &t, sizeof t) != sizeof t)
+                    _exit(5);
+            }
+            _exit(0);
+        }
+        close(fds[1]);
+        usleep((useconds_t)(20000 + round * 17000 % 90000));
+        kill(pid, SIGKILL);
+        int64_t t;
+        while (read(fds[0], &t, sizeof t) == sizeof t)
+            reported_max = t;
+        close(fds[0]);
+        int status;
+        waitpid(pid, &status, 0);
+        cr_assert(WIFSIGNALED(status), "child exited early: %d", WEXITSTATUS(status));
+        struct tsdb *db = open_db(0);
+        if (reported_max >= 0) {
+            size_t s, n;
+            count(db, t0, reported_max, t0, &s, &n);
+            cr_assert_eq(s, 8);
+            cr_assert_eq(n, (size_t)8 * (size_t)((reported_max - t0) / 10000 + 1),
+                         "round %d: lost committed samples", round);
+        }
+        tsdb_close(db);
+    }
+}
