@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_tsdb_head.c: the head's figures from issue 3 in one scenario run.
  *
- *   bench_tsdb_head [--series N] [--hours H] [--smoke] [--dir D]
+ *   bench_tsdb_head [--series N] [--hours H] [--smoke] [--dir D] [--no-fsync]
  *
  * Builds N series shaped like linkerd2-proxy's (about 20 labels: namespace, deployment, pod,
  * pod_template_hash, direction, authority, dst_*, status_code, classification, le, ...), 1,000
@@ -62,8 +62,8 @@ static const char *les[] = {"1", "2", "3", "4", "5", "10", "20", "30", "40", "50
 /* Series j of pod p: labels as a proxy's metric would carry after Linkerd's relabeling. */
 static struct mp_labels *series_labels(size_t p, size_t j)
 {
-    char ns[32], dep[48], pod[64], hash[16], inst[32], auth[96], dstdep[48], dstns[32], sc[8],
-        route[32];
+    char ns[32], dep[48], pod[128], hash[16], inst[64], auth[160], dstdep[48], dstns[32],
+        sc[8], route[32];
     size_t nsi = p % 50, depi = p / 10;
     snprintf(ns, sizeof ns, "ns-%zu", nsi);
     snprintf(dep, sizeof dep, "deploy-%zu", depi);
@@ -156,7 +156,7 @@ int main(int argc, char **argv)
 {
     size_t nseries = 100000;
     double hours = 3;
-    bool smoke = false;
+    bool smoke = false, no_fsync = false;
     const char *dir_arg = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--series") == 0 && i + 1 < argc)
@@ -167,6 +167,8 @@ int main(int argc, char **argv)
             dir_arg = argv[++i];
         else if (strcmp(argv[i], "--smoke") == 0)
             smoke = true;
+        else if (strcmp(argv[i], "--no-fsync") == 0)
+            no_fsync = true;
     }
     if (smoke) {
         nseries = 2000;
@@ -188,6 +190,8 @@ int main(int argc, char **argv)
     tsdb_options_init(&o);
     o.dir = dir;
     o.background = false;
+    if (no_fsync)
+        o.wal_fsync = 0; /* TSDB_WAL_FSYNC_NONE */
     struct tsdb *db;
     struct mp_err err = {0};
     if (tsdb_open(&o, &db, &err)) {

@@ -3,6 +3,7 @@
  * tombstones, opened read-only and refcounted (db.h). */
 #define _GNU_SOURCE /* O_NOFOLLOW with openat, renameat */
 #include <dirent.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@ static uint64_t file_size(const char *dir, const char *name)
 {
     char path[4096];
     struct stat st;
-    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+    if (tsdb_pathf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
         return 0;
     return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
@@ -35,11 +36,11 @@ int tsdb_block_open(const char *dir, struct tsdb_block **out, struct mp_err *err
     char path[4096];
     int rc = tsdb_meta_read(dir, &b->meta, err);
     if (!rc) {
-        snprintf(path, sizeof path, "%s/index", dir);
+        tsdb_pathf(path, sizeof path, "%s/index", dir);
         rc = tsdb_index_reader_open(path, &b->index, err);
     }
     if (!rc) {
-        snprintf(path, sizeof path, "%s/chunks", dir);
+        tsdb_pathf(path, sizeof path, "%s/chunks", dir);
         rc = tsdb_chunks_reader_open(path, &b->chunks, err);
     }
     uint64_t tomb_size = 0;
@@ -126,7 +127,7 @@ int tsdb_remove_all(const char *dir, struct mp_err *err)
 int tsdb_block_remove_dir(const char *dir, struct mp_err *err)
 {
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-for-deletion", dir) >= (int)sizeof tmp)
+    if (tsdb_pathf(tmp, sizeof tmp, "%s.tmp-for-deletion", dir) >= (int)sizeof tmp)
         return mp_err_set(err, MP_EINVAL, "block path too long: %s", dir);
     if (rename(dir, tmp) != 0) {
         if (errno == ENOENT)
@@ -134,4 +135,13 @@ int tsdb_block_remove_dir(const char *dir, struct mp_err *err)
         return mp_err_set(err, MP_EIO, "renaming %s: %s", dir, strerror(errno));
     }
     return tsdb_remove_all(tmp, err);
+}
+
+int tsdb_pathf(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+    return n;
 }

@@ -36,20 +36,6 @@
 #define WRITE_SLACK (TSDB_XOR_MAX_SAMPLE_BYTES + 1u + 8u)
 #define INITIAL_CAP 128u /* Prometheus allocates 128 bytes for a new chunk too */
 
-struct tsdb_xor {
-    uint8_t *buf;
-    size_t cap;
-    uint64_t pos;    /* bits used, header included */
-    bool tail;       /* Go quirk: one empty byte follows (see tsdb_xor_bytes in tsdb.h) */
-    bool window;     /* (lead, trail) hold a window; false until the first '11' */
-    uint8_t lead;
-    uint8_t trail;
-    uint32_t n;
-    int64_t t0;
-    int64_t t;
-    uint64_t delta;
-    uint64_t vbits;
-};
 
 static inline uint64_t load_be64(const uint8_t *p)
 {
@@ -159,18 +145,32 @@ static inline bool fits(int64_t dod, unsigned k)
     return dod >= -(half - 1) && dod <= half;
 }
 
+int tsdb_xor_init(struct tsdb_xor *c)
+{
+    memset(c, 0, sizeof *c);
+    c->buf = mp_calloc(1, INITIAL_CAP);
+    if (!c->buf)
+        return MP_ENOMEM;
+    c->cap = INITIAL_CAP;
+    c->pos = HEADER_BITS;
+    return 0;
+}
+
+void tsdb_xor_fini(struct tsdb_xor *c)
+{
+    mp_free(c->buf);
+    memset(c, 0, sizeof *c);
+}
+
 int tsdb_xor_create(struct tsdb_xor **out)
 {
-    struct tsdb_xor *c = mp_calloc(1, sizeof *c);
+    struct tsdb_xor *c = mp_malloc(sizeof *c);
     if (!c)
         return MP_ENOMEM;
-    c->buf = mp_calloc(1, INITIAL_CAP);
-    if (!c->buf) {
+    if (tsdb_xor_init(c)) {
         mp_free(c);
         return MP_ENOMEM;
     }
-    c->cap = INITIAL_CAP;
-    c->pos = HEADER_BITS;
     *out = c;
     return 0;
 }

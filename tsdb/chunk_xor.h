@@ -8,6 +8,7 @@
 #define TSDB_CHUNK_XOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tsdb/tsdb.h"
@@ -17,6 +18,28 @@
 /* chunkenc.MaxBytesPerXORChunk: a chunk is cut when its data is longer than this minus one
  * worst-case sample (Prometheus 2.47+). */
 #define TSDB_XOR_MAX_BYTES 1024u
+
+/* The appender's state, here so that the head can embed it in a series (tsdb.h keeps the type
+ * opaque for everyone else). Owned bytes: buf[0..cap). */
+struct tsdb_xor {
+    uint8_t *buf;
+    size_t cap;
+    uint64_t pos;    /* bits used, header included */
+    bool tail;       /* Go quirk: one empty byte follows (see tsdb_xor_bytes in tsdb.h) */
+    bool window;     /* (lead, trail) hold a window; false until the first '11' */
+    uint8_t lead;
+    uint8_t trail;
+    uint32_t n;
+    int64_t t0;
+    int64_t t;
+    uint64_t delta;
+    uint64_t vbits;
+};
+
+/* An embedded empty chunk (as tsdb_xor_create); fini frees its bytes and zeroes it. A zeroed
+ * struct (buf NULL) stands for "no chunk". 0 or MP_ENOMEM. */
+MP_NODISCARD int tsdb_xor_init(struct tsdb_xor *c);
+void tsdb_xor_fini(struct tsdb_xor *c);
 
 /* Per-series cut state; plain data embedded in the series. One writer at a time. */
 struct tsdb_xor_cutter {

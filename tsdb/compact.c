@@ -151,8 +151,8 @@ int tsdb_block_write(struct tsdb *db, const char *parent, struct tsdb_querier *q
             return mp_err_set(err, rc, "block meta");
     }
     char tmp[4096], final[4096], path[4200];
-    snprintf(final, sizeof final, "%s/%s", parent, ulid);
-    snprintf(tmp, sizeof tmp, "%s.tmp-for-creation", final);
+    tsdb_pathf(final, sizeof final, "%s/%s", parent, ulid);
+    tsdb_pathf(tmp, sizeof tmp, "%s.tmp-for-creation", final);
     if (mkdir(tmp, 0777) != 0)
         return mp_err_set(err, MP_EIO, "mkdir %s: %s", tmp, strerror(errno));
 
@@ -160,10 +160,10 @@ int tsdb_block_write(struct tsdb *db, const char *parent, struct tsdb_querier *q
     const struct mp_str *syms = NULL;
     size_t nsyms = 0;
     struct tsdb_series_set *set = NULL;
-    snprintf(path, sizeof path, "%s/chunks", tmp);
+    tsdb_pathf(path, sizeof path, "%s/chunks", tmp);
     rc = tsdb_chunks_writer_open(path, NULL, &w.cw, err);
     if (!rc) {
-        snprintf(path, sizeof path, "%s/index", tmp);
+        tsdb_pathf(path, sizeof path, "%s/index", tmp);
         rc = tsdb_index_writer_open(path, &w.iw, err);
     }
     if (!rc)
@@ -197,7 +197,7 @@ int tsdb_block_write(struct tsdb *db, const char *parent, struct tsdb_querier *q
     writer_fini(&w);
     if (!rc && meta->stats.num_series == 0) {
         /* nothing in range: no block, as Prometheus (an empty head range) */
-        tsdb_remove_all(tmp, NULL);
+        (void)!tsdb_remove_all(tmp, NULL);
         return 0;
     }
     meta->stats.num_float_samples = meta->stats.num_samples;
@@ -215,7 +215,7 @@ int tsdb_block_write(struct tsdb *db, const char *parent, struct tsdb_querier *q
     if (!rc)
         rc = fsync_dir(parent, err);
     if (rc) {
-        tsdb_remove_all(tmp, NULL);
+        (void)!tsdb_remove_all(tmp, NULL);
         return mp_err_wrap(err, "writing block %s", ulid);
     }
     *written = true;
@@ -288,7 +288,7 @@ static int compact_head_once(struct tsdb *db, struct mp_err *err)
     if (!rc && written) {
         char dir[4096], ulid[TSDB_ULID_LEN + 1];
         tsdb_ulid_format(&meta.ulid, ulid);
-        snprintf(dir, sizeof dir, "%s/%s", db->dir, ulid);
+        tsdb_pathf(dir, sizeof dir, "%s/%s", db->dir, ulid);
         rc = tsdb_db_add_block(db, dir, err);
         if (!rc)
             MP_LOG_INFO("write block", MP_KV_STR("ulid", ulid), MP_KV_I64("mint", mint),
@@ -350,7 +350,7 @@ static int merge_blocks(struct tsdb *db, struct tsdb_block *const *g, size_t n, 
     tsdb_ulid_format(&meta.ulid, ulid);
     if (!rc && written) {
         char dir[4096];
-        snprintf(dir, sizeof dir, "%s/%s", db->dir, ulid);
+        tsdb_pathf(dir, sizeof dir, "%s/%s", db->dir, ulid);
         rc = tsdb_db_add_block(db, dir, err);
     }
     if (!rc) {
@@ -453,10 +453,10 @@ static uint64_t head_disk_bytes(struct tsdb *db)
     uint64_t total = dir_bytes(db->wal_dir);
     int cp = -1;
     if (tsdb_wal_checkpoint_last(db->wal_dir, &cp, NULL) == 0 && cp >= 0) {
-        snprintf(p, sizeof p, "%s/checkpoint.%08d", db->wal_dir, cp);
+        tsdb_pathf(p, sizeof p, "%s/checkpoint.%08d", db->wal_dir, cp);
         total += dir_bytes(p);
     }
-    snprintf(p, sizeof p, "%s/chunks_head", db->dir);
+    tsdb_pathf(p, sizeof p, "%s/chunks_head", db->dir);
     return total + dir_bytes(p);
 }
 

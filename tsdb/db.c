@@ -135,7 +135,7 @@ static int mkdir_p(const char *dir, struct mp_err *err)
 static int take_lock(struct tsdb *db, struct mp_err *err)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/lock", db->dir);
+    tsdb_pathf(path, sizeof path, "%s/lock", db->dir);
     db->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (db->lock_fd < 0)
         return mp_err_set(err, MP_EIO, "open %s: %s", path, strerror(errno));
@@ -169,14 +169,14 @@ static int load_blocks(struct tsdb *db, struct mp_err *err)
     while (!rc && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        snprintf(path, sizeof path, "%s/%s", db->dir, de->d_name);
+        tsdb_pathf(path, sizeof path, "%s/%s", db->dir, de->d_name);
         if (ends_with(de->d_name, ".tmp-for-creation") || ends_with(de->d_name, ".tmp-for-deletion") ||
             ends_with(de->d_name, ".tmp")) {
             struct tsdb_ulid u;
             if (strlen(de->d_name) > TSDB_ULID_LEN &&
                 tsdb_ulid_parse((struct mp_str){de->d_name, TSDB_ULID_LEN}, &u, NULL) == 0) {
                 MP_LOG_INFO("removing unfinished block directory", MP_KV_STR("dir", path));
-                tsdb_remove_all(path, NULL);
+                (void)!tsdb_remove_all(path, NULL);
             }
             continue;
         }
@@ -248,7 +248,7 @@ int tsdb_open(const struct tsdb_options *o, struct tsdb **out, struct mp_err *er
     pthread_cond_init(&db->loop_cv, NULL);
     db->head_tomb = tsdb_tombstones_create();
 
-    int rc = mkdir_p(db->dir, err);
+    int rc = mkdir_p(db->wal_dir, err);
     if (!rc && !o->no_lockfile)
         rc = take_lock(db, err);
     if (!rc)
@@ -262,7 +262,7 @@ int tsdb_open(const struct tsdb_options *o, struct tsdb **out, struct mp_err *er
         int64_t bmax = blocks_max_time_locked(db);
         tsdb_head_set_min_valid_time(db->head, bmax);
         char hcdir[4200];
-        snprintf(hcdir, sizeof hcdir, "%s/chunks_head", db->dir);
+        tsdb_pathf(hcdir, sizeof hcdir, "%s/chunks_head", db->dir);
         rc = tsdb_head_chunks_open(hcdir, NULL, tsdb_head_collect_mm, db->head, &db->hc, err);
         if (!rc)
             tsdb_head_set_chunks(db->head, db->hc);
@@ -553,7 +553,7 @@ static int rewrite_block(struct tsdb *db, struct tsdb_block *b, struct mp_err *e
     if (!rc && written) {
         char dir[4200], ulid[TSDB_ULID_LEN + 1];
         tsdb_ulid_format(&meta.ulid, ulid);
-        snprintf(dir, sizeof dir, "%s/%s", db->dir, ulid);
+        tsdb_pathf(dir, sizeof dir, "%s/%s", db->dir, ulid);
         rc = tsdb_db_add_block(db, dir, err);
     }
     if (!rc)
@@ -586,13 +586,13 @@ static int link_block(const char *src, const char *dst, struct mp_err *err)
     if (mkdir(dst, 0777) != 0)
         return mp_err_set(err, MP_EIO, "mkdir %s: %s", dst, strerror(errno));
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(a, sizeof a, "%s/%s", src, files[i]);
-        snprintf(b, sizeof b, "%s/%s", dst, files[i]);
+        tsdb_pathf(a, sizeof a, "%s/%s", src, files[i]);
+        tsdb_pathf(b, sizeof b, "%s/%s", dst, files[i]);
         if (link(a, b) != 0 && errno != ENOENT)
             return mp_err_set(err, MP_EIO, "link %s: %s", a, strerror(errno));
     }
-    snprintf(a, sizeof a, "%s/chunks", src);
-    snprintf(b, sizeof b, "%s/chunks", dst);
+    tsdb_pathf(a, sizeof a, "%s/chunks", src);
+    tsdb_pathf(b, sizeof b, "%s/chunks", dst);
     if (mkdir(b, 0777) != 0)
         return mp_err_set(err, MP_EIO, "mkdir %s: %s", b, strerror(errno));
     DIR *d = opendir(a);
@@ -605,8 +605,8 @@ static int link_block(const char *src, const char *dst, struct mp_err *err)
             continue;
         if (linkat(dirfd(d), de->d_name, AT_FDCWD, b, 0) != 0) {
             char from[4400], to[4400];
-            snprintf(from, sizeof from, "%s/%s", a, de->d_name);
-            snprintf(to, sizeof to, "%s/%s", b, de->d_name);
+            tsdb_pathf(from, sizeof from, "%s/%s", a, de->d_name);
+            tsdb_pathf(to, sizeof to, "%s/%s", b, de->d_name);
             if (link(from, to) != 0)
                 rc = mp_err_set(err, MP_EIO, "link %s: %s", from, strerror(errno));
         }
@@ -615,7 +615,7 @@ static int link_block(const char *src, const char *dst, struct mp_err *err)
     return rc;
 }
 
-int tsdb_snapshot(struct tsdb *db, bool skip_head, char name_out[32], struct mp_err *err)
+int tsdb_snapshot(struct tsdb *db, bool skip_head, char name_out[64], struct mp_err *err)
 {
     /* Prometheus: <UTC time 20060102T150405Z>-<16 hex digits> */
     char name[64], dir[4200], snapdir[4200];
@@ -624,9 +624,9 @@ int tsdb_snapshot(struct tsdb *db, bool skip_head, char name_out[32], struct mp_
     gmtime_r(&now, &tm);
     uint64_t rnd = (uint64_t)mp_mono_ns() ^ ((uint64_t)getpid() << 32);
     int len = (int)strftime(name, sizeof name, "%Y%m%dT%H%M%SZ", &tm);
-    snprintf(name + len, sizeof name - (size_t)len, "-%016llx", (unsigned long long)rnd);
-    snprintf(snapdir, sizeof snapdir, "%s/snapshots", db->dir);
-    snprintf(dir, sizeof dir, "%s/%s", snapdir, name);
+    tsdb_pathf(name + len, sizeof name - (size_t)len, "-%016llx", (unsigned long long)rnd);
+    tsdb_pathf(snapdir, sizeof snapdir, "%s/snapshots", db->dir);
+    tsdb_pathf(dir, sizeof dir, "%s/%s", snapdir, name);
     int rc = mkdir_p(dir, err);
     pthread_mutex_lock(&db->cmp_mu);
     size_t nb;
@@ -634,7 +634,7 @@ int tsdb_snapshot(struct tsdb *db, bool skip_head, char name_out[32], struct mp_
     for (size_t i = 0; i < nb && !rc; i++) {
         char ulid[TSDB_ULID_LEN + 1], dst[4400];
         tsdb_ulid_format(&bs[i]->meta.ulid, ulid);
-        snprintf(dst, sizeof dst, "%s/%s", dir, ulid);
+        tsdb_pathf(dst, sizeof dst, "%s/%s", dir, ulid);
         rc = link_block(bs[i]->dir, dst, err);
     }
     for (size_t i = 0; i < nb; i++)
@@ -656,7 +656,7 @@ int tsdb_snapshot(struct tsdb *db, bool skip_head, char name_out[32], struct mp_
     pthread_mutex_unlock(&db->cmp_mu);
     if (rc)
         return mp_err_wrap(err, "snapshot");
-    snprintf(name_out, 32, "%s", name);
+    tsdb_pathf(name_out, 64, "%s", name);
     return 0;
 }
 

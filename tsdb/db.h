@@ -46,6 +46,9 @@ struct tsdb_block *tsdb_block_acquire(struct tsdb_block *b);
 void tsdb_block_release(struct tsdb_block *b); /* NULL is a no-op */
 /* Removes a block directory crash-safely: renamed to <dir>.tmp-for-deletion, then deleted. */
 MP_NODISCARD int tsdb_block_remove_dir(const char *dir, struct mp_err *err);
+/* snprintf for file paths: a path that does not fit is cut (and then simply not found);
+ * returns the length that was needed. */
+int tsdb_pathf(char *buf, size_t cap, const char *fmt, ...) MP_PRINTF(3, 4);
 /* Removes dir and everything below it (no symlinks followed). 0 or MP_EIO. */
 MP_NODISCARD int tsdb_remove_all(const char *dir, struct mp_err *err);
 

@@ -205,17 +205,16 @@ struct mm_found {
 
 struct frozen { /* a full chunk not yet written to chunks_head/ (or kept: no chunks_head) */
     struct frozen *next; /* older */
-    struct tsdb_xor *c;
+    struct tsdb_xor c;
 };
 
 enum { LOG_NO = 0, LOG_PENDING = 1, LOG_DONE = 2 };
 
 struct hseries {
-    struct hseries *ref_next;
     struct hseries *hash_next;
     uint64_t ref;
     uint64_t hash;
-    struct tsdb_xor *open;
+    struct tsdb_xor open;  /* buf NULL: none */
     struct frozen *frozen; /* newest first */
     struct mmc *mm;
     int64_t last_t;
@@ -229,15 +228,30 @@ struct hseries {
     uint8_t lbl[]; /* uvarint count, then (name id, value id) pairs */
 };
 
+/* By label hash: chained through hseries.hash_next (used at creation and GC only). */
 struct stripe {
     pthread_mutex_t mu;
     struct hseries **tab;
     uint32_t cap, n;
 } __attribute__((aligned(64)));
 
+/* By ref: open addressing with the ref in the slot, so a lookup touches the slot and then only
+ * the series it finds. Refs in one stripe share their low STRIPE_BITS bits, so ref >> STRIPE_BITS
+ * is a dense counter and linear probing hardly ever probes. */
+struct rslot {
+    uint64_t ref; /* 0: empty */
+    struct hseries *s;
+};
+
+struct rstripe {
+    pthread_mutex_t mu;
+    struct rslot *tab;
+    uint32_t cap, n;
+} __attribute__((aligned(64)));
+
 struct tsdb_head {
     struct tsdb_head_options o;
-    struct stripe refs[STRIPES];
+    struct rstripe refs[STRIPES];
     struct stripe hashes[STRIPES];
     struct symtab syms;
     struct tsdb_mempostings *postings;
@@ -322,7 +336,7 @@ static bool series_has_labels(const struct tsdb_head *h, const struct hseries *s
 static int series_labels(const struct tsdb_head *h, const struct hseries *s,
                          struct mp_labels **out, struct mp_err *err)
 {
-    const struct mp_istr *stack[64];
+    const struct mp_istr *stack[64] = {0};
     const struct mp_istr **pairs = stack;
     const uint8_t *p = s->lbl;
     size_t n = get_uvarint(&p);
@@ -335,21 +349,20 @@ static int series_labels(const struct tsdb_head *h, const struct hseries *s,
     return rc;
 }
 
+/* Heap bytes of a chunk's buffer. */
 static size_t xor_bytes(const struct tsdb_xor *c)
 {
-    size_t len;
-    (void)tsdb_xor_bytes(c, &len);
-    return len;
+    return c->cap;
+}
+
+static bool has_chunk(const struct tsdb_xor *c)
+{
+    return c->buf != NULL;
 }
 
 /* ---- striped tables ------------------------------------------------------------------------ */
 
-static struct hseries **link_of(struct hseries *s, bool by_ref)
-{
-    return by_ref ? &s->ref_next : &s->hash_next;
-}
-
-static void stripe_insert_locked(struct stripe *st, struct hseries *s, uint64_t key, bool by_ref)
+static void stripe_insert_locked(struct stripe *st, struct hseries *s)
 {
     if (st->n >= st->cap) {
         uint32_t ncap = st->cap ? st->cap * 2 : 16;
@@ -357,10 +370,9 @@ static void stripe_insert_locked(struct stripe *st, struct hseries *s, uint64_t 
         for (uint32_t i = 0; i < st->cap; i++) {
             struct hseries *e = st->tab[i];
             while (e) {
-                struct hseries *next = *link_of(e, by_ref);
-                uint64_t k = by_ref ? e->ref : e->hash;
-                size_t b = (size_t)(k >> STRIPE_BITS) & (ncap - 1);
-                *link_of(e, by_ref) = nt[b];
+                struct hseries *next = e->hash_next;
+                size_t b = (size_t)(e->hash >> STRIPE_BITS) & (ncap - 1);
+                e->hash_next = nt[b];
                 nt[b] = e;
                 e = next;
             }
@@ -369,37 +381,83 @@ static void stripe_insert_locked(struct stripe *st, struct hseries *s, uint64_t 
         st->tab = nt;
         st->cap = ncap;
     }
-    size_t b = (size_t)(key >> STRIPE_BITS) & (st->cap - 1);
-    *link_of(s, by_ref) = st->tab[b];
+    size_t b = (size_t)(s->hash >> STRIPE_BITS) & (st->cap - 1);
+    s->hash_next = st->tab[b];
     st->tab[b] = s;
     st->n++;
 }
 
-static void stripe_remove_locked(struct stripe *st, struct hseries *s, uint64_t key, bool by_ref)
+static size_t rhome(uint64_t ref, uint32_t cap)
 {
-    size_t b = (size_t)(key >> STRIPE_BITS) & (st->cap - 1);
-    for (struct hseries **pp = &st->tab[b]; *pp; pp = link_of(*pp, by_ref)) {
-        if (*pp == s) {
-            *pp = *link_of(s, by_ref);
-            st->n--;
-            return;
-        }
-    }
+    return (size_t)(ref >> STRIPE_BITS) & (cap - 1);
 }
 
-static struct stripe *ref_stripe(struct tsdb_head *h, uint64_t ref)
+static struct rstripe *ref_stripe(struct tsdb_head *h, uint64_t ref)
 {
     return &h->refs[ref & (STRIPES - 1)];
 }
 
-static struct hseries *by_ref_locked(struct stripe *st, uint64_t ref)
+static struct hseries *by_ref_locked(const struct rstripe *st, uint64_t ref)
 {
     if (!st->cap)
         return NULL;
-    struct hseries *e = st->tab[(size_t)(ref >> STRIPE_BITS) & (st->cap - 1)];
-    while (e && e->ref != ref)
-        e = e->ref_next;
-    return e;
+    size_t mask = st->cap - 1;
+    for (size_t i = rhome(ref, st->cap);; i = (i + 1) & mask) {
+        if (st->tab[i].ref == ref)
+            return st->tab[i].s;
+        if (st->tab[i].ref == 0)
+            return NULL;
+    }
+}
+
+static void rslot_put(struct rslot *tab, uint32_t cap, struct rslot e)
+{
+    size_t i = rhome(e.ref, cap);
+    while (tab[i].ref)
+        i = (i + 1) & (cap - 1);
+    tab[i] = e;
+}
+
+static void ref_insert_locked(struct rstripe *st, struct hseries *s)
+{
+    if ((st->n + 1) * 4 > st->cap * 3) {
+        uint32_t ncap = st->cap ? st->cap * 2 : 16;
+        struct rslot *nt = mp_xcalloc(ncap, sizeof *nt);
+        for (uint32_t i = 0; i < st->cap; i++)
+            if (st->tab[i].ref)
+                rslot_put(nt, ncap, st->tab[i]);
+        mp_free(st->tab);
+        st->tab = nt;
+        st->cap = ncap;
+    }
+    rslot_put(st->tab, st->cap, (struct rslot){s->ref, s});
+    st->n++;
+}
+
+/* Backward-shift deletion, as the symbol table's. */
+static void ref_remove_locked(struct rstripe *st, uint64_t ref)
+{
+    size_t mask = st->cap - 1, i = rhome(ref, st->cap);
+    while (st->tab[i].ref != ref) {
+        if (st->tab[i].ref == 0)
+            return;
+        i = (i + 1) & mask;
+    }
+    st->n--;
+    size_t j = i;
+    for (;;) {
+        st->tab[i] = (struct rslot){0, NULL};
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!st->tab[j].ref)
+                return;
+            size_t home = rhome(st->tab[j].ref, st->cap);
+            if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+                break;
+        }
+        st->tab[i] = st->tab[j];
+        i = j;
+    }
 }
 
 static struct hseries *by_labels_locked(struct tsdb_head *h, struct stripe *st, uint64_t hash,
@@ -437,7 +495,7 @@ static int series_get_or_create(struct tsdb_head *h, const struct mp_labels *ls,
     pthread_mutex_lock(&hs->mu);
     struct hseries *s = by_labels_locked(h, hs, hash, ls);
     if (s) {
-        struct stripe *rs = ref_stripe(h, s->ref);
+        struct rstripe *rs = ref_stripe(h, s->ref);
         if (want_pending) {
             pthread_mutex_lock(&rs->mu);
             s->pending++;
@@ -503,11 +561,11 @@ static int series_get_or_create(struct tsdb_head *h, const struct mp_labels *ls,
             ;
     }
     s->ref = ref;
-    struct stripe *rs = ref_stripe(h, ref);
+    struct rstripe *rs = ref_stripe(h, ref);
     pthread_mutex_lock(&rs->mu);
-    stripe_insert_locked(rs, s, ref, true);
+    ref_insert_locked(rs, s);
     pthread_mutex_unlock(&rs->mu);
-    stripe_insert_locked(hs, s, hash, false);
+    stripe_insert_locked(hs, s);
     pthread_mutex_unlock(&hs->mu);
     rc = replay ? tsdb_mempostings_add_unsorted(h->postings, ref, ls)
                 : tsdb_mempostings_add(h->postings, ref, ls);
@@ -523,16 +581,15 @@ static int series_get_or_create(struct tsdb_head *h, const struct mp_labels *ls,
 
 static void series_free_chunks(struct tsdb_head *h, struct hseries *s)
 {
-    if (s->open) {
-        bytes_add(h, -(ptrdiff_t)xor_bytes(s->open));
-        tsdb_xor_destroy(s->open);
-        s->open = NULL;
+    if (has_chunk(&s->open)) {
+        bytes_add(h, -(ptrdiff_t)xor_bytes(&s->open));
+        tsdb_xor_fini(&s->open);
     }
     while (s->frozen) {
         struct frozen *f = s->frozen;
         s->frozen = f->next;
-        bytes_add(h, -(ptrdiff_t)xor_bytes(f->c));
-        tsdb_xor_destroy(f->c);
+        bytes_add(h, -(ptrdiff_t)xor_bytes(&f->c));
+        tsdb_xor_fini(&f->c);
         mp_free(f);
     }
     bytes_add(h, -(ptrdiff_t)mp_alloc_size(s->mm));
@@ -599,14 +656,12 @@ void tsdb_head_destroy(struct tsdb_head *h)
     if (!h)
         return;
     for (size_t i = 0; i < STRIPES; i++) {
-        struct stripe *st = &h->refs[i];
+        struct rstripe *st = &h->refs[i];
         for (uint32_t b = 0; b < st->cap; b++) {
-            struct hseries *s = st->tab[b];
-            while (s) {
-                struct hseries *next = s->ref_next;
+            struct hseries *s = st->tab[b].s;
+            if (s) {
                 series_free_chunks(h, s);
                 mp_free(s);
-                s = next;
             }
         }
         mp_free(st->tab);
@@ -670,7 +725,7 @@ size_t tsdb_head_bytes(const struct tsdb_head *h)
     size_t b = atomic_load_explicit(&h->series_bytes, memory_order_relaxed);
     b += tsdb_mempostings_bytes(h->postings);
     for (size_t i = 0; i < STRIPES; i++)
-        b += (h->refs[i].cap + h->hashes[i].cap) * sizeof(struct hseries *);
+        b += h->refs[i].cap * sizeof(struct rslot) + h->hashes[i].cap * sizeof(struct hseries *);
     b += SYM_PAGES * sizeof(void *) + h->syms.cap * sizeof(uint32_t) +
          (size_t)h->syms.next * sizeof(struct sym);
     return b;
@@ -709,25 +764,28 @@ static bool append_locked(struct tsdb_head *h, struct hseries *s, int64_t t, uin
 {
     struct tsdb_xor_cutter cut = {h->o.chunk_range_ms, h->o.samples_per_chunk, s->next_at};
     bool froze = false;
-    if (tsdb_xor_cutter_should_cut(&cut, s->open, t) || !s->open) {
-        if (s->open) {
+    bool open = has_chunk(&s->open);
+    if (tsdb_xor_cutter_should_cut(&cut, open ? &s->open : NULL, t)) {
+        if (open) {
             struct frozen *f = mp_xmalloc(sizeof *f);
             f->c = s->open;
             f->next = s->frozen;
             s->frozen = f;
             froze = true;
         }
-        if (tsdb_xor_create(&s->open))
+        if (tsdb_xor_init(&s->open))
             mp_panic("head: out of memory creating a chunk for series %llu",
                      (unsigned long long)s->ref);
+        bytes_add(h, (ptrdiff_t)xor_bytes(&s->open));
         atomic_fetch_add_explicit(&h->num_chunks, 1, memory_order_relaxed);
         CINC(h, chunks_created);
     }
     s->next_at = cut.next_at;
-    size_t before = xor_bytes(s->open);
-    if (tsdb_xor_append(s->open, t, tsdb_f64_from_bits(vbits)))
+    size_t before = s->open.cap;
+    if (tsdb_xor_append(&s->open, t, tsdb_f64_from_bits(vbits)))
         mp_panic("head: appending to the chunk of series %llu failed", (unsigned long long)s->ref);
-    bytes_add(h, (ptrdiff_t)(xor_bytes(s->open) - before));
+    if (s->open.cap != before)
+        bytes_add(h, (ptrdiff_t)(s->open.cap - before));
     s->last_t = t;
     s->last_v = vbits;
     s->has_sample = true;
@@ -738,7 +796,7 @@ static bool append_locked(struct tsdb_head *h, struct hseries *s, int64_t t, uin
  * without locks by the thread that froze them (it holds a pending count, so s stays). */
 static int mmap_frozen(struct tsdb_head *h, struct hseries *s, struct mp_err *err)
 {
-    struct stripe *rs = ref_stripe(h, s->ref);
+    struct rstripe *rs = ref_stripe(h, s->ref);
     for (;;) {
         pthread_mutex_lock(&rs->mu);
         struct frozen *f = s->frozen, *prev = NULL;
@@ -752,8 +810,8 @@ static int mmap_frozen(struct tsdb_head *h, struct hseries *s, struct mp_err *er
             return 0;
         /* A full chunk is immutable: reading its bytes without the lock is safe. */
         size_t len;
-        const uint8_t *data = tsdb_xor_bytes(f->c, &len);
-        int64_t mint = tsdb_xor_min_time(f->c), maxt = tsdb_xor_max_time(f->c);
+        const uint8_t *data = tsdb_xor_bytes(&f->c, &len);
+        int64_t mint = tsdb_xor_min_time(&f->c), maxt = tsdb_xor_max_time(&f->c);
         uint64_t cref;
         int rc = tsdb_head_chunks_write(h->o.hc, s->ref, mint, maxt, TSDB_ENC_XOR, data, len,
                                         &cref, err);
@@ -782,8 +840,8 @@ static int mmap_frozen(struct tsdb_head *h, struct hseries *s, struct mp_err *er
         }
         s->mm[i] = (struct mmc){cref, mint, maxt};
         pthread_mutex_unlock(&rs->mu);
-        bytes_add(h, -(ptrdiff_t)len);
-        tsdb_xor_destroy(f->c);
+        bytes_add(h, -(ptrdiff_t)xor_bytes(&f->c));
+        tsdb_xor_fini(&f->c);
         mp_free(f);
     }
 }
@@ -886,7 +944,7 @@ static void appender_done(struct tsdb_head_appender *a)
 
 static void release_pending(struct tsdb_head *h, struct hseries *s)
 {
-    struct stripe *rs = ref_stripe(h, s->ref);
+    struct rstripe *rs = ref_stripe(h, s->ref);
     pthread_mutex_lock(&rs->mu);
     s->pending--;
     pthread_mutex_unlock(&rs->mu);
@@ -915,7 +973,7 @@ int tsdb_head_appender_add(struct tsdb_head_appender *a, uint64_t ref,
     }
     uint64_t vbits = tsdb_f64_bits(v);
     struct hseries *s = NULL;
-    struct stripe *rs;
+    struct rstripe *rs;
     int rc;
     if (ref) {
         rs = ref_stripe(h, ref);
@@ -1066,7 +1124,10 @@ int tsdb_head_appender_commit(struct tsdb_head_appender *a, struct mp_err *err)
     for (size_t i = 0; i < a->n; i++) {
         struct asample *x = &a->smp[i];
         struct hseries *s = x->s;
-        struct stripe *rs = ref_stripe(h, s->ref);
+        /* memory-bound with many series: fetch a few samples ahead */
+        if (i + 8 < a->n)
+            __builtin_prefetch(a->smp[i + 8].s, 1);
+        struct rstripe *rs = ref_stripe(h, s->ref);
         pthread_mutex_lock(&rs->mu);
         /* Another batch may have appended to s since add: check again. */
         int ok = appendable_locked(s, x->t, x->vbits);
@@ -1181,7 +1242,7 @@ static void replay_attach(struct replay *r, struct hseries *s)
 
 static struct hseries *replay_lookup(struct replay *r, uint64_t ref)
 {
-    struct stripe *rs = ref_stripe(r->h, ref);
+    struct rstripe *rs = ref_stripe(r->h, ref);
     struct hseries *s = by_ref_locked(rs, ref);
     if (s || !r->ndups)
         return s;
@@ -1394,7 +1455,7 @@ static void frozen_copy(struct tsdb_head_read *r, const struct frozen *f, int64_
         return;
     frozen_copy(r, f->next, mint, maxt, rc); /* oldest first; the list is short */
     if (!*rc)
-        *rc = read_copy(r, f->c, mint, maxt);
+        *rc = read_copy(r, &f->c, mint, maxt);
 }
 
 int tsdb_head_series_get(struct tsdb_head *h, uint64_t ref, int64_t mint_ms, int64_t maxt_ms,
@@ -1404,7 +1465,7 @@ int tsdb_head_series_get(struct tsdb_head *h, uint64_t ref, int64_t mint_ms, int
     r->labels = NULL;
     r->n = 0;
     mp_buf_reset(&r->buf);
-    struct stripe *rs = ref_stripe(h, ref);
+    struct rstripe *rs = ref_stripe(h, ref);
     pthread_mutex_lock(&rs->mu);
     struct hseries *s = by_ref_locked(rs, ref);
     if (!s) {
@@ -1426,8 +1487,8 @@ int tsdb_head_series_get(struct tsdb_head *h, uint64_t ref, int64_t mint_ms, int
     }
     first_copy = r->n;
     frozen_copy(r, s->frozen, mint_ms, maxt_ms, &rc);
-    if (!rc && s->open)
-        rc = read_copy(r, s->open, mint_ms, maxt_ms);
+    if (!rc && has_chunk(&s->open))
+        rc = read_copy(r, &s->open, mint_ms, maxt_ms);
     if (!rc && want_labels)
         rc = series_labels(h, s, &r->labels, err);
     pthread_mutex_unlock(&rs->mu);
@@ -1441,7 +1502,7 @@ int tsdb_head_series_get(struct tsdb_head *h, uint64_t ref, int64_t mint_ms, int
 int tsdb_head_series_labels(struct tsdb_head *h, uint64_t ref, struct mp_labels **out,
                             struct mp_err *err)
 {
-    struct stripe *rs = ref_stripe(h, ref);
+    struct rstripe *rs = ref_stripe(h, ref);
     pthread_mutex_lock(&rs->mu);
     struct hseries *s = by_ref_locked(rs, ref);
     int rc = s ? series_labels(h, s, out, err)
@@ -1453,7 +1514,7 @@ int tsdb_head_series_labels(struct tsdb_head *h, uint64_t ref, struct mp_labels 
 
 bool tsdb_head_series_exists(struct tsdb_head *h, uint64_t ref)
 {
-    struct stripe *rs = ref_stripe(h, ref);
+    struct rstripe *rs = ref_stripe(h, ref);
     pthread_mutex_lock(&rs->mu);
     bool ok = by_ref_locked(rs, ref) != NULL;
     pthread_mutex_unlock(&rs->mu);
@@ -1499,7 +1560,7 @@ void tsdb_head_sort_refs(struct tsdb_head *h, uint64_t *refs, size_t n)
     struct hseries **v = mp_xmalloc((n ? n : 1) * sizeof *v);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        struct stripe *rs = ref_stripe(h, refs[i]);
+        struct rstripe *rs = ref_stripe(h, refs[i]);
         pthread_mutex_lock(&rs->mu);
         struct hseries *s = by_ref_locked(rs, refs[i]);
         pthread_mutex_unlock(&rs->mu);
@@ -1560,10 +1621,10 @@ static bool gc_series_locked(struct tsdb_head *h, struct hseries *s, int64_t min
     }
     for (struct frozen **pp = &s->frozen; *pp;) {
         struct frozen *f = *pp;
-        if (tsdb_xor_max_time(f->c) < mint) {
+        if (tsdb_xor_max_time(&f->c) < mint) {
             *pp = f->next;
-            bytes_add(h, -(ptrdiff_t)xor_bytes(f->c));
-            tsdb_xor_destroy(f->c);
+            bytes_add(h, -(ptrdiff_t)xor_bytes(&f->c));
+            tsdb_xor_fini(&f->c);
             mp_free(f);
             atomic_fetch_sub_explicit(&h->num_chunks, 1, memory_order_relaxed);
             CINC(h, chunks_removed);
@@ -1571,17 +1632,16 @@ static bool gc_series_locked(struct tsdb_head *h, struct hseries *s, int64_t min
             pp = &f->next;
         }
     }
-    if (s->open && tsdb_xor_max_time(s->open) < mint && s->pending == 0 && !s->frozen &&
-        s->n_mm == 0) {
-        bytes_add(h, -(ptrdiff_t)xor_bytes(s->open));
-        tsdb_xor_destroy(s->open);
-        s->open = NULL;
+    if (has_chunk(&s->open) && tsdb_xor_max_time(&s->open) < mint && s->pending == 0 &&
+        !s->frozen && s->n_mm == 0) {
+        bytes_add(h, -(ptrdiff_t)xor_bytes(&s->open));
+        tsdb_xor_fini(&s->open);
         atomic_fetch_sub_explicit(&h->num_chunks, 1, memory_order_relaxed);
         CINC(h, chunks_removed);
     }
     if (s->n_mm && (s->mm[0].ref >> 32) < *min_file)
         *min_file = s->mm[0].ref >> 32;
-    return !s->open && !s->frozen && s->n_mm == 0 && s->pending == 0;
+    return !has_chunk(&s->open) && !s->frozen && s->n_mm == 0 && s->pending == 0;
 }
 
 static int ref_cmp(const void *pa, const void *pb)
@@ -1611,11 +1671,11 @@ int tsdb_head_truncate(struct tsdb_head *h, int64_t mint_ms, struct mp_err *err)
             struct hseries **pp = &hs->tab[b];
             while (*pp) {
                 struct hseries *s = *pp;
-                struct stripe *rs = ref_stripe(h, s->ref);
+                struct rstripe *rs = ref_stripe(h, s->ref);
                 pthread_mutex_lock(&rs->mu);
                 bool gone = gc_series_locked(h, s, mint_ms, &min_file);
                 if (gone)
-                    stripe_remove_locked(rs, s, s->ref, true);
+                    ref_remove_locked(rs, s->ref);
                 pthread_mutex_unlock(&rs->mu);
                 if (gone) {
                     *pp = s->hash_next;

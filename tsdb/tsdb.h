@@ -282,8 +282,8 @@ MP_NODISCARD int tsdb_delete_series(struct tsdb *db, const struct mp_matcher *co
 /* Rewrites every block that has tombstones without the deleted data. */
 MP_NODISCARD int tsdb_clean_tombstones(struct tsdb *db, struct mp_err *err);
 /* Writes a snapshot into <data dir>/snapshots/<name>: the blocks (hard links) and, unless
- * skip_head, the head as one more block. *name_out (27 bytes) gets the folder name. */
-MP_NODISCARD int tsdb_snapshot(struct tsdb *db, bool skip_head, char name_out[32],
+ * skip_head, the head as one more block. *name_out gets the folder name (Prometheus's "20060102T150405Z-<16 hex>"). */
+MP_NODISCARD int tsdb_snapshot(struct tsdb *db, bool skip_head, char name_out[64],
                                struct mp_err *err);
 
 /* ---- status --------------------------------------------------------------------------------- */

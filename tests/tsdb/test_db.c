@@ -67,10 +67,10 @@ static struct mp_matcher *re(const char *n, const char *v)
 }
 
 /* Appends series i of n (metric "m", label s="i") at t = t0 + k*10s for k in [0, count),
- * value = f(i, k), one commit per timestamp (a scrape). */
-static double val(int i, int k)
+ * value = val(i, t), one commit per timestamp (a scrape). */
+static double val(int i, int64_t t)
 {
-    return (double)(i * 1000 + k);
+    return (double)i * 1e6 + (double)(t / 10000 % 100000);
 }
 
 static void append_range(struct tsdb *db, int nseries, int64_t t0, int count)
@@ -87,7 +87,7 @@ static void append_range(struct tsdb *db, int nseries, int64_t t0, int count)
         cr_assert_eq(tsdb_appender_create(db, &a), 0);
         for (int i = 0; i < nseries; i++) {
             struct mp_err err = {0};
-            int rc = tsdb_appender_add(a, refs[i], ls[i], t0 + k * 10000, val(i, k), &refs[i],
+            int rc = tsdb_appender_add(a, refs[i], ls[i], t0 + k * 10000, val(i, t0 + k * 10000), &refs[i],
                                        &err);
             cr_assert_eq(rc, 0, "add: %s", err.msg);
         }
@@ -101,7 +101,7 @@ static void append_range(struct tsdb *db, int nseries, int64_t t0, int count)
 }
 
 /* Counts series and samples of metric m in [mint, maxt]; checks the values follow val(). */
-static void count(struct tsdb *db, int64_t mint, int64_t maxt, int64_t t0, size_t *series,
+static void count(struct tsdb *db, int64_t mint, int64_t maxt, size_t *series,
                   size_t *samples)
 {
     struct tsdb_querier *q;
@@ -132,8 +132,7 @@ static void count(struct tsdb *db, int64_t mint, int64_t maxt, int64_t t0, size_
             cr_assert_geq(t, mint);
             cr_assert_leq(t, maxt);
             last = t;
-            int k = (int)((t - t0) / 10000);
-            cr_assert_eq(v, val(i, k), "series %d t %lld: %g", i, (long long)t, v);
+            cr_assert_eq(v, val(i, t), "series %d t %lld: %g", i, (long long)t, v);
             (*samples)++;
         }
         cr_assert_eq(rc, MP_EEOF);
@@ -154,10 +153,10 @@ Test(db, append_select_replay)
     int64_t t0 = 1700000000000;
     append_range(db, 50, t0, 200);
     size_t s, n;
-    count(db, t0, t0 + 200 * 10000, t0, &s, &n);
+    count(db, t0, t0 + 200 * 10000, &s, &n);
     cr_assert_eq(s, 50);
     cr_assert_eq(n, 50 * 200);
-    count(db, t0 + 100 * 10000, t0 + 109 * 10000, t0, &s, &n);
+    count(db, t0 + 100 * 10000, t0 + 109 * 10000, &s, &n);
     cr_assert_eq(n, 50 * 10);
     struct tsdb_head_stats hs;
     tsdb_head_stats_get(db, &hs);
@@ -167,12 +166,12 @@ Test(db, append_select_replay)
     tsdb_close(db);
 
     db = open_db(0);
-    count(db, t0, t0 + 200 * 10000, t0, &s, &n);
+    count(db, t0, t0 + 200 * 10000, &s, &n);
     cr_assert_eq(s, 50);
     cr_assert_eq(n, 50 * 200, "after replay: %zu", n);
     /* appending continues after the replayed data */
     append_range(db, 50, t0 + 200 * 10000, 10);
-    count(db, t0, t0 + 300 * 10000, t0, &s, &n);
+    count(db, t0, t0 + 300 * 10000, &s, &n);
     cr_assert_eq(n, 50 * 210);
     tsdb_close(db);
 }
@@ -270,17 +269,17 @@ Test(db, compaction_blocks_and_reads_across)
     free(bs);
     cr_assert_geq(tsdb_head_min_time(db->head), t0 + 4 * H_MS);
     size_t s, n;
-    count(db, t0, t0 + 8 * H_MS, t0, &s, &n);
+    count(db, t0, t0 + 8 * H_MS, &s, &n);
     cr_assert_eq(s, 20);
     cr_assert_eq(n, (size_t)20 * count_k, "across head and blocks: %zu", n);
     /* a range that straddles the block boundary */
-    count(db, t0 + 2 * H_MS - 50000, t0 + 2 * H_MS + 40000, t0, &s, &n);
+    count(db, t0 + 2 * H_MS - 50000, t0 + 2 * H_MS + 40000, &s, &n);
     cr_assert_eq(n, 20 * 10);
     tsdb_close(db);
 
     /* restart: blocks load, the WAL replays only what the head still holds */
     db = open_db(0);
-    count(db, t0, t0 + 8 * H_MS, t0, &s, &n);
+    count(db, t0, t0 + 8 * H_MS, &s, &n);
     cr_assert_eq(n, (size_t)20 * count_k, "after restart: %zu", n);
     struct mp_matcher *m = re("s", "1.*");
     const struct mp_matcher *ms[] = {m};
@@ -340,17 +339,17 @@ Test(db, delete_series_and_clean_tombstones)
     /* delete series 2 in [t0 + 1h, t0 + 4h]: crosses the block and the head */
     cr_assert_eq(tsdb_delete_series(db, ms, 1, t0 + H_MS, t0 + 4 * H_MS, &err), 0, "%s", err.msg);
     size_t s, n;
-    count(db, t0, t0 + 6 * H_MS, t0, &s, &n);
+    count(db, t0, t0 + 6 * H_MS, &s, &n);
     size_t deleted = 3 * 360 + 1;
     cr_assert_eq(n, 4 * 5 * 360 - deleted, "%zu", n);
     tsdb_close(db);
     db = open_db(0);
-    count(db, t0, t0 + 6 * H_MS, t0, &s, &n);
+    count(db, t0, t0 + 6 * H_MS, &s, &n);
     cr_assert_eq(n, 4 * 5 * 360 - deleted, "after restart %zu", n);
     cr_assert_eq(tsdb_clean_tombstones(db, &err), 0, "%s", err.msg);
-    count(db, t0, t0 + 6 * H_MS, t0, &s, &n);
+    count(db, t0, t0 + 6 * H_MS, &s, &n);
     cr_assert_eq(n, 4 * 5 * 360 - deleted, "after cleaning %zu", n);
-    char name[32];
+    char name[64];
     cr_assert_eq(tsdb_snapshot(db, false, name, &err), 0, "%s", err.msg);
     char p[512];
     snprintf(p, sizeof p, "%s/snapshots/%s", dir, name);
@@ -388,7 +387,7 @@ Test(db, crash_keeps_committed_samples, .timeout = 120)
                 if (tsdb_appender_create(db, &a))
                     _exit(2);
                 for (int i = 0; i < 8; i++)
-                    if (tsdb_appender_add(a, refs[i], ls[i], t0 + k * 10000, val(i, (int)k),
+                    if (tsdb_appender_add(a, refs[i], ls[i], t0 + k * 10000, val(i, t0 + k * 10000),
                                           &refs[i], NULL))
                         _exit(3);
                 if (tsdb_appender_commit(a, NULL))
@@ -412,7 +411,7 @@ Test(db, crash_keeps_committed_samples, .timeout = 120)
         struct tsdb *db = open_db(0);
         if (reported_max >= 0) {
             size_t s, n;
-            count(db, t0, reported_max, t0, &s, &n);
+            count(db, t0, reported_max, &s, &n);
             cr_assert_eq(s, 8);
             cr_assert_eq(n, (size_t)8 * (size_t)((reported_max - t0) / 10000 + 1),
                          "round %d: lost committed samples", round);
