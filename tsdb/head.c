@@ -1384,7 +1384,8 @@ int tsdb_head_replay(struct tsdb_head *h, const char *wal_dir, struct mp_err *er
     r.nmm = h->nreplay_mm;
     h->replay_mm = NULL;
     h->nreplay_mm = h->capreplay_mm = 0;
-    qsort(r.mm, r.nmm, sizeof *r.mm, mm_found_cmp);
+    if (r.nmm)
+        qsort(r.mm, r.nmm, sizeof *r.mm, mm_found_cmp);
     int rc = 0;
     if (wal_dir)
         rc = replay_wal(&r, wal_dir, err);
