@@ -8,6 +8,7 @@
  * Output: Go benchmark lines; the build line also gives B/pair (tsdb_mempostings_bytes divided
  * by series x 20) and B/series, the figure tsdb.md 2.8 budgets at 4-8 B per label pair.
  *   build/release/bench/bench_tsdb_postings [--smoke] [name-filter] */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -25,7 +26,10 @@ struct shape {
     struct mp_labels **ls;
     uint64_t *refs;
     struct tsdb_mempostings *mp;
-    size_t bytes;
+    size_t bytes;      /* tsdb_mempostings_bytes after the first build */
+    size_t ring_start; /* churn: oldest series */
+    uint64_t next_ref;
+    size_t heap_bytes; /* glibc heap growth of the first build: allocator overhead included */
 };
 
 /* label k of series i: name and value count; value = i-derived so sets repeat realistically */
@@ -79,6 +83,14 @@ static void gen(struct shape *sh, int kind, size_t n)
             abort();
         sh->refs[i] = i + 1;
     }
+    sh->next_ref = n;
+}
+
+/* glibc: bytes in use in the heap proper plus in mmapped chunks (big lists and tables) */
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
 }
 
 static void build(struct shape *sh)
@@ -100,17 +112,24 @@ static void bench_build(void *p, uint64_t iters)
     }
 }
 
-/* delete the oldest 1% and add it back (as new series would be): one GC cycle under churn */
+/* head GC under churn: delete the oldest 1% of the series and create as many new ones, with
+ * new (larger) refs as the head's counter hands out; the label sets are reused. sh->ls and
+ * sh->refs form a ring whose window [start, start + batch) holds the oldest series, in ref
+ * order. */
 static void bench_churn(void *p, uint64_t iters)
 {
     struct shape *sh = p;
     size_t batch = sh->nseries / 100;
     for (uint64_t k = 0; k < iters; k++) {
-        tsdb_mempostings_delete(sh->mp, sh->refs, (const struct mp_labels *const *)sh->ls,
-                                batch);
-        for (size_t i = 0; i < batch; i++)
+        size_t start = sh->ring_start;
+        tsdb_mempostings_delete(sh->mp, sh->refs + start,
+                                (const struct mp_labels *const *)sh->ls + start, batch);
+        for (size_t i = start; i < start + batch; i++) {
+            sh->refs[i] = ++sh->next_ref;
             if (tsdb_mempostings_add(sh->mp, sh->refs[i], sh->ls[i]))
                 abort();
+        }
+        sh->ring_start = (start + batch) % (batch * 100);
     }
 }
 
@@ -179,15 +198,18 @@ int main(int argc, char **argv)
         if (!want_build && !want_rest)
             continue;
         gen(&sh, s, n);
+        size_t before = heap_in_use();
         build(&sh);
+        sh.heap_bytes = heap_in_use() - before;
         struct bench_result r;
         if (want_build) {
             struct bench_opts once = o;
             once.smoke = true; /* one build is a long op already: time exactly one */
             r = bench_run(&once, bench_build, &sh);
-            bench_report(name, r, "\t%8.2f B/pair\t%8.1f B/series\t%8.1f ns/series",
+            bench_report(name, r,
+                         "\t%8.2f B/pair\t%8.1f B/series\t%8.2f heapB/pair\t%8.1f ns/series",
                          (double)sh.bytes / (double)(n * NLABELS), (double)sh.bytes / (double)n,
-                         (double)r.ns / (double)n);
+                         (double)sh.heap_bytes / (double)(n * NLABELS), (double)r.ns / (double)n);
         }
         if (s == 0) {
             snprintf(name, sizeof name, "BenchmarkMemPostingsChurn1pct/%s", sh.name);
@@ -205,18 +227,21 @@ int main(int argc, char **argv)
             struct query qs[6] = {{.name = "name_job"},     {.name = "name_code_neq"},
                                   {.name = "pod_prefix"},   {.name = "set_workloads"},
                                   {.name = "le_not_empty"}, {.name = "no_name_negative"}};
-            matcher(&qs[0], MP_MATCH_EQUAL, "__name__", "v7");
-            matcher(&qs[0], MP_MATCH_EQUAL, "job", "v3");
-            matcher(&qs[1], MP_MATCH_EQUAL, "__name__", "v7");
-            matcher(&qs[1], MP_MATCH_NOT_EQUAL, "response_code", "v1");
-            matcher(&qs[2], MP_MATCH_EQUAL, "__name__", "v7");
-            matcher(&qs[2], MP_MATCH_REGEX, "pod", "pod-0.*");
-            matcher(&qs[3], MP_MATCH_EQUAL, "__name__", "v7");
-            matcher(&qs[3], MP_MATCH_REGEX, "source_workload", "v1|v2|v3|v10|v100");
-            matcher(&qs[4], MP_MATCH_EQUAL, "__name__", "v7");
-            matcher(&qs[4], MP_MATCH_NOT_EQUAL, "le", "");
-            matcher(&qs[5], MP_MATCH_NOT_EQUAL, "job", "v1");
-            matcher(&qs[5], MP_MATCH_NOT_REGEX, "cluster", "v0|v1");
+            static const struct {
+                int q;
+                enum mp_match_type t;
+                const char *name, *value;
+            } ms[] = {
+                {0, MP_MATCH_EQUAL, "__name__", "v7"},  {0, MP_MATCH_EQUAL, "job", "v3"},
+                {1, MP_MATCH_EQUAL, "__name__", "v7"},  {1, MP_MATCH_NOT_EQUAL, "response_code", "v1"},
+                {2, MP_MATCH_EQUAL, "__name__", "v7"},  {2, MP_MATCH_REGEX, "pod", "pod-0.*"},
+                {3, MP_MATCH_EQUAL, "__name__", "v7"},
+                {3, MP_MATCH_REGEX, "source_workload", "v1|v2|v3|v10|v100"},
+                {4, MP_MATCH_EQUAL, "__name__", "v7"},  {4, MP_MATCH_NOT_EQUAL, "le", ""},
+                {5, MP_MATCH_NOT_EQUAL, "job", "v1"},   {5, MP_MATCH_NOT_REGEX, "cluster", "v0|v1"},
+            };
+            for (size_t k = 0; k < sizeof ms / sizeof *ms; k++)
+                matcher(&qs[ms[k].q], ms[k].t, ms[k].name, ms[k].value);
             for (int k = 0; k < 6; k++) {
                 qs[k].sh = &sh;
                 snprintf(name, sizeof name, "BenchmarkPostingsForMatchers/%s", qs[k].name);

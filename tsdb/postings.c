@@ -313,8 +313,11 @@ static inline const struct mp_istr *slot_key(const struct otab *t, size_t esz, s
     return *(const struct mp_istr *const *)(void *)slot(t, esz, i);
 }
 
-/* Index of the entry whose key has the bytes of s, or NONE. */
-static size_t tab_find(const struct otab *t, size_t esz, struct mp_str s, uint64_t h)
+/* Index of the entry whose key is ikey (an interned key: strings with the same bytes are one
+ * pointer, so a pointer compare suffices) or, with ikey NULL, has the bytes of s; NONE if
+ * absent. h is the hash of the bytes. */
+static size_t tab_lookup(const struct otab *t, size_t esz, const struct mp_istr *ikey,
+                         struct mp_str s, uint64_t h)
 {
     if (!t->cap)
         return NONE;
@@ -323,25 +326,20 @@ static size_t tab_find(const struct otab *t, size_t esz, struct mp_str s, uint64
         const struct mp_istr *k = slot_key(t, esz, i);
         if (!k)
             return NONE;
-        if (key_is(k, s))
+        if (ikey ? k == ikey : key_is(k, s))
             return i;
     }
 }
 
-/* Same, for an interned key: interned strings with the same bytes are one pointer. */
+static size_t tab_find(const struct otab *t, size_t esz, struct mp_str s, uint64_t h)
+{
+    return tab_lookup(t, esz, NULL, s, h);
+}
+
 static size_t tab_find_istr(const struct otab *t, size_t esz, const struct mp_istr *key,
                             uint64_t h)
 {
-    if (!t->cap)
-        return NONE;
-    size_t mask = t->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const struct mp_istr *k = slot_key(t, esz, i);
-        if (!k)
-            return NONE;
-        if (k == key)
-            return i;
-    }
+    return tab_lookup(t, esz, key, (struct mp_str){NULL, 0}, h);
 }
 
 /* ---- the index ------------------------------------------------------------------------------- */
@@ -742,9 +740,8 @@ static int sorted_keys(struct tsdb_mempostings *mp, const struct otab *t, size_t
                 if (slot_key(t, esz, i))
                     arr[n++] = slot_key(t, esz, i);
             qsort(arr, n, sizeof *arr, cmp_istr);
-            mp_free(k->a);
-            acct(mp, (t->used ? t->used : 1) * sizeof *arr, k->a ? k->n * sizeof *arr : 0);
-            k->a = arr;
+            acct(mp, (n ? n : 1) * sizeof *arr, 0);
+            k->a = arr; /* NULL before: only sorted_drop clears ok, and it frees */
             k->n = n;
             atomic_store_explicit(&k->ok, true, memory_order_release);
         }
@@ -1142,58 +1139,26 @@ static bool stat_before(const struct tsdb_postings_stat *a, const struct tsdb_po
     return mp_str_cmp(mp_istr_str(a->value), mp_istr_str(b->value)) < 0;
 }
 
-/* Top-limit selection: h[0..*n) is a heap whose root ranks last. */
-static void topn_sift(struct tsdb_postings_stat *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, m = i;
-        if (l < n && stat_before(&h[m], &h[l]))
-            m = l;
-        if (l + 1 < n && stat_before(&h[m], &h[l + 1]))
-            m = l + 1;
-        if (m == i)
-            return;
-        struct tsdb_postings_stat t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
+/* Keeps h[0..*n) the best *n entries seen, sorted best first (insertion; limit is small and
+ * stats are rare, so O(limit) per offer is fine). References are taken at the end. */
 static void topn_offer(struct tsdb_postings_stat *h, size_t *n, size_t limit,
                        struct tsdb_postings_stat e)
 {
-    if (limit == 0)
-        return;
-    if (*n < limit) {
-        size_t i = (*n)++;
-        h[i] = e;
-        while (i > 0) { /* sift up: parent must rank after child */
-            size_t p = (i - 1) / 2;
-            if (!stat_before(&h[p], &h[i]))
-                break;
-            struct tsdb_postings_stat t = h[i];
-            h[i] = h[p];
-            h[p] = t;
-            i = p;
-        }
-        return;
+    size_t i = *n;
+    if (i == limit) {
+        if (limit == 0 || !stat_before(&e, &h[limit - 1]))
+            return;
+        i--; /* the last one drops out */
+    } else {
+        (*n)++;
     }
-    if (!stat_before(&e, &h[0]))
-        return;
-    h[0] = e;
-    topn_sift(h, *n, 0);
+    for (; i > 0 && stat_before(&e, &h[i - 1]); i--)
+        h[i] = h[i - 1];
+    h[i] = e;
 }
 
-/* Heap to sorted array (best first); takes the references. */
-static void topn_finish(struct tsdb_postings_stat *h, size_t n)
+static void topn_hold(struct tsdb_postings_stat *h, size_t n)
 {
-    for (size_t k = n; k > 1; k--) {
-        struct tsdb_postings_stat t = h[0];
-        h[0] = h[k - 1];
-        h[k - 1] = t;
-        topn_sift(h, k - 1, 0);
-    }
     for (size_t i = 0; i < n; i++) {
         h[i].name = mp_intern_dup(h[i].name);
         if (h[i].value)
@@ -1230,10 +1195,10 @@ void tsdb_mempostings_stats(struct tsdb_mempostings *mp, struct mp_str label,
                        (struct tsdb_postings_stat){ne->key, v->key, v->n});
         }
     }
-    topn_finish(s->series_by_metric, s->n_series_by_metric);
-    topn_finish(s->values_by_name, s->n_values_by_name);
-    topn_finish(s->bytes_by_name, s->n_bytes_by_name);
-    topn_finish(s->series_by_pair, s->n_series_by_pair);
+    topn_hold(s->series_by_metric, s->n_series_by_metric);
+    topn_hold(s->values_by_name, s->n_values_by_name);
+    topn_hold(s->bytes_by_name, s->n_bytes_by_name);
+    topn_hold(s->series_by_pair, s->n_series_by_pair);
     pthread_rwlock_unlock(&mp->lock);
 }
 
