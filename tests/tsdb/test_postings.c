@@ -494,7 +494,7 @@ static const char *const g_names[] = {"__name__", "a", "b", "c"};
 static const char *const g_values[] = {"a", "b", "ab", "ba", "c", "a\nb", ""};
 static const char *const g_patterns[] = {
     "",   "a",    "b",   "a|b",   ".*",  ".+",    "a.*",   "(a|)",  "b|",  "ab|ba", "c",
-    "x",  "[ab]", ".",   "a|b|x", "b.+", "(?s).*", "a\nb", ".*b", "|",   "ab"};
+    "x",  "[ab]", ".",   "a|b|x", "b.+", "(?s).*", "a\nb", ".*b", "|",   "ab", "(?i)A.*", "a+"};
 
 #define NSERIES 3000
 
@@ -751,6 +751,19 @@ static void *reader(void *p)
             if (!ok && ra->failures++ < 5)
                 fprintf(stderr, "n=%zu i=%zu ref %llu prev %llu\n", n, i, (unsigned long long)r,
                         (unsigned long long)(i ? got.refs[i - 1] : 0));
+        }
+        /* the walkers and stats race the writer too (sorted arrays built under the read lock) */
+        struct strs v = {.n = 0};
+        if (ra->queries % 8 == 0 && (tsdb_mempostings_label_values(ra->mp, S("a"), collect, &v) ||
+                                     tsdb_mempostings_label_names(ra->mp, collect, &v)))
+            ra->failures++;
+        if (ra->queries % 16 == 0) {
+            struct tsdb_postings_stat st[4][3];
+            struct tsdb_postings_stats s = {3, st[0], st[1], st[2], st[3], 0, 0, 0, 0, 0, 0};
+            tsdb_mempostings_stats(ra->mp, S("__name__"), &s);
+            if (s.n_series_by_metric > 1)
+                ra->failures++;
+            tsdb_postings_stats_release(&s);
         }
         ra->queries++;
     }
