@@ -215,6 +215,8 @@ static int flush(struct tsdb_index_writer *w, struct mp_err *err)
 
 static int wr(struct tsdb_index_writer *w, const void *p, size_t n, struct mp_err *err)
 {
+    if (n == 0)
+        return 0;
     if (w->crc_on)
         w->crc = tsdb_crc32c(w->crc, p, n);
     w->pos += n;
@@ -782,7 +784,8 @@ static int finish(struct tsdb_index_writer *w, struct mp_err *err)
     w->toc[TOC_LABEL_INDICES] = w->pos;
     if ((rc = flush(w, err)) != 0)
         return rc;
-    qsort(w->pairs, w->npairs, sizeof *w->pairs, pair_cmp);
+    if (w->npairs)
+        qsort(w->pairs, w->npairs, sizeof *w->pairs, pair_cmp);
     if (w->npairs && rehash(w, w->nslots))
         return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
     size_t total = w->nseries, nnames = 0;
