@@ -102,7 +102,7 @@ static void put32(uint8_t *p, uint32_t v)
 /* Fixes the CRC of a framed section (BE32 len | body | CRC) at off, if it fits in [0, lim). */
 static void fix_frame(uint8_t *b, uint64_t off, size_t lim)
 {
-    if (off + 8 > lim)
+    if (off > lim || lim - off < 8)
         return;
     uint32_t l = be32(b + off);
     if (l > lim - off - 8)
@@ -116,8 +116,11 @@ static void fix_crcs(uint8_t *b, size_t n)
         return;
     size_t lim = n - TSDB_INDEX_TOC_LEN;
     uint64_t toc[6];
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 6; i++) {
         toc[i] = (uint64_t)be32(b + lim + 8 * i) << 32 | be32(b + lim + 8 * i + 4);
+        if (toc[i] > lim)
+            toc[i] = 0; /* keeps the offset arithmetic below from wrapping */
+    }
     /* series entries: a uvarint len at each 16-byte slot of the series section */
     uint64_t end = toc[2] && toc[2] <= lim ? toc[2] : lim;
     for (uint64_t off = (toc[1] + 15) & ~(uint64_t)15; toc[1] && off < end; off += 16) {

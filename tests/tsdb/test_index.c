@@ -847,3 +847,83 @@ Test(index, reader_refuses_bad_refs_and_headers)
     cr_assert(strstr(err.msg, "version"), "%s", err.msg);
     free(b);
 }
+
+/* ---- allocation failures ------------------------------------------------------------------ */
+
+/* Writes s through a writer whose n-th fallible allocation fails; 0 or the first error. */
+static int write_failing(const char *path, const struct mp_str *syms, size_t nsyms,
+                         const struct tseries *s, size_t n)
+{
+    struct tsdb_index_writer *w = NULL;
+    int rc = tsdb_index_writer_open(path, &w, NULL);
+    if (rc)
+        return rc;
+    rc = tsdb_index_writer_add_symbols(w, syms, nsyms, NULL);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = tsdb_index_writer_add_series(w, s[i].l, s[i].nl, s[i].c, s[i].nc, NULL, NULL);
+    if (rc) {
+        tsdb_index_writer_abort(w);
+        return rc;
+    }
+    return tsdb_index_writer_close(w, NULL);
+}
+
+Test(index, allocation_failures_are_clean, .init = mk_tmp, .fini = rm_tmp)
+{
+    size_t len;
+    uint8_t *b = slurp(FIX "index", &len);
+    struct tsdb_index_reader *r = NULL;
+    struct mp_err err = {0};
+    struct mp_buf ref;
+    mp_buf_init(&ref, 0);
+    cr_assert_eq(tsdb_index_reader_open_mem(b, len, &r, &err), 0);
+    cr_assert_eq(dump(r, &ref, &err), 0);
+    size_t n, nsyms = tsdb_index_reader_symbol_count(r);
+    uint64_t *refs;
+    struct tseries *s = read_all(r, &n, &refs);
+    struct mp_str *syms = malloc(nsyms * sizeof *syms);
+    for (uint32_t i = 0; i < nsyms; i++)
+        cr_assert_eq(tsdb_index_reader_symbol(r, i, &syms[i], &err), 0);
+
+    size_t k;
+    for (k = 1; k < 10000; k++) { /* reader: open, then everything it offers */
+        struct tsdb_index_reader *f = NULL;
+        struct mp_buf out;
+        mp_buf_init(&out, 0);
+        mp_alloc_fail_at(k);
+        int rc = tsdb_index_reader_open_mem(b, len, &f, NULL);
+        if (rc == 0) {
+            rc = dump(f, &out, NULL);
+            tsdb_index_reader_close(f);
+        }
+        mp_alloc_fail_at(0);
+        if (rc == 0)
+            cr_assert(out.len == ref.len && memcmp(out.data, ref.data, out.len) == 0);
+        mp_buf_fini(&out);
+        if (rc == 0)
+            break;
+        cr_assert_eq(rc, MP_ENOMEM, "allocation %zu: %d", k, rc);
+    }
+    cr_assert_gt(k, 3);
+    cr_assert_lt(k, 10000);
+    for (k = 1; k < 10000; k++) { /* writer */
+        mp_alloc_fail_at(k);
+        int rc = write_failing(tmp_path("index"), syms, nsyms, s, n);
+        mp_alloc_fail_at(0);
+        if (rc == 0)
+            break;
+        cr_assert_eq(rc, MP_ENOMEM, "allocation %zu: %d", k, rc);
+    }
+    cr_assert_gt(k, 3);
+    cr_assert_lt(k, 10000);
+    size_t gn;
+    uint8_t *got = slurp(tmp_path("index"), &gn);
+    assert_same_bytes(got, gn, b, len);
+    free(got);
+    mp_buf_fini(&ref);
+    free(syms);
+    free(refs);
+    free_series(s, n);
+    tsdb_index_reader_close(r);
+    free(b);
+}
