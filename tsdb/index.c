@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "tsdb/bytes.h"
 #include "tsdb/wal.h"
 
 #define WBUF_SIZE (256u * 1024u)
@@ -39,38 +40,9 @@
 
 enum { TOC_SYMBOLS, TOC_SERIES, TOC_LABEL_INDICES, TOC_LABEL_TABLE, TOC_POSTINGS, TOC_POT };
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static uint64_t get_be64(const uint8_t *p)
 {
-    return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-/* p has room for 10 bytes; returns the number written (Go binary.PutUvarint). */
-static size_t put_uvarint(uint8_t *p, uint64_t v)
-{
-    size_t i = 0;
-    for (; v >= 0x80; v >>= 7)
-        p[i++] = (uint8_t)(v | 0x80);
-    p[i++] = (uint8_t)v;
-    return i;
-}
-
-static uint64_t zigzag(int64_t x)
-{
-    uint64_t u = (uint64_t)x;
-    return (u << 1) ^ (0 - (u >> 63));
+    return (uint64_t)tsdb_get_be32(p) << 32 | tsdb_get_be32(p + 4);
 }
 
 /* Bounded cursor. Invariant: p <= end; a failed read sets bad and reads nothing more. */
@@ -90,7 +62,7 @@ static uint32_t cur_be32(struct cur *c)
         c->bad = true;
         return 0;
     }
-    uint32_t v = get_be32(c->p);
+    uint32_t v = tsdb_get_be32(c->p);
     c->p += 4;
     return v;
 }
@@ -238,14 +210,14 @@ static int wr(struct tsdb_index_writer *w, const void *p, size_t n, struct mp_er
 static int wr_be32(struct tsdb_index_writer *w, uint32_t v, struct mp_err *err)
 {
     uint8_t b[4];
-    put_be32(b, v);
+    tsdb_put_be32(b, v);
     return wr(w, b, 4, err);
 }
 
 static int wr_uvarint(struct tsdb_index_writer *w, uint64_t v, struct mp_err *err)
 {
     uint8_t b[10];
-    return wr(w, b, put_uvarint(b, v), err);
+    return wr(w, b, tsdb_put_uvarint(b, v), err);
 }
 
 static int wr_str(struct tsdb_index_writer *w, struct mp_str s, struct mp_err *err)
@@ -305,7 +277,7 @@ static int sec_end(struct tsdb_index_writer *w, uint64_t start, const char *what
         return mp_err_set(err, MP_ELIMIT, "index writer: %s larger than 4 GiB", what);
     }
     uint8_t b[4];
-    put_be32(b, (uint32_t)l);
+    tsdb_put_be32(b, (uint32_t)l);
     int rc = patch(w, start, b, 4, err);
     return rc ? rc : wr_be32(w, w->crc, err);
 }
@@ -323,7 +295,7 @@ int tsdb_index_writer_open(const char *path, struct tsdb_index_writer **out, str
     mp_buf_init(&w->syms, 0);
     mp_buf_init(&w->ent, 0);
     uint8_t hdr[HDR_LEN];
-    put_be32(hdr, TSDB_INDEX_MAGIC);
+    tsdb_put_be32(hdr, TSDB_INDEX_MAGIC);
     hdr[4] = TSDB_INDEX_FORMAT_V2;
     int rc = wr(w, hdr, sizeof hdr, err);
     if (rc) {
@@ -374,7 +346,7 @@ int tsdb_index_writer_add_symbol(struct tsdb_index_writer *w, struct mp_str sym,
         return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
     uint8_t b[10];
     size_t off = w->syms.len;
-    if (mp_buf_append(&w->syms, b, put_uvarint(b, sym.len)) ||
+    if (mp_buf_append(&w->syms, b, tsdb_put_uvarint(b, sym.len)) ||
         mp_buf_append(&w->syms, sym.ptr, sym.len)) {
         w->syms.len = off;
         return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
@@ -529,22 +501,22 @@ static int encode_entry(struct tsdb_index_writer *w, size_t n,
     uint8_t b[32];
     struct mp_buf *e = &w->ent;
     mp_buf_reset(e);
-    int rc = mp_buf_append(e, b, put_uvarint(b, n));
+    int rc = mp_buf_append(e, b, tsdb_put_uvarint(b, n));
     for (size_t i = 0; i < 2 * n && !rc; i++)
-        rc = mp_buf_append(e, b, put_uvarint(b, w->cur[i]));
+        rc = mp_buf_append(e, b, tsdb_put_uvarint(b, w->cur[i]));
     if (!rc)
-        rc = mp_buf_append(e, b, put_uvarint(b, nc));
+        rc = mp_buf_append(e, b, tsdb_put_uvarint(b, nc));
     for (size_t i = 0; i < nc && !rc; i++) {
         size_t k;
         uint64_t span = (uint64_t)c[i].maxt_ms - (uint64_t)c[i].mint_ms;
         if (i == 0) {
-            k = put_uvarint(b, zigzag(c[0].mint_ms));
-            k += put_uvarint(b + k, span);
-            k += put_uvarint(b + k, c[0].ref);
+            k = tsdb_put_varint(b, c[0].mint_ms);
+            k += tsdb_put_uvarint(b + k, span);
+            k += tsdb_put_uvarint(b + k, c[0].ref);
         } else {
-            k = put_uvarint(b, (uint64_t)c[i].mint_ms - (uint64_t)c[i - 1].maxt_ms);
-            k += put_uvarint(b + k, span);
-            k += put_uvarint(b + k, zigzag((int64_t)(c[i].ref - c[i - 1].ref)));
+            k = tsdb_put_uvarint(b, (uint64_t)c[i].mint_ms - (uint64_t)c[i - 1].maxt_ms);
+            k += tsdb_put_uvarint(b + k, span);
+            k += tsdb_put_varint(b + k, (int64_t)(c[i].ref - c[i - 1].ref));
         }
         rc = mp_buf_append(e, b, k);
     }
@@ -665,7 +637,7 @@ static int wr_refs(struct tsdb_index_writer *w, const uint32_t *refs, size_t n,
     for (size_t i = 0; i < n;) {
         size_t k = 0;
         for (; i < n && k < sizeof b; i++, k += 4)
-            put_be32(b + k, refs[i]);
+            tsdb_put_be32(b + k, refs[i]);
         int rc = wr(w, b, k, err);
         if (rc)
             return rc;
@@ -769,10 +741,10 @@ static int write_toc(struct tsdb_index_writer *w, struct mp_err *err)
 {
     uint8_t b[TSDB_INDEX_TOC_LEN];
     for (int i = 0; i < 6; i++) {
-        put_be32(b + 8 * i, (uint32_t)(w->toc[i] >> 32));
-        put_be32(b + 8 * i + 4, (uint32_t)w->toc[i]);
+        tsdb_put_be32(b + 8 * i, (uint32_t)(w->toc[i] >> 32));
+        tsdb_put_be32(b + 8 * i + 4, (uint32_t)w->toc[i]);
     }
-    put_be32(b + 48, tsdb_crc32c(0, b, 48));
+    tsdb_put_be32(b + 48, tsdb_crc32c(0, b, 48));
     return wr(w, b, sizeof b, err);
 }
 
@@ -883,10 +855,10 @@ static int frame(const struct tsdb_index_reader *r, uint64_t off, const char *wh
         return mp_err_set(err, MP_EPARSE, "index: %s at offset %llu: outside the file", what,
                           (unsigned long long)off);
     const uint8_t *p = r->b + off;
-    uint32_t l = get_be32(p);
+    uint32_t l = tsdb_get_be32(p);
     if (l > r->limit - off - 8)
         return perr(r, what, p, "length runs past the end", err);
-    if (tsdb_crc32c(0, p + 4, l) != get_be32(p + 4 + l))
+    if (tsdb_crc32c(0, p + 4, l) != tsdb_get_be32(p + 4 + l))
         return perr(r, what, p, "CRC mismatch", err);
     *body = (struct cur){p + 4, p + 4 + l, false};
     return 0;
@@ -992,14 +964,14 @@ static int parse(struct tsdb_index_reader *r, struct mp_err *err)
 {
     if (r->len < HDR_LEN + TSDB_INDEX_TOC_LEN)
         return mp_err_set(err, MP_EPARSE, "index: file of %zu bytes is too short", r->len);
-    if (get_be32(r->b) != TSDB_INDEX_MAGIC)
-        return mp_err_set(err, MP_EPARSE, "index: bad magic %08x at offset 0", get_be32(r->b));
+    if (tsdb_get_be32(r->b) != TSDB_INDEX_MAGIC)
+        return mp_err_set(err, MP_EPARSE, "index: bad magic %08x at offset 0", tsdb_get_be32(r->b));
     if (r->b[4] != TSDB_INDEX_FORMAT_V2)
         return mp_err_set(err, MP_EPARSE, "index: unsupported format version %u at offset 4",
                           r->b[4]);
     r->limit = r->len - TSDB_INDEX_TOC_LEN;
     const uint8_t *toc = r->b + r->limit;
-    if (tsdb_crc32c(0, toc, 48) != get_be32(toc + 48))
+    if (tsdb_crc32c(0, toc, 48) != tsdb_get_be32(toc + 48))
         return perr(r, "TOC", toc, "CRC mismatch", err);
     for (int i = 0; i < 6; i++) {
         r->toc[i] = get_be64(toc + 8 * i);
@@ -1252,7 +1224,7 @@ static int merge(const struct tsdb_index_reader *r, struct lcur *h, size_t n,
         if (h[0].left == 0) {
             h[0] = h[--n];
         } else {
-            uint32_t next = get_be32(h[0].p);
+            uint32_t next = tsdb_get_be32(h[0].p);
             if (next <= v)
                 return perr(r, "postings list", h[0].p, "refs not ascending", err);
             h[0].v = next;
@@ -1283,7 +1255,7 @@ int tsdb_index_reader_postings(const struct tsdb_index_reader *r, struct mp_str 
             goto out;
         if (cnt == 0)
             continue;
-        h[k++] = (struct lcur){p + 4, cnt - 1, get_be32(p)};
+        h[k++] = (struct lcur){p + 4, cnt - 1, tsdb_get_be32(p)};
         total += cnt;
     }
     if (reserve((void **)&out->refs, &out->cap, out->n + total, sizeof *out->refs)) {
@@ -1365,7 +1337,7 @@ int tsdb_index_reader_series(const struct tsdb_index_reader *r, uint64_t ref,
     uint64_t l = cur_uvarint(&c);
     if (c.bad || l > cur_left(&c) || cur_left(&c) - l < 4)
         return perr(r, "series", at, "length runs past the end", err);
-    if (tsdb_crc32c(0, c.p, (size_t)l) != get_be32(c.p + l))
+    if (tsdb_crc32c(0, c.p, (size_t)l) != tsdb_get_be32(c.p + l))
         return perr(r, "series", at, "CRC mismatch", err);
     c.end = c.p + l;
     uint64_t nl = cur_uvarint(&c);

@@ -326,6 +326,15 @@ static struct tseries *read_all(const struct tsdb_index_reader *r, size_t *n, ui
     return s;
 }
 
+static struct mp_str *reader_symbols(const struct tsdb_index_reader *r)
+{
+    uint32_t n = tsdb_index_reader_symbol_count(r);
+    struct mp_str *syms = malloc((n + 1) * sizeof *syms);
+    for (uint32_t i = 0; i < n; i++)
+        cr_assert_eq(tsdb_index_reader_symbol(r, i, &syms[i], NULL), 0);
+    return syms;
+}
+
 static void free_series(struct tseries *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -494,9 +503,7 @@ Test(index, writer_reproduces_promtool_index_byte_for_byte, .init = mk_tmp, .fin
     size_t n, nsyms = tsdb_index_reader_symbol_count(r);
     uint64_t *refs;
     struct tseries *s = read_all(r, &n, &refs);
-    struct mp_str *syms = malloc(nsyms * sizeof *syms);
-    for (uint32_t i = 0; i < nsyms; i++)
-        cr_assert_eq(tsdb_index_reader_symbol(r, i, &syms[i], &err), 0);
+    struct mp_str *syms = reader_symbols(r);
     uint64_t *wrefs = calloc(n, sizeof *wrefs);
     write_index(tmp_path("index"), syms, nsyms, s, n, wrefs);
     for (size_t i = 0; i < n; i++)
@@ -881,9 +888,7 @@ Test(index, allocation_failures_are_clean, .init = mk_tmp, .fini = rm_tmp)
     size_t n, nsyms = tsdb_index_reader_symbol_count(r);
     uint64_t *refs;
     struct tseries *s = read_all(r, &n, &refs);
-    struct mp_str *syms = malloc(nsyms * sizeof *syms);
-    for (uint32_t i = 0; i < nsyms; i++)
-        cr_assert_eq(tsdb_index_reader_symbol(r, i, &syms[i], &err), 0);
+    struct mp_str *syms = reader_symbols(r);
 
     size_t k;
     for (k = 1; k < 10000; k++) { /* reader: open, then everything it offers */
