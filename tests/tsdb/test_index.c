@@ -512,6 +512,28 @@ Test(index, writer_reproduces_promtool_index_byte_for_byte, .init = mk_tmp, .fin
     uint8_t *got = slurp(tmp_path("index"), &gn), *want = slurp(FIX "index", &wn);
     assert_same_bytes(got, gn, want, wn);
     free(got);
+
+    /* again from interned label sets (tsdb_index_series_labels + add_series_ls) */
+    struct tsdb_index_writer *w = NULL;
+    cr_assert_eq(tsdb_index_writer_open(tmp_path("index"), &w, &err), 0);
+    cr_assert_eq(tsdb_index_writer_add_symbols(w, syms, nsyms, &err), 0);
+    struct tsdb_index_series rs = {0};
+    for (size_t i = 0; i < n; i++) {
+        struct mp_labels *ls = NULL;
+        uint64_t ref = 0;
+        cr_assert_eq(tsdb_index_reader_series(r, refs[i], &rs, &err), 0);
+        cr_assert_eq(tsdb_index_series_labels(&rs, &ls, &err), 0);
+        cr_assert_eq(mp_labels_count(ls), s[i].nl);
+        cr_assert_eq(tsdb_index_writer_add_series_ls(w, ls, rs.chunks, rs.nchunks, &ref, &err),
+                     0, "%s", err.msg);
+        cr_assert_eq(ref, refs[i]);
+        mp_labels_release(ls);
+    }
+    tsdb_index_series_fini(&rs);
+    cr_assert_eq(tsdb_index_writer_close(w, &err), 0, "%s", err.msg);
+    got = slurp(tmp_path("index"), &gn);
+    assert_same_bytes(got, gn, want, wn);
+    free(got);
     free(want);
     free(wrefs);
     free(syms);
