@@ -26,7 +26,8 @@
  * Thread safety: a writer belongs to one thread. A reader is immutable after open and may be
  * used by any number of threads at once (each with its own output structures); close must not
  * race with other calls. Slices returned by the reader (symbols, label names and values, series
- * labels) point into the mapped file and stay valid until tsdb_index_reader_close. */
+ * labels) point into the mapped file and stay valid until tsdb_index_reader_close.
+ * Format notes, memory and measured costs: tsdb/INDEX.md. */
 #ifndef TSDB_INDEX_H
 #define TSDB_INDEX_H
 
