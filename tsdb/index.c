@@ -331,14 +331,12 @@ static struct mp_str wsym(const struct tsdb_index_writer *w, size_t i)
     return cur_str(&c);
 }
 
-int tsdb_index_writer_add_symbol(struct tsdb_index_writer *w, struct mp_str sym,
-                                 struct mp_err *err)
+int tsdb_index_writer_add_symbol(struct tsdb_index_writer *w, struct mp_str sym, struct mp_err *err)
 {
     if (w->failed || w->in_series)
         return mp_err_set(err, MP_EINVAL, "index writer: symbol after the first series");
     if (w->nsyms > 0 && mp_str_cmp(wsym(w, w->nsyms - 1), sym) >= 0)
-        return mp_err_set(err, MP_EINVAL, "index writer: symbol %zu out of order",
-                          w->nsyms);
+        return mp_err_set(err, MP_EINVAL, "index writer: symbol %zu out of order", w->nsyms);
     /* the table's len (4 + strings) must fit in 32 bits */
     if (sym.len > UINT32_MAX || w->syms.len + sym.len + 14 > UINT32_MAX || w->nsyms >= UINT32_MAX)
         return mp_err_set(err, MP_ELIMIT, "index writer: symbol table larger than 4 GiB");
@@ -355,8 +353,8 @@ int tsdb_index_writer_add_symbol(struct tsdb_index_writer *w, struct mp_str sym,
     return 0;
 }
 
-int tsdb_index_writer_add_symbols(struct tsdb_index_writer *w, const struct mp_str *syms,
-                                  size_t n, struct mp_err *err)
+int tsdb_index_writer_add_symbols(struct tsdb_index_writer *w, const struct mp_str *syms, size_t n,
+                                  struct mp_err *err)
 {
     for (size_t i = 0; i < n; i++) {
         int rc = tsdb_index_writer_add_symbol(w, syms[i], err);
@@ -455,8 +453,7 @@ static int check_chunks(const struct tsdb_index_chunk_meta *c, size_t n, uint64_
         if (c[i].maxt_ms < c[i].mint_ms)
             return mp_err_set(err, MP_EINVAL, "index writer: chunk %zu: maxt < mint", i);
         if (i > 0 && c[i].mint_ms <= c[i - 1].maxt_ms)
-            return mp_err_set(err, MP_EINVAL,
-                              "index writer: chunk %zu overlaps the one before", i);
+            return mp_err_set(err, MP_EINVAL, "index writer: chunk %zu overlaps the one before", i);
         if (c[i].ref < (i ? c[i - 1].ref : last_ref))
             return mp_err_set(err, MP_EINVAL, "index writer: chunk %zu: ref goes backwards", i);
     }
@@ -478,8 +475,7 @@ static int series_ords(struct tsdb_index_writer *w, const struct mp_label *l, si
 {
     if (n == 0)
         return mp_err_set(err, MP_EINVAL, "index writer: series without labels");
-    if (n > SIZE_MAX / 4 ||
-        reserve((void **)&w->cur, &w->cur_cap, 2 * n, sizeof *w->cur))
+    if (n > SIZE_MAX / 4 || reserve((void **)&w->cur, &w->cur_cap, 2 * n, sizeof *w->cur))
         return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
     for (size_t i = 0; i < n; i++) {
         int64_t a = sym_ord(w, l[i].name, 2 * i), b = sym_ord(w, l[i].value, 2 * i + 1);
@@ -498,8 +494,7 @@ static int series_ords(struct tsdb_index_writer *w, const struct mp_label *l, si
             i++;
         bool greater = i < m ? w->cur[i] > w->prev[i] : 2 * n > w->nprev;
         if (!greater)
-            return mp_err_set(err, MP_EINVAL, "index writer: series %zu out of order",
-                              w->nseries);
+            return mp_err_set(err, MP_EINVAL, "index writer: series %zu out of order", w->nseries);
     }
     return 0;
 }
@@ -639,8 +634,7 @@ static int fill_postings(struct tsdb_index_writer *w, uint32_t *refs, struct mp_
     return 0;
 }
 
-static int wr_refs(struct tsdb_index_writer *w, const uint32_t *refs, size_t n,
-                   struct mp_err *err)
+static int wr_refs(struct tsdb_index_writer *w, const uint32_t *refs, size_t n, struct mp_err *err)
 {
     uint8_t b[4096];
     for (size_t i = 0; i < n;) {
@@ -669,8 +663,7 @@ static int write_list(struct tsdb_index_writer *w, const uint32_t *refs, size_t 
 }
 
 /* Label indices (one per name: the sorted value ordinals), recording where each starts. */
-static int write_label_indices(struct tsdb_index_writer *w, uint64_t *name_off,
-                               struct mp_err *err)
+static int write_label_indices(struct tsdb_index_writer *w, uint64_t *name_off, struct mp_err *err)
 {
     size_t k = 0;
     for (size_t i = 0; i < w->npairs;) {
@@ -697,8 +690,8 @@ static int write_label_indices(struct tsdb_index_writer *w, uint64_t *name_off,
     return 0;
 }
 
-static int write_label_table(struct tsdb_index_writer *w, const uint64_t *name_off,
-                             size_t nnames, struct mp_err *err)
+static int write_label_table(struct tsdb_index_writer *w, const uint64_t *name_off, size_t nnames,
+                             struct mp_err *err)
 {
     uint64_t start;
     int rc = sec_begin(w, &start, err);
@@ -852,8 +845,8 @@ struct tsdb_index_reader {
 static int perr(const struct tsdb_index_reader *r, const char *what, const uint8_t *at,
                 const char *why, struct mp_err *err)
 {
-    return mp_err_set(err, MP_EPARSE, "index: %s at offset %zu: %s", what,
-                      (size_t)(at - r->b), why);
+    return mp_err_set(err, MP_EPARSE, "index: %s at offset %zu: %s", what, (size_t)(at - r->b),
+                      why);
 }
 
 /* A CRC-framed section at off: BE32 len | body | BE32 CRC32C(body). */
@@ -1071,8 +1064,7 @@ int tsdb_index_reader_symbol(const struct tsdb_index_reader *r, uint32_t i, stru
     return 0;
 }
 
-int tsdb_index_reader_symbol_find(const struct tsdb_index_reader *r, struct mp_str s,
-                                  uint32_t *out)
+int tsdb_index_reader_symbol_find(const struct tsdb_index_reader *r, struct mp_str s, uint32_t *out)
 {
     uint32_t lo = 0, hi = r->nsyms;
     while (lo < hi) {
@@ -1187,8 +1179,7 @@ static int read_list(const struct tsdb_index_reader *r, uint64_t off, const uint
         return rc;
     *n = cur_be32(&c);
     if (c.bad || cur_left(&c) / 4 != *n || cur_left(&c) % 4 != 0)
-        return perr(r, "postings list", r->b + off, "entry count does not match the length",
-                    err);
+        return perr(r, "postings list", r->b + off, "entry count does not match the length", err);
     *refs = c.p;
     return 0;
 }
@@ -1339,8 +1330,9 @@ int tsdb_index_reader_series(const struct tsdb_index_reader *r, uint64_t ref,
     s->nlabels = s->nchunks = 0;
     uint64_t lo = r->toc[TOC_SERIES];
     if (lo == 0 || ref > r->limit / 16 || ref * 16 < lo || ref * 16 >= r->limit)
-        return mp_err_set(err, MP_EPARSE, "index: series ref %llu outside the series section",
-                          (unsigned long long)ref);
+        return mp_err_set(err, MP_EPARSE,
+                          "index: series ref %llu (offset %llu) outside the series section",
+                          (unsigned long long)ref, (unsigned long long)ref * 16);
     const uint8_t *at = r->b + ref * 16;
     struct cur c = {at, r->b + r->limit, false};
     uint64_t l = cur_uvarint(&c);

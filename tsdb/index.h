@@ -76,14 +76,12 @@ MP_NODISCARD int tsdb_index_writer_add_symbols(struct tsdb_index_writer *w,
 MP_NODISCARD int tsdb_index_writer_add_series(struct tsdb_index_writer *w,
                                               const struct mp_label *labels, size_t nlabels,
                                               const struct tsdb_index_chunk_meta *chunks,
-                                              size_t nchunks, uint64_t *ref,
-                                              struct mp_err *err);
+                                              size_t nchunks, uint64_t *ref, struct mp_err *err);
 /* The same for a struct mp_labels. */
 MP_NODISCARD int tsdb_index_writer_add_series_ls(struct tsdb_index_writer *w,
                                                  const struct mp_labels *ls,
                                                  const struct tsdb_index_chunk_meta *chunks,
-                                                 size_t nchunks, uint64_t *ref,
-                                                 struct mp_err *err);
+                                                 size_t nchunks, uint64_t *ref, struct mp_err *err);
 /* Writes the remaining sections and the TOC, fsyncs and closes the file, and frees w, on
  * failure too (the partial file is left for the caller to remove). After an earlier failed
  * add the writer refuses to finish (MP_EINVAL). */
@@ -111,8 +109,8 @@ uint32_t tsdb_index_reader_symbol_count(const struct tsdb_index_reader *r);
 MP_NODISCARD int tsdb_index_reader_symbol(const struct tsdb_index_reader *r, uint32_t i,
                                           struct mp_str *out, struct mp_err *err);
 /* Ordinal of s by binary search; MP_ENOTFOUND if s is not a symbol. */
-MP_NODISCARD int tsdb_index_reader_symbol_find(const struct tsdb_index_reader *r,
-                                               struct mp_str s, uint32_t *out);
+MP_NODISCARD int tsdb_index_reader_symbol_find(const struct tsdb_index_reader *r, struct mp_str s,
+                                               uint32_t *out);
 
 /* Label names of the series, ascending (the all-postings key "" excluded); fn as in
  * tsdb_ireader_ops.label_values. */
@@ -124,10 +122,9 @@ MP_NODISCARD int tsdb_index_reader_label_values(const struct tsdb_index_reader *
                                                 struct mp_str name,
                                                 int (*fn)(void *fctx, struct mp_str value),
                                                 void *fctx, struct mp_err *err);
-MP_NODISCARD int tsdb_index_reader_postings(const struct tsdb_index_reader *r,
-                                            struct mp_str name, const struct mp_str *values,
-                                            size_t n, struct tsdb_plist *out,
-                                            struct mp_err *err);
+MP_NODISCARD int tsdb_index_reader_postings(const struct tsdb_index_reader *r, struct mp_str name,
+                                            const struct mp_str *values, size_t n,
+                                            struct tsdb_plist *out, struct mp_err *err);
 
 /* One decoded series entry, reused across calls by one caller: zero-initialise, free with
  * tsdb_index_series_fini. labels are slices into the mapped file (valid until the reader's
@@ -144,7 +141,7 @@ void tsdb_index_series_fini(struct tsdb_index_series *s);
 MP_NODISCARD int tsdb_index_reader_series(const struct tsdb_index_reader *r, uint64_t ref,
                                           struct tsdb_index_series *s, struct mp_err *err);
 /* An interned struct mp_labels copy of s's labels (caller owns one reference). */
-MP_NODISCARD int tsdb_index_series_labels(const struct tsdb_index_series *s,
-                                          struct mp_labels **out, struct mp_err *err);
+MP_NODISCARD int tsdb_index_series_labels(const struct tsdb_index_series *s, struct mp_labels **out,
+                                          struct mp_err *err);
 
 #endif

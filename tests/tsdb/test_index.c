@@ -230,13 +230,12 @@ static int dump(const struct tsdb_index_reader *r, struct mp_buf *out, struct mp
         if (!rc)
             rc = mp_buf_appendf(out, "series %llu:", (unsigned long long)all.refs[i]);
         for (size_t j = 0; j < s.nlabels && !rc; j++)
-            rc = mp_buf_appendf(out, " %.*s=%.*s", (int)s.labels[j].name.len,
-                                s.labels[j].name.ptr, (int)s.labels[j].value.len,
-                                s.labels[j].value.ptr);
+            rc = mp_buf_appendf(out, " %.*s=%.*s", (int)s.labels[j].name.len, s.labels[j].name.ptr,
+                                (int)s.labels[j].value.len, s.labels[j].value.ptr);
         for (size_t j = 0; j < s.nchunks && !rc; j++)
-            rc = mp_buf_appendf(out, " [%lld,%lld]@%llu", (long long)s.chunks[j].mint_ms,
-                                (long long)s.chunks[j].maxt_ms,
-                                (unsigned long long)s.chunks[j].ref);
+            rc =
+                mp_buf_appendf(out, " [%lld,%lld]@%llu", (long long)s.chunks[j].mint_ms,
+                               (long long)s.chunks[j].maxt_ms, (unsigned long long)s.chunks[j].ref);
         if (!rc)
             rc = mp_buf_append(out, "\n", 1);
     }
@@ -269,8 +268,8 @@ static void verify(const struct tsdb_index_reader *r, const struct tseries *s, s
         cr_assert_eq(rs.nchunks, s[i].nc, "series %zu chunks", i);
         for (size_t j = 0; j < rs.nchunks; j++)
             cr_assert(rs.chunks[j].mint_ms == s[i].c[j].mint_ms &&
-                      rs.chunks[j].maxt_ms == s[i].c[j].maxt_ms &&
-                      rs.chunks[j].ref == s[i].c[j].ref,
+                          rs.chunks[j].maxt_ms == s[i].c[j].maxt_ms &&
+                          rs.chunks[j].ref == s[i].c[j].ref,
                       "series %zu chunk %zu", i, j);
     }
     tsdb_index_series_fini(&rs);
@@ -284,9 +283,9 @@ static void verify(const struct tsdb_index_reader *r, const struct tseries *s, s
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < s[i].nl; j++) {
             p.n = 0;
-            cr_assert_eq(tsdb_index_reader_postings(r, s[i].l[j].name, &s[i].l[j].value, 1, &p,
-                                                    &err),
-                         0, "%s", err.msg);
+            cr_assert_eq(
+                tsdb_index_reader_postings(r, s[i].l[j].name, &s[i].l[j].value, 1, &p, &err), 0,
+                "%s", err.msg);
             size_t k = 0;
             for (size_t x = 0; x < n; x++)
                 for (size_t y = 0; y < s[x].nl; y++)
@@ -391,20 +390,28 @@ static const struct {
     size_t samples;
     int64_t first, last;
 } fixture_series[] = {
-    {{"__name__", "http_requests_total", "code", "200", "method", "GET"}, 130,
-     1700000000000, 1700001935000},
-    {{"__name__", "http_requests_total", "code", "200", "method", "POST"}, 130,
-     1700000000000, 1700001935000},
-    {{"__name__", "http_requests_total", "code", "500", "method", "GET"}, 5, 1700000000000,
+    {{"__name__", "http_requests_total", "code", "200", "method", "GET"},
+     130,
+     1700000000000,
+     1700001935000},
+    {{"__name__", "http_requests_total", "code", "200", "method", "POST"},
+     130,
+     1700000000000,
+     1700001935000},
+    {{"__name__", "http_requests_total", "code", "500", "method", "GET"},
+     5,
+     1700000000000,
      1700000060000},
     {{"__name__", "temp_celsius", "zone", "x"}, 300, 1700000000000, 1700004485000},
-    {{"__name__", "temp_celsius", "zone", "\xc3\xbc" "ber"}, 12, 1700000000000, 1700000165000},
-    {{"__name__", "up", "instance", "a:9100", "job", "node"}, 40, 1700000000000,
-     1700000585000},
-    {{"__name__", "up", "instance", "a:9100", "job", "prom"}, 3, 1700000000000,
-     1700000030000},
-    {{"__name__", "up", "instance", "b:9100", "job", "node"}, 40, 1700000000000,
-     1700000585000},
+    {{"__name__", "temp_celsius", "zone",
+      "\xc3\xbc"
+      "ber"},
+     12,
+     1700000000000,
+     1700000165000},
+    {{"__name__", "up", "instance", "a:9100", "job", "node"}, 40, 1700000000000, 1700000585000},
+    {{"__name__", "up", "instance", "a:9100", "job", "prom"}, 3, 1700000000000, 1700000030000},
+    {{"__name__", "up", "instance", "b:9100", "job", "node"}, 40, 1700000000000, 1700000585000},
 };
 
 Test(index, reads_promtool_index)
@@ -452,8 +459,8 @@ Test(index, reads_promtool_index)
                     first = t;
                 last = t;
             }
-            cr_assert(cnt > 0 && first == m->mint_ms && last == m->maxt_ms,
-                      "series %zu chunk %zu", i, j);
+            cr_assert(cnt > 0 && first == m->mint_ms && last == m->maxt_ms, "series %zu chunk %zu",
+                      i, j);
             samples += cnt;
         }
         cr_assert_eq(samples, fixture_series[i].samples, "series %zu", i);
@@ -524,8 +531,8 @@ Test(index, writer_reproduces_promtool_index_byte_for_byte, .init = mk_tmp, .fin
         cr_assert_eq(tsdb_index_reader_series(r, refs[i], &rs, &err), 0);
         cr_assert_eq(tsdb_index_series_labels(&rs, &ls, &err), 0);
         cr_assert_eq(mp_labels_count(ls), s[i].nl);
-        cr_assert_eq(tsdb_index_writer_add_series_ls(w, ls, rs.chunks, rs.nchunks, &ref, &err),
-                     0, "%s", err.msg);
+        cr_assert_eq(tsdb_index_writer_add_series_ls(w, ls, rs.chunks, rs.nchunks, &ref, &err), 0,
+                     "%s", err.msg);
         cr_assert_eq(ref, refs[i]);
         mp_labels_release(ls);
     }
@@ -682,10 +689,9 @@ Test(index, series_with_many_chunks, .init = mk_tmp, .fini = rm_tmp)
     struct tseries s = {{{S("__name__"), S("m")}, {S("i"), S("1")}}, 2, NULL, nc};
     s.c = malloc(nc * sizeof *s.c);
     for (size_t i = 0; i < nc; i++) /* extremes of the delta encodings included */
-        s.c[i] = (struct tsdb_index_chunk_meta){INT64_MIN / 2 + (int64_t)i * 1000000000,
-                                                INT64_MIN / 2 + (int64_t)i * 1000000000 +
-                                                    (i % 2 ? 999999999 : 0),
-                                                (uint64_t)i << 31};
+        s.c[i] = (struct tsdb_index_chunk_meta){
+            INT64_MIN / 2 + (int64_t)i * 1000000000,
+            INT64_MIN / 2 + (int64_t)i * 1000000000 + (i % 2 ? 999999999 : 0), (uint64_t)i << 31};
     struct mp_str syms[] = {S(""), S("1"), S("__name__"), S("i"), S("m")};
     uint64_t ref;
     write_index(tmp_path("index"), syms, 5, &s, 1, &ref);
