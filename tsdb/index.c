@@ -610,6 +610,8 @@ static int fill_postings(struct tsdb_index_writer *w, uint32_t *refs, struct mp_
         off = (off + 15) & ~(uint64_t)15;
         struct cur c = {map + off, map + hi, false};
         uint64_t len = cur_uvarint(&c);
+        if (c.bad || len > cur_left(&c) || cur_left(&c) - len < 4)
+            break;
         const uint8_t *next = c.p + len + 4;
         uint64_t nl = cur_uvarint(&c);
         refs[k++] = (uint32_t)(off / 16);
