@@ -62,18 +62,11 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int tsdb_chunks_list_numbered(int dirfd, const char *dir, uint32_t **out, size_t *n,
-                              struct mp_err *err)
+int tsdb_chunks_list_numbered(const char *dir, uint32_t **out, size_t *n, struct mp_err *err)
 {
-    int fd = dup(dirfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return io_error(err, e, "list", dir, NULL);
-    }
-    rewinddir(d);
+    DIR *d = opendir(dir);
+    if (!d)
+        return io_error(err, errno, "list", dir, NULL);
     size_t cnt = 0, cap = 0;
     uint32_t *v = NULL;
     struct dirent *de;
@@ -432,7 +425,7 @@ int tsdb_chunks_reader_open(const char *dir, struct tsdb_chunks_reader **out, st
         return rc;
     uint32_t *nums = NULL;
     size_t n = 0;
-    rc = tsdb_chunks_list_numbered(dirfd, dir, &nums, &n, err);
+    rc = tsdb_chunks_list_numbered(dir, &nums, &n, err);
     for (size_t i = 0; !rc && i < n; i++)
         if (nums[i] != i + 1) {
             char name[16];

@@ -184,10 +184,9 @@ uint64_t tsdb_chunks_reader_size(const struct tsdb_chunks_reader *r);
 
 /* ---- directory helpers (shared with tsdb/head_chunks.c) ----------------------------------- */
 
-/* Numbers of the files in the open directory dirfd whose names are all digits (value <=
- * UINT32_MAX, at most 10 digits), sorted ascending; *out is mp_free'd by the caller (NULL when
- * *n == 0). 0 or MP_EIO. */
-MP_NODISCARD int tsdb_chunks_list_numbered(int dirfd, const char *dir, uint32_t **out, size_t *n,
+/* Numbers of the files in dir whose names are all digits (value <= UINT32_MAX, at most 10
+ * digits), sorted ascending; *out is mp_free'd by the caller (NULL when *n == 0). 0 or MP_EIO. */
+MP_NODISCARD int tsdb_chunks_list_numbered(const char *dir, uint32_t **out, size_t *n,
                                            struct mp_err *err);
 
 /* The file name of number num: 6 digits at least, as Go's "%0.6d". */

@@ -566,7 +566,7 @@ static int load_files(struct tsdb_head_chunks *hc, tsdb_head_chunks_replay_fn *f
 {
     uint32_t *nums = NULL;
     size_t n = 0;
-    int rc = tsdb_chunks_list_numbered(hc->dirfd, hc->dir, &nums, &n, err);
+    int rc = tsdb_chunks_list_numbered(hc->dir, &nums, &n, err);
     for (size_t i = 1; !rc && i < n; i++)
         if (nums[i] != nums[i - 1] + 1)
             rc = mp_err_set(err, MP_EPARSE, "%s: head chunk files are not sequential (%06u then "

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/tsdb/support_chunks.c: see support_chunks.h. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "support_chunks.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,23 +35,17 @@ char *sc_mktmp(const char *tag)
     return NULL;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
 void sc_rmrf(const char *path)
 {
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-        sc_rmrf(sub);
-    }
-    closedir(d);
-    rmdir(path);
+    (void)nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 uint8_t *sc_slurp(const char *path, size_t *len)
@@ -99,4 +94,14 @@ uint8_t *sc_random_xor(uint64_t *state, size_t max_samples, size_t *len, int64_t
     memcpy(out, d, *len);
     mp_free(d);
     return out;
+}
+
+void sc_assert_file_eq(const char *path, const uint8_t *want, size_t len, const char *what)
+{
+    size_t got_len = 0;
+    uint8_t *got = sc_slurp(path, &got_len);
+    cr_assert_not_null(got, "%s", path);
+    cr_assert_eq(got_len, len, "%s: %zu bytes, want %zu", what, got_len, len);
+    cr_assert_eq(memcmp(got, want, len), 0, "%s: bytes differ", what);
+    free(got);
 }

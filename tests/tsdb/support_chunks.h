@@ -16,6 +16,8 @@ void sc_rmrf(const char *path);
 /* Whole file, malloc'd (NULL if it cannot be read). */
 uint8_t *sc_slurp(const char *path, size_t *len);
 void sc_spit(const char *path, const void *data, size_t len);
+/* Asserts that the file at path holds exactly want[0..len). */
+void sc_assert_file_eq(const char *path, const uint8_t *want, size_t len, const char *what);
 /* A chunk of 1..max_samples samples (a random walk of timestamps and values) made with
  * tsdb_xor; malloc'd; *mint and *maxt get its first and last timestamps. */
 uint8_t *sc_random_xor(uint64_t *state, size_t max_samples, size_t *len, int64_t *mint,

@@ -130,11 +130,7 @@ Test(head_chunks, record_bytes_follow_the_spec)
     tsdb_put_be32(p + 27 + sizeof data, tsdb_crc32c(0, p, 27 + sizeof data));
     char path[4096];
     path_of(path, sizeof path, dir, 1);
-    size_t len = 0;
-    uint8_t *got = sc_slurp(path, &len);
-    cr_assert_eq(len, sizeof want);
-    cr_assert_eq(memcmp(got, want, len), 0);
-    free(got);
+    sc_assert_file_eq(path, want, sizeof want, "one record");
 
     struct tsdb_head_chunk_record r;
     cr_assert_eq(tsdb_head_chunks_record_parse(want + 8, sizeof want - 8, true, &r, NULL), 0);
@@ -201,11 +197,7 @@ Test(head_chunks, reads_and_rewrites_prometheus_242_file)
     cr_assert_eq(tsdb_head_chunks_close(w, &err), 0, "%s", err.msg);
     cr_assert_eq(tsdb_head_chunks_close(hc, &err), 0, "%s", err.msg);
     path_of(path, sizeof path, out, 1);
-    size_t rlen = 0;
-    uint8_t *again = sc_slurp(path, &rlen);
-    cr_assert_eq(rlen, flen);
-    cr_assert_eq(memcmp(again, orig, flen), 0, "rewritten file differs from Prometheus's");
-    free(again);
+    sc_assert_file_eq(path, orig, flen, "file rewritten from Prometheus's records");
     free(orig);
     sc_rmrf(dir);
     free(dir);
