@@ -365,15 +365,15 @@ int tsdb_head_chunks_get(struct tsdb_head_chunks *hc, uint64_t ref, uint8_t *enc
         }
         if (rc != MP_EAGAIN || attempt > 0)
             break;
-        /* not in the file yet: the record may still sit in the write buffer */
+        /* Not in the file yet: the record may still sit in the write buffer. Look again after
+         * the flush even when there was nothing left to flush: the writer may have flushed (or
+         * finished the file) between our look and taking the mutex. */
         pthread_mutex_lock(&hc->wmu);
-        bool pending = hc->cur && hc->cur->num == num && off < hc->cur_size && hc->blen > 0;
+        bool pending = hc->cur && hc->cur->num == num && off < hc->cur_size;
         rc = pending ? flush_locked(hc, err) : 0;
         pthread_mutex_unlock(&hc->wmu);
         if (rc)
             return rc;
-        if (!pending)
-            break;
     }
     char name[16];
     tsdb_chunks_file_name(name, (uint32_t)num);
