@@ -5,10 +5,12 @@
  * (every offset, every truncated prefix ending at a PROT_NONE guard page, every flipped byte). */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -315,9 +317,9 @@ Test(chunks, reads_and_rewrites_promtool_segment_byte_for_byte)
 
     char out[4096];
     snprintf(out, sizeof out, "%s/rewritten", dir);
-    struct tsdb_chunks_writer_options o = test_opts(TSDB_CHUNKS_DEFAULT_SEGMENT_SIZE);
     struct tsdb_chunks_writer *w = NULL;
-    cr_assert_eq(tsdb_chunks_writer_open(out, &o, &w, &err), 0, "%s", err.msg);
+    cr_assert_eq(tsdb_chunks_writer_open(out, NULL, &w, &err), 0, "defaults, fsync on: %s",
+                 err.msg);
     struct tsdb_chunk c = {.encoding = f.enc, .data = f.data, .len = f.len};
     uint64_t ref;
     cr_assert_eq(tsdb_chunks_writer_write(w, &c, 1, &ref, &err), 0, "%s", err.msg);
@@ -468,6 +470,38 @@ Test(chunks, rejects_bad_headers_and_gaps_naming_the_file)
     cr_assert(strstr(err.msg, "/000001: offset 9999"), "%s", err.msg);
     tsdb_chunks_reader_close(r);
     free(orig);
+    sc_rmrf(dir);
+    free(dir);
+}
+
+/* write() fails with EFBIG past 16 KiB (RLIMIT_FSIZE; Criterion runs each test in its own
+ * process): the writer reports MP_EIO, stays broken, and close says so too. */
+Test(chunks, write_error_breaks_the_writer)
+{
+    char *dir = sc_mktmp("chunks");
+    struct tsdb_chunks_writer_options o = test_opts(TSDB_CHUNKS_DEFAULT_SEGMENT_SIZE);
+    struct tsdb_chunks_writer *w = NULL;
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_chunks_writer_open(dir, &o, &w, &err), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    rl.rlim_cur = 16 << 10;
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    static uint8_t data[1000];
+    struct tsdb_chunk c = {.encoding = TSDB_ENC_XOR, .data = data, .len = sizeof data};
+    uint64_t ref;
+    int rc = 0;
+    for (int i = 0; i < 100 && rc == 0; i++)
+        rc = tsdb_chunks_writer_write(w, &c, 1, &ref, &err);
+    cr_assert_eq(rc, MP_EIO, "%s", err.msg);
+    cr_assert(strstr(err.msg, "write segment") && strstr(err.msg, "/000001"), "%s", err.msg);
+    rl.rlim_cur = rl.rlim_max;
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    cr_assert_eq(tsdb_chunks_writer_write(w, &c, 1, &ref, NULL), MP_EIO, "sticky");
+    mp_err_clear(&err);
+    cr_assert_eq(tsdb_chunks_writer_close(w, &err), MP_EIO);
+    cr_assert(strstr(err.msg, "write segment"), "%s", err.msg);
     sc_rmrf(dir);
     free(dir);
 }

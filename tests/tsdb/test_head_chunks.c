@@ -7,11 +7,13 @@
 #define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,7 +109,8 @@ static void expect_chunk(struct tsdb_head_chunks *hc, uint64_t ref, const uint8_
 Test(head_chunks, record_bytes_follow_the_spec)
 {
     char *dir = sc_mktmp("hc");
-    struct tsdb_head_chunks *hc = open_hc(dir, TSDB_HEAD_CHUNKS_MAX_FILE_SIZE, NULL);
+    struct tsdb_head_chunks *hc = NULL;
+    cr_assert_eq(tsdb_head_chunks_open(dir, NULL, NULL, NULL, &hc, NULL), 0, "defaults, fsync on");
     uint8_t data[166];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(i * 7 + 3);
@@ -627,6 +630,62 @@ Test(head_chunks, concurrent_readers_with_one_writer)
         cr_assert_eq(memcmp(d, want, len), 0);
     }
     cr_assert_eq(tsdb_head_chunks_close(c.hc, NULL), 0);
+    sc_rmrf(dir);
+    free(dir);
+}
+
+/* ---- I/O errors ---------------------------------------------------------------------------- */
+
+/* RLIMIT_FSIZE makes write() fail with EFBIG past 16 KiB (Criterion runs each test in its own
+ * process, so the limit stays here). */
+static void limit_file_size(rlim_t bytes)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    rl.rlim_cur = bytes == RLIM_INFINITY ? rl.rlim_max : bytes;
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+Test(head_chunks, failed_flush_keeps_the_buffer_and_the_file_clean)
+{
+    char *dir = sc_mktmp("hc");
+    struct tsdb_head_chunks *hc = open_hc(dir, TSDB_HEAD_CHUNKS_MAX_FILE_SIZE, NULL);
+    uint8_t data[1000];
+    memset(data, 0x5a, sizeof data);
+    static uint64_t refs[200];
+    size_t n = 0;
+    struct mp_err err = {0};
+    limit_file_size(16 << 10);
+    int rc = 0;
+    while (n < 200 && (rc = tsdb_head_chunks_write(hc, n + 1, 0, 0, 1, data, sizeof data,
+                                                   &refs[n], &err)) == 0)
+        n++;
+    cr_assert_eq(rc, MP_EIO, "the first flush fails: %s", err.msg);
+    cr_assert(strstr(err.msg, "/000001"), "%s", err.msg);
+    cr_assert_gt(n, 16);
+    cr_assert_eq(size_of(dir, 1), 0, "the partly written buffer was cut back");
+    struct tsdb_head_chunks_stats s;
+    tsdb_head_chunks_stats_get(hc, &s);
+    cr_assert_eq(s.write_errors, 1);
+    const uint8_t *d;
+    size_t len;
+    cr_assert_eq(tsdb_head_chunks_get(hc, refs[0], NULL, &d, &len, NULL), MP_EIO,
+                 "get needs the failing flush");
+
+    limit_file_size(RLIM_INFINITY);
+    cr_assert_eq(tsdb_head_chunks_write(hc, 999, 0, 0, 1, data, sizeof data, &refs[n], &err), 0,
+                 "%s", err.msg);
+    n++;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(tsdb_head_chunks_get(hc, refs[i], NULL, &d, &len, NULL), 0, "ref %zu", i);
+        cr_assert(len == sizeof data && memcmp(d, data, len) == 0);
+    }
+    cr_assert_eq(tsdb_head_chunks_close(hc, NULL), 0);
+    static struct replay rp;
+    hc = open_hc(dir, TSDB_HEAD_CHUNKS_MAX_FILE_SIZE, &rp);
+    cr_assert_eq(rp.n, n, "nothing lost, nothing doubled");
+    cr_assert_eq(tsdb_head_chunks_close(hc, NULL), 0);
     sc_rmrf(dir);
     free(dir);
 }
