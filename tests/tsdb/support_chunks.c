@@ -5,9 +5,11 @@
 
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -104,4 +106,13 @@ void sc_assert_file_eq(const char *path, const uint8_t *want, size_t len, const 
     cr_assert_eq(got_len, len, "%s: %zu bytes, want %zu", what, got_len, len);
     cr_assert_eq(memcmp(got, want, len), 0, "%s: bytes differ", what);
     free(got);
+}
+
+void sc_limit_file_size(uint64_t bytes)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    rl.rlim_cur = bytes ? (rlim_t)bytes : rl.rlim_max;
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
 }

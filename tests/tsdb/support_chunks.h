@@ -16,6 +16,9 @@ void sc_rmrf(const char *path);
 /* Whole file, malloc'd (NULL if it cannot be read). */
 uint8_t *sc_slurp(const char *path, size_t *len);
 void sc_spit(const char *path, const void *data, size_t len);
+/* Sets the soft RLIMIT_FSIZE (0: back to the hard limit) and ignores SIGXFSZ, so that write()
+ * past the limit fails with EFBIG. Criterion runs each test in its own process. */
+void sc_limit_file_size(uint64_t bytes);
 /* Asserts that the file at path holds exactly want[0..len). */
 void sc_assert_file_eq(const char *path, const uint8_t *want, size_t len, const char *what);
 /* A chunk of 1..max_samples samples (a random walk of timestamps and values) made with

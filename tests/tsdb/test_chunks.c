@@ -5,12 +5,10 @@
  * (every offset, every truncated prefix ending at a PROT_NONE guard page, every flipped byte). */
 #include <criterion/criterion.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -474,8 +472,7 @@ Test(chunks, rejects_bad_headers_and_gaps_naming_the_file)
     free(dir);
 }
 
-/* write() fails with EFBIG past 16 KiB (RLIMIT_FSIZE; Criterion runs each test in its own
- * process): the writer reports MP_EIO, stays broken, and close says so too. */
+/* write() fails with EFBIG past 16 KiB (sc_limit_file_size): the writer reports MP_EIO, stays broken, and close says so too. */
 Test(chunks, write_error_breaks_the_writer)
 {
     char *dir = sc_mktmp("chunks");
@@ -483,11 +480,7 @@ Test(chunks, write_error_breaks_the_writer)
     struct tsdb_chunks_writer *w = NULL;
     struct mp_err err = {0};
     cr_assert_eq(tsdb_chunks_writer_open(dir, &o, &w, &err), 0);
-    signal(SIGXFSZ, SIG_IGN);
-    struct rlimit rl;
-    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
-    rl.rlim_cur = 16 << 10;
-    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    sc_limit_file_size(16 << 10);
     static uint8_t data[1000];
     struct tsdb_chunk c = {.encoding = TSDB_ENC_XOR, .data = data, .len = sizeof data};
     uint64_t ref;
@@ -496,8 +489,7 @@ Test(chunks, write_error_breaks_the_writer)
         rc = tsdb_chunks_writer_write(w, &c, 1, &ref, &err);
     cr_assert_eq(rc, MP_EIO, "%s", err.msg);
     cr_assert(strstr(err.msg, "write segment") && strstr(err.msg, "/000001"), "%s", err.msg);
-    rl.rlim_cur = rl.rlim_max;
-    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    sc_limit_file_size(0);
     cr_assert_eq(tsdb_chunks_writer_write(w, &c, 1, &ref, NULL), MP_EIO, "sticky");
     mp_err_clear(&err);
     cr_assert_eq(tsdb_chunks_writer_close(w, &err), MP_EIO);

@@ -7,13 +7,11 @@
 #define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -636,17 +634,7 @@ Test(head_chunks, concurrent_readers_with_one_writer)
 
 /* ---- I/O errors ---------------------------------------------------------------------------- */
 
-/* RLIMIT_FSIZE makes write() fail with EFBIG past 16 KiB (Criterion runs each test in its own
- * process, so the limit stays here). */
-static void limit_file_size(rlim_t bytes)
-{
-    signal(SIGXFSZ, SIG_IGN);
-    struct rlimit rl;
-    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
-    rl.rlim_cur = bytes == RLIM_INFINITY ? rl.rlim_max : bytes;
-    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
-}
-
+/* write() fails with EFBIG past 16 KiB (sc_limit_file_size). */
 Test(head_chunks, failed_flush_keeps_the_buffer_and_the_file_clean)
 {
     char *dir = sc_mktmp("hc");
@@ -656,7 +644,7 @@ Test(head_chunks, failed_flush_keeps_the_buffer_and_the_file_clean)
     static uint64_t refs[200];
     size_t n = 0;
     struct mp_err err = {0};
-    limit_file_size(16 << 10);
+    sc_limit_file_size(16 << 10);
     int rc = 0;
     while (n < 200 && (rc = tsdb_head_chunks_write(hc, n + 1, 0, 0, 1, data, sizeof data,
                                                    &refs[n], &err)) == 0)
@@ -673,7 +661,7 @@ Test(head_chunks, failed_flush_keeps_the_buffer_and_the_file_clean)
     cr_assert_eq(tsdb_head_chunks_get(hc, refs[0], NULL, &d, &len, NULL), MP_EIO,
                  "get needs the failing flush");
 
-    limit_file_size(RLIM_INFINITY);
+    sc_limit_file_size(0);
     cr_assert_eq(tsdb_head_chunks_write(hc, 999, 0, 0, 1, data, sizeof data, &refs[n], &err), 0,
                  "%s", err.msg);
     n++;
