@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "tsdb/bytes.h"
 #include "tsdb/fileutil.h"
 #include "tsdb/wal.h"
 
@@ -26,21 +27,30 @@ void tsdb_intervals_fini(struct tsdb_intervals *in)
     in->n = in->cap = 0;
 }
 
+/* Makes room for need elements of size sz in *arr (capacity *cap, doubling). */
+static int grow(void **arr, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 4, bytes;
+    if (c < need)
+        c = need;
+    if (__builtin_mul_overflow(c, sz, &bytes))
+        return MP_ENOMEM;
+    void *p = mp_realloc(*arr, bytes);
+    if (!p)
+        return MP_ENOMEM;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
 static int reserve(struct tsdb_intervals *in, size_t n)
 {
-    if (n <= in->cap)
-        return 0;
-    size_t cap = in->cap ? in->cap * 2 : 2, bytes;
-    if (cap < n)
-        cap = n;
-    if (__builtin_mul_overflow(cap, sizeof *in->v, &bytes))
-        return MP_ENOMEM;
-    struct tsdb_interval *v = mp_realloc(in->v, bytes);
-    if (!v)
-        return MP_ENOMEM;
+    void *v = in->v;
+    int rc = grow(&v, &in->cap, n, sizeof *in->v);
     in->v = v;
-    in->cap = cap;
-    return 0;
+    return rc;
 }
 
 /* First index in [lo, n) whose interval satisfies pred, by binary search (pred monotone). */
@@ -166,16 +176,11 @@ static int add_locked(struct tsdb_tombstones *t, uint64_t ref, struct tsdb_inter
     size_t i = t->n > 0 && t->e[t->n - 1].ref < ref ? t->n : find_locked(t, ref);
     if (i < t->n && t->e[i].ref == ref)
         return tsdb_intervals_add(&t->e[i].iv, iv);
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 8, bytes;
-        if (__builtin_mul_overflow(cap, sizeof *t->e, &bytes))
-            return MP_ENOMEM;
-        struct entry *e = mp_realloc(t->e, bytes);
-        if (!e)
-            return MP_ENOMEM;
-        t->e = e;
-        t->cap = cap;
-    }
+    void *e = t->e;
+    int grc = grow(&e, &t->cap, t->n + 1, sizeof *t->e);
+    t->e = e;
+    if (grc)
+        return grc;
     struct entry ne = {ref, {NULL, 0, 0}};
     int rc = tsdb_intervals_add(&ne.iv, iv);
     if (rc)
@@ -303,42 +308,12 @@ int tsdb_tombstones_iter_next(struct tsdb_tombstones_iter *it, uint64_t *ref,
 #define HEADER_SIZE 5u /* magic + version */
 #define CRC_SIZE 4u
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static size_t put_uvarint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-static size_t put_varint(uint8_t *p, int64_t x)
-{
-    uint64_t u = (uint64_t)x;
-    return put_uvarint(p, (u << 1) ^ (0 - (u >> 63)));
-}
-
 int tsdb_tombstones_encode(const struct tsdb_tombstones *t, struct mp_buf *out)
 {
     struct tsdb_tombstones *mt = (struct tsdb_tombstones *)t;
     size_t start = out->len;
     uint8_t hdr[HEADER_SIZE];
-    put_be32(hdr, TSDB_TOMBSTONES_MAGIC);
+    tsdb_put_be32(hdr, TSDB_TOMBSTONES_MAGIC);
     hdr[4] = TSDB_TOMBSTONES_VERSION;
     int rc = mp_buf_append(out, hdr, sizeof hdr);
     uint32_t crc = 0;
@@ -346,16 +321,16 @@ int tsdb_tombstones_encode(const struct tsdb_tombstones *t, struct mp_buf *out)
     for (size_t i = 0; i < t->n && rc == 0; i++) {
         for (size_t k = 0; k < t->e[i].iv.n && rc == 0; k++) {
             uint8_t rec[30];
-            size_t n = put_uvarint(rec, t->e[i].ref);
-            n += put_varint(rec + n, t->e[i].iv.v[k].mint);
-            n += put_varint(rec + n, t->e[i].iv.v[k].maxt);
+            size_t n = tsdb_put_uvarint(rec, t->e[i].ref);
+            n += tsdb_put_varint(rec + n, t->e[i].iv.v[k].mint);
+            n += tsdb_put_varint(rec + n, t->e[i].iv.v[k].maxt);
             crc = tsdb_crc32c(crc, rec, n);
             rc = mp_buf_append(out, rec, n);
         }
     }
     pthread_rwlock_unlock(&mt->mu);
     uint8_t c[CRC_SIZE];
-    put_be32(c, crc);
+    tsdb_put_be32(c, crc);
     if (rc == 0)
         rc = mp_buf_append(out, c, sizeof c);
     if (rc)
@@ -411,11 +386,11 @@ int tsdb_tombstones_decode(const uint8_t *data, size_t len, const char *what,
     *out = NULL;
     if (len < HEADER_SIZE + CRC_SIZE)
         return mp_err_set(err, MP_EPARSE, "%s: %zu bytes, shorter than header and CRC", what, len);
-    if (get_be32(data) != TSDB_TOMBSTONES_MAGIC)
+    if (tsdb_get_be32(data) != TSDB_TOMBSTONES_MAGIC)
         return mp_err_set(err, MP_EPARSE, "%s: byte 0: invalid magic number %08" PRIx32, what,
-                          get_be32(data));
+                          tsdb_get_be32(data));
     const uint8_t *body = data + HEADER_SIZE, *end = data + len - CRC_SIZE;
-    uint32_t want = get_be32(end), got = tsdb_crc32c(0, body, (size_t)(end - body));
+    uint32_t want = tsdb_get_be32(end), got = tsdb_crc32c(0, body, (size_t)(end - body));
     if (want != got)
         return mp_err_set(err, MP_EPARSE, "%s: checksum mismatch (stored %08" PRIx32
                           ", computed %08" PRIx32 ")", what, want, got);

@@ -42,6 +42,15 @@ static char *encode(const struct tsdb_meta *m)
     return mp_buf_take(&b, &n);
 }
 
+/* The promtool fixture, raw (*data, *len) and decoded into *m. */
+static void load_fixture(struct tsdb_meta *m, char **data, size_t *len)
+{
+    *data = load(FIXTURE, len);
+    tsdb_meta_init(m);
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_meta_decode(*data, *len, FIXTURE, m, &err), 0, "%s", err.msg);
+}
+
 static int decode_str(const char *json, struct tsdb_meta *m, struct mp_err *err)
 {
     return tsdb_meta_decode(json, strlen(json), "x/meta.json", m, err);
@@ -50,11 +59,9 @@ static int decode_str(const char *json, struct tsdb_meta *m, struct mp_err *err)
 Test(meta, promtool_fixture_round_trips_byte_for_byte)
 {
     size_t len;
-    char *data = load(FIXTURE, &len);
+    char *data;
     struct tsdb_meta m;
-    tsdb_meta_init(&m);
-    struct mp_err err = {0};
-    cr_assert_eq(tsdb_meta_decode(data, len, FIXTURE, &m, &err), 0, "%s", err.msg);
+    load_fixture(&m, &data, &len);
     char s[TSDB_ULID_LEN + 1];
     tsdb_ulid_format(&m.ulid, s);
     cr_assert_str_eq(s, "01M8T3SGW6QFE3M1PGCEX4R8WV");
@@ -263,11 +270,10 @@ Test(meta, write_then_read_in_a_directory)
     char dir[] = "/tmp/mp-meta-test-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     size_t len;
-    char *data = load(FIXTURE, &len);
+    char *data;
     struct tsdb_meta m;
-    tsdb_meta_init(&m);
+    load_fixture(&m, &data, &len);
     struct mp_err err = {0};
-    cr_assert_eq(tsdb_meta_decode(data, len, FIXTURE, &m, &err), 0, "%s", err.msg);
     cr_assert_eq(tsdb_meta_write(dir, &m, &err), 0, "%s", err.msg);
     char path[256], tmp[256];
     snprintf(path, sizeof path, "%s/meta.json", dir);
