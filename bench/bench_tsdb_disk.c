@@ -1183,6 +1183,95 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
     blocks_free(b6, nb6);
 }
 
+/* ---- generator self-check (runs with --smoke, so ctest guards meshgen) ---------------- */
+
+static bool name_ends(const struct meshgen_sample *m, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return m->labels[1].len >= n && !memcmp(m->labels[1].ptr + m->labels[1].len - n, suffix, n);
+}
+
+/* Same seed -> same samples; jitter changes timestamps (and uptime) only (0 or 2..J ms late); counters
+ * never decrease; each histogram's buckets are non-decreasing and +Inf equals _count. */
+static void self_check(struct meshgen_opts o, int64_t jitter)
+{
+    struct meshgen *a, *b;
+    o.jitter_ms = 0;
+    struct meshgen_opts ob = o;
+    ob.jitter_ms = jitter;
+    if (meshgen_create(&o, &a, NULL) != 0 || meshgen_create(&ob, &b, NULL) != 0)
+        abort();
+    double *last = NULL;
+    size_t cap = 0;
+    struct meshgen_scrape x, y;
+    uint64_t late = 0, scrapes = 0;
+    int ra, rb;
+    while ((ra = meshgen_next(a, &x)) == 0) {
+        rb = meshgen_next(b, &y);
+        if (rb != 0 || x.n != y.n || !mp_str_eq(x.pod, y.pod)) {
+            fprintf(stderr, "self-check: scrape %" PRIu64 " differs between jitter modes\n", scrapes);
+            exit(1);
+        }
+        int64_t dt = y.t_ms - x.t_ms;
+        if (dt != 0 && (dt < 2 || dt > jitter)) {
+            fprintf(stderr, "self-check: jitter %" PRId64 " ms outside 0 or [2, %" PRId64 "]\n", dt, jitter);
+            exit(1);
+        }
+        late += dt != 0;
+        scrapes++;
+        for (size_t i = 0; i < x.n; i++) {
+            const struct meshgen_sample *m = &x.samples[i];
+            /* uptime is rendered from the scrape's own clock, so it may differ */
+            bool clock = name_ends(m, "uptime_seconds_total");
+            if (m->series_id != y.samples[i].series_id ||
+                (!clock && memcmp(&m->value, &y.samples[i].value, sizeof m->value) != 0)) {
+                fprintf(stderr, "self-check: values depend on jitter\n");
+                exit(1);
+            }
+            while (m->series_id >= cap) {
+                size_t nc = cap ? cap * 2 : 4096;
+                last = mp_xrealloc(last, nc * sizeof *last);
+                for (size_t k = cap; k < nc; k++)
+                    last[k] = -1;
+                cap = nc;
+            }
+            bool counter = name_ends(m, "_total") || name_ends(m, "_bucket") ||
+                           name_ends(m, "_count") || name_ends(m, "_sum");
+            if (counter && m->value < last[m->series_id]) {
+                fprintf(stderr, "self-check: counter %.*s decreased\n", (int)m->labels[1].len,
+                        m->labels[1].ptr);
+                exit(1);
+            }
+            last[m->series_id] = m->value;
+            if (name_ends(m, "_bucket") && i + 26 < x.n && name_ends(&x.samples[i + 26], "_count") &&
+                (i == 0 || !name_ends(&x.samples[i - 1], "_bucket"))) {
+                for (size_t k = 1; k < 26; k++)
+                    if (x.samples[i + k].value < x.samples[i + k - 1].value) {
+                        fprintf(stderr, "self-check: buckets decrease\n");
+                        exit(1);
+                    }
+                if (x.samples[i + 25].value != x.samples[i + 26].value) {
+                    fprintf(stderr, "self-check: +Inf bucket != _count\n");
+                    exit(1);
+                }
+            }
+        }
+    }
+    if (ra != MP_EEOF || meshgen_next(b, &y) != MP_EEOF) {
+        fprintf(stderr, "self-check: streams end differently\n");
+        exit(1);
+    }
+    if (jitter >= 2 && (late == 0 || late > scrapes / 4)) {
+        fprintf(stderr, "self-check: %" PRIu64 " of %" PRIu64 " scrapes late, want about 1/8\n",
+                late, scrapes);
+        exit(1);
+    }
+    printf("# self-check: %" PRIu64 " scrapes, %" PRIu64 " late with jitter: ok\n", scrapes, late);
+    mp_free(last);
+    meshgen_destroy(a);
+    meshgen_destroy(b);
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 static void usage(void)
@@ -1242,6 +1331,14 @@ int main(int argc, char **argv)
     }
     o.duration_ms = (int64_t)(hours * 3600000);
     bench_header();
+    if (bo.smoke) {
+        struct meshgen_opts c = o;
+        c.churn = 0.5;
+        c.churn_every_ms = 5 * 60000;
+        c.replicas = 2;
+        c.deployments = 4;
+        self_check(c, jitter);
+    }
     printf("# mesh: namespaces=%d deployments=%d replicas=%d peers=%d hours=%.2f seed=%" PRIu64
            " churn=%.2f/%" PRId64 "min\n",
            o.namespaces, o.deployments, o.replicas, o.peers, hours, o.seed, o.churn,
