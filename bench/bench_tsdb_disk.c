@@ -247,8 +247,9 @@ static void run_promtool(const char *om, const char *out, const char *tag, uint6
 {
     char cmd[8192];
     rmrf(out);
-    snprintf(cmd, sizeof cmd, "promtool tsdb create-blocks-from openmetrics %s '%s' '%s' >/dev/null 2>&1",
-             extra, om, out);
+    snprintf(cmd, sizeof cmd,
+             "promtool tsdb create-blocks-from openmetrics %s '%s' '%s' >/dev/null 2>&1", extra, om,
+             out);
     int64_t t0 = mp_mono_ns();
     int rc = system(cmd);
     int64_t ns = mp_mono_ns() - t0;
@@ -260,7 +261,8 @@ static void run_promtool(const char *om, const char *out, const char *tag, uint6
     char name[128];
     snprintf(name, sizeof name, "BenchmarkDisk/%s/prometheus%s", tag, *extra ? "-6h" : "");
     bench_report(name, (struct bench_result){1, ns},
-                 "\t%8.4f B/sample\t%10" PRIu64 " bytes\t%8.4f index-B/sample\t%8.4f chunk-B/sample",
+                 "\t%8.4f B/sample\t%10" PRIu64
+                 " bytes\t%8.4f index-B/sample\t%8.4f chunk-B/sample",
                  (double)total / (double)samples, total, (double)ib / (double)samples,
                  (double)cb / (double)samples);
     rmrf(out);
@@ -586,12 +588,12 @@ struct colpart {
 };
 
 struct columnar {
-    struct mp_buf raw;     /* timestamp columns then value columns */
-    size_t *pod_ts_off;    /* per pod: offset of its timestamp column in raw */
+    struct mp_buf raw;  /* timestamp columns then value columns */
+    size_t *pod_ts_off; /* per pod: offset of its timestamp column in raw */
     size_t *pod_ts_len;
-    int64_t **pod_ts;      /* decoded, for checking runs */
+    int64_t **pod_ts; /* decoded, for checking runs */
     size_t *pod_nts;
-    struct colpart *cp;    /* per part of the block */
+    struct colpart *cp; /* per part of the block */
     size_t values_start;
 };
 
@@ -759,8 +761,8 @@ static void frames_get(struct dec_ctx *c, size_t off, size_t len, uint8_t *dst)
     const struct frames *f = c->fr;
     size_t first = off / f->in_size, last = (off + len - 1) / f->in_size;
     for (size_t i = first; i <= last; i++) {
-        size_t r = ZSTD_decompressDCtx(c->dctx, dst + (i - first) * f->in_size, f->in_size,
-                                       f->c[i], f->clen[i]);
+        size_t r = ZSTD_decompressDCtx(c->dctx, dst + (i - first) * f->in_size, f->in_size, f->c[i],
+                                       f->clen[i]);
         if (ZSTD_isError(r))
             abort();
     }
@@ -913,7 +915,8 @@ static const struct block *group_bl;
 static struct mp_str label_value(const struct ser *s, const char *name)
 {
     for (size_t i = 0; i < s->nlbl; i++)
-        if (s->lbl[2 * i].len == strlen(name) && !memcmp(s->lbl[2 * i].ptr, name, s->lbl[2 * i].len))
+        if (s->lbl[2 * i].len == strlen(name) &&
+            !memcmp(s->lbl[2 * i].ptr, name, s->lbl[2 * i].len))
             return s->lbl[2 * i + 1];
     return (struct mp_str){"", 0};
 }
@@ -964,7 +967,8 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
     }
     report(tag, "prom120", a, enc120);
     report(tag, "prom120-index-only", ai, 0);
-    printf("# %s: %zu series, %" PRIu64 " samples, %" PRIu64 " chunks (%.1f samples/chunk), %zu 2h blocks\n",
+    printf("# %s: %zu series, %" PRIu64 " samples, %" PRIu64
+           " chunks (%.1f samples/chunk), %zu 2h blocks\n",
            tag, d->ns, d->samples, chunks120, (double)a.samples / (double)chunks120, nb120);
     report(tag, "xor-2h", x2, enc2);
     report(tag, "xor-6h", x6, enc6);
@@ -997,8 +1001,8 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
             const struct block *bl = &b6[k];
             for (size_t i = 0; i < bl->np; i++) {
                 uint8_t *out;
-                size_t n = zcompress(bl->stream.data + bl->p[i].data_off, bl->p[i].data_len, 9,
-                                     &out);
+                size_t n =
+                    zcompress(bl->stream.data + bl->p[i].data_off, bl->p[i].data_len, 9, &out);
                 z.bytes += n + uvlen(n) + 1 + 4;
                 mp_free(out);
             }
@@ -1043,9 +1047,9 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
         for (size_t k = 0; k < nb6; k++) {
             struct frames f;
             const struct block *bl = &b6[k];
-            z.bytes += make_frames((const uint8_t *)bl->stream.data, bl->stream.len, 1u << 20, 9,
-                                   &f) +
-                       block_overhead(d, bl) + 8;
+            z.bytes +=
+                make_frames((const uint8_t *)bl->stream.data, bl->stream.len, 1u << 20, 9, &f) +
+                block_overhead(d, bl) + 8;
             z.samples += bl->samples;
             frames_free(&f);
         }
@@ -1065,8 +1069,8 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
                 sizes[i] = bl->p[i].data_len;
             size_t dcap = 32u << 10;
             uint8_t *dict = mp_xmalloc(dcap);
-            size_t dlen = ZDICT_trainFromBuffer(dict, dcap, bl->stream.data, sizes,
-                                                (unsigned)bl->np);
+            size_t dlen =
+                ZDICT_trainFromBuffer(dict, dcap, bl->stream.data, sizes, (unsigned)bl->np);
             if (ZDICT_isError(dlen))
                 dlen = 0;
             ZSTD_CDict *cd = ZSTD_createCDict(dict, dlen, 9);
@@ -1076,9 +1080,8 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
             for (size_t i = 0; i < bl->np; i++) {
                 size_t cap = ZSTD_compressBound(bl->p[i].data_len);
                 comp[i] = mp_xmalloc(cap);
-                clen[i] = ZSTD_compress_usingCDict(cc, comp[i], cap,
-                                                   bl->stream.data + bl->p[i].data_off,
-                                                   bl->p[i].data_len, cd);
+                clen[i] = ZSTD_compress_usingCDict(
+                    cc, comp[i], cap, bl->stream.data + bl->p[i].data_off, bl->p[i].data_len, cd);
                 if (ZSTD_isError(clen[i]))
                     abort();
                 z.bytes += clen[i] + uvlen(clen[i]) + 1 + 4;
@@ -1165,9 +1168,9 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
             struct columnar c;
             columnar_build(d, &bb[k], &c);
             struct frames f;
-            z.bytes += make_frames((const uint8_t *)c.raw.data, c.raw.len, 1u << 20,
-                                   cols[ci].level, &f) +
-                       block_overhead(d, &bb[k]) + 8;
+            z.bytes +=
+                make_frames((const uint8_t *)c.raw.data, c.raw.len, 1u << 20, cols[ci].level, &f) +
+                block_overhead(d, &bb[k]) + 8;
             z.samples += bb[k].samples;
             if (decode && ci == 0 && k == nbb / 2 && bb[k].np > 0) {
                 struct dec_ctx dc = {.kind = DEC_COLUMNAR, .bl = &bb[k], .fr = &f, .col = &c};
@@ -1191,8 +1194,8 @@ static bool name_ends(const struct meshgen_sample *m, const char *suffix)
     return m->labels[1].len >= n && !memcmp(m->labels[1].ptr + m->labels[1].len - n, suffix, n);
 }
 
-/* Same seed -> same samples; jitter changes timestamps (and uptime) only (0 or 2..J ms late); counters
- * never decrease; each histogram's buckets are non-decreasing and +Inf equals _count. */
+/* Same seed -> same samples; jitter changes timestamps (and uptime) only (0 or 2..J ms late);
+ * counters never decrease; each histogram's buckets are non-decreasing and +Inf equals _count. */
 static void self_check(struct meshgen_opts o, int64_t jitter)
 {
     struct meshgen *a, *b;
@@ -1209,12 +1212,14 @@ static void self_check(struct meshgen_opts o, int64_t jitter)
     while ((ra = meshgen_next(a, &x)) == 0) {
         rb = meshgen_next(b, &y);
         if (rb != 0 || x.n != y.n || !mp_str_eq(x.pod, y.pod)) {
-            fprintf(stderr, "self-check: scrape %" PRIu64 " differs between jitter modes\n", scrapes);
+            fprintf(stderr, "self-check: scrape %" PRIu64 " differs between jitter modes\n",
+                    scrapes);
             exit(1);
         }
         int64_t dt = y.t_ms - x.t_ms;
         if (dt != 0 && (dt < 2 || dt > jitter)) {
-            fprintf(stderr, "self-check: jitter %" PRId64 " ms outside 0 or [2, %" PRId64 "]\n", dt, jitter);
+            fprintf(stderr, "self-check: jitter %" PRId64 " ms outside 0 or [2, %" PRId64 "]\n", dt,
+                    jitter);
             exit(1);
         }
         late += dt != 0;
@@ -1243,7 +1248,8 @@ static void self_check(struct meshgen_opts o, int64_t jitter)
                 exit(1);
             }
             last[m->series_id] = m->value;
-            if (name_ends(m, "_bucket") && i + 26 < x.n && name_ends(&x.samples[i + 26], "_count") &&
+            if (name_ends(m, "_bucket") && i + 26 < x.n &&
+                name_ends(&x.samples[i + 26], "_count") &&
                 (i == 0 || !name_ends(&x.samples[i - 1], "_bucket"))) {
                 for (size_t k = 1; k < 26; k++)
                     if (x.samples[i + k].value < x.samples[i + k - 1].value) {

@@ -33,11 +33,11 @@
 #define TIERS 4
 
 static const double bucket_le[NBUCKETS - 1] = {
-    1,    2,    3,    4,    5,     10,    20,    30,    40,    50,    100,   200,  300,
-    400,  500,  1000, 2000, 3000, 4000,  5000,  10000, 20000, 30000, 40000, 50000};
+    1,   2,   3,    4,    5,    10,   20,   30,    40,    50,    100,   200,  300,
+    400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000};
 static const char *const bucket_str[NBUCKETS] = {
-    "1",    "2",    "3",    "4",    "5",     "10",    "20",    "30",    "40",
-    "50",   "100",  "200",  "300",  "400",   "500",   "1000",  "2000",  "3000",
+    "1",    "2",    "3",     "4",     "5",     "10",    "20",    "30",   "40",
+    "50",   "100",  "200",   "300",   "400",   "500",   "1000",  "2000", "3000",
     "4000", "5000", "10000", "20000", "30000", "40000", "50000", "+Inf"};
 
 /* ---- random numbers (splitmix64; Box-Muller; Knuth / normal Poisson) ------------------ */
@@ -130,8 +130,8 @@ static void latdist_init(struct latdist *d, double median, double sigma, double 
         }
         d->cdf[i] = f;
     }
-    d->mean = shift_ms + ((1 - tail_p) * median + tail_p * median * tail_mult) *
-                             exp(sigma * sigma / 2);
+    d->mean =
+        shift_ms + ((1 - tail_p) * median + tail_p * median * tail_mult) * exp(sigma * sigma / 2);
 }
 
 static double latdist_sample(uint64_t *s, const struct latdist *d)
@@ -224,8 +224,7 @@ static void lb_fini(struct lbuild *lb)
 struct pod;
 static struct series *series_new(struct meshgen *g, struct pod *p, const char *name,
                                  const struct lbuild *base, const char *k1, const char *v1,
-                                 const char *k2, const char *v2, const char *k3,
-                                 const char *v3);
+                                 const char *k2, const char *v2, const char *k3, const char *v3);
 
 /* ---- keys ----------------------------------------------------------------------------- */
 
@@ -235,7 +234,7 @@ struct outcome {
 };
 
 struct hkey {
-    struct lbuild base;
+    struct lbuild base; /* first: key_new */
     struct series *req;
     struct {
         const char *code;
@@ -252,7 +251,7 @@ struct hkey {
 };
 
 struct tkey {
-    struct lbuild base;
+    struct lbuild base; /* first: key_new */
     struct series *open_total, *open_conns, *rd, *wr, *close_ok, *close_reset;
     int conns;
     int64_t expire_ms;
@@ -276,7 +275,7 @@ struct dep {
     int ns, tier;
     char name[32], ns_name[16], svc[48], sa_id[128], authority[96], version[8];
     char hash[16];
-    int *edges, nedges;   /* outgoing edge indices */
+    int *edges, nedges;     /* outgoing edge indices */
     int *callers, ncallers; /* incoming edge indices */
     struct latdist server;
     int pool; /* app->proxy connections per pool */
@@ -315,7 +314,7 @@ struct meshgen {
     int ndeps;
     struct edge *edges;
     int nedges, cap_edges;
-    struct pod **pods; /* ndeps x replicas, current generation */
+    struct pod **pods;  /* ndeps x replicas, current generation */
     struct pod **order; /* scrape order within an interval */
     int npods;
     int64_t k, nintervals; /* interval index being emitted */
@@ -352,8 +351,7 @@ static int cmp_label(const void *a, const void *b)
 
 static struct series *series_new(struct meshgen *g, struct pod *p, const char *name,
                                  const struct lbuild *base, const char *k1, const char *v1,
-                                 const char *k2, const char *v2, const char *k3,
-                                 const char *v3)
+                                 const char *k2, const char *v2, const char *k3, const char *v3)
 {
     struct lbuild lb = {.n = 0};
     lb_add(&lb, "__name__", name);
@@ -400,12 +398,18 @@ static void kill(struct series *s)
         s->dead = true;
 }
 
+/* A zeroed key of `size` bytes whose first member is its base label set (owned copy). */
+static void *key_new(size_t size, const struct lbuild *base)
+{
+    struct lbuild *k = mp_xcalloc(1, size);
+    *k = *base;
+    lb_own(k);
+    return k;
+}
+
 static struct hkey *hkey_new(const struct lbuild *base)
 {
-    struct hkey *h = mp_xcalloc(1, sizeof *h);
-    h->base = *base;
-    lb_own(&h->base);
-    return h;
+    return key_new(sizeof(struct hkey), base);
 }
 
 /* Drops the key; its series vanish from the next scrape on. */
@@ -464,14 +468,14 @@ static void hkey_responses(struct meshgen *g, struct pod *p, struct hkey *h,
         h->hist[k].code = oc->code;
         snprintf(name, sizeof name, "%sresponse_latency_ms_bucket", prefix);
         for (int b = 0; b < NBUCKETS; b++)
-            h->hist[k].b[b] = series_new(g, p, name, &h->base, "le", bucket_str[b],
-                                         "status_code", oc->code, NULL, NULL);
+            h->hist[k].b[b] = series_new(g, p, name, &h->base, "le", bucket_str[b], "status_code",
+                                         oc->code, NULL, NULL);
         snprintf(name, sizeof name, "%sresponse_latency_ms_count", prefix);
-        h->hist[k].count = series_new(g, p, name, &h->base, "status_code", oc->code, NULL, NULL,
-                                      NULL, NULL);
+        h->hist[k].count =
+            series_new(g, p, name, &h->base, "status_code", oc->code, NULL, NULL, NULL, NULL);
         snprintf(name, sizeof name, "%sresponse_latency_ms_sum", prefix);
-        h->hist[k].sum = series_new(g, p, name, &h->base, "status_code", oc->code, NULL, NULL,
-                                    NULL, NULL);
+        h->hist[k].sum =
+            series_new(g, p, name, &h->base, "status_code", oc->code, NULL, NULL, NULL, NULL);
         h->nhist++;
     }
     uint64_t inc[NBUCKETS];
@@ -489,10 +493,7 @@ static void hkey_responses(struct meshgen *g, struct pod *p, struct hkey *h,
 
 static struct tkey *tkey_new(const struct lbuild *base)
 {
-    struct tkey *t = mp_xcalloc(1, sizeof *t);
-    t->base = *base;
-    lb_own(&t->base);
-    return t;
+    return key_new(sizeof(struct tkey), base);
 }
 
 static void tkey_free(struct tkey *t)
@@ -526,8 +527,8 @@ static void tkey_close(struct meshgen *g, struct pod *p, struct tkey *t, int n, 
 {
     struct series **s = reset ? &t->close_reset : &t->close_ok;
     if (!*s)
-        *s = series_new(g, p, "tcp_close_total", &t->base, "errno", reset ? "ECONNRESET" : "",
-                        0, 0, 0, 0);
+        *s = series_new(g, p, "tcp_close_total", &t->base, "errno", reset ? "ECONNRESET" : "", 0, 0,
+                        0, 0);
     (*s)->v += n;
     t->conns -= n;
     t->open_conns->v = t->conns;
@@ -542,9 +543,9 @@ static void tkey_bytes(struct tkey *t, double rd, double wr)
 /* ---- names ---------------------------------------------------------------------------- */
 
 static const char *const dep_names[] = {
-    "web",      "api",       "auth",    "cart",    "catalog", "checkout", "emoji",
-    "voting",   "search",    "users",   "orders",  "payments", "inventory", "shipping",
-    "reviews",  "ads",       "recommend", "email", "profile", "pricing"};
+    "web",     "api",    "auth",      "cart",   "catalog",  "checkout",  "emoji",
+    "voting",  "search", "users",     "orders", "payments", "inventory", "shipping",
+    "reviews", "ads",    "recommend", "email",  "profile",  "pricing"};
 #define NDEPNAMES (sizeof dep_names / sizeof dep_names[0])
 
 /* Kubernetes' SafeEncodeString alphabet for generated names. */
@@ -587,7 +588,8 @@ static struct hkey *make_admin_key(struct pod *p, bool probe)
         lb_add(&b, "no_tls_reason", "no_tls_from_remote");
     } else {
         lb_add(&b, "tls", "true");
-        lb_add(&b, "client_id", "prometheus.linkerd-viz.serviceaccount.identity.linkerd.cluster.local");
+        lb_add(&b, "client_id",
+               "prometheus.linkerd-viz.serviceaccount.identity.linkerd.cluster.local");
     }
     lb_add(&b, "srv_kind", "default");
     lb_add(&b, "srv_name", "all-unauthenticated");
@@ -617,9 +619,10 @@ static struct tkey *make_admin_tcp(struct pod *p, bool probe)
     return tkey_new(&b);
 }
 
-static const char *const ctl_addr[3] = {"linkerd-dst-headless.linkerd.svc.cluster.local.:8086",
-                                        "linkerd-policy.linkerd.svc.cluster.local.:8090",
-                                        "linkerd-identity-headless.linkerd.svc.cluster.local.:8080"};
+static const char *const ctl_addr[3] = {
+    "linkerd-dst-headless.linkerd.svc.cluster.local.:8086",
+    "linkerd-policy.linkerd.svc.cluster.local.:8090",
+    "linkerd-identity-headless.linkerd.svc.cluster.local.:8080"};
 static const char *const ctl_id[3] = {
     "linkerd-destination.linkerd.serviceaccount.identity.linkerd.cluster.local",
     "linkerd-destination.linkerd.serviceaccount.identity.linkerd.cluster.local",
@@ -707,12 +710,12 @@ static struct pod *pod_create(struct meshgen *g, int d, int slot, int64_t born_m
         p->p_build = series_new(g, p, "proxy_build_info", &b, 0, 0, 0, 0, 0, 0);
         p->p_build->v = 1;
     }
-    p->p_cert_exp = series_new(g, p, "control_identity_cert_expiration_timestamp_seconds", NULL,
-                               0, 0, 0, 0, 0, 0);
-    p->p_cert_ref = series_new(g, p, "control_identity_cert_refresh_timestamp_seconds", NULL, 0,
+    p->p_cert_exp = series_new(g, p, "control_identity_cert_expiration_timestamp_seconds", NULL, 0,
                                0, 0, 0, 0, 0);
-    p->p_cert_cnt = series_new(g, p, "control_identity_cert_refreshes_total", NULL, "result",
-                               "ok", 0, 0, 0, 0);
+    p->p_cert_ref =
+        series_new(g, p, "control_identity_cert_refresh_timestamp_seconds", NULL, 0, 0, 0, 0, 0, 0);
+    p->p_cert_cnt =
+        series_new(g, p, "control_identity_cert_refreshes_total", NULL, "result", "ok", 0, 0, 0, 0);
     p->p_cert_cnt->v = 1;
     /* the Prometheus scrape connection is long-lived */
     open_conn(g, p, p->admin_prom_tcp, 1);
@@ -835,7 +838,9 @@ static void build_topology(struct meshgen *g)
         for (int j = 0; j < o->deployments; j++) {
             struct dep *d = &g->deps[n * o->deployments + j];
             d->ns = n;
-            d->tier = j == 0 ? 0 : 1 + (j - 1) * (TIERS - 1) / (o->deployments > 1 ? o->deployments - 1 : 1);
+            d->tier =
+                j == 0 ? 0
+                       : 1 + (j - 1) * (TIERS - 1) / (o->deployments > 1 ? o->deployments - 1 : 1);
             snprintf(d->ns_name, sizeof d->ns_name, "app-%02d", n);
             if (j == 0)
                 snprintf(d->name, sizeof d->name, "load-gen");
@@ -852,11 +857,11 @@ static void build_topology(struct meshgen *g)
             snprintf(d->version, sizeof d->version, "v%d", 1 + (int)(rnd(&g->rng) % 12));
             new_hash(g, d);
             /* server time: deeper tiers are faster (5.2) */
-            double med = d->tier <= 1 ? log_uniform(&g->rng, 8, 20)
+            double med = d->tier <= 1   ? log_uniform(&g->rng, 8, 20)
                          : d->tier == 2 ? log_uniform(&g->rng, 4, 10)
                                         : log_uniform(&g->rng, 2, 5);
-            latdist_init(&d->server, med, 0.5 + 0.7 * unif(&g->rng),
-                         0.001 + 0.009 * unif(&g->rng), 10 + 40 * unif(&g->rng), 0);
+            latdist_init(&d->server, med, 0.5 + 0.7 * unif(&g->rng), 0.001 + 0.009 * unif(&g->rng),
+                         10 + 40 * unif(&g->rng), 0);
             d->pool = 2 + (int)(rnd(&g->rng) % 7);
         }
     }
@@ -1180,10 +1185,10 @@ static void replace_pod(struct meshgen *g, int d, int slot, int64_t now_ms)
                 close_conn(g, c, c->out_dst[idx], c->out_dst[idx]->conns, false);
             c->out[idx]->expire_ms = now_ms + RETAIN_IDLE_MS;
             c->out_dst[idx]->expire_ms = now_ms + RETAIN_IDLE_MS;
-            c->retired_h = retire_push(c->retired_h, &c->nretired_h, &c->cap_retired_h,
-                                       c->out[idx]);
-            c->retired_t = retire_push(c->retired_t, &c->nretired_t, &c->cap_retired_t,
-                                       c->out_dst[idx]);
+            c->retired_h =
+                retire_push(c->retired_h, &c->nretired_h, &c->cap_retired_h, c->out[idx]);
+            c->retired_t =
+                retire_push(c->retired_t, &c->nretired_t, &c->cap_retired_t, c->out_dst[idx]);
             c->out[idx] = NULL;
             c->out_dst[idx] = NULL;
         }
@@ -1252,10 +1257,10 @@ static void step(struct meshgen *g, int64_t dt_ms, int64_t now_ms)
 int meshgen_create(const struct meshgen_opts *o, struct meshgen **out, struct mp_err *err)
 {
     *out = NULL;
-    if (o->namespaces < 1 || o->namespaces > 1000 || o->deployments < 1 ||
-        o->deployments > 1000 || o->replicas < 1 || o->replicas > 100 || o->peers < 0 ||
-        o->peers > 100)
-        return mp_err_set(err, MP_EINVAL, "meshgen: namespaces/deployments/replicas/peers out of range");
+    if (o->namespaces < 1 || o->namespaces > 1000 || o->deployments < 1 || o->deployments > 1000 ||
+        o->replicas < 1 || o->replicas > 100 || o->peers < 0 || o->peers > 100)
+        return mp_err_set(err, MP_EINVAL,
+                          "meshgen: namespaces/deployments/replicas/peers out of range");
     if (o->interval_ms <= 0 || o->duration_ms < 0 || o->jitter_ms < 0 ||
         o->jitter_ms >= o->interval_ms / 2)
         return mp_err_set(err, MP_EINVAL, "meshgen: interval, duration or jitter out of range");
@@ -1277,8 +1282,7 @@ int meshgen_create(const struct meshgen_opts *o, struct meshgen **out, struct mp
     for (int d = 0; d < g->ndeps; d++)
         for (int s = 0; s < o->replicas; s++) {
             /* pods were started 6-24 h before the window; the first step covers 6 h */
-            int64_t born = o->start_ms - PRE_RUN_MS -
-                           (int64_t)(unif(&g->rng) * 18 * 3600 * 1000);
+            int64_t born = o->start_ms - PRE_RUN_MS - (int64_t)(unif(&g->rng) * 18 * 3600 * 1000);
             g->pods[d * o->replicas + s] = pod_create(g, d, s, born);
         }
     g->next_churn_ms = o->start_ms + o->churn_every_ms;

@@ -496,8 +496,7 @@ static int get_u64(struct jr *r, json_object *obj, const char *field, const char
     return 0;
 }
 
-static int get_bool(struct jr *r, json_object *obj, const char *field, const char *key,
-                    bool *out)
+static int get_bool(struct jr *r, json_object *obj, const char *field, const char *key, bool *out)
 {
     json_object *v;
     int rc = member(r, obj, field, key, json_type_boolean, false, &v);
@@ -610,8 +609,7 @@ static int decode_root(struct jr *r, json_object *root, struct tsdb_meta *m)
                           &m->stats.num_histogram_samples)) ||
             (rc = get_u64(r, v, "stats.numSeries", "numSeries", &m->stats.num_series)) ||
             (rc = get_u64(r, v, "stats.numChunks", "numChunks", &m->stats.num_chunks)) ||
-            (rc = get_u64(r, v, "stats.numTombstones", "numTombstones",
-                          &m->stats.num_tombstones)))
+            (rc = get_u64(r, v, "stats.numTombstones", "numTombstones", &m->stats.num_tombstones)))
             return rc;
     }
     if ((rc = member(r, root, "compaction", "compaction", json_type_object, true, &v)))
@@ -651,8 +649,7 @@ int tsdb_meta_decode(const char *data, size_t len, const char *what, struct tsdb
         /* trailing garbage after the value: Go's Unmarshal refuses it too */
         for (size_t i = off; i < len && rc == 0; i++)
             if (data[i] != ' ' && data[i] != '\t' && data[i] != '\n' && data[i] != '\r')
-                rc = mp_err_set(err, MP_EPARSE, "%s: byte %zu: data after the JSON value",
-                                what, i);
+                rc = mp_err_set(err, MP_EPARSE, "%s: byte %zu: data after the JSON value", what, i);
         if (rc == 0) {
             struct jr r = {what, err};
             rc = decode_root(&r, root, m);

@@ -54,18 +54,18 @@ static int reserve(struct tsdb_intervals *in, size_t n)
 }
 
 /* First index in [lo, n) whose interval satisfies pred, by binary search (pred monotone). */
-#define LOWER_BOUND(in, lo, pred)                                                             \
-    ({                                                                                        \
-        size_t l_ = (lo), h_ = (in)->n;                                                       \
-        while (l_ < h_) {                                                                     \
-            size_t m_ = l_ + (h_ - l_) / 2;                                                   \
-            const struct tsdb_interval *x = &(in)->v[m_];                                     \
-            if (pred)                                                                         \
-                h_ = m_;                                                                      \
-            else                                                                              \
-                l_ = m_ + 1;                                                                  \
-        }                                                                                     \
-        l_;                                                                                   \
+#define LOWER_BOUND(in, lo, pred)                                                                  \
+    ({                                                                                             \
+        size_t l_ = (lo), h_ = (in)->n;                                                            \
+        while (l_ < h_) {                                                                          \
+            size_t m_ = l_ + (h_ - l_) / 2;                                                        \
+            const struct tsdb_interval *x = &(in)->v[m_];                                          \
+            if (pred)                                                                              \
+                h_ = m_;                                                                           \
+            else                                                                                   \
+                l_ = m_ + 1;                                                                       \
+        }                                                                                          \
+        l_;                                                                                        \
     })
 
 int tsdb_intervals_add(struct tsdb_intervals *in, struct tsdb_interval iv)
@@ -392,8 +392,9 @@ int tsdb_tombstones_decode(const uint8_t *data, size_t len, const char *what,
     const uint8_t *body = data + HEADER_SIZE, *end = data + len - CRC_SIZE;
     uint32_t want = tsdb_get_be32(end), got = tsdb_crc32c(0, body, (size_t)(end - body));
     if (want != got)
-        return mp_err_set(err, MP_EPARSE, "%s: checksum mismatch (stored %08" PRIx32
-                          ", computed %08" PRIx32 ")", what, want, got);
+        return mp_err_set(err, MP_EPARSE,
+                          "%s: checksum mismatch (stored %08" PRIx32 ", computed %08" PRIx32 ")",
+                          what, want, got);
     if (data[4] != TSDB_TOMBSTONES_VERSION)
         return mp_err_set(err, MP_EPARSE, "%s: byte 4: unsupported version %u", what, data[4]);
     /* Entries: at least 3 bytes each. Collect, then add in (ref, mint) order so a file in

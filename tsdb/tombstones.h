@@ -98,7 +98,7 @@ MP_NODISCARD int tsdb_tombstones_decode(const uint8_t *data, size_t len, const c
 MP_NODISCARD int tsdb_tombstones_write(const char *dir, const struct tsdb_tombstones *t,
                                        uint64_t *size, struct mp_err *err);
 /* Reads dir/tombstones. A missing file is an empty set with *size 0, as in Prometheus. */
-MP_NODISCARD int tsdb_tombstones_read(const char *dir, struct tsdb_tombstones **out,
-                                      uint64_t *size, struct mp_err *err);
+MP_NODISCARD int tsdb_tombstones_read(const char *dir, struct tsdb_tombstones **out, uint64_t *size,
+                                      struct mp_err *err);
 
 #endif

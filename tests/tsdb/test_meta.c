@@ -97,7 +97,8 @@ Test(meta, every_field_in_go_order)
     m.stats.num_chunks = 3;
     m.stats.num_tombstones = 4;
     m.compaction.level = 2;
-    struct tsdb_ulid a = ulid_of("01BKGV7JBM69T2G1BGBGM6KB12"), b = ulid_of("01BKGV7JC0RY8A6MACW02A2PJD");
+    struct tsdb_ulid a = ulid_of("01BKGV7JBM69T2G1BGBGM6KB12"),
+                     b = ulid_of("01BKGV7JC0RY8A6MACW02A2PJD");
     cr_assert_eq(tsdb_meta_add_source(&m, &a), 0);
     cr_assert_eq(tsdb_meta_add_source(&m, &b), 0);
     m.compaction.deletable = true;

@@ -17,12 +17,12 @@
 #include "tsdb/tombstones.h"
 #include "tsdb/wal.h"
 
-static struct tsdb_interval I(int64_t a, int64_t b)
-{
+static struct tsdb_interval I(int64_t a, int64_t b) {
     return (struct tsdb_interval){a, b};
 }
 
-static void expect_intervals(const struct tsdb_intervals *in, const int64_t *want, size_t n)
+static void
+expect_intervals(const struct tsdb_intervals *in, const int64_t *want, size_t n)
 {
     cr_assert_eq(in->n, n, "have %zu intervals, want %zu", in->n, n);
     for (size_t i = 0; i < n; i++)
@@ -31,10 +31,10 @@ static void expect_intervals(const struct tsdb_intervals *in, const int64_t *wan
                   (long long)in->v[i].maxt, (long long)want[2 * i], (long long)want[2 * i + 1]);
 }
 
-#define EXPECT(in, ...)                                                                       \
-    do {                                                                                      \
-        const int64_t w_[] = {__VA_ARGS__};                                                   \
-        expect_intervals((in), w_, sizeof w_ / sizeof w_[0] / 2);                             \
+#define EXPECT(in, ...)                                                                            \
+    do {                                                                                           \
+        const int64_t w_[] = {__VA_ARGS__};                                                        \
+        expect_intervals((in), w_, sizeof w_ / sizeof w_[0] / 2);                                  \
     } while (0)
 
 Test(intervals, add_merges_as_prometheus)
@@ -111,9 +111,11 @@ Test(intervals, random_adds_match_a_bitmap_oracle)
                 t++;
             cr_assert_lt(j, in.n, "round %d seed %llx: missing interval", round,
                          (unsigned long long)seed);
-            cr_assert(in.v[j].mint == s && in.v[j].maxt == t - 1, "round %d: [%lld,%lld] vs "
-                      "[%lld,%lld]", round, (long long)in.v[j].mint, (long long)in.v[j].maxt,
-                      (long long)s, (long long)(t - 1));
+            cr_assert(in.v[j].mint == s && in.v[j].maxt == t - 1,
+                      "round %d: [%lld,%lld] vs "
+                      "[%lld,%lld]",
+                      round, (long long)in.v[j].mint, (long long)in.v[j].maxt, (long long)s,
+                      (long long)(t - 1));
             j++;
         }
         cr_assert_eq(j, in.n, "round %d: extra intervals", round);
@@ -244,9 +246,9 @@ static const uint8_t empty_file[] = {0x01, 0x30, 0xba, 0x30, 0x01, 0x00, 0x00, 0
  *   01 9003 d804 uvarint 1, varint 200 (400), varint 300 (600)
  *   03 01 0a     uvarint 3, varint -1 (zig-zag 1), varint 5 (10)
  * CRC32C over the 12 entry bytes = 0x01aa544d (bitwise reference implementation). */
-static const uint8_t two_series_file[] = {0x01, 0x30, 0xba, 0x30, 0x01, 0x01, 0x00, 0xc8,
-                                          0x01, 0x01, 0x90, 0x03, 0xd8, 0x04, 0x03, 0x01,
-                                          0x0a, 0x01, 0xaa, 0x54, 0x4d};
+static const uint8_t two_series_file[] = {0x01, 0x30, 0xba, 0x30, 0x01, 0x01, 0x00,
+                                          0xc8, 0x01, 0x01, 0x90, 0x03, 0xd8, 0x04,
+                                          0x03, 0x01, 0x0a, 0x01, 0xaa, 0x54, 0x4d};
 
 static void expect_image(const struct tsdb_tombstones *t, const uint8_t *want, size_t n)
 {
@@ -269,8 +271,8 @@ Test(tombstones_file, byte_exact_images)
     tsdb_tombstones_destroy(t);
 
     struct mp_err err = {0};
-    cr_assert_eq(tsdb_tombstones_decode(two_series_file, sizeof two_series_file, "x", &t, &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(tsdb_tombstones_decode(two_series_file, sizeof two_series_file, "x", &t, &err), 0,
+                 "%s", err.msg);
     cr_assert_eq(tsdb_tombstones_total(t), 3);
     cr_assert(tsdb_tombstones_is_deleted(t, 3, -1) && tsdb_tombstones_is_deleted(t, 1, 250));
     expect_image(t, two_series_file, sizeof two_series_file);
@@ -305,8 +307,8 @@ static void fix_crc(uint8_t *f, size_t n)
 Test(tombstones_file, unsorted_and_repeated_entries_are_merged)
 {
     /* ref 3 [-1,5] before ref 1 [0,100], then ref 1 [101,101] which joins it */
-    uint8_t f[] = {0x01, 0x30, 0xba, 0x30, 0x01, 0x03, 0x01, 0x0a, 0x01, 0x00,
-                   0xc8, 0x01, 0x01, 0xca, 0x01, 0xca, 0x01, 0, 0, 0, 0};
+    uint8_t f[] = {0x01, 0x30, 0xba, 0x30, 0x01, 0x03, 0x01, 0x0a, 0x01, 0x00, 0xc8,
+                   0x01, 0x01, 0xca, 0x01, 0xca, 0x01, 0,    0,    0,    0};
     fix_crc(f, sizeof f);
     struct tsdb_tombstones *t;
     struct mp_err err = {0};
@@ -364,7 +366,7 @@ Test(tombstones_file, refuses_corruption)
     expect_refused(cut, sizeof cut, "byte 5: truncated varint");
     /* an 11-byte varint */
     uint8_t ovf[] = {0x01, 0x30, 0xba, 0x30, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                     0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0, 0, 0, 0};
+                     0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0,    0,    0,    0};
     fix_crc(ovf, sizeof ovf);
     expect_refused(ovf, sizeof ovf, "overflows");
     /* mint > maxt */
