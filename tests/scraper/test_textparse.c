@@ -117,8 +117,8 @@ Test(textparse, timestamps)
            "range while parsing: \"a 1 9223372036854775808\"");
     EXPECT("a 1 2 3\n", "ERR PARSE: line 1: expected next entry after timestamp, got \"3\\n\" "
                         "(\"TIMESTAMP\") while parsing: \"a 1 2 3\\n\"");
-    EXPECT("a 1{\n", "ERR PARSE: line 1: expected timestamp or new record, got \"{\\n\" "
-                     "(\"INVALID\") while parsing: \"a 1{\\n\"");
+    EXPECT("a 1{\n", "ERR PARSE: line 1: expected timestamp or new record, got \"{\" "
+                     "(\"INVALID\") while parsing: \"a 1{\"");
 }
 
 Test(textparse, label_values)
