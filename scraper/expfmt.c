@@ -163,9 +163,9 @@ enum scrape_format scrape_format_from_content_type(const char *ct, size_t len)
 /* ---- Accept ------------------------------------------------------------------------------- */
 
 static const char *const proto_media[SCRAPE_PROTO_COUNT] = {
-    [SCRAPE_PROTO_PROMETHEUS_PROTO] =
-        "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
-        "encoding=delimited",
+    [SCRAPE_PROTO_PROMETHEUS_PROTO] = ("application/vnd.google.protobuf;"
+                                       "proto=io.prometheus.client.MetricFamily;"
+                                       "encoding=delimited"),
     [SCRAPE_PROTO_OPENMETRICS_1_0_0] = "application/openmetrics-text;version=1.0.0",
     [SCRAPE_PROTO_OPENMETRICS_0_0_1] = "application/openmetrics-text;version=0.0.1",
     [SCRAPE_PROTO_PROMETHEUS_TEXT] = "text/plain;version=0.0.4",

@@ -320,8 +320,10 @@ static bool ieq(const char *s, size_t n, const char *word)
 /* Go strconv.ParseFloat(s, 64) after Prometheus's rejection of 'p', 'P' and '_'. Decimal
  * syntax is validated here; mantissas below 2^53 with |exp10| <= 22 are converted exactly
  * (Clinger's fast path: one correctly rounded IEEE multiply or divide), everything else by
- * glibc strtod (correctly rounded) on a bounded NUL-terminated copy. */
-static int parse_float(const char *s, size_t n, double *out)
+ * glibc strtod (correctly rounded) on a bounded NUL-terminated copy, or, for a token too long
+ * for the copy, in place when a terminator byte (blank, LF, '{') follows inside the body:
+ * strtod stops there, as the syntax was validated up front. */
+static int parse_float(const char *s, size_t n, const char *body_end, double *out)
 {
     if (memchr(s, '_', n) || memchr(s, 'p', n) || memchr(s, 'P', n))
         return NUM_UNSUPPORTED;
@@ -400,14 +402,19 @@ static int parse_float(const char *s, size_t n, double *out)
         return NUM_OK;
     }
     char buf[512];
-    if (n >= sizeof buf)
-        return NUM_RANGE; /* not reachable with sane exposition; see README */
-    memcpy(buf, s, n);
-    buf[n] = 0;
+    const char *src = buf;
+    if (n < sizeof buf) {
+        memcpy(buf, s, n);
+        buf[n] = 0;
+    } else if (s + n < body_end) {
+        src = s;
+    } else {
+        return NUM_RANGE; /* a >511-byte number ending the body unterminated; see README */
+    }
     errno = 0;
     char *endp;
-    double v = strtod(buf, &endp);
-    if (endp != buf + n)
+    double v = strtod(src, &endp);
+    if (endp != src + n)
         return NUM_SYNTAX;
     if (errno == ERANGE && isinf(v))
         return NUM_RANGE; /* Go: ErrRange for overflow only; underflow gives 0 silently */
@@ -441,7 +448,7 @@ static int om_timestamp(struct scrape_parser *p, struct mp_err *err, const char 
                         const char *line_start, bool exemplar, int64_t *ms)
 {
     double ts;
-    int rc = parse_float(tok, n, &ts);
+    int rc = parse_float(tok, n, p->end, &ts);
     if (rc != NUM_OK)
         return float_error(p, err, rc, tok, n, line_start, tok + n);
     if (isnan(ts) || isinf(ts))
@@ -748,7 +755,7 @@ static int om_exemplar(struct scrape_parser *p, struct scrape_entry *e, const ch
     const char *v = ++s;
     while (s < end && !IS(*s, CL_OT))
         s++;
-    rc = parse_float(v, (size_t)(s - v), &e->exemplar_value);
+    rc = parse_float(v, (size_t)(s - v), end, &e->exemplar_value);
     if (rc)
         return float_error(p, err, rc, v, (size_t)(s - v), ls, s);
     e->has_exemplar = true;
@@ -826,9 +833,9 @@ static int parse_sample(struct scrape_parser *p, struct scrape_entry *e, const c
             m = m * 10 + (uint64_t)(v[i] - '0');
         if (i == vn)
             e->value = (double)m;
-        else if ((rc = parse_float(v, vn, &e->value)) != NUM_OK)
+        else if ((rc = parse_float(v, vn, end, &e->value)) != NUM_OK)
             return float_error(p, err, rc, v, vn, ls, s);
-    } else if ((rc = parse_float(v, vn, &e->value)) != NUM_OK) {
+    } else if ((rc = parse_float(v, vn, end, &e->value)) != NUM_OK) {
         return float_error(p, err, rc, v, vn, ls, s);
     }
 

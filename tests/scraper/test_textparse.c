@@ -402,3 +402,26 @@ Test(textparse, float_parsing_matches_strtod)
         cr_assert(memcmp(&want, &e.value, 8) == 0, "%s: got %.17g want %.17g", tok, e.value, want);
     }
 }
+
+Test(textparse, long_value_tokens)
+{
+    static char body[2048];
+    size_t n = (size_t)snprintf(body, sizeof body, "m 0.");
+    for (int i = 0; i < 900; i++)
+        body[n++] = '0';
+    body[n++] = '1';
+    body[n++] = '5';
+    body[n] = 0;
+    double want = strtod(body + 2, NULL);
+    memcpy(body + n, " 7\n", 3);
+    struct scrape_parser p;
+    struct scrape_entry e = {0};
+    struct mp_err err;
+    mp_err_clear(&err);
+    scrape_parser_init(&p, T, body, n + 3, 0);
+    cr_assert_eq(scrape_parser_next(&p, &e, &err), 0, "%s", err.msg);
+    cr_assert(e.value == want && e.has_ts && e.ts_ms == 7);
+    /* the same number as the unterminated end of the body is refused, not over-read */
+    scrape_parser_init(&p, T, body, n, 0);
+    cr_assert_eq(scrape_parser_next(&p, &e, &err), MP_EPARSE);
+}
