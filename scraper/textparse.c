@@ -232,7 +232,7 @@ static void quote_into(const struct scrape_parser *p, const char *a, const char 
         }
         char hex[8];
         if (!esc && (c < 0x20 || c == 0x7f)) {
-            snprintf(hex, sizeof hex, "\\x%02x", c);
+            snprintf(hex, sizeof hex, "\\x%02x", (unsigned)c & 0xffu);
             esc = hex;
         } else if (!esc && c >= 0x80) {
             /* keep a valid multi-byte sequence whole, escape stray bytes */
@@ -244,7 +244,7 @@ static void quote_into(const struct scrape_parser *p, const char *a, const char 
                 s += n - 1;
                 continue;
             }
-            snprintf(hex, sizeof hex, "\\x%02x", c);
+            snprintf(hex, sizeof hex, "\\x%02x", (unsigned)c & 0xffu);
             esc = hex;
         }
         if (esc) {
@@ -476,9 +476,6 @@ static int scan_value(struct scrape_parser *p, struct mp_err *err, const char *l
     const char *s = *sp + 1, *end = p->end;
     bool esc = false, high = false;
     for (;;) {
-        while (s + 4 <= end && IS(s[0], CL_V) && IS(s[1], CL_V) && IS(s[2], CL_V) &&
-               IS(s[3], CL_V))
-            s += 4;
         while (s < end && IS(*s, CL_V))
             s++;
         if (s >= end)

@@ -167,7 +167,7 @@ Test(textparse, label_limit_of_caller_array)
 {
     const char body[] = "a{x=\"1\",y=\"2\",z=\"3\"} 1\n";
     struct scrape_parser p;
-    struct scrape_label lab[2];
+    struct scrape_label lab[3];
     struct scrape_entry e = {.label = lab, .label_cap = 2};
     struct mp_err err;
     mp_err_clear(&err);
