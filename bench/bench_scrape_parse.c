@@ -44,8 +44,8 @@ static void sample(const char *name, const char *labels, const char *value)
     g_series++;
 }
 
-static const char *const workloads[] = {"web", "voting", "emoji", "vote-bot", "books", "authors",
-                                  "webapp", "traffic"};
+static const char *const workloads[] = {"web",   "voting",  "emoji",  "vote-bot",
+                                        "books", "authors", "webapp", "traffic"};
 
 /* endpoint labels as the proxy orders them (linkerd-workload.md 1.3) */
 static void endpoint_labels(char *buf, size_t cap, int i, bool outbound)
@@ -77,8 +77,8 @@ static void gen(void)
 {
     uint64_t seed = 0x11d4e7;
     char lab[2048], l2[2300], v[64];
-    static const int ms_bounds[] = {1,   2,   3,   4,    5,    10,   20,    30,    40,
-                                    50,  100, 200, 300,  400,  500,  1000,  2000,  3000,
+    static const int ms_bounds[] = {1,    2,    3,     4,     5,     10,    20,   30,   40,
+                                    50,   100,  200,   300,   400,   500,   1000, 2000, 3000,
                                     4000, 5000, 10000, 20000, 30000, 40000, 50000};
     const int inbound = 4, outbound = 20;
 
@@ -139,8 +139,8 @@ static void gen(void)
     }
 
     /* prometheus-client families (linkerd-workload.md 1.7, 1.9-1.11) */
-    static const char *sec_bounds[] = {"0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "10.0",
-                                       "+Inf"};
+    static const char *sec_bounds[] = {"0.025", "0.05", "0.1",  "0.25",
+                                       "0.5",   "1.0",  "10.0", "+Inf"};
     static const char *frame_bounds[] = {"128.0", "1024.0", "10240.0", "+Inf"};
     const char *hist[] = {"outbound_http_route_request_duration_seconds",
                           "outbound_http_route_backend_response_duration_seconds",
@@ -157,10 +157,14 @@ static void gen(void)
                      "\"emojivoto\",parent_name=\"%s-svc\",parent_port=\"8080\","
                      "parent_section_name=\"\",route_group=\"\",route_kind=\"default\","
                      "route_namespace=\"\",route_name=\"http\",hostname=\"\"%s%s%s",
-                     w, h == 1 ? ",backend_group=\"core\",backend_kind=\"Service\","
-                                 "backend_namespace=\"emojivoto\",backend_name=\"" : "",
-                     h == 1 ? w : "", h == 1 ? "-svc\",backend_port=\"8080\","
-                                               "backend_section_name=\"\"" : "");
+                     w,
+                     h == 1 ? ",backend_group=\"core\",backend_kind=\"Service\","
+                              "backend_namespace=\"emojivoto\",backend_name=\""
+                            : "",
+                     h == 1 ? w : "",
+                     h == 1 ? "-svc\",backend_port=\"8080\","
+                              "backend_section_name=\"\""
+                            : "");
             uint64_t c = 0;
             size_t nb = frames ? 4 : 8;
             for (size_t b = 0; b < nb; b++) {
@@ -181,12 +185,10 @@ static void gen(void)
             sample(name, lab, v);
         }
     }
-    static const char *counters[] = {"outbound_http_route_request_statuses",
-                                     "outbound_http_route_retry_requests",
-                                     "outbound_http_route_backend_requests",
-                                     "outbound_http_balancer_p2c_updates",
-                                     "outbound_http_balancer_queue_requests",
-                                     "control_identity_cert_refreshes"};
+    static const char *counters[] = {
+        "outbound_http_route_request_statuses",  "outbound_http_route_retry_requests",
+        "outbound_http_route_backend_requests",  "outbound_http_balancer_p2c_updates",
+        "outbound_http_balancer_queue_requests", "control_identity_cert_refreshes"};
     for (int f = 0; f < 6; f++) {
         out("# HELP %s Counter.\n# TYPE %s counter\n", counters[f], counters[f]);
         for (int r = 0; r < 8; r++) {
@@ -195,7 +197,10 @@ static void gen(void)
                          "parent_group=\"core\",parent_kind=\"Service\",parent_namespace="
                          "\"emojivoto\",parent_name=\"%s-svc\",parent_port=\"8080\","
                          "parent_section_name=\"\",backend_name=\"%s-svc\",op=\"%s\"",
-                         workloads[r], workloads[r], k == 0 ? "Reset" : k == 1 ? "Add" : "Remove");
+                         workloads[r], workloads[r],
+                         k == 0   ? "Reset"
+                         : k == 1 ? "Add"
+                                  : "Remove");
                 char name[128];
                 snprintf(name, sizeof name, "%s_total", counters[f]);
                 snprintf(v, sizeof v, "%llu", (unsigned long long)(rnd(&seed) % 1000000));

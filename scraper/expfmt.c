@@ -171,8 +171,8 @@ static const char *const proto_media[SCRAPE_PROTO_COUNT] = {
     [SCRAPE_PROTO_PROMETHEUS_TEXT] = "text/plain;version=0.0.4",
 };
 
-int scrape_accept_header(const enum scrape_protocol *protos, size_t n, bool utf8_names,
-                         char *buf, size_t cap)
+int scrape_accept_header(const enum scrape_protocol *protos, size_t n, bool utf8_names, char *buf,
+                         size_t cap)
 {
     if (n == 0 || n > SCRAPE_PROTO_COUNT || !buf)
         return MP_EINVAL;
@@ -186,8 +186,7 @@ int scrape_accept_header(const enum scrape_protocol *protos, size_t n, bool utf8
                 return MP_EINVAL;
             media = proto_media[protos[i]];
         }
-        int k = snprintf(buf + len, cap > len ? cap - len : 0, "%s%s%s;q=0.%d",
-                         i ? "," : "", media,
+        int k = snprintf(buf + len, cap > len ? cap - len : 0, "%s%s%s;q=0.%d", i ? "," : "", media,
                          i < n && utf8_names ? ";escaping=allow-utf-8" : "", w);
         if (k < 0 || (size_t)k >= (cap > len ? cap - len : 0))
             return MP_ELIMIT;
@@ -201,14 +200,22 @@ int scrape_accept_header(const enum scrape_protocol *protos, size_t n, bool utf8
 const char *scrape_metric_type_name(enum scrape_metric_type t)
 {
     switch (t) {
-    case SCRAPE_TYPE_COUNTER: return "counter";
-    case SCRAPE_TYPE_GAUGE: return "gauge";
-    case SCRAPE_TYPE_HISTOGRAM: return "histogram";
-    case SCRAPE_TYPE_GAUGEHISTOGRAM: return "gaugehistogram";
-    case SCRAPE_TYPE_SUMMARY: return "summary";
-    case SCRAPE_TYPE_INFO: return "info";
-    case SCRAPE_TYPE_STATESET: return "stateset";
-    case SCRAPE_TYPE_UNKNOWN: break;
+    case SCRAPE_TYPE_COUNTER:
+        return "counter";
+    case SCRAPE_TYPE_GAUGE:
+        return "gauge";
+    case SCRAPE_TYPE_HISTOGRAM:
+        return "histogram";
+    case SCRAPE_TYPE_GAUGEHISTOGRAM:
+        return "gaugehistogram";
+    case SCRAPE_TYPE_SUMMARY:
+        return "summary";
+    case SCRAPE_TYPE_INFO:
+        return "info";
+    case SCRAPE_TYPE_STATESET:
+        return "stateset";
+    case SCRAPE_TYPE_UNKNOWN:
+        break;
     }
     return "unknown";
 }
@@ -222,8 +229,8 @@ static bool cut_suffix(struct mp_str *s, const char *suf)
     return true;
 }
 
-bool scrape_series_in_family(struct mp_str metric, struct mp_str family,
-                             enum scrape_metric_type t, bool created)
+bool scrape_series_in_family(struct mp_str metric, struct mp_str family, enum scrape_metric_type t,
+                             bool created)
 {
     if (metric.len < family.len || memcmp(metric.ptr, family.ptr, family.len) != 0)
         return false; /* fast path: every member starts with the family name */
@@ -241,18 +248,25 @@ bool scrape_series_in_family(struct mp_str metric, struct mp_str family,
         cut_suffix(&family, "_info");
         (void)cut_suffix(&m, "_info");
         break;
-    case SCRAPE_TYPE_HISTOGRAM: sufs = hist; break;
-    case SCRAPE_TYPE_GAUGEHISTOGRAM: sufs = ghist; break;
-    case SCRAPE_TYPE_SUMMARY: sufs = summ; break;
-    default: break;
+    case SCRAPE_TYPE_HISTOGRAM:
+        sufs = hist;
+        break;
+    case SCRAPE_TYPE_GAUGEHISTOGRAM:
+        sufs = ghist;
+        break;
+    case SCRAPE_TYPE_SUMMARY:
+        sufs = summ;
+        break;
+    default:
+        break;
     }
     for (; sufs && *sufs; sufs++)
         if (cut_suffix(&m, *sufs))
             break;
     if (mp_str_eq(m, family))
         return true;
-    bool ct_type = t == SCRAPE_TYPE_COUNTER || t == SCRAPE_TYPE_HISTOGRAM ||
-                   t == SCRAPE_TYPE_SUMMARY;
+    bool ct_type =
+        t == SCRAPE_TYPE_COUNTER || t == SCRAPE_TYPE_HISTOGRAM || t == SCRAPE_TYPE_SUMMARY;
     m = metric;
     return created && ct_type && cut_suffix(&m, "_created") && mp_str_eq(m, family);
 }

@@ -34,10 +34,11 @@ enum scrape_format {
 enum scrape_format scrape_format_from_content_type(const char *ct, size_t len);
 
 enum scrape_protocol {
-    SCRAPE_PROTO_PROMETHEUS_PROTO = 0, /* application/vnd.google.protobuf;proto=...;encoding=delimited */
-    SCRAPE_PROTO_OPENMETRICS_1_0_0,    /* application/openmetrics-text;version=1.0.0 */
-    SCRAPE_PROTO_OPENMETRICS_0_0_1,    /* application/openmetrics-text;version=0.0.1 */
-    SCRAPE_PROTO_PROMETHEUS_TEXT,      /* text/plain;version=0.0.4 */
+    SCRAPE_PROTO_PROMETHEUS_PROTO =
+        0, /* application/vnd.google.protobuf;proto=...;encoding=delimited */
+    SCRAPE_PROTO_OPENMETRICS_1_0_0, /* application/openmetrics-text;version=1.0.0 */
+    SCRAPE_PROTO_OPENMETRICS_0_0_1, /* application/openmetrics-text;version=0.0.1 */
+    SCRAPE_PROTO_PROMETHEUS_TEXT,   /* text/plain;version=0.0.4 */
 };
 #define SCRAPE_PROTO_COUNT 4
 
@@ -46,11 +47,11 @@ enum scrape_protocol {
  * ";escaping=allow-utf-8" to each protocol entry. Writes a NUL-terminated string into buf
  * and returns its length; MP_EINVAL for n == 0, n > SCRAPE_PROTO_COUNT or an unknown
  * protocol, MP_ELIMIT when cap is too small (512 bytes always suffice). */
-MP_NODISCARD int scrape_accept_header(const enum scrape_protocol *protos, size_t n,
-                                      bool utf8_names, char *buf, size_t cap);
+MP_NODISCARD int scrape_accept_header(const enum scrape_protocol *protos, size_t n, bool utf8_names,
+                                      char *buf, size_t cap);
 /* The 2.55.1 default (OpenMetrics 1.0.0, OpenMetrics 0.0.1, text 0.0.4), as a constant. */
-#define SCRAPE_ACCEPT_DEFAULT                                                                 \
-    "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"         \
+#define SCRAPE_ACCEPT_DEFAULT                                                                      \
+    "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"               \
     "version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 
 /* ---- metric types and families -------------------------------------------------------------- */
@@ -74,8 +75,8 @@ const char *scrape_metric_type_name(enum scrape_metric_type t);
  * it); histogram: _bucket, _sum, _count; gaugehistogram: _bucket, _gsum, _gcount; summary:
  * _sum, _count; info: _info; every type also the bare name. With created set (OpenMetrics)
  * counter, histogram and summary families also own <family>_created. */
-bool scrape_series_in_family(struct mp_str metric, struct mp_str family,
-                             enum scrape_metric_type t, bool created);
+bool scrape_series_in_family(struct mp_str metric, struct mp_str family, enum scrape_metric_type t,
+                             bool created);
 
 /* ---- the parser ----------------------------------------------------------------------------- */
 
@@ -97,16 +98,16 @@ struct scrape_label {
  * everything else is output. Slices borrow the body. */
 struct scrape_entry {
     enum scrape_entry_kind kind;
-    int line;                 /* 1-based line of the entry */
-    struct mp_str name;       /* SERIES: metric name; HELP/TYPE/UNIT: the family name */
-    struct mp_str series;     /* SERIES: name and label set exactly as in the body
-                               * ("foo{a=\"b\"}"), the scrape cache key */
+    int line;                   /* 1-based line of the entry */
+    struct mp_str name;         /* SERIES: metric name; HELP/TYPE/UNIT: the family name */
+    struct mp_str series;       /* SERIES: name and label set exactly as in the body
+                                 * ("foo{a=\"b\"}"), the scrape cache key */
     struct scrape_label *label; /* caller-owned array of label_cap entries (may be NULL if 0) */
     size_t label_cap;
-    size_t nlabel;            /* SERIES: labels in body order (not sorted, not de-duplicated) */
-    double value;             /* SERIES; any NaN comes out as 0x7ff8000000000001 */
+    size_t nlabel; /* SERIES: labels in body order (not sorted, not de-duplicated) */
+    double value;  /* SERIES; any NaN comes out as 0x7ff8000000000001 */
     bool has_ts;
-    int64_t ts_ms;            /* text: integer ms; OpenMetrics: int64(seconds * 1000) */
+    int64_t ts_ms; /* text: integer ms; OpenMetrics: int64(seconds * 1000) */
     /* SERIES, metadata: the family named by the last HELP/TYPE/UNIT line if this sample
      * belongs to it (scrape_series_in_family), else an empty family and UNKNOWN. */
     struct mp_str family;
@@ -141,10 +142,10 @@ struct scrape_parser {
     int line;
     enum scrape_format format;
     unsigned flags;
-    int status; /* 0 while running, then MP_EEOF or the error code, sticky */
-    struct mp_str meta_family;          /* name of the last HELP/TYPE/UNIT line */
-    enum scrape_metric_type meta_type;  /* type of the last TYPE line (kept across families,
-                                         * as Prometheus's parser keeps it) */
+    int status;                        /* 0 while running, then MP_EEOF or the error code, sticky */
+    struct mp_str meta_family;         /* name of the last HELP/TYPE/UNIT line */
+    enum scrape_metric_type meta_type; /* type of the last TYPE line (kept across families,
+                                        * as Prometheus's parser keeps it) */
     enum scrape_metric_type family_type; /* type declared for meta_family, else UNKNOWN */
 };
 

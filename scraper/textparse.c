@@ -207,29 +207,21 @@ static const char *lex_at(const struct scrape_parser *p, enum lex_state st, cons
 static void quote_into(const struct scrape_parser *p, const char *a, const char *b, char *out,
                        size_t cap, size_t *len)
 {
-#define PUT(ch)                                                                               \
-    do {                                                                                      \
-        if (*len + 1 < cap)                                                                   \
-            out[(*len)++] = (ch);                                                             \
+#define PUT(ch)                                                                                    \
+    do {                                                                                           \
+        if (*len + 1 < cap)                                                                        \
+            out[(*len)++] = (ch);                                                                  \
     } while (0)
     PUT('"');
     for (const char *s = a; s < b; s++) {
         int c = vbyte(p, s);
         if (c < 0)
             break;
-        const char *esc = NULL;
-        switch (c) {
-        case '\a': esc = "\\a"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\v': esc = "\\v"; break;
-        case '\\': esc = "\\\\"; break;
-        case '"': esc = "\\\""; break;
-        default: break;
-        }
+        /* Go's C-style escapes: the byte in `from` is written as '\\' + the one in `to` */
+        static const char from[] = "\a\b\f\n\r\t\v\\\"", to[] = "abfnrtv\\\"";
+        const char *hit = c > 0 && c < 0x80 ? strchr(from, c) : NULL;
+        char two[3] = {'\\', hit ? to[hit - from] : 0, 0};
+        const char *esc = hit ? two : NULL;
         char hex[8];
         if (!esc && (c < 0x20 || c == 0x7f)) {
             snprintf(hex, sizeof hex, "\\x%02x", (unsigned)c & 0xffu);
@@ -452,8 +444,10 @@ static int om_timestamp(struct scrape_parser *p, struct mp_err *err, const char 
     if (rc != NUM_OK)
         return float_error(p, err, rc, tok, n, line_start, tok + n);
     if (isnan(ts) || isinf(ts))
-        return plain_error(p, err, MP_EPARSE, "invalid %stimestamp %s",
-                           exemplar ? "exemplar " : "", isnan(ts) ? "NaN" : ts > 0 ? "+Inf" : "-Inf");
+        return plain_error(p, err, MP_EPARSE, "invalid %stimestamp %s", exemplar ? "exemplar " : "",
+                           isnan(ts) ? "NaN"
+                           : ts > 0  ? "+Inf"
+                                     : "-Inf");
     *ms = go_int64(ts * 1000.0);
     return 0;
 }
@@ -663,8 +657,8 @@ static int text_hash_line(struct scrape_parser *p, struct scrape_entry *e, const
             e->name = (struct mp_str){ns, (size_t)(t - ns)};
             /* upstream: the rest of the line minus one separator; all-blank rest = empty */
             const char *r = skip_ws(t, eol);
-            e->text = r == eol ? (struct mp_str){eol, 0}
-                               : (struct mp_str){t + 1, (size_t)(eol - t - 1)};
+            e->text =
+                r == eol ? (struct mp_str){eol, 0} : (struct mp_str){t + 1, (size_t)(eol - t - 1)};
             p->cur = eol < end ? eol + 1 : end;
             int rc = finish_meta(p, e, err);
             p->line++;
@@ -802,10 +796,13 @@ static int parse_sample(struct scrape_parser *p, struct scrape_entry *e, const c
     }
     e->series = (struct mp_str){ns, (size_t)(s - ns)};
     if (e->name.len == 0) {
-        /* "{...}" with no name: 2.51+ takes it from a quoted string, which we do not accept */
+        /* "{...}" with no name: 2.51+ takes it from a quoted string, which we do not accept.
+         * Upstream has already lexed the next token when it notices, so it is shown too. */
+        const char *tend;
+        (void)lex_at(p, S_VALUE, v, &tend);
         char ctx[320];
         size_t cl = 0;
-        quote_into(p, ls, s, ctx, sizeof ctx, &cl);
+        quote_into(p, ls, tend, ctx, sizeof ctx, &cl);
         return plain_error(p, err, MP_EPARSE, "metric name not set while parsing: %s", ctx);
     }
 
@@ -852,8 +849,7 @@ static int parse_sample(struct scrape_parser *p, struct scrape_entry *e, const c
                 char q[64], what[128];
                 size_t ql = 0;
                 quote_into(p, t, s, q, sizeof q, &ql);
-                snprintf(what, sizeof what, "strconv.ParseInt: parsing %s: value out of range",
-                         q);
+                snprintf(what, sizeof what, "strconv.ParseInt: parsing %s: value out of range", q);
                 return wrap_error(p, err, what, ls, s);
             }
             e->has_ts = true;
@@ -1006,8 +1002,7 @@ bool scrape_parser_created_ms(const struct scrape_parser *p, const struct scrape
         if (!has_suffix(pe.name, "_created", 8))
             continue;
         struct mp_str base = {pe.name.ptr, pe.name.len - 8};
-        if (!mp_str_eq(base, fam) ||
-            !same_labels(e->label, e->nlabel, pe.label, pe.nlabel, skip))
+        if (!mp_str_eq(base, fam) || !same_labels(e->label, e->nlabel, pe.label, pe.nlabel, skip))
             return false;
         *ct_ms = go_int64(pe.value * 1000.0);
         return true;

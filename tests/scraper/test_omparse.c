@@ -130,7 +130,10 @@ Test(omparse, label_sets)
     EXPECT("a{b=\"x\ny\"} 1\n# EOF\n",
            "ERR PARSE: line 1: expected label value, got \"\\\"\" (\"INVALID\") while parsing: "
            "\"a{b=\\\"\"");
-    EXPECT("a{b=\"\\\"q\\\\\\n\"} 1\n# EOF\n", "S a{b=\"\\\"q\\\\\\n\"} b=\\\"q\\\\\\n(esc) v=1\nEOF");
+    EXPECT("a{b=\"\\\"q\\\\\\n\"} 1\n# EOF\n",
+           "S a{b=\"\\\"q\\\\\\n\"} b=\\\"q\\\\\\n(esc) v=1\nEOF");
+    EXPECT("{b=\"1\"} 1\n# EOF\n", "ERR PARSE: line 1: metric name not set while parsing: "
+                                   "\"{b=\\\"1\\\"} 1\"");
     EXPECT("a{,} 1\n# EOF\n", "ERR PARSE: line 1: expected label name, got \",}\" (\"COMMA\") "
                               "while parsing: \"a{,}\"");
     EXPECT("a{b=\"1\",,} 1\n# EOF\n",
@@ -210,6 +213,14 @@ Test(omparse, metadata_lines)
                                  "(\"INVALID\") while parsing: \"#\"");
     EXPECT("# HELP 1 x\n# EOF\n", "ERR PARSE: line 1: expected metric name after HELP, got \"1\" "
                                   "(\"INVALID\") while parsing: \"# HELP 1\"");
+    EXPECT("# UNIT 1 x\n# EOF\n", "ERR PARSE: line 1: expected metric name after UNIT, got \"1\" "
+                                  "(\"INVALID\") while parsing: \"# UNIT 1\"");
+    EXPECT("# TYPE a\n# EOF\n", "ERR PARSE: line 1: expected text in TYPE");
+    EXPECT("# UNIT a\n# EOF\n", "ERR PARSE: line 1: expected text in UNIT");
+    EXPECT("# HELP a \xc3\n# EOF\n", "ERR PARSE: line 1: help text \"\\xc3\" is not a valid utf8 "
+                                     "string");
+    EXPECT("# HELP a x\n# TYPE a counter\na_total 1\n# EOF\n",
+           "H a x\nT a counter\nS a_total v=1 fam=a/counter\nEOF");
     EXPECT("# TYPE a  counter\n# EOF\n", "ERR PARSE: line 1: invalid metric type \" counter\"");
 }
 

@@ -131,8 +131,7 @@ Test(textparse, label_values)
     EXPECT("a{x=\"1\n2\"} 1\nb\n", "S a{x=\"1\n2\"} x=1\n2 v=1\n"
                                    "ERR PARSE: line 3: expected value after metric, got \"\\n\" "
                                    "(\"INVALID\") while parsing: \"b\\n\"");
-    EXPECT("a{x=\"\xff\"} 1\n",
-           "ERR PARSE: line 1: invalid UTF-8 label value: \"\\\"\\xff\\\"\"");
+    EXPECT("a{x=\"\xff\"} 1\n", "ERR PARSE: line 1: invalid UTF-8 label value: \"\\\"\\xff\\\"\"");
     EXPECT("a{x=\"\xed\xa0\x80\"} 1\n", /* surrogate */
            "ERR PARSE: line 1: invalid UTF-8 label value: \"\\\"\\xed\\xa0\\x80\\\"\"");
 }
@@ -197,6 +196,10 @@ Test(textparse, help_and_type)
                             "(\"INVALID\") while parsing: \"# HELP 1\"");
     EXPECT("# HELP a \xff\n", "ERR PARSE: line 1: help text \"\\xff\" is not a valid utf8 "
                               "string");
+    EXPECT("# TYPE {\n", "ERR PARSE: line 1: expected metric name after TYPE, got \"{\" "
+                         "(\"INVALID\") while parsing: \"# TYPE {\"");
+    EXPECT("  # HELP a b\n\t# TYPE a gauge\n", "H a b\nT a gauge\nEOF");
+    EXPECT("# HELP a:b_c x\n", "H a:b_c x\nEOF");
     /* TYPE after its samples is fine */
     EXPECT("a 1\n# TYPE a gauge\n", "S a v=1\nT a gauge\nEOF");
 }
@@ -229,7 +232,7 @@ Test(textparse, syntax_errors)
     EXPECT("a{x=\"1} 1\n", "ERR PARSE: line 1: expected label value, got \"\\\"\" (\"INVALID\") "
                            "while parsing: \"a{x=\\\"\"");
     EXPECT("{x=\"1\"} 1\n", "ERR PARSE: line 1: metric name not set while parsing: "
-                            "\"{x=\\\"1\\\"}\"");
+                            "\"{x=\\\"1\\\"} 1\"");
     EXPECT("1a 1\n", "ERR PARSE: line 1: expected a valid start token, got \"1\" (\"INVALID\") "
                      "while parsing: \"1\"");
     EXPECT("ok 1\n\nb{\n", "S ok v=1\nERR PARSE: line 3: expected label name, got \"\\n\" "
@@ -339,10 +342,12 @@ Test(textparse, linkerd_proxy_body)
     cr_assert(strstr(d, "le=+Inf v=3580 fam=response_latency_ms/histogram\n"), "%s", d);
     cr_assert(strstr(d, "v=0.5594713199999999 fam=response_latency_ms/histogram\n"), "%s", d);
     cr_assert(strstr(d, "le=0.05 v=12 fam=outbound_http_route_request_duration_seconds/"
-                        "histogram\n"), "%s", d);
+                        "histogram\n"),
+              "%s", d);
     cr_assert(strstr(d, "v=42 fam=outbound_http_route_backend_requests/counter\n"), "%s", d);
     cr_assert(strstr(d, "S process_start_time_seconds v=1764633600 fam=process_start_time_"
-                        "seconds/gauge\n"), "%s", d);
+                        "seconds/gauge\n"),
+              "%s", d);
     cr_assert(strstr(d, "version=v2.326.0 v=1 fam=proxy_build_info/gauge\n"), "%s", d);
 }
 
