@@ -131,3 +131,12 @@ size_t check_prefixes(enum scrape_format f, const char *body, size_t len)
     munmap(map, span);
     return eofs;
 }
+
+void first_entry(struct scrape_parser *p, struct scrape_entry *e, enum scrape_format f,
+                 const char *body, size_t len)
+{
+    struct mp_err err;
+    mp_err_clear(&err);
+    scrape_parser_init(p, f, body, len, 0);
+    cr_assert_eq(scrape_parser_next(p, e, &err), 0, "%s", err.msg);
+}

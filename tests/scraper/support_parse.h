@@ -18,6 +18,11 @@
 const char *dump(enum scrape_format f, const char *body, size_t len, unsigned flags);
 #define DUMP(f, lit) dump((f), (lit), sizeof(lit) - 1, 0)
 
+/* Initialises p over body and pulls the first entry into e (whose label array the caller
+ * set), asserting that it parses. */
+void first_entry(struct scrape_parser *p, struct scrape_entry *e, enum scrape_format f,
+                 const char *body, size_t len);
+
 /* Runs the parser over every prefix of body; each must end in EOF or an error without
  * touching bytes past the prefix. Returns the number of prefixes that ended in EOF. */
 size_t check_prefixes(enum scrape_format f, const char *body, size_t len);

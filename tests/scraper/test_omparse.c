@@ -182,8 +182,7 @@ Test(omparse, exemplars)
     const char body[] = "a_total 1 # {t=\"x\",u=\"a\\\"b\"} 2\n# EOF\n";
     struct scrape_parser p;
     struct scrape_entry e = {0};
-    scrape_parser_init(&p, OM, body, sizeof body - 1, 0);
-    cr_assert_eq(scrape_parser_next(&p, &e, NULL), 0);
+    first_entry(&p, &e, OM, body, sizeof body - 1);
     struct scrape_label l[4];
     cr_assert_eq(scrape_exemplar_labels(e.exemplar, l, 4), 2);
     cr_assert(mp_str_eq(l[0].name, MP_STR_LIT("t")) && mp_str_eq(l[0].value, MP_STR_LIT("x")));

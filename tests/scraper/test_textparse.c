@@ -72,8 +72,7 @@ Test(textparse, nan_is_canonical)
     const char body[] = "a NaN\n";
     struct scrape_parser p;
     struct scrape_entry e = {0};
-    scrape_parser_init(&p, T, body, sizeof body - 1, 0);
-    cr_assert_eq(scrape_parser_next(&p, &e, NULL), 0);
+    first_entry(&p, &e, T, body, sizeof body - 1);
     uint64_t bits;
     memcpy(&bits, &e.value, 8);
     cr_assert_eq(bits, UINT64_C(0x7ff8000000000001));
@@ -155,8 +154,7 @@ Test(textparse, duplicate_label_helper)
     struct scrape_parser p;
     struct scrape_label lab[8];
     struct scrape_entry e = {.label = lab, .label_cap = 8};
-    scrape_parser_init(&p, T, body, sizeof body - 1, 0);
-    cr_assert_eq(scrape_parser_next(&p, &e, NULL), 0);
+    first_entry(&p, &e, T, body, sizeof body - 1);
     cr_assert_eq(scrape_entry_duplicate_label(&e), 2);
     cr_assert_eq(scrape_parser_next(&p, &e, NULL), 0);
     cr_assert_eq(scrape_entry_duplicate_label(&e), -1);
@@ -357,8 +355,7 @@ Test(textparse, series_slice_is_the_cache_key)
     struct scrape_parser p;
     struct scrape_label lab[4];
     struct scrape_entry e = {.label = lab, .label_cap = 4};
-    scrape_parser_init(&p, T, body, sizeof body - 1, 0);
-    cr_assert_eq(scrape_parser_next(&p, &e, NULL), 0);
+    first_entry(&p, &e, T, body, sizeof body - 1);
     cr_assert_eq(e.series.ptr, body + 2);
     cr_assert_eq(e.series.len, strlen("m { a=\"1\" }"));
     cr_assert_eq(e.name.len, 1);
