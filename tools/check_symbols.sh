@@ -18,5 +18,6 @@ check "$build/common/libmp_common.a" '^mp_'
 check "$build/configs/libmp_configs.a" '^cfg_'
 check "$build/web/libmp_web.a" '^web_'
 check "$build/tsdb/libmp_tsdb.a" '^tsdb_'
+check "$build/scraper/libmp_scraper.a" '^scrape_'
 check "$build/cmd/libmp_cmd_flags.a" '^cmd_'
 exit $status

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* scraper/scraper.h: the scraper module's public contract. For now: the scrape-body parsers
+ * (Prometheus text 0.0.4 and OpenMetrics 1.0, spec protocols.md 1.3 / 1.4), content
+ * negotiation (1.1 / 1.2) and the family/type helpers that metadata needs. The scrape loop
+ * will join this header later.
+ *
+ * Parser contract: zero-copy, zero-allocation pull parser. The caller owns the body
+ * [body, body + len) (not NUL-terminated) and keeps it alive while entries are used: every
+ * struct mp_str handed out is a slice of it. Nothing outside the body is ever read.
+ * Thread safety: a struct scrape_parser belongs to one thread; different parsers over the
+ * same (read-only) body may run concurrently. All other functions are pure and thread-safe. */
+#ifndef SCRAPER_SCRAPER_H
+#define SCRAPER_SCRAPER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/str.h"
+
+/* ---- content negotiation (protocols.md 1.1, 1.2) ------------------------------------------ */
+
+enum scrape_format {
+    SCRAPE_FORMAT_TEXT = 0,    /* Prometheus text 0.0.4: the default for anything unknown */
+    SCRAPE_FORMAT_OPENMETRICS, /* application/openmetrics-text, any version */
+    SCRAPE_FORMAT_PROTOBUF,    /* application/vnd.google.protobuf; no parser in this module yet */
+};
+
+/* Parser for a response Content-Type header value (ct may be NULL: header absent). As
+ * Prometheus 2.55: the media type is lowercased and trimmed, parameters (version, charset)
+ * are ignored for the choice, and a missing or unparsable header (Go mime.ParseMediaType
+ * error, including malformed parameters) selects the text parser. */
+enum scrape_format scrape_format_from_content_type(const char *ct, size_t len);
+
+enum scrape_protocol {
+    SCRAPE_PROTO_PROMETHEUS_PROTO =
+        0, /* application/vnd.google.protobuf;proto=...;encoding=delimited */
+    SCRAPE_PROTO_OPENMETRICS_1_0_0, /* application/openmetrics-text;version=1.0.0 */
+    SCRAPE_PROTO_OPENMETRICS_0_0_1, /* application/openmetrics-text;version=0.0.1 */
+    SCRAPE_PROTO_PROMETHEUS_TEXT,   /* text/plain;version=0.0.4 */
+};
+#define SCRAPE_PROTO_COUNT 4
+
+/* The Accept header Prometheus 2.55.1 sends (byte-exact): the first protocol gets q=0.5,
+ * each next one 0.1 less, then "*" "/" "*" with the next lower weight; utf8_names adds
+ * ";escaping=allow-utf-8" to each protocol entry. Writes a NUL-terminated string into buf
+ * and returns its length; MP_EINVAL for n == 0, n > SCRAPE_PROTO_COUNT or an unknown
+ * protocol, MP_ELIMIT when cap is too small (512 bytes always suffice). */
+MP_NODISCARD int scrape_accept_header(const enum scrape_protocol *protos, size_t n, bool utf8_names,
+                                      char *buf, size_t cap);
+/* The 2.55.1 default (OpenMetrics 1.0.0, OpenMetrics 0.0.1, text 0.0.4), as a constant. */
+#define SCRAPE_ACCEPT_DEFAULT                                                                      \
+    "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"               \
+    "version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+
+/* ---- metric types and families -------------------------------------------------------------- */
+
+enum scrape_metric_type {
+    SCRAPE_TYPE_UNKNOWN = 0, /* also text "untyped" and no TYPE line */
+    SCRAPE_TYPE_COUNTER,
+    SCRAPE_TYPE_GAUGE,
+    SCRAPE_TYPE_HISTOGRAM,
+    SCRAPE_TYPE_GAUGEHISTOGRAM, /* OpenMetrics only */
+    SCRAPE_TYPE_SUMMARY,
+    SCRAPE_TYPE_INFO,     /* OpenMetrics only */
+    SCRAPE_TYPE_STATESET, /* OpenMetrics only */
+};
+
+/* Prometheus's name of a type, as /api/v1/metadata reports it ("counter", ..., "unknown"). */
+const char *scrape_metric_type_name(enum scrape_metric_type t);
+
+/* Whether sample name `metric` belongs to family `family` of type t (Prometheus
+ * isSeriesPartOfFamily): counter family == metric without "_total" (either side may carry
+ * it); histogram: _bucket, _sum, _count; gaugehistogram: _bucket, _gsum, _gcount; summary:
+ * _sum, _count; info: _info; every type also the bare name. With created set (OpenMetrics)
+ * counter, histogram and summary families also own <family>_created. */
+bool scrape_series_in_family(struct mp_str metric, struct mp_str family, enum scrape_metric_type t,
+                             bool created);
+
+/* ---- the parser ----------------------------------------------------------------------------- */
+
+enum scrape_entry_kind {
+    SCRAPE_ENTRY_SERIES = 1, /* a sample line */
+    SCRAPE_ENTRY_HELP,
+    SCRAPE_ENTRY_TYPE,
+    SCRAPE_ENTRY_UNIT,    /* OpenMetrics only; text treats "# UNIT" as a comment */
+    SCRAPE_ENTRY_COMMENT, /* text only; OpenMetrics rejects other "#" lines */
+};
+
+struct scrape_label {
+    struct mp_str name;
+    struct mp_str value; /* raw, between the quotes; empty value == label absent */
+    bool escaped;        /* value contains a backslash: decode with scrape_unescape() */
+};
+
+/* Filled by scrape_parser_next. The caller provides the label array (label, label_cap);
+ * everything else is output. Slices borrow the body. */
+struct scrape_entry {
+    enum scrape_entry_kind kind;
+    int line;                   /* 1-based line of the entry */
+    struct mp_str name;         /* SERIES: metric name; HELP/TYPE/UNIT: the family name */
+    struct mp_str series;       /* SERIES: name and label set exactly as in the body
+                                 * ("foo{a=\"b\"}"), the scrape cache key */
+    struct scrape_label *label; /* caller-owned array of label_cap entries (may be NULL if 0) */
+    size_t label_cap;
+    size_t nlabel; /* SERIES: labels in body order (not sorted, not de-duplicated) */
+    double value;  /* SERIES; any NaN comes out as 0x7ff8000000000001 */
+    bool has_ts;
+    int64_t ts_ms; /* text: integer ms; OpenMetrics: int64(seconds * 1000) */
+    /* SERIES, metadata: the family named by the last HELP/TYPE/UNIT line if this sample
+     * belongs to it (scrape_series_in_family), else an empty family and UNKNOWN. */
+    struct mp_str family;
+    enum scrape_metric_type type; /* TYPE: the declared type; SERIES: see family */
+    /* OpenMetrics: the sample is <family>_created of a counter/histogram/summary family
+     * (the current TYPE), which Prometheus 2.55 ingests as an ordinary series unless
+     * created-timestamp-zero-ingestion is on (SCRAPE_PARSE_SKIP_CREATED). */
+    bool is_created;
+    /* HELP: raw help text (escaped says a backslash is present); UNIT: the unit; COMMENT:
+     * the whole line from '#'; TYPE: the type word. */
+    struct mp_str text;
+    bool text_escaped;
+    /* OpenMetrics exemplar after the sample, if any: raw "{...}" label set (split it with
+     * scrape_exemplar_labels), value, and optional timestamp (ms, as for samples). */
+    bool has_exemplar;
+    struct mp_str exemplar;
+    double exemplar_value;
+    bool exemplar_has_ts;
+    int64_t exemplar_ts_ms;
+};
+
+enum {
+    /* OpenMetrics: do not return _created samples of counter/histogram/summary families
+     * (Prometheus 2.55 with created-timestamp-zero-ingestion); find them with
+     * scrape_parser_created_ms instead. */
+    SCRAPE_PARSE_SKIP_CREATED = 1u << 0,
+};
+
+/* Caller-embedded parser state; treat the fields as private. */
+struct scrape_parser {
+    const char *begin, *cur, *end;
+    int line;
+    enum scrape_format format;
+    unsigned flags;
+    int status;                        /* 0 while running, then MP_EEOF or the error code, sticky */
+    struct mp_str meta_family;         /* name of the last HELP/TYPE/UNIT line */
+    enum scrape_metric_type meta_type; /* type of the last TYPE line (kept across families,
+                                        * as Prometheus's parser keeps it) */
+    enum scrape_metric_type family_type; /* type declared for meta_family, else UNKNOWN */
+};
+
+/* format must be TEXT or OPENMETRICS (PROTOBUF falls back to TEXT). */
+void scrape_parser_init(struct scrape_parser *p, enum scrape_format format, const char *body,
+                        size_t len, unsigned flags);
+
+/* Next entry. 0: *e filled. MP_EEOF: end of body (text: end of input or a NUL byte at a
+ * line start, as Prometheus's lexer; OpenMetrics: the "# EOF" line, nothing after it).
+ * MP_EPARSE: malformed body; err says "line N: <Prometheus's message>". MP_ELIMIT: more
+ * labels on a line than e->label_cap. After an error or EOF every call returns the same
+ * code again. Allocates nothing; reads only inside the body. */
+MP_NODISCARD int scrape_parser_next(struct scrape_parser *p, struct scrape_entry *e,
+                                    struct mp_err *err);
+
+/* OpenMetrics created timestamp of the SERIES entry e just returned by p, as Prometheus
+ * 2.55's CreatedTimestamp: only for counter/histogram/summary (the current TYPE); peeks
+ * ahead over the following sample lines (p is not advanced) for the first <family>_created
+ * sample whose labels, ignoring le (histogram) or quantile (summary), equal e's; stops at
+ * the first non-sample line, parse error, or _created sample of another series.
+ * Returns true and sets *ct_ms = int64(value * 1000) when found. Allocates nothing. */
+bool scrape_parser_created_ms(const struct scrape_parser *p, const struct scrape_entry *e,
+                              int64_t *ct_ms);
+
+/* Decodes an escaped label value or HELP text into buf (no NUL added) and returns the
+ * decoded length, which is never more than raw.len (so cap >= raw.len always suffices;
+ * with a smaller cap the output is truncated to cap bytes). Label values (both formats)
+ * and OpenMetrics HELP decode \\ \" \n; text 0.0.4 HELP decodes only \\ and \n. Any other
+ * backslash pair is kept verbatim. */
+size_t scrape_unescape(struct mp_str raw, bool text_help, char *buf, size_t cap);
+
+/* Splits an exemplar label set (scrape_entry.exemplar) into out[0..cap). Returns the number
+ * of labels (which may exceed cap: only the first cap are stored). */
+size_t scrape_exemplar_labels(struct mp_str exemplar, struct scrape_label *out, size_t cap);
+
+/* Index of the first label whose name repeats an earlier one, or -1. Prometheus fails the
+ * scrape with `label name "<name>" is not unique`; the scrape loop checks this on a scrape
+ * cache miss (O(n^2) in the label count, so not on every line). */
+int scrape_entry_duplicate_label(const struct scrape_entry *e);
+
+#endif
