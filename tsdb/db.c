@@ -93,7 +93,7 @@ void tsdb_db_drop_blocks(struct tsdb *db, struct tsdb_block *const *drop, size_t
             db->blocks[k++] = db->blocks[i];
             continue;
         }
-        atomic_store(&db->blocks[i]->deletable, true);
+        atomic_store(&db->blocks[i]->deletable, !db->o.read_only);
         tsdb_block_release(db->blocks[i]); /* the list's reference; queriers keep theirs */
     }
     db->nblocks = k;
@@ -173,7 +173,7 @@ static int load_blocks(struct tsdb *db, struct mp_err *err)
         if (ends_with(de->d_name, ".tmp-for-creation") || ends_with(de->d_name, ".tmp-for-deletion") ||
             ends_with(de->d_name, ".tmp")) {
             struct tsdb_ulid u;
-            if (strlen(de->d_name) > TSDB_ULID_LEN &&
+            if (!db->o.read_only && strlen(de->d_name) > TSDB_ULID_LEN &&
                 tsdb_ulid_parse((struct mp_str){de->d_name, TSDB_ULID_LEN}, &u, NULL) == 0) {
                 MP_LOG_INFO("removing unfinished block directory", MP_KV_STR("dir", path));
                 (void)!tsdb_remove_all(path, NULL);
@@ -248,9 +248,16 @@ int tsdb_open(const struct tsdb_options *o, struct tsdb **out, struct mp_err *er
     pthread_cond_init(&db->loop_cv, NULL);
     db->head_tomb = tsdb_tombstones_create();
 
-    int rc = mkdir_p(db->wal_dir, err);
-    if (!rc && !o->no_lockfile)
-        rc = take_lock(db, err);
+    struct stat st;
+    int rc = 0;
+    if (o->read_only) {
+        if (stat(db->dir, &st) != 0)
+            rc = mp_err_set(err, MP_ENOTFOUND, "%s: %s", db->dir, strerror(errno));
+    } else {
+        rc = mkdir_p(db->wal_dir, err);
+        if (!rc && !o->no_lockfile)
+            rc = take_lock(db, err);
+    }
     if (!rc)
         rc = load_blocks(db, err);
     struct tsdb_head_options ho;
@@ -258,20 +265,21 @@ int tsdb_open(const struct tsdb_options *o, struct tsdb **out, struct mp_err *er
     ho.chunk_range_ms = db->o.min_block_ms;
     if (!rc)
         rc = tsdb_head_create(&ho, &db->head, err);
-    if (!rc) {
-        int64_t bmax = blocks_max_time_locked(db);
-        tsdb_head_set_min_valid_time(db->head, bmax);
+    if (!rc)
+        tsdb_head_set_min_valid_time(db->head, blocks_max_time_locked(db));
+    if (!rc && !o->read_only) {
         char hcdir[4200];
         tsdb_pathf(hcdir, sizeof hcdir, "%s/chunks_head", db->dir);
         rc = tsdb_head_chunks_open(hcdir, NULL, tsdb_head_collect_mm, db->head, &db->hc, err);
         if (!rc)
             tsdb_head_set_chunks(db->head, db->hc);
     }
-    if (!rc)
-        rc = tsdb_head_replay(db->head, db->wal_dir, err);
-    if (!rc)
+    bool have_wal = stat(db->wal_dir, &st) == 0;
+    if (!rc && have_wal)
+        rc = tsdb_head_replay(db->head, db->wal_dir, !o->read_only, err);
+    if (!rc && have_wal)
         rc = replay_tombstones(db, err);
-    if (!rc) {
+    if (!rc && !o->read_only) {
         struct tsdb_wal_options wo;
         tsdb_wal_options_init(&wo);
         wo.compression = (enum tsdb_wal_compression)db->o.wal_compression;
@@ -290,7 +298,7 @@ int tsdb_open(const struct tsdb_options *o, struct tsdb **out, struct mp_err *er
     }
     if (db->o.metrics)
         metrics_register(db);
-    if (db->o.background) {
+    if (db->o.background && !o->read_only) {
         if (pthread_create(&db->loop, NULL, loop_main, db) == 0)
             db->loop_running = true;
         else
@@ -395,6 +403,8 @@ static void *loop_main(void *arg)
 
 int tsdb_compact(struct tsdb *db, struct mp_err *err)
 {
+    if (db->o.read_only)
+        return mp_err_set(err, MP_EINVAL, "read-only database");
     pthread_mutex_lock(&db->cmp_mu);
     int64_t t0 = mp_mono_ns();
     int rc = tsdb_compact_locked(db, err);
@@ -408,6 +418,8 @@ int tsdb_compact(struct tsdb *db, struct mp_err *err)
 /* struct tsdb_appender is the head's appender: the public type is never defined. */
 int tsdb_appender_create(struct tsdb *db, struct tsdb_appender **out)
 {
+    if (db->o.read_only)
+        return MP_EINVAL;
     struct tsdb_head_appender *a;
     int rc = tsdb_head_appender_create(db->head, &a);
     if (!rc)
@@ -492,6 +504,8 @@ int tsdb_delete_series(struct tsdb *db, const struct mp_matcher *const *m, size_
 {
     if (n == 0)
         return mp_err_set(err, MP_EINVAL, "no matchers");
+    if (db->o.read_only)
+        return mp_err_set(err, MP_EINVAL, "read-only database");
     pthread_mutex_lock(&db->cmp_mu);
     size_t nb;
     struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
@@ -564,6 +578,8 @@ static int rewrite_block(struct tsdb *db, struct tsdb_block *b, struct mp_err *e
 
 int tsdb_clean_tombstones(struct tsdb *db, struct mp_err *err)
 {
+    if (db->o.read_only)
+        return mp_err_set(err, MP_EINVAL, "read-only database");
     pthread_mutex_lock(&db->cmp_mu);
     size_t nb;
     struct tsdb_block **bs = tsdb_db_blocks(db, &nb);

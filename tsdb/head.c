@@ -1312,7 +1312,7 @@ static int replay_samples(struct replay *r, const struct tsdb_record_sample *smp
     return 0;
 }
 
-static int replay_wal(struct replay *r, const char *wal_dir, struct mp_err *err)
+static int replay_wal(struct replay *r, const char *wal_dir, bool repair, struct mp_err *err)
 {
     struct tsdb_wal_reader *rd;
     int rc = tsdb_wal_reader_open(wal_dir, &rd, err);
@@ -1332,8 +1332,15 @@ static int replay_wal(struct replay *r, const char *wal_dir, struct mp_err *err)
             struct tsdb_wal_pos c;
             if (!tsdb_wal_reader_corruption(rd, &c))
                 break;
-            MP_LOG_WARN("WAL corruption; repairing", MP_KV_STR("err", err ? err->msg : ""),
-                        MP_KV_I64("segment", c.segment), MP_KV_U64("offset", c.offset));
+            MP_LOG_WARN(repair ? "WAL corruption; repairing" : "WAL corruption; replay stops",
+                        MP_KV_STR("err", err ? err->msg : ""), MP_KV_I64("segment", c.segment),
+                        MP_KV_U64("offset", c.offset));
+            if (!repair) {
+                if (err)
+                    mp_err_clear(err);
+                rc = 0;
+                break;
+            }
             struct mp_err e2 = {0};
             rc = tsdb_wal_repair(wal_dir, &c, &e2);
             if (rc) {
@@ -1377,7 +1384,7 @@ static int replay_wal(struct replay *r, const char *wal_dir, struct mp_err *err)
     return rc;
 }
 
-int tsdb_head_replay(struct tsdb_head *h, const char *wal_dir, struct mp_err *err)
+int tsdb_head_replay(struct tsdb_head *h, const char *wal_dir, bool repair, struct mp_err *err)
 {
     struct replay r = {.h = h, .min_valid = atomic_load(&h->min_valid)};
     r.mm = h->replay_mm;
@@ -1388,7 +1395,7 @@ int tsdb_head_replay(struct tsdb_head *h, const char *wal_dir, struct mp_err *er
         qsort(r.mm, r.nmm, sizeof *r.mm, mm_found_cmp);
     int rc = 0;
     if (wal_dir)
-        rc = replay_wal(&r, wal_dir, err);
+        rc = replay_wal(&r, wal_dir, repair, err);
     tsdb_mempostings_ensure_order(h->postings);
     MP_LOG_INFO("WAL replay completed", MP_KV_U64("series", r.series),
                 MP_KV_U64("samples", r.samples), MP_KV_U64("mmapped_chunks", r.nmm),

@@ -96,10 +96,11 @@ void tsdb_head_set_chunks(struct tsdb_head *h, struct tsdb_head_chunks *hc);
 void tsdb_head_set_wal(struct tsdb_head *h, struct tsdb_wal *wal);
 
 /* Replays the WAL directory wal_dir (checkpoint, then segments; NULL: none), repairing a torn or
- * corrupt tail as Prometheus does. Series get the chunks_head records collected for their ref,
+ * corrupt tail as Prometheus does (repair false: stops there, changing nothing). Series get the chunks_head records collected for their ref,
  * so samples those already hold are skipped. Samples older than the min valid time are
  * dropped. */
-MP_NODISCARD int tsdb_head_replay(struct tsdb_head *h, const char *wal_dir, struct mp_err *err);
+MP_NODISCARD int tsdb_head_replay(struct tsdb_head *h, const char *wal_dir, bool repair,
+                                  struct mp_err *err);
 
 /* ---- reading ---- */
 

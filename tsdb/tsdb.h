@@ -170,6 +170,10 @@ struct tsdb_options {
     int64_t wal_fsync_interval_ms;
     size_t wal_segment_size;    /* default 128 MiB */
     bool no_lockfile;           /* --storage.tsdb.no-lockfile */
+    bool read_only;             /* open without changing anything (promtool tsdb dump/analyze):
+                                 * no lock, no WAL writer, no repair (replay stops at damage),
+                                 * chunks_head ignored (the WAL holds the head's samples), no
+                                 * compaction; appenders and admin calls fail with MP_EINVAL */
     bool background;            /* run compaction and retention on the db's own thread (default);
                                  * false: only when tsdb_compact is called (tests, tools) */
     struct mp_metrics_registry *metrics; /* self-metrics go here; NULL: not registered */

@@ -419,3 +419,38 @@ Test(db, crash_keeps_committed_samples, .timeout = 120)
         tsdb_close(db);
     }
 }
+
+static size_t dir_entries(const char *path)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "find '%s' | wc -l", path);
+    FILE *f = popen(cmd, "r");
+    size_t n = 0;
+    cr_assert_eq(fscanf(f, "%zu", &n), 1);
+    pclose(f);
+    return n;
+}
+
+Test(db, read_only_open_changes_nothing)
+{
+    struct tsdb *db = open_db(0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    append_range(db, 5, t0, 4 * 360);
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    tsdb_close(db);
+    size_t before = dir_entries(dir);
+    struct tsdb_options o;
+    tsdb_options_init(&o);
+    o.dir = dir;
+    o.read_only = true;
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_open(&o, &db, &err), 0, "%s", err.msg);
+    size_t s, n;
+    count(db, t0, t0 + 5 * H_MS, &s, &n);
+    cr_assert_eq(n, 5 * 4 * 360);
+    struct tsdb_appender *a;
+    cr_assert_eq(tsdb_appender_create(db, &a), MP_EINVAL);
+    cr_assert_eq(tsdb_compact(db, NULL), MP_EINVAL);
+    tsdb_close(db);
+    cr_assert_eq(dir_entries(dir), before, "read-only open changed the directory");
+}
