@@ -16,6 +16,7 @@
 #include "tsdb/head.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,8 +244,39 @@ struct rslot {
     struct hseries *s;
 };
 
+/* A ref stripe is locked twice per appended sample (add, commit) for a few dozen instructions:
+ * a spinlock whose unlock is a plain release store costs half of a mutex's two atomic
+ * read-modify-writes. Waiters spin briefly, then yield. */
+struct spin {
+    _Atomic uint32_t v;
+};
+
+static inline void spin_lock(struct spin *l)
+{
+    for (unsigned n = 0;;) {
+        /* acquire: pairs with the release in spin_unlock */
+        if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
+            return;
+        while (atomic_load_explicit(&l->v, memory_order_relaxed)) {
+            if (++n < 128) {
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#endif
+            } else {
+                n = 0;
+                sched_yield();
+            }
+        }
+    }
+}
+
+static inline void spin_unlock(struct spin *l)
+{
+    atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
 struct rstripe {
-    pthread_mutex_t mu;
+    struct spin mu;
     struct rslot *tab;
     uint32_t cap, n;
 } __attribute__((aligned(64)));
@@ -497,9 +529,9 @@ static int series_get_or_create(struct tsdb_head *h, const struct mp_labels *ls,
     if (s) {
         struct rstripe *rs = ref_stripe(h, s->ref);
         if (want_pending) {
-            pthread_mutex_lock(&rs->mu);
+            spin_lock(&rs->mu);
             s->pending++;
-            pthread_mutex_unlock(&rs->mu);
+            spin_unlock(&rs->mu);
         }
         pthread_mutex_unlock(&hs->mu);
         *out = s;
@@ -562,9 +594,9 @@ static int series_get_or_create(struct tsdb_head *h, const struct mp_labels *ls,
     }
     s->ref = ref;
     struct rstripe *rs = ref_stripe(h, ref);
-    pthread_mutex_lock(&rs->mu);
+    spin_lock(&rs->mu);
     ref_insert_locked(rs, s);
-    pthread_mutex_unlock(&rs->mu);
+    spin_unlock(&rs->mu);
     stripe_insert_locked(hs, s);
     pthread_mutex_unlock(&hs->mu);
     rc = replay ? tsdb_mempostings_add_unsorted(h->postings, ref, ls)
@@ -632,7 +664,6 @@ int tsdb_head_create(const struct tsdb_head_options *o, struct tsdb_head **out,
         return mp_err_set(err, MP_ENOMEM, "head");
     h->o = *o;
     for (size_t i = 0; i < STRIPES; i++) {
-        pthread_mutex_init(&h->refs[i].mu, NULL);
         pthread_mutex_init(&h->hashes[i].mu, NULL);
     }
     symtab_init(&h->syms);
@@ -666,7 +697,6 @@ void tsdb_head_destroy(struct tsdb_head *h)
         }
         mp_free(st->tab);
         mp_free(h->hashes[i].tab);
-        pthread_mutex_destroy(&st->mu);
         pthread_mutex_destroy(&h->hashes[i].mu);
     }
     for (size_t i = 0; i < h->npool; i++)
@@ -798,14 +828,14 @@ static int mmap_frozen(struct tsdb_head *h, struct hseries *s, struct mp_err *er
 {
     struct rstripe *rs = ref_stripe(h, s->ref);
     for (;;) {
-        pthread_mutex_lock(&rs->mu);
+        spin_lock(&rs->mu);
         struct frozen *f = s->frozen, *prev = NULL;
         if (f)
             while (f->next) {
                 prev = f;
                 f = f->next;
             }
-        pthread_mutex_unlock(&rs->mu);
+        spin_unlock(&rs->mu);
         if (!f)
             return 0;
         /* A full chunk is immutable: reading its bytes without the lock is safe. */
@@ -817,7 +847,7 @@ static int mmap_frozen(struct tsdb_head *h, struct hseries *s, struct mp_err *er
                                         &cref, err);
         if (rc)
             return rc; /* the chunk stays in memory; the next commit that cuts retries */
-        pthread_mutex_lock(&rs->mu);
+        spin_lock(&rs->mu);
         /* prev is still f's predecessor: only this thread removes the oldest frozen chunk, and
          * others only push at the front. Re-walk anyway in case prev was the front. */
         prev = NULL;
@@ -829,7 +859,7 @@ static int mmap_frozen(struct tsdb_head *h, struct hseries *s, struct mp_err *er
             s->frozen = NULL;
         if (s->n_mm == s->cap_mm) {
             size_t old = mp_alloc_size(s->mm);
-            s->cap_mm = s->cap_mm ? s->cap_mm * 2 : 4;
+            s->cap_mm += 2; /* a descriptor every ~20 min: grow slowly, 24 B each */
             s->mm = mp_xrealloc(s->mm, s->cap_mm * sizeof *s->mm);
             bytes_add(h, (ptrdiff_t)mp_alloc_size(s->mm) - (ptrdiff_t)old);
         }
@@ -839,7 +869,7 @@ static int mmap_frozen(struct tsdb_head *h, struct hseries *s, struct mp_err *er
             i--;
         }
         s->mm[i] = (struct mmc){cref, mint, maxt};
-        pthread_mutex_unlock(&rs->mu);
+        spin_unlock(&rs->mu);
         bytes_add(h, -(ptrdiff_t)xor_bytes(&f->c));
         tsdb_xor_fini(&f->c);
         mp_free(f);
@@ -945,9 +975,9 @@ static void appender_done(struct tsdb_head_appender *a)
 static void release_pending(struct tsdb_head *h, struct hseries *s)
 {
     struct rstripe *rs = ref_stripe(h, s->ref);
-    pthread_mutex_lock(&rs->mu);
+    spin_lock(&rs->mu);
     s->pending--;
-    pthread_mutex_unlock(&rs->mu);
+    spin_unlock(&rs->mu);
 }
 
 static const char *append_error_text(int rc)
@@ -977,16 +1007,16 @@ int tsdb_head_appender_add(struct tsdb_head_appender *a, uint64_t ref,
     int rc;
     if (ref) {
         rs = ref_stripe(h, ref);
-        pthread_mutex_lock(&rs->mu);
+        spin_lock(&rs->mu);
         s = by_ref_locked(rs, ref);
         if (s) {
             rc = appendable_locked(s, t_ms, vbits);
             if (rc == 0)
                 s->pending++;
-            pthread_mutex_unlock(&rs->mu);
+            spin_unlock(&rs->mu);
             goto checked;
         }
-        pthread_mutex_unlock(&rs->mu);
+        spin_unlock(&rs->mu);
         if (!ls)
             return mp_err_set(err, MP_ENOTFOUND, "unknown series ref %llu",
                               (unsigned long long)ref);
@@ -998,11 +1028,11 @@ int tsdb_head_appender_add(struct tsdb_head_appender *a, uint64_t ref,
     if (rc)
         return rc;
     rs = ref_stripe(h, s->ref);
-    pthread_mutex_lock(&rs->mu);
+    spin_lock(&rs->mu);
     rc = appendable_locked(s, t_ms, vbits);
     if (rc != 0)
         s->pending--;
-    pthread_mutex_unlock(&rs->mu);
+    spin_unlock(&rs->mu);
 checked:
     if (ref_out)
         *ref_out = s->ref;
@@ -1128,7 +1158,7 @@ int tsdb_head_appender_commit(struct tsdb_head_appender *a, struct mp_err *err)
         if (i + 8 < a->n)
             __builtin_prefetch(a->smp[i + 8].s, 1);
         struct rstripe *rs = ref_stripe(h, s->ref);
-        pthread_mutex_lock(&rs->mu);
+        spin_lock(&rs->mu);
         /* Another batch may have appended to s since add: check again. */
         int ok = appendable_locked(s, x->t, x->vbits);
         bool froze = false;
@@ -1146,7 +1176,7 @@ int tsdb_head_appender_commit(struct tsdb_head_appender *a, struct mp_err *err)
         }
         if (!(froze && h->o.hc))
             s->pending--;
-        pthread_mutex_unlock(&rs->mu);
+        spin_unlock(&rs->mu);
         if (froze && h->o.hc)
             push_series(&a->cut, &a->ncut, &a->capcut, s);
     }
@@ -1474,10 +1504,10 @@ int tsdb_head_series_get(struct tsdb_head *h, uint64_t ref, int64_t mint_ms, int
     r->n = 0;
     mp_buf_reset(&r->buf);
     struct rstripe *rs = ref_stripe(h, ref);
-    pthread_mutex_lock(&rs->mu);
+    spin_lock(&rs->mu);
     struct hseries *s = by_ref_locked(rs, ref);
     if (!s) {
-        pthread_mutex_unlock(&rs->mu);
+        spin_unlock(&rs->mu);
         return mp_err_set(err, MP_ENOTFOUND, "series %llu not in the head",
                           (unsigned long long)ref);
     }
@@ -1499,7 +1529,7 @@ int tsdb_head_series_get(struct tsdb_head *h, uint64_t ref, int64_t mint_ms, int
         rc = read_copy(r, &s->open, mint_ms, maxt_ms);
     if (!rc && want_labels)
         rc = series_labels(h, s, &r->labels, err);
-    pthread_mutex_unlock(&rs->mu);
+    spin_unlock(&rs->mu);
     if (rc)
         return mp_err_set(err, rc, "reading series %llu", (unsigned long long)ref);
     for (size_t i = first_copy; i < r->n; i++)
@@ -1511,21 +1541,21 @@ int tsdb_head_series_labels(struct tsdb_head *h, uint64_t ref, struct mp_labels 
                             struct mp_err *err)
 {
     struct rstripe *rs = ref_stripe(h, ref);
-    pthread_mutex_lock(&rs->mu);
+    spin_lock(&rs->mu);
     struct hseries *s = by_ref_locked(rs, ref);
     int rc = s ? series_labels(h, s, out, err)
                : mp_err_set(err, MP_ENOTFOUND, "series %llu not in the head",
                             (unsigned long long)ref);
-    pthread_mutex_unlock(&rs->mu);
+    spin_unlock(&rs->mu);
     return rc;
 }
 
 bool tsdb_head_series_exists(struct tsdb_head *h, uint64_t ref)
 {
     struct rstripe *rs = ref_stripe(h, ref);
-    pthread_mutex_lock(&rs->mu);
+    spin_lock(&rs->mu);
     bool ok = by_ref_locked(rs, ref) != NULL;
-    pthread_mutex_unlock(&rs->mu);
+    spin_unlock(&rs->mu);
     return ok;
 }
 
@@ -1569,9 +1599,9 @@ void tsdb_head_sort_refs(struct tsdb_head *h, uint64_t *refs, size_t n)
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         struct rstripe *rs = ref_stripe(h, refs[i]);
-        pthread_mutex_lock(&rs->mu);
+        spin_lock(&rs->mu);
         struct hseries *s = by_ref_locked(rs, refs[i]);
-        pthread_mutex_unlock(&rs->mu);
+        spin_unlock(&rs->mu);
         if (s)
             v[k++] = s;
     }
@@ -1680,11 +1710,11 @@ int tsdb_head_truncate(struct tsdb_head *h, int64_t mint_ms, struct mp_err *err)
             while (*pp) {
                 struct hseries *s = *pp;
                 struct rstripe *rs = ref_stripe(h, s->ref);
-                pthread_mutex_lock(&rs->mu);
+                spin_lock(&rs->mu);
                 bool gone = gc_series_locked(h, s, mint_ms, &min_file);
                 if (gone)
                     ref_remove_locked(rs, s->ref);
-                pthread_mutex_unlock(&rs->mu);
+                spin_unlock(&rs->mu);
                 if (gone) {
                     *pp = s->hash_next;
                     hs->n--;

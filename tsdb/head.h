@@ -16,7 +16,7 @@
  * Locks (in this order; never two stripes of the same table at once):
  *   db read lock (db.c, held by queriers; truncation takes it for writing)
  *   hash stripe -> ref stripe -> symbol table mutex / postings lock / head_chunks lock
- * A ref stripe's mutex guards the chunk state of the series in it (open chunk, frozen list,
+ * A ref stripe's lock (a spinlock: held for a few dozen instructions) guards the chunk state of the series in it (open chunk, frozen list,
  * descriptors, last sample, pending count). The symbol table is read without a lock (its pages
  * never move); only adding and releasing symbols takes its mutex.
  *
