@@ -145,3 +145,11 @@ int tsdb_pathf(char *buf, size_t cap, const char *fmt, ...)
     va_end(ap);
     return n;
 }
+
+bool tsdb_block_is_ended_series(const struct tsdb_block *b)
+{
+    for (size_t i = 0; i < b->meta.compaction.nhints; i++)
+        if (strcmp(b->meta.compaction.hints[i], TSDB_HINT_ENDED_SERIES) == 0)
+            return true;
+    return false;
+}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -222,6 +223,12 @@ int tsdb_block_write(struct tsdb *db, const char *parent, struct tsdb_querier *q
     return 0;
 }
 
+static int u64_cmp(const void *pa, const void *pb)
+{
+    uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
+    return a < b ? -1 : a > b;
+}
+
 /* ---- head compaction ----------------------------------------------------------------------- */
 
 static bool head_compactable(struct tsdb *db)
@@ -312,6 +319,80 @@ static int compact_head_once(struct tsdb *db, struct mp_err *err)
     return truncate_wal(db, maxt, err);
 }
 
+/* ---- series that ended ------------------------------------------------------------------- */
+
+/* A series whose last sample is a staleness marker older than this has ended (its target or the
+ * series went away); one without any sample for ENDED_IDLE_MS has ended too. */
+#define ENDED_STALE_MS (5 * 60000)
+#define ENDED_IDLE_MS (60 * 60000)
+/* Worth a block: at least this many ended series, or 1% of the head. */
+#define ENDED_MIN_SERIES 1000
+
+/* Persists the series that ended and removes them from the head, instead of keeping them there
+ * for one to three more hours until the head block is cut (tsdb.md 2.7): under pod churn they
+ * would outnumber the live series. Their data goes to blocks (one per 2 h window, hinted
+ * TSDB_HINT_ENDED_SERIES) that the planner merges into the window's block once the head has
+ * moved past it. Queries merge them with the head meanwhile. */
+static int evict_ended(struct tsdb *db, struct mp_err *err)
+{
+    int64_t hmin = tsdb_head_min_time(db->head), hmax = tsdb_head_max_time(db->head);
+    if (hmin == INT64_MAX || hmax == INT64_MIN)
+        return 0;
+    struct tsdb_head_ended *v;
+    size_t n;
+    int rc = tsdb_head_ended_series(db->head, hmax - ENDED_STALE_MS, hmax - ENDED_IDLE_MS, &v, &n);
+    if (rc)
+        return mp_err_set(err, rc, "listing ended series");
+    uint64_t total = tsdb_head_num_series(db->head);
+    if (n == 0 || (n < ENDED_MIN_SERIES && n * 100 < total)) {
+        mp_free(v);
+        return 0;
+    }
+    uint64_t *refs = mp_xmalloc(n * sizeof *refs);
+    int64_t last = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        refs[i] = v[i].ref;
+        if (v[i].last_t > last)
+            last = v[i].last_t;
+    }
+    qsort(refs, n, sizeof *refs, u64_cmp);
+    int64_t range = db->o.min_block_ms;
+    for (int64_t w = tsdb_range_for_timestamp(hmin, range) - range; !rc && w <= last; w += range) {
+        int64_t lo = w > hmin ? w : hmin, hi = w + range;
+        if (hi > last + 1)
+            hi = last + 1;
+        struct tsdb_querier *q;
+        rc = tsdb_querier_open_head_refs(db, refs, n, lo, hi - 1, &q, err);
+        if (rc)
+            break;
+        struct tsdb_meta meta;
+        tsdb_meta_init(&meta);
+        bool written = false;
+        rc = tsdb_meta_add_hint(&meta, TSDB_HINT_ENDED_SERIES);
+        if (!rc)
+            rc = tsdb_block_write(db, db->dir, q, lo, hi, &meta, &written, err);
+        tsdb_querier_close(q);
+        if (!rc && written) {
+            char dir[4200], ulid[TSDB_ULID_LEN + 1];
+            tsdb_ulid_format(&meta.ulid, ulid);
+            tsdb_pathf(dir, sizeof dir, "%s/%s", db->dir, ulid);
+            rc = tsdb_db_add_block(db, dir, err);
+        }
+        tsdb_meta_fini(&meta);
+    }
+    size_t removed = 0;
+    if (!rc) {
+        pthread_rwlock_wrlock(&db->rw);
+        rc = tsdb_head_evict(db->head, v, n, &removed, err);
+        pthread_rwlock_unlock(&db->rw);
+        MP_LOG_INFO("persisted ended series", MP_KV_U64("series", removed),
+                    MP_KV_U64("candidates", n));
+    }
+    mp_free(refs);
+    mp_free(v);
+    return rc;
+}
+
 /* ---- block compaction ---------------------------------------------------------------------- */
 
 static int merge_blocks(struct tsdb *db, struct tsdb_block *const *g, size_t n, struct mp_err *err)
@@ -380,8 +461,29 @@ static size_t block_ranges(const struct tsdb *db, int64_t *r, size_t cap)
 }
 
 /* Picks the next group to merge (tsdb.md 4.6 planner). Returns the count; g holds them. */
-static size_t plan(struct tsdb *db, struct tsdb_block **bs, size_t n, struct tsdb_block **g)
+static size_t plan_in(struct tsdb *db, struct tsdb_block **bs, size_t n, struct tsdb_block **g);
+
+static size_t plan(struct tsdb *db, struct tsdb_block *const *all, size_t nall,
+                   struct tsdb_block **g)
 {
+    struct tsdb_block **bs = mp_xmalloc((nall ? nall : 1) * sizeof *bs);
+    memcpy(bs, all, nall * sizeof *bs);
+    size_t ng = plan_in(db, bs, nall, g);
+    mp_free(bs);
+    return ng;
+}
+
+/* bs is a scratch copy of the block list (sorted by min time). */
+static size_t plan_in(struct tsdb *db, struct tsdb_block **bs, size_t n, struct tsdb_block **g)
+{
+    /* Blocks of ended series inside the head's range are merged only once the head has moved
+     * past them (evict_ended): until then they would be rewritten every minute. */
+    int64_t head_min = tsdb_head_min_time(db->head);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(bs[i]->meta.max_time > head_min && tsdb_block_is_ended_series(bs[i])))
+            bs[kept++] = bs[i];
+    n = kept;
     /* 1. overlapping blocks (bs sorted by min time) */
     for (size_t i = 0; i + 1 < n; i++) {
         int64_t end = bs[i]->meta.max_time;
@@ -521,6 +623,8 @@ int tsdb_compact_locked(struct tsdb *db, struct mp_err *err)
     /* catch up after downtime: one 2 h block at a time, bounded */
     for (int i = 0; i < 10000 && !rc && head_compactable(db); i++)
         rc = compact_head_once(db, err);
+    if (!rc)
+        rc = evict_ended(db, err);
     for (int i = 0; i < 1000 && !rc; i++) {
         size_t n;
         struct tsdb_block **bs = tsdb_db_blocks(db, &n);

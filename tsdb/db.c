@@ -59,11 +59,13 @@ static void blocks_insert_locked(struct tsdb *db, struct tsdb_block *b)
     qsort(db->blocks, db->nblocks, sizeof *db->blocks, block_cmp);
 }
 
+/* End of the persisted data: blocks of ended series do not count (they hold early copies of
+ * series inside the head's range, compact.c). */
 static int64_t blocks_max_time_locked(const struct tsdb *db)
 {
     int64_t t = INT64_MIN;
     for (size_t i = 0; i < db->nblocks; i++)
-        if (db->blocks[i]->meta.max_time > t)
+        if (db->blocks[i]->meta.max_time > t && !tsdb_block_is_ended_series(db->blocks[i]))
             t = db->blocks[i]->meta.max_time;
     return t;
 }

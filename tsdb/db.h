@@ -92,6 +92,16 @@ MP_NODISCARD int tsdb_querier_open_sources(struct tsdb *db, struct tsdb_block *c
                                            size_t nblocks, bool with_head, bool lock,
                                            int64_t mint_ms, int64_t maxt_ms,
                                            struct tsdb_querier **out, struct mp_err *err);
+/* A querier over the head series refs[0..n) only (sorted; borrowed for q's life), without the
+ * db read lock (compactor). */
+MP_NODISCARD int tsdb_querier_open_head_refs(struct tsdb *db, const uint64_t *refs, size_t n,
+                                             int64_t mint_ms, int64_t maxt_ms,
+                                             struct tsdb_querier **out, struct mp_err *err);
+/* meta.json hint of a block holding series that ended early (compact.c): it does not count as
+ * the end of persisted data for the head, and is merged into its window's block later. */
+#define TSDB_HINT_ENDED_SERIES "ended-series"
+bool tsdb_block_is_ended_series(const struct tsdb_block *b);
+
 /* The symbols of every source, sorted and unique, with "" (Prometheus's head adds it): for a
  * block's symbol table. Strings are borrowed from the sources (valid while q is open); free the
  * array with mp_free. */

@@ -1688,18 +1688,22 @@ static int ref_cmp(const void *pa, const void *pb)
     return a < b ? -1 : a > b;
 }
 
-/* Walks the hash table so that a dead series leaves both tables while its hash stripe is locked:
- * a concurrent lookup by labels then either finds it before (and holds it through pending) or
- * not at all; a lookup by ref takes the ref stripe lock, which GC holds while deciding. */
-int tsdb_head_truncate(struct tsdb_head *h, int64_t mint_ms, struct mp_err *err)
+static uint64_t series_nchunks(const struct hseries *s)
 {
-    CINC(h, truncations);
-    int64_t cur = atomic_load_explicit(&h->min_time, memory_order_relaxed);
-    if (mint_ms > cur)
-        atomic_store_explicit(&h->min_time, mint_ms, memory_order_relaxed);
-    if (atomic_load_explicit(&h->min_valid, memory_order_relaxed) < mint_ms)
-        atomic_store_explicit(&h->min_valid, mint_ms, memory_order_relaxed);
-    uint64_t min_file = UINT64_MAX;
+    uint64_t n = s->n_mm + (has_chunk(&s->open) ? 1 : 0);
+    for (const struct frozen *f = s->frozen; f; f = f->next)
+        n++;
+    return n;
+}
+
+/* Walks the hash table so that a series leaves both tables while its hash stripe is locked: a
+ * concurrent lookup by labels then either finds it before (and holds it through pending) or not
+ * at all; a lookup by ref takes the ref stripe lock, which the sweep holds while deciding.
+ * gone(h, s, ctx) runs under the ref stripe lock and says whether s goes; the removed series leave
+ * the postings and are freed. Returns the number removed. */
+static size_t sweep(struct tsdb_head *h, bool (*gone)(struct tsdb_head *, struct hseries *, void *),
+                    void *ctx)
+{
     struct hseries **dead = NULL;
     size_t ndead = 0, capdead = 0;
     for (size_t i = 0; i < STRIPES; i++) {
@@ -1711,11 +1715,11 @@ int tsdb_head_truncate(struct tsdb_head *h, int64_t mint_ms, struct mp_err *err)
                 struct hseries *s = *pp;
                 struct rstripe *rs = ref_stripe(h, s->ref);
                 spin_lock(&rs->mu);
-                bool gone = gc_series_locked(h, s, mint_ms, &min_file);
-                if (gone)
+                bool g = gone(h, s, ctx);
+                if (g)
                     ref_remove_locked(rs, s->ref);
                 spin_unlock(&rs->mu);
-                if (gone) {
+                if (g) {
                     *pp = s->hash_next;
                     hs->n--;
                     push_series(&dead, &ndead, &capdead, s);
@@ -1726,7 +1730,6 @@ int tsdb_head_truncate(struct tsdb_head *h, int64_t mint_ms, struct mp_err *err)
         }
         pthread_mutex_unlock(&hs->mu);
     }
-    int rc = 0;
     if (ndead) {
         qsort(dead, ndead, sizeof *dead, ref_cmp);
         uint64_t *refs = mp_xmalloc(ndead * sizeof *refs);
@@ -1734,12 +1737,15 @@ int tsdb_head_truncate(struct tsdb_head *h, int64_t mint_ms, struct mp_err *err)
         for (size_t i = 0; i < ndead; i++) {
             refs[i] = dead[i]->ref;
             if (series_labels(h, dead[i], &ls[i], NULL))
-                mp_panic("head truncation: out of memory for the labels of series %llu",
+                mp_panic("head: out of memory for the labels of series %llu",
                          (unsigned long long)refs[i]);
         }
         tsdb_mempostings_delete(h->postings, refs, (const struct mp_labels *const *)ls, ndead);
         for (size_t i = 0; i < ndead; i++) {
             mp_labels_release(ls[i]);
+            uint64_t nc = series_nchunks(dead[i]);
+            atomic_fetch_sub_explicit(&h->num_chunks, nc, memory_order_relaxed);
+            CADD(h, chunks_removed, nc);
             series_destroy(h, dead[i]);
         }
         atomic_fetch_sub_explicit(&h->num_series, ndead, memory_order_relaxed);
@@ -1748,16 +1754,124 @@ int tsdb_head_truncate(struct tsdb_head *h, int64_t mint_ms, struct mp_err *err)
         mp_free(ls);
     }
     mp_free(dead);
-    if (h->o.hc) {
-        /* Later chunks go to a new file, so the files below the oldest one still referenced
-         * can go (tsdb.md 2.7 step 4). */
-        tsdb_head_chunks_cut_new_file(h->o.hc);
-        uint64_t keep_from = min_file;
-        if (keep_from == UINT64_MAX)
-            keep_from = tsdb_head_chunks_file_number(h->o.hc);
-        rc = tsdb_head_chunks_truncate(h->o.hc, (uint32_t)keep_from, err);
+    return ndead;
+}
+
+struct gc_ctx {
+    int64_t mint;
+    uint64_t min_file;
+};
+
+static bool gc_gone(struct tsdb_head *h, struct hseries *s, void *ctx)
+{
+    struct gc_ctx *g = ctx;
+    return gc_series_locked(h, s, g->mint, &g->min_file);
+}
+
+/* Deletes the chunks_head files below the oldest one still referenced (tsdb.md 2.7 step 4);
+ * later chunks go to a new file. */
+static int truncate_chunk_files(struct tsdb_head *h, uint64_t min_file, struct mp_err *err)
+{
+    if (!h->o.hc)
+        return 0;
+    tsdb_head_chunks_cut_new_file(h->o.hc);
+    if (min_file == UINT64_MAX)
+        min_file = tsdb_head_chunks_file_number(h->o.hc);
+    return tsdb_head_chunks_truncate(h->o.hc, (uint32_t)min_file, err);
+}
+
+int tsdb_head_truncate(struct tsdb_head *h, int64_t mint_ms, struct mp_err *err)
+{
+    CINC(h, truncations);
+    int64_t cur = atomic_load_explicit(&h->min_time, memory_order_relaxed);
+    if (mint_ms > cur)
+        atomic_store_explicit(&h->min_time, mint_ms, memory_order_relaxed);
+    if (atomic_load_explicit(&h->min_valid, memory_order_relaxed) < mint_ms)
+        atomic_store_explicit(&h->min_valid, mint_ms, memory_order_relaxed);
+    struct gc_ctx g = {mint_ms, UINT64_MAX};
+    sweep(h, gc_gone, &g);
+    return truncate_chunk_files(h, g.min_file, err);
+}
+
+/* ---- ended series ------------------------------------------------------------------------- */
+
+static bool ended_locked(const struct hseries *s, int64_t stale_before, int64_t idle_before)
+{
+    if (!s->has_sample || s->pending)
+        return false;
+    if (s->last_t < idle_before)
+        return true;
+    return s->last_v == TSDB_STALE_NAN_BITS && s->last_t < stale_before;
+}
+
+int tsdb_head_ended_series(struct tsdb_head *h, int64_t stale_before_ms, int64_t idle_before_ms,
+                           struct tsdb_head_ended **out, size_t *n)
+{
+    struct tsdb_head_ended *v = NULL;
+    size_t k = 0, cap = 0;
+    for (size_t i = 0; i < STRIPES; i++) {
+        struct rstripe *rs = &h->refs[i];
+        spin_lock(&rs->mu);
+        for (uint32_t b = 0; b < rs->cap; b++) {
+            struct hseries *s = rs->tab[b].s;
+            if (!s || !ended_locked(s, stale_before_ms, idle_before_ms))
+                continue;
+            if (k == cap) {
+                cap = cap ? cap * 2 : 256;
+                struct tsdb_head_ended *nv = mp_realloc(v, cap * sizeof *nv);
+                if (!nv) {
+                    spin_unlock(&rs->mu);
+                    mp_free(v);
+                    return MP_ENOMEM;
+                }
+                v = nv;
+            }
+            v[k++] = (struct tsdb_head_ended){s->ref, s->last_t};
+        }
+        spin_unlock(&rs->mu);
     }
-    return rc;
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+struct evict_ctx {
+    const struct tsdb_head_ended *v;
+    size_t n;
+};
+
+static bool evict_gone(struct tsdb_head *h, struct hseries *s, void *ctx)
+{
+    (void)h;
+    const struct evict_ctx *e = ctx;
+    size_t lo = 0, hi = e->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->v[mid].ref < s->ref)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* still exactly as persisted: same last sample, nobody holding it */
+    return lo < e->n && e->v[lo].ref == s->ref && s->has_sample && !s->pending &&
+           s->last_t == e->v[lo].last_t;
+}
+
+static int ended_cmp(const void *pa, const void *pb)
+{
+    uint64_t a = ((const struct tsdb_head_ended *)pa)->ref;
+    uint64_t b = ((const struct tsdb_head_ended *)pb)->ref;
+    return a < b ? -1 : a > b;
+}
+
+int tsdb_head_evict(struct tsdb_head *h, struct tsdb_head_ended *v, size_t n, size_t *removed,
+                    struct mp_err *err)
+{
+    qsort(v, n, sizeof *v, ended_cmp);
+    struct evict_ctx e = {v, n};
+    *removed = sweep(h, evict_gone, &e);
+    (void)err;
+    return 0;
 }
 
 /* ---- cardinality ---------------------------------------------------------------------------- */

@@ -154,6 +154,22 @@ size_t tsdb_head_bytes(const struct tsdb_head *h);
  * lock (no reader may hold pointers into the head). */
 MP_NODISCARD int tsdb_head_truncate(struct tsdb_head *h, int64_t mint_ms, struct mp_err *err);
 
+/* Series that ended: their last sample is a staleness marker older than stale_before_ms (the
+ * target or the series went away), or they had no sample since idle_before_ms. Nobody may be
+ * appending to them. *out (mp_free) lists ref and last sample time. */
+struct tsdb_head_ended {
+    uint64_t ref;
+    int64_t last_t;
+};
+MP_NODISCARD int tsdb_head_ended_series(struct tsdb_head *h, int64_t stale_before_ms,
+                                        int64_t idle_before_ms, struct tsdb_head_ended **out,
+                                        size_t *n);
+/* Removes from the head the series of v[0..n) (sorted here) whose last sample is still the one
+ * listed (their data having been persisted); *removed counts them. Caller holds the db write
+ * lock, as for truncation. */
+MP_NODISCARD int tsdb_head_evict(struct tsdb_head *h, struct tsdb_head_ended *v, size_t n,
+                                 size_t *removed, struct mp_err *err);
+
 /* True while series ref is in the head (WAL checkpoint filter). */
 bool tsdb_head_series_exists(struct tsdb_head *h, uint64_t ref);
 

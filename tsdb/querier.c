@@ -23,6 +23,8 @@
 struct source {
     struct tsdb_block *b; /* NULL: the head */
     struct tsdb_ireader ir;
+    const uint64_t *only; /* head only: just these series (sorted), whatever the matchers */
+    size_t nonly;
 };
 
 struct tsdb_querier {
@@ -94,6 +96,17 @@ int tsdb_querier_open_sources(struct tsdb *db, struct tsdb_block *const *blocks,
     }
     *out = q;
     return 0;
+}
+
+int tsdb_querier_open_head_refs(struct tsdb *db, const uint64_t *refs, size_t n, int64_t mint_ms,
+                                int64_t maxt_ms, struct tsdb_querier **out, struct mp_err *err)
+{
+    int rc = tsdb_querier_open_sources(db, NULL, 0, true, false, mint_ms, maxt_ms, out, err);
+    if (!rc) {
+        (*out)->src[0].only = refs;
+        (*out)->src[0].nonly = n;
+    }
+    return rc;
 }
 
 int tsdb_querier_open(struct tsdb *db, int64_t mint_ms, int64_t maxt_ms,
@@ -231,7 +244,12 @@ static int cursor_start(struct tsdb_querier *q, struct cursor *c,
                         const struct mp_matcher *const *m, size_t n, struct mp_err *err)
 {
     int rc;
-    if (m) {
+    if (c->src->only) {
+        tsdb_plist_reset(&c->refs);
+        rc = tsdb_plist_reserve(&c->refs, c->src->nonly);
+        for (size_t i = 0; !rc && i < c->src->nonly; i++)
+            c->refs.refs[c->refs.n++] = c->src->only[i];
+    } else if (m) {
         rc = tsdb_postings_for_matchers(&c->src->ir, m, n, &c->refs, err);
     } else {
         struct mp_str empty = {"", 0};

@@ -454,3 +454,106 @@ Test(db, read_only_open_changes_nothing)
     tsdb_close(db);
     cr_assert_eq(dir_entries(dir), before, "read-only open changed the directory");
 }
+
+/* Series that end with staleness markers leave the head at the next db loop round, their data
+ * still queryable from an ended-series block, which is merged into its window's block once the
+ * head has moved past it. */
+Test(db, ended_series_leave_the_head_early)
+{
+    struct tsdb *db = open_db(0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    append_range(db, 40, t0, 60); /* 10 min of series 0..39 */
+    struct tsdb_querier *q0;
+    /* stale markers for series 0..29 (their target went away) */
+    struct tsdb_appender *a;
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    for (int i = 0; i < 30; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        struct mp_labels *ls = mk("m", "s", v);
+        cr_assert_eq(tsdb_appender_add(a, 0, ls, t0 + 600000, tsdb_stale_nan(), NULL, NULL), 0);
+        mp_labels_release(ls);
+    }
+    cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    /* series 30..39 go on for 20 more minutes (values follow val()) */
+    struct mp_labels *ls[10];
+    uint64_t refs[10] = {0};
+    for (int i = 0; i < 10; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", 30 + i);
+        ls[i] = mk("m", "s", v);
+    }
+    for (int k = 61; k < 180; k++) {
+        cr_assert_eq(tsdb_appender_create(db, &a), 0);
+        for (int i = 0; i < 10; i++)
+            cr_assert_eq(tsdb_appender_add(a, refs[i], ls[i], t0 + k * 10000,
+                                           val(30 + i, t0 + k * 10000), &refs[i], NULL), 0);
+        cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    }
+    cr_assert_eq(tsdb_head_num_series(db->head), 40);
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    cr_assert_eq(tsdb_head_num_series(db->head), 10, "ended series still in the head");
+    size_t nb;
+    struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
+    cr_assert_eq(nb, 1);
+    cr_assert(tsdb_block_is_ended_series(bs[0]));
+    cr_assert_eq(bs[0]->meta.stats.num_series, 30);
+    tsdb_block_release(bs[0]);
+    free(bs);
+    /* every sample still there: 30 series x 60 samples (the stale markers are not counted by
+     * count(): they are NaN, skip them) */
+    cr_assert_eq(tsdb_querier_open(db, t0, t0 + H_MS, &q0, NULL), 0);
+    struct mp_matcher *m = eq("__name__", "m");
+    const struct mp_matcher *ms[] = {m};
+    struct tsdb_series_set *set;
+    cr_assert_eq(tsdb_querier_select(q0, ms, 1, &set, NULL), 0);
+    size_t series = 0, samples = 0, stale = 0;
+    while (tsdb_series_set_next(set, NULL) == 0) {
+        series++;
+        struct tsdb_sample_iter it;
+        tsdb_series_set_iter(set, &it);
+        int64_t t;
+        double v;
+        while (tsdb_sample_iter_next(&it, &t, &v) == 0) {
+            if (tsdb_is_stale(v))
+                stale++;
+            else
+                samples++;
+        }
+    }
+    cr_assert_eq(series, 40);
+    cr_assert_eq(stale, 30);
+    cr_assert_eq(samples, 40 * 60 + 10 * 119);
+    tsdb_series_set_free(set);
+    mp_matcher_destroy(m);
+    tsdb_querier_close(q0);
+    /* a restart keeps it right: the ended series come back from the WAL until a checkpoint, the
+     * duplicates merge */
+    tsdb_close(db);
+    db = open_db(0);
+    size_t s, n;
+    count(db, t0 + 610000, t0 + H_MS, &s, &n);
+    cr_assert_eq(s, 10);
+    cr_assert_eq(n, 10 * 119);
+    /* move the head 4 h on: the window's head block is cut and the ended block merged into it */
+    for (int i = 0; i < 10; i++)
+        refs[i] = 0;
+    for (int k = 180; k < 4 * 360; k += 6) {
+        cr_assert_eq(tsdb_appender_create(db, &a), 0);
+        for (int i = 0; i < 10; i++)
+            cr_assert_eq(tsdb_appender_add(a, refs[i], ls[i], t0 + k * 10000,
+                                           val(30 + i, t0 + k * 10000), &refs[i], NULL), 0);
+        cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    }
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    bs = tsdb_db_blocks(db, &nb);
+    for (size_t i = 0; i < nb; i++) {
+        cr_assert(!tsdb_block_is_ended_series(bs[i]), "ended-series block not merged");
+        tsdb_block_release(bs[i]);
+    }
+    free(bs);
+    cr_assert_eq(nb, 1);
+    for (int i = 0; i < 10; i++)
+        mp_labels_release(ls[i]);
+    tsdb_close(db);
+}
