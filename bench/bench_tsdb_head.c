@@ -2,6 +2,7 @@
 /* bench/bench_tsdb_head.c: the head's figures from issue 3 in one scenario run.
  *
  *   bench_tsdb_head [--series N] [--hours H] [--smoke] [--dir D] [--no-fsync]
+ *                   [--select-repeat R]   (best of R for the one-metric select)
  *
  * Builds N series shaped like linkerd2-proxy's (about 20 labels: namespace, deployment, pod,
  * pod_template_hash, direction, authority, dst_*, status_code, classification, le, ...), 1,000
@@ -157,6 +158,7 @@ int main(int argc, char **argv)
     size_t nseries = 100000;
     double hours = 3;
     bool smoke = false, no_fsync = false;
+    int repeat = 1;
     const char *dir_arg = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--series") == 0 && i + 1 < argc)
@@ -167,6 +169,8 @@ int main(int argc, char **argv)
             dir_arg = argv[++i];
         else if (strcmp(argv[i], "--smoke") == 0)
             smoke = true;
+        else if (strcmp(argv[i], "--select-repeat") == 0 && i + 1 < argc)
+            repeat = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-fsync") == 0)
             no_fsync = true;
     }
@@ -246,10 +250,31 @@ int main(int argc, char **argv)
     int64_t ns1 = select_ms(db, "response_total", "ns-7", maxt, &ss, &sm);
     printf("BenchmarkHeadSelect/one-metric-one-namespace/series=%zu\t1\t%.3f ms/op\t%zu series\t%zu samples\n",
            nseries, (double)ns1 / 1e6, ss, sm);
-    int64_t ns2 = select_ms(db, "response_total", NULL, maxt, &ss, &sm);
+    int64_t ns2 = INT64_MAX;
+    for (int r = 0; r < repeat; r++) {
+        int64_t x = select_ms(db, "response_total", NULL, maxt, &ss, &sm);
+        if (x < ns2)
+            ns2 = x;
+    }
     printf("BenchmarkHeadSelect/one-metric/series=%zu\t1\t%.3f ms/op\t%zu series\t%zu samples\n",
            nseries, (double)ns2 / 1e6, ss, sm);
     free(refs);
+    tsdb_close(db);
+    /* Replay: reopen the directory; the WAL holds every sample appended above (no compaction
+     * ran), chunks_head the full chunks. */
+    malloc_trim(0);
+    int64_t r0 = mp_mono_ns();
+    if (tsdb_open(&o, &db, &err)) {
+        fprintf(stderr, "reopen: %s\n", err.msg);
+        return 1;
+    }
+    int64_t rns = mp_mono_ns() - r0;
+    struct tsdb_head_stats hs2;
+    tsdb_head_stats_get(db, &hs2);
+    printf("BenchmarkHeadReplay/series=%zu/hours=%g\t1\t%.3f s/op\t%.0f samples/s\t%" PRIu64
+           " head-series\n",
+           nseries, hours, (double)rns / 1e9, (double)appended * 1e9 / (double)rns,
+           hs2.num_series);
     tsdb_close(db);
     if (!dir_arg) {
         char cmd[400];
