@@ -195,7 +195,7 @@ int main(int argc, char **argv)
     o.dir = dir;
     o.background = false;
     if (no_fsync)
-        o.wal_fsync = 0; /* TSDB_WAL_FSYNC_NONE */
+        o.wal_fsync = TSDB_WAL_FSYNC_NONE;
     struct tsdb *db;
     struct mp_err err = {0};
     if (tsdb_open(&o, &db, &err)) {

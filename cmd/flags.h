@@ -55,6 +55,7 @@ struct cmd_flags {
     int64_t tsdb_max_block_duration_ms; /* default min(31d, 10% of retention time) */
     bool tsdb_no_lockfile;
     bool tsdb_wal_compression;
+    const char *tsdb_wal_compression_type; /* "snappy" or "zstd" */
 
     int64_t remote_flush_deadline_ms;
     int64_t remote_read_sample_limit;

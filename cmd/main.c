@@ -27,6 +27,7 @@
 #include "common/str.h"
 #include "common/time.h"
 #include "configs/config.h"
+#include "tsdb/tsdb.h"
 #include "web/web.h"
 
 #ifndef MP_VERSION
@@ -43,6 +44,7 @@
  * swaps it. Until other modules hold config snapshots, the old config is freed at swap. */
 struct server {
     const struct cmd_flags *flags;
+    struct tsdb *db;
     pthread_mutex_t cfg_mu;
     struct cfg_config *cfg;
     struct mp_gauge *reload_ok;
@@ -162,6 +164,34 @@ static int register_metrics(struct server *s, struct mp_err *err)
         if (g)
             mp_gauge_set(g, 1);
     }
+    return rc;
+}
+
+/* The storage engine with the --storage.tsdb.* flags. */
+static int open_storage(struct server *s, struct mp_err *err)
+{
+    const struct cmd_flags *f = s->flags;
+    struct tsdb_options o;
+    tsdb_options_init(&o);
+    o.dir = f->tsdb_path;
+    o.retention_ms = f->tsdb_retention_time_ms;
+    o.retention_bytes = (uint64_t)f->tsdb_retention_size_bytes;
+    o.min_block_ms = f->tsdb_min_block_duration_ms;
+    o.max_block_ms = f->tsdb_max_block_duration_ms;
+    o.no_lockfile = f->tsdb_no_lockfile;
+    o.metrics = mp_metrics_default();
+    if (!f->tsdb_wal_compression)
+        o.wal_compression = TSDB_WAL_COMPRESS_NONE;
+    else if (f->tsdb_wal_compression_type && strcmp(f->tsdb_wal_compression_type, "zstd") == 0)
+        o.wal_compression = TSDB_WAL_COMPRESS_ZSTD;
+    else if (f->tsdb_wal_compression_type &&
+             strcmp(f->tsdb_wal_compression_type, "snappy") != 0)
+        return mp_err_set(err, MP_EINVAL, "unknown WAL compression type \"%s\"",
+                          f->tsdb_wal_compression_type);
+    int64_t t0 = mp_mono_ns();
+    int rc = tsdb_open(&o, &s->db, err);
+    if (rc == 0)
+        MP_LOG_INFO("TSDB started", MP_KV_F64("duration_seconds", (double)(mp_mono_ns() - t0) / 1e9));
     return rc;
 }
 
@@ -328,7 +358,11 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    /* Nothing to replay until the storage engine exists: ready at once. */
+    /* The API answers 503 until the storage has replayed its WAL, as Prometheus's. */
+    if (open_storage(&s, &err) != 0) {
+        MP_LOG_ERROR("Opening storage failed", MP_KV_STR("err", err.msg));
+        goto out;
+    }
     web_server_set_ready(web, true);
     MP_LOG_INFO("Server is ready to receive web requests.");
 
@@ -337,6 +371,7 @@ int main(int argc, char **argv)
 
 out:
     web_server_destroy(web);
+    tsdb_close(s.db);
     cfg_web_gate_destroy(web_gate);
     if (tls_key)
         memset(tls_key, 0, strlen(tls_key));

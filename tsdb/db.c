@@ -284,8 +284,8 @@ int tsdb_open(const struct tsdb_options *o, struct tsdb **out, struct mp_err *er
     if (!rc && !o->read_only) {
         struct tsdb_wal_options wo;
         tsdb_wal_options_init(&wo);
-        wo.compression = (enum tsdb_wal_compression)db->o.wal_compression;
-        wo.fsync = (enum tsdb_wal_fsync)db->o.wal_fsync;
+        wo.compression = db->o.wal_compression;
+        wo.fsync = db->o.wal_fsync;
         wo.fsync_interval_ms = db->o.wal_fsync_interval_ms;
         if (db->o.wal_segment_size)
             wo.segment_size = db->o.wal_segment_size;

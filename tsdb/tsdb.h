@@ -159,14 +159,34 @@ struct mp_labels;
 struct mp_matcher;
 struct mp_metrics_registry;
 
+/* WAL settings (the WAL itself is private: tsdb/wal.h, tsdb/WAL.md). */
+enum tsdb_wal_compression {
+    TSDB_WAL_COMPRESS_NONE,
+    TSDB_WAL_COMPRESS_SNAPPY, /* default, as Prometheus --storage.tsdb.wal-compression=true */
+    TSDB_WAL_COMPRESS_ZSTD,   /* Prometheus >= 2.46 reads it; 2.42 does not */
+};
+
+/* When written data is forced to stable storage. Every mode hands each log call's bytes to the
+ * kernel (write) before returning, so a crash of the process alone never loses an
+ * acknowledged record. The modes differ on a machine crash (power loss, kernel panic): */
+enum tsdb_wal_fsync {
+    TSDB_WAL_FSYNC_NONE,     /* never (tests, benchmarks): everything not flushed by the OS */
+    TSDB_WAL_FSYNC_SEGMENT,  /* Prometheus: fdatasync when a segment is cut and on close;
+                              * loses up to one segment of acknowledged records */
+    TSDB_WAL_FSYNC_INTERVAL, /* default: SEGMENT plus a background fdatasync every
+                              * fsync_interval_ms when something was written; loses records
+                              * acknowledged in the last fsync_interval_ms + one fsync */
+    TSDB_WAL_FSYNC_ALWAYS,   /* fdatasync before every log call returns; loses nothing */
+};
+
 struct tsdb_options {
     const char *dir;            /* data directory, created if missing */
     int64_t retention_ms;       /* --storage.tsdb.retention.time; 0 = no time limit */
     uint64_t retention_bytes;   /* --storage.tsdb.retention.size; 0 = no size limit */
     int64_t min_block_ms;       /* head block range; default 2 h */
     int64_t max_block_ms;       /* largest compacted block; default min(10% retention, 31 d) */
-    int wal_compression;        /* enum tsdb_wal_compression value; default snappy */
-    int wal_fsync;              /* enum tsdb_wal_fsync value; default interval */
+    enum tsdb_wal_compression wal_compression; /* default snappy */
+    enum tsdb_wal_fsync wal_fsync;             /* default interval (1 s) */
     int64_t wal_fsync_interval_ms;
     size_t wal_segment_size;    /* default 128 MiB */
     bool no_lockfile;           /* --storage.tsdb.no-lockfile */

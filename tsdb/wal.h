@@ -20,6 +20,7 @@
 
 #include "common/err.h"
 #include "common/str.h"
+#include "tsdb/tsdb.h"
 
 #define TSDB_WAL_PAGE_SIZE 32768u
 #define TSDB_WAL_HEADER_SIZE 7u
@@ -37,25 +38,6 @@ enum tsdb_wal_frag {
 };
 #define TSDB_WAL_FLAG_SNAPPY 0x08u
 #define TSDB_WAL_FLAG_ZSTD 0x10u
-
-enum tsdb_wal_compression {
-    TSDB_WAL_COMPRESS_NONE,
-    TSDB_WAL_COMPRESS_SNAPPY, /* default, as Prometheus --storage.tsdb.wal-compression=true */
-    TSDB_WAL_COMPRESS_ZSTD,   /* Prometheus >= 2.46 reads it; 2.42 does not */
-};
-
-/* When written data is forced to stable storage. Every mode hands each log call's bytes to the
- * kernel (write) before returning, so a crash of the process alone never loses an
- * acknowledged record. The modes differ on a machine crash (power loss, kernel panic): */
-enum tsdb_wal_fsync {
-    TSDB_WAL_FSYNC_NONE,     /* never (tests, benchmarks): everything not flushed by the OS */
-    TSDB_WAL_FSYNC_SEGMENT,  /* Prometheus: fdatasync when a segment is cut and on close;
-                              * loses up to one segment of acknowledged records */
-    TSDB_WAL_FSYNC_INTERVAL, /* default: SEGMENT plus a background fdatasync every
-                              * fsync_interval_ms when something was written; loses records
-                              * acknowledged in the last fsync_interval_ms + one fsync */
-    TSDB_WAL_FSYNC_ALWAYS,   /* fdatasync before every log call returns; loses nothing */
-};
 
 struct tsdb_wal_options {
     size_t segment_size; /* multiple of TSDB_WAL_PAGE_SIZE, >= one page; default 128 MiB */
