@@ -204,6 +204,47 @@ static void heap_sift(struct cursor *h, size_t n, size_t i)
     }
 }
 
+/* Union through a bitmap over [smallest first ref, largest last ref] when that range is dense
+ * (no more 64-bit words than refs), as for the values of one label, whose lists partition a
+ * stretch of consecutive refs: O(total + range/64) instead of O(total log k). Returns false
+ * (nothing written) when the range is sparse or the bitmap cannot be allocated. The cursors
+ * are at their first element. */
+static bool merge_bitmap(const struct cursor *c, size_t k, struct tsdb_plist *out)
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+    size_t total = 0;
+    for (size_t j = 0; j < k; j++) {
+        uint64_t first = c[j].head, last = c[j].p64 ? c[j].p64[c[j].n - 1] : c[j].p32[c[j].n - 1];
+        lo = first < lo ? first : lo;
+        hi = last > hi ? last : hi;
+        total += c[j].n;
+    }
+    uint64_t words = (hi - lo) / 64 + 1;
+    if (words > total)
+        return false;
+    uint64_t *bits = mp_calloc((size_t)words, sizeof *bits);
+    if (!bits)
+        return false;
+    for (size_t j = 0; j < k; j++) {
+        if (c[j].p64) {
+            for (size_t i = 0; i < c[j].n; i++) {
+                uint64_t x = c[j].p64[i] - lo;
+                bits[x / 64] |= UINT64_C(1) << (x % 64);
+            }
+        } else {
+            for (size_t i = 0; i < c[j].n; i++) {
+                uint64_t x = c[j].p32[i] - lo;
+                bits[x / 64] |= UINT64_C(1) << (x % 64);
+            }
+        }
+    }
+    for (uint64_t w = 0; w < words; w++)
+        for (uint64_t b = bits[w]; b; b &= b - 1)
+            out->refs[out->n++] = lo + w * 64 + (uint64_t)__builtin_ctzll(b);
+    mp_free(bits);
+    return true;
+}
+
 /* Appends the union of the k cursors' lists to out (which has room for all of them), dropping
  * duplicates among the appended refs. The cursors are consumed. */
 static void merge_cursors(struct cursor *c, size_t k, struct tsdb_plist *out)
@@ -221,6 +262,8 @@ static void merge_cursors(struct cursor *c, size_t k, struct tsdb_plist *out)
             out->refs[out->n++] = c[0].p64 ? c[0].p64[i] : c[0].p32[i];
         return;
     }
+    if (live > 2 && merge_bitmap(c, live, out))
+        return;
     for (size_t j = live / 2; j-- > 0;)
         heap_sift(c, live, j);
     while (live) {

@@ -45,10 +45,13 @@ static struct tsdb_mempostings *mp_new(void)
 
 #define UNIVERSE 600
 
-/* A random sorted list over [0, UNIVERSE) mapped to refs that cross 2^32, with density d/8. */
+/* A random sorted list over [0, UNIVERSE) with density d/8, mapped to refs that cross 2^32
+ * (sparse: unions take the heap merge) or to consecutive refs (dense: the bitmap union). */
+static bool g_sparse;
+
 static uint64_t to_ref(unsigned i)
 {
-    return i < UNIVERSE / 2 ? i : (UINT64_C(1) << 32) + i;
+    return i < UNIVERSE / 2 || !g_sparse ? i : (UINT64_C(1) << 32) + i;
 }
 
 static void rand_list(uint64_t *seed, struct tsdb_plist *l, bool *bits)
@@ -86,7 +89,8 @@ Test(postings, list_ops_match_naive_sets)
         tsdb_plist_init(&in[j]);
     tsdb_plist_init(&out);
     tsdb_plist_init(&a);
-    for (int it = 0; it < 400; it++) {
+    for (int it = 0; it < 800; it++) {
+        g_sparse = it % 2;
         size_t k = (size_t)(rnd(&seed) % K) + (it % 7 == 0 ? 0 : 1);
         const struct tsdb_plist *p[K];
         for (size_t j = 0; j < k; j++) {
@@ -504,10 +508,13 @@ struct model {
     bool live[NSERIES];
 };
 
+/* wide: a third of the refs above 2^32, so both list widths take part (and unions of values
+ * span a sparse range); otherwise refs 1..NSERIES (dense unions) */
+static bool g_wide_refs;
+
 static uint64_t model_ref(size_t i)
 {
-    /* a third of the refs above 2^32 so both list widths take part */
-    return i % 3 == 0 ? (UINT64_C(1) << 32) + i : i + 1;
+    return g_wide_refs && i % 3 == 0 ? (UINT64_C(1) << 32) + i : i + 1;
 }
 
 static void model_build(struct model *md, uint64_t *seed)
@@ -596,10 +603,10 @@ static void random_matcher(uint64_t *seed, struct mp_matcher **out, char *desc, 
     snprintf(desc + used, dlen - used, "%s%s\"%s\",", name, mp_match_type_str(t), val);
 }
 
-Test(postings, matchers_agree_with_oracle, .timeout = 120)
+static void oracle_run(uint64_t seed, bool wide)
 {
     static struct model md;
-    uint64_t seed = 2024;
+    g_wide_refs = wide;
     model_build(&md, &seed);
     struct tsdb_plist got;
     tsdb_plist_init(&got);
@@ -640,10 +647,21 @@ Test(postings, matchers_agree_with_oracle, .timeout = 120)
     model_free(&md);
 }
 
+Test(postings, matchers_agree_with_oracle, .timeout = 120)
+{
+    oracle_run(2024, true);
+}
+
+Test(postings, matchers_agree_with_oracle_dense_refs, .timeout = 120)
+{
+    oracle_run(77, false);
+}
+
 Test(postings, matchers_fixed_cases)
 {
     static struct model md;
     uint64_t seed = 5;
+    g_wide_refs = true;
     model_build(&md, &seed);
     struct tsdb_plist got;
     tsdb_plist_init(&got);
