@@ -26,6 +26,24 @@
 #define SERIES_PER_POD 1000
 #define INTERVAL_MS 10000
 
+/* RssAnon (heap) and RssFile (mapped files) of /proc/self/status, in bytes. */
+static void rss_split(size_t *anon, size_t *file)
+{
+    *anon = *file = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long kb;
+        if (sscanf(line, "RssAnon: %lu kB", &kb) == 1)
+            *anon = kb * 1024;
+        else if (sscanf(line, "RssFile: %lu kB", &kb) == 1)
+            *file = kb * 1024;
+    }
+    fclose(f);
+}
+
 static size_t rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -71,7 +89,7 @@ static struct mp_labels *labels_for(size_t p, unsigned g, size_t j)
 }
 
 struct result {
-    size_t peak_rss, end_rss;
+    size_t peak_rss, end_rss, peak_anon, peak_file;
     uint64_t max_head_series;
 };
 
@@ -155,9 +173,14 @@ static void run(size_t pods, double hours, double churn, int every_min, struct r
             res->max_head_series = hs.num_series;
         if (k >= 3 * 360 && k % 60 == 0) {
             malloc_trim(0);
-            size_t r = rss_bytes();
+            size_t r = rss_bytes(), an, fi;
+            rss_split(&an, &fi);
             if (r > res->peak_rss)
                 res->peak_rss = r;
+            if (an > res->peak_anon)
+                res->peak_anon = an;
+            if (fi > res->peak_file)
+                res->peak_file = fi;
         }
     }
     malloc_trim(0);
@@ -220,9 +243,12 @@ int main(int argc, char **argv)
     struct result ch = run_child(pods, hours, churn, every);
     printf("BenchmarkChurnRSS/pods=%zu/hours=%g/churn=%g-every-%dm\t1\t%.3f rss-ratio\t%.1f MiB-rss-nochurn"
            "\t%.1f MiB-rss-churn\t%" PRIu64 " max-head-series-nochurn\t%" PRIu64
-           " max-head-series-churn\n",
+           " max-head-series-churn\t%.1f MiB-anon-nochurn\t%.1f MiB-anon-churn\t%.1f MiB-file-nochurn"
+           "\t%.1f MiB-file-churn\n",
            pods, hours, churn, every, (double)ch.peak_rss / (double)(base.peak_rss ? base.peak_rss : 1),
            (double)base.peak_rss / 1048576.0, (double)ch.peak_rss / 1048576.0,
-           base.max_head_series, ch.max_head_series);
+           base.max_head_series, ch.max_head_series, (double)base.peak_anon / 1048576.0,
+           (double)ch.peak_anon / 1048576.0, (double)base.peak_file / 1048576.0,
+           (double)ch.peak_file / 1048576.0);
     return 0;
 }

@@ -563,3 +563,10 @@ uint64_t tsdb_chunks_reader_size(const struct tsdb_chunks_reader *r)
 {
     return r->size;
 }
+
+void tsdb_chunks_reader_drop_pages(const struct tsdb_chunks_reader *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->segs[i].mapped)
+            (void)madvise((void *)r->segs[i].p, r->segs[i].len, MADV_DONTNEED);
+}

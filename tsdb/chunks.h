@@ -178,6 +178,10 @@ typedef int tsdb_chunks_walk_fn(void *ctx, uint64_t ref, uint8_t enc, const uint
 MP_NODISCARD int tsdb_chunks_reader_walk(const struct tsdb_chunks_reader *r,
                                          tsdb_chunks_walk_fn *fn, void *ctx, struct mp_err *err);
 
+/* Drops this process's mapping of the segments' pages (MADV_DONTNEED; see
+ * tsdb_head_chunks_drop_pages). */
+void tsdb_chunks_reader_drop_pages(const struct tsdb_chunks_reader *r);
+
 /* Number of segments and their total size in bytes (for self-metrics and block size). */
 size_t tsdb_chunks_reader_segments(const struct tsdb_chunks_reader *r);
 uint64_t tsdb_chunks_reader_size(const struct tsdb_chunks_reader *r);

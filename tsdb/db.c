@@ -410,6 +410,18 @@ int tsdb_compact(struct tsdb *db, struct mp_err *err)
     pthread_mutex_lock(&db->cmp_mu);
     int64_t t0 = mp_mono_ns();
     int rc = tsdb_compact_locked(db, err);
+    /* Compaction read chunks and indexes through their mmaps; those pages are page cache, not
+     * ours to keep resident (queries fault back what they need). */
+    if (db->hc)
+        tsdb_head_chunks_drop_pages(db->hc);
+    size_t nb;
+    struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
+    for (size_t i = 0; i < nb; i++) {
+        tsdb_index_reader_drop_pages(bs[i]->index);
+        tsdb_chunks_reader_drop_pages(bs[i]->chunks);
+        tsdb_block_release(bs[i]);
+    }
+    mp_free(bs);
     atomic_store(&db->last_compaction_ns, mp_mono_ns() - t0);
     pthread_mutex_unlock(&db->cmp_mu);
     return rc;

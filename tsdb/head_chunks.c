@@ -638,3 +638,12 @@ int tsdb_head_chunks_close(struct tsdb_head_chunks *hc, struct mp_err *err)
     hc_free(hc);
     return rc;
 }
+
+void tsdb_head_chunks_drop_pages(struct tsdb_head_chunks *hc)
+{
+    pthread_rwlock_rdlock(&hc->flock);
+    for (size_t i = 0; i < hc->nfiles; i++)
+        if (hc->files[i]->map)
+            (void)madvise((void *)hc->files[i]->map, hc->files[i]->map_len, MADV_DONTNEED);
+    pthread_rwlock_unlock(&hc->flock);
+}

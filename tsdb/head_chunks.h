@@ -133,6 +133,12 @@ uint32_t tsdb_head_chunks_file_number(struct tsdb_head_chunks *hc);
 MP_NODISCARD int tsdb_head_chunks_truncate(struct tsdb_head_chunks *hc, uint32_t before_file,
                                            struct mp_err *err);
 
+/* Drops this process's mapping of the files' pages (madvise MADV_DONTNEED on a read-only
+ * shared mapping: the data stays in the page cache and on disk, the next read faults it back).
+ * After background work that read many chunks (compaction), so its pages do not stay counted in
+ * the process's RSS. Safe while others read. */
+void tsdb_head_chunks_drop_pages(struct tsdb_head_chunks *hc);
+
 /* Hands the write buffer to the kernel. 0 or MP_EIO. */
 MP_NODISCARD int tsdb_head_chunks_flush(struct tsdb_head_chunks *hc, struct mp_err *err);
 

@@ -1370,3 +1370,9 @@ int tsdb_index_series_labels(const struct tsdb_index_series *s, struct mp_labels
 {
     return mp_labels_create(s->labels, s->nlabels, out, err);
 }
+
+void tsdb_index_reader_drop_pages(const struct tsdb_index_reader *r)
+{
+    if (r->mapped)
+        (void)madvise((void *)r->b, r->len, MADV_DONTNEED);
+}

@@ -100,6 +100,9 @@ MP_NODISCARD int tsdb_index_reader_open(const char *path, struct tsdb_index_read
 MP_NODISCARD int tsdb_index_reader_open_mem(const uint8_t *data, size_t len,
                                             struct tsdb_index_reader **out, struct mp_err *err);
 void tsdb_index_reader_close(struct tsdb_index_reader *r); /* NULL is a no-op */
+/* Drops this process's mapping of the file's pages (MADV_DONTNEED on the read-only shared map;
+ * the next read faults them back from the page cache). */
+void tsdb_index_reader_drop_pages(const struct tsdb_index_reader *r);
 
 /* Matcher resolution over this index (postings union, sorted label values). Valid until close. */
 struct tsdb_ireader tsdb_index_reader_ireader(struct tsdb_index_reader *r);
