@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/time.h"
 
@@ -71,6 +72,19 @@ static inline void bench_header(void)
         fclose(f);
     }
     printf("commit: %s\ncpu: %s\n", MP_GIT_REVISION, model);
+}
+
+/* Resident set size of this process in bytes (/proc/self/statm), 0 if unreadable. */
+static inline size_t bench_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &size, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 static inline bool bench_selected(const struct bench_opts *o, const char *name)

@@ -44,17 +44,6 @@ static void rss_split(size_t *anon, size_t *file)
     fclose(f);
 }
 
-static size_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%lu %lu", &size, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 static const char *metrics[] = {"request_total", "response_total", "response_latency_ms_bucket",
                                 "tcp_open_total", "tcp_read_bytes_total", "process_cpu_seconds_total"};
@@ -173,7 +162,7 @@ static void run(size_t pods, double hours, double churn, int every_min, struct r
             res->max_head_series = hs.num_series;
         if (k >= 3 * 360 && k % 60 == 0) {
             malloc_trim(0);
-            size_t r = rss_bytes(), an, fi;
+            size_t r = bench_rss_bytes(), an, fi;
             rss_split(&an, &fi);
             if (r > res->peak_rss)
                 res->peak_rss = r;
@@ -184,7 +173,7 @@ static void run(size_t pods, double hours, double churn, int every_min, struct r
         }
     }
     malloc_trim(0);
-    res->end_rss = rss_bytes();
+    res->end_rss = bench_rss_bytes();
     if (res->end_rss > res->peak_rss)
         res->peak_rss = res->end_rss;
     tsdb_close(db);

@@ -29,17 +29,6 @@
 #define SERIES_PER_POD 1000
 #define INTERVAL_MS 10000
 
-static size_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%lu %lu", &size, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 static int64_t cpu_ns(void)
 {
@@ -203,7 +192,7 @@ int main(int argc, char **argv)
         return 1;
     }
     malloc_trim(0);
-    size_t rss0 = rss_bytes();
+    size_t rss0 = bench_rss_bytes();
     uint64_t *refs = calloc(nseries, sizeof *refs);
     int64_t t0 = 1700000000000 - 1700000000000 % 7200000;
     uint64_t rng = 42;
@@ -234,7 +223,7 @@ int main(int argc, char **argv)
     }
     int64_t cpu = cpu_ns() - cpu0, wall = mp_mono_ns() - wall0;
     malloc_trim(0);
-    size_t rss1 = rss_bytes();
+    size_t rss1 = bench_rss_bytes();
     struct tsdb_head_stats hs;
     tsdb_head_stats_get(db, &hs);
     printf("BenchmarkHeadAppend/series=%zu/hours=%g\t%" PRIu64 "\t%.1f ns/sample\t%.0f samples/s/core"

@@ -223,6 +223,18 @@ int tsdb_block_write(struct tsdb *db, const char *parent, struct tsdb_querier *q
     return 0;
 }
 
+int tsdb_block_persist(struct tsdb *db, struct tsdb_querier *q, int64_t mint_ms, int64_t maxt_ms,
+                       struct tsdb_meta *meta, bool *written, struct mp_err *err)
+{
+    int rc = tsdb_block_write(db, db->dir, q, mint_ms, maxt_ms, meta, written, err);
+    if (rc || !*written)
+        return rc;
+    char dir[4200], ulid[TSDB_ULID_LEN + 1];
+    tsdb_ulid_format(&meta->ulid, ulid);
+    tsdb_pathf(dir, sizeof dir, "%s/%s", db->dir, ulid);
+    return tsdb_db_add_block(db, dir, err);
+}
+
 static int u64_cmp(const void *pa, const void *pb)
 {
     uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
@@ -290,17 +302,14 @@ static int compact_head_once(struct tsdb *db, struct mp_err *err)
     struct tsdb_meta meta;
     tsdb_meta_init(&meta);
     bool written = false;
-    rc = tsdb_block_write(db, db->dir, q, mint, maxt, &meta, &written, err);
+    rc = tsdb_block_persist(db, q, mint, maxt, &meta, &written, err);
     tsdb_querier_close(q);
     if (!rc && written) {
-        char dir[4096], ulid[TSDB_ULID_LEN + 1];
+        char ulid[TSDB_ULID_LEN + 1];
         tsdb_ulid_format(&meta.ulid, ulid);
-        tsdb_pathf(dir, sizeof dir, "%s/%s", db->dir, ulid);
-        rc = tsdb_db_add_block(db, dir, err);
-        if (!rc)
-            MP_LOG_INFO("write block", MP_KV_STR("ulid", ulid), MP_KV_I64("mint", mint),
-                        MP_KV_I64("maxt", maxt), MP_KV_U64("series", meta.stats.num_series),
-                        MP_KV_U64("samples", meta.stats.num_samples));
+        MP_LOG_INFO("write block", MP_KV_STR("ulid", ulid), MP_KV_I64("mint", mint),
+                    MP_KV_I64("maxt", maxt), MP_KV_U64("series", meta.stats.num_series),
+                    MP_KV_U64("samples", meta.stats.num_samples));
     }
     tsdb_meta_fini(&meta);
     if (rc) {
@@ -370,14 +379,8 @@ static int evict_ended(struct tsdb *db, struct mp_err *err)
         bool written = false;
         rc = tsdb_meta_add_hint(&meta, TSDB_HINT_ENDED_SERIES);
         if (!rc)
-            rc = tsdb_block_write(db, db->dir, q, lo, hi, &meta, &written, err);
+            rc = tsdb_block_persist(db, q, lo, hi, &meta, &written, err);
         tsdb_querier_close(q);
-        if (!rc && written) {
-            char dir[4200], ulid[TSDB_ULID_LEN + 1];
-            tsdb_ulid_format(&meta.ulid, ulid);
-            tsdb_pathf(dir, sizeof dir, "%s/%s", db->dir, ulid);
-            rc = tsdb_db_add_block(db, dir, err);
-        }
         tsdb_meta_fini(&meta);
     }
     size_t removed = 0;
@@ -425,15 +428,10 @@ static int merge_blocks(struct tsdb *db, struct tsdb_block *const *g, size_t n, 
         rc = tsdb_querier_open_sources(db, g, n, false, false, mint, maxt - 1, &q, err);
     bool written = false;
     if (!rc)
-        rc = tsdb_block_write(db, db->dir, q, mint, maxt, &meta, &written, err);
+        rc = tsdb_block_persist(db, q, mint, maxt, &meta, &written, err);
     tsdb_querier_close(q);
     char ulid[TSDB_ULID_LEN + 1];
     tsdb_ulid_format(&meta.ulid, ulid);
-    if (!rc && written) {
-        char dir[4096];
-        tsdb_pathf(dir, sizeof dir, "%s/%s", db->dir, ulid);
-        rc = tsdb_db_add_block(db, dir, err);
-    }
     if (!rc) {
         tsdb_db_drop_blocks(db, g, n);
         atomic_fetch_add(&db->compactions, 1);

@@ -575,15 +575,8 @@ static int rewrite_block(struct tsdb *db, struct tsdb_block *b, struct mp_err *e
                                        b->meta.max_time - 1, &q, err);
     bool written = false;
     if (!rc)
-        rc = tsdb_block_write(db, db->dir, q, b->meta.min_time, b->meta.max_time, &meta,
-                              &written, err);
+        rc = tsdb_block_persist(db, q, b->meta.min_time, b->meta.max_time, &meta, &written, err);
     tsdb_querier_close(q);
-    if (!rc && written) {
-        char dir[4200], ulid[TSDB_ULID_LEN + 1];
-        tsdb_ulid_format(&meta.ulid, ulid);
-        tsdb_pathf(dir, sizeof dir, "%s/%s", db->dir, ulid);
-        rc = tsdb_db_add_block(db, dir, err);
-    }
     if (!rc)
         tsdb_db_drop_blocks(db, &b, 1);
     tsdb_meta_fini(&meta);

@@ -121,6 +121,11 @@ MP_NODISCARD int tsdb_block_write(struct tsdb *db, const char *parent, struct ts
                                   int64_t mint_ms, int64_t maxt_ms, struct tsdb_meta *meta,
                                   bool *written, struct mp_err *err);
 
+/* tsdb_block_write into the data directory, then the new block joins the db's list. */
+MP_NODISCARD int tsdb_block_persist(struct tsdb *db, struct tsdb_querier *q, int64_t mint_ms,
+                                    int64_t maxt_ms, struct tsdb_meta *meta, bool *written,
+                                    struct mp_err *err);
+
 /* Compaction levels (compact.c): persists the head while it is compactable, then merges
  * blocks per Prometheus's exponential ranges, then applies retention. cmp_mu held. */
 MP_NODISCARD int tsdb_compact_locked(struct tsdb *db, struct mp_err *err);

@@ -24,6 +24,7 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "tsdb/bytes.h"
 #include "tsdb/chunk_xor.h"
 #include "tsdb/head_chunks.h"
 #include "tsdb/postings.h"
@@ -311,16 +312,6 @@ struct tsdb_head {
 #define CINC(h, f) atomic_fetch_add_explicit(&(h)->c.f, 1, memory_order_relaxed)
 #define CADD(h, f, v) atomic_fetch_add_explicit(&(h)->c.f, (v), memory_order_relaxed)
 
-static size_t put_uvarint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
 
 /* Series labels are written by this file only, so decoding trusts them. */
 static uint32_t get_uvarint(const uint8_t **pp)
@@ -542,7 +533,7 @@ static int series_get_or_create(struct tsdb_head *h, const struct mp_labels *ls,
     uint8_t stackbuf[512];
     size_t maxlen = 5 + n * 10;
     uint8_t *enc = maxlen <= sizeof stackbuf ? stackbuf : mp_xmalloc(maxlen);
-    size_t len = put_uvarint(enc, n);
+    size_t len = tsdb_put_uvarint(enc, n);
     int rc = 0;
     pthread_mutex_lock(&h->syms.mu);
     size_t done = 0;
@@ -553,7 +544,7 @@ static int series_get_or_create(struct tsdb_head *h, const struct mp_labels *ls,
         rc = sym_acquire_locked(&h->syms, str, &id);
         if (rc)
             break;
-        len += put_uvarint(enc + len, id);
+        len += tsdb_put_uvarint(enc + len, id);
     }
     if (rc) {
         const uint8_t *p = enc;
