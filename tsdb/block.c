@@ -41,7 +41,9 @@ int tsdb_block_open(const char *dir, struct tsdb_block **out, struct mp_err *err
     }
     if (!rc) {
         tsdb_pathf(path, sizeof path, "%s/chunks", dir);
-        rc = tsdb_chunks_reader_open(path, &b->chunks, err);
+        rc = tsdb_zchunks_reader_open(path, &b->zchunks, err);
+        if (rc == MP_ENOTFOUND)
+            rc = tsdb_chunks_reader_open(path, &b->chunks, err);
     }
     uint64_t tomb_size = 0;
     if (!rc)
@@ -52,7 +54,10 @@ int tsdb_block_open(const char *dir, struct tsdb_block **out, struct mp_err *err
         tsdb_block_release(b);
         return rc;
     }
-    b->size_bytes = file_size(dir, "index") + tsdb_chunks_reader_size(b->chunks) + tomb_size +
+    b->size_bytes = file_size(dir, "index") +
+                    (b->zchunks ? tsdb_zchunks_reader_size(b->zchunks)
+                                : tsdb_chunks_reader_size(b->chunks)) +
+                    tomb_size +
                     file_size(dir, TSDB_META_FILENAME);
     *out = b;
     return 0;
@@ -74,6 +79,7 @@ void tsdb_block_release(struct tsdb_block *b)
         return;
     tsdb_index_reader_close(b->index);
     tsdb_chunks_reader_close(b->chunks);
+    tsdb_zchunks_reader_close(b->zchunks);
     tsdb_tombstones_destroy(b->tomb);
     if (atomic_load(&b->deletable)) {
         struct mp_err e = {0};
@@ -152,4 +158,21 @@ bool tsdb_block_is_ended_series(const struct tsdb_block *b)
         if (strcmp(b->meta.compaction.hints[i], TSDB_HINT_ENDED_SERIES) == 0)
             return true;
     return false;
+}
+
+int tsdb_block_chunk(const struct tsdb_block *b, struct tsdb_zchunks_cache *cache, uint64_t ref,
+                     uint8_t *enc, const uint8_t **data, size_t *len, struct mp_err *err)
+{
+    if (b->zchunks)
+        return tsdb_zchunks_reader_get(b->zchunks, cache, ref, enc, data, len, err);
+    return tsdb_chunks_reader_get(b->chunks, ref, enc, data, len, err);
+}
+
+void tsdb_block_drop_pages(const struct tsdb_block *b)
+{
+    tsdb_index_reader_drop_pages(b->index);
+    if (b->zchunks)
+        tsdb_zchunks_reader_drop_pages(b->zchunks);
+    else
+        tsdb_chunks_reader_drop_pages(b->chunks);
 }

@@ -50,7 +50,8 @@ static int trim_chunk(const struct tsdb_chunk *c, int64_t mint, int64_t maxt,
 }
 
 struct writer {
-    struct tsdb_chunks_writer *cw;
+    struct tsdb_chunks_writer *cw;   /* Prometheus segments, or */
+    struct tsdb_zchunks_writer *zw;  /* compressed ones */
     struct tsdb_index_writer *iw;
     struct tsdb_chunk *chunks;
     struct tsdb_index_chunk_meta *metas;
@@ -97,7 +98,8 @@ static int write_series(struct writer *w, const struct mp_labels *ls, const stru
         k++;
     }
     if (!rc && k) {
-        rc = tsdb_chunks_writer_write(w->cw, w->chunks, k, w->refs, err);
+        rc = w->zw ? tsdb_zchunks_writer_write(w->zw, w->chunks, k, w->refs, err)
+                   : tsdb_chunks_writer_write(w->cw, w->chunks, k, w->refs, err);
         for (size_t i = 0; i < k && !rc; i++) {
             w->metas[i] = (struct tsdb_index_chunk_meta){w->chunks[i].mint_ms,
                                                          w->chunks[i].maxt_ms, w->refs[i]};
@@ -138,7 +140,6 @@ static int fsync_dir(const char *dir, struct mp_err *err)
 int tsdb_block_write(struct tsdb *db, const char *parent, struct tsdb_querier *q, int64_t mint_ms,
                      int64_t maxt_ms, struct tsdb_meta *meta, bool *written, struct mp_err *err)
 {
-    (void)db;
     *written = false;
     int rc = tsdb_ulid_generate(mp_now_ms(), &meta->ulid, err);
     if (rc)
@@ -162,7 +163,14 @@ int tsdb_block_write(struct tsdb *db, const char *parent, struct tsdb_querier *q
     size_t nsyms = 0;
     struct tsdb_series_set *set = NULL;
     tsdb_pathf(path, sizeof path, "%s/chunks", tmp);
-    rc = tsdb_chunks_writer_open(path, NULL, &w.cw, err);
+    if (db->o.block_compression_level > 0) {
+        struct tsdb_zchunks_writer_options zo;
+        tsdb_zchunks_writer_options_init(&zo);
+        zo.level = db->o.block_compression_level;
+        rc = tsdb_zchunks_writer_open(path, &zo, &w.zw, err);
+    } else {
+        rc = tsdb_chunks_writer_open(path, NULL, &w.cw, err);
+    }
     if (!rc) {
         tsdb_pathf(path, sizeof path, "%s/index", tmp);
         rc = tsdb_index_writer_open(path, &w.iw, err);
@@ -187,7 +195,8 @@ int tsdb_block_write(struct tsdb *db, const char *parent, struct tsdb_querier *q
         rc = 0;
     tsdb_series_set_free(set);
     mp_free((void *)syms);
-    int rc2 = tsdb_chunks_writer_close(w.cw, rc ? NULL : err);
+    int rc2 = w.zw ? tsdb_zchunks_writer_close(w.zw, rc ? NULL : err)
+                   : tsdb_chunks_writer_close(w.cw, rc ? NULL : err);
     if (!rc)
         rc = rc2;
     if (!rc) {

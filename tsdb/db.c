@@ -36,6 +36,7 @@ void tsdb_options_init(struct tsdb_options *o)
     o->wal_fsync_interval_ms = 1000;
     o->wal_segment_size = TSDB_WAL_DEFAULT_SEGMENT_SIZE;
     o->background = true;
+    o->block_compression_level = TSDB_BLOCK_COMPRESSION_DEFAULT;
 }
 
 /* ---- the block list ---------------------------------------------------------------------- */
@@ -417,8 +418,7 @@ int tsdb_compact(struct tsdb *db, struct mp_err *err)
     size_t nb;
     struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
     for (size_t i = 0; i < nb; i++) {
-        tsdb_index_reader_drop_pages(bs[i]->index);
-        tsdb_chunks_reader_drop_pages(bs[i]->chunks);
+        tsdb_block_drop_pages(bs[i]);
         tsdb_block_release(bs[i]);
     }
     mp_free(bs);

@@ -27,6 +27,7 @@
 #include "tsdb/tombstones.h"
 #include "tsdb/tsdb.h"
 #include "tsdb/wal.h"
+#include "tsdb/zchunks.h"
 
 struct tsdb_block {
     _Atomic uint32_t refs;
@@ -34,7 +35,8 @@ struct tsdb_block {
     char *dir;              /* <data>/<ULID> */
     struct tsdb_meta meta;
     struct tsdb_index_reader *index;
-    struct tsdb_chunks_reader *chunks;
+    struct tsdb_chunks_reader *chunks;   /* Prometheus chunk segments, or */
+    struct tsdb_zchunks_reader *zchunks; /* meshprom's compressed ones (zchunks.h) */
     struct tsdb_tombstones *tomb;
     pthread_mutex_t tomb_mu; /* serialises tombstone rewrites (admin delete) */
     uint64_t size_bytes;     /* index + chunks + tombstones + meta.json */
@@ -44,6 +46,13 @@ struct tsdb_block {
 MP_NODISCARD int tsdb_block_open(const char *dir, struct tsdb_block **out, struct mp_err *err);
 struct tsdb_block *tsdb_block_acquire(struct tsdb_block *b);
 void tsdb_block_release(struct tsdb_block *b); /* NULL is a no-op */
+/* The chunk at ref of block b (either format); cache serves compressed blocks and must be the
+ * caller's own (zchunks.h). */
+MP_NODISCARD int tsdb_block_chunk(const struct tsdb_block *b, struct tsdb_zchunks_cache *cache,
+                                  uint64_t ref, uint8_t *enc, const uint8_t **data, size_t *len,
+                                  struct mp_err *err);
+/* Drops the process's mapping of the block's file pages (MADV_DONTNEED). */
+void tsdb_block_drop_pages(const struct tsdb_block *b);
 /* Removes a block directory crash-safely: renamed to <dir>.tmp-for-deletion, then deleted. */
 MP_NODISCARD int tsdb_block_remove_dir(const char *dir, struct mp_err *err);
 /* snprintf for file paths: a path that does not fit is cut (and then simply not found);

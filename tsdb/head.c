@@ -1246,6 +1246,10 @@ static void replay_attach(struct replay *r, struct hseries *s)
     size_t end = lo;
     while (end < r->nmm && r->mm[end].series_ref == s->ref)
         end++;
+    /* chunks that ended before the last persisted block are in that block already (a file of
+     * chunks_head/ outlives the head truncation that dropped them while later chunks use it) */
+    while (lo < end && r->mm[lo].c.maxt < r->min_valid)
+        lo++;
     if (end == lo)
         return;
     struct tsdb_head *h = r->h;

@@ -17,6 +17,8 @@
 #include "tsdb/db.h"
 #include "tsdb/postings.h"
 
+/* Decompressed chunk frames a block cursor keeps before dropping them between series. */
+#define ZCACHE_BUDGET (8u << 20)
 /* Re-encoded chunks hold at most this many samples (Prometheus's default target). */
 #define REENCODE_SAMPLES 120u
 
@@ -48,6 +50,7 @@ struct cursor {
     size_t bcap;
     struct tsdb_head_read hr;
     struct tsdb_index_series is;
+    struct tsdb_zchunks_cache zc; /* decompressed frames of a compressed block */
     struct tsdb_intervals del;
 };
 
@@ -155,6 +158,7 @@ static void cursor_fini(struct cursor *c)
     mp_free(c->bchunks);
     tsdb_head_read_fini(&c->hr);
     tsdb_index_series_fini(&c->is);
+    tsdb_zchunks_cache_fini(&c->zc);
     tsdb_intervals_fini(&c->del);
 }
 
@@ -176,7 +180,7 @@ static int cursor_load_block(struct tsdb_querier *q, struct cursor *c, uint64_t 
             c->bchunks = mp_xrealloc(c->bchunks, c->bcap * sizeof *c->bchunks);
         }
         struct tsdb_chunk *ch = &c->bchunks[k];
-        rc = tsdb_chunks_reader_get(b->chunks, m->ref, &ch->encoding, &ch->data, &ch->len, err);
+        rc = tsdb_block_chunk(b, &c->zc, m->ref, &ch->encoding, &ch->data, &ch->len, err);
         if (rc)
             return mp_err_wrap(err, "block %s series %llu", b->dir, (unsigned long long)ref);
         ch->mint_ms = m->mint_ms;
@@ -219,6 +223,7 @@ static int cursor_load_head(struct tsdb_querier *q, struct cursor *c, uint64_t r
 static int cursor_next(struct tsdb_querier *q, struct cursor *c, struct mp_err *err)
 {
     c->valid = false;
+    tsdb_zchunks_cache_trim(&c->zc); /* the previous series' slices are no longer used */
     while (c->pos < c->refs.n) {
         uint64_t ref = c->refs.refs[c->pos++];
         int rc = c->src->b ? cursor_load_block(q, c, ref, err) : cursor_load_head(q, c, ref, err);
@@ -285,6 +290,7 @@ static int select_impl(struct tsdb_querier *q, const struct mp_matcher *const *m
     for (size_t i = 0; i < q->nsrc; i++) {
         s->cur[i].src = &q->src[i];
         tsdb_head_read_init(&s->cur[i].hr);
+        tsdb_zchunks_cache_init(&s->cur[i].zc, ZCACHE_BUDGET);
     }
     for (size_t i = 0; i < q->nsrc; i++) {
         int rc = cursor_start(q, &s->cur[i], m, n, err);

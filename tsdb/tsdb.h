@@ -190,6 +190,9 @@ struct tsdb_options {
     int64_t wal_fsync_interval_ms;
     size_t wal_segment_size;    /* default 128 MiB */
     bool no_lockfile;           /* --storage.tsdb.no-lockfile */
+    int block_compression_level; /* chunks of new blocks in zstd frames at this level (1..19);
+                                  * 0 writes Prometheus's uncompressed segments. Either format
+                                  * is read. Default TSDB_BLOCK_COMPRESSION_DEFAULT */
     bool read_only;             /* open without changing anything (promtool tsdb dump/analyze):
                                  * no lock, no WAL writer, no repair (replay stops at damage),
                                  * chunks_head ignored (the WAL holds the head's samples), no
@@ -198,6 +201,8 @@ struct tsdb_options {
                                  * false: only when tsdb_compact is called (tests, tools) */
     struct mp_metrics_registry *metrics; /* self-metrics go here; NULL: not registered */
 };
+
+#define TSDB_BLOCK_COMPRESSION_DEFAULT 3
 
 void tsdb_options_init(struct tsdb_options *o);
 

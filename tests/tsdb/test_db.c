@@ -557,3 +557,46 @@ Test(db, ended_series_leave_the_head_early)
         mp_labels_release(ls[i]);
     tsdb_close(db);
 }
+
+/* Blocks in Prometheus's uncompressed chunk format (compression 0) and meshprom's compressed one
+ * are read alike, and a merge of the two writes the configured one. */
+Test(db, prometheus_and_compressed_blocks_mix)
+{
+    struct tsdb_options o;
+    tsdb_options_init(&o);
+    o.dir = dir;
+    o.background = false;
+    o.wal_fsync = TSDB_WAL_FSYNC_NONE;
+    o.retention_ms = 0;
+    o.block_compression_level = 0;
+    struct tsdb *db;
+    cr_assert_eq(tsdb_open(&o, &db, NULL), 0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    append_range(db, 6, t0, 4 * 360);
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    size_t nb;
+    struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
+    cr_assert_eq(nb, 1);
+    cr_assert_not_null(bs[0]->chunks, "level 0 writes Prometheus segments");
+    tsdb_block_release(bs[0]);
+    free(bs);
+    tsdb_close(db);
+    db = open_db(0); /* compressed from now on */
+    size_t s, n;
+    count(db, t0, t0 + 8 * H_MS, &s, &n);
+    cr_assert_eq(n, (size_t)6 * 4 * 360, "Prometheus-format block and head: %zu", n);
+    append_range(db, 6, t0 + 4 * H_MS, 3 * 360);
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    count(db, t0, t0 + 8 * H_MS, &s, &n);
+    cr_assert_eq(s, 6);
+    cr_assert_eq(n, (size_t)6 * 7 * 360);
+    /* the old block stays in Prometheus's format, the new one is compressed */
+    bs = tsdb_db_blocks(db, &nb);
+    cr_assert_eq(nb, 2);
+    cr_assert_not_null(bs[0]->chunks);
+    cr_assert_not_null(bs[1]->zchunks);
+    for (size_t i = 0; i < nb; i++)
+        tsdb_block_release(bs[i]);
+    free(bs);
+    tsdb_close(db);
+}
