@@ -4,10 +4,11 @@
  *
  *   bench_tsdb_disk [--smoke] [--hours H] [--namespaces N] [--deployments M] [--replicas R]
  *                   [--peers K] [--seed S] [--churn F] [--churn-every-min T] [--no-promtool]
- *                   [--jitter-ms J] [--workdir DIR]
+ *                   [--promtool-jitter] [--jitter-ms J] [--workdir DIR]
  *
  * The same mesh is generated twice, with exact timestamps and with jitter (one scrape in
- * eight 2..J ms late; default J = 5), values identical. For each: an OpenMetrics file is
+ * eight 2..J ms late; default J = 5), values identical. For the exact pass (both passes with
+ * --promtool-jitter) an OpenMetrics file is
  * backfilled with `promtool tsdb create-blocks-from openmetrics` if promtool is on PATH
  * (sum of all block files / samples), and the same samples are cut into 2 h blocks (6 h for
  * the 6 h variants) and encoded as:
@@ -518,6 +519,9 @@ static uint64_t index_bytes(const struct data *d, const struct block *bl)
     return pos + li + post + lot + pot + 52;
 }
 
+static size_t zcompress_fwd(const void *src, size_t n, int level, uint8_t **out);
+static void put_uv(struct mp_buf *b, uint64_t v);
+
 struct tally {
     uint64_t bytes, samples;
 };
@@ -533,6 +537,102 @@ static void report(const char *tag, const char *scheme, struct tally t, int64_t 
 static uint64_t block_overhead(const struct data *d, const struct block *bl)
 {
     return index_bytes(d, bl) + META_BYTES + TOMB_BYTES;
+}
+
+struct triple {
+    struct mp_str name, value;
+    size_t ord;
+};
+
+static int cmp_triple(const void *a, const void *b)
+{
+    const struct triple *x = a, *y = b;
+    int c = mp_str_cmp(x->name, y->name);
+    if (!c)
+        c = mp_str_cmp(x->value, y->value);
+    return c ? c : (x->ord > y->ord) - (x->ord < y->ord);
+}
+
+/* A compact index of our own, built for real: symbols (uvarint strings), series entries
+ * (uvarint symbol ordinals, one chunk ref and time range per chunk as uvarint deltas, no
+ * alignment, one CRC per section), postings as uvarint deltas of series ordinals (the
+ * all-series list is implicit), and a (name, value) -> offset table by symbol ordinals.
+ * Returns the raw size; *zstd gets its size after zstd -9 (the index compressed whole). */
+static uint64_t compact_index_bytes(const struct data *d, const struct block *bl, uint64_t *zstd)
+{
+    size_t nstr = 0;
+    for (size_t i = 0; i < bl->np; i++)
+        nstr += 2 * d->s[bl->p[i].ser].nlbl;
+    struct mp_str *syms = mp_xmalloc((nstr + 1) * sizeof *syms);
+    struct triple *tr = mp_xmalloc((nstr / 2 + 1) * sizeof *tr);
+    size_t k = 0, nt = 0;
+    for (size_t i = 0; i < bl->np; i++) {
+        const struct ser *s = &d->s[bl->p[i].ser];
+        memcpy(syms + k, s->lbl, 2 * s->nlbl * sizeof *syms);
+        k += 2 * s->nlbl;
+        for (size_t l = 0; l < s->nlbl; l++)
+            tr[nt++] = (struct triple){s->lbl[2 * l], s->lbl[2 * l + 1], i};
+    }
+    qsort(syms, k, sizeof *syms, cmp_mpstr);
+    size_t nsym = 0;
+    for (size_t i = 0; i < k; i++)
+        if (nsym == 0 || !mp_str_eq(syms[nsym - 1], syms[i]))
+            syms[nsym++] = syms[i];
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    put_uv(&b, nsym);
+    for (size_t i = 0; i < nsym; i++) {
+        put_uv(&b, syms[i].len);
+        if (mp_buf_append(&b, syms[i].ptr, syms[i].len) != 0)
+            abort();
+    }
+    put_uv(&b, bl->np);
+    uint64_t ref = 0;
+    for (size_t i = 0; i < bl->np; i++) {
+        const struct part *p = &bl->p[i];
+        const struct ser *s = &d->s[p->ser];
+        put_uv(&b, s->nlbl);
+        for (size_t l = 0; l < 2 * s->nlbl; l++)
+            put_uv(&b, find_sym(syms, nsym, s->lbl[l]));
+        put_uv(&b, p->ncm);
+        int64_t prev = bl->mint;
+        for (size_t c = 0; c < p->ncm; c++) {
+            put_uv(&b, (uint64_t)(p->cm[c].mint - prev));
+            put_uv(&b, (uint64_t)(p->cm[c].maxt - p->cm[c].mint));
+            put_uv(&b, p->cm[c].len);
+            prev = p->cm[c].maxt;
+            ref += p->cm[c].len;
+        }
+    }
+    qsort(tr, nt, sizeof *tr, cmp_triple);
+    struct mp_buf table;
+    mp_buf_init(&table, 0);
+    for (size_t i = 0; i < nt;) {
+        size_t j = i;
+        while (j < nt && mp_str_eq(tr[j].name, tr[i].name) && mp_str_eq(tr[j].value, tr[i].value))
+            j++;
+        put_uv(&table, find_sym(syms, nsym, tr[i].name));
+        put_uv(&table, find_sym(syms, nsym, tr[i].value));
+        put_uv(&table, b.len);
+        put_uv(&b, j - i);
+        size_t prev = 0;
+        for (size_t m = i; m < j; m++) {
+            put_uv(&b, tr[m].ord - prev);
+            prev = tr[m].ord;
+        }
+        i = j;
+    }
+    if (mp_buf_append(&b, table.data, table.len) != 0)
+        abort();
+    uint64_t raw = b.len + 4 * 4 + 52; /* section CRCs + TOC */
+    uint8_t *z;
+    *zstd = zcompress_fwd(b.data, b.len, 9, &z) + 52;
+    mp_free(z);
+    mp_buf_fini(&table);
+    mp_buf_fini(&b);
+    mp_free(syms);
+    mp_free(tr);
+    return raw;
 }
 
 /* ---- zstd helpers --------------------------------------------------------------------- */
@@ -551,6 +651,11 @@ static size_t zcompress(const void *src, size_t n, int level, uint8_t **out)
     if (ZSTD_isError(r))
         abort();
     return r;
+}
+
+static size_t zcompress_fwd(const void *src, size_t n, int level, uint8_t **out)
+{
+    return zcompress(src, n, level, out);
 }
 
 /* Frames of in_size input bytes over buf; returns compressed bytes (+12 B per frame for
@@ -967,6 +1072,21 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
     }
     report(tag, "prom120", a, enc120);
     report(tag, "prom120-index-only", ai, 0);
+    for (int w = 0; w < 2; w++) {
+        struct block *bb = w ? b6 : b2;
+        size_t nbb = w ? nb6 : nb2;
+        struct tally v2 = {0, 0}, raw = {0, 0}, zz = {0, 0};
+        for (size_t k = 0; k < nbb; k++) {
+            uint64_t zi;
+            raw.bytes += compact_index_bytes(d, &bb[k], &zi);
+            zz.bytes += zi;
+            v2.bytes += index_bytes(d, &bb[k]);
+            v2.samples = raw.samples = zz.samples = v2.samples + bb[k].samples;
+        }
+        report(tag, w ? "v2index-only-6h" : "v2index-only-2h", v2, 0);
+        report(tag, w ? "cidx-only-6h" : "cidx-only-2h", raw, 0);
+        report(tag, w ? "zidx-only-6h" : "zidx-only-2h", zz, 0);
+    }
     printf("# %s: %zu series, %" PRIu64 " samples, %" PRIu64
            " chunks (%.1f samples/chunk), %zu 2h blocks\n",
            tag, d->ns, d->samples, chunks120, (double)a.samples / (double)chunks120, nb120);
@@ -1023,15 +1143,19 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
               {1u << 20, 9, "zstd9-frame1m"},
               {1u << 20, 19, "zstd19-frame1m"}};
     for (size_t fi = 0; fi < sizeof fr / sizeof fr[0]; fi++) {
-        struct tally z = {0, 0};
+        struct tally z = {0, 0}, zc = {0, 0};
         t0 = mp_mono_ns();
         for (size_t k = 0; k < nb120; k++) {
             struct frames f;
             const struct block *bl = &b120[k];
-            z.bytes += make_frames((const uint8_t *)bl->stream.data, bl->stream.len, fr[fi].size,
-                                   fr[fi].level, &f) +
-                       block_overhead(d, bl) + 8;
+            uint64_t cb = make_frames((const uint8_t *)bl->stream.data, bl->stream.len,
+                                      fr[fi].size, fr[fi].level, &f);
+            uint64_t zi;
+            (void)compact_index_bytes(d, bl, &zi);
+            z.bytes += cb + block_overhead(d, bl) + 8;
             z.samples += bl->samples;
+            zc.bytes += cb + zi + META_BYTES + TOMB_BYTES + 8;
+            zc.samples += bl->samples;
             if (decode && k == nb120 / 2 && bl->np > 0 && (fi == 1 || fi == 3)) {
                 struct dec_ctx c = {.kind = DEC_FRAMES, .bl = bl, .fr = &f};
                 bench_decode(bo, fr[fi].name, &c);
@@ -1039,6 +1163,9 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
             frames_free(&f);
         }
         report(tag, fr[fi].name, z, mp_mono_ns() - t0);
+        char name[96];
+        snprintf(name, sizeof name, "%s+zidx", fr[fi].name);
+        report(tag, name, zc, 0);
     }
     {
         /* 6 h single chunks in 1 MiB frames */
@@ -1155,24 +1282,30 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
     static const struct {
         int64_t range;
         int level;
+        size_t frame;
         const char *name;
-    } cols[] = {{H2, 9, "columnar-zstd9-frame1m"},
-                {H2, 19, "columnar-zstd19-frame1m"},
-                {3 * H2, 9, "columnar-zstd9-frame1m-6h"}};
+    } cols[] = {{H2, 9, 1u << 20, "columnar-zstd9-frame1m"},
+                {H2, 9, 64u << 10, "columnar-zstd9-frame64k"},
+                {H2, 19, 1u << 20, "columnar-zstd19-frame1m"},
+                {3 * H2, 9, 1u << 20, "columnar-zstd9-frame1m-6h"}};
     for (size_t ci = 0; ci < sizeof cols / sizeof cols[0]; ci++) {
         struct block *bb = cols[ci].range == H2 ? b2 : b6;
         size_t nbb = cols[ci].range == H2 ? nb2 : nb6;
-        struct tally z = {0, 0};
+        struct tally z = {0, 0}, zc = {0, 0};
         t0 = mp_mono_ns();
         for (size_t k = 0; k < nbb; k++) {
             struct columnar c;
             columnar_build(d, &bb[k], &c);
             struct frames f;
-            z.bytes +=
-                make_frames((const uint8_t *)c.raw.data, c.raw.len, 1u << 20, cols[ci].level, &f) +
-                block_overhead(d, &bb[k]) + 8;
+            uint64_t cb = make_frames((const uint8_t *)c.raw.data, c.raw.len, cols[ci].frame,
+                                      cols[ci].level, &f);
+            uint64_t zi;
+            (void)compact_index_bytes(d, &bb[k], &zi);
+            z.bytes += cb + block_overhead(d, &bb[k]) + 8;
             z.samples += bb[k].samples;
-            if (decode && ci == 0 && k == nbb / 2 && bb[k].np > 0) {
+            zc.bytes += cb + zi + META_BYTES + TOMB_BYTES + 8;
+            zc.samples += bb[k].samples;
+            if (decode && ci <= 1 && k == nbb / 2 && bb[k].np > 0) {
                 struct dec_ctx dc = {.kind = DEC_COLUMNAR, .bl = &bb[k], .fr = &f, .col = &c};
                 bench_decode(bo, cols[ci].name, &dc);
             }
@@ -1180,6 +1313,9 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
             columnar_free(&c, d->npods);
         }
         report(tag, cols[ci].name, z, mp_mono_ns() - t0);
+        char name[96];
+        snprintf(name, sizeof name, "%s+zidx", cols[ci].name);
+        report(tag, name, zc, 0);
     }
     blocks_free(b120, nb120);
     blocks_free(b2, nb2);
@@ -1284,7 +1420,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_tsdb_disk [--smoke] [--hours H] [--namespaces N] "
                     "[--deployments M] [--replicas R] [--peers K] [--seed S] [--churn F] "
-                    "[--churn-every-min T] [--jitter-ms J] [--no-promtool] [--workdir DIR]\n");
+                    "[--churn-every-min T] [--jitter-ms J] [--no-promtool] [--promtool-jitter] "
+                    "[--workdir DIR]\n");
     exit(2);
 }
 
@@ -1297,7 +1434,7 @@ int main(int argc, char **argv)
     o.peers = 1;
     double hours = 6;
     int64_t jitter = 5;
-    bool promtool = true;
+    bool promtool = true, promtool_jitter = false;
     const char *workdir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1305,6 +1442,8 @@ int main(int argc, char **argv)
             bo.smoke = true;
         else if (!strcmp(a, "--no-promtool"))
             promtool = false;
+        else if (!strcmp(a, "--promtool-jitter"))
+            promtool_jitter = true;
         else if (!v)
             usage();
         else if (!strcmp(a, "--hours"))
@@ -1367,10 +1506,11 @@ int main(int argc, char **argv)
         snprintf(out, sizeof out, "%s/prom", dir);
         struct data d;
         int64_t t0 = mp_mono_ns();
-        collect(&o, &d, pt ? om : NULL);
+        bool run_pt = pt && (pass == 0 || promtool_jitter);
+        collect(&o, &d, run_pt ? om : NULL);
         printf("# %s: generated %" PRIu64 " samples of %zu series from %d pods in %.1f s\n", tag,
                d.samples, d.ns, d.npods, (double)(mp_mono_ns() - t0) / 1e9);
-        if (pt) {
+        if (run_pt) {
             run_promtool(om, out, tag, d.samples, "");
             unlink(om);
         }

@@ -926,46 +926,25 @@ static int edge_local_in(const struct dep *d, int e)
 
 /* ---- keys for traffic ----------------------------------------------------------------- */
 
-static struct hkey *out_key(struct pod *c, const struct dep *E, const struct pod *s)
+/* The outbound endpoint labels (1.3, 1.5); tcp keys add peer="dst". */
+static void out_labels(struct lbuild *b, const struct dep *E, const struct pod *s, bool tcp)
 {
-    struct lbuild b = {.n = 0};
-    lb_add(&b, "direction", "outbound");
-    lb_add(&b, "authority", E->authority);
-    lb_add(&b, "target_addr", s->addr_app);
-    lb_add(&b, "target_ip", s->ip);
-    lb_add(&b, "target_port", "8080");
-    lb_add(&b, "tls", "true");
-    lb_add(&b, "server_id", E->sa_id);
-    lb_add(&b, "dst_control_plane_ns", "linkerd");
-    lb_add(&b, "dst_deployment", E->name);
-    lb_add(&b, "dst_namespace", E->ns_name);
-    lb_add(&b, "dst_pod", s->name);
-    lb_add(&b, "dst_pod_template_hash", s->hash);
-    lb_add(&b, "dst_service", E->svc);
-    lb_add(&b, "dst_serviceaccount", E->name);
-    (void)c;
-    return hkey_new(&b);
-}
-
-static struct tkey *out_dst_key(const struct dep *E, const struct pod *s)
-{
-    struct lbuild b = {.n = 0};
-    lb_add(&b, "direction", "outbound");
-    lb_add(&b, "peer", "dst");
-    lb_add(&b, "authority", E->authority);
-    lb_add(&b, "target_addr", s->addr_app);
-    lb_add(&b, "target_ip", s->ip);
-    lb_add(&b, "target_port", "8080");
-    lb_add(&b, "tls", "true");
-    lb_add(&b, "server_id", E->sa_id);
-    lb_add(&b, "dst_control_plane_ns", "linkerd");
-    lb_add(&b, "dst_deployment", E->name);
-    lb_add(&b, "dst_namespace", E->ns_name);
-    lb_add(&b, "dst_pod", s->name);
-    lb_add(&b, "dst_pod_template_hash", s->hash);
-    lb_add(&b, "dst_service", E->svc);
-    lb_add(&b, "dst_serviceaccount", E->name);
-    return tkey_new(&b);
+    lb_add(b, "direction", "outbound");
+    if (tcp)
+        lb_add(b, "peer", "dst");
+    lb_add(b, "authority", E->authority);
+    lb_add(b, "target_addr", s->addr_app);
+    lb_add(b, "target_ip", s->ip);
+    lb_add(b, "target_port", "8080");
+    lb_add(b, "tls", "true");
+    lb_add(b, "server_id", E->sa_id);
+    lb_add(b, "dst_control_plane_ns", "linkerd");
+    lb_add(b, "dst_deployment", E->name);
+    lb_add(b, "dst_namespace", E->ns_name);
+    lb_add(b, "dst_pod", s->name);
+    lb_add(b, "dst_pod_template_hash", s->hash);
+    lb_add(b, "dst_service", E->svc);
+    lb_add(b, "dst_serviceaccount", E->name);
 }
 
 static struct tkey *out_src_key(int to)
@@ -1038,8 +1017,12 @@ static void traffic(struct meshgen *g, int ei, int64_t dt_ms)
                 continue;
             int idx = lo * R + ss;
             if (!c->out[idx]) {
-                c->out[idx] = out_key(c, E, s);
-                c->out_dst[idx] = out_dst_key(E, s);
+                struct lbuild b = {.n = 0};
+                out_labels(&b, E, s, false);
+                c->out[idx] = hkey_new(&b);
+                b.n = 0;
+                out_labels(&b, E, s, true);
+                c->out_dst[idx] = tkey_new(&b);
             }
             if (!c->out_src[lo])
                 c->out_src[lo] = out_src_key(e->to);
