@@ -45,6 +45,7 @@
 #include "common/str.h"
 #include "tsdb/bytes.h"
 #include "tsdb/chunk_xor.h"
+#include "tsdb/db.h"
 #include "tsdb/tsdb.h"
 
 #define H2 INT64_C(7200000)
@@ -198,6 +199,8 @@ static void data_fini(struct data *d)
     mp_free(d->order);
 }
 
+static double last_prometheus, last_meshprom; /* B/sample of the pass, for the ratio */
+
 /* ---- promtool ------------------------------------------------------------------------- */
 
 static bool have_promtool(void)
@@ -267,7 +270,124 @@ static void run_promtool(const char *om, const char *out, const char *tag, uint6
                  (double)total / (double)samples, total, (double)ib / (double)samples,
                  (double)cb / (double)samples);
     rmrf(out);
+    last_prometheus = (double)total / (double)samples;
 }
+
+/* ---- meshprom itself --------------------------------------------------------------------- */
+
+/* Feeds the mesh, one appender per scrape, into a database as the server runs it (default
+ * retention, so 2 h blocks merge into 6 h ones; the db loop's work every simulated minute),
+ * 2 h 10 min longer than asked so that the first `hours` end up in blocks, then reports the
+ * bytes per sample of the level-1 (2 h) blocks and of the merged blocks, each its files on disk
+ * over the samples it holds. */
+static void run_meshprom(const struct meshgen_opts *mo, const char *workdir, const char *tag)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/meshprom-XXXXXX", workdir);
+    if (!mkdtemp(dir))
+        return;
+    struct meshgen_opts o = *mo;
+    o.duration_ms += 2 * 3600000 + 10 * 60000;
+    struct tsdb_options to;
+    tsdb_options_init(&to);
+    to.dir = dir;
+    to.background = false;
+    to.wal_fsync = TSDB_WAL_FSYNC_NONE;
+    struct tsdb *db;
+    struct meshgen *g;
+    struct mp_err err = {0};
+    if (tsdb_open(&to, &db, &err) || meshgen_create(&o, &g, &err)) {
+        printf("# meshprom: %s\n", err.msg);
+        return;
+    }
+    struct mp_label *ls = NULL;
+    size_t lcap = 0;
+    uint64_t *refs = NULL;
+    size_t rcap = 0;
+    int64_t next_compact = o.start_ms + 60000, t0 = mp_mono_ns();
+    struct meshgen_scrape sc;
+    while (meshgen_next(g, &sc) == 0) {
+        struct tsdb_appender *a;
+        if (tsdb_appender_create(db, &a))
+            abort();
+        for (size_t i = 0; i < sc.n; i++) {
+            const struct meshgen_sample *x = &sc.samples[i];
+            if (x->series_id >= rcap) {
+                size_t nc = (x->series_id + 1) * 2;
+                refs = realloc(refs, nc * sizeof *refs);
+                memset(refs + rcap, 0, (nc - rcap) * sizeof *refs);
+                rcap = nc;
+            }
+            struct mp_labels *set = NULL;
+            if (!refs[x->series_id]) {
+                if (x->nlabels > lcap) {
+                    lcap = x->nlabels * 2;
+                    ls = realloc(ls, lcap * sizeof *ls);
+                }
+                for (size_t k = 0; k < x->nlabels; k++)
+                    ls[k] = (struct mp_label){x->labels[2 * k], x->labels[2 * k + 1]};
+                if (mp_labels_create(ls, x->nlabels, &set, NULL))
+                    abort();
+            }
+            int rc = tsdb_appender_add(a, refs[x->series_id], set, sc.t_ms, x->value,
+                                       &refs[x->series_id], &err);
+            mp_labels_release(set);
+            if (rc && rc != MP_EOUTOFORDER && rc != MP_EDUPLICATE) {
+                printf("# meshprom: add: %s\n", err.msg);
+                abort();
+            }
+        }
+        if (tsdb_appender_commit(a, &err))
+            abort();
+        if (sc.t_ms >= next_compact) {
+            if (tsdb_compact(db, &err))
+                printf("# meshprom: compact: %s\n", err.msg);
+            next_compact += 60000;
+        }
+    }
+    if (tsdb_compact(db, &err))
+        printf("# meshprom: compact: %s\n", err.msg);
+    int64_t ns = mp_mono_ns() - t0;
+    size_t nb;
+    struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
+    uint64_t b1 = 0, s1 = 0, bm = 0, sm = 0;
+    int64_t limit = mo->start_ms + mo->duration_ms;
+    for (size_t i = 0; i < nb; i++) {
+        const struct tsdb_block *b = bs[i];
+        if (b->meta.max_time > limit)
+            continue; /* past the asked range: only there to let the planner merge */
+        if (b->meta.compaction.level <= 1) {
+            b1 += b->size_bytes;
+            s1 += b->meta.stats.num_samples;
+        } else {
+            bm += b->size_bytes;
+            sm += b->meta.stats.num_samples;
+        }
+    }
+    char name[160];
+    if (s1) {
+        snprintf(name, sizeof name, "BenchmarkDisk/%s/meshprom-2h-blocks", tag);
+        bench_report(name, (struct bench_result){1, ns}, "\t%8.4f B/sample\t%10" PRIu64 " bytes",
+                     (double)b1 / (double)s1, b1);
+    }
+    if (sm) {
+        snprintf(name, sizeof name, "BenchmarkDisk/%s/meshprom-merged-blocks", tag);
+        bench_report(name, (struct bench_result){1, ns},
+                     "\t%8.4f B/sample\t%10" PRIu64 " bytes\t%" PRIu64 " samples", (double)bm / (double)sm,
+                     bm, sm);
+    }
+    last_meshprom = sm ? (double)bm / (double)sm : s1 ? (double)b1 / (double)s1 : 0;
+    for (size_t i = 0; i < nb; i++)
+        tsdb_block_release(bs[i]);
+    free(bs);
+    free(ls);
+    free(refs);
+    meshgen_destroy(g);
+    tsdb_close(db);
+    rmrf(dir);
+}
+
+
 
 /* ---- encodings ------------------------------------------------------------------------ */
 
@@ -1510,9 +1630,16 @@ int main(int argc, char **argv)
         collect(&o, &d, run_pt ? om : NULL);
         printf("# %s: generated %" PRIu64 " samples of %zu series from %d pods in %.1f s\n", tag,
                d.samples, d.ns, d.npods, (double)(mp_mono_ns() - t0) / 1e9);
+        last_prometheus = last_meshprom = 0;
         if (run_pt) {
             run_promtool(om, out, tag, d.samples, "");
             unlink(om);
+        }
+        run_meshprom(&o, dir, tag);
+        if (run_pt) {
+            if (last_prometheus > 0 && last_meshprom > 0)
+                printf("BenchmarkDisk/%s/meshprom-vs-prometheus\t1\t%8.4f ratio\n", tag,
+                       last_meshprom / last_prometheus);
         }
         run_schemes(&bo, &d, tag, pass == 0);
         data_fini(&d);
