@@ -277,7 +277,8 @@ static void run_promtool(const char *om, const char *out, const char *tag, uint6
 
 /* Feeds the mesh, one appender per scrape, into a database as the server runs it (default
  * retention, so 2 h blocks merge into 6 h ones; the db loop's work every simulated minute),
- * 2 h 10 min longer than asked so that the first `hours` end up in blocks, then reports the
+ * 4 h 10 min longer than asked so that the first `hours` end up in blocks and, the planner
+ * leaving the newest block alone, merged into 6 h ones; then reports the
  * bytes per sample of the level-1 (2 h) blocks and of the merged blocks, each its files on disk
  * over the samples it holds. */
 static void run_meshprom(const struct meshgen_opts *mo, const char *workdir, const char *tag)
@@ -287,7 +288,7 @@ static void run_meshprom(const struct meshgen_opts *mo, const char *workdir, con
     if (!mkdtemp(dir))
         return;
     struct meshgen_opts o = *mo;
-    o.duration_ms += 2 * 3600000 + 10 * 60000;
+    o.duration_ms += 4 * 3600000 + 10 * 60000;
     struct tsdb_options to;
     tsdb_options_init(&to);
     to.dir = dir;
@@ -350,16 +351,22 @@ static void run_meshprom(const struct meshgen_opts *mo, const char *workdir, con
     int64_t ns = mp_mono_ns() - t0;
     size_t nb;
     struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
-    uint64_t b1 = 0, s1 = 0, bm = 0, sm = 0;
+    uint64_t b1 = 0, s1 = 0, bm = 0, sm = 0, i1 = 0, im = 0;
     int64_t limit = mo->start_ms + mo->duration_ms;
     for (size_t i = 0; i < nb; i++) {
         const struct tsdb_block *b = bs[i];
         if (b->meta.max_time > limit)
             continue; /* past the asked range: only there to let the planner merge */
+        char ip[4200];
+        snprintf(ip, sizeof ip, "%s/index", b->dir);
+        struct stat st;
+        uint64_t isz = stat(ip, &st) == 0 ? (uint64_t)st.st_size : 0;
         if (b->meta.compaction.level <= 1) {
+            i1 += isz;
             b1 += b->size_bytes;
             s1 += b->meta.stats.num_samples;
         } else {
+            im += isz;
             bm += b->size_bytes;
             sm += b->meta.stats.num_samples;
         }
@@ -367,14 +374,16 @@ static void run_meshprom(const struct meshgen_opts *mo, const char *workdir, con
     char name[160];
     if (s1) {
         snprintf(name, sizeof name, "BenchmarkDisk/%s/meshprom-2h-blocks", tag);
-        bench_report(name, (struct bench_result){1, ns}, "\t%8.4f B/sample\t%10" PRIu64 " bytes",
-                     (double)b1 / (double)s1, b1);
+        bench_report(name, (struct bench_result){1, ns},
+                     "\t%8.4f B/sample\t%10" PRIu64 " bytes\t%8.4f index-B/sample",
+                     (double)b1 / (double)s1, b1, (double)i1 / (double)s1);
     }
     if (sm) {
         snprintf(name, sizeof name, "BenchmarkDisk/%s/meshprom-merged-blocks", tag);
         bench_report(name, (struct bench_result){1, ns},
-                     "\t%8.4f B/sample\t%10" PRIu64 " bytes\t%" PRIu64 " samples", (double)bm / (double)sm,
-                     bm, sm);
+                     "\t%8.4f B/sample\t%10" PRIu64 " bytes\t%8.4f index-B/sample\t%" PRIu64
+                     " samples",
+                     (double)bm / (double)sm, bm, (double)im / (double)sm, sm);
     }
     last_meshprom = sm ? (double)bm / (double)sm : s1 ? (double)b1 / (double)s1 : 0;
     for (size_t i = 0; i < nb; i++)

@@ -600,3 +600,55 @@ Test(db, prometheus_and_compressed_blocks_mix)
     free(bs);
     tsdb_close(db);
 }
+
+static uint64_t dir_bytes_of(const char *sub)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "du -sb --apparent-size '%s/%s' | cut -f1", dir, sub);
+    FILE *f = popen(cmd, "r");
+    unsigned long long n = 0;
+    cr_assert_eq(fscanf(f, "%llu", &n), 1);
+    pclose(f);
+    return n;
+}
+
+Test(db, size_retention_deletes_oldest_whole_blocks)
+{
+    struct tsdb_options o;
+    tsdb_options_init(&o);
+    o.dir = dir;
+    o.background = false;
+    o.wal_fsync = TSDB_WAL_FSYNC_NONE;
+    o.retention_ms = 0;
+    o.max_block_ms = 2 * H_MS; /* keep 2 h blocks, as with a short time retention */
+    struct tsdb *db;
+    cr_assert_eq(tsdb_open(&o, &db, NULL), 0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    append_range(db, 50, t0, 12 * 360);
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    size_t nb;
+    struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
+    cr_assert_geq(nb, 4);
+    uint64_t newest_two = bs[nb - 1]->size_bytes + bs[nb - 2]->size_bytes;
+    size_t before = nb;
+    int64_t mins[64];
+    for (size_t i = 0; i < nb && i < 64; i++)
+        mins[i] = bs[i]->meta.min_time;
+    for (size_t i = 0; i < nb; i++)
+        tsdb_block_release(bs[i]);
+    free(bs);
+    tsdb_close(db);
+    /* a limit that fits the WAL, chunks_head and the two newest blocks (plus a little) */
+    o.retention_bytes = dir_bytes_of("wal") + dir_bytes_of("chunks_head") + newest_two + 4096;
+    cr_assert_eq(tsdb_open(&o, &db, NULL), 0);
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    bs = tsdb_db_blocks(db, &nb);
+    /* the WAL and chunks_head sizes move a little at reopen: 2 or 3 blocks stay, the newest */
+    cr_assert_geq(nb, 1);
+    cr_assert_lt(nb, before - 1, "size retention kept %zu of %zu blocks", nb, before);
+    cr_assert_eq(bs[0]->meta.min_time, mins[before - nb], "not the oldest blocks went");
+    for (size_t i = 0; i < nb; i++)
+        tsdb_block_release(bs[i]);
+    free(bs);
+    tsdb_close(db);
+}
