@@ -200,6 +200,7 @@ static void data_fini(struct data *d)
 }
 
 static double last_prometheus, last_meshprom; /* B/sample of the pass, for the ratio */
+static int zlevel = -1;                        /* --level: block compression level */
 
 /* ---- promtool ------------------------------------------------------------------------- */
 
@@ -296,6 +297,8 @@ static void run_meshprom(const struct meshgen_opts *mo, const char *workdir, con
     to.background = false;
     to.wal_fsync = TSDB_WAL_FSYNC_NONE;
     to.retention_ms = retention_ms;
+    if (zlevel >= 0)
+        to.block_compression_level = zlevel;
     struct tsdb *db;
     struct meshgen *g;
     struct mp_err err = {0};
@@ -1599,6 +1602,8 @@ int main(int argc, char **argv)
             jitter = atoll(v), i++;
         else if (!strcmp(a, "--workdir"))
             workdir = v, i++;
+        else if (!strcmp(a, "--level"))
+            zlevel = atoi(v), i++;
         else
             usage();
     }

@@ -202,7 +202,7 @@ struct tsdb_options {
     struct mp_metrics_registry *metrics; /* self-metrics go here; NULL: not registered */
 };
 
-#define TSDB_BLOCK_COMPRESSION_DEFAULT 3
+#define TSDB_BLOCK_COMPRESSION_DEFAULT 6
 
 void tsdb_options_init(struct tsdb_options *o);
 
