@@ -251,6 +251,7 @@ int tsdb_zchunks_writer_close(struct tsdb_zchunks_writer *w, struct mp_err *err)
 struct zseg {
     const uint8_t *p;
     size_t len;
+    bool mapped;
     struct frame_ent *tab;
     uint32_t nframes;
 };
@@ -273,7 +274,7 @@ void tsdb_zchunks_reader_close(struct tsdb_zchunks_reader *r)
     if (!r)
         return;
     for (size_t i = 0; i < r->n; i++) {
-        if (r->segs[i].p)
+        if (r->segs[i].p && r->segs[i].mapped)
             munmap((void *)r->segs[i].p, r->segs[i].len);
         mp_free(r->segs[i].tab);
     }
@@ -288,32 +289,16 @@ static int bad(const struct tsdb_zchunks_reader *r, size_t seg, struct mp_err *e
     return mp_err_set(err, MP_EPARSE, "%s/%06zu: %s", r->dir, seg + 1, why);
 }
 
-/* Maps segment i and reads its frame table. MP_ENOTFOUND if not this format. */
-static int open_seg(struct tsdb_zchunks_reader *r, size_t i, uint32_t num, struct mp_err *err)
+/* Reads the header, footer and frame table of segment i over p[0..len) (kept by r). */
+static int parse_seg(struct tsdb_zchunks_reader *r, size_t i, const uint8_t *p, size_t len,
+                     bool mapped, struct mp_err *err)
 {
-    char name[16], path[4200];
-    tsdb_chunks_file_name(name, num);
-    snprintf(path, sizeof path, "%s/%s", r->dir, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mp_err_set(err, MP_EIO, "open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return mp_err_set(err, MP_EIO, "stat %s: %s", path, strerror(errno));
-    }
-    size_t len = (size_t)st.st_size;
-    if (len < HEADER_SIZE) {
-        close(fd);
-        return i == 0 ? MP_ENOTFOUND : bad(r, i, err, "short file");
-    }
-    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED)
-        return mp_err_set(err, MP_EIO, "mmap %s: %s", path, strerror(errno));
     struct zseg *s = &r->segs[i];
-    s->p = m;
+    s->p = p;
     s->len = len;
+    s->mapped = mapped;
+    if (len < HEADER_SIZE)
+        return i == 0 ? MP_ENOTFOUND : bad(r, i, err, "short file");
     if (tsdb_get_be32(s->p) != TSDB_ZCHUNKS_MAGIC)
         return i == 0 ? MP_ENOTFOUND : bad(r, i, err, "not a compressed chunk segment");
     if (s->p[4] != TSDB_ZCHUNKS_VERSION)
@@ -344,6 +329,31 @@ static int open_seg(struct tsdb_zchunks_reader *r, size_t i, uint32_t num, struc
     }
     r->size += len;
     return 0;
+}
+/* Maps segment i and reads its frame table. MP_ENOTFOUND if not this format. */
+static int open_seg(struct tsdb_zchunks_reader *r, size_t i, uint32_t num, struct mp_err *err)
+{
+    char name[16], path[4200];
+    tsdb_chunks_file_name(name, num);
+    snprintf(path, sizeof path, "%s/%s", r->dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mp_err_set(err, MP_EIO, "open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return mp_err_set(err, MP_EIO, "stat %s: %s", path, strerror(errno));
+    }
+    size_t len = (size_t)st.st_size;
+    if (len < HEADER_SIZE) {
+        close(fd);
+        return i == 0 ? MP_ENOTFOUND : bad(r, i, err, "short file");
+    }
+    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return mp_err_set(err, MP_EIO, "mmap %s: %s", path, strerror(errno));
+    return parse_seg(r, i, m, len, true, err);
 }
 
 int tsdb_zchunks_reader_open(const char *dir, struct tsdb_zchunks_reader **out,
@@ -377,6 +387,22 @@ int tsdb_zchunks_reader_open(const char *dir, struct tsdb_zchunks_reader **out,
     return 0;
 }
 
+int tsdb_zchunks_reader_open_mem(const uint8_t *data, size_t len,
+                                 struct tsdb_zchunks_reader **out, struct mp_err *err)
+{
+    struct tsdb_zchunks_reader *r = mp_xcalloc(1, sizeof *r);
+    r->dir = mp_xstrdup("<memory>");
+    r->segs = mp_xcalloc(1, sizeof *r->segs);
+    r->n = 1;
+    int rc = parse_seg(r, 0, data, len, false, err);
+    if (rc) {
+        tsdb_zchunks_reader_close(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
 uint64_t tsdb_zchunks_reader_size(const struct tsdb_zchunks_reader *r)
 {
     return r->size;
@@ -385,7 +411,8 @@ uint64_t tsdb_zchunks_reader_size(const struct tsdb_zchunks_reader *r)
 void tsdb_zchunks_reader_drop_pages(const struct tsdb_zchunks_reader *r)
 {
     for (size_t i = 0; i < r->n; i++)
-        (void)madvise((void *)r->segs[i].p, r->segs[i].len, MADV_DONTNEED);
+        if (r->segs[i].mapped)
+            (void)madvise((void *)r->segs[i].p, r->segs[i].len, MADV_DONTNEED);
 }
 
 void tsdb_zchunks_cache_init(struct tsdb_zchunks_cache *c, size_t budget_bytes)

@@ -69,6 +69,10 @@ struct tsdb_zchunks_reader;
  * Prometheus chunks dir: use chunks.h), MP_EPARSE for damage, MP_EIO. */
 MP_NODISCARD int tsdb_zchunks_reader_open(const char *dir, struct tsdb_zchunks_reader **out,
                                           struct mp_err *err);
+/* Reads data[0..len) as the single segment 000001 (tests, fuzzing); data must outlive r. */
+MP_NODISCARD int tsdb_zchunks_reader_open_mem(const uint8_t *data, size_t len,
+                                              struct tsdb_zchunks_reader **out,
+                                              struct mp_err *err);
 void tsdb_zchunks_reader_close(struct tsdb_zchunks_reader *r); /* NULL is a no-op */
 uint64_t tsdb_zchunks_reader_size(const struct tsdb_zchunks_reader *r);
 void tsdb_zchunks_reader_drop_pages(const struct tsdb_zchunks_reader *r);
