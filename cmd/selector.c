@@ -189,11 +189,12 @@ static uint32_t rune_at(const struct lexer *l, size_t pos, size_t *n)
     return utf8_decode((const unsigned char *)l->s + pos, l->len - pos, n);
 }
 
-static int err_char(const struct lexer *l, size_t pos, const char *what)
+/* A lexer error at the token start pos naming the character at cpos. */
+static int err_char(const struct lexer *l, size_t pos, size_t cpos, const char *what)
 {
     size_t n;
     char q[16];
-    quote_rune(rune_at(l, pos, &n), q, sizeof q);
+    quote_rune(rune_at(l, cpos, &n), q, sizeof q);
     return perr(l, pos, "%s%s", what, q);
 }
 
@@ -420,9 +421,9 @@ static int lex_braces(struct lexer *l, struct tok *t)
             l->pos++;
             break;
         }
-        return err_char(l, l->pos, "unexpected character after '!' inside braces: ");
+        return err_char(l, t->start, l->pos, "unexpected character after '!' inside braces: ");
     default:
-        return err_char(l, t->start, "unexpected character inside braces: ");
+        return err_char(l, t->start, t->start, "unexpected character inside braces: ");
     }
     t->end = l->pos;
     return 0;
@@ -460,13 +461,13 @@ static int lex_top(struct lexer *l, struct tok *t)
         break;
     case '=':
         if (next == '~')
-            return err_char(l, l->pos, "unexpected character after '=': ");
+            return err_char(l, t->start, l->pos, "unexpected character after '=': ");
         t->type = next == '=' ? T_OP : T_PUNCT;
         l->pos += next == '=';
         break;
     case '!':
         if (next != '=')
-            return err_char(l, l->pos, "unexpected character after '!': ");
+            return err_char(l, t->start, l->pos, "unexpected character after '!': ");
         t->type = T_OP;
         l->pos++;
         break;
@@ -478,7 +479,7 @@ static int lex_top(struct lexer *l, struct tok *t)
         t->type = T_OP;
         break;
     default:
-        return err_char(l, t->start, "unexpected character: ");
+        return err_char(l, t->start, t->start, "unexpected character: ");
     }
     t->end = l->pos;
     return 0;
@@ -618,8 +619,16 @@ static int add_matcher(struct lexer *l, struct cmd_selector *sel, size_t *cap,
     struct mp_matcher *m;
     struct mp_err e = {0};
     int rc = mp_matcher_create(type, name, value, &m, &e);
-    if (rc == MP_EPARSE)
+    if (rc == MP_EPARSE) {
+        /* Go names the whole expression it compiled, ^(?:value)$, when the error is about
+         * all of it ("missing closing )") */
+        size_t ml = strlen(e.msg);
+        if (value.len + 2 <= ml && e.msg[ml - 1] == '`' && e.msg[ml - value.len - 2] == '`' &&
+            memcmp(e.msg + ml - value.len - 1, value.ptr, value.len) == 0)
+            return perr(l, pos, "%.*s^(?:%.*s)$`", (int)(ml - value.len - 1), e.msg,
+                        (int)value.len, value.ptr);
         return perr(l, pos, "%s", e.msg);
+    }
     if (rc)
         return mp_err_set(l->err, rc, "%s", e.msg);
     if (push(sel, cap, m)) {
