@@ -99,6 +99,14 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name, b
     return argv[++*i];
 }
 
+/* A flag without its value, or one the command does not have. */
+static int bad_flag(const char *arg, bool missing)
+{
+    if (missing)
+        return usage_error("expected argument for flag '%s'", arg);
+    return usage_error("unknown %s flag '%s'", arg[1] == '-' ? "long" : "short", arg);
+}
+
 /* ---- create-blocks-from openmetrics ------------------------------------------------------- */
 
 struct input {
@@ -374,11 +382,8 @@ int cmd_tool_tsdb_dump(int argc, char **argv)
                 return usage_error("strconv.ParseInt: parsing \"%s\": invalid syntax", v);
         } else if ((v = flag_value(argc, argv, &i, "--match", &missing))) {
             match = v;
-        } else if (missing) {
-            return usage_error("expected argument for flag '%s'", argv[i]);
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_error("unknown %s flag '%s'", argv[i][1] == '-' ? "long" : "short",
-                               argv[i]);
+        } else if (missing || (argv[i][0] == '-' && argv[i][1])) {
+            return bad_flag(argv[i], missing);
         } else if (!path) {
             path = argv[i];
         } else {
@@ -415,11 +420,8 @@ int cmd_tool_tsdb_analyze(int argc, char **argv)
             limit = (int64_t)d;
         } else if (strcmp(argv[i], "--extended") == 0) {
             extended = true;
-        } else if (missing) {
-            return usage_error("expected argument for flag '%s'", argv[i]);
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_error("unknown %s flag '%s'", argv[i][1] == '-' ? "long" : "short",
-                               argv[i]);
+        } else if (missing || (argv[i][0] == '-' && argv[i][1])) {
+            return bad_flag(argv[i], missing);
         } else if (npos < 2) {
             pos[npos++] = argv[i];
         } else {

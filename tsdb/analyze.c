@@ -19,6 +19,15 @@
 
 /* ---- Go formatting ------------------------------------------------------------------------ */
 
+/* Writes u in decimal backwards, ending before buf[*w]. */
+static void put_uint(char *buf, size_t *w, uint64_t u)
+{
+    do {
+        buf[--*w] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+}
+
 /* Go time.Duration(ms * 1e6).String(), with Go's wrapping multiplication. */
 static void go_duration(int64_t ms, char *out, size_t cap)
 {
@@ -60,33 +69,19 @@ static void go_duration(int64_t ms, char *out, size_t cap)
     if (print)
         buf[--w] = '.';
     if (prec == 9) {
-        uint64_t sec = u % 60;
-        do {
-            buf[--w] = (char)('0' + sec % 10);
-            sec /= 10;
-        } while (sec);
+        put_uint(buf, &w, u % 60); /* seconds, then minutes and hours when non-zero */
         u /= 60;
         if (u > 0) {
             buf[--w] = 'm';
-            uint64_t m = u % 60;
-            do {
-                buf[--w] = (char)('0' + m % 10);
-                m /= 10;
-            } while (m);
+            put_uint(buf, &w, u % 60);
             u /= 60;
             if (u > 0) {
                 buf[--w] = 'h';
-                do {
-                    buf[--w] = (char)('0' + u % 10);
-                    u /= 10;
-                } while (u);
+                put_uint(buf, &w, u);
             }
         }
     } else {
-        do {
-            buf[--w] = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
+        put_uint(buf, &w, u);
     }
     if (d < 0)
         buf[--w] = '-';
@@ -270,17 +265,25 @@ struct names {
     uint64_t total_len;
 };
 
+/* Doubles the array *p of *cap elements of size elem when n reached it. 0 or MP_ENOMEM. */
+static int grow(void **p, size_t n, size_t *cap, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    void *np = mp_realloc(*p, ncap * elem);
+    if (!np)
+        return MP_ENOMEM;
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
 static int collect_name(void *ctx, struct mp_str s)
 {
     struct names *ns = ctx;
-    if (ns->n == ns->cap) {
-        size_t ncap = ns->cap ? ns->cap * 2 : 64;
-        struct mp_str *nv = mp_realloc(ns->v, ncap * sizeof *nv);
-        if (!nv)
-            return MP_ENOMEM;
-        ns->v = nv;
-        ns->cap = ncap;
-    }
+    if (grow((void **)&ns->v, ns->n, &ns->cap, sizeof *ns->v))
+        return MP_ENOMEM;
     ns->v[ns->n++] = s;
     ns->total_len += s.len;
     return 0;
@@ -317,14 +320,8 @@ struct analysis {
 
 static int push_info(struct analysis *an, struct mp_str name, struct mp_str value, uint64_t metric)
 {
-    if (an->ninfos == an->capinfos) {
-        size_t ncap = an->capinfos ? an->capinfos * 2 : 256;
-        struct info *ni = mp_realloc(an->infos, ncap * sizeof *ni);
-        if (!ni)
-            return MP_ENOMEM;
-        an->infos = ni;
-        an->capinfos = ncap;
-    }
+    if (grow((void **)&an->infos, an->ninfos, &an->capinfos, sizeof *an->infos))
+        return MP_ENOMEM;
     an->infos[an->ninfos++] = (struct info){name, value, metric};
     return 0;
 }
