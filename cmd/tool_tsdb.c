@@ -143,7 +143,7 @@ static int min_max(const struct input *in, int64_t *mint, int64_t *maxt, struct 
     return mp_err_wrap(err, "next");
 }
 
-/* The labels of a series entry; values unescaped, duplicates refused as Prometheus's. */
+/* The labels of a series entry, values unescaped, empty ones left out. */
 static int entry_labels(const struct scrape_entry *e, char *scratch, size_t cap,
                         struct mp_labels **out, struct mp_err *err)
 {
@@ -152,6 +152,8 @@ static int entry_labels(const struct scrape_entry *e, char *scratch, size_t cap,
     l[n++] = (struct mp_label){mp_str_c(MP_LABEL_METRIC_NAME), e->name};
     for (size_t i = 0; i < e->nlabel; i++) {
         struct mp_str v = e->label[i].value;
+        if (v.len == 0)
+            continue; /* an empty value is an absent label (Prometheus drops it) */
         if (e->label[i].escaped) {
             if (used + v.len > cap)
                 return mp_err_set(err, MP_ELIMIT, "labels too long");
@@ -193,10 +195,18 @@ static int build_window(const struct input *in, const char *out_dir, int64_t t, 
                 *next_ts = e.ts_ms;
             continue;
         }
+        int dup = scrape_entry_duplicate_label(&e);
+        if (dup >= 0) {
+            rc = mp_err_set(err, MP_EINVAL, "add sample: label name \"%.*s\" is not unique: "
+                            "invalid sample", (int)e.label[dup].name.len, e.label[dup].name.ptr);
+            break;
+        }
         struct mp_labels *ls;
         rc = entry_labels(&e, scratch, cap, &ls, err);
-        if (rc)
+        if (rc) {
+            mp_err_wrap(err, "add sample");
             break;
+        }
         rc = tsdb_block_builder_add(b, ls, e.ts_ms, e.value, err);
         mp_labels_release(ls);
         if (rc) {

@@ -82,6 +82,12 @@ bad() { # name, content, expected stderr pattern
 bad noeof 'a 1 1\n' 'data does not end with # EOF'
 bad garbage 'a{ 1 1\n# EOF\n' '^getting min and max timestamp: next: '
 bad nots 'a 1\n# EOF\n' 'expected timestamp for series got none'
+bad duplabel 'a{b="x",b="y"} 2 1\n# EOF\n' 'add sample: label name "b" is not unique: invalid sample'
+# an empty label value is an absent label, as in Prometheus
+printf 'a{b="",c="d"} 1 1\na{c="d"} 2 2\n# EOF\n' > "$tmp/empty.om"
+"$tool" tsdb create-blocks-from openmetrics -q "$tmp/empty.om" "$tmp/o_empty" || fail "empty value: exit $?"
+[ "$("$tool" tsdb dump "$tmp/o_empty" | tr '\n' '|')" = '{__name__="a", c="d"} 1 1000|{__name__="a", c="d"} 2 2000|' ] ||
+  fail "empty value: kept as a label"
 # out of order across a batch of 5000 (inside one batch promtool drops it silently)
 awk 'BEGIN { for (i = 1; i <= 5001; i++) print "a " i " " i; print "a 0 2"; print "# EOF" }' > "$tmp/ooo.om"
 set +e; "$tool" tsdb create-blocks-from openmetrics -q "$tmp/ooo.om" "$tmp/o_ooo" 2> "$tmp/ooo.err"; rc=$?; set -e
@@ -110,7 +116,7 @@ if command -v promtool > /dev/null; then
     "$tool" tsdb analyze "$tmp/$1" "$2" | grep -E '^(Series|Label names|Postings)' > "$tmp/ma_$1"
     cmp -s "$tmp/pa_$1" "$tmp/ma_$1" || fail "analyze counts differ on $1"
   done
-  for f in noeof garbage nots; do
+  for f in noeof garbage nots duplabel; do
     set +e; promtool tsdb create-blocks-from openmetrics "$tmp/$f.om" "$tmp/po_$f" 2> /dev/null; rc=$?; set -e
     [ "$rc" -eq 1 ] || fail "promtool $f: exit $rc"
   done
