@@ -179,12 +179,9 @@ static int build_window(const struct input *in, const char *out_dir, int64_t t, 
     scrape_parser_init(&p, SCRAPE_FORMAT_OPENMETRICS, in->data, in->len, 0);
     struct scrape_label lab[MAX_LABELS];
     struct scrape_entry e = {.label = lab, .label_cap = MAX_LABELS};
-    size_t cap = in->len < 65536 ? 65536 : in->len;
-    char *scratch = mp_malloc(cap);
-    if (!scratch) {
-        tsdb_block_builder_destroy(b);
-        return mp_err_set(err, MP_ENOMEM, "labels");
-    }
+    /* unescaped label values: never longer than the series text they come from */
+    size_t cap = 0;
+    char *scratch = NULL;
     while ((rc = scrape_parser_next(&p, &e, err)) == 0) {
         if (e.kind != SCRAPE_ENTRY_SERIES)
             continue;
@@ -194,6 +191,15 @@ static int build_window(const struct input *in, const char *out_dir, int64_t t, 
             if (e.ts_ms < *next_ts)
                 *next_ts = e.ts_ms;
             continue;
+        }
+        if (e.series.len > cap) {
+            char *ns = mp_realloc(scratch, e.series.len);
+            if (!ns) {
+                rc = mp_err_set(err, MP_ENOMEM, "labels");
+                break;
+            }
+            scratch = ns;
+            cap = e.series.len;
         }
         int dup = scrape_entry_duplicate_label(&e);
         if (dup >= 0) {
@@ -243,17 +249,19 @@ static int backfill(const struct input *in, const char *out_dir, bool quiet, boo
         return mp_err_wrap(err, "getting min and max timestamp");
     mint = BLOCK_MS * (mint / BLOCK_MS); /* Go's division truncates toward zero, as C's */
     bool header = false;
-    int64_t next_ts = INT64_MAX;
-    for (int64_t t = mint; t <= maxt; t += BLOCK_MS) {
-        int64_t upper = t + BLOCK_MS;
-        if (next_ts != INT64_MAX && next_ts >= upper)
-            continue; /* no sample in this window: skip the parse */
-        next_ts = INT64_MAX;
+    /* Windows mint + k * 2 h up to maxt, as promtool's loop; a window without samples is never
+     * parsed (promtool steps over it one by one, here the step goes straight to the window of
+     * the next sample seen, which gives the same blocks). */
+    for (int64_t t = mint; t <= maxt;) {
+        int64_t upper = t > INT64_MAX - BLOCK_MS ? INT64_MAX : t + BLOCK_MS;
+        int64_t next_ts = INT64_MAX;
         rc = build_window(in, out_dir, t, upper, &next_ts, quiet, human, &header, err);
         if (rc)
             return mp_err_wrap(err, "block creation: process blocks");
-        if (t > INT64_MAX - BLOCK_MS)
+        if (next_ts == INT64_MAX || upper == INT64_MAX)
             break;
+        t = (int64_t)((uint64_t)mint +
+                      ((uint64_t)next_ts - (uint64_t)mint) / BLOCK_MS * (uint64_t)BLOCK_MS);
     }
     return 0;
 }
