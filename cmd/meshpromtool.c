@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd/tool_tsdb.h"
 #include "configs/config.h"
 
 #define EXIT_OK 0
@@ -12,7 +13,7 @@
 #define EXIT_USAGE 2
 
 struct tool_cmd {
-    const char *words[3]; /* command words, NULL-terminated */
+    const char *words[4]; /* command words, NULL-terminated */
     const char *args;     /* argument synopsis for the usage text */
     const char *help;
     int (*run)(int argc, char **argv); /* argv: the arguments after the command words */
@@ -63,6 +64,15 @@ static const struct tool_cmd commands[] = {
     {{"check", "config", NULL}, "[--syntax-only] FILE...",
      "Check that prometheus.yml files are valid for meshprom (and Prometheus 2.55).",
      run_check_config},
+    {{"tsdb", "create-blocks-from", "openmetrics"},
+     "[-q|--quiet] [-r|--human-readable] <input file> [<output directory>]",
+     "Import samples from an OpenMetrics file into blocks (one per 2 h window).",
+     cmd_tool_tsdb_create_blocks},
+    {{"tsdb", "dump", NULL}, "[--min-time=T] [--max-time=T] [--match=SELECTOR] [<db path>]",
+     "Dump samples from a TSDB (default data/), one line per sample.", cmd_tool_tsdb_dump},
+    {{"tsdb", "analyze", NULL}, "[--limit=20] [--extended] [<db path>] [<block id>]",
+     "Analyze churn, label pair cardinality and chunks of a block (default the last).",
+     cmd_tool_tsdb_analyze},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -110,6 +120,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    cmd_tool_tsdb_quiet_logs();
     for (size_t i = 0; i < NCOMMANDS; i++) {
         int n = match(&commands[i], argc - a, argv + a);
         if (n > 0)

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -345,5 +346,66 @@ struct tsdb_card_stats {
 MP_NODISCARD int tsdb_card_stats_get(struct tsdb *db, size_t limit, struct tsdb_card_stats *out,
                                      struct mp_err *err);
 void tsdb_card_stats_fini(struct tsdb_card_stats *s);
+
+/* ==== Tools: backfill and block analysis (promtool tsdb create-blocks-from / analyze) =========
+ *
+ * struct tsdb_block_builder turns samples of one time window into one block, as Prometheus's
+ * tsdb.BlockWriter does for promtool's backfill: an in-memory head (no WAL, no chunks_head) whose
+ * chunk range is twice the window, so every sample of the window is appendable, persisted with
+ * the same block writer as head compaction. Samples go in batches of TSDB_BUILDER_BATCH; as in
+ * Prometheus, order is checked against committed data only, so an out-of-order or duplicate
+ * sample inside one batch is dropped silently and one in a later batch is an error.
+ * Memory: the whole window's samples (compressed) are held until finish.
+ *
+ * Thread safety: a builder belongs to one thread. tsdb_analyze opens the directory read-only and
+ * may run while a server uses it. */
+
+#define TSDB_BUILDER_BATCH 5000 /* promtool's maxSamplesInAppender */
+
+struct tsdb_block_builder;
+
+/* What a written block holds, for promtool's block table. */
+struct tsdb_block_info {
+    char ulid[27]; /* 26 characters and NUL */
+    int64_t min_time_ms, max_time_ms; /* first sample, last sample + 1 */
+    uint64_t num_samples, num_chunks, num_series;
+    uint64_t size_bytes; /* index + chunks + tombstones + meta.json, as Prometheus's Block.Size */
+};
+
+/* A builder for samples in [mint_ms, maxt_ms) whose block goes to out_dir/<ULID> (out_dir must
+ * exist). MP_EINVAL (empty window), MP_ENOMEM. */
+MP_NODISCARD int tsdb_block_builder_create(const char *out_dir, int64_t mint_ms, int64_t maxt_ms,
+                                           struct tsdb_block_builder **out, struct mp_err *err);
+/* Adds one sample. MP_EOUTOFBOUNDS outside the window; the head's errors (tsdb_appender_add:
+ * "out of order sample", "duplicate sample for timestamp") for samples older than the last
+ * committed batch; MP_EINVAL for empty labels. The builder stays usable after an error. */
+MP_NODISCARD int tsdb_block_builder_add(struct tsdb_block_builder *b, const struct mp_labels *ls,
+                                        int64_t t_ms, double v, struct mp_err *err);
+/* Commits the last batch and writes the block: minTime = first sample, maxTime = last + 1,
+ * compaction level 1 with itself as source (Prometheus's BlockWriter.Flush). *written false and
+ * *info untouched when no sample was added (Prometheus's ErrNoSeriesAppended). Call once. */
+MP_NODISCARD int tsdb_block_builder_finish(struct tsdb_block_builder *b, bool *written,
+                                           struct tsdb_block_info *info, struct mp_err *err);
+void tsdb_block_builder_destroy(struct tsdb_block_builder *b); /* NULL is a no-op */
+
+/* Size and stats of the block in dir (meta.json, index, chunks), for printing after finish.
+ * MP_EIO / MP_EPARSE. */
+MP_NODISCARD int tsdb_block_info_get(const char *dir, struct tsdb_block_info *out,
+                                     struct mp_err *err);
+
+/* Writes b as a row of promtool's block table (ULID, min time, max time, duration, samples,
+ * chunks, series, size), aligned as Go's tabwriter aligns one printBlocks call; with header the
+ * column titles first. human: times as "2006-01-02 15:04:05 +0000 UTC", sizes as "1KiB512B". */
+void tsdb_block_info_print(FILE *out, const struct tsdb_block_info *b, bool header, bool human);
+
+/* promtool tsdb analyze: writes to out the report of promtool 2.42 for block block_id (NULL:
+ * the block with the latest min time) of the data directory dir: block ID, duration, series,
+ * label names, postings, the top `limit` entries of the churn, label pair, value length and
+ * cardinality lists (ties ordered by name, where Prometheus leaves them in map order); with
+ * extended, promtool's compaction fullness histogram; then a "Chunk statistics" section of our
+ * own (chunks, samples, bytes, bytes per sample, samples per chunk). MP_ENOTFOUND "block X not
+ * found" (also when dir has no block), MP_EIO / MP_EPARSE from the block. */
+MP_NODISCARD int tsdb_analyze(const char *dir, const char *block_id, size_t limit, bool extended,
+                              FILE *out, struct mp_err *err);
 
 #endif
