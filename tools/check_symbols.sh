@@ -20,4 +20,5 @@ check "$build/web/libmp_web.a" '^web_'
 check "$build/tsdb/libmp_tsdb.a" '^tsdb_'
 check "$build/scraper/libmp_scraper.a" '^scrape_'
 check "$build/cmd/libmp_cmd_flags.a" '^cmd_'
+check "$build/cmd/libmp_cmd_tool.a" '^cmd_'
 exit $status
