@@ -188,11 +188,7 @@ static int open_storage(struct server *s, struct mp_err *err)
              strcmp(f->tsdb_wal_compression_type, "snappy") != 0)
         return mp_err_set(err, MP_EINVAL, "unknown WAL compression type \"%s\"",
                           f->tsdb_wal_compression_type);
-    int64_t t0 = mp_mono_ns();
-    int rc = tsdb_open(&o, &s->db, err);
-    if (rc == 0)
-        MP_LOG_INFO("TSDB started", MP_KV_F64("duration_seconds", (double)(mp_mono_ns() - t0) / 1e9));
-    return rc;
+    return tsdb_open(&o, &s->db, err);
 }
 
 /* Prometheus creates the data directory at start-up; so do we, with parents. */

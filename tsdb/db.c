@@ -227,6 +227,7 @@ int tsdb_open(const struct tsdb_options *o, struct tsdb **out, struct mp_err *er
         return mp_err_set(err, MP_EINVAL, "no data directory");
     if (o->min_block_ms <= 0 || o->retention_ms < 0)
         return mp_err_set(err, MP_EINVAL, "bad block range or retention");
+    int64_t t_open = mp_mono_ns();
     struct tsdb *db = mp_calloc(1, sizeof *db);
     if (!db)
         return mp_err_set(err, MP_ENOMEM, "tsdb");
@@ -308,7 +309,8 @@ int tsdb_open(const struct tsdb_options *o, struct tsdb **out, struct mp_err *er
             MP_LOG_WARN("starting the compaction thread failed; compaction runs on demand only");
     }
     MP_LOG_INFO("TSDB started", MP_KV_STR("dir", db->dir), MP_KV_U64("blocks", db->nblocks),
-                MP_KV_U64("head_series", tsdb_head_num_series(db->head)));
+                MP_KV_U64("head_series", tsdb_head_num_series(db->head)),
+                MP_KV_F64("duration_seconds", (double)(mp_mono_ns() - t_open) / 1e9));
     *out = db;
     return 0;
 }
