@@ -17,9 +17,11 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "common/matcher.h"
 #include "common/time.h"
 #include "tsdb/chunk_xor.h"
 #include "tsdb/db.h"
+#include "tsdb/postings.h"
 
 /* Re-encodes the samples of c inside [mint, maxt] into one new chunk held by *keep.
  * Returns 0 with *keep NULL if none is inside. */
@@ -705,5 +707,75 @@ int tsdb_compact_locked(struct tsdb *db, struct mp_err *err)
             break;
     }
     apply_retention(db);
+    return rc;
+}
+
+/* ---- after a restart ----------------------------------------------------------------------- */
+
+/* Does block b hold the series ls with data up to at least last_t? */
+static bool block_covers(struct tsdb_block *b, const struct mp_labels *ls, int64_t last_t)
+{
+    size_t n = mp_labels_count(ls);
+    struct mp_matcher **m = mp_xcalloc(n, sizeof *m);
+    bool found = false;
+    size_t k = 0;
+    for (; k < n; k++) {
+        struct mp_label l = mp_labels_at(ls, k);
+        if (mp_matcher_create(MP_MATCH_EQUAL, l.name, l.value, &m[k], NULL))
+            break;
+    }
+    struct tsdb_plist refs = {0};
+    struct tsdb_ireader ir = tsdb_index_reader_ireader(b->index);
+    if (k == n &&
+        tsdb_postings_for_matchers(&ir, (const struct mp_matcher *const *)m, n, &refs, NULL) == 0) {
+        struct tsdb_index_series is = {0};
+        for (size_t i = 0; i < refs.n && !found; i++)
+            found = tsdb_index_reader_series(b->index, refs.refs[i], &is, NULL) == 0 &&
+                    is.nlabels == n && is.nchunks > 0 &&
+                    is.chunks[is.nchunks - 1].maxt_ms >= last_t;
+        tsdb_index_series_fini(&is);
+    }
+    tsdb_plist_fini(&refs);
+    for (size_t i = 0; i < k; i++)
+        mp_matcher_destroy(m[i]);
+    mp_free(m);
+    return found;
+}
+
+int tsdb_drop_replayed_ended(struct tsdb *db, struct mp_err *err)
+{
+    size_t nb;
+    struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
+    size_t ne = 0;
+    for (size_t i = 0; i < nb; i++)
+        ne += tsdb_block_is_ended_series(bs[i]);
+    int rc = 0;
+    struct tsdb_head_ended *v = NULL;
+    size_t n = 0;
+    if (ne)
+        rc = tsdb_head_ended_series(db->head, INT64_MAX, INT64_MIN, &v, &n);
+    size_t k = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct mp_labels *ls;
+        if (tsdb_head_series_labels(db->head, v[i].ref, &ls, NULL))
+            continue;
+        bool covered = false;
+        for (size_t j = 0; j < nb && !covered; j++)
+            covered = tsdb_block_is_ended_series(bs[j]) && bs[j]->meta.max_time > v[i].last_t &&
+                      block_covers(bs[j], ls, v[i].last_t);
+        mp_labels_release(ls);
+        if (covered)
+            v[k++] = v[i];
+    }
+    size_t removed = 0;
+    if (!rc && k)
+        rc = tsdb_head_evict(db->head, v, k, &removed, err);
+    if (removed)
+        MP_LOG_INFO("dropped replayed copies of persisted ended series",
+                    MP_KV_U64("series", removed));
+    mp_free(v);
+    for (size_t i = 0; i < nb; i++)
+        tsdb_block_release(bs[i]);
+    mp_free(bs);
     return rc;
 }

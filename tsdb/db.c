@@ -283,6 +283,8 @@ int tsdb_open(const struct tsdb_options *o, struct tsdb **out, struct mp_err *er
         rc = tsdb_head_replay(db->head, db->wal_dir, !o->read_only, err);
     if (!rc && have_wal)
         rc = replay_tombstones(db, err);
+    if (!rc && !o->read_only)
+        rc = tsdb_drop_replayed_ended(db, err);
     if (!rc && !o->read_only) {
         struct tsdb_wal_options wo;
         tsdb_wal_options_init(&wo);

@@ -139,6 +139,11 @@ MP_NODISCARD int tsdb_block_persist(struct tsdb *db, struct tsdb_querier *q, int
  * blocks per Prometheus's exponential ranges, then applies retention. cmp_mu held. */
 MP_NODISCARD int tsdb_compact_locked(struct tsdb *db, struct mp_err *err);
 
+/* After replay: the WAL brings back series that had ended and were persisted (and possibly had
+ * data deleted there since); drops the head copies of stale-ended series whose ended-series block
+ * holds them to their last sample. */
+MP_NODISCARD int tsdb_drop_replayed_ended(struct tsdb *db, struct mp_err *err);
+
 /* Adds a freshly written block directory to the list (db.c). */
 MP_NODISCARD int tsdb_db_add_block(struct tsdb *db, const char *dir, struct mp_err *err);
 /* Takes blocks out of the list and marks them deletable (db.c). */
