@@ -10,6 +10,12 @@
 
 #define TSDB_UVARINT_MAX_LEN 10u
 
+static inline void tsdb_put_be16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
 static inline void tsdb_put_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);

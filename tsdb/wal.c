@@ -33,6 +33,7 @@
 #include <zstd_errors.h>
 
 #include "common/alloc.h"
+#include "tsdb/bytes.h"
 
 #define PAGE ((size_t)TSDB_WAL_PAGE_SIZE)
 #define HDR ((size_t)TSDB_WAL_HEADER_SIZE)
@@ -118,25 +119,6 @@ uint32_t tsdb_crc32c(uint32_t crc, const void *p, size_t n)
 }
 
 /* ---- small helpers -------------------------------------------------------------------------- */
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static int io_error(struct mp_err *err, int e, const char *what, const char *dir, const char *name)
 {
@@ -515,8 +497,8 @@ static int log_one_locked(struct tsdb_wal *w, const struct mp_str *rec, struct m
             typ = l == len ? TSDB_WAL_FRAG_LAST : TSDB_WAL_FRAG_MIDDLE;
         uint8_t *h = w->wbuf + w->wlen;
         h[0] = typ | flags;
-        put_be16(h + 1, (uint16_t)l);
-        put_be32(h + 3, tsdb_crc32c(0, data, l));
+        tsdb_put_be16(h + 1, (uint16_t)l);
+        tsdb_put_be32(h + 3, tsdb_crc32c(0, data, l));
         if (l)
             memcpy(h + HDR, data, l);
         w->wlen += HDR + l;
@@ -1144,7 +1126,7 @@ int tsdb_wal_reader_next(struct tsdb_wal_reader *r, const uint8_t **rec, size_t 
         if (r->page_pos + HDR + flen > r->page_len)
             return reader_fail(r, MP_EPARSE, off, err,
                                "fragment of %zu bytes cut short by end of segment", flen);
-        uint32_t want = get_be32(p + 3), got = tsdb_crc32c(0, p + HDR, flen);
+        uint32_t want = tsdb_get_be32(p + 3), got = tsdb_crc32c(0, p + HDR, flen);
         if (want != got)
             return reader_fail(r, MP_EPARSE, off, err,
                                "CRC mismatch: stored %08x, computed %08x", want, got);
