@@ -913,3 +913,40 @@ static void random_ops(uint64_t seed)
     tsdb_close(db);
 #undef RND
 }
+
+Test(db, sample_iterator_seek)
+{
+    struct tsdb *db = open_db(0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    append_range(db, 1, t0, 5 * 360); /* blocks and head both hold some */
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    struct tsdb_querier *q;
+    cr_assert_eq(tsdb_querier_open(db, t0 + 100000, t0 + 4 * H_MS, &q, NULL), 0);
+    struct mp_matcher *m = eq("s", "0");
+    const struct mp_matcher *ms[] = {m};
+    struct tsdb_series_set *set;
+    cr_assert_eq(tsdb_querier_select(q, ms, 1, &set, NULL), 0);
+    cr_assert_eq(tsdb_series_set_next(set, NULL), 0);
+    struct tsdb_sample_iter it;
+    tsdb_series_set_iter(set, &it);
+    int64_t t;
+    double v;
+    /* before the range: the first sample in range */
+    cr_assert_eq(tsdb_sample_iter_seek(&it, t0, &t, &v), 0);
+    cr_assert_eq(t, t0 + 100000);
+    /* between samples: the next one; then the current one again when seeking back */
+    cr_assert_eq(tsdb_sample_iter_seek(&it, t0 + 2 * H_MS + 5, &t, &v), 0);
+    cr_assert_eq(t, t0 + 2 * H_MS + 10000);
+    cr_assert_eq(v, val(0, t));
+    cr_assert_eq(tsdb_sample_iter_seek(&it, t0, &t, &v), 0);
+    cr_assert_eq(t, t0 + 2 * H_MS + 10000);
+    cr_assert_eq(tsdb_sample_iter_next(&it, &t, &v), 0);
+    cr_assert_eq(t, t0 + 2 * H_MS + 20000);
+    /* past the querier's range */
+    cr_assert_eq(tsdb_sample_iter_seek(&it, t0 + 4 * H_MS + 1, &t, &v), MP_EEOF);
+    cr_assert_eq(tsdb_sample_iter_next(&it, &t, &v), MP_EEOF);
+    tsdb_series_set_free(set);
+    mp_matcher_destroy(m);
+    tsdb_querier_close(q);
+    tsdb_close(db);
+}
