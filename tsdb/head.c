@@ -1002,8 +1002,13 @@ int tsdb_head_appender_add(struct tsdb_head_appender *a, uint64_t ref,
         s = by_ref_locked(rs, ref);
         if (s) {
             rc = appendable_locked(s, t_ms, vbits);
-            if (rc == 0)
+            if (rc == 0) {
                 s->pending++;
+                /* commit will write where the open chunk ends: fetch that line now, so that a
+                 * scrape's batch is in cache by then instead of one memory miss per sample */
+                if (s->open.buf)
+                    __builtin_prefetch(s->open.buf + (s->open.pos >> 3), 1);
+            }
             spin_unlock(&rs->mu);
             goto checked;
         }
