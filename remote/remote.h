@@ -61,6 +61,17 @@ struct remote_write_result {
 /* A decoded and validated request; owns its memory. */
 struct remote_write_request;
 
+/* Memory kept between requests by one thread (an HTTP worker). A request decoded without one
+ * takes fresh memory from malloc and gives it back, and glibc returns it to the kernel, so the
+ * next request faults every page in again: with a cache, decoding a 2000-sample batch is about
+ * 3x faster (bench_remote_write). Blocks return to the cache when a request is freed, up to
+ * keep_bytes; the rest is freed. In sanitizer builds nothing is kept. Belongs to one thread at
+ * a time, as do the requests decoded into it; destroy it after them. */
+struct remote_write_cache;
+MP_NODISCARD int remote_write_cache_create(size_t keep_bytes, struct remote_write_cache **out);
+void remote_write_cache_destroy(struct remote_write_cache *c); /* NULL is a no-op */
+size_t remote_write_cache_bytes(const struct remote_write_cache *c); /* bytes kept now */
+
 /* Checks the Content-Type and Content-Encoding header values as Prometheus 2.55.1 (spec 5.4):
  * NULL or "" count as application/x-protobuf and snappy; only prometheus.WriteRequest is
  * accepted. 0, or MP_EINVAL with res->status 415 and Prometheus's message. Only status and
@@ -71,11 +82,12 @@ MP_NODISCARD int remote_write_check_headers(const char *content_type, const char
 /* Decodes and validates body[0..len) (no tsdb needed; the fuzz target and the benchmark use it):
  * size limits, snappy, protobuf, then per series the labels sorted by name, and series with
  * invalid labels marked skipped (counted in res). Empty label values are dropped from the valid
- * series, as Prometheus's head does. body is not kept. 0 with *out set (res->status 204 so far);
+ * series, as Prometheus's head does. body is not kept; cache may be NULL. 0 with *out set (res->status 204 so far);
  * else *out NULL, res->status/message set and err holds the message: MP_ELIMIT (413),
  * MP_EPARSE (400: "snappy: corrupt input", "proto: ..."), MP_ENOMEM (500). */
 MP_NODISCARD int remote_write_decode(const uint8_t *body, size_t len,
                                      const struct remote_write_limits *lim,
+                                     struct remote_write_cache *cache,
                                      struct remote_write_request **out,
                                      struct remote_write_result *res, struct mp_err *err);
 void remote_write_request_free(struct remote_write_request *req); /* NULL is a no-op */
@@ -105,5 +117,12 @@ MP_NODISCARD int remote_write_decode_and_append(struct tsdb *db, const uint8_t *
                                                 const struct remote_write_limits *lim,
                                                 struct remote_write_result *res,
                                                 struct mp_err *err);
+/* The same, decoding into cache (may be NULL): what an HTTP worker thread calls. */
+MP_NODISCARD int remote_write_decode_and_append_cached(struct tsdb *db,
+                                                       struct remote_write_cache *cache,
+                                                       const uint8_t *body, size_t len,
+                                                       const struct remote_write_limits *lim,
+                                                       struct remote_write_result *res,
+                                                       struct mp_err *err);
 
 #endif

@@ -41,7 +41,7 @@
 
 #define ARENA_ALIGN 16u
 #define ARENA_FIRST ((size_t)4 << 10)
-#define ARENA_MAX_BLOCK ((size_t)1 << 20)
+#define ARENA_MAX_BLOCK ((size_t)64 << 10) /* below glibc's mmap threshold: reused, not faulted in */
 
 struct ablock {
     struct ablock *next;
@@ -49,14 +49,39 @@ struct ablock {
 };
 #define ABLOCK_HDR ((sizeof(struct ablock) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1))
 
+/* Blocks kept between requests (remote/remote.h). */
+struct remote_write_cache {
+    struct ablock *free;
+    size_t bytes, keep;
+};
+
 struct arena {
     struct ablock *head;
-    size_t total; /* bytes taken from the allocator, headers included */
+    struct remote_write_cache *cache; /* NULL: blocks go back to the allocator */
+    size_t total; /* bytes of blocks in use, headers included */
     size_t limit; /* 0 = none */
     size_t next;  /* size of the next regular block */
     bool over;    /* an allocation was refused for the limit */
     bool nomem;
 };
+
+/* A kept block of at least cap bytes, unlinked from the cache; NULL if none. */
+#ifndef MP_SANITIZER_BUILD
+static struct ablock *cache_take(struct remote_write_cache *c, size_t cap)
+{
+    if (!c)
+        return NULL;
+    for (struct ablock **pp = &c->free; *pp; pp = &(*pp)->next) {
+        struct ablock *b = *pp;
+        if (b->cap >= cap) {
+            *pp = b->next;
+            c->bytes -= ABLOCK_HDR + b->cap;
+            return b;
+        }
+    }
+    return NULL;
+}
+#endif
 
 static void *arena_alloc(void *data, size_t size)
 {
@@ -77,24 +102,33 @@ static void *arena_alloc(void *data, size_t size)
     size_t cap = size > a->next ? size : a->next;
     if (a->next < ARENA_MAX_BLOCK)
         a->next *= 2;
+    b = cache_take(a->cache, cap);
 #else
     size_t cap = size; /* every allocation its own block: ASan sees overflows */
+    b = NULL;
 #endif
-    size_t need = ABLOCK_HDR + cap;
+    size_t need = ABLOCK_HDR + (b ? b->cap : cap);
     if (a->limit && (a->total > a->limit || need > a->limit - a->total)) {
+        if (b) { /* back where it came from */
+            b->next = a->cache->free;
+            a->cache->free = b;
+            a->cache->bytes += need;
+        }
         a->over = true;
         return NULL;
     }
-    b = mp_malloc(need);
     if (!b) {
-        a->nomem = true;
-        return NULL;
+        b = mp_malloc(need);
+        if (!b) {
+            a->nomem = true;
+            return NULL;
+        }
+        b->cap = cap;
     }
     a->total += need;
-    b->cap = cap;
     b->used = size;
     /* a fresh block goes first, unless the old head still has more room */
-    if (a->head && a->head->cap - a->head->used > cap - size) {
+    if (a->head && a->head->cap - a->head->used > b->cap - size) {
         b->next = a->head->next;
         a->head->next = b;
     } else {
@@ -110,14 +144,53 @@ static void arena_free(void *data, void *p)
     (void)p; /* everything goes at once in arena_fini */
 }
 
+/* Gives the blocks back: to the cache while it is under its keep size, else freed. */
 static void arena_fini(struct arena *a)
 {
+    struct remote_write_cache *c = a->cache;
     for (struct ablock *b = a->head, *n; b; b = n) {
         n = b->next;
-        mp_free(b);
+        size_t sz = ABLOCK_HDR + b->cap;
+        if (c && c->bytes + sz <= c->keep) {
+            b->next = c->free;
+            c->free = b;
+            c->bytes += sz;
+        } else {
+            mp_free(b);
+        }
     }
     a->head = NULL;
     a->total = 0;
+}
+
+int remote_write_cache_create(size_t keep_bytes, struct remote_write_cache **out)
+{
+    struct remote_write_cache *c = mp_calloc(1, sizeof *c);
+    if (!c)
+        return MP_ENOMEM;
+#ifndef MP_SANITIZER_BUILD
+    c->keep = keep_bytes;
+#else
+    (void)keep_bytes; /* every allocation its own block, freed at once: ASan sees misuse */
+#endif
+    *out = c;
+    return 0;
+}
+
+void remote_write_cache_destroy(struct remote_write_cache *c)
+{
+    if (!c)
+        return;
+    for (struct ablock *b = c->free, *n; b; b = n) {
+        n = b->next;
+        mp_free(b);
+    }
+    mp_free(c);
+}
+
+size_t remote_write_cache_bytes(const struct remote_write_cache *c)
+{
+    return c ? c->bytes : 0;
 }
 
 /* ---- results ------------------------------------------------------------------------------- */
@@ -314,8 +387,8 @@ static int decode_fail_arena(struct remote_write_request *req, struct remote_wri
 }
 
 int remote_write_decode(const uint8_t *body, size_t len, const struct remote_write_limits *lim,
-                        struct remote_write_request **out, struct remote_write_result *res,
-                        struct mp_err *err)
+                        struct remote_write_cache *cache, struct remote_write_request **out,
+                        struct remote_write_result *res, struct mp_err *err)
 {
     struct remote_write_limits defaults;
     if (!lim) {
@@ -355,6 +428,7 @@ int remote_write_decode(const uint8_t *body, size_t len, const struct remote_wri
         mp_free(buf);
         return fail(res, 500, MP_ENOMEM, err, "out of memory decoding the request");
     }
+    req->arena.cache = cache;
     req->arena.limit = lim->max_memory_bytes;
     req->arena.next = ARENA_FIRST;
     ProtobufCAllocator pa = {.alloc = arena_alloc, .free = arena_free,
@@ -497,15 +571,23 @@ int remote_write_append(struct tsdb *db, const struct remote_write_request *req,
     return 0;
 }
 
-int remote_write_decode_and_append(struct tsdb *db, const uint8_t *body, size_t len,
-                                   const struct remote_write_limits *lim,
-                                   struct remote_write_result *res, struct mp_err *err)
+int remote_write_decode_and_append_cached(struct tsdb *db, struct remote_write_cache *cache,
+                                          const uint8_t *body, size_t len,
+                                          const struct remote_write_limits *lim,
+                                          struct remote_write_result *res, struct mp_err *err)
 {
     struct remote_write_request *req;
-    int rc = remote_write_decode(body, len, lim, &req, res, err);
+    int rc = remote_write_decode(body, len, lim, cache, &req, res, err);
     if (rc)
         return rc;
     rc = remote_write_append(db, req, lim, res, err);
     remote_write_request_free(req);
     return rc;
+}
+
+int remote_write_decode_and_append(struct tsdb *db, const uint8_t *body, size_t len,
+                                   const struct remote_write_limits *lim,
+                                   struct remote_write_result *res, struct mp_err *err)
+{
+    return remote_write_decode_and_append_cached(db, NULL, body, len, lim, res, err);
 }

@@ -120,7 +120,7 @@ Test(remote_write, label_value_with_nul_byte_is_kept_whole)
     uint8_t *body = rwb_body(&b, &len);
     struct remote_write_request *req;
     struct remote_write_result res;
-    cr_assert_eq(remote_write_decode(body, len, &lim, &req, &res, NULL), 0);
+    cr_assert_eq(remote_write_decode(body, len, &lim, NULL, &req, &res, NULL), 0);
     const struct mp_label *l;
     size_t n;
     cr_assert(remote_write_request_series(req, 0, &l, &n));
@@ -347,11 +347,13 @@ Test(remote_write, unknown_fields_and_field_order)
     expect_dump("{__name__=\"m\"} 1000:1\n");
 }
 
+static struct remote_write_cache *cache; /* NULL unless a test sets it */
+
 static int decode_status(const uint8_t *body, size_t len, struct remote_write_result *res)
 {
     struct remote_write_request *req = NULL;
     struct mp_err err = {0};
-    int rc = remote_write_decode(body, len, &lim, &req, res, &err);
+    int rc = remote_write_decode(body, len, &lim, cache, &req, res, &err);
     cr_assert_eq(rc == 0, req != NULL);
     cr_assert_eq(rc == 0, res->status == 204);
     if (rc)
@@ -364,7 +366,7 @@ static uint8_t *sample_body(size_t *len, size_t series)
 {
     struct rwb b;
     rwb_init(&b);
-    char names[RWB_SERIES][16];
+    char names[RWB_SERIES][32];
     for (size_t i = 0; i < series; i++) {
         snprintf(names[i], sizeof names[i], "m%zu", i);
         const char *kv[] = {"__name__", names[i], "job", "node", "instance", "10.0.0.1:9100",
@@ -545,4 +547,43 @@ Test(remote_write, allocation_failures_while_decoding)
     }
     cr_assert(done);
     mp_free(body);
+}
+
+/* A cache keeps blocks between requests; results are the same with and without it; the memory
+ * limit still holds with reused blocks; destroying it gives everything back. */
+Test(remote_write, cache_reuses_memory)
+{
+    size_t before = mp_alloc_used_bytes();
+    cr_assert_eq(remote_write_cache_create((size_t)1 << 20, &cache), 0);
+    size_t len;
+    uint8_t *body = sample_body(&len, 40);
+    struct remote_write_result res;
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(decode_status(body, len, &res), 204);
+        cr_assert_eq(res.samples, 40);
+    }
+#ifndef MP_SANITIZER_BUILD
+    cr_assert_gt(remote_write_cache_bytes(cache), 0);
+#endif
+    lim.max_memory_bytes = 1024;
+    cr_assert_eq(decode_status(body, len, &res), 413);
+    lim.max_memory_bytes = 0;
+    cr_assert_eq(decode_status(body, len, &res), 204);
+    mp_free(body);
+    remote_write_cache_destroy(cache);
+    cr_assert_eq(mp_alloc_used_bytes(), before);
+
+    cr_assert_eq(remote_write_cache_create((size_t)1 << 20, &cache), 0);
+    struct rwb b;
+    rwb_init(&b);
+    const char *a[] = {"__name__", "a", NULL};
+    int64_t t = NOW;
+    double v = 1;
+    rwb_series(&b, a, &t, &v, 1);
+    body = rwb_body(&b, &len);
+    cr_assert_eq(remote_write_decode_and_append_cached(db, cache, body, len, &lim, &res, NULL), 0);
+    mp_free(body);
+    expect_dump("{__name__=\"a\"} 1700000000000:1\n");
+    remote_write_cache_destroy(cache);
+    cache = NULL;
 }
