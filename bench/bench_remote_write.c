@@ -38,9 +38,9 @@ static ProtobufCBinaryData bin(const char *s)
     return (ProtobufCBinaryData){strlen(s), (uint8_t *)(uintptr_t)s};
 }
 
-static const char *const names[NLABELS] = {
-    "__name__", "authority", "code", "deployment", "direction", "instance",
-    "job", "namespace", "pod", "status_code", "target_addr", "tls"};
+static const char *const names[NLABELS] = {"__name__",  "authority",   "code",        "deployment",
+                                           "direction", "instance",    "job",         "namespace",
+                                           "pod",       "status_code", "target_addr", "tls"};
 
 static struct body make_body(bool reversed)
 {
@@ -135,8 +135,7 @@ int main(int argc, char **argv)
         double sec = (double)r.ns / 1e9;
         double ops = (double)r.iters;
         bench_report(cases[i].name, r, "\t%.1f MB/s\t%.0f samples/s\t%.1f B/sample",
-                     ops * (double)b.len / sec / 1e6, ops * BATCH / sec,
-                     (double)b.len / BATCH);
+                     ops * (double)b.len / sec / 1e6, ops * BATCH / sec, (double)b.len / BATCH);
         mp_free(b.data);
         remote_write_cache_destroy(a.cache);
     }

@@ -10,7 +10,8 @@
  *        (invalid series skipped, counted) --> one appender: all samples or nothing --> commit
  *
  * Thread safety: all functions may be called from any number of threads at once (each call
- * uses its own appender). A struct remote_write_request belongs to one thread at a time. */
+ * uses its own appender). A struct remote_write_request and a struct remote_write_cache belong
+ * to one thread at a time. */
 #ifndef REMOTE_REMOTE_H
 #define REMOTE_REMOTE_H
 
@@ -46,16 +47,16 @@ struct remote_write_result {
     int status;                         /* 204, 400, 413 or 500 (415: remote_write_check_headers) */
     char message[REMOTE_WRITE_MSG_MAX]; /* response body as Prometheus's http.Error writes it,
                                          * without its trailing newline; "" for 204 */
-    size_t series;              /* TimeSeries in the request */
-    size_t series_invalid;      /* skipped: no/invalid __name__, invalid or duplicate label name,
-                                 * label value not UTF-8 (prometheus_api_remote_write_invalid_
-                                 * labels_samples_total grows by this, one per series) */
-    size_t samples_invalid;     /* samples and histograms of the skipped series */
-    size_t samples;             /* float samples of the valid series */
-    size_t samples_appended;    /* samples committed (0 unless status 204) */
-    size_t histograms;          /* native histograms of the valid series (refused, see below) */
-    size_t exemplars_ignored;   /* no exemplar storage: dropped, as Prometheus with it disabled */
-    size_t metadata_ignored;    /* MetricMetadata entries (no metadata storage yet) */
+    size_t series;                      /* TimeSeries in the request */
+    size_t series_invalid;    /* skipped: no/invalid __name__, invalid or duplicate label name,
+                               * label value not UTF-8 (prometheus_api_remote_write_invalid_
+                               * labels_samples_total grows by this, one per series) */
+    size_t samples_invalid;   /* samples and histograms of the skipped series */
+    size_t samples;           /* float samples of the valid series */
+    size_t samples_appended;  /* samples committed (0 unless status 204) */
+    size_t histograms;        /* native histograms of the valid series (refused, see below) */
+    size_t exemplars_ignored; /* no exemplar storage: dropped, as Prometheus with it disabled */
+    size_t metadata_ignored;  /* MetricMetadata entries (no metadata storage yet) */
 };
 
 /* A decoded and validated request; owns its memory. */
@@ -63,13 +64,13 @@ struct remote_write_request;
 
 /* Memory kept between requests by one thread (an HTTP worker). A request decoded without one
  * takes fresh memory from malloc and gives it back, and glibc returns it to the kernel, so the
- * next request faults every page in again: with a cache, decoding a 2000-sample batch is about
- * 3x faster (bench_remote_write). Blocks return to the cache when a request is freed, up to
- * keep_bytes; the rest is freed. In sanitizer builds nothing is kept. Belongs to one thread at
- * a time, as do the requests decoded into it; destroy it after them. */
+ * next request faults every page in again: with a cache, decoding a 2000-sample batch is 3-9x
+ * faster (bench_remote_write, remote/README.md). Blocks return to the cache when a request is
+ * freed, up to keep_bytes; the rest is freed. In sanitizer builds nothing is kept. Belongs to
+ * one thread at a time, as do the requests decoded into it; destroy it after them. */
 struct remote_write_cache;
 MP_NODISCARD int remote_write_cache_create(size_t keep_bytes, struct remote_write_cache **out);
-void remote_write_cache_destroy(struct remote_write_cache *c); /* NULL is a no-op */
+void remote_write_cache_destroy(struct remote_write_cache *c);       /* NULL is a no-op */
 size_t remote_write_cache_bytes(const struct remote_write_cache *c); /* bytes kept now */
 
 /* Checks the Content-Type and Content-Encoding header values as Prometheus 2.55.1 (spec 5.4):
@@ -82,9 +83,9 @@ MP_NODISCARD int remote_write_check_headers(const char *content_type, const char
 /* Decodes and validates body[0..len) (no tsdb needed; the fuzz target and the benchmark use it):
  * size limits, snappy, protobuf, then per series the labels sorted by name, and series with
  * invalid labels marked skipped (counted in res). Empty label values are dropped from the valid
- * series, as Prometheus's head does. body is not kept; cache may be NULL. 0 with *out set (res->status 204 so far);
- * else *out NULL, res->status/message set and err holds the message: MP_ELIMIT (413),
- * MP_EPARSE (400: "snappy: corrupt input", "proto: ..."), MP_ENOMEM (500). */
+ * series, as Prometheus's head does. body is not kept; cache may be NULL. 0 with *out set
+ * (res->status 204 so far); else *out NULL, res->status/message set and err holds the message:
+ * MP_ELIMIT (413), MP_EPARSE (400: "snappy: corrupt input", "proto: ..."), MP_ENOMEM (500). */
 MP_NODISCARD int remote_write_decode(const uint8_t *body, size_t len,
                                      const struct remote_write_limits *lim,
                                      struct remote_write_cache *cache,
@@ -118,11 +119,8 @@ MP_NODISCARD int remote_write_decode_and_append(struct tsdb *db, const uint8_t *
                                                 struct remote_write_result *res,
                                                 struct mp_err *err);
 /* The same, decoding into cache (may be NULL): what an HTTP worker thread calls. */
-MP_NODISCARD int remote_write_decode_and_append_cached(struct tsdb *db,
-                                                       struct remote_write_cache *cache,
-                                                       const uint8_t *body, size_t len,
-                                                       const struct remote_write_limits *lim,
-                                                       struct remote_write_result *res,
-                                                       struct mp_err *err);
+MP_NODISCARD int remote_write_decode_and_append_cached(
+    struct tsdb *db, struct remote_write_cache *cache, const uint8_t *body, size_t len,
+    const struct remote_write_limits *lim, struct remote_write_result *res, struct mp_err *err);
 
 #endif

@@ -41,7 +41,8 @@
 
 #define ARENA_ALIGN 16u
 #define ARENA_FIRST ((size_t)4 << 10)
-#define ARENA_MAX_BLOCK ((size_t)64 << 10) /* below glibc's mmap threshold: reused, not faulted in */
+/* below glibc's mmap threshold, so freed blocks are reused rather than unmapped */
+#define ARENA_MAX_BLOCK ((size_t)64 << 10)
 
 struct ablock {
     struct ablock *next;
@@ -58,10 +59,10 @@ struct remote_write_cache {
 struct arena {
     struct ablock *head;
     struct remote_write_cache *cache; /* NULL: blocks go back to the allocator */
-    size_t total; /* bytes of blocks in use, headers included */
-    size_t limit; /* 0 = none */
-    size_t next;  /* size of the next regular block */
-    bool over;    /* an allocation was refused for the limit */
+    size_t total;                     /* bytes of blocks in use, headers included */
+    size_t limit;                     /* 0 = none */
+    size_t next;                      /* size of the next regular block */
+    bool over;                        /* an allocation was refused for the limit */
     bool nomem;
 };
 
@@ -431,8 +432,8 @@ int remote_write_decode(const uint8_t *body, size_t len, const struct remote_wri
     req->arena.cache = cache;
     req->arena.limit = lim->max_memory_bytes;
     req->arena.next = ARENA_FIRST;
-    ProtobufCAllocator pa = {.alloc = arena_alloc, .free = arena_free,
-                             .allocator_data = &req->arena};
+    ProtobufCAllocator pa = {
+        .alloc = arena_alloc, .free = arena_free, .allocator_data = &req->arena};
     req->wr = remote_pb__write_request__unpack(&pa, dlen, (const uint8_t *)buf);
     mp_free(buf);
     if (!req->wr) {

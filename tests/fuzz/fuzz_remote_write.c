@@ -2,9 +2,10 @@
 /* tests/fuzz/fuzz_remote_write.c: remote-write bodies (remote/write.c) through decode and
  * validation, without a tsdb: the input as a snappy body, and the input as raw protobuf wrapped
  * in snappy (so the fuzzer reaches the protobuf-c decoder and the label checks without having
- * to learn snappy), with small limits so the caps are exercised, also through a block cache. Every valid series must come
- * out sorted by name, unique, with a valid __name__ and no empty value; counts must add up;
- * nothing may stay allocated. Only crashes, over-reads, UB and these checks count. */
+ * to learn snappy), with small limits so the caps are exercised, also through a block cache.
+ * Every valid series must come out sorted by name, unique, with a valid __name__ and no empty
+ * value; counts must add up; nothing may stay allocated. Only crashes, over-reads, UB and these
+ * checks count. */
 #include <snappy-c.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,8 +17,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check(const uint8_t *body, size_t len, size_t memory,
-                  struct remote_write_cache *cache)
+static void check(const uint8_t *body, size_t len, size_t memory, struct remote_write_cache *cache)
 {
     struct remote_write_limits lim;
     remote_write_limits_init(&lim);
@@ -52,8 +52,7 @@ static void check(const uint8_t *body, size_t len, size_t memory,
         if (!has_name)
             __builtin_trap();
     }
-    if (remote_write_request_series(req, res.series, &(const struct mp_label *){0},
-                                    &(size_t){0}))
+    if (remote_write_request_series(req, res.series, &(const struct mp_label *){0}, &(size_t){0}))
         __builtin_trap();
     if (valid + res.series_invalid != res.series)
         __builtin_trap();

@@ -40,8 +40,7 @@ static RemotePb__Label *next_label(struct rwb *b, size_t s)
     return l;
 }
 
-size_t rwb_series(struct rwb *b, const char *const *kv, const int64_t *t, const double *v,
-                  size_t n)
+size_t rwb_series(struct rwb *b, const char *const *kv, const int64_t *t, const double *v, size_t n)
 {
     size_t s = b->wr.n_timeseries;
     cr_assert_lt(s, RWB_SERIES);
@@ -68,8 +67,7 @@ size_t rwb_series(struct rwb *b, const char *const *kv, const int64_t *t, const 
     return s;
 }
 
-void rwb_label_bytes(struct rwb *b, size_t series, const char *name, const void *value,
-                     size_t len)
+void rwb_label_bytes(struct rwb *b, size_t series, const char *name, const void *value, size_t len)
 {
     RemotePb__Label *l = next_label(b, series);
     l->name = bin(name, strlen(name));
@@ -147,8 +145,7 @@ char *rw_dump(struct tsdb *db)
     struct mp_err err = {0};
     cr_assert_eq(tsdb_querier_open(db, INT64_MIN, INT64_MAX, &q, &err), 0, "%s", err.msg);
     struct mp_matcher *m;
-    cr_assert_eq(mp_matcher_create(MP_MATCH_REGEX, mp_str_c("__name__"), mp_str_c(".+"), &m,
-                                   NULL),
+    cr_assert_eq(mp_matcher_create(MP_MATCH_REGEX, mp_str_c("__name__"), mp_str_c(".+"), &m, NULL),
                  0);
     const struct mp_matcher *ms[] = {m};
     struct tsdb_series_set *set;

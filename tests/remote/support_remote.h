@@ -32,8 +32,7 @@ void rwb_init(struct rwb *b);
 size_t rwb_series(struct rwb *b, const char *const *kv, const int64_t *t, const double *v,
                   size_t n);
 /* One label whose bytes are given with a length (NUL bytes, invalid UTF-8). */
-void rwb_label_bytes(struct rwb *b, size_t series, const char *name, const void *value,
-                     size_t len);
+void rwb_label_bytes(struct rwb *b, size_t series, const char *name, const void *value, size_t len);
 void rwb_histogram(struct rwb *b, size_t series, int64_t t);
 void rwb_exemplar(struct rwb *b, size_t series, double v, int64_t t);
 void rwb_metadata(struct rwb *b, const char *family, const char *help);

@@ -8,8 +8,7 @@
 static void ok(const char *ct, const char *ce)
 {
     struct remote_write_result res;
-    cr_assert_eq(remote_write_check_headers(ct, ce, &res), 0, "%s / %s: %s", ct, ce,
-                 res.message);
+    cr_assert_eq(remote_write_check_headers(ct, ce, &res), 0, "%s / %s: %s", ct, ce, res.message);
     cr_assert_eq(res.status, 204);
 }
 

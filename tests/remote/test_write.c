@@ -205,8 +205,8 @@ Test(remote_write, out_of_order_rolls_back_the_whole_request)
     int64_t later = NOW - 4000, older = NOW - 6000;
     rwb_series(&b, a, &later, &v, 1); /* fine on its own */
     const char *n[] = {"__name__", "new", NULL};
-    rwb_series(&b, n, &later, &v, 1);   /* a new series: created, must not be stored */
-    rwb_series(&b, c, &older, &v, 1);   /* older than c's committed sample */
+    rwb_series(&b, n, &later, &v, 1); /* a new series: created, must not be stored */
+    rwb_series(&b, c, &older, &v, 1); /* older than c's committed sample */
     cr_assert_eq(send_req(&b, &res), 400);
     cr_assert_str_eq(res.message, "out of order sample");
     cr_assert_eq(res.samples_appended, 0);
@@ -328,12 +328,12 @@ Test(remote_write, empty_and_metadata_only_requests)
 Test(remote_write, unknown_fields_and_field_order)
 {
     static const uint8_t pb[] = {
-        0x12, 0x02, 0x08, 0x01,                  /* WriteRequest.2 (Cortex), skipped */
-        0x0a, 0x1f,                              /* timeseries, 31 bytes */
-        0x12, 0x0c, 0x10, 0xe8, 0x07,            /* samples first: timestamp 1000 ... */
-        0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,      /* ... then value 1.0 */
-        0x78, 0x05,                              /* TimeSeries.15 varint, unknown */
-        0x0a, 0x0d, 0x0a, 0x08, '_', '_', 'n', 'a', 'm', 'e', '_', '_', 0x12, 0x01, 'm',
+        0x12, 0x02, 0x08, 0x01,                             /* WriteRequest.2 (Cortex), skipped */
+        0x0a, 0x1f,                                         /* timeseries, 31 bytes */
+        0x12, 0x0c, 0x10, 0xe8, 0x07,                       /* samples first: timestamp 1000 ... */
+        0x09, 0,    0,    0,    0,    0,   0,   0xf0, 0x3f, /* ... then value 1.0 */
+        0x78, 0x05,                                         /* TimeSeries.15 varint, unknown */
+        0x0a, 0x0d, 0x0a, 0x08, '_',  '_', 'n', 'a',  'm',  'e', '_', '_', 0x12, 0x01, 'm',
     };
     const uint8_t *buf = pb;
     size_t n = sizeof pb;
@@ -369,8 +369,7 @@ static uint8_t *sample_body(size_t *len, size_t series)
     char names[RWB_SERIES][32];
     for (size_t i = 0; i < series; i++) {
         snprintf(names[i], sizeof names[i], "m%zu", i);
-        const char *kv[] = {"__name__", names[i], "job", "node", "instance", "10.0.0.1:9100",
-                            NULL};
+        const char *kv[] = {"__name__", names[i], "job", "node", "instance", "10.0.0.1:9100", NULL};
         int64_t t = NOW + (int64_t)i;
         double v = (double)i;
         rwb_series(&b, kv, &t, &v, 1);
@@ -503,7 +502,7 @@ Test(remote_write, memory_limit_of_the_unpacked_message)
     size_t inner = n * 2;
     size_t k = 0;
     pb[k++] = 0x0a; /* timeseries, length as uvarint */
-    for (size_t x = inner; ; x >>= 7) {
+    for (size_t x = inner;; x >>= 7) {
         pb[k++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
         if (x <= 0x7f)
             break;
