@@ -586,3 +586,70 @@ Test(remote_write, cache_reuses_memory)
     remote_write_cache_destroy(cache);
     cache = NULL;
 }
+
+/* A batch as Prometheus sends it (max_samples_per_send 2000, one sample per TimeSeries, some
+ * series several times), encoded from protobuf-c structs, stored and read back. */
+Test(remote_write, full_batch_of_2000)
+{
+    size_t nseries = 500, per = 4;
+    RemotePb__TimeSeries *ts = mp_xcalloc(nseries * per, sizeof *ts);
+    RemotePb__TimeSeries **tsp = mp_xcalloc(nseries * per, sizeof *tsp);
+    RemotePb__Label *lab = mp_xcalloc(nseries * per * 2, sizeof *lab);
+    RemotePb__Label **labp = mp_xcalloc(nseries * per * 2, sizeof *labp);
+    RemotePb__Sample *smp = mp_xcalloc(nseries * per, sizeof *smp);
+    RemotePb__Sample **smpp = mp_xcalloc(nseries * per, sizeof *smpp);
+    char(*ids)[16] = mp_xcalloc(nseries, sizeof *ids);
+    for (size_t s = 0; s < nseries; s++)
+        snprintf(ids[s], sizeof ids[s], "%zu", s);
+    for (size_t k = 0; k < nseries * per; k++) {
+        size_t s = k % nseries, round = k / nseries;
+        remote_pb__time_series__init(&ts[k]);
+        for (size_t j = 0; j < 2; j++) {
+            RemotePb__Label *l = &lab[2 * k + j];
+            remote_pb__label__init(l);
+            const char *name = j ? "id" : "__name__", *value = j ? ids[s] : "batch";
+            l->name = (ProtobufCBinaryData){strlen(name), (uint8_t *)(uintptr_t)name};
+            l->value = (ProtobufCBinaryData){strlen(value), (uint8_t *)(uintptr_t)value};
+            labp[2 * k + j] = l;
+        }
+        ts[k].labels = &labp[2 * k];
+        ts[k].n_labels = 2;
+        remote_pb__sample__init(&smp[k]);
+        smp[k].timestamp = NOW - 60000 + (int64_t)round * 15000;
+        smp[k].value = (double)(s + round);
+        smpp[k] = &smp[k];
+        ts[k].samples = &smpp[k];
+        ts[k].n_samples = 1;
+        tsp[k] = &ts[k];
+    }
+    RemotePb__WriteRequest wr = REMOTE_PB__WRITE_REQUEST__INIT;
+    wr.timeseries = tsp;
+    wr.n_timeseries = nseries * per;
+    size_t n = remote_pb__write_request__get_packed_size(&wr), len;
+    uint8_t *pb = mp_xmalloc(n);
+    cr_assert_eq(remote_pb__write_request__pack(&wr, pb), n);
+    uint8_t *body = rw_snappy(pb, n, &len);
+    struct remote_write_result res;
+    cr_assert_eq(remote_write_decode_and_append(db, body, len, &lim, &res, NULL), 0, "%s",
+                 res.message);
+    cr_assert_eq(res.series, 2000);
+    cr_assert_eq(res.samples_appended, 2000);
+    char *dump = rw_dump(db);
+    size_t lines = 0;
+    for (const char *p = dump; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    cr_assert_eq(lines, nseries);
+    cr_assert(strstr(dump, "{__name__=\"batch\", id=\"7\"} 1699999940000:7 1699999955000:8 "
+                           "1699999970000:9 1699999985000:10\n"),
+              "%.300s", dump);
+    mp_free(dump);
+    mp_free(body);
+    mp_free(pb);
+    mp_free(ids);
+    mp_free(smpp);
+    mp_free(smp);
+    mp_free(labp);
+    mp_free(lab);
+    mp_free(tsp);
+    mp_free(ts);
+}
