@@ -35,6 +35,11 @@ static void teardown(void)
 
 TestSuite(remote_write, .init = setup, .fini = teardown);
 
+static size_t rwb_one(struct rwb *b, const char *const *kv, int64_t t, double v)
+{
+    return rwb_series(b, kv, &t, &v, 1);
+}
+
 /* Sends b; returns the status and leaves the result in *res. */
 static int send_req(const struct rwb *b, struct remote_write_result *res)
 {
@@ -99,9 +104,7 @@ Test(remote_write, empty_label_values_are_dropped)
     struct rwb b;
     rwb_init(&b);
     const char *kv[] = {"__name__", "m", "a", "", "z", "1", NULL};
-    int64_t t = NOW;
-    double v = 2;
-    rwb_series(&b, kv, &t, &v, 1);
+    rwb_one(&b, kv, NOW, 2);
     struct remote_write_result res;
     cr_assert_eq(send_req(&b, &res), 204, "%s", res.message);
     expect_dump("{__name__=\"m\", z=\"1\"} 1700000000000:2\n");
@@ -178,9 +181,7 @@ Test(remote_write, label_value_not_utf8_skips_the_series)
     struct rwb b;
     rwb_init(&b);
     const char *kv[] = {"__name__", "m", NULL};
-    int64_t t = NOW;
-    double v = 1;
-    size_t s = rwb_series(&b, kv, &t, &v, 1);
+    size_t s = rwb_one(&b, kv, NOW, 1);
     rwb_label_bytes(&b, s, "x", "\xc3\x28", 2);
     struct remote_write_result res;
     cr_assert_eq(send_req(&b, &res), 204);
@@ -299,9 +300,7 @@ Test(remote_write, exemplars_and_metadata_are_ignored)
     struct rwb b;
     rwb_init(&b);
     const char *a[] = {"__name__", "a", NULL};
-    int64_t t = NOW;
-    double v = 1;
-    size_t s = rwb_series(&b, a, &t, &v, 1);
+    size_t s = rwb_one(&b, a, NOW, 1);
     rwb_exemplar(&b, s, 0.5, NOW);
     rwb_metadata(&b, "a", "help text");
     struct remote_write_result res;
@@ -576,9 +575,7 @@ Test(remote_write, cache_reuses_memory)
     struct rwb b;
     rwb_init(&b);
     const char *a[] = {"__name__", "a", NULL};
-    int64_t t = NOW;
-    double v = 1;
-    rwb_series(&b, a, &t, &v, 1);
+    rwb_one(&b, a, NOW, 1);
     body = rwb_body(&b, &len);
     cr_assert_eq(remote_write_decode_and_append_cached(db, cache, body, len, &lim, &res, NULL), 0);
     mp_free(body);
