@@ -325,6 +325,40 @@ static int host_port(struct mp_buf *out, const char *host, const char *port)
                              : mp_buf_appendf(out, "%s:%s", host, port);
 }
 
+/* __address__ = host:port (JoinHostPort), or host alone when port is NULL. */
+static int set_address(struct lb *l, const char *host, const char *port)
+{
+    struct mp_buf addr;
+    mp_buf_init(&addr, NAME_MAX_BYTES);
+    int rc = port ? host_port(&addr, host, port) : mp_buf_append_str(&addr, host);
+    if (rc == 0)
+        rc = lb_set(l, "__address__", addr.data);
+    else
+        rc = mp_err_set(l->err, rc, "__address__: %s", mp_strerror(rc));
+    mp_buf_fini(&addr);
+    return rc;
+}
+
+/* <prefix>_address_target_kind/_name from a targetRef object (prefix "endpoint" or
+ * "endpointslice"). */
+static int add_target_ref(const struct rd *r, struct lb *l, json_object *ref,
+                          const char *where, const char *prefix)
+{
+    const char *kind, *name;
+    char ln[64];
+    int rc;
+    if (!ref)
+        return 0;
+    if ((rc = get_str(r, ref, where, "kind", &kind, NULL)) ||
+        (rc = get_str(r, ref, where, "name", &name, NULL)))
+        return rc;
+    snprintf(ln, sizeof ln, META "%s_address_target_kind", prefix);
+    if ((rc = lb_set(l, ln, kind)))
+        return rc;
+    snprintf(ln, sizeof ln, META "%s_address_target_name", prefix);
+    return lb_set(l, ln, name);
+}
+
 /* strconv.FormatUint(uint64(int32)) as Prometheus prints ports. */
 static void fmt_port_u(char buf[24], int32_t p)
 {
@@ -448,6 +482,18 @@ static int read_cport(const struct rd *r, json_object *ports, size_t i, struct c
     return rc;
 }
 
+/* pod_container_port_name/_number/_protocol. */
+static int set_port_labels(struct lb *l, const struct cport *cp, const char *num,
+                           const char *protocol)
+{
+    int rc = lb_set(l, META "pod_container_port_name", cp->name);
+    if (rc == 0)
+        rc = lb_set(l, META "pod_container_port_number", num);
+    if (rc == 0)
+        rc = lb_set(l, META "pod_container_port_protocol", protocol);
+    return rc;
+}
+
 /* Container i of the regular+init sequence (i < nregular: regular). */
 static int pod_container(const struct rd *r, const struct pod *p, size_t i, json_object **c,
                          const char **name, const char **image, json_object **ports)
@@ -500,8 +546,6 @@ static int build_pod(struct build *b, bool force)
         (rc = take_group_labels(b)))
         return rc;
 
-    struct mp_buf addr;
-    mp_buf_init(&addr, NAME_MAX_BYTES);
     size_t nreg = arr_len(p.containers), n = nreg + arr_len(p.inits);
     for (size_t i = 0; i < n && rc == 0; i++) {
         json_object *c, *ports;
@@ -519,25 +563,21 @@ static int build_pod(struct build *b, bool force)
                 (rc = lb_set(l, META "pod_container_init", init ? "true" : "false")))
                 break;
             if (np == 0) {
-                rc = lb_set(l, "__address__", p.ip);
+                rc = set_address(l, p.ip, NULL);
             } else {
                 struct cport cp;
                 char num[24];
                 if ((rc = read_cport(r, ports, k, &cp)))
                     break;
                 fmt_port_u(num, cp.number);
-                if ((rc = host_port(&addr, p.ip, num)) ||
-                    (rc = lb_set(l, "__address__", addr.data)) ||
-                    (rc = lb_set(l, META "pod_container_port_name", cp.name)) ||
-                    (rc = lb_set(l, META "pod_container_port_number", num)) ||
-                    (rc = lb_set(l, META "pod_container_port_protocol", cp.protocol)))
-                    rc = mp_err_set(r->err, rc, "pod target: %s", mp_strerror(rc));
+                if ((rc = set_address(l, p.ip, num)) ||
+                    (rc = set_port_labels(l, &cp, num, cp.protocol)))
+                    break;
             }
             if (rc == 0)
                 rc = push_target(b);
         }
     }
-    mp_buf_fini(&addr);
     return rc;
 }
 
@@ -652,10 +692,7 @@ static int add_matching_container(struct build *b, const struct seen_pod *sp, in
             fmt_port_u(num, port);
             if ((rc = lb_set(l, META "pod_container_name", name)) ||
                 (rc = lb_set(l, META "pod_container_image", image)) ||
-                (rc = lb_set(l, META "pod_container_port_name", cp.name)) ||
-                (rc = lb_set(l, META "pod_container_port_number", num)) ||
-                (rc = lb_set(l, META "pod_container_port_protocol",
-                             protocol ? protocol : cp.protocol)))
+                (rc = set_port_labels(l, &cp, num, protocol ? protocol : cp.protocol)))
                 return rc;
             break;
         }
@@ -699,8 +736,6 @@ static int enrich_with_pod(struct build *b, struct seen *seen,
 static int uncovered_port_targets(struct build *b, struct seen *seen)
 {
     struct lb *l = &b->lb;
-    struct mp_buf addr;
-    mp_buf_init(&addr, NAME_MAX_BYTES);
     int rc = 0;
     for (size_t s = 0; s < seen->n && rc == 0; s++) {
         struct seen_pod *sp = &seen->v[s];
@@ -723,19 +758,15 @@ static int uncovered_port_targets(struct build *b, struct seen *seen)
                 char num[24];
                 fmt_port_u(num, cp.number);
                 mp_labels_builder_reset(l->b, NULL);
-                if ((rc = host_port(&addr, sp->p.ip, num)) ||
-                    (rc = lb_set(l, "__address__", addr.data)) ||
+                if ((rc = set_address(l, sp->p.ip, num)) ||
                     (rc = lb_set(l, META "pod_container_name", name)) ||
                     (rc = lb_set(l, META "pod_container_image", image)) ||
-                    (rc = lb_set(l, META "pod_container_port_name", cp.name)) ||
-                    (rc = lb_set(l, META "pod_container_port_number", num)) ||
-                    (rc = lb_set(l, META "pod_container_port_protocol", cp.protocol)) ||
+                    (rc = set_port_labels(l, &cp, num, cp.protocol)) ||
                     (rc = pod_labels(&pr, l, &sp->p)) || (rc = push_target(b)))
                     break;
             }
         }
     }
-    mp_buf_fini(&addr);
     return rc;
 }
 
@@ -758,25 +789,13 @@ static int endpoints_target(struct build *b, struct seen *seen,
         return rc;
     char num[24];
     fmt_port_u(num, port);
-    struct mp_buf addr;
-    mp_buf_init(&addr, NAME_MAX_BYTES);
     mp_labels_builder_reset(l->b, NULL);
-    rc = host_port(&addr, ip, num);
-    if (rc == 0)
-        rc = lb_set(l, "__address__", addr.data);
-    mp_buf_fini(&addr);
-    if (rc || (rc = lb_set(l, META "endpoint_port_name", port_name)) ||
+    if ((rc = set_address(l, ip, num)) ||
+        (rc = lb_set(l, META "endpoint_port_name", port_name)) ||
         (rc = lb_set(l, META "endpoint_port_protocol", protocol)) ||
-        (rc = lb_set(l, META "endpoint_ready", ready ? "true" : "false")))
+        (rc = lb_set(l, META "endpoint_ready", ready ? "true" : "false")) ||
+        (rc = add_target_ref(r, l, ref, "targetRef", "endpoint")))
         return rc;
-    if (ref) {
-        const char *kind, *name;
-        if ((rc = get_str(r, ref, "targetRef", "kind", &kind, NULL)) ||
-            (rc = get_str(r, ref, "targetRef", "name", &name, NULL)) ||
-            (rc = lb_set(l, META "endpoint_address_target_kind", kind)) ||
-            (rc = lb_set(l, META "endpoint_address_target_name", name)))
-            return rc;
-    }
     if (have_node && (rc = lb_set(l, META "endpoint_node_name", node)))
         return rc;
     if ((rc = lb_set(l, META "endpoint_hostname", hostname)))
@@ -880,30 +899,18 @@ static int slice_target(struct build *b, struct seen *seen, const struct scrape_
         return rc;
     char num[24];
     fmt_port_u(num, port);
-    struct mp_buf addr;
-    mp_buf_init(&addr, NAME_MAX_BYTES);
     mp_labels_builder_reset(l->b, NULL);
-    rc = has_port ? host_port(&addr, address, num) : mp_buf_append_str(&addr, address);
-    if (rc == 0)
-        rc = lb_set(l, "__address__", addr.data);
-    mp_buf_fini(&addr);
-    if (rc || (rc = lb_set_opt(l, META "endpointslice_port_name", pname, has_pname)) ||
+    if ((rc = set_address(l, address, has_port ? num : NULL)) ||
+        (rc = lb_set_opt(l, META "endpointslice_port_name", pname, has_pname)) ||
         (rc = lb_set_opt(l, META "endpointslice_port_protocol", proto, has_proto)) ||
         (rc = lb_set_opt(l, META "endpointslice_port", num, has_port)) ||
         (rc = lb_set_opt(l, META "endpointslice_port_app_protocol", app, has_app)) ||
         (rc = lb_set_bool(l, META "endpointslice_endpoint_conditions_ready", ready)) ||
         (rc = lb_set_bool(l, META "endpointslice_endpoint_conditions_serving", serving)) ||
         (rc = lb_set_bool(l, META "endpointslice_endpoint_conditions_terminating", term)) ||
-        (rc = lb_set_opt(l, META "endpointslice_endpoint_hostname", host, has_host)))
+        (rc = lb_set_opt(l, META "endpointslice_endpoint_hostname", host, has_host)) ||
+        (rc = add_target_ref(r, l, ref, "endpoints[].targetRef", "endpointslice")))
         return rc;
-    if (ref) {
-        const char *kind, *name;
-        if ((rc = get_str(r, ref, "endpoints[].targetRef", "kind", &kind, NULL)) ||
-            (rc = get_str(r, ref, "endpoints[].targetRef", "name", &name, NULL)) ||
-            (rc = lb_set(l, META "endpointslice_address_target_kind", kind)) ||
-            (rc = lb_set(l, META "endpointslice_address_target_name", name)))
-            return rc;
-    }
     if ((rc = lb_set_opt(l, META "endpointslice_endpoint_node_name", node, has_node)) ||
         (rc = lb_set_opt(l, META "endpointslice_endpoint_zone", zone, has_zone)) ||
         (rc = add_map(r, l, topo, "endpoints[].deprecatedTopology",
@@ -1109,13 +1116,7 @@ static int build_node(struct build *b)
         return rc;
     char num[24];
     snprintf(num, sizeof num, "%" PRId32, kport);
-    struct mp_buf addr;
-    mp_buf_init(&addr, NAME_MAX_BYTES);
-    rc = host_port(&addr, host, num);
-    if (rc == 0)
-        rc = lb_set(l, "__address__", addr.data);
-    mp_buf_fini(&addr);
-    if (rc || (rc = lb_set(l, "instance", r->o->name)))
+    if ((rc = set_address(l, host, num)) || (rc = lb_set(l, "instance", r->o->name)))
         return rc;
     return push_target(b);
 }
