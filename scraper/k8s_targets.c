@@ -43,8 +43,8 @@ struct rd {
 
 static int bad_type(const struct rd *r, const char *where, const char *key, const char *want)
 {
-    return mp_err_set(r->err, MP_EPARSE, "%s/%s: %s%s%s: expected %s", r->o->ns, r->o->name,
-                      where, *where ? "." : "", key, want);
+    return mp_err_set(r->err, MP_EPARSE, "%s/%s: %s%s%s: expected %s", r->o->ns, r->o->name, where,
+                      *where ? "." : "", key, want);
 }
 
 /* *out = o[key]; NULL when absent or null. Fails when present with another type. */
@@ -174,8 +174,8 @@ static int append_sanitized(struct mp_buf *b, const char *key, size_t n)
     const unsigned char *s = (const unsigned char *)key;
     for (size_t i = 0; i < n;) {
         unsigned char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_';
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
         int rc = ok ? mp_buf_append(b, &s[i], 1) : mp_buf_append(b, "_", 1);
         if (rc)
             return rc;
@@ -212,8 +212,7 @@ static int add_map(const struct rd *r, struct lb *l, json_object *map, const cha
 }
 
 /* addObjectMetaLabels: <role>_name and the label/annotation families. */
-static int add_object_meta(const struct rd *r, struct lb *l, json_object *meta,
-                           const char *role)
+static int add_object_meta(const struct rd *r, struct lb *l, json_object *meta, const char *role)
 {
     char prefix[64];
     const char *name;
@@ -341,8 +340,8 @@ static int set_address(struct lb *l, const char *host, const char *port)
 
 /* <prefix>_address_target_kind/_name from a targetRef object (prefix "endpoint" or
  * "endpointslice"). */
-static int add_target_ref(const struct rd *r, struct lb *l, json_object *ref,
-                          const char *where, const char *prefix)
+static int add_target_ref(const struct rd *r, struct lb *l, json_object *ref, const char *where,
+                          const char *prefix)
 {
     const char *kind, *name;
     char ln[64];
@@ -370,8 +369,8 @@ static void fmt_port_u(char buf[24], int32_t p)
 struct pod {
     json_object *meta, *spec, *status;
     const char *ip;
-    json_object *containers, *inits;           /* spec.containers, spec.initContainers */
-    json_object *statuses, *init_statuses;     /* status.(init)ContainerStatuses */
+    json_object *containers, *inits;       /* spec.containers, spec.initContainers */
+    json_object *statuses, *init_statuses; /* status.(init)ContainerStatuses */
 };
 
 static int pod_read(const struct rd *r, json_object *root, struct pod *p)
@@ -427,7 +426,7 @@ static int pod_labels(const struct rd *r, struct lb *l, const struct pod *p)
             have_ready = true;
             size_t n = strlen(status);
             if (n >= sizeof ready)
-                n = sizeof ready - 1;  /* longer values do not exist in the API */
+                n = sizeof ready - 1; /* longer values do not exist in the API */
             for (size_t k = 0; k < n; k++) {
                 char ch = status[k];
                 ready[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
@@ -454,8 +453,7 @@ static int pod_labels(const struct rd *r, struct lb *l, const struct pod *p)
         }
     }
     if ((rc = lb_set(l, META "pod_ip", p->ip)) || (rc = lb_set(l, META "pod_ready", ready)) ||
-        (rc = lb_set(l, META "pod_phase", phase)) ||
-        (rc = lb_set(l, META "pod_node_name", node)) ||
+        (rc = lb_set(l, META "pod_phase", phase)) || (rc = lb_set(l, META "pod_node_name", node)) ||
         (rc = lb_set(l, META "pod_host_ip", host_ip)) || (rc = lb_set(l, META "pod_uid", uid)) ||
         (rc = lb_set(l, META "pod_controller_kind", ckind)) ||
         (rc = lb_set(l, META "pod_controller_name", cname)))
@@ -623,7 +621,7 @@ static struct seen_pod *seen_get(struct seen *s, const struct scrape_k8s_object 
     sp->obj = obj;
     struct rd pr = {obj, r->err};
     if (pod_read(&pr, obj->root, &sp->p))
-        return NULL;   /* cannot happen: the pod was checked when parsed */
+        return NULL; /* cannot happen: the pod was checked when parsed */
     s->n++;
     return sp;
 }
@@ -652,8 +650,8 @@ static const struct scrape_k8s_object *lookup_pod(const struct scrape_k8s_lookup
 }
 
 /* serviceLabels() minus the namespace, merged into the group when the Service is cached. */
-static int add_service_labels(struct build *b, const struct scrape_k8s_lookup *lk,
-                              const char *ns, const char *name)
+static int add_service_labels(struct build *b, const struct scrape_k8s_lookup *lk, const char *ns,
+                              const char *name)
 {
     if (!lk || !lk->service)
         return 0;
@@ -704,9 +702,8 @@ static int add_matching_container(struct build *b, const struct seen_pod *sp, in
 
 /* Merges the pod labels of a resolved targetRef into the current target and records the
  * port. *sp_out NULL when the ref is not a cached pod. */
-static int enrich_with_pod(struct build *b, struct seen *seen,
-                           const struct scrape_k8s_lookup *lk, json_object *ref,
-                           const char *where, struct seen_pod **sp_out)
+static int enrich_with_pod(struct build *b, struct seen *seen, const struct scrape_k8s_lookup *lk,
+                           json_object *ref, const char *where, struct seen_pod **sp_out)
 {
     *sp_out = NULL;
     if (ref == NULL)
@@ -771,10 +768,9 @@ static int uncovered_port_targets(struct build *b, struct seen *seen)
 }
 
 /* One Endpoints address x port target (spec 2.3). */
-static int endpoints_target(struct build *b, struct seen *seen,
-                            const struct scrape_k8s_lookup *lk, json_object *a,
-                            const char *port_name, const char *protocol, int32_t port,
-                            bool ready)
+static int endpoints_target(struct build *b, struct seen *seen, const struct scrape_k8s_lookup *lk,
+                            json_object *a, const char *port_name, const char *protocol,
+                            int32_t port, bool ready)
 {
     const struct rd *r = &b->r;
     struct lb *l = &b->lb;
@@ -790,8 +786,7 @@ static int endpoints_target(struct build *b, struct seen *seen,
     char num[24];
     fmt_port_u(num, port);
     mp_labels_builder_reset(l->b, NULL);
-    if ((rc = set_address(l, ip, num)) ||
-        (rc = lb_set(l, META "endpoint_port_name", port_name)) ||
+    if ((rc = set_address(l, ip, num)) || (rc = lb_set(l, META "endpoint_port_name", port_name)) ||
         (rc = lb_set(l, META "endpoint_port_protocol", protocol)) ||
         (rc = lb_set(l, META "endpoint_ready", ready ? "true" : "false")) ||
         (rc = add_target_ref(r, l, ref, "targetRef", "endpoint")))
@@ -803,8 +798,8 @@ static int endpoints_target(struct build *b, struct seen *seen,
     struct seen_pod *sp;
     if ((rc = enrich_with_pod(b, seen, lk, ref, "targetRef", &sp)))
         return rc;
-    if (sp && ((rc = add_matching_container(b, sp, port, protocol)) ||
-               (rc = seen_add_port(sp, port))))
+    if (sp &&
+        ((rc = add_matching_container(b, sp, port, protocol)) || (rc = seen_add_port(sp, port))))
         return mp_err_set(r->err, rc, "endpoints target: %s", mp_strerror(rc));
     return push_target(b);
 }
@@ -1045,7 +1040,7 @@ static int build_service(struct build *b)
 
 static int build_node(struct build *b)
 {
-    static const char *const prio[] = {"InternalIP", "InternalDNS", "ExternalIP",
+    static const char *const prio[] = {"InternalIP",  "InternalDNS",  "ExternalIP",
                                        "ExternalDNS", "LegacyHostIP", "Hostname"};
     const struct rd *r = &b->r;
     struct lb *l = &b->lb;
@@ -1095,7 +1090,7 @@ static int build_node(struct build *b)
         return rc;
 
     mp_labels_builder_reset(l->b, NULL);
-    for (size_t i = n; i-- > 0;) {   /* backwards: the first address of a type wins */
+    for (size_t i = n; i-- > 0;) { /* backwards: the first address of a type wins */
         json_object *a = json_object_array_get_idx(addrs, i);
         const char *type, *addr;
         if ((rc = get_str(r, a, "", "type", &type, NULL)) ||
@@ -1107,7 +1102,7 @@ static int build_node(struct build *b)
             (rc = mp_labels_builder_set(l->b, (struct mp_str){l->name.data, l->name.len},
                                         mp_str_c(addr))))
             return mp_err_set(r->err, rc, "node address label: %s", mp_strerror(rc));
-        if (addr[0] == '\0')   /* an empty first address still shadows later ones */
+        if (addr[0] == '\0') /* an empty first address still shadows later ones */
             mp_labels_builder_del(l->b, (struct mp_str){l->name.data, l->name.len});
     }
     const char *host;
@@ -1130,12 +1125,23 @@ int scrape_k8s_build(const struct scrape_k8s_object *o, const struct scrape_k8s_
     int rc = build_begin(&b, o, out, err);
     if (rc == 0) {
         switch (o->role) {
-        case SCRAPE_K8S_POD: rc = build_pod(&b, false); break;
-        case SCRAPE_K8S_ENDPOINTS: rc = build_endpoints(&b, lookup); break;
-        case SCRAPE_K8S_ENDPOINTSLICE: rc = build_endpointslice(&b, lookup); break;
-        case SCRAPE_K8S_SERVICE: rc = build_service(&b); break;
-        case SCRAPE_K8S_NODE: rc = build_node(&b); break;
-        default: rc = mp_err_set(err, MP_EINVAL, "kubernetes role %d", (int)o->role);
+        case SCRAPE_K8S_POD:
+            rc = build_pod(&b, false);
+            break;
+        case SCRAPE_K8S_ENDPOINTS:
+            rc = build_endpoints(&b, lookup);
+            break;
+        case SCRAPE_K8S_ENDPOINTSLICE:
+            rc = build_endpointslice(&b, lookup);
+            break;
+        case SCRAPE_K8S_SERVICE:
+            rc = build_service(&b);
+            break;
+        case SCRAPE_K8S_NODE:
+            rc = build_node(&b);
+            break;
+        default:
+            rc = mp_err_set(err, MP_EINVAL, "kubernetes role %d", (int)o->role);
         }
     }
     return build_end(&b, rc);
@@ -1148,8 +1154,7 @@ int scrape_k8s_deleted_group(const struct scrape_k8s_object *o, struct scrape_ta
     return build_end(&b, build_begin(&b, o, out, err));
 }
 
-static const char *const role_names[] = {"pod", "endpoints", "endpointslice", "service",
-                                         "node"};
+static const char *const role_names[] = {"pod", "endpoints", "endpointslice", "service", "node"};
 
 int scrape_k8s_object_parse(enum scrape_k8s_role role, const char *json, size_t len,
                             struct scrape_k8s_object **out, struct mp_err *err)
@@ -1205,14 +1210,14 @@ int scrape_k8s_object_parse(enum scrape_k8s_role role, const char *json, size_t 
         struct mp_err verr = {0};
         rc = build_begin(&b, o, &g, &verr);
         if (rc == 0)
-            rc = role == SCRAPE_K8S_POD          ? build_pod(&b, true)
-                 : role == SCRAPE_K8S_SERVICE    ? build_service(&b)
-                 : role == SCRAPE_K8S_ENDPOINTS  ? build_endpoints(&b, NULL)
-                 : role == SCRAPE_K8S_NODE       ? build_node(&b)
-                                                 : build_endpointslice(&b, NULL);
+            rc = role == SCRAPE_K8S_POD         ? build_pod(&b, true)
+                 : role == SCRAPE_K8S_SERVICE   ? build_service(&b)
+                 : role == SCRAPE_K8S_ENDPOINTS ? build_endpoints(&b, NULL)
+                 : role == SCRAPE_K8S_NODE      ? build_node(&b)
+                                                : build_endpointslice(&b, NULL);
         rc = build_end(&b, rc);
         scrape_target_group_fini(&g);
-        if (rc == MP_ENOTFOUND)   /* a node without address is a valid object */
+        if (rc == MP_ENOTFOUND) /* a node without address is a valid object */
             rc = 0;
         if (rc)
             mp_err_set(err, rc, "%s", verr.msg);
@@ -1263,8 +1268,7 @@ const char *scrape_k8s_endpointslice_service_name(const struct scrape_k8s_object
 }
 
 /* Calls fn for ref when it names a Pod. */
-static void pod_ref(json_object *ref, void (*fn)(void *, const char *, const char *),
-                    void *ctx)
+static void pod_ref(json_object *ref, void (*fn)(void *, const char *, const char *), void *ctx)
 {
     json_object *kind = NULL, *ns = NULL, *name = NULL;
     if (!ref || !json_object_is_type(ref, json_type_object) ||
@@ -1286,8 +1290,7 @@ static json_object *member(json_object *o, const char *key)
 }
 
 void scrape_k8s_object_pod_refs(const struct scrape_k8s_object *o,
-                                void (*fn)(void *ctx, const char *ns, const char *name),
-                                void *ctx)
+                                void (*fn)(void *ctx, const char *ns, const char *name), void *ctx)
 {
     if (o->role == SCRAPE_K8S_ENDPOINTSLICE) {
         json_object *eps = member(o->root, "endpoints");

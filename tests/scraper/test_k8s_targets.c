@@ -70,8 +70,8 @@ static void store_add(struct store *s, enum scrape_k8s_role role, const char *fi
     size_t len;
     char *json = load(file, &len);
     struct mp_err err = {0};
-    cr_assert_eq(scrape_k8s_object_parse(role, json, len, &s->obj[s->n], &err), 0, "%s: %s",
-                 file, err.msg);
+    cr_assert_eq(scrape_k8s_object_parse(role, json, len, &s->obj[s->n], &err), 0, "%s: %s", file,
+                 err.msg);
     s->n++;
     free(json);
 }
@@ -82,8 +82,8 @@ static void store_fini(struct store *s)
         scrape_k8s_object_destroy(s->obj[i]);
 }
 
-static const struct scrape_k8s_object *find(void *ctx, enum scrape_k8s_role role,
-                                            const char *ns, const char *name)
+static const struct scrape_k8s_object *find(void *ctx, enum scrape_k8s_role role, const char *ns,
+                                            const char *name)
 {
     struct store *s = ctx;
     for (size_t i = 0; i < s->n; i++)
@@ -118,28 +118,27 @@ static void build_file(simple_fn fn, const char *file, struct scrape_target_grou
 /* ---- pod role: the worked example (3.2) ---------------------------------------------- */
 
 /* pod group labels as the endpoints roles merge them into targets (no namespace) */
-#define POD_WEB_TARGET_LABELS                                                               \
-    M "pod_name", "web-7d9c5b8f6b-x2k4q", M "pod_ip", "10.244.2.17", M "pod_ready", "true", \
-        M "pod_phase", "Running", M "pod_node_name", "worker-2", M "pod_host_ip",           \
-        "172.18.0.3", M "pod_uid", "3f0c2a61-8b4e-4c1d-9a57-2d6e0b7f41c9",                  \
-        M "pod_controller_kind", "ReplicaSet", M "pod_controller_name", "web-7d9c5b8f6b",   \
-        M "pod_label_app", "web-svc", M "pod_labelpresent_app", "true", M "pod_label_version", \
-        "v11", M "pod_labelpresent_version", "true", M "pod_label_pod_template_hash",       \
-        "7d9c5b8f6b", M "pod_labelpresent_pod_template_hash", "true",                       \
-        M "pod_label_linkerd_io_control_plane_ns", "linkerd",                               \
-        M "pod_labelpresent_linkerd_io_control_plane_ns", "true",                           \
-        M "pod_label_linkerd_io_proxy_deployment", "web",                                   \
-        M "pod_labelpresent_linkerd_io_proxy_deployment", "true",                           \
-        M "pod_label_linkerd_io_workload_ns", "emojivoto",                                  \
-        M "pod_labelpresent_linkerd_io_workload_ns", "true",                                \
-        M "pod_annotation_linkerd_io_created_by", "linkerd/proxy-injector edge-25.10.7",    \
-        M "pod_annotationpresent_linkerd_io_created_by", "true",                            \
-        M "pod_annotation_linkerd_io_proxy_version", "edge-25.10.7",                        \
-        M "pod_annotationpresent_linkerd_io_proxy_version", "true",                         \
-        M "pod_annotation_linkerd_io_trust_root_sha256",                                    \
-        "5c1e0f7a9d3b2e8c4a6f1d0b9e7c3a2f8d6b4e1c0a9f7d5b3e2c1a0f9e8d7c6b",                 \
-        M "pod_annotationpresent_linkerd_io_trust_root_sha256", "true",                     \
-        M "pod_annotation_viz_linkerd_io_tap_enabled", "true",                              \
+#define POD_WEB_TARGET_LABELS                                                                      \
+    M "pod_name", "web-7d9c5b8f6b-x2k4q", M "pod_ip", "10.244.2.17", M "pod_ready", "true",        \
+        M "pod_phase", "Running", M "pod_node_name", "worker-2", M "pod_host_ip", "172.18.0.3",    \
+        M "pod_uid", "3f0c2a61-8b4e-4c1d-9a57-2d6e0b7f41c9", M "pod_controller_kind",              \
+        "ReplicaSet", M "pod_controller_name", "web-7d9c5b8f6b", M "pod_label_app", "web-svc",     \
+        M "pod_labelpresent_app", "true", M "pod_label_version", "v11",                            \
+        M "pod_labelpresent_version", "true", M "pod_label_pod_template_hash", "7d9c5b8f6b",       \
+        M "pod_labelpresent_pod_template_hash", "true", M "pod_label_linkerd_io_control_plane_ns", \
+        "linkerd", M "pod_labelpresent_linkerd_io_control_plane_ns", "true",                       \
+        M "pod_label_linkerd_io_proxy_deployment", "web",                                          \
+        M "pod_labelpresent_linkerd_io_proxy_deployment", "true",                                  \
+        M "pod_label_linkerd_io_workload_ns", "emojivoto",                                         \
+        M "pod_labelpresent_linkerd_io_workload_ns", "true",                                       \
+        M "pod_annotation_linkerd_io_created_by", "linkerd/proxy-injector edge-25.10.7",           \
+        M "pod_annotationpresent_linkerd_io_created_by", "true",                                   \
+        M "pod_annotation_linkerd_io_proxy_version", "edge-25.10.7",                               \
+        M "pod_annotationpresent_linkerd_io_proxy_version", "true",                                \
+        M "pod_annotation_linkerd_io_trust_root_sha256",                                           \
+        "5c1e0f7a9d3b2e8c4a6f1d0b9e7c3a2f8d6b4e1c0a9f7d5b3e2c1a0f9e8d7c6b",                        \
+        M "pod_annotationpresent_linkerd_io_trust_root_sha256", "true",                            \
+        M "pod_annotation_viz_linkerd_io_tap_enabled", "true",                                     \
         M "pod_annotationpresent_viz_linkerd_io_tap_enabled", "true"
 
 #define POD_WEB_GROUP M "namespace", "emojivoto", POD_WEB_TARGET_LABELS
@@ -151,25 +150,33 @@ static void build_file(simple_fn fn, const char *file, struct scrape_target_grou
 #define WEB_IMG "docker.l5d.io/buoyantio/emojivoto-web:v11"
 #define INIT_IMG "cr.l5d.io/linkerd/proxy-init:v2.4.3"
 
-#define PORT_TARGET(addr, cname, id, img, init, pname, pnum)                                \
-    (const char *const[])                                                                   \
-    {                                                                                       \
-        "__address__", addr, M "pod_container_name", cname, M "pod_container_id", id,       \
-            M "pod_container_image", img, M "pod_container_init", init,                     \
-            M "pod_container_port_name", pname, M "pod_container_port_number", pnum,        \
-            M "pod_container_port_protocol", "TCP", NULL                                    \
+#define PORT_TARGET(addr, cname, id, img, init, pname, pnum)                                       \
+    (const char *const[])                                                                          \
+    {                                                                                              \
+        "__address__", addr, M "pod_container_name", cname, M "pod_container_id", id,              \
+            M "pod_container_image", img, M "pod_container_init", init,                            \
+            M "pod_container_port_name", pname, M "pod_container_port_number", pnum,               \
+            M "pod_container_port_protocol", "TCP", NULL                                           \
     }
-#define T_PROXY_4143(init) \
-    PORT_TARGET("10.244.2.17:4143", "linkerd-proxy", PROXY_ID, PROXY_IMG, init, "linkerd-proxy", "4143")
-#define T_PROXY_4191(init) \
-    PORT_TARGET("10.244.2.17:4191", "linkerd-proxy", PROXY_ID, PROXY_IMG, init, "linkerd-admin", "4191")
-#define T_WEB_8080 PORT_TARGET("10.244.2.17:8080", "web-svc", WEB_ID, WEB_IMG, "false", "http", "8080")
+#define T_PROXY_4143(init)                                                                         \
+    PORT_TARGET("10.244.2.17:4143", "linkerd-proxy", PROXY_ID, PROXY_IMG, init, "linkerd-proxy",   \
+                "4143")
+#define T_PROXY_4191(init)                                                                         \
+    PORT_TARGET("10.244.2.17:4191", "linkerd-proxy", PROXY_ID, PROXY_IMG, init, "linkerd-admin",   \
+                "4191")
+#define T_WEB_8080                                                                                 \
+    PORT_TARGET("10.244.2.17:8080", "web-svc", WEB_ID, WEB_IMG, "false", "http", "8080")
 
-static const char *const t_init[] = {"__address__",           "10.244.2.17",
-                                     M "pod_container_name",  "linkerd-init",
-                                     M "pod_container_id",    INIT_ID,
-                                     M "pod_container_image", INIT_IMG,
-                                     M "pod_container_init",  "true",
+static const char *const t_init[] = {"__address__",
+                                     "10.244.2.17",
+                                     M "pod_container_name",
+                                     "linkerd-init",
+                                     M "pod_container_id",
+                                     INIT_ID,
+                                     M "pod_container_image",
+                                     INIT_IMG,
+                                     M "pod_container_init",
+                                     "true",
                                      NULL};
 
 Test(k8s_pod, worked_example_3_2)
@@ -218,29 +225,48 @@ Test(k8s_pod, succeeded_ipv6_sanitised)
     struct scrape_target_group g;
     build_file(scrape_k8s_pod_targets, "pod_job_ipv6.json", &g);
     cr_assert_str_eq(g.source, "pod/ops/backup-29001-x7k2p");
-    expect_labels(g.group_labels,
-                  (const char *const[]){M "namespace", "ops", M "pod_name", "backup-29001-x7k2p",
-                                        M "pod_ip", "fd00:10:244::17", M "pod_ready", "unknown",
-                                        M "pod_phase", "Succeeded", M "pod_node_name", "worker-1",
-                                        M "pod_uid", "0b9c1d2e-3f40-4a51-8b62-7c8d9e0f1a2b",
-                                        M "pod_label_9lives", "yes", M "pod_labelpresent_9lives",
-                                        "true", M "pod_labelpresent_empty_value", "true",
-                                        M "pod_label_job_name", "backup-29001",
-                                        M "pod_labelpresent_job_name", "true",
-                                        M "pod_annotation_example_com_some_Key_x", "v",
-                                        M "pod_annotationpresent_example_com_some_Key_x", "true",
-                                        M "pod_annotation_kubectl_kubernetes_io_default_container",
-                                        "backup",
-                                        M "pod_annotationpresent_kubectl_kubernetes_io_default_container",
-                                        "true", NULL},
-                  "group");
+    expect_labels(
+        g.group_labels,
+        (const char *const[]){M "namespace",
+                              "ops",
+                              M "pod_name",
+                              "backup-29001-x7k2p",
+                              M "pod_ip",
+                              "fd00:10:244::17",
+                              M "pod_ready",
+                              "unknown",
+                              M "pod_phase",
+                              "Succeeded",
+                              M "pod_node_name",
+                              "worker-1",
+                              M "pod_uid",
+                              "0b9c1d2e-3f40-4a51-8b62-7c8d9e0f1a2b",
+                              M "pod_label_9lives",
+                              "yes",
+                              M "pod_labelpresent_9lives",
+                              "true",
+                              M "pod_labelpresent_empty_value",
+                              "true",
+                              M "pod_label_job_name",
+                              "backup-29001",
+                              M "pod_labelpresent_job_name",
+                              "true",
+                              M "pod_annotation_example_com_some_Key_x",
+                              "v",
+                              M "pod_annotationpresent_example_com_some_Key_x",
+                              "true",
+                              M "pod_annotation_kubectl_kubernetes_io_default_container",
+                              "backup",
+                              M "pod_annotationpresent_kubectl_kubernetes_io_default_container",
+                              "true",
+                              NULL},
+        "group");
     cr_assert_eq(g.ntargets, 1);
     expect_labels(g.targets[0],
                   (const char *const[]){"__address__", "[fd00:10:244::17]:9102",
-                                        M "pod_container_name", "backup",
-                                        M "pod_container_image", "registry.example/backup:1.2",
-                                        M "pod_container_init", "false",
-                                        M "pod_container_port_number", "9102", NULL},
+                                        M "pod_container_name", "backup", M "pod_container_image",
+                                        "registry.example/backup:1.2", M "pod_container_init",
+                                        "false", M "pod_container_port_number", "9102", NULL},
                   "target");
     scrape_target_group_fini(&g);
 }
@@ -269,11 +295,11 @@ Test(k8s_pod, ready_false_and_multibyte_key)
 
 /* ---- service role -------------------------------------------------------------------- */
 
-#define SVC_GROUP                                                                         \
-    M "namespace", "emojivoto", M "service_name", "web-svc",                              \
-        M "service_label_app_kubernetes_io_name", "web",                                  \
-        M "service_labelpresent_app_kubernetes_io_name", "true",                          \
-        M "service_annotation_linkerd_io_inject", "enabled",                              \
+#define SVC_GROUP                                                                                  \
+    M "namespace", "emojivoto", M "service_name", "web-svc",                                       \
+        M "service_label_app_kubernetes_io_name", "web",                                           \
+        M "service_labelpresent_app_kubernetes_io_name", "true",                                   \
+        M "service_annotation_linkerd_io_inject", "enabled",                                       \
         M "service_annotationpresent_linkerd_io_inject", "true"
 
 Test(k8s_service, cluster_ip)
@@ -286,9 +312,8 @@ Test(k8s_service, cluster_ip)
     expect_labels(g.targets[0],
                   (const char *const[]){"__address__", "web-svc.emojivoto.svc:80",
                                         M "service_port_name", "http", M "service_port_number",
-                                        "80", M "service_port_protocol", "TCP",
-                                        M "service_type", "ClusterIP", M "service_cluster_ip",
-                                        "10.96.120.7", NULL},
+                                        "80", M "service_port_protocol", "TCP", M "service_type",
+                                        "ClusterIP", M "service_cluster_ip", "10.96.120.7", NULL},
                   "port 80");
     cr_assert_str_eq(mp_labels_get(g.targets[1], MP_STR_LIT("__address__")).ptr,
                      "web-svc.emojivoto.svc:8443");
@@ -302,11 +327,10 @@ Test(k8s_service, external_name_and_load_balancer)
     cr_assert_str_eq(g.source, "svc/data/db");
     cr_assert_eq(g.ntargets, 1);
     expect_labels(g.targets[0],
-                  (const char *const[]){"__address__", "db.data.svc:5432",
-                                        M "service_port_number", "5432",
-                                        M "service_port_protocol", "TCP", M "service_type",
-                                        "ExternalName", M "service_external_name",
-                                        "db.example.com", NULL},
+                  (const char *const[]){"__address__", "db.data.svc:5432", M "service_port_number",
+                                        "5432", M "service_port_protocol", "TCP", M "service_type",
+                                        "ExternalName", M "service_external_name", "db.example.com",
+                                        NULL},
                   "external name");
     scrape_target_group_fini(&g);
 
@@ -328,13 +352,12 @@ Test(k8s_service, external_name_and_load_balancer)
 
 /* ---- endpoints and endpointslice (3.6) ------------------------------------------------ */
 
-#define UNCOVERED(addr, pname, pnum)                                                        \
-    (const char *const[])                                                                   \
-    {                                                                                       \
-        "__address__", addr, M "pod_container_name", "linkerd-proxy",                       \
-            M "pod_container_image", PROXY_IMG, M "pod_container_port_name", pname,         \
-            M "pod_container_port_number", pnum, M "pod_container_port_protocol", "TCP",    \
-            POD_WEB_TARGET_LABELS, NULL                                                     \
+#define UNCOVERED(addr, pname, pnum)                                                               \
+    (const char *const[])                                                                          \
+    {                                                                                              \
+        "__address__", addr, M "pod_container_name", "linkerd-proxy", M "pod_container_image",     \
+            PROXY_IMG, M "pod_container_port_name", pname, M "pod_container_port_number", pnum,    \
+            M "pod_container_port_protocol", "TCP", POD_WEB_TARGET_LABELS, NULL                    \
     }
 
 static void stores(struct store *s, struct scrape_k8s_lookup *lk)
@@ -345,49 +368,74 @@ static void stores(struct store *s, struct scrape_k8s_lookup *lk)
     *lk = (struct scrape_k8s_lookup){find_pod, find_svc, s};
 }
 
-Test(k8s_endpoints, worked_example_3_6)
+typedef int (*dep_fn)(const char *, size_t, const struct scrape_k8s_lookup *,
+                      struct scrape_target_group *, struct mp_err *);
+
+/* Builds file with the web pod and service cached. */
+static void build_with_caches(dep_fn fn, const char *file, struct scrape_target_group *g)
 {
     struct store s;
     struct scrape_k8s_lookup lk;
     stores(&s, &lk);
     size_t len;
-    char *json = load("endpoints_web.json", &len);
-    struct scrape_target_group g;
+    char *json = load(file, &len);
     struct mp_err err = {0};
-    cr_assert_eq(scrape_k8s_endpoints_targets(json, len, &lk, &g, &err), 0, "%s", err.msg);
+    cr_assert_eq(fn(json, len, &lk, g, &err), 0, "%s: %s", file, err.msg);
+    free(json);
+    store_fini(&s);
+}
+
+Test(k8s_endpoints, worked_example_3_6)
+{
+    struct scrape_target_group g;
+    build_with_caches(scrape_k8s_endpoints_targets, "endpoints_web.json", &g);
     cr_assert_str_eq(g.source, "endpoints/emojivoto/web-svc");
-    expect_labels(g.group_labels,
-                  (const char *const[]){SVC_GROUP, M "endpoints_name", "web-svc",
-                                        M "endpoints_label_app_kubernetes_io_name", "web",
-                                        M "endpoints_labelpresent_app_kubernetes_io_name", "true",
-                                        M "endpoints_annotation_endpoints_kubernetes_io_last_change_trigger_time",
-                                        "2026-08-20T09:14:12Z",
-                                        M "endpoints_annotationpresent_endpoints_kubernetes_io_last_change_trigger_time",
-                                        "true", NULL},
-                  "group");
+    expect_labels(
+        g.group_labels,
+        (const char *const[]){
+            SVC_GROUP, M "endpoints_name", "web-svc", M "endpoints_label_app_kubernetes_io_name",
+            "web", M "endpoints_labelpresent_app_kubernetes_io_name", "true",
+            M "endpoints_annotation_endpoints_kubernetes_io_last_change_trigger_time",
+            "2026-08-20T09:14:12Z",
+            M "endpoints_annotationpresent_endpoints_kubernetes_io_last_change_trigger_time",
+            "true", NULL},
+        "group");
     cr_assert_eq(g.ntargets, 4);
     expect_labels(g.targets[0],
-                  (const char *const[]){"__address__", "10.244.2.17:8080",
-                                        M "endpoint_port_name", "http",
-                                        M "endpoint_port_protocol", "TCP", M "endpoint_ready",
-                                        "true", M "endpoint_address_target_kind", "Pod",
-                                        M "endpoint_address_target_name", "web-7d9c5b8f6b-x2k4q",
-                                        M "endpoint_node_name", "worker-2",
-                                        M "pod_container_name", "web-svc",
-                                        M "pod_container_image", WEB_IMG,
-                                        M "pod_container_port_name", "http",
-                                        M "pod_container_port_number", "8080",
-                                        M "pod_container_port_protocol", "TCP",
-                                        POD_WEB_TARGET_LABELS, NULL},
+                  (const char *const[]){"__address__",
+                                        "10.244.2.17:8080",
+                                        M "endpoint_port_name",
+                                        "http",
+                                        M "endpoint_port_protocol",
+                                        "TCP",
+                                        M "endpoint_ready",
+                                        "true",
+                                        M "endpoint_address_target_kind",
+                                        "Pod",
+                                        M "endpoint_address_target_name",
+                                        "web-7d9c5b8f6b-x2k4q",
+                                        M "endpoint_node_name",
+                                        "worker-2",
+                                        M "pod_container_name",
+                                        "web-svc",
+                                        M "pod_container_image",
+                                        WEB_IMG,
+                                        M "pod_container_port_name",
+                                        "http",
+                                        M "pod_container_port_number",
+                                        "8080",
+                                        M "pod_container_port_protocol",
+                                        "TCP",
+                                        POD_WEB_TARGET_LABELS,
+                                        NULL},
                   "endpoint target");
     /* not-ready address of a pod the cache does not have: endpoint labels only */
     expect_labels(g.targets[1],
-                  (const char *const[]){"__address__", "10.244.1.9:8080",
-                                        M "endpoint_port_name", "http",
-                                        M "endpoint_port_protocol", "TCP", M "endpoint_ready",
-                                        "false", M "endpoint_address_target_kind", "Pod",
-                                        M "endpoint_address_target_name", "not-cached",
-                                        M "endpoint_hostname", "web-0", NULL},
+                  (const char *const[]){
+                      "__address__", "10.244.1.9:8080", M "endpoint_port_name", "http",
+                      M "endpoint_port_protocol", "TCP", M "endpoint_ready", "false",
+                      M "endpoint_address_target_kind", "Pod", M "endpoint_address_target_name",
+                      "not-cached", M "endpoint_hostname", "web-0", NULL},
                   "not-ready target");
     expect_labels(g.targets[2], UNCOVERED("10.244.2.17:4143", "linkerd-proxy", "4143"),
                   "uncovered 4143");
@@ -396,13 +444,15 @@ Test(k8s_endpoints, worked_example_3_6)
     scrape_target_group_fini(&g);
 
     /* without caches: no service or pod labels, no extra targets */
+    size_t len;
+    char *json = load("endpoints_web.json", &len);
+    struct mp_err err = {0};
     cr_assert_eq(scrape_k8s_endpoints_targets(json, len, NULL, &g, &err), 0, "%s", err.msg);
     cr_assert_eq(g.ntargets, 2);
     cr_assert_not(mp_labels_has(g.group_labels, MP_STR_LIT(M "service_name")));
     cr_assert_not(mp_labels_has(g.targets[0], MP_STR_LIT(M "pod_name")));
     scrape_target_group_fini(&g);
     free(json);
-    store_fini(&s);
 }
 
 static void collect_ref(void *ctx, const char *ns, const char *name)
@@ -437,55 +487,61 @@ Test(k8s_endpoints, pod_refs_for_the_watcher)
 
 Test(k8s_endpointslice, worked_example_3_6)
 {
-    struct store s;
-    struct scrape_k8s_lookup lk;
-    stores(&s, &lk);
-    size_t len;
-    char *json = load("endpointslice_web.json", &len);
     struct scrape_target_group g;
-    struct mp_err err = {0};
-    cr_assert_eq(scrape_k8s_endpointslice_targets(json, len, &lk, &g, &err), 0, "%s", err.msg);
+    build_with_caches(scrape_k8s_endpointslice_targets, "endpointslice_web.json", &g);
     cr_assert_str_eq(g.source, "endpointslice/emojivoto/web-svc-7xq2d");
     expect_labels(g.group_labels,
-                  (const char *const[]){SVC_GROUP, M "endpointslice_address_type", "IPv4",
-                                        M "endpointslice_name", "web-svc-7xq2d",
-                                        M "endpointslice_label_kubernetes_io_service_name",
-                                        "web-svc",
-                                        M "endpointslice_labelpresent_kubernetes_io_service_name",
-                                        "true",
-                                        M "endpointslice_label_endpointslice_kubernetes_io_managed_by",
-                                        "endpointslice-controller.k8s.io",
-                                        M "endpointslice_labelpresent_endpointslice_kubernetes_io_managed_by",
-                                        "true", NULL},
+                  (const char *const[]){
+                      SVC_GROUP, M "endpointslice_address_type", "IPv4", M "endpointslice_name",
+                      "web-svc-7xq2d", M "endpointslice_label_kubernetes_io_service_name",
+                      "web-svc", M "endpointslice_labelpresent_kubernetes_io_service_name", "true",
+                      M "endpointslice_label_endpointslice_kubernetes_io_managed_by",
+                      "endpointslice-controller.k8s.io",
+                      M "endpointslice_labelpresent_endpointslice_kubernetes_io_managed_by", "true",
+                      NULL},
                   "group");
     cr_assert_eq(g.ntargets, 3);
     expect_labels(g.targets[0],
-                  (const char *const[]){"__address__", "10.244.2.17:8080",
-                                        M "endpointslice_port_name", "http",
-                                        M "endpointslice_port_protocol", "TCP",
-                                        M "endpointslice_port", "8080",
-                                        M "endpointslice_endpoint_conditions_ready", "true",
-                                        M "endpointslice_endpoint_conditions_serving", "true",
-                                        M "endpointslice_endpoint_conditions_terminating", "false",
-                                        M "endpointslice_address_target_kind", "Pod",
+                  (const char *const[]){"__address__",
+                                        "10.244.2.17:8080",
+                                        M "endpointslice_port_name",
+                                        "http",
+                                        M "endpointslice_port_protocol",
+                                        "TCP",
+                                        M "endpointslice_port",
+                                        "8080",
+                                        M "endpointslice_endpoint_conditions_ready",
+                                        "true",
+                                        M "endpointslice_endpoint_conditions_serving",
+                                        "true",
+                                        M "endpointslice_endpoint_conditions_terminating",
+                                        "false",
+                                        M "endpointslice_address_target_kind",
+                                        "Pod",
                                         M "endpointslice_address_target_name",
                                         "web-7d9c5b8f6b-x2k4q",
-                                        M "endpointslice_endpoint_node_name", "worker-2",
-                                        M "endpointslice_endpoint_zone", "zone-a",
-                                        M "pod_container_name", "web-svc",
-                                        M "pod_container_image", WEB_IMG,
-                                        M "pod_container_port_name", "http",
-                                        M "pod_container_port_number", "8080",
-                                        M "pod_container_port_protocol", "TCP",
-                                        POD_WEB_TARGET_LABELS, NULL},
+                                        M "endpointslice_endpoint_node_name",
+                                        "worker-2",
+                                        M "endpointslice_endpoint_zone",
+                                        "zone-a",
+                                        M "pod_container_name",
+                                        "web-svc",
+                                        M "pod_container_image",
+                                        WEB_IMG,
+                                        M "pod_container_port_name",
+                                        "http",
+                                        M "pod_container_port_number",
+                                        "8080",
+                                        M "pod_container_port_protocol",
+                                        "TCP",
+                                        POD_WEB_TARGET_LABELS,
+                                        NULL},
                   "slice target");
     expect_labels(g.targets[1], UNCOVERED("10.244.2.17:4143", "linkerd-proxy", "4143"),
                   "uncovered 4143");
     expect_labels(g.targets[2], UNCOVERED("10.244.2.17:4191", "linkerd-admin", "4191"),
                   "uncovered 4191");
     scrape_target_group_fini(&g);
-    free(json);
-    store_fini(&s);
 }
 
 Test(k8s_endpointslice, portless_and_topology)
@@ -497,26 +553,23 @@ Test(k8s_endpointslice, portless_and_topology)
         "\"ports\":[{\"appProtocol\":\"http\"},{\"port\":9090,\"name\":\"\"}]}";
     struct scrape_target_group g;
     struct mp_err err = {0};
-    cr_assert_eq(scrape_k8s_endpointslice_targets(json, sizeof json - 1, NULL, &g, &err), 0,
-                 "%s", err.msg);
+    cr_assert_eq(scrape_k8s_endpointslice_targets(json, sizeof json - 1, NULL, &g, &err), 0, "%s",
+                 err.msg);
     expect_labels(g.group_labels,
-                  (const char *const[]){M "namespace", "n", M "endpointslice_address_type",
-                                        "IPv6", M "endpointslice_name", "s", NULL},
+                  (const char *const[]){M "namespace", "n", M "endpointslice_address_type", "IPv6",
+                                        M "endpointslice_name", "s", NULL},
                   "group");
     cr_assert_eq(g.ntargets, 2);
     expect_labels(g.targets[0],
-                  (const char *const[]){"__address__", "fd00::1",
-                                        M "endpointslice_port_app_protocol", "http",
-                                        M "endpointslice_endpoint_hostname", "h",
-                                        M "endpointslice_endpoint_topology_topology_kubernetes_io_zone",
-                                        "z1",
-                                        M "endpointslice_endpoint_topology_present_topology_kubernetes_io_zone",
-                                        "true", NULL},
+                  (const char *const[]){
+                      "__address__", "fd00::1", M "endpointslice_port_app_protocol", "http",
+                      M "endpointslice_endpoint_hostname", "h",
+                      M "endpointslice_endpoint_topology_topology_kubernetes_io_zone", "z1",
+                      M "endpointslice_endpoint_topology_present_topology_kubernetes_io_zone",
+                      "true", NULL},
                   "port-less");
-    cr_assert_str_eq(mp_labels_get(g.targets[1], MP_STR_LIT("__address__")).ptr,
-                     "[fd00::1]:9090");
-    cr_assert_str_eq(mp_labels_get(g.targets[1], MP_STR_LIT(M "endpointslice_port")).ptr,
-                     "9090");
+    cr_assert_str_eq(mp_labels_get(g.targets[1], MP_STR_LIT("__address__")).ptr, "[fd00::1]:9090");
+    cr_assert_str_eq(mp_labels_get(g.targets[1], MP_STR_LIT(M "endpointslice_port")).ptr, "9090");
     scrape_target_group_fini(&g);
 }
 
@@ -528,14 +581,13 @@ Test(k8s_node, address_precedence)
     build_file(scrape_k8s_node_targets, "node_worker2.json", &g);
     cr_assert_str_eq(g.source, "node/worker-2");
     expect_labels(g.group_labels,
-                  (const char *const[]){M "node_name", "worker-2", M "node_provider_id",
-                                        "kind://docker/kind/worker-2",
-                                        M "node_label_kubernetes_io_hostname", "worker-2",
-                                        M "node_labelpresent_kubernetes_io_hostname", "true",
-                                        M "node_labelpresent_node_role_kubernetes_io_worker",
-                                        "true", M "node_annotation_node_alpha_kubernetes_io_ttl",
-                                        "0", M "node_annotationpresent_node_alpha_kubernetes_io_ttl",
-                                        "true", NULL},
+                  (const char *const[]){
+                      M "node_name", "worker-2", M "node_provider_id",
+                      "kind://docker/kind/worker-2", M "node_label_kubernetes_io_hostname",
+                      "worker-2", M "node_labelpresent_kubernetes_io_hostname", "true",
+                      M "node_labelpresent_node_role_kubernetes_io_worker", "true",
+                      M "node_annotation_node_alpha_kubernetes_io_ttl", "0",
+                      M "node_annotationpresent_node_alpha_kubernetes_io_ttl", "true", NULL},
                   "group");
     cr_assert_eq(g.ntargets, 1);
     expect_labels(g.targets[0],
@@ -571,8 +623,8 @@ static void expect_parse_error(enum scrape_k8s_role role, const char *json, cons
 {
     struct scrape_k8s_object *o = (void *)1;
     struct mp_err err = {0};
-    cr_assert_eq(scrape_k8s_object_parse(role, json, strlen(json), &o, &err), MP_EPARSE,
-                 "%s", json);
+    cr_assert_eq(scrape_k8s_object_parse(role, json, strlen(json), &o, &err), MP_EPARSE, "%s",
+                 json);
     cr_assert_null(o);
     cr_assert(strstr(err.msg, needle), "%s: message %s lacks %s", json, err.msg, needle);
 }
@@ -586,7 +638,8 @@ Test(k8s_errors, malformed_json_and_fields)
     expect_parse_error(SCRAPE_K8S_POD, "[1]", "not a JSON object");
     expect_parse_error(SCRAPE_K8S_POD, "{}", "metadata.name missing");
     expect_parse_error(SCRAPE_K8S_NODE, "{\"metadata\":{\"name\":\"\"}}", "metadata.name");
-    expect_parse_error(SCRAPE_K8S_POD, "{\"metadata\":{\"name\":7}}", "metadata.name: expected a string");
+    expect_parse_error(SCRAPE_K8S_POD, "{\"metadata\":{\"name\":7}}",
+                       "metadata.name: expected a string");
     expect_parse_error(SCRAPE_K8S_POD, "{\"metadata\":{\"name\":\"p\",\"labels\":{\"a\":1}}}",
                        "metadata.labels.a: expected a string");
     expect_parse_error(SCRAPE_K8S_POD,
