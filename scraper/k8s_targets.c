@@ -43,8 +43,8 @@ struct rd {
 
 static int bad_type(const struct rd *r, const char *where, const char *key, const char *want)
 {
-    return mp_err_set(r->err, MP_EPARSE, "%s/%s: %s%s%s: expected %s", r->o->ns, r->o->name, where,
-                      *where ? "." : "", key, want);
+    return mp_err_set(r->err, MP_EPARSE, "%s/%s: %s%s%s: expected %s", r->o ? r->o->ns : "",
+                      r->o ? r->o->name : "", where, *where ? "." : "", key, want);
 }
 
 /* *out = o[key]; NULL when absent or null. Fails when present with another type. */
@@ -393,6 +393,23 @@ static int pod_read(const struct rd *r, json_object *root, struct pod *p)
     return rc;
 }
 
+/* name = value lower-cased (ASCII; condition statuses are True/False/Unknown). */
+static int set_lower(struct lb *l, const char *name, const char *value)
+{
+    struct mp_buf v;
+    mp_buf_init(&v, NAME_MAX_BYTES);
+    int rc = mp_buf_append_str(&v, value);
+    for (size_t i = 0; rc == 0 && i < v.len; i++)
+        if (v.data[i] >= 'A' && v.data[i] <= 'Z')
+            v.data[i] = (char)(v.data[i] - 'A' + 'a');
+    if (rc == 0)
+        rc = lb_set(l, name, v.len ? v.data : "");
+    else
+        rc = mp_err_set(l->err, rc, "%s: %s", name, mp_strerror(rc));
+    mp_buf_fini(&v);
+    return rc;
+}
+
 /* podLabels(): the pod's group labels, without the namespace. */
 static int pod_labels(const struct rd *r, struct lb *l, const struct pod *p)
 {
@@ -413,8 +430,7 @@ static int pod_labels(const struct rd *r, struct lb *l, const struct pod *p)
         return rc;
 
     /* Ready condition, lower-cased; "unknown" without one */
-    char ready[16] = "unknown";
-    bool have_ready = false;
+    const char *ready = NULL;
     for (size_t i = 0; i < arr_len(conds); i++) {
         json_object *c;
         const char *type, *status;
@@ -422,17 +438,8 @@ static int pod_labels(const struct rd *r, struct lb *l, const struct pod *p)
             (rc = get_str(r, c, "status.conditions[]", "type", &type, NULL)) ||
             (rc = get_str(r, c, "status.conditions[]", "status", &status, NULL)))
             return rc;
-        if (!have_ready && strcmp(type, "Ready") == 0) {
-            have_ready = true;
-            size_t n = strlen(status);
-            if (n >= sizeof ready)
-                n = sizeof ready - 1; /* longer values do not exist in the API */
-            for (size_t k = 0; k < n; k++) {
-                char ch = status[k];
-                ready[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
-            }
-            ready[n] = '\0';
-        }
+        if (!ready && strcmp(type, "Ready") == 0)
+            ready = status;
     }
     /* first ownerReference with controller: true */
     const char *ckind = "", *cname = "";
@@ -452,8 +459,9 @@ static int pod_labels(const struct rd *r, struct lb *l, const struct pod *p)
             cname = name;
         }
     }
-    if ((rc = lb_set(l, META "pod_ip", p->ip)) || (rc = lb_set(l, META "pod_ready", ready)) ||
-        (rc = lb_set(l, META "pod_phase", phase)) || (rc = lb_set(l, META "pod_node_name", node)) ||
+    if ((rc = set_lower(l, META "pod_ready", ready ? ready : "Unknown")) ||
+        (rc = lb_set(l, META "pod_ip", p->ip)) || (rc = lb_set(l, META "pod_phase", phase)) ||
+        (rc = lb_set(l, META "pod_node_name", node)) ||
         (rc = lb_set(l, META "pod_host_ip", host_ip)) || (rc = lb_set(l, META "pod_uid", uid)) ||
         (rc = lb_set(l, META "pod_controller_kind", ckind)) ||
         (rc = lb_set(l, META "pod_controller_name", cname)))
@@ -1270,14 +1278,15 @@ const char *scrape_k8s_endpointslice_service_name(const struct scrape_k8s_object
 /* Calls fn for ref when it names a Pod. */
 static void pod_ref(json_object *ref, void (*fn)(void *, const char *, const char *), void *ctx)
 {
-    json_object *kind = NULL, *ns = NULL, *name = NULL;
-    if (!ref || !json_object_is_type(ref, json_type_object) ||
-        !json_object_object_get_ex(ref, "kind", &kind) ||
-        strcmp(json_object_get_string(kind), "Pod") != 0)
+    if (!ref || !json_object_is_type(ref, json_type_object))
         return;
-    json_object_object_get_ex(ref, "namespace", &ns);
-    json_object_object_get_ex(ref, "name", &name);
-    fn(ctx, ns ? json_object_get_string(ns) : "", name ? json_object_get_string(name) : "");
+    struct rd r = {NULL, NULL};
+    const char *kind, *ns, *name;
+    /* the object was checked when parsed: these are strings or absent/null */
+    if (get_str(&r, ref, "", "kind", &kind, NULL) || get_str(&r, ref, "", "namespace", &ns, NULL) ||
+        get_str(&r, ref, "", "name", &name, NULL) || strcmp(kind, "Pod") != 0)
+        return;
+    fn(ctx, ns, name);
 }
 
 /* The elements of o[key] (an array, or nothing). */

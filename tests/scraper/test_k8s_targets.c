@@ -473,9 +473,20 @@ Test(k8s_endpoints, pod_refs_for_the_watcher)
     mp_buf_reset(&b);
     scrape_k8s_object_pod_refs(s.obj[1], collect_ref, &b);
     cr_assert_str_eq(b.data, "emojivoto/web-7d9c5b8f6b-x2k4q;");
-    mp_buf_fini(&b);
     cr_assert_null(scrape_k8s_endpointslice_service_name(s.obj[0]));
     cr_assert_str_eq(scrape_k8s_endpointslice_service_name(s.obj[1]), "web-svc");
+
+    static const char nullref[] =
+        "{\"metadata\":{\"name\":\"e\"},\"subsets\":[{\"addresses\":[{\"ip\":\"10.0.0.1\","
+        "\"targetRef\":{\"kind\":null,\"name\":null}},null]}]}";
+    struct scrape_k8s_object *o;
+    cr_assert_eq(
+        scrape_k8s_object_parse(SCRAPE_K8S_ENDPOINTS, nullref, sizeof nullref - 1, &o, NULL), 0);
+    mp_buf_reset(&b);
+    scrape_k8s_object_pod_refs(o, collect_ref, &b);
+    cr_assert_eq(b.len, 0);
+    scrape_k8s_object_destroy(o);
+    mp_buf_fini(&b);
 
     struct scrape_target_group g;
     cr_assert_eq(scrape_k8s_deleted_group(s.obj[1], &g, NULL), 0);
