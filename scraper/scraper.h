@@ -262,8 +262,9 @@ struct scrape_k8s_lookup {
 /* Builds o's group into *out (overwritten, not finied first). lookup is used only by the
  * endpoints and endpointslice roles. MP_ENOTFOUND for a node without any usable address:
  * Prometheus sends no group at all then, so the caller keeps the previous one (*out stays
- * empty; err says why). MP_EINVAL if o's role has no group of its own (never). MP_ENOMEM.
- * On failure *out is empty. */
+ * empty; err says why). Otherwise only MP_ENOMEM (o was checked when parsed); on failure
+ * *out is empty. Several threads may build from the same objects at once (each with its
+ * own *out); the lookup callbacks must then be safe to call concurrently. */
 MP_NODISCARD int scrape_k8s_build(const struct scrape_k8s_object *o,
                                   const struct scrape_k8s_lookup *lookup,
                                   struct scrape_target_group *out, struct mp_err *err);
