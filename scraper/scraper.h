@@ -186,4 +186,108 @@ size_t scrape_exemplar_labels(struct mp_str exemplar, struct scrape_label *out, 
  * cache miss (O(n^2) in the label count, so not on every line). */
 int scrape_entry_duplicate_label(const struct scrape_entry *e);
 
+/* ---- Kubernetes service discovery: API objects -> target groups (kubernetes-sd.md 2) ------ *
+ *
+ * The pure half of kubernetes_sd_configs: JSON objects as the API server returns them (a list
+ * item or a watch event's object) become target groups with the __meta_kubernetes_* labels of
+ * Prometheus 2.55 for the roles pod, endpoints, endpointslice, service and node (no
+ * attach_metadata). Labels whose value would be empty are left out, as Prometheus's label
+ * builder leaves them out of the discovered labels (spec 6.1); their *present_ twins stay.
+ * Where two label or annotation keys sanitise to the same name, the later key in the JSON
+ * wins (Prometheus: Go map order). The seen-pod order for the endpoints roles' extra targets
+ * is first appearance (Prometheus: Go map order).
+ *
+ * Objects are parsed once into a struct scrape_k8s_object (immutable after parsing; one may
+ * be read by several threads) so that a watcher can keep informer-like stores and rebuild a
+ * group when a dependency changes: an Endpoints object depends on the Service with its own
+ * namespace/name and on the pods its addresses' targetRefs name; an EndpointSlice on the
+ * Service named by its kubernetes.io/service-name label and on its endpoints' pods. */
+
+enum scrape_k8s_role {
+    SCRAPE_K8S_POD = 0,
+    SCRAPE_K8S_ENDPOINTS,
+    SCRAPE_K8S_ENDPOINTSLICE,
+    SCRAPE_K8S_SERVICE,
+    SCRAPE_K8S_NODE,
+};
+
+struct mp_labels;
+struct scrape_k8s_object; /* opaque */
+
+/* One Kubernetes object's targets. Each target's full label set before relabelling is
+ * group_labels merged with targets[i] (a target label wins). No targets: the object has
+ * none (a pod without IP) or was deleted; the group then removes earlier targets of source.
+ * Owned by whoever called the builder; scrape_target_group_fini releases everything. */
+struct scrape_target_group {
+    char *source;                   /* "pod/<ns>/<name>", "endpoints/<ns>/<name>",
+                                       "endpointslice/<ns>/<name>", "svc/<ns>/<name>",
+                                       "node/<name>" */
+    struct mp_labels *group_labels; /* never NULL after a successful build */
+    struct mp_labels **targets;
+    size_t ntargets;
+};
+
+/* Empties g (zeroed struct or a built group); g may be NULL. Safe to call twice. */
+void scrape_target_group_fini(struct scrape_target_group *g);
+
+/* Parses and checks one object of the given role: a JSON object with metadata.name, and
+ * every field the role reads of the type the API defines (a string, an int32, a bool, an
+ * object or an array; absent or null = Go's zero value). MP_EPARSE (err names the byte or
+ * the field), MP_ENOMEM. The caller owns *out. */
+MP_NODISCARD int scrape_k8s_object_parse(enum scrape_k8s_role role, const char *json,
+                                         size_t len, struct scrape_k8s_object **out,
+                                         struct mp_err *err);
+void scrape_k8s_object_destroy(struct scrape_k8s_object *o); /* NULL is a no-op */
+/* Borrowed until destroy; "" when absent (nodes have no namespace). */
+enum scrape_k8s_role scrape_k8s_object_role(const struct scrape_k8s_object *o);
+const char *scrape_k8s_object_namespace(const struct scrape_k8s_object *o);
+const char *scrape_k8s_object_name(const struct scrape_k8s_object *o);
+/* The kubernetes.io/service-name label of an EndpointSlice (NULL if absent or not a slice). */
+const char *scrape_k8s_endpointslice_service_name(const struct scrape_k8s_object *o);
+/* Calls fn for each address targetRef of kind Pod of an Endpoints or EndpointSlice object
+ * (repeats included), in document order; the strings are borrowed from o. */
+void scrape_k8s_object_pod_refs(const struct scrape_k8s_object *o,
+                                void (*fn)(void *ctx, const char *ns, const char *name),
+                                void *ctx);
+
+/* The informer caches an endpoints build reads. Each callback returns the cached object of
+ * that namespace/name (role POD / SERVICE), or NULL; the object is borrowed for the duration
+ * of the build call. A NULL struct or NULL callback means an empty cache. */
+struct scrape_k8s_lookup {
+    const struct scrape_k8s_object *(*pod)(void *ctx, const char *ns, const char *name);
+    const struct scrape_k8s_object *(*service)(void *ctx, const char *ns, const char *name);
+    void *ctx;
+};
+
+/* Builds o's group into *out (overwritten, not finied first). lookup is used only by the
+ * endpoints and endpointslice roles. MP_ENOTFOUND for a node without any usable address:
+ * Prometheus sends no group at all then, so the caller keeps the previous one (*out stays
+ * empty; err says why). Otherwise only MP_ENOMEM (o was checked when parsed); on failure
+ * *out is empty. Several threads may build from the same objects at once (each with its
+ * own *out); the lookup callbacks must then be safe to call concurrently. */
+MP_NODISCARD int scrape_k8s_build(const struct scrape_k8s_object *o,
+                                  const struct scrape_k8s_lookup *lookup,
+                                  struct scrape_target_group *out, struct mp_err *err);
+/* The group for a deleted object: its source and no targets. */
+MP_NODISCARD int scrape_k8s_deleted_group(const struct scrape_k8s_object *o,
+                                          struct scrape_target_group *out,
+                                          struct mp_err *err);
+
+/* One-shot forms: parse json as the role's object, build, free the parsed object. */
+MP_NODISCARD int scrape_k8s_pod_targets(const char *json, size_t len,
+                                        struct scrape_target_group *out, struct mp_err *err);
+MP_NODISCARD int scrape_k8s_endpoints_targets(const char *json, size_t len,
+                                              const struct scrape_k8s_lookup *lookup,
+                                              struct scrape_target_group *out,
+                                              struct mp_err *err);
+MP_NODISCARD int scrape_k8s_endpointslice_targets(const char *json, size_t len,
+                                                  const struct scrape_k8s_lookup *lookup,
+                                                  struct scrape_target_group *out,
+                                                  struct mp_err *err);
+MP_NODISCARD int scrape_k8s_service_targets(const char *json, size_t len,
+                                            struct scrape_target_group *out,
+                                            struct mp_err *err);
+MP_NODISCARD int scrape_k8s_node_targets(const char *json, size_t len,
+                                         struct scrape_target_group *out, struct mp_err *err);
+
 #endif
