@@ -782,3 +782,61 @@ Test(relabel, linkerd_pod_label_named_job_overwrites_job)
     mp_labels_release(disc);
     cfg_config_destroy(cfg);
 }
+
+/* ---- against Prometheus ------------------------------------------------------------------ */
+
+/* testdata/relabel_targets.yml was loaded by prometheus 2.42 (`prometheus --config.file=...`,
+ * targets never reachable); scrapeUrl and labels below are its /api/v1/targets answer. It
+ * covers port defaulting for names and IPv6, host and path escaping, params with a
+ * __param_ override, hashmod before port defaulting, Unicode case mapping (İ, ǅ, ß) and the
+ * Expand corner cases. */
+Test(relabel, matches_prometheus_targets)
+{
+    static const char *const want[][2] = {
+        {"http://example.com:80/good?a+b=x%26y&z=un+o&z=two", "hm=\"3\", instance=\"example.com:80\""},
+        {"http://[::1]:80/good?a+b=x%26y&z=un+o&z=two", "hm=\"3\", instance=\"[::1]:80\""},
+        {"http://::1/good?a+b=x%26y&z=un+o&z=two", "hm=\"5\", instance=\"::1\""},
+        {"http://h:1/good?a+b=x%26y&z=un+o&z=two",
+         "e=\"1|h_1|$1|${1||h:1|\", hm=\"6\", instance=\"h:1\""},
+        {"http://[fe80::1%25eth0]:80/good?a+b=x%26y&z=un+o&z=two",
+         "hm=\"4\", instance=\"[fe80::1%eth0]:80\""},
+    };
+    static const char common[] = "job=\"t\", l=\"äözσ straße ix ǆ\", u=\"ÄÖZΣ straße İx ǅ\", "
+                                 "uu=\"ÄÖZΣ STRAßE İX Ǆ\", v=\"AbC\", vl=\"abc\"}";
+    struct cfg_config *cfg = NULL;
+    struct mp_err err = {0};
+    cr_assert_eq(cfg_config_load_file(MP_TESTDATA_DIR "/relabel_targets.yml", &cfg, &err), 0, "%s",
+                 err.msg);
+    const struct cfg_scrape_config *sc = cfg_config_find_job(cfg, "t");
+    cr_assert_not_null(sc);
+    const struct cfg_static_config *st = &sc->sd.static_configs[0];
+    cr_assert_eq(st->ntargets, 5);
+    for (size_t i = 0; i < st->ntargets; i++) {
+        struct mp_label l[8] = {{MP_STR_LIT("__address__"), mp_str_c(st->targets[i])}};
+        size_t n = 1;
+        for (size_t j = 0; j < st->nlabels; j++, n++)
+            l[n] = (struct mp_label){mp_str_c(st->labels[j].name), mp_str_c(st->labels[j].value)};
+        struct mp_labels *disc = NULL, *final = NULL;
+        cr_assert_eq(mp_labels_create(l, n, &disc, NULL), 0);
+        struct scrape_target_url u;
+        cr_assert_eq(scrape_target_labels(disc, sc, &final, &u, &err), 0, "%s", err.msg);
+        cr_expect_str_eq(u.str, want[i][0]);
+        char exp[512];
+        snprintf(exp, sizeof exp, "{%s, %s", want[i][1], common);
+        char *s = fmt(final);
+        cr_expect_str_eq(s, exp);
+        mp_free(s);
+        mp_labels_release(final);
+        scrape_target_url_fini(&u);
+        mp_labels_release(disc);
+    }
+    sc = cfg_config_find_job(cfg, "p");
+    struct mp_labels *disc = mk("__address__", "a:1", NULL), *final = NULL;
+    struct scrape_target_url u;
+    cr_assert_eq(scrape_target_labels(disc, sc, &final, &u, &err), 0, "%s", err.msg);
+    cr_expect_str_eq(u.str, "http://a:1/p%20q%3F/r%25~%C3%A9");
+    mp_labels_release(final);
+    scrape_target_url_fini(&u);
+    mp_labels_release(disc);
+    cfg_config_destroy(cfg);
+}
