@@ -217,8 +217,7 @@ static bool filter_one(void *ctx, struct mp_str name, struct mp_str value)
 /* replace: on a match, expand target_label and replacement; an invalid expanded target
  * leaves the set alone (2.55; 2.42 deleted the unexpanded target), an empty replacement
  * deletes the target. */
-static int do_replace(const struct cfg_relabel *r, struct mp_labels_builder *b,
-                      struct scratch *s)
+static int do_replace(const struct cfg_relabel *r, struct mp_labels_builder *b, struct scratch *s)
 {
     struct mp_str val = buf_str(&s->val);
     struct mp_str tmpl = mp_str_c(r->replacement ? r->replacement : "$1");
@@ -532,8 +531,8 @@ static int build_url(struct mp_labels_builder *b, const struct cfg_scrape_config
     if (cap && !q)
         return MP_ENOMEM;
     for (size_t i = 0; i < sc->nparams; i++)
-        q[i] = (struct qparam){mp_str_c(sc->params[i].name), sc->params[i].values,
-                               sc->params[i].nvalues, {NULL, 0}};
+        q[i] = (struct qparam){
+            mp_str_c(sc->params[i].name), sc->params[i].values, sc->params[i].nvalues, {NULL, 0}};
     struct collect_ctx c = {q, sc->nparams, sc->nparams};
     mp_labels_builder_range(b, collect_param, &c);
     if (c.n > 1)

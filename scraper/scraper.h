@@ -207,17 +207,16 @@ MP_NODISCARD int scrape_relabel_process(const struct cfg_relabels *rules,
                                         struct mp_labels_builder *b, bool *keep);
 /* Relabels an immutable set: *out is a new reference (the caller releases it) when *keep,
  * NULL when dropped. Status as scrape_relabel_process. */
-MP_NODISCARD int scrape_relabel_labels(const struct cfg_relabels *rules,
-                                       const struct mp_labels *in, struct mp_labels **out,
-                                       bool *keep);
+MP_NODISCARD int scrape_relabel_labels(const struct cfg_relabels *rules, const struct mp_labels *in,
+                                       struct mp_labels **out, bool *keep);
 
 /* What scrape_target_labels hands out besides the target labels. Owned by the caller: free
  * with scrape_target_url_fini. */
 struct scrape_target_url {
-    char *str;            /* Target.URL().String(): scheme://address/path?query, NUL-ended */
+    char *str; /* Target.URL().String(): scheme://address/path?query, NUL-ended */
     size_t len;
-    int64_t interval_ms;  /* parsed from __scrape_interval__ / __scrape_timeout__ after */
-    int64_t timeout_ms;   /* relabeling, so a rule may change them per target */
+    int64_t interval_ms;    /* parsed from __scrape_interval__ / __scrape_timeout__ after */
+    int64_t timeout_ms;     /* relabeling, so a rule may change them per target */
     struct mp_labels *full; /* the whole set after step 9, __ labels included (for the
                              * target's identity hash) */
 };
@@ -241,13 +240,12 @@ void scrape_target_url_fini(struct scrape_target_url *u); /* NULL is a no-op */
  * `invalid label value for "x": "\xff"`); MP_ENOMEM / MP_ELIMIT. Prometheus prefixes
  * "instance N in group G: " when it logs these; the caller knows N and G. */
 MP_NODISCARD int scrape_target_labels(const struct mp_labels *discovered,
-                                      const struct cfg_scrape_config *sc,
-                                      struct mp_labels **final, struct scrape_target_url *url_out,
-                                      struct mp_err *err);
+                                      const struct cfg_scrape_config *sc, struct mp_labels **final,
+                                      struct scrape_target_url *url_out, struct mp_err *err);
 /* The set before relabeling (discovered plus the step-1/2 defaults): what /api/v1/targets
  * shows as discoveredLabels, also for dropped targets. *out is a new reference. */
 MP_NODISCARD int scrape_target_defaults(const struct mp_labels *discovered,
-                                        const struct cfg_scrape_config *sc,
-                                        struct mp_labels **out, struct mp_err *err);
+                                        const struct cfg_scrape_config *sc, struct mp_labels **out,
+                                        struct mp_err *err);
 
 #endif

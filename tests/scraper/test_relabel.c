@@ -147,8 +147,7 @@ Test(relabel, md5_padding_boundaries)
 
 Test(relabel, replace_defaults_copy_the_joined_value)
 {
-    EXPECT("  - {source_labels: [a], target_label: b}\n", mk("a", "x", NULL),
-           "{a=\"x\", b=\"x\"}");
+    EXPECT("  - {source_labels: [a], target_label: b}\n", mk("a", "x", NULL), "{a=\"x\", b=\"x\"}");
     /* missing source labels join as "", default separator ";" */
     EXPECT("  - {source_labels: [a, missing, c], target_label: t}\n", mk("a", "1", "c", "3", NULL),
            "{a=\"1\", c=\"3\", t=\"1;;3\"}");
@@ -200,10 +199,10 @@ Test(relabel, replace_expansion_follows_go_expand)
         {"$h_$p", "9100"}, /* $h_ is the (unknown) group "h_" */
         {"$$1", "$1"},
         {"a$$", "a$"},
-        {"$9", ""},       /* no such group */
+        {"$9", ""},           /* no such group */
         {"${3}none", "none"}, /* the unset optional group is "" */
         {"$3none", ""},       /* group "3none" */
-        {"${1", "${1"},   /* an invalid reference is copied as text */
+        {"${1", "${1"},       /* an invalid reference is copied as text */
         {"$", "$"},
         {"x$-y", "x$-y"},
         {"$0", "host:9100"},
@@ -251,8 +250,7 @@ Test(relabel, keep_and_drop)
            "DROPPED");
     /* a missing source is "": keep with the default regex keeps, drop with it drops */
     EXPECT("  - {source_labels: [m], action: keep}\n", mk("a", "1", NULL), "{a=\"1\"}");
-    EXPECT("  - {source_labels: [m], regex: '.+', action: keep}\n", mk("a", "1", NULL),
-           "DROPPED");
+    EXPECT("  - {source_labels: [m], regex: '.+', action: keep}\n", mk("a", "1", NULL), "DROPPED");
     EXPECT("  - {source_labels: [a, b], regex: '1;2', action: keep}\n",
            mk("a", "1", "b", "2", NULL), "{a=\"1\", b=\"2\"}");
     /* rules stop at the first rejection */
@@ -356,7 +354,10 @@ Test(relabel, lowercase_and_uppercase)
            mk("a", "\xc3\x84\xc3\x96Z\xce\xa3", NULL), /* ÄÖZΣ */
            "{a=\"ÄÖZΣ\", l=\"äözσ\"}");
     EXPECT("  - {source_labels: [a], target_label: u, action: uppercase}\n",
-           mk("a", "stra\xc3\x9f" "e \xc3\xa9", NULL), /* straße é: ß has no simple upper */
+           mk("a",
+              "stra\xc3\x9f"
+              "e \xc3\xa9",
+              NULL), /* straße é: ß has no simple upper */
            "{a=\"straße é\", u=\"STRAßE É\"}");
 }
 
@@ -439,8 +440,9 @@ static struct tres target(const char *extra, const char *rules, struct mp_labels
 
 Test(relabel, target_defaults_instance_and_url)
 {
-    struct tres r = target(NULL, NULL, mk("__address__", "10.0.0.1:9100", "__meta_x", "1",
-                                          "__tmp_y", "2", "env", "prod", NULL));
+    struct tres r = target(
+        NULL, NULL,
+        mk("__address__", "10.0.0.1:9100", "__meta_x", "1", "__tmp_y", "2", "env", "prod", NULL));
     cr_assert_eq(r.rc, 0, "%s", r.err.msg);
     cr_expect_str_eq(r.labels, "{env=\"prod\", instance=\"10.0.0.1:9100\", job=\"t\"}");
     cr_expect_str_eq(r.url, "http://10.0.0.1:9100/metrics");
@@ -455,8 +457,8 @@ Test(relabel, target_defaults_instance_and_url)
 Test(relabel, target_defaults_only_fill_absent_labels)
 {
     struct tres r = target("  scheme: https\n  metrics_path: /m\n", NULL,
-                           mk("__address__", "h:1", "job", "mine", "instance", "me",
-                              "__scheme__", "http", "__scrape_interval__", "1m", NULL));
+                           mk("__address__", "h:1", "job", "mine", "instance", "me", "__scheme__",
+                              "http", "__scrape_interval__", "1m", NULL));
     cr_assert_eq(r.rc, 0, "%s", r.err.msg);
     cr_expect_str_eq(r.labels, "{instance=\"me\", job=\"mine\"}");
     cr_expect_str_eq(r.url, "http://h:1/m");
@@ -531,8 +533,9 @@ Test(relabel, target_rejections)
     cr_expect_eq(r.rc, MP_EINVAL);
     cr_expect_str_eq(r.err.msg, "invalid label value for \"bad\": \"\\xff\"");
     /* a relabeled interval and timeout change this target only */
-    r = target(NULL, "  - {target_label: __scrape_interval__, replacement: 2m}\n"
-                     "  - {target_label: __scrape_timeout__, replacement: 1m}\n",
+    r = target(NULL,
+               "  - {target_label: __scrape_interval__, replacement: 2m}\n"
+               "  - {target_label: __scrape_timeout__, replacement: 1m}\n",
                mk("__address__", "a:1", NULL));
     cr_assert_eq(r.rc, 0);
     cr_expect_eq(r.interval_ms, 120000);
@@ -541,8 +544,9 @@ Test(relabel, target_rejections)
 
 Test(relabel, target_dropped_by_relabeling)
 {
-    struct tres r = target(NULL, "  - {source_labels: [__address__], regex: 'a:.*', "
-                                 "action: drop}\n",
+    struct tres r = target(NULL,
+                           "  - {source_labels: [__address__], regex: 'a:.*', "
+                           "action: drop}\n",
                            mk("__address__", "a:1", NULL));
     cr_expect_eq(r.rc, SCRAPE_TARGET_DROPPED);
     cr_expect_eq(r.err.code, 0);
@@ -603,8 +607,7 @@ Test(relabel, target_url_params)
 
 #define PROXY_CONTAINER                                                                            \
     "__meta_kubernetes_pod_container_name", "linkerd-proxy",                                       \
-        "__meta_kubernetes_pod_container_init", "false",                                           \
-        "__meta_kubernetes_pod_container_id",                                                      \
+        "__meta_kubernetes_pod_container_init", "false", "__meta_kubernetes_pod_container_id",     \
         "containerd://1f7c3e9a5b2d8f4e6a0c1b3d5e7f9a2c4b6d8e0f1a3c5e7b9d2f4a6c8e0b1d3f",           \
         "__meta_kubernetes_pod_container_image", "cr.l5d.io/linkerd/proxy:edge-25.10.7"
 
@@ -625,16 +628,14 @@ static struct mp_labels *linkerd_target(int n, const char *xn, const char *xv)
                   "__meta_kubernetes_pod_container_port_protocol", "TCP", POD_GROUP_LABELS, xn, xv,
                   NULL);
     case 3:
-        return mk("__address__", "10.244.2.17:8080", "__meta_kubernetes_pod_container_name",
-                  "web-svc", "__meta_kubernetes_pod_container_init", "false",
-                  "__meta_kubernetes_pod_container_id",
-                  "containerd://6d2a8e4c0b7f3d9a1e5c7b2f8d4a0e6c3b9f5d1a7e2c8b4f0d6a3e9c5b1f7d2a",
-                  "__meta_kubernetes_pod_container_image",
-                  "docker.l5d.io/buoyantio/emojivoto-web:v11",
-                  "__meta_kubernetes_pod_container_port_name", "http",
-                  "__meta_kubernetes_pod_container_port_number", "8080",
-                  "__meta_kubernetes_pod_container_port_protocol", "TCP", POD_GROUP_LABELS, xn, xv,
-                  NULL);
+        return mk(
+            "__address__", "10.244.2.17:8080", "__meta_kubernetes_pod_container_name", "web-svc",
+            "__meta_kubernetes_pod_container_init", "false", "__meta_kubernetes_pod_container_id",
+            "containerd://6d2a8e4c0b7f3d9a1e5c7b2f8d4a0e6c3b9f5d1a7e2c8b4f0d6a3e9c5b1f7d2a",
+            "__meta_kubernetes_pod_container_image", "docker.l5d.io/buoyantio/emojivoto-web:v11",
+            "__meta_kubernetes_pod_container_port_name", "http",
+            "__meta_kubernetes_pod_container_port_number", "8080",
+            "__meta_kubernetes_pod_container_port_protocol", "TCP", POD_GROUP_LABELS, xn, xv, NULL);
     default:
         return mk("__address__", "10.244.2.17", "__meta_kubernetes_pod_container_name",
                   "linkerd-init", "__meta_kubernetes_pod_container_init", "true",
@@ -793,7 +794,8 @@ Test(relabel, linkerd_pod_label_named_job_overwrites_job)
 Test(relabel, matches_prometheus_targets)
 {
     static const char *const want[][2] = {
-        {"http://example.com:80/good?a+b=x%26y&z=un+o&z=two", "hm=\"3\", instance=\"example.com:80\""},
+        {"http://example.com:80/good?a+b=x%26y&z=un+o&z=two",
+         "hm=\"3\", instance=\"example.com:80\""},
         {"http://[::1]:80/good?a+b=x%26y&z=un+o&z=two", "hm=\"3\", instance=\"[::1]:80\""},
         {"http://::1/good?a+b=x%26y&z=un+o&z=two", "hm=\"5\", instance=\"::1\""},
         {"http://h:1/good?a+b=x%26y&z=un+o&z=two",
