@@ -7,8 +7,9 @@
  * value = join(source values, separator) with missing labels as "", and a keep/drop/
  * keepequal/dropequal rejection stops the list. Setting a label to "" deletes it (the
  * builder does that). Regexes come compiled and anchored from configs/ and expand with Go
- * regexp.Expand rules (common/matcher.h). Scratch text lives in struct mp_bufs on the stack
- * that allocate only when a rule needs them; nothing here keeps state between calls. */
+ * regexp.Expand rules (common/matcher.h). A single source label is read in place; joined
+ * and expanded text goes to struct mp_bufs on the stack that allocate only when a rule
+ * needs them. Nothing here keeps state between calls. */
 #include "scraper/scraper.h"
 
 #include <inttypes.h>
@@ -52,21 +53,29 @@ static struct mp_str buf_str(const struct mp_buf *b)
     return (struct mp_str){b->len ? b->data : "", b->len};
 }
 
-/* value = join(source values, separator), missing labels as "". */
+/* value = join(source values, separator), missing labels as "". With at most one source
+ * label nothing is copied: *val borrows the builder's value, which stays valid until the
+ * rule's only set, done last. */
 static int join_sources(const struct cfg_relabel *r, const struct mp_labels_builder *b,
-                        struct mp_buf *val)
+                        struct mp_buf *buf, struct mp_str *val)
 {
-    mp_buf_reset(val);
+    if (r->nsource_labels <= 1) {
+        *val = r->nsource_labels ? mp_labels_builder_get(b, mp_str_c(r->source_labels[0]))
+                                 : MP_STR_LIT("");
+        return 0;
+    }
+    mp_buf_reset(buf);
     const char *sep = r->separator ? r->separator : ";";
     size_t seplen = strlen(sep);
     for (size_t i = 0; i < r->nsource_labels; i++) {
         int rc;
-        if (i > 0 && seplen && (rc = mp_buf_append(val, sep, seplen)) != 0)
+        if (i > 0 && seplen && (rc = mp_buf_append(buf, sep, seplen)) != 0)
             return rc;
         struct mp_str v = mp_labels_builder_get(b, mp_str_c(r->source_labels[i]));
-        if (v.len && (rc = mp_buf_append(val, v.ptr, v.len)) != 0)
+        if (v.len && (rc = mp_buf_append(buf, v.ptr, v.len)) != 0)
             return rc;
     }
+    *val = buf_str(buf);
     return 0;
 }
 
@@ -217,9 +226,9 @@ static bool filter_one(void *ctx, struct mp_str name, struct mp_str value)
 /* replace: on a match, expand target_label and replacement; an invalid expanded target
  * leaves the set alone (2.55; 2.42 deleted the unexpanded target), an empty replacement
  * deletes the target. */
-static int do_replace(const struct cfg_relabel *r, struct mp_labels_builder *b, struct scratch *s)
+static int do_replace(const struct cfg_relabel *r, struct mp_labels_builder *b, struct mp_str val,
+                      struct scratch *s)
 {
-    struct mp_str val = buf_str(&s->val);
     struct mp_str tmpl = mp_str_c(r->replacement ? r->replacement : "$1");
     struct mp_str target = mp_str_c(r->target_label);
     if (target.len == 0)
@@ -259,10 +268,10 @@ static int relabel_one(const struct cfg_relabel *r, struct mp_labels_builder *b,
                        bool *keep)
 {
     *keep = true;
-    int rc = join_sources(r, b, &s->val);
+    struct mp_str val;
+    int rc = join_sources(r, b, &s->val, &val);
     if (rc)
         return rc;
-    struct mp_str val = buf_str(&s->val);
     struct mp_str target = mp_str_c(r->target_label);
     switch (r->action) {
     case CFG_RELABEL_DROP:
@@ -278,7 +287,7 @@ static int relabel_one(const struct cfg_relabel *r, struct mp_labels_builder *b,
         *keep = mp_str_eq(mp_labels_builder_get(b, target), val);
         return 0;
     case CFG_RELABEL_REPLACE:
-        return do_replace(r, b, s);
+        return do_replace(r, b, val, s);
     case CFG_RELABEL_LOWERCASE:
     case CFG_RELABEL_UPPERCASE:
         if (target.len == 0)

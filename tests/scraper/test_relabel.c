@@ -222,6 +222,15 @@ Test(relabel, replace_expansion_follows_go_expand)
     }
 }
 
+Test(relabel, rules_rewriting_their_own_source_label)
+{
+    /* one source label is read in place from the builder; the set comes last */
+    EXPECT("  - {source_labels: [a], target_label: a, replacement: 'x${1}x'}\n"
+           "  - {source_labels: [a], target_label: a, action: uppercase}\n"
+           "  - {source_labels: [a], modulus: 5, target_label: a, action: hashmod}\n",
+           mk("a", "1", NULL), "{a=\"2\"}"); /* md5("X1X") ends 92e3d0391e9efd0d: mod 5 = 2 */
+}
+
 Test(relabel, replace_target_label_with_references)
 {
     EXPECT("  - {source_labels: [a], regex: '(\\w+)=(.*)', target_label: 'x_${1}', "
