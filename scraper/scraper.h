@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* scraper/scraper.h: the scraper module's public contract. For now: the scrape-body parsers
  * (Prometheus text 0.0.4 and OpenMetrics 1.0, spec protocols.md 1.3 / 1.4), content
- * negotiation (1.1 / 1.2) and the family/type helpers that metadata needs. The scrape loop
- * will join this header later.
+ * negotiation (1.1 / 1.2), the family/type helpers that metadata needs, and relabeling with
+ * the discovered-target-to-URL step (3, 2.1). The scrape loop will join this header later.
  *
  * Parser contract: zero-copy, zero-allocation pull parser. The caller owns the body
  * [body, body + len) (not NUL-terminated) and keeps it alive while entries are used: every
@@ -234,11 +234,13 @@ void scrape_target_url_fini(struct scrape_target_url *u); /* NULL is a no-op */
  * Returns 0 with *final = the target labels attached to samples (no label starting with
  * "__"; a new reference) and *url_out filled; SCRAPE_TARGET_DROPPED with *final NULL and
  * *url_out zeroed when a rule dropped it; MP_EINVAL with Prometheus's message in err when the
- * target is rejected ("no address", `invalid scheme: "ftp"`, `"a/b" is not a valid
- * hostname`, `error parsing scrape interval: ...`, `scrape interval cannot be 0`,
+ * target is rejected ("no address", `invalid scheme: "http"` (upstream names the configured
+ * scheme, not the relabeled one), `"a/b" is not a valid hostname`,
+ * `error parsing scrape interval: ...`, `scrape interval cannot be 0`,
  * `scrape timeout cannot be greater than scrape interval ("20s" > "10s")`,
  * `invalid label value for "x": "\xff"`); MP_ENOMEM / MP_ELIMIT. Prometheus prefixes
- * "instance N in group G: " when it logs these; the caller knows N and G. */
+ * "instance N in group G: " when it logs these; the caller knows N and G. Creates and frees
+ * one builder per call (target churn is an SD event, not a per-sample path). */
 MP_NODISCARD int scrape_target_labels(const struct mp_labels *discovered,
                                       const struct cfg_scrape_config *sc, struct mp_labels **final,
                                       struct scrape_target_url *url_out, struct mp_err *err);
