@@ -513,6 +513,8 @@ Test(relabel, target_port_defaulting)
     cr_expect_str_eq(r.url, "ftp://example.com:21/metrics");
 }
 
+/* The messages of no address, invalid scheme, hostname, interval parsing, zero interval and
+ * timeout > interval were checked against prometheus 2.42's "Creating target failed" log. */
 Test(relabel, target_rejections)
 {
     struct tres r = target(NULL, NULL, mk("x", "1", NULL));
@@ -524,6 +526,10 @@ Test(relabel, target_rejections)
     r = target(NULL, NULL, mk("__address__", "http://a:1/x", NULL));
     cr_expect_eq(r.rc, MP_EINVAL);
     cr_expect_str_eq(r.err.msg, "\"http://a:1/x\" is not a valid hostname");
+    /* the default port comes first, so it shows in the message (as prometheus 2.42 logs it) */
+    r = target(NULL, "  - {target_label: __address__, replacement: 'x/y'}\n",
+               mk("__address__", "a:1", NULL));
+    cr_expect_str_eq(r.err.msg, "\"x/y:80\" is not a valid hostname");
     r = target(NULL, "  - {target_label: __scrape_interval__, replacement: 'abc'}\n",
                mk("__address__", "a:1", NULL));
     cr_expect_str_eq(r.err.msg, "error parsing scrape interval: not a valid duration string: "
