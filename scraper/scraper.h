@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* scraper/scraper.h: the scraper module's public contract. For now: the scrape-body parsers
  * (Prometheus text 0.0.4 and OpenMetrics 1.0, spec protocols.md 1.3 / 1.4), content
- * negotiation (1.1 / 1.2) and the family/type helpers that metadata needs. The scrape loop
- * will join this header later.
+ * negotiation (1.1 / 1.2), the family/type helpers that metadata needs, and relabeling with
+ * the discovered-target-to-URL step (3, 2.1). The scrape loop will join this header later.
  *
  * Parser contract: zero-copy, zero-allocation pull parser. The caller owns the body
  * [body, body + len) (not NUL-terminated) and keeps it alive while entries are used: every
@@ -289,5 +289,69 @@ MP_NODISCARD int scrape_k8s_service_targets(const char *json, size_t len,
                                             struct mp_err *err);
 MP_NODISCARD int scrape_k8s_node_targets(const char *json, size_t len,
                                          struct scrape_target_group *out, struct mp_err *err);
+
+/* ---- relabeling (protocols.md 3) and target labels (2.1) ----------------------------------
+ * Rules come from configs/ (struct cfg_relabels: compiled, anchored regexes, defaults filled
+ * in, validated as Prometheus's relabel.Config.Validate). Thread safety: the rules are
+ * immutable and may be shared; a builder belongs to the calling thread. Nothing is kept
+ * between calls. */
+
+struct cfg_relabels;
+struct cfg_scrape_config;
+struct mp_labels;
+struct mp_labels_builder;
+
+/* Applies the rules in order to b, as Prometheus relabel.ProcessBuilder: *keep = false when
+ * a keep/drop/keepequal/dropequal rule rejects the set (b then holds the labels up to that
+ * rule). rules may be NULL (no rules). Scratch text is allocated per call only when a rule
+ * needs it (joined values, expansions). 0, or MP_ENOMEM / MP_ELIMIT (a value over 64 MiB) /
+ * MP_EINVAL (a rule the loader would have rejected, e.g. hashmod without modulus); on error
+ * b may hold the effect of the earlier rules. */
+MP_NODISCARD int scrape_relabel_process(const struct cfg_relabels *rules,
+                                        struct mp_labels_builder *b, bool *keep);
+/* Relabels an immutable set: *out is a new reference (the caller releases it) when *keep,
+ * NULL when dropped. Status as scrape_relabel_process. */
+MP_NODISCARD int scrape_relabel_labels(const struct cfg_relabels *rules, const struct mp_labels *in,
+                                       struct mp_labels **out, bool *keep);
+
+/* What scrape_target_labels hands out besides the target labels. Owned by the caller: free
+ * with scrape_target_url_fini. */
+struct scrape_target_url {
+    char *str; /* Target.URL().String(): scheme://address/path?query, NUL-ended */
+    size_t len;
+    int64_t interval_ms;    /* parsed from __scrape_interval__ / __scrape_timeout__ after */
+    int64_t timeout_ms;     /* relabeling, so a rule may change them per target */
+    struct mp_labels *full; /* the whole set after step 9, __ labels included (for the
+                             * target's identity hash) */
+};
+void scrape_target_url_fini(struct scrape_target_url *u); /* NULL is a no-op */
+
+/* scrape_target_labels result: relabeling dropped the target (not an error). */
+#define SCRAPE_TARGET_DROPPED 1
+
+/* Prometheus PopulateLabels plus Target.URL() (protocols.md 2.1), for one discovered label
+ * set (target labels merged over the group's): defaults job, __scrape_interval__,
+ * __scrape_timeout__, __metrics_path__, __scheme__ where absent or empty; __param_<k> for
+ * each configured param with a value; relabel_configs; then the address checks (":80"/":443"
+ * appended to a port-less address by scheme, as 2.x does by default), interval and timeout
+ * parsing, deletion of __meta_* labels, instance = address when unset, UTF-8 check of values.
+ * Returns 0 with *final = the target labels attached to samples (no label starting with
+ * "__"; a new reference) and *url_out filled; SCRAPE_TARGET_DROPPED with *final NULL and
+ * *url_out zeroed when a rule dropped it; MP_EINVAL with Prometheus's message in err when the
+ * target is rejected ("no address", `invalid scheme: "http"` (upstream names the configured
+ * scheme, not the relabeled one), `"a/b" is not a valid hostname`,
+ * `error parsing scrape interval: ...`, `scrape interval cannot be 0`,
+ * `scrape timeout cannot be greater than scrape interval ("20s" > "10s")`,
+ * `invalid label value for "x": "\xff"`); MP_ENOMEM / MP_ELIMIT. Prometheus prefixes
+ * "instance N in group G: " when it logs these; the caller knows N and G. Creates and frees
+ * one builder per call (target churn is an SD event, not a per-sample path). */
+MP_NODISCARD int scrape_target_labels(const struct mp_labels *discovered,
+                                      const struct cfg_scrape_config *sc, struct mp_labels **final,
+                                      struct scrape_target_url *url_out, struct mp_err *err);
+/* The set before relabeling (discovered plus the step-1/2 defaults): what /api/v1/targets
+ * shows as discoveredLabels, also for dropped targets. *out is a new reference. */
+MP_NODISCARD int scrape_target_defaults(const struct mp_labels *discovered,
+                                        const struct cfg_scrape_config *sc, struct mp_labels **out,
+                                        struct mp_err *err);
 
 #endif
