@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* scraper/scraper.h: the scraper module's public contract. For now: the scrape-body parsers
  * (Prometheus text 0.0.4 and OpenMetrics 1.0, spec protocols.md 1.3 / 1.4), content
- * negotiation (1.1 / 1.2), the family/type helpers that metadata needs, and relabeling with
- * the discovered-target-to-URL step (3, 2.1). The scrape loop will join this header later.
+ * negotiation (1.1 / 1.2), the family/type helpers that metadata needs, Kubernetes objects to
+ * target groups (kubernetes-sd.md 2), and relabeling with the discovered-target-to-URL step
+ * (3, 2.1). Discovery's watch and the scrape loop will join this header later.
  *
  * Parser contract: zero-copy, zero-allocation pull parser. The caller owns the body
  * [body, body + len) (not NUL-terminated) and keeps it alive while entries are used: every
