@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/fuzz/fuzz_promql.c: the PromQL parser (query/parse.c) on arbitrary bytes, with and
  * without experimental functions. An accepted expression must format, and its printed form
- * must parse again and print the same (except @ timestamps, printed with 3 decimals). Only
+ * must parse again and print the same (except @ timestamps, printed with 3 decimals, and
+ * +Inf). Only
  * crashes, over-reads, UB, leaks and this round trip count; every parse error is fine. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,7 +34,9 @@ static void run(const char *b, size_t n, bool experimental)
     if (query_parse(out.data, out.len, &o, &e2, &err) == 0) {
         if (query_expr_format(e2, &again) != 0)
             __builtin_trap();
-        if (!strstr(out.data, " @ ") &&
+        /* Prometheus prints +Inf for the literal Inf, which reparses as unary plus: not a
+         * fixed point there either */
+        if (!strstr(out.data, " @ ") && !strstr(out.data, "+Inf") &&
             (again.len != out.len || memcmp(again.data, out.data, out.len) != 0))
             __builtin_trap();
     }
