@@ -241,10 +241,21 @@ static void lex_string(struct parser *p, size_t start, int quote)
     p->lpos = i;
 }
 
-/* lex.go scanNumber: true and lpos past the number if the text at start is one. */
+/* lex.go scanNumber (2.54+): [0x[_]][.][d] then digits, at most one '.', at most one
+ * exponent (optionally signed), '_' only before a digit; hex numbers take no fraction. On
+ * false *pos is where scanning stopped (the duration scan continues from there). */
+static bool in_set(int c, bool hex, const char *extra)
+{
+    if (c < 0)
+        return false;
+    if (is_digit(c) || (hex && isxdigit(c)))
+        return true;
+    return c != 0 && strchr(extra, c) != NULL;
+}
+
 static bool scan_number(struct parser *p, size_t *pos)
 {
-    size_t i = *pos;
+    size_t i = *pos, initial = *pos;
     bool hex = false;
     if (peekc(p, i) == '0' && (peekc(p, i + 1) == 'x' || peekc(p, i + 1) == 'X')) {
         hex = true;
@@ -252,50 +263,48 @@ static bool scan_number(struct parser *p, size_t *pos)
         if (peekc(p, i) == '_')
             i++;
     }
-#define DIG(c) (hex ? isxdigit(c) : is_digit(c))
-    bool dot = false, expo = false;
+    bool dot = false, expo = false, ok = true;
     if (peekc(p, i) == '.')
-        dot = true, i++;
-    if (DIG(peekc(p, i)))
         i++;
-    for (;;) {
+    if (in_set(peekc(p, i), hex, ""))
+        i++;
+    while (ok && in_set(peekc(p, i), hex, "._eE")) {
         int c = peekc(p, i);
-        if (c < 0)
-            break;
-        if (DIG(c)) {
+        if ((c == '.' && dot) || ((c == 'e' || c == 'E') && expo)) {
             i++;
-        } else if (c == '.' && !hex) {
-            if (dot || expo) {
-                *pos = i + 1;
-                return false;
-            }
+            ok = false;
+        } else if (c == '.') {
             dot = true;
             i++;
-        } else if ((c == 'e' || c == 'E') && !hex) {
-            if (expo) {
-                *pos = i + 1;
-                return false;
-            }
+            if (in_set(peekc(p, i), false, "_.") && !is_digit(peekc(p, i)))
+                i++, ok = false;
+            else if (hex)
+                ok = false;
+        } else if (c == 'e' || c == 'E') {
             expo = true;
             i++;
             if (peekc(p, i) == '+' || peekc(p, i) == '-')
                 i++;
-            if (!is_digit(peekc(p, i))) {
-                *pos = i;
-                return false;
-            }
+            int n = peekc(p, i);
+            if (n == '.' || n == '_' || n == 'e' || n == 'E')
+                i++, ok = false;
+            else if (n < 0)
+                ok = false;
         } else if (c == '_') {
             i++;
-            if (!DIG(peekc(p, i))) {
-                *pos = i;
-                return false;
-            }
+            int n = peekc(p, i);
+            if (n == '.' || n == '_' || n == 'e' || n == 'E')
+                i++, ok = false;
+            else if (n < 0)
+                ok = false;
         } else {
-            break;
+            while (in_set(peekc(p, i), hex, ""))
+                i++;
         }
     }
-#undef DIG
     *pos = i;
+    if (!ok || i == initial)
+        return false;
     return !is_alnum(peekc(p, i));
 }
 
@@ -630,41 +639,86 @@ static struct query_expr *node(struct parser *p, enum query_kind k, size_t start
 
 static struct query_expr *parse_expr(struct parser *p, int min_prec);
 
-/* Go strconv.ParseInt(s, 0, 64), then ParseFloat. */
+static void number_error(struct parser *p, const struct token *t, const char *why)
+{
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    int rc = query_go_quote(&b, (struct mp_str){p->src + t->pos, t->len}, 0);
+    fail_at(p, t->pos, "error parsing number: strconv.ParseFloat: parsing %s: %s",
+            rc == 0 ? b.data : "", why);
+    mp_buf_fini(&b);
+}
+
+/* Go's underscoreOK: each '_' sits between digits (a base prefix counts as a digit). */
+static bool underscores_ok(const char *s, size_t n)
+{
+    size_t i = 0;
+    bool hex = n > 1 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    if (hex)
+        i = 2;
+    char prev = hex ? '0' : '.';
+    for (; i < n; i++) {
+        char c = s[i];
+        bool dig = is_digit(c) || (hex && isxdigit((unsigned char)c));
+        if (c == '_') {
+            if (!(is_digit(prev) || (hex && isxdigit((unsigned char)prev))))
+                return false;
+        } else if (prev == '_' && !dig) {
+            return false;
+        }
+        prev = c;
+    }
+    return prev != '_';
+}
+
+/* Go strconv.ParseInt(s, 0, 64), then ParseFloat, as parser.number does. */
 static double number_value(struct parser *p, const struct token *t)
 {
     char buf[128];
     size_t n = 0;
-    bool under = false;
-    for (size_t i = 0; i < t->len && n + 1 < sizeof buf; i++) {
-        if (p->src[t->pos + i] == '_')
-            under = true;
-        else
-            buf[n++] = p->src[t->pos + i];
-    }
-    buf[n] = 0;
+    const char *src = p->src + t->pos;
     if (t->len >= sizeof buf) {
-        fail_at(p, t->pos, "error parsing number: number too long");
+        /* more digits than any float64 needs: let strtod see them all */
+        char *big = mp_malloc(t->len + 1);
+        if (!big) {
+            fail_nomem(p);
+            return 0;
+        }
+        for (size_t i = 0; i < t->len; i++)
+            if (src[i] != '_')
+                big[n++] = src[i];
+        big[n] = 0;
+        char *end;
+        errno = 0;
+        double d = strtod(big, &end);
+        bool bad = *end != 0 || !underscores_ok(src, t->len) ||
+                   (n > 1 && big[0] == '0' && (big[1] == 'x' || big[1] == 'X'));
+        bool range = errno == ERANGE && isinf(d);
+        mp_free(big);
+        if (bad || range)
+            number_error(p, t, bad ? "invalid syntax" : "value out of range");
+        return d;
+    }
+    for (size_t i = 0; i < t->len; i++)
+        if (src[i] != '_')
+            buf[n++] = src[i];
+    buf[n] = 0;
+    if (!underscores_ok(src, t->len)) {
+        number_error(p, t, "invalid syntax");
         return 0;
     }
-    (void)under;
     bool hex = n > 1 && buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X');
     char *end;
     errno = 0;
-    if (hex || (buf[0] == '0' && n > 1)) {
+    if (hex || (buf[0] == '0' && n > 1)) { /* base prefix: hex or octal */
         unsigned long long u = strtoull(buf, &end, 0);
         if (*end == 0 && errno == 0 && u <= (unsigned long long)INT64_MAX)
             return (double)(int64_t)u;
-        if (hex) {
-            struct mp_buf b;
-            mp_buf_init(&b, 0);
-            int rc = query_go_quote(&b, (struct mp_str){p->src + t->pos, t->len}, 0);
-            fail_at(p, t->pos, "error parsing number: strconv.ParseFloat: parsing %s: invalid syntax",
-                    rc == 0 ? b.data : "");
-            mp_buf_fini(&b);
+        if (hex) { /* ParseFloat wants a p exponent for hex */
+            number_error(p, t, "invalid syntax");
             return 0;
         }
-    } else if (strcasecmp(buf, "inf") && strcasecmp(buf, "nan")) {
+    } else if (is_digit(buf[0])) {
         errno = 0;
         long long ll = strtoll(buf, &end, 10);
         if (*end == 0 && errno == 0)
@@ -672,15 +726,10 @@ static double number_value(struct parser *p, const struct token *t)
     }
     errno = 0;
     double d = strtod(buf, &end);
-    if (errno == ERANGE && isinf(d)) {
-        struct mp_buf b;
-        mp_buf_init(&b, 0);
-        int rc = query_go_quote(&b, (struct mp_str){p->src + t->pos, t->len}, 0);
-        fail_at(p, t->pos,
-                "error parsing number: strconv.ParseFloat: parsing %s: value out of range",
-                rc == 0 ? b.data : "");
-        mp_buf_fini(&b);
-    }
+    if (*end != 0 || end == buf)
+        number_error(p, t, "invalid syntax");
+    else if (errno == ERANGE && isinf(d))
+        number_error(p, t, "value out of range");
     return d;
 }
 
@@ -893,6 +942,20 @@ static bool add_matcher(struct parser *p, struct query_expr *vs, size_t *cap,
     if (rc == MP_ENOMEM) {
         fail_nomem(p);
         return false;
+    }
+    if (rc && (mt == MP_MATCH_REGEX || mt == MP_MATCH_NOT_REGEX)) {
+        /* Go names the failing part of the pattern Prometheus compiled, ^(?:re)$ */
+        struct mp_buf b;
+        mp_buf_init(&b, 0);
+        struct mp_regex *re = NULL;
+        struct mp_err e2;
+        mp_err_clear(&e2);
+        if (mp_buf_append_str(&b, "^(?:") == 0 && mp_buf_append(&b, val.ptr, val.len) == 0 &&
+            mp_buf_append_str(&b, ")$") == 0 &&
+            mp_regex_compile((struct mp_str){b.data, b.len}, 0, &re, &e2) == MP_EPARSE)
+            memcpy(err.msg, e2.msg, sizeof err.msg);
+        mp_regex_destroy(re);
+        mp_buf_fini(&b);
     }
     if (rc) {
         fail_at(p, pos, "%s", err.msg);
