@@ -100,6 +100,17 @@ static void fail_nomem(struct parser *p)
     p->code = MP_ENOMEM;
 }
 
+/* An error whose message quotes src[pos..pos+n) as Go's %q: before "slice" after. */
+static void fail_quoted(struct parser *p, size_t pos, size_t n, const char *before,
+                        const char *after)
+{
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    int rc = query_go_quote(&b, (struct mp_str){p->src + pos, n}, 0);
+    fail_at(p, pos, "%s%s%s", before, rc == 0 ? b.data : "", after);
+    mp_buf_fini(&b);
+}
+
 static int peekc(const struct parser *p, size_t at)
 {
     return at < p->len ? (unsigned char)p->src[at] : -1;
@@ -358,11 +369,7 @@ static void lex_number(struct parser *p, size_t start, struct token *t)
     }
     if (j > p->len)
         j = p->len;
-    struct mp_buf b;
-    mp_buf_init(&b, 0);
-    int rc = query_go_quote(&b, (struct mp_str){p->src + start, j - start}, 0);
-    fail_at(p, start, "bad number or duration syntax: %s", rc == 0 ? b.data : "");
-    mp_buf_fini(&b);
+    fail_quoted(p, start, j - start, "bad number or duration syntax: ", "");
 }
 
 static void lex_next(struct parser *p, struct token *t)
@@ -641,12 +648,9 @@ static struct query_expr *parse_expr(struct parser *p, int min_prec);
 
 static void number_error(struct parser *p, const struct token *t, const char *why)
 {
-    struct mp_buf b;
-    mp_buf_init(&b, 0);
-    int rc = query_go_quote(&b, (struct mp_str){p->src + t->pos, t->len}, 0);
-    fail_at(p, t->pos, "error parsing number: strconv.ParseFloat: parsing %s: %s",
-            rc == 0 ? b.data : "", why);
-    mp_buf_fini(&b);
+    char after[32];
+    snprintf(after, sizeof after, ": %s", why);
+    fail_quoted(p, t->pos, t->len, "error parsing number: strconv.ParseFloat: parsing ", after);
 }
 
 /* Go's underscoreOK: each '_' sits between digits (a base prefix counts as a digit). */
@@ -784,11 +788,7 @@ static int64_t duration_value(struct parser *p, const struct token *t)
         }
     }
     if (!ok) {
-        struct mp_buf b;
-        mp_buf_init(&b, 0);
-        int rc = query_go_quote(&b, (struct mp_str){p->src + t->pos, t->len}, 0);
-        fail_at(p, t->pos, "not a valid duration string: %s", rc == 0 ? b.data : "");
-        mp_buf_fini(&b);
+        fail_quoted(p, t->pos, t->len, "not a valid duration string: ", "");
         return -1;
     }
     if (total != 0)
