@@ -524,3 +524,48 @@ Test(parse, deep_nesting_is_bounded)
     cr_assert_eq(query_parse(s, n + 1, NULL, &e, &err), MP_EPARSE);
     mp_free(s);
 }
+
+Test(parse, function_table_lookup)
+{
+    const char *names[] = {"abs", "year", "histogram_quantile", "label_join", "holt_winters",
+                           "sort_by_label_desc", "info", "time"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const struct query_function *f = query_function_get(mp_str_c(names[i]));
+        cr_assert_not_null(f, "%s", names[i]);
+        cr_assert_str_eq(f->name, names[i]);
+    }
+    cr_assert_null(query_function_get(MP_STR_LIT("Rate")));
+    cr_assert_null(query_function_get(MP_STR_LIT("double_exponential_smoothing")));
+    cr_assert_null(query_function_get(MP_STR_LIT("")));
+    const struct query_function *f = query_function_get(MP_STR_LIT("label_join"));
+    cr_assert_eq(f->variadic, -1);
+    cr_assert_eq(f->arg_types[3], QUERY_TYPE_STRING);
+    f = query_function_get(MP_STR_LIT("round"));
+    cr_assert(f->variadic == 1 && f->nargs == 2 && f->ret == QUERY_TYPE_VECTOR);
+    cr_assert(query_function_get(MP_STR_LIT("mad_over_time"))->experimental);
+    cr_assert_not(query_function_get(MP_STR_LIT("rate"))->experimental);
+}
+
+Test(parse, error_positions_count_lines_and_bytes)
+{
+    struct {
+        const char *in;
+        int line, col;
+        size_t pos;
+    } c[] = {
+        {"foo +\n\nbar baz", 3, 5, 11},
+        {"sum(\n  rate(x[5m])\n  ,)", 3, 3, 21},
+        {"# c\n(foo", 2, 5, 8},
+        {"\"é\" + $", 1, 8, 7}, /* columns count bytes */
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        struct query_expr *e = NULL;
+        struct query_parse_error err;
+        cr_assert_eq(query_parse(c[i].in, strlen(c[i].in), NULL, &e, &err), MP_EPARSE);
+        cr_expect(err.line == c[i].line && err.col == c[i].col && err.pos == c[i].pos,
+                  "%s: %s (pos %zu)", c[i].in, err.msg, err.pos);
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%d:%d: parse error: ", c[i].line, c[i].col);
+        cr_expect_eq(err.detail, err.msg + strlen(prefix));
+    }
+}
