@@ -432,7 +432,7 @@ static void lex_next(struct parser *p, struct token *t)
                 if (r < 0)
                     fail_at(p, s, "unexpected end of input inside braces");
                 else
-                    lex_fail_rune(p, s, "unexpected character inside braces: ", r);
+                    lex_fail_rune(p, s, "unexpected character after '!' inside braces: ", r);
             }
         } else if (c == '{') {
             fail_at(p, s, "unexpected left brace '{'");

@@ -184,6 +184,7 @@ static const struct bad_case bad_cases[] = {
     {"foo =~ bar", "1:5: parse error: unexpected character after '=': '~'"},
     {"foo ! bar", "1:5: parse error: unexpected character after '!': ' '"},
     {"foo{a=1}", "1:7: parse error: unexpected character inside braces: '1'"},
+    {"foo{a!b}", "1:6: parse error: unexpected character after '!' inside braces: 'b'"},
     {"\"foo", "1:1: parse error: unterminated quoted string"},
     {"\"a\nb\"", "1:1: parse error: unterminated quoted string"},
     {"`foo", "1:1: parse error: unterminated raw string"},
