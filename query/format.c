@@ -10,25 +10,35 @@
 #include "query/query_internal.h"
 
 static const char *const op_names[] = {
-    "+", "-", "*", "/", "%", "^", "atan2", "==", "!=", "<=", "<", ">=", ">", "and", "or",
-    "unless",
+    "+", "-", "*", "/", "%", "^", "atan2", "==", "!=", "<=", "<", ">=", ">", "and", "or", "unless",
 };
 static const char *const aggr_names[] = {
-    "sum", "avg", "count", "min", "max", "group", "stddev", "stdvar", "topk", "bottomk",
-    "count_values", "quantile", "limitk", "limit_ratio",
+    "sum",    "avg",  "count",   "min",          "max",      "group",  "stddev",
+    "stdvar", "topk", "bottomk", "count_values", "quantile", "limitk", "limit_ratio",
 };
 
-const char *query_op_str(enum query_op op) { return op_names[op]; }
-const char *query_aggr_str(enum query_aggr a) { return aggr_names[a]; }
+const char *query_op_str(enum query_op op)
+{
+    return op_names[op];
+}
+const char *query_aggr_str(enum query_aggr a)
+{
+    return aggr_names[a];
+}
 
 const char *query_type_name(enum query_type t)
 {
     switch (t) {
-    case QUERY_TYPE_SCALAR: return "scalar";
-    case QUERY_TYPE_VECTOR: return "instant vector";
-    case QUERY_TYPE_MATRIX: return "range vector";
-    case QUERY_TYPE_STRING: return "string";
-    default: return "none";
+    case QUERY_TYPE_SCALAR:
+        return "scalar";
+    case QUERY_TYPE_VECTOR:
+        return "instant vector";
+    case QUERY_TYPE_MATRIX:
+        return "range vector";
+    case QUERY_TYPE_STRING:
+        return "string";
+    default:
+        return "none";
     }
 }
 
@@ -67,7 +77,6 @@ bad:
     return 1;
 }
 
-
 size_t query_utf8_rune(const unsigned char *p, size_t n, uint32_t *r)
 {
     return utf8_rune(p, n, r);
@@ -104,13 +113,27 @@ int query_go_quote(struct mp_buf *out, struct mp_str s, size_t max_runes)
         } else if (r < 0x80) {
             const char *e = NULL;
             switch (r) {
-            case '\a': e = "\\a"; break;
-            case '\b': e = "\\b"; break;
-            case '\f': e = "\\f"; break;
-            case '\n': e = "\\n"; break;
-            case '\r': e = "\\r"; break;
-            case '\t': e = "\\t"; break;
-            case '\v': e = "\\v"; break;
+            case '\a':
+                e = "\\a";
+                break;
+            case '\b':
+                e = "\\b";
+                break;
+            case '\f':
+                e = "\\f";
+                break;
+            case '\n':
+                e = "\\n";
+                break;
+            case '\r':
+                e = "\\r";
+                break;
+            case '\t':
+                e = "\\t";
+                break;
+            case '\v':
+                e = "\\v";
+                break;
             }
             rc = e ? mp_buf_append_str(out, e) : mp_buf_appendf(out, "\\x%02x", (unsigned)r);
         } else if (rune_printable(r)) {
@@ -309,10 +332,10 @@ int query_expr_format(const struct query_expr *e, struct mp_buf *out)
         if (rc == 0 && e->has_matching && (e->nlabels > 0 || e->on)) {
             rc = mp_buf_append_str(out, e->on ? " on " : " ignoring ");
             rc = rc ? rc : fmt_labels(out, e->labels, e->nlabels);
-            if (rc == 0 && (e->card == QUERY_CARD_MANY_TO_ONE ||
-                            e->card == QUERY_CARD_ONE_TO_MANY)) {
+            if (rc == 0 &&
+                (e->card == QUERY_CARD_MANY_TO_ONE || e->card == QUERY_CARD_ONE_TO_MANY)) {
                 rc = mp_buf_append_str(out, e->card == QUERY_CARD_MANY_TO_ONE ? " group_left "
-                                                                             : " group_right ");
+                                                                              : " group_right ");
                 rc = rc ? rc : fmt_labels(out, e->incl, e->nincl);
             }
         }
@@ -363,17 +386,50 @@ int query_expr_format(const struct query_expr *e, struct mp_buf *out)
 }
 
 /* Accessors (query.h). */
-enum query_kind query_expr_kind(const struct query_expr *e) { return e->kind; }
-enum query_type query_expr_type(const struct query_expr *e) { return e->type; }
-size_t query_expr_pos(const struct query_expr *e) { return e->start; }
-double query_number_value(const struct query_expr *e) { return e->num; }
-struct mp_str query_string_value(const struct query_expr *e) { return e->str; }
-const struct query_expr *query_expr_inner(const struct query_expr *e) { return e->a; }
-bool query_unary_is_neg(const struct query_expr *e) { return e->neg; }
-enum query_op query_binary_op(const struct query_expr *e) { return e->op; }
-const struct query_expr *query_binary_lhs(const struct query_expr *e) { return e->a; }
-const struct query_expr *query_binary_rhs(const struct query_expr *e) { return e->b; }
-bool query_binary_return_bool(const struct query_expr *e) { return e->ret_bool; }
+enum query_kind query_expr_kind(const struct query_expr *e)
+{
+    return e->kind;
+}
+enum query_type query_expr_type(const struct query_expr *e)
+{
+    return e->type;
+}
+size_t query_expr_pos(const struct query_expr *e)
+{
+    return e->start;
+}
+double query_number_value(const struct query_expr *e)
+{
+    return e->num;
+}
+struct mp_str query_string_value(const struct query_expr *e)
+{
+    return e->str;
+}
+const struct query_expr *query_expr_inner(const struct query_expr *e)
+{
+    return e->a;
+}
+bool query_unary_is_neg(const struct query_expr *e)
+{
+    return e->neg;
+}
+enum query_op query_binary_op(const struct query_expr *e)
+{
+    return e->op;
+}
+const struct query_expr *query_binary_lhs(const struct query_expr *e)
+{
+    return e->a;
+}
+const struct query_expr *query_binary_rhs(const struct query_expr *e)
+{
+    return e->b;
+}
+bool query_binary_return_bool(const struct query_expr *e)
+{
+    return e->ret_bool;
+}
 
 bool query_binary_matching(const struct query_expr *e, enum query_card *card, bool *on,
                            const struct mp_str **labels, size_t *nlabels,
@@ -388,36 +444,63 @@ bool query_binary_matching(const struct query_expr *e, enum query_card *card, bo
     return e->has_matching;
 }
 
-const struct query_function *query_call_func(const struct query_expr *e) { return e->fn; }
-size_t query_call_nargs(const struct query_expr *e) { return e->nargs; }
+const struct query_function *query_call_func(const struct query_expr *e)
+{
+    return e->fn;
+}
+size_t query_call_nargs(const struct query_expr *e)
+{
+    return e->nargs;
+}
 const struct query_expr *query_call_arg(const struct query_expr *e, size_t i)
 {
     return i < e->nargs ? e->args[i] : NULL;
 }
-enum query_aggr query_aggregate_op(const struct query_expr *e) { return e->aggr; }
-const struct query_expr *query_aggregate_param(const struct query_expr *e) { return e->b; }
-void query_aggregate_grouping(const struct query_expr *e, const struct mp_str **labels,
-                              size_t *n, bool *without)
+enum query_aggr query_aggregate_op(const struct query_expr *e)
+{
+    return e->aggr;
+}
+const struct query_expr *query_aggregate_param(const struct query_expr *e)
+{
+    return e->b;
+}
+void query_aggregate_grouping(const struct query_expr *e, const struct mp_str **labels, size_t *n,
+                              bool *without)
 {
     *labels = e->labels;
     *n = e->nlabels;
     *without = e->without;
 }
-struct mp_str query_selector_name(const struct query_expr *e) { return e->str; }
-size_t query_selector_nmatchers(const struct query_expr *e) { return e->nm; }
+struct mp_str query_selector_name(const struct query_expr *e)
+{
+    return e->str;
+}
+size_t query_selector_nmatchers(const struct query_expr *e)
+{
+    return e->nm;
+}
 const struct mp_matcher *query_selector_matcher(const struct query_expr *e, size_t i)
 {
     return i < e->nm ? e->m[i] : NULL;
 }
-int64_t query_range_ms(const struct query_expr *e) { return e->range_ms; }
-int64_t query_subquery_step_ms(const struct query_expr *e) { return e->step_ms; }
+int64_t query_range_ms(const struct query_expr *e)
+{
+    return e->range_ms;
+}
+int64_t query_subquery_step_ms(const struct query_expr *e)
+{
+    return e->step_ms;
+}
 
 static const struct query_expr *mods(const struct query_expr *e)
 {
     return e->kind == QUERY_MATRIX_SELECTOR ? e->a : e;
 }
 
-int64_t query_offset_ms(const struct query_expr *e) { return mods(e)->offset_ms; }
+int64_t query_offset_ms(const struct query_expr *e)
+{
+    return mods(e)->offset_ms;
+}
 enum query_at query_at(const struct query_expr *e, int64_t *at_ms)
 {
     e = mods(e);

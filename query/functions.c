@@ -7,7 +7,10 @@
 #define V QUERY_TYPE_VECTOR
 #define M QUERY_TYPE_MATRIX
 #define STR QUERY_TYPE_STRING
-#define F(name, ret, var, exp, n, ...) {name, {__VA_ARGS__}, n, var, ret, exp}
+#define F(name, ret, var, exp, n, ...)                                                             \
+    {                                                                                              \
+        name, {__VA_ARGS__}, n, var, ret, exp                                                      \
+    }
 
 /* sorted by name for bsearch */
 static const struct query_function funcs[] = {

@@ -18,17 +18,67 @@
 #include "query/query_internal.h"
 
 enum tok {
-    T_EOF, T_ERROR, T_IDENT, T_METRIC_IDENT, T_NUMBER, T_DURATION, T_STRING,
-    T_LPAREN, T_RPAREN, T_LBRACE, T_RBRACE, T_LBRACKET, T_RBRACKET, T_COMMA, T_EQL, T_COLON,
+    T_EOF,
+    T_ERROR,
+    T_IDENT,
+    T_METRIC_IDENT,
+    T_NUMBER,
+    T_DURATION,
+    T_STRING,
+    T_LPAREN,
+    T_RPAREN,
+    T_LBRACE,
+    T_RBRACE,
+    T_LBRACKET,
+    T_RBRACKET,
+    T_COMMA,
+    T_EQL,
+    T_COLON,
     T_AT,
     /* operators, in enum query_op order */
-    T_ADD, T_SUB, T_MUL, T_DIV, T_MOD, T_POW, T_ATAN2, T_EQLC, T_NEQ, T_LTE, T_LSS, T_GTE,
-    T_GTR, T_AND, T_OR, T_UNLESS, T_EQL_REGEX, T_NEQ_REGEX,
+    T_ADD,
+    T_SUB,
+    T_MUL,
+    T_DIV,
+    T_MOD,
+    T_POW,
+    T_ATAN2,
+    T_EQLC,
+    T_NEQ,
+    T_LTE,
+    T_LSS,
+    T_GTE,
+    T_GTR,
+    T_AND,
+    T_OR,
+    T_UNLESS,
+    T_EQL_REGEX,
+    T_NEQ_REGEX,
     /* aggregators, in enum query_aggr order */
-    T_SUM, T_AVG, T_COUNT, T_MIN, T_MAX, T_GROUP, T_STDDEV, T_STDVAR, T_TOPK, T_BOTTOMK,
-    T_COUNT_VALUES, T_QUANTILE, T_LIMITK, T_LIMIT_RATIO,
+    T_SUM,
+    T_AVG,
+    T_COUNT,
+    T_MIN,
+    T_MAX,
+    T_GROUP,
+    T_STDDEV,
+    T_STDVAR,
+    T_TOPK,
+    T_BOTTOMK,
+    T_COUNT_VALUES,
+    T_QUANTILE,
+    T_LIMITK,
+    T_LIMIT_RATIO,
     /* keywords */
-    T_OFFSET, T_BY, T_WITHOUT, T_ON, T_IGNORING, T_GROUP_LEFT, T_GROUP_RIGHT, T_BOOL, T_START,
+    T_OFFSET,
+    T_BY,
+    T_WITHOUT,
+    T_ON,
+    T_IGNORING,
+    T_GROUP_LEFT,
+    T_GROUP_RIGHT,
+    T_BOOL,
+    T_START,
     T_END,
 };
 
@@ -36,14 +86,36 @@ static const struct {
     const char *w;
     enum tok t;
 } keywords[] = {
-    {"and", T_AND}, {"or", T_OR}, {"unless", T_UNLESS}, {"atan2", T_ATAN2},
-    {"sum", T_SUM}, {"avg", T_AVG}, {"count", T_COUNT}, {"min", T_MIN}, {"max", T_MAX},
-    {"group", T_GROUP}, {"stddev", T_STDDEV}, {"stdvar", T_STDVAR}, {"topk", T_TOPK},
-    {"bottomk", T_BOTTOMK}, {"count_values", T_COUNT_VALUES}, {"quantile", T_QUANTILE},
-    {"limitk", T_LIMITK}, {"limit_ratio", T_LIMIT_RATIO}, {"offset", T_OFFSET}, {"by", T_BY},
-    {"without", T_WITHOUT}, {"on", T_ON}, {"ignoring", T_IGNORING},
-    {"group_left", T_GROUP_LEFT}, {"group_right", T_GROUP_RIGHT}, {"bool", T_BOOL},
-    {"start", T_START}, {"end", T_END}, {"inf", T_NUMBER}, {"nan", T_NUMBER},
+    {"and", T_AND},
+    {"or", T_OR},
+    {"unless", T_UNLESS},
+    {"atan2", T_ATAN2},
+    {"sum", T_SUM},
+    {"avg", T_AVG},
+    {"count", T_COUNT},
+    {"min", T_MIN},
+    {"max", T_MAX},
+    {"group", T_GROUP},
+    {"stddev", T_STDDEV},
+    {"stdvar", T_STDVAR},
+    {"topk", T_TOPK},
+    {"bottomk", T_BOTTOMK},
+    {"count_values", T_COUNT_VALUES},
+    {"quantile", T_QUANTILE},
+    {"limitk", T_LIMITK},
+    {"limit_ratio", T_LIMIT_RATIO},
+    {"offset", T_OFFSET},
+    {"by", T_BY},
+    {"without", T_WITHOUT},
+    {"on", T_ON},
+    {"ignoring", T_IGNORING},
+    {"group_left", T_GROUP_LEFT},
+    {"group_right", T_GROUP_RIGHT},
+    {"bool", T_BOOL},
+    {"start", T_START},
+    {"end", T_END},
+    {"inf", T_NUMBER},
+    {"nan", T_NUMBER},
 };
 
 struct token {
@@ -51,8 +123,9 @@ struct token {
     size_t pos, len;
 };
 
-#define MAX_DEPTH 512 /* our own bound on nesting (Prometheus has none): keeps the recursion within
-                       * a thread stack, also in sanitizer builds */
+#define MAX_DEPTH                                                                                  \
+    512 /* our own bound on nesting (Prometheus has none): keeps the recursion within              \
+         * a thread stack, also in sanitizer builds */
 
 struct parser {
     const char *src;
@@ -75,10 +148,22 @@ struct parser {
     int depth;
 };
 
-static bool is_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-static bool is_alpha(int c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-static bool is_digit(int c) { return c >= '0' && c <= '9'; }
-static bool is_alnum(int c) { return is_alpha(c) || is_digit(c); }
+static bool is_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+static bool is_alpha(int c)
+{
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static bool is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+static bool is_alnum(int c)
+{
+    return is_alpha(c) || is_digit(c);
+}
 
 static void fail_at(struct parser *p, size_t pos, const char *fmt, ...) MP_PRINTF(3, 4);
 static void fail_at(struct parser *p, size_t pos, const char *fmt, ...)
@@ -120,15 +205,33 @@ static int peekc(const struct parser *p, size_t at)
 static void quote_rune(char *buf, size_t cap, uint32_t r)
 {
     switch (r) {
-    case '\a': snprintf(buf, cap, "'\\a'"); return;
-    case '\b': snprintf(buf, cap, "'\\b'"); return;
-    case '\f': snprintf(buf, cap, "'\\f'"); return;
-    case '\n': snprintf(buf, cap, "'\\n'"); return;
-    case '\r': snprintf(buf, cap, "'\\r'"); return;
-    case '\t': snprintf(buf, cap, "'\\t'"); return;
-    case '\v': snprintf(buf, cap, "'\\v'"); return;
-    case '\'': snprintf(buf, cap, "'\\''"); return;
-    case '\\': snprintf(buf, cap, "'\\\\'"); return;
+    case '\a':
+        snprintf(buf, cap, "'\\a'");
+        return;
+    case '\b':
+        snprintf(buf, cap, "'\\b'");
+        return;
+    case '\f':
+        snprintf(buf, cap, "'\\f'");
+        return;
+    case '\n':
+        snprintf(buf, cap, "'\\n'");
+        return;
+    case '\r':
+        snprintf(buf, cap, "'\\r'");
+        return;
+    case '\t':
+        snprintf(buf, cap, "'\\t'");
+        return;
+    case '\v':
+        snprintf(buf, cap, "'\\v'");
+        return;
+    case '\'':
+        snprintf(buf, cap, "'\\''");
+        return;
+    case '\\':
+        snprintf(buf, cap, "'\\\\'");
+        return;
     }
     if (r < 0x20 || r == 0x7F) {
         snprintf(buf, cap, "'\\x%02x'", (unsigned)r);
@@ -188,8 +291,8 @@ static void lex_string(struct parser *p, size_t start, int quote)
     for (;;) {
         int32_t r = rune_at(p, i, &w);
         if (r == -1 || (quote != '`' && r == '\n')) {
-            fail_at(p, start, quote == '`' ? "unterminated raw string"
-                                            : "unterminated quoted string");
+            fail_at(p, start,
+                    quote == '`' ? "unterminated raw string" : "unterminated quoted string");
             return;
         }
         if (r == 0xFFFD) {
@@ -206,15 +309,35 @@ static void lex_string(struct parser *p, size_t start, int quote)
         int n = 0, base = 0;
         uint32_t max = 0;
         switch (c) {
-        case 'a': case 'b': case 'f': case 'n': case 'r': case 't': case 'v': case '\\':
+        case 'a':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+        case 'v':
+        case '\\':
             continue;
-        case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7':
+        case '0':
+        case '1':
+        case '2':
+        case '3':
+        case '4':
+        case '5':
+        case '6':
+        case '7':
             n = 3, base = 8, max = 255;
             i -= w;
             break;
-        case 'x': n = 2, base = 16, max = 255; break;
-        case 'u': n = 4, base = 16, max = 0x10FFFF; break;
-        case 'U': n = 8, base = 16, max = 0x10FFFF; break;
+        case 'x':
+            n = 2, base = 16, max = 255;
+            break;
+        case 'u':
+            n = 4, base = 16, max = 0x10FFFF;
+            break;
+        case 'U':
+            n = 8, base = 16, max = 0x10FFFF;
+            break;
         case -1:
             fail_at(p, start, "escape sequence not terminated");
             return;
@@ -229,8 +352,10 @@ static void lex_string(struct parser *p, size_t start, int quote)
         uint32_t x = 0;
         for (; n > 0; n--) {
             int32_t d = rune_at(p, i, &w);
-            int v = d >= '0' && d <= '9' ? d - '0' : d >= 'a' && d <= 'f' ? d - 'a' + 10
-                  : d >= 'A' && d <= 'F' ? d - 'A' + 10 : 99;
+            int v = d >= '0' && d <= '9'   ? d - '0'
+                    : d >= 'a' && d <= 'f' ? d - 'a' + 10
+                    : d >= 'A' && d <= 'F' ? d - 'A' + 10
+                                           : 99;
             if (v >= base) {
                 if (d == -1) {
                     fail_at(p, start, "escape sequence not terminated");
@@ -447,14 +572,30 @@ static void lex_next(struct parser *p, struct token *t)
     }
     p->lpos = s + 1;
     switch (c) {
-    case ',': t->t = T_COMMA; break;
-    case '*': t->t = T_MUL; break;
-    case '/': t->t = T_DIV; break;
-    case '%': t->t = T_MOD; break;
-    case '+': t->t = T_ADD; break;
-    case '-': t->t = T_SUB; break;
-    case '^': t->t = T_POW; break;
-    case '@': t->t = T_AT; break;
+    case ',':
+        t->t = T_COMMA;
+        break;
+    case '*':
+        t->t = T_MUL;
+        break;
+    case '/':
+        t->t = T_DIV;
+        break;
+    case '%':
+        t->t = T_MOD;
+        break;
+    case '+':
+        t->t = T_ADD;
+        break;
+    case '-':
+        t->t = T_SUB;
+        break;
+    case '^':
+        t->t = T_POW;
+        break;
+    case '@':
+        t->t = T_AT;
+        break;
     case '=':
         if (peekc(p, s + 1) == '=') {
             p->lpos++, t->t = T_EQLC;
@@ -484,7 +625,9 @@ static void lex_next(struct parser *p, struct token *t)
         else
             t->t = c == '<' ? T_LSS : T_GTR;
         break;
-    case '"': case '\'': case '`':
+    case '"':
+    case '\'':
+    case '`':
         lex_string(p, s, c);
         t->t = T_STRING;
         break;
@@ -566,9 +709,18 @@ static struct token next(struct parser *p)
     return t;
 }
 
-static bool is_op(enum tok t) { return t >= T_ADD && t <= T_NEQ_REGEX; }
-static bool is_aggr(enum tok t) { return t >= T_SUM && t <= T_LIMIT_RATIO; }
-static bool is_kw(enum tok t) { return t >= T_OFFSET; }
+static bool is_op(enum tok t)
+{
+    return t >= T_ADD && t <= T_NEQ_REGEX;
+}
+static bool is_aggr(enum tok t)
+{
+    return t >= T_SUM && t <= T_LIMIT_RATIO;
+}
+static bool is_kw(enum tok t)
+{
+    return t >= T_OFFSET;
+}
 
 /* parse.go unexpected(): "unexpected <desc> [in ctx][, expected exp]" */
 static void unexpected(struct parser *p, const struct token *t)
@@ -580,17 +732,22 @@ static void unexpected(struct parser *p, const struct token *t)
     struct mp_str v = {p->src + t->pos, t->len};
     int rc = mp_buf_append_str(&b, "unexpected ");
     switch (t->t) {
-    case T_EOF: rc = rc ? rc : mp_buf_append_str(&b, "end of input"); break;
+    case T_EOF:
+        rc = rc ? rc : mp_buf_append_str(&b, "end of input");
+        break;
     case T_IDENT:
     case T_METRIC_IDENT:
-        rc = rc ? rc : mp_buf_append_str(&b, t->t == T_IDENT ? "identifier " : "metric identifier ");
+        rc =
+            rc ? rc : mp_buf_append_str(&b, t->t == T_IDENT ? "identifier " : "metric identifier ");
         rc = rc ? rc : query_go_quote(&b, v, 0);
         break;
     case T_NUMBER:
     case T_DURATION:
     case T_STRING:
-        rc = rc ? rc : mp_buf_append_str(&b, t->t == T_NUMBER ? "number "
-                                             : t->t == T_DURATION ? "duration " : "string ");
+        rc = rc ? rc
+                : mp_buf_append_str(&b, t->t == T_NUMBER     ? "number "
+                                        : t->t == T_DURATION ? "duration "
+                                                             : "string ");
         if (t->len > 10) {
             rc = rc ? rc : query_go_quote(&b, v, 10);
             rc = rc ? rc : mp_buf_append_str(&b, "...");
@@ -743,9 +900,8 @@ static int64_t duration_value(struct parser *p, const struct token *t)
     static const struct {
         const char *u;
         int64_t ms;
-    } units[] = {{"y", 31536000000LL}, {"w", 604800000LL}, {"d", 86400000LL},
-                 {"h", 3600000LL},     {"m", 60000LL},     {"s", 1000LL},
-                 {"ms", 1}};
+    } units[] = {{"y", 31536000000LL}, {"w", 604800000LL}, {"d", 86400000LL}, {"h", 3600000LL},
+                 {"m", 60000LL},       {"s", 1000LL},      {"ms", 1}};
     const char *s = p->src + t->pos, *e = s + t->len;
     int64_t total = 0;
     size_t next_unit = 0;
@@ -910,8 +1066,7 @@ static bool unquote(struct parser *p, const struct token *t, struct mp_str *out)
         uint32_t x = 0;
         for (int j = 0; j < nd; j++, i++) {
             int ch = (unsigned char)s[i];
-            x = x * (uint32_t)base +
-                (uint32_t)(is_digit(ch) ? ch - '0' : (ch | 0x20) - 'a' + 10);
+            x = x * (uint32_t)base + (uint32_t)(is_digit(ch) ? ch - '0' : (ch | 0x20) - 'a' + 10);
         }
         if (c == 'x' || base == 8) {
             d[k++] = (char)x;
@@ -931,9 +1086,8 @@ static bool unquote(struct parser *p, const struct token *t, struct mp_str *out)
     return true;
 }
 
-static bool add_matcher(struct parser *p, struct query_expr *vs, size_t *cap,
-                        enum mp_match_type mt, struct mp_str name, struct mp_str val,
-                        size_t pos)
+static bool add_matcher(struct parser *p, struct query_expr *vs, size_t *cap, enum mp_match_type mt,
+                        struct mp_str name, struct mp_str val, size_t pos)
 {
     struct mp_matcher *m;
     struct mp_err err;
@@ -1025,10 +1179,11 @@ static struct query_expr *parse_selector(struct parser *p, const struct token *n
             struct mp_str val;
             if (!unquote(p, &sv, &val))
                 return NULL;
-            enum mp_match_type mt = op == T_EQL ? MP_MATCH_EQUAL : op == T_NEQ ? MP_MATCH_NOT_EQUAL
-                                  : op == T_EQL_REGEX ? MP_MATCH_REGEX : MP_MATCH_NOT_REGEX;
-            if (!add_matcher(p, vs, &cap, mt, (struct mp_str){p->src + l.pos, l.len}, val,
-                             l.pos))
+            enum mp_match_type mt = op == T_EQL         ? MP_MATCH_EQUAL
+                                    : op == T_NEQ       ? MP_MATCH_NOT_EQUAL
+                                    : op == T_EQL_REGEX ? MP_MATCH_REGEX
+                                                        : MP_MATCH_NOT_REGEX;
+            if (!add_matcher(p, vs, &cap, mt, (struct mp_str){p->src + l.pos, l.len}, val, l.pos))
                 return NULL;
             p->expect = "\",\" or \"}\"";
             if (peek(p)->t == T_COMMA) {
@@ -1045,8 +1200,8 @@ static struct query_expr *parse_selector(struct parser *p, const struct token *n
         p->ctx = oc;
         p->expect = oe;
     }
-    if (name && !add_matcher(p, vs, &cap, MP_MATCH_EQUAL, MP_STR_LIT("__name__"), vs->str,
-                             name->pos))
+    if (name &&
+        !add_matcher(p, vs, &cap, MP_MATCH_EQUAL, MP_STR_LIT("__name__"), vs->str, name->pos))
         return NULL;
     vs->end = p->last_end;
     return vs;
@@ -1134,8 +1289,9 @@ static struct query_expr *parse_aggregate(struct parser *p, const struct token *
         e->aggr == QUERY_AGGR_LIMITK || e->aggr == QUERY_AGGR_LIMIT_RATIO) {
         if (!p->o->experimental_functions &&
             (e->aggr == QUERY_AGGR_LIMITK || e->aggr == QUERY_AGGR_LIMIT_RATIO)) {
-            fail_at(p, e->start, "limitk() and limit_ratio() are experimental and must be "
-                                 "enabled with --enable-feature=promql-experimental-functions");
+            fail_at(p, e->start,
+                    "limitk() and limit_ratio() are experimental and must be "
+                    "enabled with --enable-feature=promql-experimental-functions");
             return NULL;
         }
         want = 2;
@@ -1236,15 +1392,16 @@ static struct query_expr *parse_primary(struct parser *p)
 }
 
 /* Which node an offset / @ applies to (addOffset / getAtModifierVars). */
-static struct query_expr *modifier_target(struct parser *p, struct query_expr *e,
-                                          const char *what)
+static struct query_expr *modifier_target(struct parser *p, struct query_expr *e, const char *what)
 {
     if (e->kind == QUERY_VECTOR_SELECTOR || e->kind == QUERY_SUBQUERY)
         return e;
     if (e->kind == QUERY_MATRIX_SELECTOR)
         return e->a;
-    fail_at(p, e->start, "%s modifier must be preceded by an instant vector selector or range "
-                         "vector selector or a subquery", what);
+    fail_at(p, e->start,
+            "%s modifier must be preceded by an instant vector selector or range "
+            "vector selector or a subquery",
+            what);
     return NULL;
 }
 
@@ -1342,7 +1499,9 @@ static struct query_expr *parse_postfix(struct parser *p)
                     ts = -ts;
                 if (isinf(ts) || isnan(ts)) {
                     fail_at(p, e->start, "timestamp out of bounds for @ modifier: %s",
-                            isnan(ts) ? "NaN" : ts > 0 ? "+Inf" : "-Inf");
+                            isnan(ts) ? "NaN"
+                            : ts > 0  ? "+Inf"
+                                      : "-Inf");
                     return NULL;
                 }
                 if (ts >= 9223372036854775807.0 || ts <= -9223372036854775808.0) {
@@ -1377,13 +1536,30 @@ static struct query_expr *parse_postfix(struct parser *p)
 static int prec_of(enum tok t)
 {
     switch (t) {
-    case T_OR: return 1;
-    case T_AND: case T_UNLESS: return 2;
-    case T_EQLC: case T_NEQ: case T_LTE: case T_LSS: case T_GTE: case T_GTR: return 3;
-    case T_ADD: case T_SUB: return 4;
-    case T_MUL: case T_DIV: case T_MOD: case T_ATAN2: return 5;
-    case T_POW: return 6;
-    default: return 0;
+    case T_OR:
+        return 1;
+    case T_AND:
+    case T_UNLESS:
+        return 2;
+    case T_EQLC:
+    case T_NEQ:
+    case T_LTE:
+    case T_LSS:
+    case T_GTE:
+    case T_GTR:
+        return 3;
+    case T_ADD:
+    case T_SUB:
+        return 4;
+    case T_MUL:
+    case T_DIV:
+    case T_MOD:
+    case T_ATAN2:
+        return 5;
+    case T_POW:
+        return 6;
+    default:
+        return 0;
     }
 }
 
@@ -1445,8 +1621,8 @@ static struct query_expr *parse_expr(struct parser *p, int min_prec)
             if (!parse_labels(p, &e->labels, &e->nlabels))
                 return NULL;
             if (peek(p)->t == T_GROUP_LEFT || peek(p)->t == T_GROUP_RIGHT) {
-                e->card = next(p).t == T_GROUP_LEFT ? QUERY_CARD_MANY_TO_ONE
-                                                    : QUERY_CARD_ONE_TO_MANY;
+                e->card =
+                    next(p).t == T_GROUP_LEFT ? QUERY_CARD_MANY_TO_ONE : QUERY_CARD_ONE_TO_MANY;
                 e->has_group = true;
                 if (peek(p)->t == T_LPAREN && !parse_labels(p, &e->incl, &e->nincl))
                     return NULL;
@@ -1463,8 +1639,14 @@ static struct query_expr *parse_expr(struct parser *p, int min_prec)
 }
 
 /* checkAST */
-static bool is_cmp(enum query_op op) { return op >= QUERY_OP_EQLC && op <= QUERY_OP_GTR; }
-static bool is_set(enum query_op op) { return op >= QUERY_OP_AND; }
+static bool is_cmp(enum query_op op)
+{
+    return op >= QUERY_OP_EQLC && op <= QUERY_OP_GTR;
+}
+static bool is_set(enum query_op op)
+{
+    return op >= QUERY_OP_AND;
+}
 
 static enum query_type check(struct parser *p, struct query_expr *e);
 
@@ -1494,8 +1676,10 @@ static enum query_type check(struct parser *p, struct query_expr *e)
     case QUERY_UNARY: {
         enum query_type t = e->type = check(p, e->a);
         if (t != QUERY_TYPE_SCALAR && t != QUERY_TYPE_VECTOR)
-            fail_at(p, e->start, "unary expression only allowed on expressions of type scalar "
-                                 "or instant vector, got \"%s\"", query_type_name(t));
+            fail_at(p, e->start,
+                    "unary expression only allowed on expressions of type scalar "
+                    "or instant vector, got \"%s\"",
+                    query_type_name(t));
         break;
     }
     case QUERY_SUBQUERY: {
@@ -1581,7 +1765,7 @@ static enum query_type check(struct parser *p, struct query_expr *e)
             fail_at(p, e->start, "set operator \"%s\" not allowed in binary scalar expression",
                     query_op_str(e->op));
         e->type = lt == QUERY_TYPE_SCALAR && rt == QUERY_TYPE_SCALAR ? QUERY_TYPE_SCALAR
-                                                                    : QUERY_TYPE_VECTOR;
+                                                                     : QUERY_TYPE_VECTOR;
         break;
     }
     case QUERY_VECTOR_SELECTOR:

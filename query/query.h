@@ -34,32 +34,54 @@ enum query_kind {
 };
 
 enum query_type { /* Prometheus parser.ValueType */
-    QUERY_TYPE_NONE,
-    QUERY_TYPE_SCALAR,
-    QUERY_TYPE_VECTOR, /* "instant vector" */
-    QUERY_TYPE_MATRIX, /* "range vector" */
-    QUERY_TYPE_STRING,
+                  QUERY_TYPE_NONE,
+                  QUERY_TYPE_SCALAR,
+                  QUERY_TYPE_VECTOR, /* "instant vector" */
+                  QUERY_TYPE_MATRIX, /* "range vector" */
+                  QUERY_TYPE_STRING,
 };
 
 enum query_op {
-    QUERY_OP_ADD, QUERY_OP_SUB, QUERY_OP_MUL, QUERY_OP_DIV, QUERY_OP_MOD, QUERY_OP_POW,
+    QUERY_OP_ADD,
+    QUERY_OP_SUB,
+    QUERY_OP_MUL,
+    QUERY_OP_DIV,
+    QUERY_OP_MOD,
+    QUERY_OP_POW,
     QUERY_OP_ATAN2,
-    QUERY_OP_EQLC, QUERY_OP_NEQ, QUERY_OP_LTE, QUERY_OP_LSS, QUERY_OP_GTE, QUERY_OP_GTR,
-    QUERY_OP_AND, QUERY_OP_OR, QUERY_OP_UNLESS,
+    QUERY_OP_EQLC,
+    QUERY_OP_NEQ,
+    QUERY_OP_LTE,
+    QUERY_OP_LSS,
+    QUERY_OP_GTE,
+    QUERY_OP_GTR,
+    QUERY_OP_AND,
+    QUERY_OP_OR,
+    QUERY_OP_UNLESS,
 };
 
 enum query_aggr {
-    QUERY_AGGR_SUM, QUERY_AGGR_AVG, QUERY_AGGR_COUNT, QUERY_AGGR_MIN, QUERY_AGGR_MAX,
-    QUERY_AGGR_GROUP, QUERY_AGGR_STDDEV, QUERY_AGGR_STDVAR, QUERY_AGGR_TOPK,
-    QUERY_AGGR_BOTTOMK, QUERY_AGGR_COUNT_VALUES, QUERY_AGGR_QUANTILE, QUERY_AGGR_LIMITK,
+    QUERY_AGGR_SUM,
+    QUERY_AGGR_AVG,
+    QUERY_AGGR_COUNT,
+    QUERY_AGGR_MIN,
+    QUERY_AGGR_MAX,
+    QUERY_AGGR_GROUP,
+    QUERY_AGGR_STDDEV,
+    QUERY_AGGR_STDVAR,
+    QUERY_AGGR_TOPK,
+    QUERY_AGGR_BOTTOMK,
+    QUERY_AGGR_COUNT_VALUES,
+    QUERY_AGGR_QUANTILE,
+    QUERY_AGGR_LIMITK,
     QUERY_AGGR_LIMIT_RATIO,
 };
 
 enum query_card { /* vector matching cardinality */
-    QUERY_CARD_ONE_TO_ONE,
-    QUERY_CARD_MANY_TO_ONE, /* group_left */
-    QUERY_CARD_ONE_TO_MANY, /* group_right */
-    QUERY_CARD_MANY_TO_MANY, /* set operators */
+                  QUERY_CARD_ONE_TO_ONE,
+                  QUERY_CARD_MANY_TO_ONE,  /* group_left */
+                  QUERY_CARD_ONE_TO_MANY,  /* group_right */
+                  QUERY_CARD_MANY_TO_MANY, /* set operators */
 };
 
 enum query_at { QUERY_AT_NONE, QUERY_AT_TIME, QUERY_AT_START, QUERY_AT_END };
@@ -84,10 +106,10 @@ struct query_parse_opts {
 void query_parse_opts_init(struct query_parse_opts *o);
 
 struct query_parse_error {
-    size_t pos;     /* byte offset of the error's start in the input */
-    int line, col;  /* 1-based; col counts bytes from the last newline */
-    char msg[MP_ERR_MSG_MAX];  /* "LINE:COL: parse error: MESSAGE" */
-    const char *detail;        /* points into msg at MESSAGE */
+    size_t pos;               /* byte offset of the error's start in the input */
+    int line, col;            /* 1-based; col counts bytes from the last newline */
+    char msg[MP_ERR_MSG_MAX]; /* "LINE:COL: parse error: MESSAGE" */
+    const char *detail;       /* points into msg at MESSAGE */
 };
 
 struct query_expr; /* opaque AST node */
@@ -107,8 +129,8 @@ enum query_kind query_expr_kind(const struct query_expr *e);
 enum query_type query_expr_type(const struct query_expr *e);
 size_t query_expr_pos(const struct query_expr *e); /* byte offset where the node starts */
 const char *query_type_name(enum query_type t);    /* "scalar", "instant vector", ... */
-const char *query_op_str(enum query_op op);         /* "+", "and", ... */
-const char *query_aggr_str(enum query_aggr a);      /* "sum", ... */
+const char *query_op_str(enum query_op op);        /* "+", "and", ... */
+const char *query_aggr_str(enum query_aggr a);     /* "sum", ... */
 
 double query_number_value(const struct query_expr *e);
 struct mp_str query_string_value(const struct query_expr *e); /* unescaped bytes */
@@ -133,8 +155,8 @@ const struct query_expr *query_call_arg(const struct query_expr *e, size_t i);
 enum query_aggr query_aggregate_op(const struct query_expr *e);
 const struct query_expr *query_aggregate_param(const struct query_expr *e); /* NULL if none */
 /* Grouping labels as written; *without tells by (false) from without (true). */
-void query_aggregate_grouping(const struct query_expr *e, const struct mp_str **labels,
-                              size_t *n, bool *without);
+void query_aggregate_grouping(const struct query_expr *e, const struct mp_str **labels, size_t *n,
+                              bool *without);
 
 /* Vector selector: name as written before braces ("" when only braces were used), and the
  * matchers in order; a name outside braces is the last matcher (__name__="name"). */

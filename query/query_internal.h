@@ -12,11 +12,11 @@ struct query_arena;
 struct query_expr {
     enum query_kind kind;
     enum query_type type;
-    size_t start, end; /* byte range in the source */
+    size_t start, end;         /* byte range in the source */
     struct query_arena *arena; /* set on the root only */
     double num;
     bool num_is_duration;
-    struct mp_str str; /* string value; selector name */
+    struct mp_str str;        /* string value; selector name */
     struct query_expr *a, *b; /* inner / lhs, rhs / aggregation param */
     enum query_op op;
     enum query_aggr aggr;

@@ -228,13 +228,16 @@ static const struct bad_case bad_cases[] = {
     {"{job=~\".*\"}",
      "1:1: parse error: vector selector must contain at least one non-empty matcher"},
     {"{job=\"\"}", "1:1: parse error: vector selector must contain at least one non-empty matcher"},
-    {"foo{__name__=\"bar\"}", "1:1: parse error: metric name must not be set twice: \"foo\" or \"bar\""},
+    {"foo{__name__=\"bar\"}",
+     "1:1: parse error: metric name must not be set twice: \"foo\" or \"bar\""},
     {"foo{a=~\"(\"}", "1:5: parse error: error parsing regexp: missing closing ): `^(?:()$`"},
-    {"foo{a=~\"a**\"}", "1:5: parse error: error parsing regexp: invalid nested repetition operator: `**`"},
+    {"foo{a=~\"a**\"}",
+     "1:5: parse error: error parsing regexp: invalid nested repetition operator: `**`"},
     {"1__0", "1:1: parse error: bad number or duration syntax: \"1__\""},
     {"1_", "1:1: parse error: bad number or duration syntax: \"1_\""},
     {"0x1.5", "1:1: parse error: bad number or duration syntax: \"0x1.\""},
-    {"1e5.5", "1:1: parse error: error parsing number: strconv.ParseFloat: parsing \"1e5.5\": invalid syntax"},
+    {"1e5.5", "1:1: parse error: error parsing number: strconv.ParseFloat: parsing \"1e5.5\": "
+              "invalid syntax"},
     {"RATE(foo[5m])", "1:1: parse error: unknown function with name \"RATE\""},
     {"foo(bar)", "1:1: parse error: unknown function with name \"foo\""},
     {"sort_by_label(foo, \"a\")", "1:1: parse error: function \"sort_by_label\" is not enabled"},
@@ -248,8 +251,8 @@ static const struct bad_case bad_cases[] = {
      "1:1: parse error: expected at least 3 argument(s) in call to \"label_join\", got 1"},
     {"round(foo, 1, 2)",
      "1:1: parse error: expected at most 2 argument(s) in call to \"round\", got 3"},
-    {"rate(foo)",
-     "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector"},
+    {"rate(foo)", "1:6: parse error: expected type range vector in call to function \"rate\", got "
+                  "instant vector"},
     {"abs(\"x\")",
      "1:5: parse error: expected type instant vector in call to function \"abs\", got string"},
     {"label_join(foo, \"a\", \",\", 1)",
@@ -257,10 +260,10 @@ static const struct bad_case bad_cases[] = {
     {"rate(foo[5m],)", "1:13: parse error: trailing commas not allowed in function call args"},
     {"sum(foo,)", "1:8: parse error: trailing commas not allowed in function call args"},
     {"sum()", "1:1: parse error: no arguments for aggregate expression provided"},
-    {"topk(foo)",
-     "1:1: parse error: wrong number of arguments for aggregate expression provided, expected 2, got 1"},
-    {"sum(1, foo)",
-     "1:1: parse error: wrong number of arguments for aggregate expression provided, expected 1, got 2"},
+    {"topk(foo)", "1:1: parse error: wrong number of arguments for aggregate expression provided, "
+                  "expected 2, got 1"},
+    {"sum(1, foo)", "1:1: parse error: wrong number of arguments for aggregate expression "
+                    "provided, expected 1, got 2"},
     {"sum(foo[5m])",
      "1:5: parse error: expected type instant vector in aggregation expression, got range vector"},
     {"topk(\"a\", foo)",
@@ -280,12 +283,13 @@ static const struct bad_case bad_cases[] = {
     {"foo @ 1 @ 2", "1:1: parse error: @ <timestamp> may not be set multiple times"},
     {"foo @ start() @ 2", "1:1: parse error: @ <timestamp> may not be set multiple times"},
     {"foo @ Inf", "1:1: parse error: timestamp out of bounds for @ modifier: +Inf"},
-    {"foo[5m][5m:]", "1:1: parse error: subquery is only allowed on instant vector, got matrix instead"},
+    {"foo[5m][5m:]",
+     "1:1: parse error: subquery is only allowed on instant vector, got matrix instead"},
     {"1[5m:]", "1:1: parse error: subquery is only allowed on instant vector, got scalar instead"},
-    {"foo and bool bar", "1:5: parse error: bool modifier can only be used on comparison operators"},
+    {"foo and bool bar",
+     "1:5: parse error: bool modifier can only be used on comparison operators"},
     {"1 > 2", "1:3: parse error: comparisons between scalars must use BOOL modifier"},
-    {"foo and on(a) group_left bar",
-     "1:1: parse error: no grouping allowed for \"and\" operation"},
+    {"foo and on(a) group_left bar", "1:1: parse error: no grouping allowed for \"and\" operation"},
     {"1 and foo", "1:1: parse error: set operator \"and\" not allowed in binary scalar expression"},
     {"1 + on(a) foo", "1:1: parse error: vector matching only allowed between instant vectors"},
     {"foo + on(a) group_left(a) bar",
@@ -365,17 +369,22 @@ Test(parse, experimental_functions_behind_the_flag)
     struct query_parse_opts o;
     query_parse_opts_init(&o);
     o.experimental_functions = true;
-    const char *in[] = {"sort_by_label(foo, \"a\", \"b\")", "mad_over_time(foo[5m])",
-                        "limitk(2, foo)", "limit_ratio(0.5, foo) by (a)", "info(foo)",
+    const char *in[] = {"sort_by_label(foo, \"a\", \"b\")",
+                        "mad_over_time(foo[5m])",
+                        "limitk(2, foo)",
+                        "limit_ratio(0.5, foo) by (a)",
+                        "info(foo)",
                         "info(foo, bar)"};
-    const char *out[] = {"sort_by_label(foo, \"a\", \"b\")", "mad_over_time(foo[5m])",
-                         "limitk(2, foo)", "limit_ratio by (a) (0.5, foo)", "info(foo)",
+    const char *out[] = {"sort_by_label(foo, \"a\", \"b\")",
+                         "mad_over_time(foo[5m])",
+                         "limitk(2, foo)",
+                         "limit_ratio by (a) (0.5, foo)",
+                         "info(foo)",
                          "info(foo, bar)"};
     for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
         struct query_expr *e = NULL;
         struct query_parse_error err = {0};
-        cr_assert_eq(query_parse(in[i], strlen(in[i]), &o, &e, &err), 0, "%s: %s", in[i],
-                     err.msg);
+        cr_assert_eq(query_parse(in[i], strlen(in[i]), &o, &e, &err), 0, "%s: %s", in[i], err.msg);
         char *s = fmt(e);
         cr_expect_str_eq(s, out[i]);
         mp_free(s);
@@ -411,12 +420,11 @@ Test(parse, truncated_prefixes_fail_cleanly)
         }
     }
     /* prefixes ending in an operator or inside brackets, braces and strings are errors */
-    const char *cut[] = {"foo +", "sum(", "foo{a=", "foo[5m", "\"ab", "foo offset", "foo @",
-                         "rate(foo[5m]", "foo * on(a", "foo[5m:"};
+    const char *cut[] = {"foo +",      "sum(",  "foo{a=",       "foo[5m",     "\"ab",
+                         "foo offset", "foo @", "rate(foo[5m]", "foo * on(a", "foo[5m:"};
     for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
         struct query_expr *e = NULL;
-        cr_expect_eq(query_parse(cut[i], strlen(cut[i]), NULL, &e, NULL), MP_EPARSE, "%s",
-                     cut[i]);
+        cr_expect_eq(query_parse(cut[i], strlen(cut[i]), NULL, &e, NULL), MP_EPARSE, "%s", cut[i]);
     }
 }
 
@@ -528,8 +536,9 @@ Test(parse, deep_nesting_is_bounded)
 
 Test(parse, function_table_lookup)
 {
-    const char *names[] = {"abs", "year", "histogram_quantile", "label_join", "holt_winters",
-                           "sort_by_label_desc", "info", "time"};
+    const char *names[] = {"abs",        "year",         "histogram_quantile",
+                           "label_join", "holt_winters", "sort_by_label_desc",
+                           "info",       "time"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const struct query_function *f = query_function_get(mp_str_c(names[i]));
         cr_assert_not_null(f, "%s", names[i]);
