@@ -286,7 +286,14 @@ static int fmt_selector(struct mp_buf *out, const struct query_expr *e)
             mp_str_eq(val, e->str) && val.len)
             continue;
         mp_buf_init(&b, 0);
-        rc = mp_buf_append(&b, name.ptr, name.len);
+        /* Matcher.String() quotes names that are not legacy label names */
+        bool legacy = name.len > 0;
+        for (size_t j = 0; j < name.len; j++) {
+            char c = name.ptr[j];
+            legacy &= c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (j > 0 && c >= '0' && c <= '9');
+        }
+        rc = legacy ? mp_buf_append(&b, name.ptr, name.len) : query_go_quote(&b, name, 0);
         rc = rc ? rc : mp_buf_append_str(&b, mp_match_type_str(mp_matcher_type(m)));
         rc = rc ? rc : query_go_quote(&b, val, 0);
         ms[k].s = mp_buf_take(&b, &ms[k].len);

@@ -1155,14 +1155,26 @@ static struct query_expr *parse_selector(struct parser *p, const struct token *n
             const struct token *t = peek(p);
             if (t->t == T_RBRACE)
                 break;
-            if (t->t != T_IDENT) {
+            if (t->t != T_IDENT && t->t != T_STRING) {
                 if (t->t != T_ERROR)
                     unexpected(p, t);
                 return NULL;
             }
+            /* 2.55 grammar (utf8-names): a quoted label name, or a quoted metric name
+             * standing alone */
             struct token l = next(p);
-            p->expect = "label matching operator";
+            struct mp_str lname = {p->src + l.pos, l.len};
+            if (l.t == T_STRING && !unquote(p, &l, &lname))
+                return NULL;
             enum tok op = peek(p)->t;
+            if (l.t == T_STRING && (op == T_COMMA || op == T_RBRACE)) {
+                if (!add_matcher(p, vs, &cap, MP_MATCH_EQUAL, MP_STR_LIT("__name__"), lname, l.pos))
+                    return NULL;
+                if (op == T_COMMA)
+                    next(p);
+                continue;
+            }
+            p->expect = l.t == T_STRING ? "\",\" or \"}\"" : "label matching operator";
             if (op != T_EQL && op != T_NEQ && op != T_EQL_REGEX && op != T_NEQ_REGEX) {
                 if (op != T_ERROR)
                     unexpected(p, peek(p));
@@ -1183,7 +1195,7 @@ static struct query_expr *parse_selector(struct parser *p, const struct token *n
                                     : op == T_NEQ       ? MP_MATCH_NOT_EQUAL
                                     : op == T_EQL_REGEX ? MP_MATCH_REGEX
                                                         : MP_MATCH_NOT_REGEX;
-            if (!add_matcher(p, vs, &cap, mt, (struct mp_str){p->src + l.pos, l.len}, val, l.pos))
+            if (!add_matcher(p, vs, &cap, mt, lname, val, l.pos))
                 return NULL;
             p->expect = "\",\" or \"}\"";
             if (peek(p)->t == T_COMMA) {

@@ -88,6 +88,9 @@ static const struct ok_case ok_cases[] = {
     {"{__name__=\"foo\"}", "{__name__=\"foo\"}"},
     {"{__name__=~\"foo|bar\"}", "{__name__=~\"foo|bar\"}"},
     {"job:rate5m:sum", "job:rate5m:sum"},
+    {"{\"foo\"}", "{__name__=\"foo\"}"},
+    {"{\"my.metric\", \"a.b\"=\"c\"}", "{\"a.b\"=\"c\",__name__=\"my.metric\"}"},
+    {"{'a'!~'x', b='y'}", "{a!~\"x\",b=\"y\"}"},
     {":x", ":x"},
     {"sum", "sum"},
     {"by", "by"},
@@ -217,6 +220,8 @@ static const struct bad_case bad_cases[] = {
     {"foo{a=}", "1:7: parse error: unexpected \"}\" in label matching, expected string"},
     {"foo{a=\"b\" c=\"d\"}",
      "1:11: parse error: unexpected identifier \"c\" in label matching, expected \",\" or \"}\""},
+    {"foo{\"a\" \"b\"}", "1:9: parse error: unexpected string \"\\\"b\\\"\" in label matching, "
+                         "expected \",\" or \"}\""},
     {"foo{,}",
      "1:5: parse error: unexpected \",\" in label matching, expected identifier or \"}\""},
     {"foo offset bar",
