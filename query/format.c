@@ -176,8 +176,8 @@ int query_fmt_duration(struct mp_buf *out, int64_t ms)
     return rc;
 }
 
-/* Go fmt %v of a float64 (strconv 'g', precision -1): the shortest digits that round-trip,
- * in %e form (two-digit exponent at least) when the exponent is < -4 or >= 6. */
+/* NumberLiteral.String(): Go strconv.FormatFloat(v, 'f', -1, 64), the shortest digits that
+ * round-trip, never with an exponent (1e6 -> "1000000"); +Inf, -Inf, NaN. */
 static int fmt_float(struct mp_buf *out, double v)
 {
     if (isnan(v))
@@ -207,15 +207,6 @@ static int fmt_float(struct mp_buf *out, double v)
     if (v == 0)
         exp = 0;
     int rc = neg ? mp_buf_append(out, "-", 1) : 0;
-    int eprec = 6; /* strconv 'g' with the shortest digits decides with precision 6 */
-    if (exp < -4 || exp >= eprec) {
-        rc = rc ? rc : mp_buf_append(out, digits, 1);
-        if (nd > 1 && rc == 0)
-            rc = mp_buf_appendf(out, ".%.*s", (int)(nd - 1), digits + 1);
-        if (rc == 0)
-            rc = mp_buf_appendf(out, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-        return rc;
-    }
     if (exp < 0) {
         rc = rc ? rc : mp_buf_append_str(out, "0.");
         for (int i = 0; i < -exp - 1 && rc == 0; i++)
