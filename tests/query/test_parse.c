@@ -405,8 +405,10 @@ Test(parse, experimental_functions_behind_the_flag)
  * copied to exactly-sized heap blocks so ASan catches a read past the end. */
 Test(parse, truncated_prefixes_fail_cleanly)
 {
-    for (size_t i = 0; i < sizeof ok_cases / sizeof ok_cases[0]; i++) {
-        const char *in = ok_cases[i].in;
+    size_t nok = sizeof ok_cases / sizeof ok_cases[0];
+    for (size_t i = 0; i < nok + sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        /* prefixes of the invalid inputs too: no crash, and errors stay in bounds */
+        const char *in = i < nok ? ok_cases[i].in : bad_cases[i - nok].in;
         size_t n = strlen(in);
         for (size_t k = 0; k < n; k++) {
             char *buf = mp_xmalloc(k ? k : 1);
