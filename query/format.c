@@ -95,6 +95,17 @@ static bool rune_printable(uint32_t r)
     return true;
 }
 
+const char *query_go_escape(uint32_t r, int quote)
+{
+    static const char *const esc[] = {
+        ['\a'] = "\\a", ['\b'] = "\\b", ['\f'] = "\\f",  ['\n'] = "\\n", ['\r'] = "\\r",
+        ['\t'] = "\\t", ['\v'] = "\\v", ['\\'] = "\\\\", ['"'] = "\\\"", ['\''] = "\\'",
+    };
+    if ((r == '"' || r == '\'') && (int)r != quote)
+        return NULL;
+    return r < sizeof esc / sizeof esc[0] ? esc[r] : NULL;
+}
+
 int query_go_quote(struct mp_buf *out, struct mp_str s, size_t max_runes)
 {
     int rc = mp_buf_append(out, "\"", 1);
@@ -106,36 +117,12 @@ int query_go_quote(struct mp_buf *out, struct mp_str s, size_t max_runes)
         runes++;
         if (r == 0xFFFD && w == 1) {
             rc = mp_buf_appendf(out, "\\x%02x", p[i]);
-        } else if (r == '"' || r == '\\') {
-            rc = mp_buf_appendf(out, "\\%c", (int)r);
+        } else if (query_go_escape(r, '"')) {
+            rc = mp_buf_append_str(out, query_go_escape(r, '"'));
         } else if (r >= 0x20 && r < 0x7F) {
             rc = mp_buf_append(out, p + i, 1);
         } else if (r < 0x80) {
-            const char *e = NULL;
-            switch (r) {
-            case '\a':
-                e = "\\a";
-                break;
-            case '\b':
-                e = "\\b";
-                break;
-            case '\f':
-                e = "\\f";
-                break;
-            case '\n':
-                e = "\\n";
-                break;
-            case '\r':
-                e = "\\r";
-                break;
-            case '\t':
-                e = "\\t";
-                break;
-            case '\v':
-                e = "\\v";
-                break;
-            }
-            rc = e ? mp_buf_append_str(out, e) : mp_buf_appendf(out, "\\x%02x", (unsigned)r);
+            rc = mp_buf_appendf(out, "\\x%02x", (unsigned)r);
         } else if (rune_printable(r)) {
             rc = mp_buf_append(out, p + i, w);
         } else if (r < 0x10000) {

@@ -204,33 +204,9 @@ static int peekc(const struct parser *p, size_t at)
 /* Go %q of one rune (strconv.QuoteRune) into buf. */
 static void quote_rune(char *buf, size_t cap, uint32_t r)
 {
-    switch (r) {
-    case '\a':
-        snprintf(buf, cap, "'\\a'");
-        return;
-    case '\b':
-        snprintf(buf, cap, "'\\b'");
-        return;
-    case '\f':
-        snprintf(buf, cap, "'\\f'");
-        return;
-    case '\n':
-        snprintf(buf, cap, "'\\n'");
-        return;
-    case '\r':
-        snprintf(buf, cap, "'\\r'");
-        return;
-    case '\t':
-        snprintf(buf, cap, "'\\t'");
-        return;
-    case '\v':
-        snprintf(buf, cap, "'\\v'");
-        return;
-    case '\'':
-        snprintf(buf, cap, "'\\''");
-        return;
-    case '\\':
-        snprintf(buf, cap, "'\\\\'");
+    const char *e = query_go_escape(r, '\'');
+    if (e) {
+        snprintf(buf, cap, "'%s'", e);
         return;
     }
     if (r < 0x20 || r == 0x7F) {

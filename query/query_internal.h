@@ -49,6 +49,8 @@ int query_go_quote(struct mp_buf *out, struct mp_str s, size_t max_runes);
 /* model.Duration(ms).String(): "1h30m", "0s". */
 int query_fmt_duration(struct mp_buf *out, int64_t ms);
 
+/* Go's backslash escape of r inside a literal quoted with quote (' or "), or NULL. */
+const char *query_go_escape(uint32_t r, int quote);
 /* One UTF-8 rune as Go decodes it (invalid byte: U+FFFD, length 1). */
 size_t query_utf8_rune(const unsigned char *p, size_t n, uint32_t *r);
 
