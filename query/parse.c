@@ -547,31 +547,15 @@ static void lex_next(struct parser *p, struct token *t)
         return;
     }
     p->lpos = s + 1;
+    static const char single[] = ",*/%+-^@";
+    static const enum tok single_tok[] = {T_COMMA, T_MUL, T_DIV, T_MOD, T_ADD, T_SUB, T_POW, T_AT};
+    const char *one = c ? strchr(single, c) : NULL;
+    if (one) {
+        t->t = single_tok[one - single];
+        t->len = 1;
+        return;
+    }
     switch (c) {
-    case ',':
-        t->t = T_COMMA;
-        break;
-    case '*':
-        t->t = T_MUL;
-        break;
-    case '/':
-        t->t = T_DIV;
-        break;
-    case '%':
-        t->t = T_MOD;
-        break;
-    case '+':
-        t->t = T_ADD;
-        break;
-    case '-':
-        t->t = T_SUB;
-        break;
-    case '^':
-        t->t = T_POW;
-        break;
-    case '@':
-        t->t = T_AT;
-        break;
     case '=':
         if (peekc(p, s + 1) == '=') {
             p->lpos++, t->t = T_EQLC;
