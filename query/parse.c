@@ -624,9 +624,14 @@ static void lex_next(struct parser *p, struct token *t)
     default:
         if (is_digit(c) || (c == '.' && is_digit(peekc(p, s + 1)))) {
             lex_number(p, s, t);
-        } else if (c == ':' && p->bracket_open) {
-            if (p->got_colon)
-                fail_at(p, s, "unexpected colon ':'");
+        } else if ((c == ':' || is_alpha(c)) && p->bracket_open) {
+            /* as lex.go: inside brackets a letter lexes as the colon too ("foo[5m offset"
+             * fails with "unexpected colon 'f'") */
+            if (p->got_colon) {
+                char q[16];
+                quote_rune(q, sizeof q, (uint32_t)c);
+                fail_at(p, s, "unexpected colon %s", q);
+            }
             p->got_colon = true;
             t->t = T_COLON;
         } else if (is_alpha(c) || c == ':') {
