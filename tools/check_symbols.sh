@@ -19,6 +19,8 @@ check "$build/configs/libmp_configs.a" '^cfg_'
 check "$build/web/libmp_web.a" '^web_'
 check "$build/tsdb/libmp_tsdb.a" '^tsdb_'
 check "$build/remote/libmp_remote.a" '^remote_'
+
+check "$build/query/libmp_query.a" '^query_'
 check "$build/scraper/libmp_scraper.a" '^scrape_'
 check "$build/cmd/libmp_cmd_flags.a" '^cmd_'
 check "$build/cmd/libmp_cmd_tool.a" '^cmd_'

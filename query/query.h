@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* query/query.h: the PromQL parser (first piece of the query engine). query_parse lexes and
+ * parses one expression as Prometheus 2.55's promql/parser does, type-checks it (result types
+ * scalar / instant vector / range vector / string) and returns an immutable AST. Errors carry
+ * Prometheus's wording and a 1-based line:column position ("1:5: parse error: ...").
+ * Spec: /work/shared/spec/promql.md section 1.
+ *
+ * Ownership: every node of one parse lives in one arena owned by the root; query_expr_free on
+ * the root frees all of it at once (nodes, strings, compiled matchers). Accessors borrow:
+ * returned pointers and slices stay valid until query_expr_free(root).
+ * Thread safety: a parsed tree is immutable and may be read by any number of threads. */
+#ifndef QUERY_QUERY_H
+#define QUERY_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/matcher.h"
+#include "common/str.h"
+
+enum query_kind {
+    QUERY_NUMBER,          /* number literal (durations in number position are seconds) */
+    QUERY_STRING,          /* string literal */
+    QUERY_PAREN,           /* ( expr ) */
+    QUERY_UNARY,           /* -expr / +expr (not folded into numbers) */
+    QUERY_BINARY,          /* lhs op rhs */
+    QUERY_CALL,            /* fn(args...) */
+    QUERY_AGGREGATE,       /* sum by (..) (expr), topk(k, expr), ... */
+    QUERY_VECTOR_SELECTOR, /* name{matchers} [@ t] [offset d] */
+    QUERY_MATRIX_SELECTOR, /* vector_selector[range] */
+    QUERY_SUBQUERY,        /* expr[range:step] [@ t] [offset d] */
+};
+
+enum query_type { /* Prometheus parser.ValueType */
+                  QUERY_TYPE_NONE,
+                  QUERY_TYPE_SCALAR,
+                  QUERY_TYPE_VECTOR, /* "instant vector" */
+                  QUERY_TYPE_MATRIX, /* "range vector" */
+                  QUERY_TYPE_STRING,
+};
+
+enum query_op {
+    QUERY_OP_ADD,
+    QUERY_OP_SUB,
+    QUERY_OP_MUL,
+    QUERY_OP_DIV,
+    QUERY_OP_MOD,
+    QUERY_OP_POW,
+    QUERY_OP_ATAN2,
+    QUERY_OP_EQLC,
+    QUERY_OP_NEQ,
+    QUERY_OP_LTE,
+    QUERY_OP_LSS,
+    QUERY_OP_GTE,
+    QUERY_OP_GTR,
+    QUERY_OP_AND,
+    QUERY_OP_OR,
+    QUERY_OP_UNLESS,
+};
+
+enum query_aggr {
+    QUERY_AGGR_SUM,
+    QUERY_AGGR_AVG,
+    QUERY_AGGR_COUNT,
+    QUERY_AGGR_MIN,
+    QUERY_AGGR_MAX,
+    QUERY_AGGR_GROUP,
+    QUERY_AGGR_STDDEV,
+    QUERY_AGGR_STDVAR,
+    QUERY_AGGR_TOPK,
+    QUERY_AGGR_BOTTOMK,
+    QUERY_AGGR_COUNT_VALUES,
+    QUERY_AGGR_QUANTILE,
+    QUERY_AGGR_LIMITK,
+    QUERY_AGGR_LIMIT_RATIO,
+};
+
+enum query_card { /* vector matching cardinality */
+                  QUERY_CARD_ONE_TO_ONE,
+                  QUERY_CARD_MANY_TO_ONE,  /* group_left */
+                  QUERY_CARD_ONE_TO_MANY,  /* group_right */
+                  QUERY_CARD_MANY_TO_MANY, /* set operators */
+};
+
+enum query_at { QUERY_AT_NONE, QUERY_AT_TIME, QUERY_AT_START, QUERY_AT_END };
+
+/* A function of the table (promql.md 3; Prometheus parser/functions.go as of 2.55). */
+struct query_function {
+    const char *name;
+    enum query_type arg_types[5];
+    int nargs;    /* entries of arg_types */
+    int variadic; /* 0: exactly nargs; n > 0: nargs-1 .. nargs-1+n; -1: nargs-1 or more, the
+                   * last type repeating */
+    enum query_type ret;
+    bool experimental; /* needs query_parse_opts.experimental_functions */
+};
+
+/* NULL if there is no function of that (case-sensitive) name. */
+const struct query_function *query_function_get(struct mp_str name);
+
+struct query_parse_opts {
+    bool experimental_functions; /* --enable-feature=promql-experimental-functions */
+};
+void query_parse_opts_init(struct query_parse_opts *o);
+
+struct query_parse_error {
+    size_t pos;               /* byte offset of the error's start in the input */
+    int line, col;            /* 1-based; col counts bytes from the last newline */
+    char msg[MP_ERR_MSG_MAX]; /* "LINE:COL: parse error: MESSAGE" */
+    const char *detail;       /* points into msg at MESSAGE */
+};
+
+struct query_expr; /* opaque AST node */
+
+/* Parses src[0..len) (need not be NUL-terminated). On success *out is the root (free with
+ * query_expr_free). Returns MP_EPARSE with err filled for invalid input, MP_ENOMEM when an
+ * allocation sized by the input fails. err and o may be NULL (defaults). */
+MP_NODISCARD int query_parse(const char *src, size_t len, const struct query_parse_opts *o,
+                             struct query_expr **out, struct query_parse_error *err);
+/* Frees a tree returned by query_parse. Only the root may be passed; NULL is a no-op. */
+void query_expr_free(struct query_expr *root);
+/* Appends Prometheus's Expr.String() of e to out. Returns 0 or the buffer's status. */
+MP_NODISCARD int query_expr_format(const struct query_expr *e, struct mp_buf *out);
+
+/* Accessors. Calling one on a node of another kind is a programming error (mp_assert). */
+enum query_kind query_expr_kind(const struct query_expr *e);
+enum query_type query_expr_type(const struct query_expr *e);
+size_t query_expr_pos(const struct query_expr *e); /* byte offset where the node starts */
+const char *query_type_name(enum query_type t);    /* "scalar", "instant vector", ... */
+const char *query_op_str(enum query_op op);        /* "+", "and", ... */
+const char *query_aggr_str(enum query_aggr a);     /* "sum", ... */
+
+double query_number_value(const struct query_expr *e);
+struct mp_str query_string_value(const struct query_expr *e); /* unescaped bytes */
+/* The operand of PAREN and UNARY nodes, the expression of SUBQUERY and AGGREGATE nodes, the
+ * vector selector of a MATRIX_SELECTOR. */
+const struct query_expr *query_expr_inner(const struct query_expr *e);
+bool query_unary_is_neg(const struct query_expr *e);
+
+enum query_op query_binary_op(const struct query_expr *e);
+const struct query_expr *query_binary_lhs(const struct query_expr *e);
+const struct query_expr *query_binary_rhs(const struct query_expr *e);
+bool query_binary_return_bool(const struct query_expr *e);
+/* Vector matching; false when either side is a scalar (Prometheus: VectorMatching == nil). */
+bool query_binary_matching(const struct query_expr *e, enum query_card *card, bool *on,
+                           const struct mp_str **labels, size_t *nlabels,
+                           const struct mp_str **include, size_t *ninclude);
+
+const struct query_function *query_call_func(const struct query_expr *e);
+size_t query_call_nargs(const struct query_expr *e);
+const struct query_expr *query_call_arg(const struct query_expr *e, size_t i);
+
+enum query_aggr query_aggregate_op(const struct query_expr *e);
+const struct query_expr *query_aggregate_param(const struct query_expr *e); /* NULL if none */
+/* Grouping labels as written; *without tells by (false) from without (true). */
+void query_aggregate_grouping(const struct query_expr *e, const struct mp_str **labels, size_t *n,
+                              bool *without);
+
+/* Vector selector: name as written before braces ("" when only braces were used), and the
+ * matchers in order; a name outside braces is the last matcher (__name__="name"). */
+struct mp_str query_selector_name(const struct query_expr *e);
+size_t query_selector_nmatchers(const struct query_expr *e);
+const struct mp_matcher *query_selector_matcher(const struct query_expr *e, size_t i);
+
+/* Range of a MATRIX_SELECTOR or SUBQUERY in ms; step of a SUBQUERY (0 = default interval). */
+int64_t query_range_ms(const struct query_expr *e);
+int64_t query_subquery_step_ms(const struct query_expr *e);
+/* offset (ms, may be negative) and @ of a VECTOR_SELECTOR, MATRIX_SELECTOR (its selector's) or
+ * SUBQUERY; *at_ms is set for QUERY_AT_TIME. */
+int64_t query_offset_ms(const struct query_expr *e);
+enum query_at query_at(const struct query_expr *e, int64_t *at_ms);
+
+#endif
