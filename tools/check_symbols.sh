@@ -19,7 +19,6 @@ check "$build/configs/libmp_configs.a" '^cfg_'
 check "$build/web/libmp_web.a" '^web_'
 check "$build/tsdb/libmp_tsdb.a" '^tsdb_'
 check "$build/remote/libmp_remote.a" '^remote_'
-
 check "$build/query/libmp_query.a" '^query_'
 check "$build/scraper/libmp_scraper.a" '^scrape_'
 check "$build/cmd/libmp_cmd_flags.a" '^cmd_'
