@@ -32,14 +32,20 @@ static void rm_tmp(void)
     cr_assert_eq(tsdb_remove_all(dir, NULL), 0);
 }
 
+/* The options every test starts from: the test's dir, no db thread, no fsync. */
+static void test_options(struct tsdb_options *o, int64_t retention_ms)
+{
+    tsdb_options_init(o);
+    o->dir = dir;
+    o->background = false;
+    o->wal_fsync = TSDB_WAL_FSYNC_NONE;
+    o->retention_ms = retention_ms;
+}
+
 static struct tsdb *open_db(int64_t retention_ms)
 {
     struct tsdb_options o;
-    tsdb_options_init(&o);
-    o.dir = dir;
-    o.background = false;
-    o.wal_fsync = TSDB_WAL_FSYNC_NONE;
-    o.retention_ms = retention_ms;
+    test_options(&o, retention_ms);
     struct tsdb *db = NULL;
     struct mp_err err = {0};
     cr_assert_eq(tsdb_open(&o, &db, &err), 0, "%s", err.msg);
@@ -565,11 +571,7 @@ Test(db, ended_series_leave_the_head_early)
 Test(db, prometheus_and_compressed_blocks_mix)
 {
     struct tsdb_options o;
-    tsdb_options_init(&o);
-    o.dir = dir;
-    o.background = false;
-    o.wal_fsync = TSDB_WAL_FSYNC_NONE;
-    o.retention_ms = 0;
+    test_options(&o, 0);
     o.block_compression_level = 0;
     struct tsdb *db;
     cr_assert_eq(tsdb_open(&o, &db, NULL), 0);
@@ -619,11 +621,7 @@ static uint64_t dir_bytes_of(const char *sub)
 Test(db, size_retention_deletes_oldest_whole_blocks)
 {
     struct tsdb_options o;
-    tsdb_options_init(&o);
-    o.dir = dir;
-    o.background = false;
-    o.wal_fsync = TSDB_WAL_FSYNC_NONE;
-    o.retention_ms = 0;
+    test_options(&o, 0);
     o.max_block_ms = 2 * H_MS; /* keep 2 h blocks, as with a short time retention */
     struct tsdb *db;
     cr_assert_eq(tsdb_open(&o, &db, NULL), 0);
