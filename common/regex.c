@@ -44,10 +44,15 @@
 
 /* ---- process-wide PCRE2 contexts -------------------------------------------------------- */
 
+/* Set while init_once runs: its allocations (contexts, one built-in pattern) abort on OOM
+ * instead of honouring mp_alloc_fail_at, which would otherwise kill the first compile. */
+static _Thread_local bool g_initing;
+
 static void *pc_malloc(PCRE2_SIZE n, void *ud)
 {
     (void)ud;
-    return mp_malloc(n);
+    /* the process-wide contexts are made once and must not fail under the test hook */
+    return g_initing ? mp_xmalloc(n) : mp_malloc(n);
 }
 static void *pc_xmalloc(PCRE2_SIZE n, void *ud)
 {
@@ -74,6 +79,7 @@ static void md_destroy(void *p)
 
 static void init_once(void)
 {
+    g_initing = true;
     g_gctx = pcre2_general_context_create(pc_malloc, pc_free, NULL);
     g_xgctx = pcre2_general_context_create(pc_xmalloc, pc_free, NULL);
     g_cctx = pcre2_compile_context_create(g_gctx);
@@ -91,6 +97,7 @@ static void init_once(void)
         fprintf(stderr, "common/regex: PCRE2 initialisation failed\n");
         abort();
     }
+    g_initing = false;
 }
 
 /* Per-thread match data with room for at least `pairs` pairs. */

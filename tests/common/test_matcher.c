@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/alloc.h"
 #include "common/matcher.h"
 #include "common/str.h"
 
@@ -536,5 +537,25 @@ Test(matcher, default_regex_dot_excludes_newline_as_prometheus_2_55)
     mp_matcher_destroy(m);
     cr_assert_eq(mp_matcher_create(MP_MATCH_NOT_REGEX, MP_STR_LIT("a"), MP_STR_LIT(".*"), &m, NULL), 0);
     cr_assert(mp_matcher_matches(m, MP_STR_LIT("x\ny")), "!~ .* must keep values with a newline");
+    mp_matcher_destroy(m);
+}
+
+/* The first regex of the process is compiled under the allocation-failure hook: the hook's
+ * failure gives MP_ENOMEM (or, once the process contexts exist, a clean retry), never an
+ * abort from initialising PCRE2. Runs in its own process (Criterion forks per test). */
+Test(matcher, first_regex_under_failure_injection)
+{
+    struct mp_matcher *m = NULL;
+    int rc = 0;
+    for (uint64_t k = 1; k < 50; k++) {
+        mp_alloc_fail_at(k);
+        rc = mp_matcher_create(MP_MATCH_REGEX, mp_str_c("a"), mp_str_c("b.*c"), &m, NULL);
+        mp_alloc_fail_at(0);
+        if (rc == 0)
+            break;
+        cr_assert_eq(rc, MP_ENOMEM, "k=%llu rc=%d", (unsigned long long)k, rc);
+    }
+    cr_assert_eq(rc, 0);
+    cr_assert(mp_matcher_matches(m, mp_str_c("bxc")));
     mp_matcher_destroy(m);
 }
