@@ -413,7 +413,6 @@ int tsdb_compact(struct tsdb *db, struct mp_err *err)
     if (db->o.read_only)
         return mp_err_set(err, MP_EINVAL, "read-only database");
     pthread_mutex_lock(&db->cmp_mu);
-    int64_t t0 = mp_mono_ns();
     int rc = tsdb_compact_locked(db, err);
     /* Compaction read chunks and indexes through their mmaps; those pages are page cache, not
      * ours to keep resident (queries fault back what they need). */
@@ -426,7 +425,6 @@ int tsdb_compact(struct tsdb *db, struct mp_err *err)
         tsdb_block_release(bs[i]);
     }
     mp_free(bs);
-    atomic_store(&db->last_compaction_ns, mp_mono_ns() - t0);
     pthread_mutex_unlock(&db->cmp_mu);
     return rc;
 }

@@ -61,8 +61,6 @@ int tsdb_pathf(char *buf, size_t cap, const char *fmt, ...) MP_PRINTF(3, 4);
 /* Removes dir and everything below it (no symlinks followed). 0 or MP_EIO. */
 MP_NODISCARD int tsdb_remove_all(const char *dir, struct mp_err *err);
 
-struct tsdb_db_metrics; /* db.c */
-
 struct tsdb {
     struct tsdb_options o;
     char *dir;
@@ -85,11 +83,9 @@ struct tsdb {
     pthread_cond_t loop_cv;
     bool stopping;
 
-    struct tsdb_db_metrics *m;
     _Atomic uint64_t compactions, compactions_failed, head_truncations_failed;
     _Atomic uint64_t retention_time_deletions, retention_size_deletions;
-    _Atomic uint64_t reloads, reloads_failed, checkpoints, checkpoints_failed;
-    _Atomic int64_t last_compaction_ns;
+    _Atomic uint64_t reloads, checkpoints, checkpoints_failed;
 };
 
 /* ---- querier internals (querier.c) ---- */
