@@ -365,6 +365,16 @@ Test(db, delete_series_and_clean_tombstones)
     cr_assert_eq(stat(p, &st), 0);
     mp_matcher_destroy(m);
     tsdb_close(db);
+    /* the snapshot is a data directory of its own holding every sample: blocks plus the head */
+    struct tsdb_options o;
+    test_options(&o, 0);
+    o.dir = p;
+    o.read_only = true;
+    cr_assert_eq(tsdb_open(&o, &db, &err), 0, "%s", err.msg);
+    count(db, t0, t0 + 6 * H_MS, &s, &n);
+    cr_assert_eq(s, 4);
+    cr_assert_eq(n, 4 * 5 * 360 - deleted, "in the snapshot %zu", n);
+    tsdb_close(db);
 }
 
 /* A child appends and commits, reporting each committed timestamp through a pipe; it is killed
