@@ -17,6 +17,7 @@
 #include "bench/bench.h"
 #include "common/labels.h"
 #include "common/str.h"
+#include "tsdb/db.h"
 #include "tsdb/record.h"
 #include "tsdb/wal.h"
 
@@ -34,25 +35,6 @@ struct ctx {
     struct tsdb_wal *w; /* log benchmark */
     int64_t t;
 };
-
-static void rmrf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char sub[512];
-        snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-        rmrf(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
 
 static void make_commit(struct ctx *c, uint64_t k)
 {
@@ -193,7 +175,7 @@ int main(int argc, char **argv)
                          (double)c.seg_bytes / 1e6 / sec,
                          sec * 1e9 / (double)c.samples,
                          (double)c.seg_bytes / (double)c.samples);
-            rmrf(c.dir);
+            (void)!tsdb_remove_all(c.dir, NULL);
         }
         snprintf(name, sizeof name, "BenchmarkWALLog/%s", names[comp]);
         if (bench_selected(&o, name)) {
@@ -212,7 +194,7 @@ int main(int argc, char **argv)
                          (double)r.ns / (double)r.iters / PER_COMMIT,
                          (double)st.bytes_written / (double)st.records / PER_COMMIT);
             (void)tsdb_wal_close(c.w, NULL);
-            rmrf(c.dir);
+            (void)!tsdb_remove_all(c.dir, NULL);
         }
         mp_buf_fini(&c.rec);
     }

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/tsdb/support_chunks.c: see support_chunks.h. */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* getline, strdup in the helpers */
 #include "support_chunks.h"
 
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "tsdb/db.h"
 #include "tsdb/tsdb.h"
 
 uint64_t sc_rnd(uint64_t *state)
@@ -37,17 +37,9 @@ char *sc_mktmp(const char *tag)
     return NULL;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 void sc_rmrf(const char *path)
 {
-    (void)nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)!tsdb_remove_all(path, NULL);
 }
 
 uint8_t *sc_slurp(const char *path, size_t *len)

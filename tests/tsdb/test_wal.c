@@ -23,6 +23,7 @@
 #include "common/str.h"
 #include "tsdb/record.h"
 #include "tsdb/wal.h"
+#include "support_chunks.h"
 
 #define PAGE TSDB_WAL_PAGE_SIZE
 #define HDR TSDB_WAL_HEADER_SIZE
@@ -54,25 +55,6 @@ static char *mktmp_fast(void)
         return p;
     free(p);
     return mktmp();
-}
-
-static void rmrf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-        rmrf(sub);
-    }
-    closedir(d);
-    rmdir(path);
 }
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -252,7 +234,7 @@ Test(wal, spec_worked_example_fragment_bytes)
     for (size_t i = HDR + sizeof series_vec; i < n; i++)
         cr_assert_eq(b[i], 0);
     free(b);
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -305,7 +287,7 @@ Test(wal, snappy_compresses_and_flags_every_fragment)
         cr_assert_eq(memcmp(v[3].p, zeros, sizeof zeros), 0, "compression %d", c);
         free_recs(v, n);
     }
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -367,7 +349,7 @@ Test(wal, fragment_boundaries)
         cr_assert_eq(memcmp(v[i].p, b, lens[i]), 0, "record %zu", i);
     }
     free_recs(v, n);
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -388,7 +370,7 @@ Test(wal, page_with_less_than_header_left_is_padded)
     cr_assert_eq(img[PAGE], 1);
     cr_assert_eq(be16(img + PAGE + 1), 10);
     free(img);
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -434,7 +416,7 @@ Test(wal, crc_mismatch_reports_segment_and_offset)
     snprintf(want, sizeof want, "segment 00000000 offset %zu: CRC mismatch", off);
     cr_assert(strstr(err.msg, want) != NULL, "%s", err.msg);
     free(img);
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -469,7 +451,7 @@ Test(wal, non_zero_padding_and_bad_types_are_corruption)
     cr_assert_eq(read_all(dir, NULL, &cnt, &bad, &err), MP_EPARSE);
     cr_assert(strstr(err.msg, "unexpected last fragment") != NULL, "%s", err.msg);
     free(img);
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -538,7 +520,7 @@ Test(wal, torn_tail_at_every_offset_of_last_page, .timeout = 300)
         }
     }
     free(img);
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -572,7 +554,7 @@ Test(wal, repair_deletes_later_segments)
     cr_assert_eq(last, 1);
     cr_assert_eq(read_all(dir, NULL, &cnt, NULL, &err), 0, "%s", err.msg);
     cr_assert_eq(cnt, 4, "3 records in segment 0 (64 KiB), 1 good one in segment 1");
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -650,7 +632,7 @@ Test(wal, rotation_keeps_records_within_segments)
     w = open_wal(dir, 3 * PAGE, TSDB_WAL_COMPRESS_NONE);
     cr_assert_eq(tsdb_wal_segment(w), last + 1);
     cr_assert_eq(tsdb_wal_close(w, NULL), 0);
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -702,7 +684,7 @@ Test(wal, fsync_modes_sync_and_count)
         cr_assert(st.fsyncs >= 1);
         cr_assert_eq(tsdb_wal_close(w, NULL), 0);
     }
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -768,7 +750,7 @@ Test(wal, concurrent_writers_keep_each_batch_in_order)
         next[id]++;
     }
     free_recs(v, n);
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -866,7 +848,7 @@ Test(wal, sigkill_loses_no_acknowledged_record, .timeout = 300)
         free_recs(v, n);
     }
     cr_log_info("crash loop: %d repairs in %d rounds", repairs, ROUNDS);
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
@@ -975,7 +957,7 @@ Test(wal, checkpoint_keeps_live_series_and_recent_samples)
     tsdb_wal_reader_close(r);
     tsdb_record_decoder_fini(&d);
     mp_buf_fini(&b);
-    rmrf(dir);
+    sc_rmrf(dir);
     free(dir);
 }
 
