@@ -7,7 +7,6 @@
  * numbers measure the CPU cost, not the disk.
  *   BenchmarkWALReplay/snappy   ...  ns/op  MB/s (segment bytes)  ns/sample
  *   BenchmarkWALLog/snappy      ...  ns/op (one 1000-sample commit, no fsync) */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/tsdb/support_chunks.c: see support_chunks.h. */
-#define _XOPEN_SOURCE 700 /* getline, strdup in the helpers */
 #include "support_chunks.h"
 
 #include <criterion/criterion.h>

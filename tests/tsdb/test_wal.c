@@ -5,7 +5,6 @@
  * concurrent writers, a SIGKILL crash loop, checkpoints, and a WAL written by Prometheus 2.42
  * (tests/tsdb/testdata/). Random data comes from a fixed-seed xorshift, printed on failure. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
