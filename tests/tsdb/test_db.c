@@ -14,6 +14,7 @@
 
 #include "common/labels.h"
 #include "common/matcher.h"
+#include "common/metrics.h"
 #include "tsdb/db.h"
 #include "tsdb/tsdb.h"
 
@@ -966,4 +967,60 @@ Test(db, sample_iterator_seek)
     mp_matcher_destroy(m);
     tsdb_querier_close(q);
     tsdb_close(db);
+}
+
+/* The self-metrics show the db's state under Prometheus's names. */
+static double metric(struct mp_metrics_registry *r, const char *name)
+{
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    cr_assert_eq(mp_metrics_render(r, &b), 0);
+    char key[200];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = strstr(b.data, key);
+    cr_assert_not_null(p, "%s not rendered", name);
+    double v = strtod(p + strlen(key), NULL);
+    mp_buf_fini(&b);
+    return v;
+}
+
+Test(db, self_metrics)
+{
+    struct mp_metrics_registry *r;
+    cr_assert_eq(mp_metrics_registry_create(&r), 0);
+    struct tsdb_options o;
+    test_options(&o, 0);
+    o.metrics = r;
+    struct tsdb *db;
+    cr_assert_eq(tsdb_open(&o, &db, NULL), 0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    append_range(db, 7, t0, 4 * 360);
+    struct mp_labels *ls = mk("m", "s", "0");
+    struct tsdb_appender *a;
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    cr_assert_eq(tsdb_appender_add(a, 0, ls, t0, 1, NULL, NULL), MP_EOUTOFBOUNDS);
+    cr_assert_eq(tsdb_appender_add(a, 0, ls, t0 + 4 * H_MS - 20000, 1, NULL, NULL),
+                 MP_EOUTOFORDER);
+    tsdb_appender_rollback(a);
+    mp_labels_release(ls);
+    cr_assert_eq(metric(r, "prometheus_tsdb_head_series"), 7);
+    cr_assert_eq(metric(r, "prometheus_tsdb_head_samples_appended_total"), 7 * 4 * 360);
+    cr_assert_eq(metric(r, "prometheus_tsdb_out_of_order_samples_total"), 1);
+    cr_assert_eq(metric(r, "prometheus_tsdb_out_of_bound_samples_total"), 1);
+    cr_assert_eq(metric(r, "prometheus_tsdb_head_series_created_total"), 7);
+    cr_assert_eq(metric(r, "prometheus_tsdb_head_min_time"), (double)t0);
+    cr_assert_eq(metric(r, "prometheus_tsdb_compactions_total"), 0);
+    cr_assert_gt(metric(r, "meshprom_tsdb_wal_records_total"), 0);
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    cr_assert_eq(metric(r, "prometheus_tsdb_compactions_total"), 1);
+    cr_assert_eq(metric(r, "prometheus_tsdb_blocks_loaded"), 1);
+    cr_assert_gt(metric(r, "prometheus_tsdb_storage_blocks_bytes"), 0);
+    cr_assert_eq(metric(r, "prometheus_tsdb_head_truncations_total"), 1);
+    cr_assert_eq(metric(r, "prometheus_tsdb_head_min_time"), (double)(t0 + 2 * H_MS));
+    cr_assert_eq(metric(r, "prometheus_tsdb_lowest_timestamp"), (double)t0);
+    cr_assert_eq(metric(r, "prometheus_tsdb_checkpoint_creations_total"), 1);
+    tsdb_close(db);
+    /* after close the callbacks read nothing (the registry outlives the db) */
+    cr_assert_eq(metric(r, "prometheus_tsdb_head_series"), 0);
+    mp_metrics_registry_destroy(r);
 }
