@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -731,43 +732,53 @@ enum mkind {
     M_COUNT_
 };
 
+/* Where a metric's value comes from: a head counter, a db counter or a WAL statistic (read by
+ * offset), or a computation in metric_value. */
+enum msrc { SRC_CALC, SRC_HEAD, SRC_DB, SRC_WAL };
+#define HC(f) SRC_HEAD, offsetof(struct tsdb_head_counters, f)
+#define DBC(f) SRC_DB, offsetof(struct tsdb, f)
+#define WSC(f) SRC_WAL, offsetof(struct tsdb_wal_stats, f)
+#define CALC SRC_CALC, 0
+
 static const struct {
     const char *name, *help;
     enum mp_metric_type type;
+    enum msrc src;
+    size_t off;
 } mdefs[M_COUNT_] = {
-    [M_HEAD_SERIES] = {"prometheus_tsdb_head_series", "Total number of series in the head block.", MP_METRIC_GAUGE},
-    [M_HEAD_CHUNKS] = {"prometheus_tsdb_head_chunks", "Total number of chunks in the head block.", MP_METRIC_GAUGE},
-    [M_HEAD_MIN] = {"prometheus_tsdb_head_min_time", "Minimum time bound of the head block.", MP_METRIC_GAUGE},
-    [M_HEAD_MAX] = {"prometheus_tsdb_head_max_time", "Maximum timestamp of the head block.", MP_METRIC_GAUGE},
-    [M_HEAD_MIN_S] = {"prometheus_tsdb_head_min_time_seconds", "Minimum time bound of the head block.", MP_METRIC_GAUGE},
-    [M_HEAD_MAX_S] = {"prometheus_tsdb_head_max_time_seconds", "Maximum timestamp of the head block.", MP_METRIC_GAUGE},
-    [M_APPENDED] = {"prometheus_tsdb_head_samples_appended_total", "Total number of appended samples.", MP_METRIC_COUNTER},
-    [M_OOO] = {"prometheus_tsdb_out_of_order_samples_total", "Total number of out of order samples ingestion failed attempts due to out of order being disabled.", MP_METRIC_COUNTER},
-    [M_OOB] = {"prometheus_tsdb_out_of_bound_samples_total", "Total number of out of bound samples ingestion failed attempts with out of order support disabled.", MP_METRIC_COUNTER},
-    [M_SERIES_CREATED] = {"prometheus_tsdb_head_series_created_total", "Total number of series created in the head", MP_METRIC_COUNTER},
-    [M_SERIES_REMOVED] = {"prometheus_tsdb_head_series_removed_total", "Total number of series removed in the head", MP_METRIC_COUNTER},
-    [M_CHUNKS_CREATED] = {"prometheus_tsdb_head_chunks_created_total", "Total number of chunks created in the head", MP_METRIC_COUNTER},
-    [M_CHUNKS_REMOVED] = {"prometheus_tsdb_head_chunks_removed_total", "Total number of chunks removed in the head", MP_METRIC_COUNTER},
-    [M_TRUNCATIONS] = {"prometheus_tsdb_head_truncations_total", "Total number of head truncations attempted.", MP_METRIC_COUNTER},
-    [M_TRUNC_FAILED] = {"prometheus_tsdb_head_truncations_failed_total", "Total number of head truncations that failed.", MP_METRIC_COUNTER},
-    [M_COMPACTIONS] = {"prometheus_tsdb_compactions_total", "Total number of compactions that were executed for the partition.", MP_METRIC_COUNTER},
-    [M_COMPACTIONS_FAILED] = {"prometheus_tsdb_compactions_failed_total", "Total number of compactions that failed for the partition.", MP_METRIC_COUNTER},
-    [M_BLOCKS] = {"prometheus_tsdb_blocks_loaded", "Number of currently loaded data blocks", MP_METRIC_GAUGE},
-    [M_BLOCK_BYTES] = {"prometheus_tsdb_storage_blocks_bytes", "The number of bytes that are currently used for local storage by all blocks.", MP_METRIC_GAUGE},
-    [M_LOWEST] = {"prometheus_tsdb_lowest_timestamp", "Lowest timestamp value stored in the database. The unit is decided by the library consumer.", MP_METRIC_GAUGE},
-    [M_LOWEST_S] = {"prometheus_tsdb_lowest_timestamp_seconds", "Lowest timestamp value stored in the database.", MP_METRIC_GAUGE},
-    [M_TIME_RET] = {"prometheus_tsdb_time_retentions_total", "The number of times that blocks were deleted because the maximum time limit was exceeded.", MP_METRIC_COUNTER},
-    [M_SIZE_RET] = {"prometheus_tsdb_size_retentions_total", "The number of times that blocks were deleted because the maximum number of bytes was exceeded.", MP_METRIC_COUNTER},
-    [M_RET_BYTES] = {"prometheus_tsdb_retention_limit_bytes", "Max number of bytes to be retained in the tsdb blocks, configured 0 means disabled", MP_METRIC_GAUGE},
-    [M_RET_SECONDS] = {"prometheus_tsdb_retention_limit_seconds", "How long to retain samples in storage.", MP_METRIC_GAUGE},
-    [M_RELOADS] = {"prometheus_tsdb_reloads_total", "Number of times the database reloaded block data from disk.", MP_METRIC_COUNTER},
-    [M_CHECKPOINTS] = {"prometheus_tsdb_checkpoint_creations_total", "Total number of checkpoint creations attempted.", MP_METRIC_COUNTER},
-    [M_CHECKPOINTS_FAILED] = {"prometheus_tsdb_checkpoint_creations_failed_total", "Total number of checkpoint creations that failed.", MP_METRIC_COUNTER},
-    [M_WAL_SEGMENT] = {"prometheus_tsdb_wal_segment_current", "Write log segment index that TSDB is currently writing to.", MP_METRIC_GAUGE},
-    [M_WAL_WRITES_FAILED] = {"prometheus_tsdb_wal_writes_failed_total", "Total number of write log writes that failed.", MP_METRIC_COUNTER},
-    [M_WAL_FSYNCS] = {"meshprom_tsdb_wal_fsyncs_total", "Total number of fdatasync calls on the write log.", MP_METRIC_COUNTER},
-    [M_WAL_RECORDS] = {"meshprom_tsdb_wal_records_total", "Total number of records written to the write log.", MP_METRIC_COUNTER},
-    [M_HEAD_BYTES] = {"meshprom_tsdb_head_bytes", "Heap bytes held by the head block (series, labels, chunks, postings, symbols).", MP_METRIC_GAUGE},
+    [M_HEAD_SERIES] = {"prometheus_tsdb_head_series", "Total number of series in the head block.", MP_METRIC_GAUGE, CALC},
+    [M_HEAD_CHUNKS] = {"prometheus_tsdb_head_chunks", "Total number of chunks in the head block.", MP_METRIC_GAUGE, CALC},
+    [M_HEAD_MIN] = {"prometheus_tsdb_head_min_time", "Minimum time bound of the head block.", MP_METRIC_GAUGE, CALC},
+    [M_HEAD_MAX] = {"prometheus_tsdb_head_max_time", "Maximum timestamp of the head block.", MP_METRIC_GAUGE, CALC},
+    [M_HEAD_MIN_S] = {"prometheus_tsdb_head_min_time_seconds", "Minimum time bound of the head block.", MP_METRIC_GAUGE, CALC},
+    [M_HEAD_MAX_S] = {"prometheus_tsdb_head_max_time_seconds", "Maximum timestamp of the head block.", MP_METRIC_GAUGE, CALC},
+    [M_APPENDED] = {"prometheus_tsdb_head_samples_appended_total", "Total number of appended samples.", MP_METRIC_COUNTER, HC(samples_appended)},
+    [M_OOO] = {"prometheus_tsdb_out_of_order_samples_total", "Total number of out of order samples ingestion failed attempts due to out of order being disabled.", MP_METRIC_COUNTER, HC(out_of_order)},
+    [M_OOB] = {"prometheus_tsdb_out_of_bound_samples_total", "Total number of out of bound samples ingestion failed attempts with out of order support disabled.", MP_METRIC_COUNTER, HC(out_of_bounds)},
+    [M_SERIES_CREATED] = {"prometheus_tsdb_head_series_created_total", "Total number of series created in the head", MP_METRIC_COUNTER, HC(series_created)},
+    [M_SERIES_REMOVED] = {"prometheus_tsdb_head_series_removed_total", "Total number of series removed in the head", MP_METRIC_COUNTER, HC(series_removed)},
+    [M_CHUNKS_CREATED] = {"prometheus_tsdb_head_chunks_created_total", "Total number of chunks created in the head", MP_METRIC_COUNTER, HC(chunks_created)},
+    [M_CHUNKS_REMOVED] = {"prometheus_tsdb_head_chunks_removed_total", "Total number of chunks removed in the head", MP_METRIC_COUNTER, HC(chunks_removed)},
+    [M_TRUNCATIONS] = {"prometheus_tsdb_head_truncations_total", "Total number of head truncations attempted.", MP_METRIC_COUNTER, HC(truncations)},
+    [M_TRUNC_FAILED] = {"prometheus_tsdb_head_truncations_failed_total", "Total number of head truncations that failed.", MP_METRIC_COUNTER, DBC(head_truncations_failed)},
+    [M_COMPACTIONS] = {"prometheus_tsdb_compactions_total", "Total number of compactions that were executed for the partition.", MP_METRIC_COUNTER, DBC(compactions)},
+    [M_COMPACTIONS_FAILED] = {"prometheus_tsdb_compactions_failed_total", "Total number of compactions that failed for the partition.", MP_METRIC_COUNTER, DBC(compactions_failed)},
+    [M_BLOCKS] = {"prometheus_tsdb_blocks_loaded", "Number of currently loaded data blocks", MP_METRIC_GAUGE, CALC},
+    [M_BLOCK_BYTES] = {"prometheus_tsdb_storage_blocks_bytes", "The number of bytes that are currently used for local storage by all blocks.", MP_METRIC_GAUGE, CALC},
+    [M_LOWEST] = {"prometheus_tsdb_lowest_timestamp", "Lowest timestamp value stored in the database. The unit is decided by the library consumer.", MP_METRIC_GAUGE, CALC},
+    [M_LOWEST_S] = {"prometheus_tsdb_lowest_timestamp_seconds", "Lowest timestamp value stored in the database.", MP_METRIC_GAUGE, CALC},
+    [M_TIME_RET] = {"prometheus_tsdb_time_retentions_total", "The number of times that blocks were deleted because the maximum time limit was exceeded.", MP_METRIC_COUNTER, DBC(retention_time_deletions)},
+    [M_SIZE_RET] = {"prometheus_tsdb_size_retentions_total", "The number of times that blocks were deleted because the maximum number of bytes was exceeded.", MP_METRIC_COUNTER, DBC(retention_size_deletions)},
+    [M_RET_BYTES] = {"prometheus_tsdb_retention_limit_bytes", "Max number of bytes to be retained in the tsdb blocks, configured 0 means disabled", MP_METRIC_GAUGE, CALC},
+    [M_RET_SECONDS] = {"prometheus_tsdb_retention_limit_seconds", "How long to retain samples in storage.", MP_METRIC_GAUGE, CALC},
+    [M_RELOADS] = {"prometheus_tsdb_reloads_total", "Number of times the database reloaded block data from disk.", MP_METRIC_COUNTER, DBC(reloads)},
+    [M_CHECKPOINTS] = {"prometheus_tsdb_checkpoint_creations_total", "Total number of checkpoint creations attempted.", MP_METRIC_COUNTER, DBC(checkpoints)},
+    [M_CHECKPOINTS_FAILED] = {"prometheus_tsdb_checkpoint_creations_failed_total", "Total number of checkpoint creations that failed.", MP_METRIC_COUNTER, DBC(checkpoints_failed)},
+    [M_WAL_SEGMENT] = {"prometheus_tsdb_wal_segment_current", "Write log segment index that TSDB is currently writing to.", MP_METRIC_GAUGE, CALC},
+    [M_WAL_WRITES_FAILED] = {"prometheus_tsdb_wal_writes_failed_total", "Total number of write log writes that failed.", MP_METRIC_COUNTER, WSC(write_errors)},
+    [M_WAL_FSYNCS] = {"meshprom_tsdb_wal_fsyncs_total", "Total number of fdatasync calls on the write log.", MP_METRIC_COUNTER, WSC(fsyncs)},
+    [M_WAL_RECORDS] = {"meshprom_tsdb_wal_records_total", "Total number of records written to the write log.", MP_METRIC_COUNTER, WSC(records)},
+    [M_HEAD_BYTES] = {"meshprom_tsdb_head_bytes", "Heap bytes held by the head block (series, labels, chunks, postings, symbols).", MP_METRIC_GAUGE, CALC},
 };
 
 static int64_t lowest_time(struct tsdb *db)
@@ -782,11 +793,27 @@ static int64_t lowest_time(struct tsdb *db)
 
 static double metric_value(struct tsdb *db, enum mkind k)
 {
-    struct tsdb_head_counters c;
-    tsdb_head_counters_get(db->head, &c);
-    struct tsdb_wal_stats ws = {0};
-    if (db->wal)
-        tsdb_wal_stats_get(db->wal, &ws);
+    switch (mdefs[k].src) {
+    case SRC_HEAD: {
+        struct tsdb_head_counters c;
+        tsdb_head_counters_get(db->head, &c);
+        uint64_t v;
+        memcpy(&v, (const char *)&c + mdefs[k].off, sizeof v);
+        return (double)v;
+    }
+    case SRC_DB:
+        return (double)atomic_load((_Atomic uint64_t *)((char *)db + mdefs[k].off));
+    case SRC_WAL: {
+        struct tsdb_wal_stats ws = {0};
+        if (db->wal)
+            tsdb_wal_stats_get(db->wal, &ws);
+        uint64_t v;
+        memcpy(&v, (const char *)&ws + mdefs[k].off, sizeof v);
+        return (double)v;
+    }
+    case SRC_CALC:
+        break;
+    }
     switch (k) {
     case M_HEAD_SERIES:
         return (double)tsdb_head_num_series(db->head);
@@ -800,28 +827,6 @@ static double metric_value(struct tsdb *db, enum mkind k)
         return (double)tsdb_head_min_time(db->head) / 1000.0;
     case M_HEAD_MAX_S:
         return (double)tsdb_head_max_time(db->head) / 1000.0;
-    case M_APPENDED:
-        return (double)c.samples_appended;
-    case M_OOO:
-        return (double)c.out_of_order;
-    case M_OOB:
-        return (double)c.out_of_bounds;
-    case M_SERIES_CREATED:
-        return (double)c.series_created;
-    case M_SERIES_REMOVED:
-        return (double)c.series_removed;
-    case M_CHUNKS_CREATED:
-        return (double)c.chunks_created;
-    case M_CHUNKS_REMOVED:
-        return (double)c.chunks_removed;
-    case M_TRUNCATIONS:
-        return (double)c.truncations;
-    case M_TRUNC_FAILED:
-        return (double)atomic_load(&db->head_truncations_failed);
-    case M_COMPACTIONS:
-        return (double)atomic_load(&db->compactions);
-    case M_COMPACTIONS_FAILED:
-        return (double)atomic_load(&db->compactions_failed);
     case M_BLOCKS:
     case M_BLOCK_BYTES: {
         pthread_mutex_lock(&db->blocks_mu);
@@ -838,34 +843,17 @@ static double metric_value(struct tsdb *db, enum mkind k)
         return (double)lowest_time(db);
     case M_LOWEST_S:
         return (double)lowest_time(db) / 1000.0;
-    case M_TIME_RET:
-        return (double)atomic_load(&db->retention_time_deletions);
-    case M_SIZE_RET:
-        return (double)atomic_load(&db->retention_size_deletions);
     case M_RET_BYTES:
         return (double)db->o.retention_bytes;
     case M_RET_SECONDS:
         return (double)db->o.retention_ms / 1000.0;
-    case M_RELOADS:
-        return (double)atomic_load(&db->reloads);
-    case M_CHECKPOINTS:
-        return (double)atomic_load(&db->checkpoints);
-    case M_CHECKPOINTS_FAILED:
-        return (double)atomic_load(&db->checkpoints_failed);
     case M_WAL_SEGMENT:
         return db->wal ? (double)tsdb_wal_segment(db->wal) : 0;
-    case M_WAL_WRITES_FAILED:
-        return (double)ws.write_errors;
-    case M_WAL_FSYNCS:
-        return (double)ws.fsyncs;
-    case M_WAL_RECORDS:
-        return (double)ws.records;
     case M_HEAD_BYTES:
         return (double)tsdb_head_bytes(db->head);
-    case M_COUNT_:
-        break;
+    default:
+        return 0; /* every other kind has a source above */
     }
-    return 0;
 }
 
 static double metric_fn(void *ctx)
