@@ -30,7 +30,10 @@
     X(DUPLICATE, "sample with the same timestamp and a different value")                      \
     X(NOTFOUND, "not found")                                                                  \
     X(EXISTS, "already exists")                                                               \
-    X(IO, "I/O error")
+    X(IO, "I/O error")                                                                        \
+    X(TIMEOUT, "deadline exceeded")                                                           \
+    X(CANCELED, "canceled")                                                                   \
+    X(EXEC, "execution failed")
 
 enum {
     MP_OK = 0,

@@ -172,4 +172,106 @@ int64_t query_subquery_step_ms(const struct query_expr *e);
 int64_t query_offset_ms(const struct query_expr *e);
 enum query_at query_at(const struct query_expr *e, int64_t *at_ms);
 
+/* ---- Pretty() (format_query) ---------------------------------------------------------------- */
+
+/* Appends Prometheus 2.55's parser.Prettify(e) (what /api/v1/format_query returns): the
+ * expression split over indented lines when it is longer than 100 columns, as
+ * promql/parser/prettier.go does. Returns 0 or the buffer's status. */
+MP_NODISCARD int query_expr_pretty(const struct query_expr *e, struct mp_buf *out);
+
+/* ---- the engine (evaluation, promql.md 2 and 3) --------------------------------------------- *
+ *
+ * Thread safety: one engine serves any number of threads at once; each query call evaluates on
+ * the calling thread. At most max_concurrency queries evaluate at a time; more callers wait in
+ * a queue (Prometheus's ActiveQueryTracker gate), the wait counting against their timeout.
+ * Ownership: a struct query_result is filled by the engine and owned by the caller, who
+ * releases it with query_result_fini; it borrows nothing from the engine or the db. */
+
+struct tsdb;
+struct mp_labels;
+struct mp_metrics_registry;
+struct query_engine; /* opaque */
+
+struct query_engine_opts {
+    int64_t lookback_delta_ms; /* --query.lookback-delta; default 5 min */
+    int64_t timeout_ms;        /* --query.timeout; default 2 min */
+    int64_t max_samples;       /* --query.max-samples; default 50,000,000 */
+    int max_concurrency;       /* --query.max-concurrency; default 20 */
+    struct query_parse_opts parse; /* promql-experimental-functions */
+    bool delayed_name_removal; /* --enable-feature=promql-delayed-name-removal */
+    struct mp_metrics_registry *metrics; /* prometheus_engine_* self-metrics; NULL: none */
+};
+void query_engine_opts_init(struct query_engine_opts *o);
+
+/* MP_EINVAL for bad options (err says which). */
+MP_NODISCARD int query_engine_create(const struct query_engine_opts *o, struct query_engine **out,
+                                     struct mp_err *err);
+void query_engine_destroy(struct query_engine *e); /* NULL is a no-op; no query may be running */
+
+struct query_point {
+    int64_t t_ms;
+    double v;
+};
+
+struct query_series {
+    struct mp_labels *labels;   /* owned reference */
+    struct query_point *points; /* VECTOR: one point at the evaluation time; MATRIX: time order */
+    size_t npoints;
+};
+
+struct query_stats {
+    int64_t total_queryable_samples; /* samples read (stats=all in the HTTP API) */
+    int64_t peak_samples;            /* most samples held at once */
+};
+
+struct query_result {
+    enum query_type type;          /* SCALAR, VECTOR, MATRIX or STRING */
+    struct query_series *series;   /* VECTOR and MATRIX. Range queries: sorted by labels.
+                                    * Instant vectors: in the engine's order (sort() and
+                                    * friends order it; otherwise unordered as Prometheus) */
+    size_t nseries;
+    struct query_point scalar;     /* SCALAR: value at the evaluation time */
+    char *string;                  /* STRING: NUL-terminated; its time is scalar.t_ms */
+    /* Annotations (2.55's "warnings" and "infos" of the API envelope): "PromQL warning: ..."
+     * and "PromQL info: ...", each NUL-terminated, without repeats. */
+    char **warnings;
+    size_t nwarnings;
+    char **infos;
+    size_t ninfos;
+    struct query_stats stats;
+};
+void query_result_fini(struct query_result *r); /* empties r; safe on a zeroed struct, twice */
+
+/* Per-call overrides (the HTTP API's lookback_delta and timeout parameters). Zero fields and a
+ * NULL pointer take the engine's values. */
+struct query_exec_opts {
+    int64_t lookback_delta_ms;
+    int64_t timeout_ms;
+};
+
+/* Evaluates src[0..len) at t_ms (instant query) or at start, start+step, ... <= end (range
+ * query: the result is a MATRIX for vector and scalar expressions). Statuses and the
+ * HTTP API error types they map to (protocols.md 4.3):
+ *   MP_EPARSE    parse error (err has "LINE:COL: parse error: ..."): bad_data
+ *   MP_EINVAL    a valid expression the call cannot run (a range query of a range vector or
+ *                string: "invalid expression type \"range vector\" for range query, must be
+ *                Scalar or instant Vector"; step <= 0; end before start): bad_data
+ *   MP_EEXEC     an evaluation error with Prometheus's message ("found duplicate series for
+ *                the match group ...", "many-to-many matching not allowed: ...", "vector
+ *                cannot contain metrics with the same labelset"): execution
+ *   MP_ELIMIT    "query processing would load too many samples into memory in query
+ *                execution" (max_samples): execution
+ *   MP_ETIMEOUT  "query timed out in <phase>": timeout
+ *   MP_ECANCELED "query was canceled in <phase>": canceled
+ *   MP_EIO       storage failure (err from tsdb): internal
+ *   MP_ENOMEM
+ * On failure *out is zeroed. */
+MP_NODISCARD int query_exec_instant(struct query_engine *e, struct tsdb *db, const char *src,
+                                    size_t len, int64_t t_ms, const struct query_exec_opts *o,
+                                    struct query_result *out, struct mp_err *err);
+MP_NODISCARD int query_exec_range(struct query_engine *e, struct tsdb *db, const char *src,
+                                  size_t len, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                                  const struct query_exec_opts *o, struct query_result *out,
+                                  struct mp_err *err);
+
 #endif

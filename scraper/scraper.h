@@ -355,4 +355,112 @@ MP_NODISCARD int scrape_target_defaults(const struct mp_labels *discovered,
                                         const struct cfg_scrape_config *sc, struct mp_labels **out,
                                         struct mp_err *err);
 
+/* ---- service discovery (discovery.c, file_sd.c, k8s_watch.c) --------------------------------
+ * One discovery manager runs the providers of every scrape config (static_configs,
+ * file_sd_configs, kubernetes_sd_configs) on its own thread(s) and hands each job's complete
+ * current set of target groups to a callback whenever it changed: the first set as soon as
+ * every provider of the job has reported once (or after 5 s at most), later ones coalesced to
+ * at most one per update interval (Prometheus's discovery manager: 5 s). A group's source
+ * tells which provider instance produced it; Prometheus's forms: static "0", "1", ... per
+ * static_configs entry; file SD "<path>:<index>"; kubernetes as in scrape_target_group.
+ * Groups without targets are dropped from the set handed out.
+ * Thread safety: apply and destroy from one controlling thread (main); the callback runs on a
+ * discovery thread, never concurrently with itself, and must not call back into discovery. */
+
+struct cfg_config;
+struct mp_metrics_registry;
+struct scrape_discovery; /* opaque */
+
+/* groups[0..n) borrowed for the call. */
+typedef void scrape_discovery_fn(void *ctx, const char *job,
+                                 const struct scrape_target_group *groups, size_t n);
+
+struct scrape_discovery_opts {
+    scrape_discovery_fn *on_update;
+    void *ctx;
+    int64_t update_interval_ms; /* default 5 s */
+    /* In-cluster files (token, ca.crt, namespace); default
+     * "/var/run/secrets/kubernetes.io/serviceaccount". Tests point it elsewhere. */
+    const char *service_account_dir;
+    struct mp_metrics_registry *metrics; /* prometheus_sd_* self-metrics; NULL: none */
+};
+void scrape_discovery_opts_init(struct scrape_discovery_opts *o);
+
+MP_NODISCARD int scrape_discovery_create(const struct scrape_discovery_opts *o,
+                                         struct scrape_discovery **out, struct mp_err *err);
+/* Starts, keeps or stops providers so that they match cfg's scrape configs (a provider whose
+ * job name and SD config are unchanged keeps running, with its state). A job that went away
+ * gets one last callback with n == 0. cfg is borrowed until the next apply or destroy.
+ * MP_EINVAL (err says which config) when a provider cannot be set up (unreadable in-cluster
+ * token, bad kubeconfig); the other jobs are applied anyway. */
+MP_NODISCARD int scrape_discovery_apply(struct scrape_discovery *d, const struct cfg_config *cfg,
+                                        struct mp_err *err);
+void scrape_discovery_destroy(struct scrape_discovery *d); /* stops threads; NULL is a no-op */
+
+/* ---- the scrape manager (manager.c, loop.c, cache.c) ----------------------------------------
+ * Owns one scrape pool per scrape config and one loop per target, driven by libcurl's multi
+ * interface on a small fixed set of threads. scrape_manager_sync (the discovery callback)
+ * relabels each job's groups into targets and diffs them with the running ones by target hash
+ * (final label set + URL): unchanged targets keep their loop, cache and state; removed ones
+ * stop and get stale markers for their series; new ones start at their offset in the interval.
+ * Thread safety: every function may be called from any thread; sync and apply_config
+ * serialise on the manager; targets and metadata take snapshots under short locks. */
+
+struct tsdb;
+struct scrape_manager; /* opaque */
+
+struct scrape_manager_opts {
+    struct tsdb *db;                     /* samples go here (borrowed; outlives the manager) */
+    struct mp_metrics_registry *metrics; /* prometheus_target_* self-metrics; NULL: none */
+    int threads;                         /* event-loop threads; default 1 */
+    const char *external_url;            /* globalUrl of /api/v1/targets; NULL: none */
+};
+void scrape_manager_opts_init(struct scrape_manager_opts *o);
+
+MP_NODISCARD int scrape_manager_create(const struct scrape_manager_opts *o,
+                                       struct scrape_manager **out, struct mp_err *err);
+/* Installs cfg's scrape configs: pools of removed jobs stop (their series get stale markers),
+ * changed pools restart their loops with the new settings, unchanged pools keep running. cfg
+ * is borrowed until the next apply or destroy. */
+MP_NODISCARD int scrape_manager_apply_config(struct scrape_manager *m, const struct cfg_config *cfg,
+                                             struct mp_err *err);
+/* The discovery callback (matches scrape_discovery_fn with m as ctx). */
+void scrape_manager_sync(void *m, const char *job, const struct scrape_target_group *groups,
+                         size_t n);
+/* Stops every loop (no stale markers, as Prometheus on shutdown) and frees. NULL: no-op. */
+void scrape_manager_destroy(struct scrape_manager *m);
+
+enum scrape_health { SCRAPE_HEALTH_UNKNOWN, SCRAPE_HEALTH_UP, SCRAPE_HEALTH_DOWN };
+
+/* What /api/v1/targets shows of one target (protocols.md 4.6). Borrowed for the callback. */
+struct scrape_target_info {
+    const char *pool;                   /* scrapePool: the job name */
+    const struct mp_labels *discovered; /* discoveredLabels (scrape_target_defaults) */
+    const struct mp_labels *labels;     /* labels; NULL for a dropped target */
+    const char *url;                    /* scrapeUrl; NULL for a dropped target */
+    enum scrape_health health;
+    const char *last_error; /* "" when the last scrape succeeded */
+    int64_t last_scrape_ms; /* 0: never scraped */
+    double last_duration_s;
+    int64_t interval_ms, timeout_ms;
+};
+typedef void scrape_target_fn(void *ctx, const struct scrape_target_info *t);
+/* Calls fn for each active target (pool order, then label order) and, with dropped, each
+ * dropped target (at most keep_dropped_targets per pool when that is set). */
+void scrape_manager_targets(struct scrape_manager *m, bool active, bool dropped,
+                            scrape_target_fn *fn, void *ctx);
+
+/* One metric family's metadata as a target last exposed it (/api/v1/metadata,
+ * /api/v1/targets/metadata). Borrowed for the callback. */
+struct scrape_metadata_info {
+    const char *pool;
+    const struct mp_labels *target; /* the target's final labels */
+    struct mp_str metric;           /* family name */
+    enum scrape_metric_type type;
+    struct mp_str help;             /* unescaped */
+    struct mp_str unit;
+};
+typedef void scrape_metadata_fn(void *ctx, const struct scrape_metadata_info *md);
+void scrape_manager_metadata(struct scrape_manager *m, scrape_metadata_fn *fn, void *ctx);
+
 #endif
