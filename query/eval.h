@@ -9,7 +9,7 @@
  * result elements to c->out and returns 0, or MP_EEXEC / MP_ENOMEM with err set.
  *
  * Ownership: argument values are borrowed for the call. A function moves label references into
- * c->out (qvector_push takes the reference it is given); to reuse an argument's labels it
+ * c->out (query_vec_push takes the reference it is given); to reuse an argument's labels it
  * takes a new reference with mp_labels_acquire. Threads: one evaluation belongs to one thread. */
 #ifndef QUERY_EVAL_H
 #define QUERY_EVAL_H
@@ -34,10 +34,10 @@ struct qvector {
 };
 
 /* Appends an element; takes the reference ls. MP_ENOMEM (ls released) on failure. */
-MP_NODISCARD int qvector_push(struct qvector *v, struct mp_labels *ls, double val, int64_t t_ms,
+MP_NODISCARD int query_vec_push(struct qvector *v, struct mp_labels *ls, double val, int64_t t_ms,
                               bool drop_name);
-void qvector_clear(struct qvector *v); /* releases the labels, keeps the storage */
-void qvector_fini(struct qvector *v);
+void query_vec_clear(struct qvector *v); /* releases the labels, keeps the storage */
+void query_vec_fini(struct qvector *v);
 
 /* One series of a range-vector argument at one step: its points in the window, time order. */
 struct qwindow {
@@ -68,11 +68,11 @@ struct qannots {
 };
 /* Adds "PromQL warning: <msg>" (warning) or "PromQL info: <msg>"; position-less, as the API
  * shows them. MP_ENOMEM. */
-MP_NODISCARD int qannots_add(struct qannots *a, bool warning, const char *fmt, ...)
+MP_NODISCARD int query_annots_add(struct qannots *a, bool warning, const char *fmt, ...)
     MP_PRINTF(3, 4);
 /* Moves the messages into r's warnings/infos and empties a. */
-void qannots_move(struct qannots *a, struct query_result *r);
-void qannots_fini(struct qannots *a);
+void query_annots_move(struct qannots *a, struct query_result *r);
+void query_annots_fini(struct qannots *a);
 
 struct qcall {
     const struct query_expr *expr; /* the QUERY_CALL node (its args for label names etc.) */
@@ -91,10 +91,10 @@ typedef int qfunc_fn(struct qcall *c, struct mp_err *err);
  * evaluates itself because they need more than per-step values: timestamp (sample times of
  * a selector), absent and absent_over_time (the argument's matchers), and the sort family
  * (instant-query ordering). */
-qfunc_fn *qfunc_lookup(const struct query_function *f);
+qfunc_fn *query_func_lookup(const struct query_function *f);
 
 /* Drops __name__ (or marks it, with delayed name removal) for functions that change a value's
  * meaning: the reference ls is moved into the result. NULL on OOM (ls released). */
-struct mp_labels *qlabels_drop_name(struct mp_labels_builder *lb, struct mp_labels *ls);
+struct mp_labels *query_drop_name(struct mp_labels_builder *lb, struct mp_labels *ls);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include "common/alloc.h"
 
-int qvector_push(struct qvector *v, struct mp_labels *ls, double val, int64_t t_ms, bool drop_name)
+int query_vec_push(struct qvector *v, struct mp_labels *ls, double val, int64_t t_ms, bool drop_name)
 {
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 16;
@@ -23,16 +23,16 @@ int qvector_push(struct qvector *v, struct mp_labels *ls, double val, int64_t t_
     return 0;
 }
 
-void qvector_clear(struct qvector *v)
+void query_vec_clear(struct qvector *v)
 {
     for (size_t i = 0; i < v->n; i++)
         mp_labels_release(v->s[i].labels);
     v->n = 0;
 }
 
-void qvector_fini(struct qvector *v)
+void query_vec_fini(struct qvector *v)
 {
-    qvector_clear(v);
+    query_vec_clear(v);
     mp_free(v->s);
     *v = (struct qvector){0};
 }
@@ -55,7 +55,7 @@ static int add_msg(char ***list, size_t *n, const char *msg)
     return 0;
 }
 
-int qannots_add(struct qannots *a, bool warning, const char *fmt, ...)
+int query_annots_add(struct qannots *a, bool warning, const char *fmt, ...)
 {
     struct mp_buf b;
     mp_buf_init(&b, 0);
@@ -84,7 +84,7 @@ static void free_list(char **l, size_t n)
     mp_free(l);
 }
 
-void qannots_move(struct qannots *a, struct query_result *r)
+void query_annots_move(struct qannots *a, struct query_result *r)
 {
     free_list(r->warnings, r->nwarnings);
     free_list(r->infos, r->ninfos);
@@ -95,14 +95,14 @@ void qannots_move(struct qannots *a, struct query_result *r)
     *a = (struct qannots){0};
 }
 
-void qannots_fini(struct qannots *a)
+void query_annots_fini(struct qannots *a)
 {
     free_list(a->warnings, a->nwarnings);
     free_list(a->infos, a->ninfos);
     *a = (struct qannots){0};
 }
 
-struct mp_labels *qlabels_drop_name(struct mp_labels_builder *lb, struct mp_labels *ls)
+struct mp_labels *query_drop_name(struct mp_labels_builder *lb, struct mp_labels *ls)
 {
     struct mp_str name = MP_STR_LIT("__name__");
     if (!mp_labels_has(ls, name))

@@ -21,6 +21,7 @@ check "$build/tsdb/libmp_tsdb.a" '^tsdb_'
 check "$build/remote/libmp_remote.a" '^remote_'
 check "$build/query/libmp_query.a" '^query_'
 check "$build/scraper/libmp_scraper.a" '^scrape_'
+check "$build/meshsim/libmp_meshsim.a" '^meshsim_'
 check "$build/cmd/libmp_cmd_flags.a" '^cmd_'
 check "$build/cmd/libmp_cmd_tool.a" '^cmd_'
 exit $status
