@@ -57,6 +57,14 @@ static int grow(struct mp_buf *b, size_t need)
     return 0;
 }
 
+int mp_buf_reserve(struct mp_buf *b, size_t n)
+{
+    size_t need;
+    if (__builtin_add_overflow(b->len, n, &need))
+        return MP_ENOMEM;
+    return grow(b, need);
+}
+
 int mp_buf_append(struct mp_buf *b, const void *p, size_t n)
 {
     size_t need;

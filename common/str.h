@@ -41,6 +41,9 @@ void mp_buf_init(struct mp_buf *b, size_t limit);
 void mp_buf_fini(struct mp_buf *b);
 void mp_buf_reset(struct mp_buf *b);
 MP_NODISCARD int mp_buf_append(struct mp_buf *b, const void *p, size_t n);
+/* Makes room for n more bytes (plus the NUL) without changing len: the caller may then write
+ * up to n bytes at data + len and set len. MP_ENOMEM / MP_ELIMIT. */
+MP_NODISCARD int mp_buf_reserve(struct mp_buf *b, size_t n);
 MP_NODISCARD int mp_buf_appendf(struct mp_buf *b, const char *fmt, ...) MP_PRINTF(2, 3);
 static inline int mp_buf_append_str(struct mp_buf *b, const char *s)
 {

@@ -123,4 +123,22 @@ MP_NODISCARD int remote_write_decode_and_append_cached(
     struct tsdb *db, struct remote_write_cache *cache, const uint8_t *body, size_t len,
     const struct remote_write_limits *lim, struct remote_write_result *res, struct mp_err *err);
 
+/* ---- encoding: the sender's half ------------------------------------------------------------ */
+
+struct mp_buf;
+/* One series of a request to encode: labels in the order to send (a receiver wants them sorted
+ * by name) and its samples. Everything is borrowed for the call. */
+struct remote_write_series {
+    const struct mp_label *labels;
+    size_t nlabels;
+    const int64_t *t_ms;
+    const double *v;
+    size_t nsamples;
+};
+
+/* Replaces out's contents with a remote-write 1.0 body (snappy block of a packed
+ * prometheus.WriteRequest) holding s[0..n). MP_ENOMEM / MP_ELIMIT (out's limit). */
+MP_NODISCARD int remote_write_encode(const struct remote_write_series *s, size_t n,
+                                     struct mp_buf *out, struct mp_err *err);
+
 #endif
