@@ -349,7 +349,8 @@ int main(int argc, char **argv)
             wopt.tls_priorities = tls_prio;
         }
     }
-    if (web_server_create(&wopt, &web, &err) != 0 || web_server_start(web, &err) != 0) {
+    if (web_server_create(&wopt, &web, &err) != 0 || web_ui_register(web, &err) != 0 ||
+        web_server_start(web, &err) != 0) {
         MP_LOG_ERROR("Unable to start web server", MP_KV_STR("err", err.msg));
         goto out;
     }

@@ -8,6 +8,11 @@ pkgs=(build-essential cmake pkg-config git
       libcurl4-openssl-dev libmicrohttpd-dev libsnappy-dev libzstd-dev
       libprotobuf-c-dev protobuf-c-compiler libyaml-dev libcrypt-dev libcriterion-dev
       libpcre2-dev libxxhash-dev libjson-c-dev zlib1g-dev curl openssl)
+# the dashboard's charting library comes from npm at build time; a Node.js from elsewhere
+# (nodesource, nvm) is used when present
+if ! command -v npm >/dev/null 2>&1; then
+  pkgs+=(nodejs npm)
+fi
 if [ "${MP_DEPS_EXTRA:-}" != "" ]; then
   # shellcheck disable=SC2206
   pkgs+=(${MP_DEPS_EXTRA})

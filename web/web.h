@@ -152,4 +152,12 @@ void web_response_body_copy(struct web_response *resp, const void *p, size_t len
 /* Helper for bodies of constant strings. */
 #define WEB_BODY_LIT(resp, lit) web_response_body_static((resp), (lit), sizeof(lit) - 1)
 
+/* ---- the dashboard (ui.c) ---- */
+/* Registers the dashboard (issue 6): GET / (mesh overview), /graph (expression browser),
+ * /targets, /tsdb-status and /namespaces/... answer the single-page application's index.html
+ * (its <base href> set to the route prefix); /static/<path> serves the embedded assets (app.js,
+ * app.css, uPlot). The page talks only to the public HTTP API. Before web_server_start.
+ * MP_EINVAL / MP_EEXISTS as web_server_route. */
+MP_NODISCARD int web_ui_register(struct web_server *srv, struct mp_err *err);
+
 #endif
