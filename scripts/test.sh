@@ -4,8 +4,9 @@
 # ASan+UBSan tree, and runs every test in both (CTest drives the Criterion binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# prometheus brings promtool, the oracle of the differential tests (skipped without it)
-MP_DEPS_EXTRA="prometheus ${MP_DEPS_EXTRA:-}" ./scripts/deps.sh
+# prometheus (with promtool) is the oracle of the differential tests; chromium runs the
+# dashboard's browser test (both tests skip without them)
+MP_DEPS_EXTRA="prometheus chromium ${MP_DEPS_EXTRA:-}" ./scripts/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DMP_WERROR=ON >/dev/null
