@@ -49,62 +49,14 @@ struct lexer {
 
 /* ---- error text helpers ----------------------------------------------------------------- */
 
-/* Decodes the UTF-8 sequence at s[0..n) as Go: the rune and its length, U+FFFD and 1 when
- * invalid (overlong, surrogate, > U+10FFFF, truncated). */
+/* The rune at s[0..n) and its length (U+FFFD and 1 when invalid or at the end). */
 static uint32_t utf8_decode(const unsigned char *s, size_t n, size_t *len)
 {
-    *len = 1;
-    if (n == 0)
-        return 0xFFFD;
-    unsigned c = s[0];
-    if (c < 0x80)
-        return c;
-    size_t k;
-    uint32_t r, min;
-    if (c >= 0xC2 && c <= 0xDF) {
-        k = 2, r = c & 0x1F, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3, r = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4, r = c & 0x07, min = 0x10000;
-    } else {
-        return 0xFFFD;
-    }
-    if (n < k)
-        return 0xFFFD;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0xFFFD;
-        r = r << 6 | (s[i] & 0x3F);
-    }
-    if (r < min || r > 0x10FFFF || (r >= 0xD800 && r < 0xE000))
-        return 0xFFFD;
-    *len = k;
+    uint32_t r;
+    *len = mp_utf8_decode(s, n, &r);
+    if (*len == 0)
+        *len = 1;
     return r;
-}
-
-static size_t utf8_encode(uint32_t r, char *out)
-{
-    if (r < 0x80) {
-        out[0] = (char)r;
-        return 1;
-    }
-    if (r < 0x800) {
-        out[0] = (char)(0xC0 | r >> 6);
-        out[1] = (char)(0x80 | (r & 0x3F));
-        return 2;
-    }
-    if (r < 0x10000) {
-        out[0] = (char)(0xE0 | r >> 12);
-        out[1] = (char)(0x80 | (r >> 6 & 0x3F));
-        out[2] = (char)(0x80 | (r & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | r >> 18);
-    out[1] = (char)(0x80 | (r >> 12 & 0x3F));
-    out[2] = (char)(0x80 | (r >> 6 & 0x3F));
-    out[3] = (char)(0x80 | (r & 0x3F));
-    return 4;
 }
 
 /* Go %q of a rune (strconv.QuoteRune), for the characters a lexer error names. */
@@ -127,7 +79,7 @@ static void quote_rune(uint32_t r, char *out, size_t cap)
         return;
     }
     char u[4];
-    size_t n = utf8_encode(r, u);
+    size_t n = mp_utf8_encode(r, u);
     snprintf(out, cap, "'%.*s'", (int)n, u);
 }
 
@@ -139,7 +91,7 @@ static void go_sharp_u(uint32_t r, char *out, size_t cap)
         return;
     }
     char u[4];
-    size_t n = utf8_encode(r, u);
+    size_t n = mp_utf8_encode(r, u);
     snprintf(out, cap, "U+%04X '%.*s'", (unsigned)r, (int)n, u);
 }
 
@@ -564,7 +516,7 @@ static int unquote(const char *s, size_t n, struct mp_buf *out)
         if (c >= 0x80) {
             size_t k;
             uint32_t r = utf8_decode((const unsigned char *)s + i, n - i, &k);
-            rc = mp_buf_append(out, enc, utf8_encode(r, enc));
+            rc = mp_buf_append(out, enc, mp_utf8_encode(r, enc));
             i += k;
             continue;
         }
@@ -589,7 +541,7 @@ static int unquote(const char *s, size_t n, struct mp_buf *out)
         for (int d = 0; d < digits && i < n; d++, i++)
             x = x * (uint32_t)base + (uint32_t)digit_val((unsigned char)s[i]);
         if (e == 'u' || e == 'U') {
-            rc = mp_buf_append(out, enc, utf8_encode(x, enc));
+            rc = mp_buf_append(out, enc, mp_utf8_encode(x, enc));
         } else {
             char byte = (char)x;
             rc = mp_buf_append(out, &byte, 1);

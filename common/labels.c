@@ -98,69 +98,9 @@ bool mp_metric_name_is_valid(struct mp_str s)
 
 /* ---- UTF-8 (Go unicode/utf8 semantics) ------------------------------------------------ */
 
-#define RUNE_ERROR 0xFFFDu
-
-/* Decodes one rune from p[0..n), n >= 1. Returns its width; invalid input (overlong forms,
- * surrogates, > U+10FFFF, truncation) yields RUNE_ERROR with width 1, as utf8.DecodeRune. */
-static size_t decode_rune(const unsigned char *p, size_t n, uint32_t *r)
-{
-    unsigned c = p[0];
-    if (c < 0x80) {
-        *r = c;
-        return 1;
-    }
-    size_t w;
-    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) {
-        w = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        w = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        else if (c == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        w = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xF4)
-            hi = 0x8F; /* > U+10FFFF */
-    } else {
-        goto bad;
-    }
-    if (n < w || p[1] < lo || p[1] > hi)
-        goto bad;
-    for (size_t i = 2; i < w; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            goto bad;
-    if (w == 2)
-        *r = (c & 0x1Fu) << 6 | (p[1] & 0x3Fu);
-    else if (w == 3)
-        *r = (c & 0x0Fu) << 12 | (p[1] & 0x3Fu) << 6 | (p[2] & 0x3Fu);
-    else
-        *r = (c & 0x07u) << 18 | (p[1] & 0x3Fu) << 12 | (p[2] & 0x3Fu) << 6 | (p[3] & 0x3Fu);
-    return w;
-bad:
-    *r = RUNE_ERROR;
-    return 1;
-}
-
 bool mp_label_value_is_valid(struct mp_str s)
 {
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    size_t i = 0;
-    while (i < s.len) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t r;
-        size_t w = decode_rune(p + i, s.len - i, &r);
-        if (w == 1)
-            return false; /* a lead byte >= 0x80 that decodes to width 1 is invalid */
-        i += w;
-    }
-    return true;
+    return mp_utf8_valid(s);
 }
 
 /* ---- Go-style quoting ----------------------------------------------------------------- */
@@ -214,10 +154,10 @@ int mp_label_quote(struct mp_buf *out, struct mp_str s)
             continue;
         }
         uint32_t r;
-        size_t w = decode_rune(p + i, s.len - i, &r);
+        size_t w = mp_utf8_decode(p + i, s.len - i, &r);
         char esc[10];
         size_t elen = 0;
-        if (w == 1 && r == RUNE_ERROR) {
+        if (w == 1 && r == MP_UTF8_ERROR) {
             esc[0] = '\\', esc[1] = 'x', esc[2] = hex[p[i] >> 4], esc[3] = hex[p[i] & 15];
             elen = 4;
         } else if (r == '"' || r == '\\') {

@@ -122,83 +122,13 @@ static pcre2_match_data *thread_md(uint32_t pairs)
  * <= U+10FFFF), 0 if invalid. *cp receives the code point. n >= 1. */
 static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
 {
-    unsigned char c = p[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0) {
-        if (n < 2 || (p[1] & 0xC0) != 0x80)
-            return 0;
-        *cp = ((uint32_t)(c & 0x1F) << 6) | (p[1] & 0x3F);
-        return 2;
-    }
-    if (c < 0xF0) {
-        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xE0 && p[1] < 0xA0)
-            return 0;
-        if (c == 0xED && p[1] >= 0xA0)
-            return 0;
-        *cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && p[1] < 0x90)
-            return 0;
-        if (c == 0xF4 && p[1] >= 0x90)
-            return 0;
-        *cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
-              ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
-        return 4;
-    }
-    return 0;
+    size_t w = mp_utf8_decode(p, n, cp);
+    return w == 1 && p[0] >= 0x80 ? 0 : w;
 }
 
 static bool utf8_valid(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t cp = 0;
-        size_t k = utf8_decode(p + i, n - i, &cp);
-        if (!k)
-            return false;
-        i += k;
-    }
-    return true;
-}
-
-static size_t utf8_encode(uint32_t cp, char *o)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
+    return mp_utf8_valid((struct mp_str){s, n});
 }
 
 /* ---- the compiled object ------------------------------------------------------------------ */
@@ -316,7 +246,7 @@ static int tr_literal(struct tr *t, uint32_t cp)
         return tr_emits(t, "(?!)"); /* Go accepts it; no valid subject contains it */
     if (is_alnum(cp) || cp >= 0x80) {
         char b[4];
-        return tr_emit(t, b, utf8_encode(cp, b));
+        return tr_emit(t, b, mp_utf8_encode(cp, b));
     }
     return tr_emit_hex(t, cp);
 }
@@ -532,7 +462,7 @@ static int class_char(struct tr *t, uint32_t cp)
 {
     if (is_alnum(cp) || (cp >= 0x80 && !is_surrogate(cp))) {
         char b[4];
-        return tr_emit(t, b, utf8_encode(cp, b));
+        return tr_emit(t, b, mp_utf8_encode(cp, b));
     }
     return tr_emit_hex(t, cp);
 }

@@ -112,3 +112,94 @@ char *mp_buf_take(struct mp_buf *b, size_t *len)
     b->len = b->cap = 0;
     return d;
 }
+
+/* ---- UTF-8 (Go unicode/utf8 semantics) ---------------------------------------------- */
+
+size_t mp_utf8_decode(const unsigned char *p, size_t n, uint32_t *r)
+{
+    if (n == 0) {
+        *r = MP_UTF8_ERROR;
+        return 0;
+    }
+    unsigned c = p[0];
+    if (c < 0x80) {
+        *r = c;
+        return 1;
+    }
+    size_t w;
+    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        w = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        w = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        w = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F; /* > U+10FFFF */
+    } else {
+        goto bad;
+    }
+    if (n < w || p[1] < lo || p[1] > hi)
+        goto bad;
+    for (size_t i = 2; i < w; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            goto bad;
+    if (w == 2)
+        *r = (c & 0x1Fu) << 6 | (p[1] & 0x3Fu);
+    else if (w == 3)
+        *r = (c & 0x0Fu) << 12 | (p[1] & 0x3Fu) << 6 | (p[2] & 0x3Fu);
+    else
+        *r = (c & 0x07u) << 18 | (p[1] & 0x3Fu) << 12 | (p[2] & 0x3Fu) << 6 | (p[3] & 0x3Fu);
+    return w;
+bad:
+    *r = MP_UTF8_ERROR;
+    return 1;
+}
+
+bool mp_utf8_valid(struct mp_str s)
+{
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    size_t i = 0;
+    while (i < s.len) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t r;
+        size_t w = mp_utf8_decode(p + i, s.len - i, &r);
+        if (w == 1)
+            return false; /* a lead byte >= 0x80 that decodes to width 1 is invalid */
+        i += w;
+    }
+    return true;
+}
+
+size_t mp_utf8_encode(uint32_t r, char out[4])
+{
+    if (r < 0x80) {
+        out[0] = (char)r;
+        return 1;
+    }
+    if (r < 0x800) {
+        out[0] = (char)(0xC0 | r >> 6);
+        out[1] = (char)(0x80 | (r & 0x3F));
+        return 2;
+    }
+    if (r < 0x10000) {
+        out[0] = (char)(0xE0 | r >> 12);
+        out[1] = (char)(0x80 | (r >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (r & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | r >> 18);
+    out[1] = (char)(0x80 | (r >> 12 & 0x3F));
+    out[2] = (char)(0x80 | (r >> 6 & 0x3F));
+    out[3] = (char)(0x80 | (r & 0x3F));
+    return 4;
+}

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -51,5 +52,16 @@ static inline int mp_buf_append_str(struct mp_buf *b, const char *s)
 }
 /* Hands the data out (caller frees with mp_free) and leaves b empty. */
 char *mp_buf_take(struct mp_buf *b, size_t *len);
+
+/* ---- UTF-8, as Go's unicode/utf8 ---- */
+#define MP_UTF8_ERROR 0xFFFDu
+/* Decodes the rune at p[0..n) into *r and returns its width, as utf8.DecodeRune: an invalid
+ * or truncated sequence (overlong form, surrogate, > U+10FFFF) gives MP_UTF8_ERROR and width
+ * 1 (a real U+FFFD in the input has width 3); n == 0 gives MP_UTF8_ERROR and 0. */
+size_t mp_utf8_decode(const unsigned char *p, size_t n, uint32_t *r);
+/* Whether s is valid UTF-8 (utf8.ValidString). */
+bool mp_utf8_valid(struct mp_str s);
+/* Encodes r (<= U+10FFFF, not a surrogate) into out; returns 1..4. */
+size_t mp_utf8_encode(uint32_t r, char out[4]);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "common/alloc.h"
+#include "common/str.h"
 #include "query/query_internal.h"
 
 static const char *const op_names[] = {
@@ -44,43 +45,6 @@ const char *query_type_name(enum query_type t)
 
 /* Decodes one UTF-8 rune as Go does; returns its length, *r = 0xFFFD with length 1 for an
  * invalid byte. */
-static size_t utf8_rune(const unsigned char *p, size_t n, uint32_t *r)
-{
-    unsigned c = p[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *r = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, v = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, v = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, v = c & 0x07, min = 0x10000;
-    else
-        goto bad;
-    if (n < len)
-        goto bad;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            goto bad;
-        v = v << 6 | (p[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v < 0xE000))
-        goto bad;
-    *r = v;
-    return len;
-bad:
-    *r = 0xFFFD;
-    return 1;
-}
-
-size_t query_utf8_rune(const unsigned char *p, size_t n, uint32_t *r)
-{
-    return utf8_rune(p, n, r);
-}
 
 /* Approximation of Go unicode.IsPrint for runes >= 0x80: C1 controls, soft hyphen and the
  * non-characters are not printable. */
@@ -113,7 +77,7 @@ int query_go_quote(struct mp_buf *out, struct mp_str s, size_t max_runes)
     size_t i = 0, runes = 0;
     while (rc == 0 && i < s.len && (max_runes == 0 || runes < max_runes)) {
         uint32_t r;
-        size_t w = utf8_rune(p + i, s.len - i, &r);
+        size_t w = mp_utf8_decode(p + i, s.len - i, &r);
         runes++;
         if (r == 0xFFFD && w == 1) {
             rc = mp_buf_appendf(out, "\\x%02x", p[i]);

@@ -238,7 +238,7 @@ static int32_t rune_at(const struct parser *p, size_t pos, size_t *w)
         return -1;
     }
     uint32_t r;
-    *w = query_utf8_rune((const unsigned char *)p->src + pos, p->len - pos, &r);
+    *w = mp_utf8_decode((const unsigned char *)p->src + pos, p->len - pos, &r);
     return (int32_t)r;
 }
 

@@ -51,7 +51,5 @@ int query_fmt_duration(struct mp_buf *out, int64_t ms);
 
 /* Go's backslash escape of r inside a literal quoted with quote (' or "), or NULL. */
 const char *query_go_escape(uint32_t r, int quote);
-/* One UTF-8 rune as Go decodes it (invalid byte: U+FFFD, length 1). */
-size_t query_utf8_rune(const unsigned char *p, size_t n, uint32_t *r);
 
 #endif

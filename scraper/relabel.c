@@ -23,6 +23,7 @@
 #include "common/alloc.h"
 #include "common/labels.h"
 #include "common/matcher.h"
+#include "common/str.h"
 #include "common/time.h"
 #include "configs/config.h"
 #include "scraper/md5.h"
@@ -93,58 +94,10 @@ static void utf8_locale_load(void)
     utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 }
 
-/* Decodes one rune at s[0..n) (n > 0) as Go utf8.DecodeRuneInString: invalid -> 0xFFFD, 1. */
-static uint32_t utf8_decode(const unsigned char *s, size_t n, size_t *width)
-{
-    unsigned c = s[0];
-    *width = 1;
-    if (c < 0x80)
-        return c;
-    size_t need;
-    uint32_t r, min;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2, r = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3, r = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4, r = c & 0x07, min = 0x10000;
-    } else {
-        return 0xfffd;
-    }
-    if (n < need)
-        return 0xfffd;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0xfffd;
-        r = r << 6 | (s[i] & 0x3f);
-    }
-    if (r < min || r > 0x10ffff || (r >= 0xd800 && r <= 0xdfff))
-        return 0xfffd;
-    *width = need;
-    return r;
-}
-
 static int utf8_append(struct mp_buf *out, uint32_t r)
 {
-    unsigned char e[4];
-    size_t n;
-    if (r < 0x80) {
-        e[0] = (unsigned char)r, n = 1;
-    } else if (r < 0x800) {
-        e[0] = (unsigned char)(0xc0 | r >> 6), e[1] = (unsigned char)(0x80 | (r & 0x3f)), n = 2;
-    } else if (r < 0x10000) {
-        e[0] = (unsigned char)(0xe0 | r >> 12);
-        e[1] = (unsigned char)(0x80 | (r >> 6 & 0x3f));
-        e[2] = (unsigned char)(0x80 | (r & 0x3f));
-        n = 3;
-    } else {
-        e[0] = (unsigned char)(0xf0 | r >> 18);
-        e[1] = (unsigned char)(0x80 | (r >> 12 & 0x3f));
-        e[2] = (unsigned char)(0x80 | (r >> 6 & 0x3f));
-        e[3] = (unsigned char)(0x80 | (r & 0x3f));
-        n = 4;
-    }
-    return mp_buf_append(out, e, n);
+    char e[4];
+    return mp_buf_append(out, e, mp_utf8_encode(r, e));
 }
 
 static uint32_t map_rune(uint32_t r, bool upper)
@@ -172,8 +125,8 @@ static int case_map(struct mp_str in, bool upper, struct mp_buf *out)
     if (!ascii)
         pthread_once(&utf8_once, utf8_locale_load);
     for (size_t i = 0; i < in.len;) {
-        size_t w;
-        uint32_t r = utf8_decode(s + i, in.len - i, &w);
+        uint32_t r;
+        size_t w = mp_utf8_decode(s + i, in.len - i, &r);
         int rc = utf8_append(out, map_rune(r, upper));
         if (rc)
             return rc;

@@ -764,3 +764,39 @@ Test(builder, copies_are_capped_and_a_failed_set_changes_nothing)
     mp_labels_builder_destroy(b);
     mp_free(big);
 }
+
+/* The shared UTF-8 decoder (common/str.h) on Go's utf8.DecodeRune vectors. */
+Test(utf8, decode_encode_valid)
+{
+    static const struct {
+        const char *s;
+        size_t n, width;
+        uint32_t r;
+    } v[] = {
+        {"a", 1, 1, 'a'},
+        {"\xc3\xa9", 2, 2, 0xE9},
+        {"\xe2\x82\xac", 3, 3, 0x20AC},
+        {"\xf0\x9f\x98\x80", 4, 4, 0x1F600},
+        {"\xef\xbf\xbd", 3, 3, 0xFFFD},       /* a real U+FFFD */
+        {"\xc0\x80", 2, 1, MP_UTF8_ERROR},     /* overlong */
+        {"\xe0\x80\x80", 3, 1, MP_UTF8_ERROR}, /* overlong */
+        {"\xed\xa0\x80", 3, 1, MP_UTF8_ERROR}, /* surrogate */
+        {"\xf4\x90\x80\x80", 4, 1, MP_UTF8_ERROR}, /* > U+10FFFF */
+        {"\xe2\x82", 2, 1, MP_UTF8_ERROR},     /* truncated */
+        {"\x80", 1, 1, MP_UTF8_ERROR},
+        {"", 0, 0, MP_UTF8_ERROR},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        uint32_t r = 0;
+        size_t w = mp_utf8_decode((const unsigned char *)v[i].s, v[i].n, &r);
+        cr_assert_eq(w, v[i].width, "vector %zu", i);
+        cr_assert_eq(r, v[i].r, "vector %zu", i);
+        if (v[i].width > 1 || (v[i].n == 1 && r < 0x80)) {
+            char e[4];
+            cr_assert_eq(mp_utf8_encode(r, e), v[i].n, "vector %zu", i);
+            cr_assert(memcmp(e, v[i].s, v[i].n) == 0, "vector %zu", i);
+        }
+        bool valid = v[i].n == 0 || (v[i].width == v[i].n && !(v[i].width == 1 && r >= 0x80));
+        cr_assert_eq(mp_utf8_valid((struct mp_str){v[i].s, v[i].n}), valid, "vector %zu", i);
+    }
+}
