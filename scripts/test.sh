@@ -21,4 +21,6 @@ ctest --test-dir build/release --verbose --timeout 900 || status=1
 echo "== asan+ubsan: unit tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --verbose --timeout 900 -L unit || status=1
+echo "== demo: the README's main command, as a new user runs it"
+./tests/demo_check.sh || status=1
 exit $status
