@@ -300,8 +300,11 @@ static int64_t floor_div(int64_t a, int64_t b)
 static struct civil civil_from_unix(int64_t sec)
 {
     struct civil cv;
-    int64_t days = floor_div(sec, 86400);
-    int64_t sod = sec - days * 86400;
+    int64_t days = sec / 86400, sod = sec % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
     cv.hour = (int)(sod / 3600);
     cv.minute = (int)(sod % 3600 / 60);
     cv.wday = (int)((days % 7 + 11) % 7); /* 1970-01-01 was a Thursday (4) */
