@@ -1222,32 +1222,3 @@ int query_ev_eval(struct qev *ev, const struct query_expr *e, struct qmat *out)
     }
     return mp_err_set(ev->err, MP_EINVAL, "unknown expression node");
 }
-
-/* ---- Go %g ---------------------------------------------------------------------------------- */
-
-void query_fmt_g(char *buf, size_t cap, double v)
-{
-    if (isnan(v)) {
-        snprintf(buf, cap, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    char e[40];
-    int prec;
-    for (prec = 1; prec < 17; prec++) {
-        snprintf(e, sizeof e, "%.*e", prec - 1, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    snprintf(e, sizeof e, "%.*e", prec - 1, v);
-    int exp = atoi(strchr(e, 'e') + 1);
-    if (v == 0)
-        exp = 0;
-    if (exp < -4 || exp >= 6)
-        snprintf(buf, cap, "%.*e", prec - 1, v); /* C also writes two exponent digits */
-    else
-        snprintf(buf, cap, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, v);
-}
