@@ -27,7 +27,7 @@ struct ev_fx {
     struct mp_err err;
 };
 
-static int ev_rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+static inline int ev_rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
     (void)st;
     (void)flag;
@@ -36,7 +36,7 @@ static int ev_rm_one(const char *p, const struct stat *st, int flag, struct FTW 
 }
 
 /* Parses `name{a="b", c="d"}` (no escapes) into a label set. */
-static struct mp_labels *ev_labels(const char *s)
+static inline struct mp_labels *ev_labels(const char *s)
 {
     struct mp_label l[32];
     char buf[32][2][128];
@@ -71,7 +71,7 @@ static struct mp_labels *ev_labels(const char *s)
     return ls;
 }
 
-static void ev_open_opts(struct ev_fx *f, const struct query_engine_opts *eo)
+static inline void ev_open_opts(struct ev_fx *f, const struct query_engine_opts *eo)
 {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/mp_test_eval_XXXXXX");
@@ -85,14 +85,14 @@ static void ev_open_opts(struct ev_fx *f, const struct query_engine_opts *eo)
     cr_assert_eq(query_engine_create(eo, &f->eng, &f->err), 0, "%s", f->err.msg);
 }
 
-static void ev_open(struct ev_fx *f)
+static inline void ev_open(struct ev_fx *f)
 {
     struct query_engine_opts eo;
     query_engine_opts_init(&eo);
     ev_open_opts(f, &eo);
 }
 
-static void ev_close(struct ev_fx *f)
+static inline void ev_close(struct ev_fx *f)
 {
     query_result_fini(&f->r);
     query_engine_destroy(f->eng);
@@ -101,7 +101,7 @@ static void ev_close(struct ev_fx *f)
 }
 
 /* Appends one sample. */
-static void ev_add(struct ev_fx *f, const char *series, int64_t t_ms, double v)
+static inline void ev_add(struct ev_fx *f, const char *series, int64_t t_ms, double v)
 {
     struct mp_labels *ls = ev_labels(series);
     struct tsdb_appender *a;
@@ -113,7 +113,7 @@ static void ev_add(struct ev_fx *f, const char *series, int64_t t_ms, double v)
 
 /* promqltest series values from t = 0 every step_ms: "1 2 _ stale 5", "0+10x5" (6 values),
  * "1x3" (4 values), "_x2" (skips 3). */
-static void ev_load(struct ev_fx *f, const char *series, int64_t step_ms, const char *vals)
+static inline void ev_load(struct ev_fx *f, const char *series, int64_t step_ms, const char *vals)
 {
     struct mp_labels *ls = ev_labels(series);
     struct tsdb_appender *a;
@@ -160,21 +160,21 @@ static void ev_load(struct ev_fx *f, const char *series, int64_t step_ms, const 
     mp_labels_release(ls);
 }
 
-static int ev_instant(struct ev_fx *f, const char *q, int64_t t_ms)
+static inline int ev_instant(struct ev_fx *f, const char *q, int64_t t_ms)
 {
     query_result_fini(&f->r);
     memset(&f->err, 0, sizeof f->err);
     return query_exec_instant(f->eng, f->db, q, strlen(q), t_ms, NULL, &f->r, &f->err);
 }
 
-static int ev_range(struct ev_fx *f, const char *q, int64_t start, int64_t end, int64_t step)
+static inline int ev_range(struct ev_fx *f, const char *q, int64_t start, int64_t end, int64_t step)
 {
     query_result_fini(&f->r);
     memset(&f->err, 0, sizeof f->err);
     return query_exec_range(f->eng, f->db, q, strlen(q), start, end, step, NULL, &f->r, &f->err);
 }
 
-static const char *ev_fmt(const struct mp_labels *ls, char *buf, size_t cap)
+static inline const char *ev_fmt(const struct mp_labels *ls, char *buf, size_t cap)
 {
     struct mp_buf b;
     mp_buf_init(&b, 0);
@@ -184,7 +184,7 @@ static const char *ev_fmt(const struct mp_labels *ls, char *buf, size_t cap)
     return buf;
 }
 
-static bool ev_same(double a, double b)
+static inline bool ev_same(double a, double b)
 {
     if (isnan(a) || isnan(b))
         return isnan(a) && isnan(b);
@@ -197,7 +197,7 @@ struct ev_want {
 };
 
 /* The instant query's vector equals want (as a set; with ordered, in that order). */
-static void ev_expect_vec(struct ev_fx *f, const char *q, int64_t t, const struct ev_want *w,
+static inline void ev_expect_vec(struct ev_fx *f, const char *q, int64_t t, const struct ev_want *w,
                           size_t n, bool ordered)
 {
     int rc = ev_instant(f, q, t);
@@ -238,14 +238,14 @@ static void ev_expect_vec(struct ev_fx *f, const char *q, int64_t t, const struc
         ev_expect_vec(f, q, t, w_, sizeof w_ / sizeof w_[0], true);                             \
     } while (0)
 
-static void ev_expect_empty(struct ev_fx *f, const char *q, int64_t t)
+static inline void ev_expect_empty(struct ev_fx *f, const char *q, int64_t t)
 {
     int rc = ev_instant(f, q, t);
     cr_assert_eq(rc, 0, "%s: %s", q, f->err.msg);
     cr_assert_eq(f->r.nseries, 0, "%s: %zu series", q, f->r.nseries);
 }
 
-static void ev_expect_scalar(struct ev_fx *f, const char *q, int64_t t, double v)
+static inline void ev_expect_scalar(struct ev_fx *f, const char *q, int64_t t, double v)
 {
     int rc = ev_instant(f, q, t);
     cr_assert_eq(rc, 0, "%s: %s", q, f->err.msg);
@@ -254,7 +254,7 @@ static void ev_expect_scalar(struct ev_fx *f, const char *q, int64_t t, double v
 }
 
 /* The instant query fails with code and exactly msg. */
-static void ev_expect_err(struct ev_fx *f, const char *q, int64_t t, int code, const char *msg)
+static inline void ev_expect_err(struct ev_fx *f, const char *q, int64_t t, int code, const char *msg)
 {
     int rc = ev_instant(f, q, t);
     cr_assert_eq(rc, code, "%s: rc %d (%s)", q, rc, f->err.msg);
@@ -263,7 +263,7 @@ static void ev_expect_err(struct ev_fx *f, const char *q, int64_t t, int code, c
 }
 
 /* Series i of a range result: labels and "t:v t:v ..." (t in seconds). */
-static void ev_expect_points(struct ev_fx *f, size_t i, const char *labels, const char *pts)
+static inline void ev_expect_points(struct ev_fx *f, size_t i, const char *labels, const char *pts)
 {
     char got[512];
     cr_assert_lt(i, f->r.nseries);
