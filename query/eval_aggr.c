@@ -474,17 +474,13 @@ static int eval_count_values(struct qev *ev, const struct query_expr *e, struct 
         p = p->a;
     struct cv cv = {.e = e, .label = p->str};
     if (!mp_label_name_is_valid(cv.label)) {
-        /* Go's %q of the StringLiteral node, whose String() is already quoted */
-        struct mp_buf q1, q2;
-        mp_buf_init(&q1, 0);
-        mp_buf_init(&q2, 0);
-        int rc = query_go_quote(&q1, cv.label, 0);
+        /* "%s" of the StringLiteral node: its String() is strconv.Quote of the value */
+        struct mp_buf q;
+        mp_buf_init(&q, 0);
+        int rc = query_go_quote(&q, cv.label, 0);
         if (rc == 0)
-            rc = query_go_quote(&q2, (struct mp_str){q1.data, q1.len}, 0);
-        if (rc == 0)
-            rc = mp_err_set(ev->err, MP_EEXEC, "invalid label name %.*s", (int)q2.len, q2.data);
-        mp_buf_fini(&q1);
-        mp_buf_fini(&q2);
+            rc = mp_err_set(ev->err, MP_EEXEC, "invalid label name %.*s", (int)q.len, q.data);
+        mp_buf_fini(&q);
         return rc;
     }
     cv.grouping = mp_malloc((e->nlabels + 1) * sizeof *cv.grouping);
