@@ -486,7 +486,8 @@ static int eval_count_values(struct qev *ev, const struct query_expr *e, struct 
     cv.grouping = mp_malloc((e->nlabels + 1) * sizeof *cv.grouping);
     if (!cv.grouping)
         return mp_err_set(ev->err, MP_ENOMEM, "count_values");
-    memcpy(cv.grouping, e->labels, e->nlabels * sizeof *cv.grouping);
+    if (e->nlabels)
+        memcpy(cv.grouping, e->labels, e->nlabels * sizeof *cv.grouping);
     cv.ngrouping = e->nlabels;
     if (!e->without)
         cv.grouping[cv.ngrouping++] = cv.label;
