@@ -10,7 +10,8 @@
  *   bench_query [--smoke] [--namespaces N] [--deployments N] [--replicas N] [--peers N]
  *               [--duration-ms D] [--interval-ms I] [--range-ms R] [--step-ms S] [--iters K]
  *               [--filter SUBSTRING]
- * Defaults: a mesh of about 100k series over 1 h at 10 s; --namespaces 10 gives about 1M. */
+ * Defaults: about 90k series (4 namespaces of 10 deployments x 3 replicas) over 1 h at 10 s;
+ * --namespaces 45 gives about 1M. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,7 @@ static int64_t arg_i64(int argc, char **argv, int *i)
 static void parse_args(int argc, char **argv, struct cfg *c)
 {
     meshgen_opts_init(&c->mesh);
-    c->mesh.namespaces = 1;
+    c->mesh.namespaces = 4;
     c->mesh.deployments = 10;
     c->mesh.replicas = 3;
     c->mesh.peers = 3;
