@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/alloc.h"
+#include "common/metrics.h"
 #include "common/time.h"
 #include "query/eval_core.h"
 
@@ -19,7 +20,38 @@ struct query_engine {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int running;
+    /* Prometheus's engine self-metrics (NULL without a registry) */
+    struct mp_gauge *queries;   /* executing or waiting */
+    struct mp_counter *samples; /* samples loaded by all queries */
 };
+
+/* prometheus_engine_* as 2.55 registers them (the duration summary is left out: the registry
+ * has no summaries). */
+static int register_metrics(struct query_engine *e, struct mp_metrics_registry *r,
+                            struct mp_err *err)
+{
+    struct mp_gauge *max, *log_on;
+    struct mp_counter *log_fail;
+    int rc = mp_metrics_gauge_register(r, "prometheus_engine_queries",
+                                       "The current number of queries being executed or waiting.",
+                                       &e->queries, err);
+    if (rc == 0)
+        rc = mp_metrics_gauge_register(r, "prometheus_engine_queries_concurrent_max",
+                                       "The max number of concurrent queries.", &max, err);
+    if (rc == 0)
+        rc = mp_metrics_counter_register(r, "prometheus_engine_query_samples_total",
+                                         "The total number of samples loaded by all queries.",
+                                         &e->samples, err);
+    if (rc == 0)
+        rc = mp_metrics_gauge_register(r, "prometheus_engine_query_log_enabled",
+                                       "State of the query log.", &log_on, err);
+    if (rc == 0)
+        rc = mp_metrics_counter_register(r, "prometheus_engine_query_log_failures_total",
+                                         "The number of query log failures.", &log_fail, err);
+    if (rc == 0)
+        mp_gauge_set(max, e->o.max_concurrency);
+    return rc;
+}
 
 void query_engine_opts_init(struct query_engine_opts *o)
 {
@@ -44,9 +76,15 @@ int query_engine_create(const struct query_engine_opts *o, struct query_engine *
         return mp_err_set(err, MP_EINVAL, "max samples must be positive");
     if (o->max_concurrency <= 0)
         return mp_err_set(err, MP_EINVAL, "max concurrency must be positive");
-    struct query_engine *e = mp_xmalloc(sizeof *e);
+    struct query_engine *e = mp_xcalloc(1, sizeof *e);
     e->o = *o;
-    e->running = 0;
+    if (o->metrics) {
+        int rc = register_metrics(e, o->metrics, err);
+        if (rc) {
+            mp_free(e);
+            return rc;
+        }
+    }
     pthread_mutex_init(&e->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -71,6 +109,8 @@ static int gate_enter(struct query_engine *e, int64_t deadline_ns, struct mp_err
 {
     struct timespec ts = {.tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000};
     int rc = 0;
+    if (e->queries)
+        mp_gauge_inc(e->queries);
     pthread_mutex_lock(&e->mu);
     while (e->running >= e->o.max_concurrency) {
         if (pthread_cond_timedwait(&e->cv, &e->mu, &ts) == ETIMEDOUT &&
@@ -82,6 +122,8 @@ static int gate_enter(struct query_engine *e, int64_t deadline_ns, struct mp_err
     if (rc == 0)
         e->running++;
     pthread_mutex_unlock(&e->mu);
+    if (rc && e->queries)
+        mp_gauge_dec(e->queries);
     return rc;
 }
 
@@ -91,6 +133,8 @@ static void gate_leave(struct query_engine *e)
     e->running--;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
+    if (e->queries)
+        mp_gauge_dec(e->queries);
 }
 
 /* ---- result assembly ------------------------------------------------------------------------ */
@@ -250,6 +294,8 @@ static int run_query(const struct run *q, struct query_result *out, struct mp_er
     } else {
         query_result_fini(out);
     }
+    if (q->e->samples)
+        mp_counter_add(q->e->samples, (double)ev.total_samples);
     query_annots_fini(&ev.annots);
     mp_labels_builder_destroy(ev.lb);
     gate_leave(q->e);

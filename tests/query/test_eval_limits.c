@@ -4,6 +4,10 @@
  * and the stats of a result. */
 #include "test_eval.h"
 
+#include <pthread.h>
+
+#include "common/metrics.h"
+
 #define S(x) ((int64_t)((x) * 1000))
 #define TOO_MANY "query processing would load too many samples into memory in query execution"
 
@@ -79,5 +83,69 @@ Test(eval_limits, stats)
     cr_assert_eq(ev_range(&f, "metric", 0, S(30), S(10)), 0);
     cr_assert_eq(f.r.stats.total_queryable_samples, 4);
     cr_assert_eq(f.r.stats.peak_samples, 4);
+    ev_close(&f);
+}
+
+Test(eval_limits, self_metrics)
+{
+    struct mp_metrics_registry *reg;
+    cr_assert_eq(mp_metrics_registry_create(&reg), 0);
+    struct query_engine_opts eo;
+    query_engine_opts_init(&eo);
+    eo.metrics = reg;
+    struct ev_fx f;
+    ev_open_opts(&f, &eo);
+    ev_load(&f, "metric{a=\"1\"}", S(10), "0+10x10");
+    cr_assert_eq(ev_instant(&f, "count_over_time(metric[30s])", S(100)), 0);
+    cr_assert_eq(ev_instant(&f, "metric", S(100)), 0);
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    cr_assert_eq(mp_metrics_render(reg, &b), 0);
+    cr_assert_eq(mp_buf_append(&b, "", 1), 0);
+    cr_assert_not_null(strstr(b.data, "\nprometheus_engine_query_samples_total 5\n"), "%s",
+                       b.data);
+    cr_assert_not_null(strstr(b.data, "\nprometheus_engine_queries 0\n"));
+    cr_assert_not_null(strstr(b.data, "\nprometheus_engine_queries_concurrent_max 20\n"));
+    mp_buf_fini(&b);
+    ev_close(&f);
+    mp_metrics_registry_destroy(reg);
+}
+
+struct par {
+    struct ev_fx *f;
+    int ok;
+};
+
+static void *par_run(void *arg)
+{
+    struct par *p = arg;
+    for (int i = 0; i < 20; i++) {
+        struct query_result r = {0};
+        struct mp_err err = {0};
+        if (query_exec_range(p->f->eng, p->f->db, "sum(metric)", 11, 0, S(100), S(10), NULL, &r,
+                             &err) == 0 &&
+            r.nseries == 1 && r.series[0].npoints == 11)
+            p->ok++;
+        query_result_fini(&r);
+    }
+    return NULL;
+}
+
+Test(eval_limits, queries_queue_behind_max_concurrency)
+{
+    struct query_engine_opts eo;
+    query_engine_opts_init(&eo);
+    eo.max_concurrency = 1;
+    struct ev_fx f;
+    ev_open_opts(&f, &eo);
+    ev_load(&f, "metric{a=\"1\"}", S(10), "0+10x10");
+    pthread_t th[3];
+    struct par p[3] = {{&f, 0}, {&f, 0}, {&f, 0}};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, par_run, &p[i]), 0);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(p[i].ok, 20);
+    }
     ev_close(&f);
 }
