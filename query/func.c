@@ -58,12 +58,11 @@ static int cmp_nan_first(const void *pa, const void *pb)
 
 double query_quantile(double q, double *vals, size_t n)
 {
-    if (n == 0 || isnan(q))
+    double r;
+    if (n == 0)
         return NAN;
-    if (q < 0)
-        return -INFINITY;
-    if (q > 1)
-        return INFINITY;
+    if (query_quantile_outside(q, &r))
+        return r;
     qsort(vals, n, sizeof *vals, cmp_nan_first);
     double fn = (double)n;
     double rank = q * (fn - 1);
@@ -104,6 +103,21 @@ int query_fmt_go_g(struct mp_buf *out, double v)
     int decimals = digits - 1 - exp;
     snprintf(tmp, sizeof tmp, "%.*f", decimals < 0 ? 0 : decimals, v);
     return mp_buf_append_str(out, tmp);
+}
+
+int query_func_warn_quantile(struct qcall *c, double q, struct mp_err *err)
+{
+    double r;
+    if (!query_quantile_outside(q, &r))
+        return 0;
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    int rc = query_fmt_go_g(&b, q);
+    if (rc == 0)
+        rc = query_annots_add(c->annots, true, "quantile value should be between 0 and 1, got %s",
+                              b.data);
+    mp_buf_fini(&b);
+    return rc ? query_func_oom(err) : 0;
 }
 
 int query_fmt_go_f(struct mp_buf *out, double v)

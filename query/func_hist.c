@@ -195,12 +195,9 @@ static bool almost_equal(double a, double b, double eps)
 static double bucket_quantile(double q, struct bucket *b, size_t n, bool *forced)
 {
     *forced = false;
-    if (isnan(q))
-        return NAN;
-    if (q < 0)
-        return -INFINITY;
-    if (q > 1)
-        return INFINITY;
+    double r;
+    if (query_quantile_outside(q, &r))
+        return r;
     qsort(b, n, sizeof *b, cmp_bucket);
     if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0))
         return NAN;
@@ -352,17 +349,8 @@ static int hq_run(struct qcall *c, struct groups *gs)
     const struct qvector *v = c->args[1].vec;
     struct mp_str le = MP_STR_LIT("le");
     int rc = 0;
-    if (isnan(q) || q < 0 || q > 1) {
-        struct mp_buf b;
-        mp_buf_init(&b, 0);
-        rc = query_fmt_go_g(&b, q);
-        if (rc == 0)
-            rc = query_annots_add(c->annots, true,
-                                  "quantile value should be between 0 and 1, got %s", b.data);
-        mp_buf_fini(&b);
-        if (rc)
-            return rc;
-    }
+    if ((rc = query_func_warn_quantile(c, q, NULL)))
+        return rc;
     if (v->n == 0)
         return 0;
     gs->nslot = 16;
