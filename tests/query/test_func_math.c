@@ -29,6 +29,14 @@ Test(func_math, elementwise)
     fx_assert_same(math1("floor", -1.2), -2);
     fx_assert_same(math1("exp", 1), 2.718281828459045);
     fx_assert_same(math1("ln", 10), 2.302585092994046);
+    fx_assert_same(math1("ln", 0.6023203277884887), -0.5069658692305488); /* Go, not glibc */
+    fx_assert_same(math1("ln", INFINITY), INFINITY);
+    fx_assert_same(math1("ln", NAN), NAN);
+    fx_assert_same(math1("log2", 10), 3.321928094887362);
+    fx_assert_same(math1("log2", 0.25), -2);
+    fx_assert_same(math1("log2", 0), -INFINITY);
+    fx_assert_same(math1("log2", -8), NAN);
+    fx_assert_same(math1("log10", 2), 0.3010299956639812);
     fx_assert_same(math1("ln", -1), NAN);
     fx_assert_same(math1("ln", 0), -INFINITY);
     fx_assert_same(math1("log2", 8), 3);
