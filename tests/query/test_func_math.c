@@ -321,3 +321,22 @@ Test(func_format, quantile_helper)
     double w[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10.5};
     fx_assert_same(query_quantile(0.9, w, 10), 9.149999999999999);
 }
+
+/* Bit-exact against Go: testdata/func_go_math.txt holds Prometheus's results (see its header). */
+Test(func_math, matches_go_for_the_logarithms_and_exact_functions)
+{
+    FILE *fp = fopen(MP_TESTDATA_DIR "/func_go_math.txt", "r");
+    cr_assert_not_null(fp);
+    char line[256], fn[32];
+    size_t n = 0;
+    while (fgets(line, sizeof line, fp)) {
+        if (line[0] == '#')
+            continue;
+        double in, want;
+        cr_assert_eq(sscanf(line, "%31s %lf %lf", fn, &in, &want), 3, "%s", line);
+        fx_assert_same(math1(fn, in), want);
+        n++;
+    }
+    fclose(fp);
+    cr_assert_geq(n, 300);
+}
