@@ -554,7 +554,10 @@ static int eval_vector_selector(struct qev *ev, const struct query_expr *vs, boo
         rc = 0;
         struct qser *s = NULL;
         size_t j = 0;
+        uint32_t k = 0;
         for (int64_t ts = ev->start; rc == 0 && ts <= ev->end; ts += ev->interval) {
+            if ((++k & 4095) == 0 && (rc = query_ev_check(ev)) != 0)
+                break;
             int64_t ref = ref_time(ev, vs, ts);
             while (j + 1 < b.n && b.p[j + 1].t_ms <= ref)
                 j++;
@@ -938,6 +941,8 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
     int rc = 0;
     bool any = false;
     for (int64_t ts = ev->start; rc == 0 && ts <= ev->end; ts += ev->interval, step++) {
+        if (((step + 1) & 4095) == 0 && (rc = query_ev_check(ev)) != 0)
+            break;
         int64_t ref = ref_time(ev, mc->target, ts), mint = sat_sub(ref, mc->range_ms);
         while (hi < n && p[hi].t_ms <= ref)
             hi++;
@@ -1221,33 +1226,4 @@ int query_ev_eval(struct qev *ev, const struct query_expr *e, struct qmat *out)
         return eval_subquery(ev, e, out);
     }
     return mp_err_set(ev->err, MP_EINVAL, "unknown expression node");
-}
-
-/* ---- Go %g ---------------------------------------------------------------------------------- */
-
-void query_fmt_g(char *buf, size_t cap, double v)
-{
-    if (isnan(v)) {
-        snprintf(buf, cap, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    char e[40];
-    int prec;
-    for (prec = 1; prec < 17; prec++) {
-        snprintf(e, sizeof e, "%.*e", prec - 1, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    snprintf(e, sizeof e, "%.*e", prec - 1, v);
-    int exp = atoi(strchr(e, 'e') + 1);
-    if (v == 0)
-        exp = 0;
-    if (exp < -4 || exp >= 6)
-        snprintf(buf, cap, "%.*e", prec - 1, v); /* C also writes two exponent digits */
-    else
-        snprintf(buf, cap, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, v);
 }
