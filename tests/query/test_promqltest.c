@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -203,7 +204,8 @@ static void add_series(struct query_result *r, struct mp_labels *ls, const int64
 }
 
 /* Queries the fake engine knows: vec (m{a="1"} = t, m{a="2"} = 2t, in that order; t in
- * seconds), scal (scalar t), err (an execution error), warn (vec with a warning), rev (vec in
+ * seconds, or at T for "vec @ T"), drift (vec, but ignoring @), scal (scalar t), err (an
+ * execution error), warn (vec with a warning), rev (vec in
  * reverse order), off (vec + 1, but only in instant queries), unsorted (a range result out of
  * label order). */
 static int fake_instant(void *ctx, struct tsdb *db, const char *q, size_t len, int64_t t,
@@ -212,6 +214,15 @@ static int fake_instant(void *ctx, struct tsdb *db, const char *q, size_t len, i
     (void)ctx, (void)db, (void)len;
     memset(r, 0, sizeof *r);
     double s = (double)t / 1000;
+    /* "Q @ T": the runner's @ re-run; drift ignores the pin (a step-invariance bug). Only the
+     * first word of the query picks the canned result. */
+    const char *at = strstr(q, " @ ");
+    if (at && strncmp(q, "drift", 5) != 0)
+        s = strtod(at + 3, NULL);
+    char name[32];
+    size_t n = strcspn(q, " ");
+    snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), q);
+    q = name;
     if (strcmp(q, "err") == 0)
         return mp_err_set(err, MP_EEXEC, "vector cannot contain metrics with the same labelset");
     if (strcmp(q, "scal") == 0) {
@@ -371,6 +382,19 @@ Test(promqltest, range_mode_check)
     cr_expect_eq(failed, 1, "%s", log ? log : "");
     cr_expect(log && strstr(log, "(range mode)"), "%s", log ? log : "");
     mp_free(log);
+}
+
+/* With "@ t" added, the result must not depend on the evaluation time. */
+Test(promqltest, at_modifier_check)
+{
+    char *log = NULL;
+    size_t failed =
+        run("eval instant at 10s drift\n  m{a=\"1\"} 10\n  m{a=\"2\"} 20\n", NULL, &log);
+    cr_expect_eq(failed, 1, "%s", log ? log : "");
+    cr_expect(log && strstr(log, "(with @, evaluated at -100): drift"), "%s", log ? log : "");
+    mp_free(log);
+    /* time() is @-unsafe: no re-run, so drift passes */
+    expect_pass("eval instant at 10s drift + time() * 0\n  m{a=\"1\"} 10\n  m{a=\"2\"} 20\n");
 }
 
 Test(promqltest, loads_into_storage)
