@@ -940,6 +940,12 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
     size_t lo = 0, hi = 0, step = 0;
     int rc = 0;
     bool any = false;
+    /* the output labels, built once per series; functions see them in the window too (their
+     * own name dropping is then a no-op and the labels they push are not used) */
+    bool dn = drop_name;
+    struct mp_labels *ol = mp_labels_acquire(ls);
+    if (!mc->keep_name && !mc->absent && !(ol = query_ev_drop_name(ev, ol, &dn)))
+        return MP_ENOMEM;
     for (int64_t ts = ev->start; rc == 0 && ts <= ev->end; ts += ev->interval, step++) {
         if (((step + 1) & 4095) == 0 && (rc = query_ev_check(ev)) != 0)
             break;
@@ -972,8 +978,7 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                     }
                     }
                 }
-                struct qwindow w = {.labels = ls, .p = p + lo, .n = hi - lo,
-                                    .drop_name = drop_name};
+                struct qwindow w = {.labels = ol, .p = p + lo, .n = hi - lo, .drop_name = dn};
                 mc->args[mc->mi] = (struct qarg){
                     .kind = QARG_MATRIX, .win = &w, .nwin = 1, .range_ms = mc->range_ms};
                 struct qcall c = {.expr = mc->call,
@@ -986,13 +991,8 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                                   .delayed_name_removal = ev->delayed};
                 rc = mc->f(&c, ev->err);
                 if (rc == 0 && mc->res.n > 0) {
-                    if (!s) {
-                        bool dn = drop_name;
-                        struct mp_labels *ol = mp_labels_acquire(ls);
-                        if (!mc->keep_name)
-                            ol = query_ev_drop_name(ev, ol, &dn);
-                        rc = ol ? query_mat_add(ev, out, ol, dn, &s) : MP_ENOMEM;
-                    }
+                    if (!s)
+                        rc = query_mat_add(ev, out, mp_labels_acquire(ol), dn, &s);
                     if (rc == 0)
                         rc = query_ser_push(ev, s, ts, mc->res.s[0].v);
                 }
@@ -1002,6 +1002,7 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
         if (ts > INT64_MAX - ev->interval)
             break;
     }
+    mp_labels_release(ol);
     if (rc == 0 && any && mc->rate_info) {
         struct mp_str name = mp_labels_metric_name(ls);
         static const char *const suffixes[] = {"_total", "_sum", "_count", "_bucket"};
@@ -1010,11 +1011,19 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
             size_t l = strlen(suffixes[i]);
             counter = name.len >= l && memcmp(name.ptr + name.len - l, suffixes[i], l) == 0;
         }
-        if (!counter)
-            rc = query_annots_add(&ev->annots, false,
-                                  "metric might not be a counter, name does not end in "
-                                  "_total/_sum/_count/_bucket: \"%.*s\"",
-                                  (int)name.len, name.ptr);
+        if (!counter) {
+            struct mp_buf q;
+            mp_buf_init(&q, 0);
+            rc = query_go_quote(&q, name, 0);
+            if (rc == 0)
+                rc = query_annots_add(&ev->annots, false,
+                                      "metric might not be a counter, name does not end in "
+                                      "_total/_sum/_count/_bucket: %.*s",
+                                      (int)q.len, q.data);
+            mp_buf_fini(&q);
+            if (rc)
+                rc = mp_err_set(ev->err, MP_ENOMEM, "annotation");
+        }
     }
     return rc;
 }

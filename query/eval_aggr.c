@@ -35,29 +35,28 @@ struct agg {
     double ratio;
 };
 
-/* Prometheus generateGroupingLabels: by keeps the listed labels, without drops them and
- * __name__, no clause gives the empty set. */
-static int group_labels(struct qev *ev, const struct query_expr *e, const struct mp_labels *ls,
-                        bool drop_name, struct mp_labels **out)
+/* Prometheus generateGroupingLabels over names[0..n): by keeps those labels, without drops them
+ * and __name__, by () gives the empty set. With drop_name (delayed name removal) a name that
+ * is due to go is not kept by `by (__name__)`. */
+static int grouping_labels(struct qev *ev, bool without, const struct mp_str *names, size_t n,
+                           const struct mp_labels *ls, bool drop_name, struct mp_labels **out)
 {
-    if (!e->without && e->nlabels == 0) {
+    if (!without && n == 0) {
         *out = mp_labels_empty();
         return 0;
     }
     int rc = 0;
-    if (e->without) {
+    if (without) {
         mp_labels_builder_reset(ev->lb, ls);
-        for (size_t i = 0; i < e->nlabels; i++)
-            mp_labels_builder_del(ev->lb, e->labels[i]);
+        for (size_t i = 0; i < n; i++)
+            mp_labels_builder_del(ev->lb, names[i]);
         mp_labels_builder_del(ev->lb, mp_str_c(MP_LABEL_METRIC_NAME));
     } else {
         mp_labels_builder_reset(ev->lb, NULL);
-        for (size_t i = 0; i < e->nlabels && rc == 0; i++) {
-            struct mp_str name = e->labels[i];
-            /* delayed name removal: a name due to go is not a grouping value */
-            if (drop_name && mp_str_eq(name, mp_str_c(MP_LABEL_METRIC_NAME)))
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (drop_name && mp_str_eq(names[i], mp_str_c(MP_LABEL_METRIC_NAME)))
                 continue;
-            rc = mp_labels_builder_set(ev->lb, name, mp_labels_get(ls, name));
+            rc = mp_labels_builder_set(ev->lb, names[i], mp_labels_get(ls, names[i]));
         }
     }
     if (rc == 0)
@@ -106,7 +105,8 @@ static int make_groups(struct qev *ev, const struct query_expr *e, struct agg *a
             if (!k_family(e->aggr)) {
                 struct mp_labels *ls;
                 struct qser *s;
-                rc = group_labels(ev, e, a->in.s[i].labels, a->in.s[i].drop_name, &ls);
+                rc = grouping_labels(ev, e->without, e->labels, e->nlabels, a->in.s[i].labels,
+                                     a->in.s[i].drop_name, &ls);
                 if (rc == 0)
                     rc = query_mat_add(ev, out, ls, false, &s);
             }
@@ -445,20 +445,8 @@ static int step_count_values(struct qev *ev, void *vctx, int64_t ts, struct qste
             continue;
         }
         struct mp_labels *gl;
-        if (cv->e->without) {
-            mp_labels_builder_reset(ev->lb, metric);
-            for (size_t g = 0; g < cv->ngrouping; g++)
-                mp_labels_builder_del(ev->lb, cv->grouping[g]);
-            mp_labels_builder_del(ev->lb, mp_str_c(MP_LABEL_METRIC_NAME));
-        } else {
-            mp_labels_builder_reset(ev->lb, NULL);
-            for (size_t g = 0; g < cv->ngrouping && rc == 0; g++)
-                rc = mp_labels_builder_set(ev->lb, cv->grouping[g],
-                                           mp_labels_get(metric, cv->grouping[g]));
-        }
+        rc = grouping_labels(ev, cv->e->without, cv->grouping, cv->ngrouping, metric, false, &gl);
         mp_labels_release(metric);
-        if (rc == 0)
-            rc = mp_labels_builder_labels(ev->lb, &gl, ev->err);
         if (rc == 0) {
             cv->keys[out->n] = h;
             rc = query_vec_push(out, gl, 1, ts, false);
@@ -474,23 +462,20 @@ static int eval_count_values(struct qev *ev, const struct query_expr *e, struct 
         p = p->a;
     struct cv cv = {.e = e, .label = p->str};
     if (!mp_label_name_is_valid(cv.label)) {
-        /* Go's %q of the StringLiteral node, whose String() is already quoted */
-        struct mp_buf q1, q2;
-        mp_buf_init(&q1, 0);
-        mp_buf_init(&q2, 0);
-        int rc = query_go_quote(&q1, cv.label, 0);
+        /* "%s" of the StringLiteral node: its String() is strconv.Quote of the value */
+        struct mp_buf q;
+        mp_buf_init(&q, 0);
+        int rc = query_go_quote(&q, cv.label, 0);
         if (rc == 0)
-            rc = query_go_quote(&q2, (struct mp_str){q1.data, q1.len}, 0);
-        if (rc == 0)
-            rc = mp_err_set(ev->err, MP_EEXEC, "invalid label name %.*s", (int)q2.len, q2.data);
-        mp_buf_fini(&q1);
-        mp_buf_fini(&q2);
+            rc = mp_err_set(ev->err, MP_EEXEC, "invalid label name %.*s", (int)q.len, q.data);
+        mp_buf_fini(&q);
         return rc;
     }
     cv.grouping = mp_malloc((e->nlabels + 1) * sizeof *cv.grouping);
     if (!cv.grouping)
         return mp_err_set(ev->err, MP_ENOMEM, "count_values");
-    memcpy(cv.grouping, e->labels, e->nlabels * sizeof *cv.grouping);
+    if (e->nlabels)
+        memcpy(cv.grouping, e->labels, e->nlabels * sizeof *cv.grouping);
     cv.ngrouping = e->nlabels;
     if (!e->without)
         cv.grouping[cv.ngrouping++] = cv.label;

@@ -309,3 +309,18 @@ Test(eval_names, delayed_name_removal)
                   "vector cannot contain metrics with the same labelset");
     ev_close(&f);
 }
+
+Test(eval_functions, rate_of_a_non_counter_gives_an_info)
+{
+    struct ev_fx f;
+    ev_open(&f);
+    load_metric(&f);
+    ev_load(&f, "req_total", S(10), "0+10x10");
+    EV_VEC(&f, "rate(metric[1m])", S(100), {"{a=\"1\"}", 1});
+    cr_assert_eq(f.r.ninfos, 1);
+    cr_assert_str_eq(f.r.infos[0], "PromQL info: metric might not be a counter, name does not "
+                                   "end in _total/_sum/_count/_bucket: \"metric\"");
+    EV_VEC(&f, "increase(req_total[1m])", S(100), {"{}", 60});
+    cr_assert_eq(f.r.ninfos, 0);
+    ev_close(&f);
+}
