@@ -74,7 +74,7 @@ static const struct tool_cmd commands[] = {
     {{"tsdb", "analyze", NULL}, "[--limit=20] [--extended] [<db path>] [<block id>]",
      "Analyze churn, label pair cardinality and chunks of a block (default the last).",
      cmd_tool_tsdb_analyze},
-    {{"test", "promql", NULL}, "[--no-range-check] FILE...",
+    {{"test", "promql", NULL}, "[--no-range-check] [--no-at-check] FILE...",
      "Run promqltest .test files (load / clear / eval) against the query engine.",
      cmd_tool_test_promql},
 };

@@ -17,6 +17,8 @@ int cmd_tool_test_promql(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--no-range-check") == 0) {
             o.range_check = false;
+        } else if (strcmp(argv[i], "--no-at-check") == 0) {
+            o.at_check = false;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "meshpromtool: unknown flag %s for test promql\n", argv[i]);
             return 2;

@@ -4,8 +4,8 @@
 #ifndef CMD_TOOL_PROMQL_H
 #define CMD_TOOL_PROMQL_H
 
-/* test promql [--no-range-check] FILE...: exit 0 when every eval of every file passed, 1 when
- * one failed or a file is invalid, 2 for a usage error. */
+/* test promql [--no-range-check] [--no-at-check] FILE...: exit 0 when every eval of every file
+ * passed, 1 when one failed or a file is invalid, 2 for a usage error. */
 int cmd_tool_test_promql(int argc, char **argv);
 
 #endif

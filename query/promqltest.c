@@ -411,6 +411,7 @@ struct cmd {
     int64_t start_ms, end_ms, step_ms;
     char *query;
     bool start_end; /* uses @ start() / @ end(): no range-mode check (they move with the range) */
+    char *at_query; /* the query with "@ <t>" on every selector and subquery (NULL: none) */
     bool expect_scalar;
     double scalar;
     char *fail_msg;           /* expected_fail_message */
@@ -430,6 +431,7 @@ static void cmd_fini(struct cmd *c)
         series_fini(&c->series[i]);
     mp_free(c->series);
     mp_free(c->query);
+    mp_free(c->at_query);
     mp_free(c->fail_msg);
     mp_free(c->fail_re_src);
     mp_regex_destroy(c->fail_re);
@@ -556,6 +558,105 @@ static bool uses_start_end(const struct query_expr *e)
     }
 }
 
+/* Functions whose value depends on the evaluation time itself: promqltest does not re-run
+ * queries using them with @ added. */
+static bool at_unsafe(const struct query_expr *e)
+{
+    static const char *const names[] = {
+        "days_in_month", "day_of_month", "day_of_week",    "day_of_year", "hour",     "minute",
+        "month",         "year",         "predict_linear", "time",        "timestamp"};
+    if (!e)
+        return false;
+    switch (e->kind) {
+    case QUERY_CALL:
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strcmp(e->fn->name, names[i]) == 0)
+                return true;
+        for (size_t i = 0; i < e->nargs; i++)
+            if (at_unsafe(e->args[i]))
+                return true;
+        return false;
+    case QUERY_BINARY:
+    case QUERY_AGGREGATE:
+        return at_unsafe(e->a) || at_unsafe(e->b);
+    case QUERY_PAREN:
+    case QUERY_UNARY:
+    case QUERY_SUBQUERY:
+        return at_unsafe(e->a);
+    default:
+        return false;
+    }
+}
+
+/* Collects the end offsets of selectors and subqueries without @ (where " @ <t>" goes). */
+static void at_points(const struct query_expr *e, size_t *pts, size_t *n, size_t cap)
+{
+    if (!e)
+        return;
+    switch (e->kind) {
+    case QUERY_VECTOR_SELECTOR:
+    case QUERY_MATRIX_SELECTOR:
+        if (query_at(e, NULL) == QUERY_AT_NONE && *n < cap)
+            pts[(*n)++] = e->end;
+        return;
+    case QUERY_SUBQUERY: /* its inner selectors stay as they are: the subquery's @ pins them */
+        if (e->at == QUERY_AT_NONE && *n < cap)
+            pts[(*n)++] = e->end;
+        return;
+    case QUERY_CALL:
+        for (size_t i = 0; i < e->nargs; i++)
+            at_points(e->args[i], pts, n, cap);
+        return;
+    case QUERY_BINARY:
+    case QUERY_AGGREGATE:
+        at_points(e->a, pts, n, cap);
+        at_points(e->b, pts, n, cap);
+        return;
+    case QUERY_PAREN:
+    case QUERY_UNARY:
+        at_points(e->a, pts, n, cap);
+        return;
+    default:
+        return;
+    }
+}
+
+static int size_cmp(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* promqltest's @ re-run: the query with "@ <t>" after every selector and subquery that has
+ * none, or NULL when the query uses an @-unsafe function or has nothing to pin. */
+static char *with_at(const char *q, size_t len, const struct query_expr *e, int64_t t_ms)
+{
+    size_t pts[64], n = 0;
+    if (at_unsafe(e))
+        return NULL;
+    at_points(e, pts, &n, sizeof pts / sizeof pts[0]);
+    if (n == 0 || n == sizeof pts / sizeof pts[0])
+        return NULL;
+    qsort(pts, n, sizeof pts[0], size_cmp);
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    size_t from = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = mp_buf_append(&b, q + from, pts[i] - from);
+        if (rc == 0)
+            rc = mp_buf_appendf(&b, " @ %lld.%03lld", (long long)(t_ms / 1000),
+                                (long long)(t_ms % 1000));
+        from = pts[i];
+    }
+    if (rc == 0)
+        rc = mp_buf_append(&b, q + from, len - from);
+    size_t out_len;
+    char *out = rc == 0 ? mp_buf_take(&b, &out_len) : NULL;
+    mp_buf_fini(&b);
+    return out;
+}
+
 /* "eval[_fail|_warn|_info|_ordered] instant at T QUERY" or
  * "eval[_fail|_warn|_info] range from T to T step D QUERY" */
 static int parse_eval(struct cmd *c, struct mp_str first, struct mp_str rest, struct mp_err *err)
@@ -611,6 +712,17 @@ static int parse_eval(struct cmd *c, struct mp_str first, struct mp_str rest, st
         return mp_err_set(err, MP_EPARSE, "invalid query %.*s: %s", (int)rest.len, rest.ptr,
                           pe.msg);
     c->start_end = uses_start_end(e);
+    if (!c->range && !c->fail && c->start_ms >= 0) {
+        char *aq = with_at(rest.ptr, rest.len, e, c->start_ms);
+        struct query_expr *ae = NULL;
+        /* a rewrite the parser rejects is skipped, never reported */
+        if (aq && query_parse(aq, strlen(aq), &po, &ae, NULL) == 0) {
+            c->at_query = aq;
+            aq = NULL;
+        }
+        query_expr_free(ae);
+        mp_free(aq);
+    }
     query_expr_free(e);
     c->query = mp_xstrndup(rest.ptr, rest.len);
     return 0;
@@ -1097,13 +1209,13 @@ static void compare(struct check *k, const struct query_result *r)
     }
 }
 
-static int exec_instant(struct env *v, const struct cmd *c, int64_t t, struct query_result *r,
+static int exec_instant(struct env *v, const char *q, int64_t t, struct query_result *r,
                         struct mp_err *err)
 {
     const struct query_test_exec *x = v->o->exec;
     if (x && x->instant)
-        return x->instant(x->ctx, v->db, c->query, strlen(c->query), t, r, err);
-    return query_exec_instant(v->engine, v->db, c->query, strlen(c->query), t, NULL, r, err);
+        return x->instant(x->ctx, v->db, q, strlen(q), t, r, err);
+    return query_exec_instant(v->engine, v->db, q, strlen(q), t, NULL, r, err);
 }
 
 static int exec_range(struct env *v, const struct cmd *c, int64_t s, int64_t e, int64_t step,
@@ -1187,6 +1299,38 @@ static void range_check(struct check *k, const struct query_result *inst)
     query_result_fini(&rr);
 }
 
+/* promqltest's @ check: with every selector pinned at t, the query gives the same result at
+ * other evaluation times (-10t, 0, t/5, t, 10t; -1s, 0, 1s when t is 0). */
+static void at_check(struct check *k)
+{
+    struct env *v = k->v;
+    const struct cmd *c = k->c;
+    int64_t t = c->start_ms;
+    int64_t times[5] = {-10 * t, 0, t / 5, t, 10 * t};
+    size_t nt = 5;
+    if (t == 0) {
+        times[0] = -1000, times[1] = 0, times[2] = 1000;
+        nt = 3;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        struct query_result r = {0};
+        struct mp_err e;
+        mp_err_clear(&e);
+        char mode[96];
+        snprintf(mode, sizeof mode, " (with @, evaluated at %s)",
+                 shortest((double)times[i] / 1000).s);
+        struct check sub = {.v = v, .c = c, .mode = mode, .ok = true};
+        if (exec_instant(v, c->at_query, times[i], &r, &e) != 0)
+            failf(&sub, "error: %s", e.msg);
+        else
+            compare(&sub, &r);
+        query_result_fini(&r);
+        k->ok = k->ok && sub.ok;
+        if (!sub.ok)
+            break; /* one report per eval */
+    }
+}
+
 static void run_eval(struct env *v, const struct cmd *c)
 {
     struct check k = {.v = v, .c = c, .mode = "", .ok = true};
@@ -1194,7 +1338,7 @@ static void run_eval(struct env *v, const struct cmd *c)
     struct mp_err e;
     mp_err_clear(&e);
     int rc = c->range ? exec_range(v, c, c->start_ms, c->end_ms, c->step_ms, &r, &e)
-                      : exec_instant(v, c, c->start_ms, &r, &e);
+                      : exec_instant(v, c->query, c->start_ms, &r, &e);
     v->rep->evals++;
     if (c->fail) {
         check_fail(&k, rc, &e);
@@ -1206,6 +1350,8 @@ static void run_eval(struct env *v, const struct cmd *c)
         if (k.ok && !c->range && !c->ordered && !c->start_end && v->o->range_check &&
             (r.type == QUERY_TYPE_VECTOR || r.type == QUERY_TYPE_SCALAR))
             range_check(&k, &r);
+        if (k.ok && c->at_query && v->o->at_check)
+            at_check(&k);
     }
     if (!k.ok)
         v->rep->failed++;
@@ -1225,6 +1371,7 @@ void query_test_opts_init(struct query_test_opts *o)
     o->engine.delayed_name_removal = true;
     o->engine.parse.experimental_functions = true;
     o->range_check = true;
+    o->at_check = true;
 }
 
 void query_test_report_init(struct query_test_report *r)

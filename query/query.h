@@ -317,6 +317,11 @@ struct query_test_opts {
                                       * [t-1m, t+1m] step 1m and check the middle step, as
                                       * promqltest does (default true; skipped for
                                       * eval_ordered and queries with @ start()/end()) */
+    bool at_check;                   /* also run instant evals with "@ <t>" added to every
+                                      * selector and subquery at -10t, 0, t/5, t and 10t
+                                      * (-1s, 0, 1s for t = 0), as promqltest does, unless
+                                      * the query uses an @-unsafe function such as time()
+                                      * (default true) */
     const struct query_test_exec *exec; /* NULL: the engine */
 };
 void query_test_opts_init(struct query_test_opts *o);
