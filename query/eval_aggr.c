@@ -403,8 +403,9 @@ struct cv {
     struct mp_str label;
     struct mp_str *grouping; /* by labels plus the value label */
     size_t ngrouping;
-    uint64_t *keys;
-    size_t cap;
+    uint64_t *keys;  /* open addressing: group key per slot */
+    uint32_t *slots; /* 1 + output index; 0 = empty */
+    size_t mask;
     struct mp_buf num;
 };
 
@@ -413,13 +414,19 @@ static int step_count_values(struct qev *ev, void *vctx, int64_t ts, struct qste
 {
     struct cv *cv = vctx;
     const struct qvector *v = &in[0].v;
-    if (cv->cap < v->n) {
-        uint64_t *k = mp_realloc(cv->keys, v->n * sizeof *k);
-        if (!k)
+    size_t cap = 16;
+    while (cap < v->n * 2)
+        cap *= 2;
+    if (cap > cv->mask + 1) {
+        mp_free(cv->keys);
+        mp_free(cv->slots);
+        cv->keys = mp_malloc(cap * sizeof *cv->keys);
+        cv->slots = mp_malloc(cap * sizeof *cv->slots);
+        if (!cv->keys || !cv->slots)
             return mp_err_set(ev->err, MP_ENOMEM, "count_values");
-        cv->keys = k;
-        cv->cap = v->n;
+        cv->mask = cap - 1;
     }
+    memset(cv->slots, 0, (cv->mask + 1) * sizeof *cv->slots);
     int rc = 0;
     for (size_t i = 0; i < v->n && rc == 0; i++) {
         mp_buf_reset(&cv->num);
@@ -436,11 +443,11 @@ static int step_count_values(struct qev *ev, void *vctx, int64_t ts, struct qste
         uint64_t h = cv->e->without ? mp_labels_hash_without(metric, cv->grouping, cv->ngrouping)
                      : cv->ngrouping ? mp_labels_hash_for(metric, cv->grouping, cv->ngrouping)
                                      : 0;
-        size_t j;
-        for (j = 0; j < out->n && cv->keys[j] != h; j++)
-            ;
-        if (j < out->n) {
-            out->s[j].v++;
+        size_t j = h & cv->mask;
+        while (cv->slots[j] && cv->keys[j] != h)
+            j = (j + 1) & cv->mask;
+        if (cv->slots[j]) {
+            out->s[cv->slots[j] - 1].v++;
             mp_labels_release(metric);
             continue;
         }
@@ -448,7 +455,8 @@ static int step_count_values(struct qev *ev, void *vctx, int64_t ts, struct qste
         rc = grouping_labels(ev, cv->e->without, cv->grouping, cv->ngrouping, metric, false, &gl);
         mp_labels_release(metric);
         if (rc == 0) {
-            cv->keys[out->n] = h;
+            cv->keys[j] = h;
+            cv->slots[j] = (uint32_t)(out->n + 1);
             rc = query_vec_push(out, gl, 1, ts, false);
         }
     }
@@ -483,6 +491,7 @@ static int eval_count_values(struct qev *ev, const struct query_expr *e, struct 
     int rc = query_range_eval(ev, (const struct query_expr *const *)&e->a, 1, NULL,
                               step_count_values, &cv, out);
     mp_buf_fini(&cv.num);
+    mp_free(cv.slots);
     mp_free(cv.keys);
     mp_free(cv.grouping);
     return rc;
