@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 
+#include "common/alloc.h"
 #include "common/metrics.h"
 
 #define S(x) ((int64_t)((x) * 1000))
@@ -146,6 +147,47 @@ Test(eval_limits, queries_queue_behind_max_concurrency)
     for (int i = 0; i < 3; i++) {
         pthread_join(th[i], NULL);
         cr_assert_eq(p[i].ok, 20);
+    }
+    ev_close(&f);
+}
+
+/* Every fallible allocation of a query, failed in turn: the query reports MP_ENOMEM (or the
+ * storage error it maps to) and leaks nothing (the sanitizer build checks), until it passes
+ * with the same result as without injection. */
+Test(eval_limits, injected_allocation_failures)
+{
+    static const char *const qs[] = {
+        "sum by (job) (rate(m[1m])) / on(job) group_left count by (job) (m)",
+        "topk(2, m) or count_values(\"v\", m)",
+        "max_over_time(sort_desc(m)[1m:20s]) and absent(nope{a=\"b\"})",
+        "-timestamp(m offset 10s) + quantile(0.5, m)",
+    };
+    struct ev_fx f;
+    ev_open(&f);
+    ev_load(&f, "m{job=\"a\", i=\"1\"}", S(10), "0+1x10");
+    ev_load(&f, "m{job=\"a\", i=\"2\"}", S(10), "0+2x10");
+    ev_load(&f, "m{job=\"b\", i=\"3\"}", S(10), "5 stale 7+1x8");
+    for (size_t q = 0; q < sizeof qs / sizeof qs[0]; q++) {
+        cr_assert_eq(ev_range(&f, qs[q], S(50), S(100), S(10)), 0, "%s: %s", qs[q], f.err.msg);
+        size_t want = f.r.nseries;
+        int failures = 0;
+        for (uint64_t k = 1; k < 5000; k++) {
+            query_result_fini(&f.r);
+            memset(&f.err, 0, sizeof f.err);
+            mp_alloc_fail_at(k);
+            int rc = query_exec_range(f.eng, f.db, qs[q], strlen(qs[q]), S(50), S(100), S(10),
+                                      NULL, &f.r, &f.err);
+            mp_alloc_fail_at(0);
+            if (rc == 0) {
+                cr_assert_eq(f.r.nseries, want, "%s: failure %llu", qs[q], (unsigned long long)k);
+                break;
+            }
+            failures++;
+            cr_assert(rc == MP_ENOMEM || rc == MP_EIO, "%s: allocation %llu: rc %d (%s)", qs[q],
+                      (unsigned long long)k, rc, f.err.msg);
+            cr_assert_eq(f.r.nseries, 0);
+        }
+        cr_assert_gt(failures, 10, "%s", qs[q]);
     }
     ev_close(&f);
 }
