@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* bench/bench_query.c: the Linkerd dashboard queries (linkerd-workload.md 3.2: request
+ * counts by deployment/classification/tls, latency quantiles from irate over buckets, success
+ * rates, open connections) evaluated in-process by the query engine over a tsdb filled by
+ * meshgen. Each query runs as an instant query at the end of the data and as a range query over
+ * the last --range-ms with --step-ms; every run is timed on the monotonic clock. Output: one
+ * JSON line per query and mode with the median and p99 (nearest rank) in ms, the result size
+ * and the samples the engine read; a first line describes the data.
+ *
+ *   bench_query [--smoke] [--namespaces N] [--deployments N] [--replicas N] [--peers N]
+ *               [--duration-ms D] [--interval-ms I] [--range-ms R] [--step-ms S] [--iters K]
+ *               [--filter SUBSTRING]
+ * Defaults: about 90k series (4 namespaces of 10 deployments x 3 replicas) over 1 h at 10 s;
+ * --namespaces 45 gives about 1M. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/meshgen.h"
+#include "common/labels.h"
+#include "common/time.h"
+#include "query/query.h"
+#include "tsdb/db.h"
+#include "tsdb/tsdb.h"
+
+static const char *const queries[] = {
+    "sum(increase(response_total{direction=\"inbound\"}[1m])) by (deployment, classification, "
+    "tls)",
+    "histogram_quantile(0.5, sum(irate(response_latency_ms_bucket{direction=\"inbound\"}[1m])) "
+    "by (le, deployment))",
+    "histogram_quantile(0.95, sum(irate(response_latency_ms_bucket{direction=\"inbound\"}[1m])) "
+    "by (le, deployment))",
+    "histogram_quantile(0.99, sum(irate(response_latency_ms_bucket{direction=\"inbound\"}[1m])) "
+    "by (le, deployment))",
+    "sum(irate(response_total{classification=\"success\", direction=\"inbound\"}[1m])) by "
+    "(deployment) / sum(irate(response_total{direction=\"inbound\"}[1m])) by (deployment)",
+    "sum(tcp_open_connections{direction=\"inbound\"}) by (deployment)",
+};
+
+struct cfg {
+    struct meshgen_opts mesh;
+    int64_t range_ms, step_ms;
+    int iters;
+    bool smoke;
+    const char *filter;
+};
+
+static int64_t arg_i64(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "bench_query: %s needs a value\n", argv[*i]);
+        exit(2);
+    }
+    return strtoll(argv[++*i], NULL, 10);
+}
+
+static void parse_args(int argc, char **argv, struct cfg *c)
+{
+    meshgen_opts_init(&c->mesh);
+    c->mesh.namespaces = 4;
+    c->mesh.deployments = 10;
+    c->mesh.replicas = 3;
+    c->mesh.peers = 3;
+    c->mesh.duration_ms = 3600000;
+    c->mesh.interval_ms = 10000;
+    c->range_ms = 3600000;
+    c->step_ms = 60000;
+    c->iters = 7;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--smoke") == 0)
+            c->smoke = true;
+        else if (strcmp(a, "--namespaces") == 0)
+            c->mesh.namespaces = (int)arg_i64(argc, argv, &i);
+        else if (strcmp(a, "--deployments") == 0)
+            c->mesh.deployments = (int)arg_i64(argc, argv, &i);
+        else if (strcmp(a, "--replicas") == 0)
+            c->mesh.replicas = (int)arg_i64(argc, argv, &i);
+        else if (strcmp(a, "--peers") == 0)
+            c->mesh.peers = (int)arg_i64(argc, argv, &i);
+        else if (strcmp(a, "--duration-ms") == 0)
+            c->mesh.duration_ms = arg_i64(argc, argv, &i);
+        else if (strcmp(a, "--interval-ms") == 0)
+            c->mesh.interval_ms = arg_i64(argc, argv, &i);
+        else if (strcmp(a, "--range-ms") == 0)
+            c->range_ms = arg_i64(argc, argv, &i);
+        else if (strcmp(a, "--step-ms") == 0)
+            c->step_ms = arg_i64(argc, argv, &i);
+        else if (strcmp(a, "--iters") == 0)
+            c->iters = (int)arg_i64(argc, argv, &i);
+        else if (strcmp(a, "--filter") == 0 && i + 1 < argc)
+            c->filter = argv[++i];
+        else {
+            fprintf(stderr, "bench_query: unknown argument %s\n", a);
+            exit(2);
+        }
+    }
+    if (c->smoke) {
+        c->mesh.deployments = 3;
+        c->mesh.replicas = 1;
+        c->mesh.peers = 1;
+        c->mesh.duration_ms = 600000;
+        c->range_ms = 600000;
+        c->iters = 1;
+    }
+    if (c->iters < 1)
+        c->iters = 1;
+}
+
+/* Appends every generated sample; returns the last scrape time. */
+static int64_t fill(struct tsdb *db, const struct meshgen_opts *o, uint64_t *nseries,
+                    uint64_t *nsamples)
+{
+    struct meshgen *g;
+    struct mp_err err = {0};
+    if (meshgen_create(o, &g, &err)) {
+        fprintf(stderr, "bench_query: meshgen: %s\n", err.msg);
+        exit(1);
+    }
+    struct mp_label *ls = NULL;
+    size_t lcap = 0;
+    uint64_t *refs = NULL;
+    size_t rcap = 0;
+    int64_t last = o->start_ms;
+    struct meshgen_scrape sc;
+    while (meshgen_next(g, &sc) == 0) {
+        struct tsdb_appender *a;
+        if (tsdb_appender_create(db, &a))
+            abort();
+        for (size_t i = 0; i < sc.n; i++) {
+            const struct meshgen_sample *x = &sc.samples[i];
+            if (x->series_id >= rcap) {
+                size_t nc = (x->series_id + 1) * 2;
+                refs = realloc(refs, nc * sizeof *refs);
+                if (!refs)
+                    abort();
+                memset(refs + rcap, 0, (nc - rcap) * sizeof *refs);
+                rcap = nc;
+            }
+            struct mp_labels *set = NULL;
+            if (!refs[x->series_id]) {
+                if (x->nlabels > lcap) {
+                    lcap = x->nlabels * 2;
+                    ls = realloc(ls, lcap * sizeof *ls);
+                    if (!ls)
+                        abort();
+                }
+                for (size_t k = 0; k < x->nlabels; k++)
+                    ls[k] = (struct mp_label){x->labels[2 * k], x->labels[2 * k + 1]};
+                if (mp_labels_create(ls, x->nlabels, &set, NULL))
+                    abort();
+            }
+            int rc = tsdb_appender_add(a, refs[x->series_id], set, sc.t_ms, x->value,
+                                       &refs[x->series_id], &err);
+            mp_labels_release(set);
+            if (rc && rc != MP_EOUTOFORDER && rc != MP_EDUPLICATE) {
+                fprintf(stderr, "bench_query: add: %s\n", err.msg);
+                abort();
+            }
+        }
+        if (tsdb_appender_commit(a, &err)) {
+            fprintf(stderr, "bench_query: commit: %s\n", err.msg);
+            abort();
+        }
+        last = sc.t_ms;
+    }
+    struct meshgen_stats st;
+    meshgen_get_stats(g, &st);
+    *nseries = st.series;
+    *nsamples = st.samples;
+    meshgen_destroy(g);
+    free(ls);
+    free(refs);
+    return last;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            putchar('\\');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static void run(struct query_engine *e, struct tsdb *db, const struct cfg *c, const char *q,
+                bool range, int64_t end)
+{
+    int64_t *ns = malloc((size_t)c->iters * sizeof *ns);
+    if (!ns)
+        abort();
+    size_t nseries = 0;
+    int64_t samples = 0, peak = 0;
+    for (int i = 0; i < c->iters; i++) {
+        struct query_result r = {0};
+        struct mp_err err = {0};
+        int64_t t0 = mp_mono_ns();
+        int rc = range ? query_exec_range(e, db, q, strlen(q), end - c->range_ms, end,
+                                          c->step_ms, NULL, &r, &err)
+                       : query_exec_instant(e, db, q, strlen(q), end, NULL, &r, &err);
+        ns[i] = mp_mono_ns() - t0;
+        if (rc) {
+            fprintf(stderr, "bench_query: %s: %s\n", q, err.msg);
+            exit(1);
+        }
+        nseries = r.nseries;
+        samples = r.stats.total_queryable_samples;
+        peak = r.stats.peak_samples;
+        query_result_fini(&r);
+    }
+    qsort(ns, (size_t)c->iters, sizeof *ns, cmp_i64);
+    size_t p99 = ((size_t)c->iters * 99 + 99) / 100;
+    if (p99 < 1)
+        p99 = 1;
+    printf("{\"query\":");
+    json_str(q);
+    printf(",\"mode\":\"%s\",\"iters\":%d,\"median_ms\":%.3f,\"p99_ms\":%.3f,"
+           "\"result_series\":%zu,\"samples_read\":%" PRId64 ",\"peak_samples\":%" PRId64 "}\n",
+           range ? "range" : "instant", c->iters, (double)ns[c->iters / 2] / 1e6,
+           (double)ns[p99 - 1] / 1e6, nseries, samples, peak);
+    fflush(stdout);
+    free(ns);
+}
+
+int main(int argc, char **argv)
+{
+    struct cfg c;
+    parse_args(argc, argv, &c);
+    char dir[] = "/tmp/bench_query_XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    struct tsdb_options to;
+    tsdb_options_init(&to);
+    to.dir = dir;
+    to.background = false;
+    to.wal_fsync = TSDB_WAL_FSYNC_NONE;
+    struct tsdb *db;
+    struct mp_err err = {0};
+    if (tsdb_open(&to, &db, &err)) {
+        fprintf(stderr, "bench_query: %s\n", err.msg);
+        return 1;
+    }
+    uint64_t nseries, nsamples;
+    int64_t t0 = mp_mono_ns();
+    int64_t end = fill(db, &c.mesh, &nseries, &nsamples);
+    printf("{\"data\":{\"series\":%" PRIu64 ",\"samples\":%" PRIu64 ",\"duration_ms\":%" PRId64
+           ",\"interval_ms\":%" PRId64 ",\"fill_s\":%.1f}}\n",
+           nseries, nsamples, c.mesh.duration_ms, c.mesh.interval_ms,
+           (double)(mp_mono_ns() - t0) / 1e9);
+    struct query_engine_opts eo;
+    query_engine_opts_init(&eo);
+    eo.max_samples = INT64_MAX / 4;
+    struct query_engine *e;
+    if (query_engine_create(&eo, &e, &err)) {
+        fprintf(stderr, "bench_query: %s\n", err.msg);
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        if (c.filter && !strstr(queries[i], c.filter))
+            continue;
+        run(e, db, &c, queries[i], false, end);
+        run(e, db, &c, queries[i], true, end);
+    }
+    query_engine_destroy(e);
+    tsdb_close(db);
+    if (tsdb_remove_all(dir, &err))
+        fprintf(stderr, "bench_query: %s\n", err.msg);
+    return 0;
+}
