@@ -4,7 +4,7 @@
  *
  *   bench_tsdb_disk [--smoke] [--hours H] [--namespaces N] [--deployments M] [--replicas R]
  *                   [--peers K] [--seed S] [--churn F] [--churn-every-min T] [--no-promtool]
- *                   [--promtool-jitter] [--jitter-ms J] [--workdir DIR]
+ *                   [--promtool-jitter] [--jitter-ms J] [--workdir DIR] [--meshprom-only]
  *
  * The same mesh is generated twice, with exact timestamps and with jitter (one scrape in
  * eight 2..J ms late; default J = 5), values identical. For the exact pass (both passes with
@@ -1557,7 +1557,7 @@ static void usage(void)
     fprintf(stderr, "usage: bench_tsdb_disk [--smoke] [--hours H] [--namespaces N] "
                     "[--deployments M] [--replicas R] [--peers K] [--seed S] [--churn F] "
                     "[--churn-every-min T] [--jitter-ms J] [--no-promtool] [--promtool-jitter] "
-                    "[--workdir DIR]\n");
+                    "[--workdir DIR] [--meshprom-only]\n");
     exit(2);
 }
 
@@ -1570,7 +1570,7 @@ int main(int argc, char **argv)
     o.peers = 1;
     double hours = 6;
     int64_t jitter = 5;
-    bool promtool = true, promtool_jitter = false;
+    bool promtool = true, promtool_jitter = false, only_meshprom = false;
     const char *workdir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1580,6 +1580,8 @@ int main(int argc, char **argv)
             promtool = false;
         else if (!strcmp(a, "--promtool-jitter"))
             promtool_jitter = true;
+        else if (!strcmp(a, "--meshprom-only"))
+            only_meshprom = true;
         else if (!v)
             usage();
         else if (!strcmp(a, "--hours"))
@@ -1662,7 +1664,8 @@ int main(int argc, char **argv)
                 printf("BenchmarkDisk/%s/meshprom-vs-prometheus\t1\t%8.4f ratio\n", tag,
                        last_meshprom / last_prometheus);
         }
-        run_schemes(&bo, &d, tag, pass == 0);
+        if (!only_meshprom)
+            run_schemes(&bo, &d, tag, pass == 0);
         data_fini(&d);
     }
     rmrf(dir);
