@@ -1853,13 +1853,14 @@ static int merge(const struct tsdb_index_reader *r, struct lcur *h, size_t n,
 
 /* compact: decodes the runs of the list raw[0..len) (refs 1..nseries) onto out. */
 static int decode_runs(const struct tsdb_index_reader *r, const uint8_t *raw, size_t len,
-                       struct tsdb_plist *out, struct mp_err *err)
+                       uint64_t at, struct tsdb_plist *out, struct mp_err *err)
 {
     struct cur c = {raw, raw + len, false};
     uint64_t n = cur_uvarint(&c), prev = 0, got = 0;
     if (c.bad || n > r->nseries)
-        return mp_err_set(err, MP_EPARSE, "index: postings list: count %llu of %u series",
-                          (unsigned long long)n, r->nseries);
+        return mp_err_set(err, MP_EPARSE,
+                          "index: postings list at raw offset %llu: count %llu of %u series",
+                          (unsigned long long)at, (unsigned long long)n, r->nseries);
     if (reserve((void **)&out->refs, &out->cap, out->n + (size_t)n, sizeof *out->refs))
         return mp_err_set(err, MP_ENOMEM, "index: out of memory for %llu postings",
                           (unsigned long long)n);
@@ -1867,8 +1868,8 @@ static int decode_runs(const struct tsdb_index_reader *r, const uint8_t *raw, si
         uint64_t gap = cur_uvarint(&c), extra = cur_uvarint(&c);
         if (c.bad || gap >= r->nseries || extra >= n - got || prev + 1 + gap > r->nseries ||
             prev + 1 + gap + extra > r->nseries)
-            return mp_err_set(err, MP_EPARSE, "index: postings list: damaged run %llu",
-                              (unsigned long long)got);
+            return mp_err_set(err, MP_EPARSE, "index: postings list at raw offset %llu: damaged",
+                              (unsigned long long)at);
         uint64_t start = prev + 1 + gap;
         for (uint64_t k = 0; k <= extra; k++)
             out->refs[out->n++] = start + k;
@@ -1876,7 +1877,9 @@ static int decode_runs(const struct tsdb_index_reader *r, const uint8_t *raw, si
         prev = start + extra;
     }
     if (cur_left(&c) != 0)
-        return mp_err_set(err, MP_EPARSE, "index: postings list: bytes after the last run");
+        return mp_err_set(err, MP_EPARSE,
+                          "index: postings list at raw offset %llu: bytes after the last run",
+                          (unsigned long long)at);
     return 0;
 }
 
@@ -1989,8 +1992,8 @@ static int postings_compact(const struct tsdb_index_reader *r, struct mp_str nam
         if ((rc = pframe_get(r, &pc, raw, len, &p, err)) != 0)
             break;
         if (n == 1) /* one list: straight onto out */
-            rc = decode_runs(r, p, (size_t)len, out, err);
-        else if ((rc = decode_runs(r, p, (size_t)len, &tmp, err)) == 0 &&
+            rc = decode_runs(r, p, (size_t)len, raw, out, err);
+        else if ((rc = decode_runs(r, p, (size_t)len, raw, &tmp, err)) == 0 &&
                  tmp.n > (nb ? bounds[nb - 1] : 0))
             bounds[nb++] = tmp.n;
     }
@@ -2164,7 +2167,7 @@ static int series_compact(const struct tsdb_index_reader *r, uint64_t ref,
                           struct tsdb_index_series *s, struct mp_err *err)
 {
     if (ref == 0 || ref > r->nseries)
-        return mp_err_set(err, MP_EPARSE, "index: series ref %llu of %u series",
+        return mp_err_set(err, MP_EPARSE, "index: series ref %llu of %u series (offset 0)",
                           (unsigned long long)ref, r->nseries);
     uint32_t ord = (uint32_t)(ref - 1);
     size_t lo = 0, hi = r->nsf; /* the last frame whose first series <= ord */

@@ -16,6 +16,7 @@
 #include "common/matcher.h"
 #include "common/metrics.h"
 #include "tsdb/db.h"
+#include "tsdb/index.h"
 #include "tsdb/tsdb.h"
 
 #define H_MS INT64_C(3600000)
@@ -586,6 +587,18 @@ Test(db, ended_series_leave_the_head_early)
     tsdb_close(db);
 }
 
+static uint32_t index_magic(const struct tsdb_block *b)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/index", b->dir);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    uint8_t m[4] = {0};
+    cr_assert_eq(fread(m, 1, 4, f), 4);
+    fclose(f);
+    return (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+}
+
 /* Blocks in Prometheus's uncompressed chunk format (compression 0) and meshprom's compressed one
  * are read alike, and a merge of the two writes the configured one. */
 Test(db, prometheus_and_compressed_blocks_mix)
@@ -619,9 +632,35 @@ Test(db, prometheus_and_compressed_blocks_mix)
     cr_assert_eq(nb, 2);
     cr_assert_not_null(bs[0]->chunks);
     cr_assert_not_null(bs[1]->zchunks);
+    cr_assert_eq(index_magic(bs[0]), TSDB_INDEX_MAGIC, "level 0: Prometheus's v2 index");
+    cr_assert_eq(index_magic(bs[1]), TSDB_INDEX_COMPACT_MAGIC, "compressed: compact index");
     for (size_t i = 0; i < nb; i++)
         tsdb_block_release(bs[i]);
     free(bs);
+    /* rewriting the v2 block (tombstones cleaned) gives the configured format, and back */
+    struct mp_matcher *m = eq("s", "0");
+    const struct mp_matcher *ms[] = {m};
+    for (int round = 0; round < 2; round++) {
+        struct mp_err err = {0};
+        cr_assert_eq(tsdb_delete_series(db, ms, 1, t0 + round * 10000, t0 + round * 10000, &err),
+                     0, "%s", err.msg);
+        cr_assert_eq(tsdb_clean_tombstones(db, &err), 0, "%s", err.msg);
+        count(db, t0, t0 + 8 * H_MS, &s, &n);
+        cr_assert_eq(n, (size_t)6 * 7 * 360 - 1 - (size_t)round, "round %d: %zu", round, n);
+        bs = tsdb_db_blocks(db, &nb);
+        cr_assert_eq(nb, 2);
+        for (size_t i = 0; i < nb; i++) {
+            /* round 1 rewrites only the first block (the one with the deleted sample) */
+            cr_assert_eq(index_magic(bs[i]),
+                         round && i == 0 ? TSDB_INDEX_MAGIC : TSDB_INDEX_COMPACT_MAGIC,
+                         "round %d block %zu", round, i);
+            tsdb_block_release(bs[i]);
+        }
+        free(bs);
+        tsdb_close(db);
+        cr_assert_eq(tsdb_open(&o, &db, NULL), 0); /* level 0 again */
+    }
+    mp_matcher_destroy(m);
     tsdb_close(db);
 }
 
