@@ -3,6 +3,8 @@
  *
  *   bench_tsdb_head [--series N] [--hours H] [--smoke] [--dir D] [--no-fsync]
  *                   [--select-repeat R]   (best of R for the one-metric select)
+ *                   [--block-level L]     (also: the head as a block, zstd level L, 0 = Prometheus
+ *                                          format; its index size, open time and selects)
  *
  * Builds N series shaped like linkerd2-proxy's (about 20 labels: namespace, deployment, pod,
  * pod_template_hash, direction, authority, dst_*, status_code, classification, le, ...), 1,000
@@ -142,12 +144,72 @@ static int64_t select_ms(struct tsdb *db, const char *metric, const char *ns, in
     return took;
 }
 
+/* The head written as one block (a snapshot), opened read-only: index bytes, open time, the
+ * selects above from the block alone and the process's RSS growth for them. */
+static int block_bench(struct tsdb *db, const char *dir, int level, size_t nseries, int64_t maxt,
+                       int repeat)
+{
+    char name[64], sdir[512], cmd[700];
+    struct mp_err err = {0};
+    int64_t w0 = mp_mono_ns();
+    if (tsdb_snapshot(db, false, name, &err)) {
+        fprintf(stderr, "snapshot: %s\n", err.msg);
+        return 1;
+    }
+    int64_t wns = mp_mono_ns() - w0;
+    snprintf(sdir, sizeof sdir, "%s/snapshots/%s", dir, name);
+    snprintf(cmd, sizeof cmd, "du -b %s/*/index | awk '{s+=$1} END {print s+0}'", sdir);
+    FILE *f = popen(cmd, "r");
+    unsigned long long ibytes = 0;
+    if (!f || fscanf(f, "%llu", &ibytes) != 1)
+        ibytes = 0;
+    if (f)
+        pclose(f);
+    malloc_trim(0);
+    size_t rss0 = bench_rss_bytes();
+    struct tsdb_options o;
+    tsdb_options_init(&o);
+    o.dir = sdir;
+    o.read_only = true;
+    o.background = false;
+    struct tsdb *bdb;
+    int64_t o0 = mp_mono_ns();
+    if (tsdb_open(&o, &bdb, &err)) {
+        fprintf(stderr, "open snapshot: %s\n", err.msg);
+        return 1;
+    }
+    int64_t ons = mp_mono_ns() - o0;
+    size_t rss1 = bench_rss_bytes();
+    printf("BenchmarkBlock/level=%d/series=%zu\t1\t%.3f s-write\t%llu index-bytes\t%.1f "
+           "index-B/series\t%.3f ms-open\t%zu KiB-rss-open\n",
+           level, nseries, (double)wns / 1e9, ibytes, (double)ibytes / (double)nseries,
+           (double)ons / 1e6, (rss1 - rss0) >> 10);
+    size_t ss, sm;
+    int64_t ns1 = select_ms(bdb, "response_total", "ns-7", maxt, &ss, &sm);
+    printf("BenchmarkBlockSelect/level=%d/one-metric-one-namespace/series=%zu\t1\t%.3f ms/op\t%zu "
+           "series\t%zu samples\n",
+           level, nseries, (double)ns1 / 1e6, ss, sm);
+    int64_t ns2 = INT64_MAX;
+    for (int r = 0; r < repeat; r++) {
+        int64_t x = select_ms(bdb, "response_total", NULL, maxt, &ss, &sm);
+        if (x < ns2)
+            ns2 = x;
+    }
+    malloc_trim(0);
+    size_t rss2 = bench_rss_bytes();
+    printf("BenchmarkBlockSelect/level=%d/one-metric/series=%zu\t1\t%.3f ms/op\t%zu series\t%zu "
+           "samples\t%zu KiB-rss-after\n",
+           level, nseries, (double)ns2 / 1e6, ss, sm, (rss2 - rss0) >> 10);
+    tsdb_close(bdb);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     size_t nseries = 100000;
     double hours = 3;
     bool smoke = false, no_fsync = false;
-    int repeat = 1;
+    int repeat = 1, block_level = -1;
     const char *dir_arg = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--series") == 0 && i + 1 < argc)
@@ -162,6 +224,8 @@ int main(int argc, char **argv)
             repeat = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-fsync") == 0)
             no_fsync = true;
+        else if (strcmp(argv[i], "--block-level") == 0 && i + 1 < argc)
+            block_level = atoi(argv[++i]);
     }
     if (smoke) {
         nseries = 2000;
@@ -185,6 +249,8 @@ int main(int argc, char **argv)
     o.background = false;
     if (no_fsync)
         o.wal_fsync = TSDB_WAL_FSYNC_NONE;
+    if (block_level >= 0)
+        o.block_compression_level = block_level;
     struct tsdb *db;
     struct mp_err err = {0};
     if (tsdb_open(&o, &db, &err)) {
@@ -248,6 +314,8 @@ int main(int argc, char **argv)
     printf("BenchmarkHeadSelect/one-metric/series=%zu\t1\t%.3f ms/op\t%zu series\t%zu samples\n",
            nseries, (double)ns2 / 1e6, ss, sm);
     free(refs);
+    if (block_level >= 0 && block_bench(db, dir, block_level, nseries, maxt, repeat) != 0)
+        return 1;
     tsdb_close(db);
     /* Replay: reopen the directory; the WAL holds every sample appended above (no compaction
      * ran), chunks_head the full chunks. */

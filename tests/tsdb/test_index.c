@@ -323,7 +323,8 @@ static struct tseries *read_all(const struct tsdb_index_reader *r, size_t *n, ui
         memcpy(s[i].l, rs.labels, rs.nlabels * sizeof *rs.labels);
         s[i].nl = rs.nlabels;
         s[i].c = malloc((rs.nchunks + 1) * sizeof *s[i].c);
-        memcpy(s[i].c, rs.chunks, rs.nchunks * sizeof *rs.chunks);
+        if (rs.nchunks)
+            memcpy(s[i].c, rs.chunks, rs.nchunks * sizeof *rs.chunks);
         s[i].nc = rs.nchunks;
     }
     *n = all.n;
