@@ -1063,3 +1063,73 @@ Test(db, self_metrics)
     cr_assert_eq(metric(r, "prometheus_tsdb_head_series"), 0);
     mp_metrics_registry_destroy(r);
 }
+
+/* tsdb_appender_add_refs: the same samples as one add each, with per-sample statuses for
+ * unknown refs (0, stale), out-of-order and duplicate samples; runs of refs across stripes
+ * (200 series: several runs of 32) and one batch longer than a lock hold. */
+Test(db, add_refs_matches_single_adds)
+{
+    struct tsdb *db = open_db(0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    enum { N = 200 };
+    struct mp_labels *ls[N];
+    uint64_t refs[N + 2];
+    for (int i = 0; i < N; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        ls[i] = mk("m", "s", v);
+    }
+    struct tsdb_appender *a;
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(tsdb_appender_add(a, 0, ls[i], t0, val(i, t0), &refs[i], NULL), 0);
+    cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    /* series 5 gets t0 + 20 s, series 6 t0 + 10 s with another value, before the batch */
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    cr_assert_eq(tsdb_appender_add(a, refs[5], NULL, t0 + 20000, val(5, t0 + 20000), NULL, NULL),
+                 0);
+    cr_assert_eq(tsdb_appender_add(a, refs[6], NULL, t0 + 10000, -1, NULL, NULL), 0);
+    cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    refs[N] = 0;
+    refs[N + 1] = refs[N - 1] + 1000; /* never created */
+    double v[N + 2];
+    for (int k = 1; k <= 3; k++) {
+        int64_t t = t0 + k * 10000;
+        for (int i = 0; i < N + 2; i++)
+            v[i] = i < N ? val(i, t) : 0;
+        int st[N + 2];
+        struct mp_err err = {0};
+        cr_assert_eq(tsdb_appender_create(db, &a), 0);
+        int rc = tsdb_appender_add_refs(a, refs, v, N + 2, t, st, &err);
+        cr_assert_eq(rc, k == 1 ? MP_EOUTOFORDER : MP_ENOTFOUND, "round %d: %d %s", k, rc,
+                     err.msg);
+        for (int i = 0; i < N + 2; i++) {
+            int want = i >= N                  ? MP_ENOTFOUND
+                       : i == 5 && k == 1     ? MP_EOUTOFORDER
+                       : i == 6 && k == 1     ? MP_EDUPLICATE
+                                              : 0;
+            cr_assert_eq(st[i], want, "round %d sample %d: %d", k, i, st[i]);
+        }
+        cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    }
+    /* series 5 has t0, t0 + 20 s (the same value again is accepted), t0 + 30 s; series 6 has
+     * t0 + 10 s = -1 (not val), so leave it out of the count */
+    size_t s, n;
+    struct mp_matcher *m = eq("s", "6");
+    const struct mp_matcher *ms[] = {m};
+    cr_assert_eq(tsdb_delete_series(db, ms, 1, t0, t0 + H_MS, NULL), 0);
+    mp_matcher_destroy(m);
+    count(db, t0, t0 + H_MS, &s, &n);
+    cr_assert_eq(s, N - 1);
+    cr_assert_eq(n, (size_t)(N - 2) * 4 + 3, "%zu samples", n);
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    int st0;
+    cr_assert_eq(tsdb_appender_add_refs(a, refs, v, 0, t0, &st0, NULL), 0);
+    cr_assert_eq(tsdb_appender_add_refs(a, refs, v, 1, t0 - 3 * H_MS, &st0, NULL),
+                 MP_EOUTOFBOUNDS);
+    cr_assert_eq(st0, MP_EOUTOFBOUNDS);
+    tsdb_appender_rollback(a);
+    for (int i = 0; i < N; i++)
+        mp_labels_release(ls[i]);
+    tsdb_close(db);
+}
