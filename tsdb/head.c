@@ -202,6 +202,12 @@ static void sym_release_locked(struct symtab *st, uint32_t id)
 
 /* ---- series ----------------------------------------------------------------------------- */
 
+struct gone { /* a series evicted as ended */
+    uint64_t hash; /* of its labels */
+    int64_t last_t;
+    uint64_t last_v;
+};
+
 struct mmc { /* a chunk in chunks_head/ */
     uint64_t ref;
     int64_t mint, maxt;
@@ -317,6 +323,13 @@ struct tsdb_head {
     /* Appenders alive per epoch (tsdb_head_wait_appenders flips it and waits for the old). */
     _Atomic uint32_t epoch;
     _Atomic uint64_t inflight[2];
+    /* Series evicted as ended, by label hash, sorted: a series created again with the same
+     * labels starts from their last sample, so that a sample at or before it is refused as
+     * out of order or duplicate (as Prometheus, which would still hold the series). Kept while
+     * appenders could still add at that time (pruned at eviction). */
+    pthread_mutex_t gone_mu;
+    struct gone *gone;
+    size_t ngone;
 };
 
 /* relaxed: statistics only */
@@ -513,6 +526,62 @@ static void bytes_add(struct tsdb_head *h, ptrdiff_t d)
     atomic_fetch_add_explicit(&h->series_bytes, (size_t)d, memory_order_relaxed);
 }
 
+/* A series created again after it was evicted as ended takes over its last sample (it has no
+ * chunk, so has_sample only feeds the order check). A 64-bit label hash collision would make a
+ * new series refuse samples older than the other's last one; at 2^-64 per pair, accepted. */
+static void gone_restore(struct tsdb_head *h, struct hseries *s)
+{
+    pthread_mutex_lock(&h->gone_mu);
+    size_t lo = 0, hi = h->ngone;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (h->gone[mid].hash < s->hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < h->ngone && h->gone[lo].hash == s->hash) {
+        s->last_t = h->gone[lo].last_t;
+        s->last_v = h->gone[lo].last_v;
+        s->has_sample = true;
+    }
+    pthread_mutex_unlock(&h->gone_mu);
+}
+
+static int gone_cmp(const void *pa, const void *pb)
+{
+    const struct gone *a = pa, *b = pb;
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    return (a->last_t > b->last_t) - (a->last_t < b->last_t);
+}
+
+/* Adds add[0..n) (any order; consumed) and drops entries whose last sample is before
+ * prune_before (appenders refuse those times as out of bounds anyway). */
+static void gone_update(struct tsdb_head *h, struct gone *add, size_t n, int64_t prune_before)
+{
+    pthread_mutex_lock(&h->gone_mu);
+    size_t total = h->ngone + n;
+    struct gone *all = mp_xmalloc((total ? total : 1) * sizeof *all);
+    if (h->ngone)
+        memcpy(all, h->gone, h->ngone * sizeof *all);
+    if (n)
+        memcpy(all + h->ngone, add, n * sizeof *all);
+    qsort(all, total, sizeof *all, gone_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < total; i++) {
+        if (all[i].last_t < prune_before)
+            continue;
+        if (k > 0 && all[k - 1].hash == all[i].hash)
+            k--; /* the same labels evicted twice: the later one (sorted last) wins */
+        all[k++] = all[i];
+    }
+    mp_free(h->gone);
+    h->gone = all;
+    h->ngone = k;
+    pthread_mutex_unlock(&h->gone_mu);
+}
+
 /* Creates the series for ls with ref (0: allocate the next) unless one exists; *out is the
  * series, *created tells which. pending is incremented when want_pending. */
 static int series_get_or_create(struct tsdb_head *h, const struct mp_labels *ls, uint64_t ref,
@@ -581,6 +650,8 @@ static int series_get_or_create(struct tsdb_head *h, const struct mp_labels *ls,
         mp_free(enc);
     s->hash = hash;
     s->last_t = INT64_MIN;
+    if (!replay)
+        gone_restore(h, s);
     s->pending = want_pending ? 1 : 0;
     if (replay)
         atomic_init(&s->logged, LOG_DONE);
@@ -678,6 +749,7 @@ int tsdb_head_create(const struct tsdb_head_options *o, struct tsdb_head **out,
     atomic_init(&h->max_time, INT64_MIN);
     atomic_init(&h->min_valid, INT64_MIN);
     pthread_mutex_init(&h->pool_mu, NULL);
+    pthread_mutex_init(&h->gone_mu, NULL);
     *out = h;
     return 0;
 }
@@ -704,6 +776,8 @@ void tsdb_head_destroy(struct tsdb_head *h)
     for (size_t i = 0; i < h->npool; i++)
         appender_free(h->pool[i]);
     pthread_mutex_destroy(&h->pool_mu);
+    pthread_mutex_destroy(&h->gone_mu);
+    mp_free(h->gone);
     tsdb_mempostings_destroy(h->postings);
     symtab_fini(&h->syms);
     mp_free(h->replay_mm);
@@ -1964,12 +2038,14 @@ int tsdb_head_ended_series(struct tsdb_head *h, int64_t stale_before_ms, int64_t
 struct evict_ctx {
     const struct tsdb_head_ended *v;
     size_t n;
+    struct gone *gone; /* the series removed */
+    size_t ngone, capgone;
 };
 
 static bool evict_gone(struct tsdb_head *h, struct hseries *s, void *ctx)
 {
     (void)h;
-    const struct evict_ctx *e = ctx;
+    struct evict_ctx *e = ctx;
     size_t lo = 0, hi = e->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -1979,8 +2055,16 @@ static bool evict_gone(struct tsdb_head *h, struct hseries *s, void *ctx)
             hi = mid;
     }
     /* still exactly as persisted: same last sample, nobody holding it */
-    return lo < e->n && e->v[lo].ref == s->ref && s->has_sample && !s->pending &&
-           s->last_t == e->v[lo].last_t;
+    bool gone = lo < e->n && e->v[lo].ref == s->ref && s->has_sample && !s->pending &&
+                s->last_t == e->v[lo].last_t;
+    if (gone) {
+        if (e->ngone == e->capgone) {
+            e->capgone = e->capgone ? e->capgone * 2 : 64;
+            e->gone = mp_xrealloc(e->gone, e->capgone * sizeof *e->gone);
+        }
+        e->gone[e->ngone++] = (struct gone){s->hash, s->last_t, s->last_v};
+    }
+    return gone;
 }
 
 static int ended_cmp(const void *pa, const void *pb)
@@ -1994,8 +2078,12 @@ int tsdb_head_evict(struct tsdb_head *h, struct tsdb_head_ended *v, size_t n, si
                     struct mp_err *err)
 {
     qsort(v, n, sizeof *v, ended_cmp);
-    struct evict_ctx e = {v, n};
+    struct evict_ctx e = {v, n, NULL, 0, 0};
     *removed = sweep(h, evict_gone, &e);
+    int64_t maxt = atomic_load_explicit(&h->max_time, memory_order_relaxed);
+    gone_update(h, e.gone, e.ngone,
+                maxt == INT64_MIN ? INT64_MIN : maxt - h->o.chunk_range_ms / 2);
+    mp_free(e.gone);
     (void)err;
     return 0;
 }

@@ -1133,3 +1133,57 @@ Test(db, add_refs_matches_single_adds)
         mp_labels_release(ls[i]);
     tsdb_close(db);
 }
+
+/* A series that ended (staleness marker) and left the head keeps its order check when it comes
+ * back: a sample before its last persisted one is out of order, one at the same time with
+ * another value a duplicate, as in Prometheus, whose head would still hold the series; a later
+ * one is appended and every sample reads back once. */
+Test(db, ended_series_coming_back_keep_their_order)
+{
+    struct tsdb *db = open_db(0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    append_range(db, 20, t0, 60); /* 10 min of series 0..19 */
+    struct tsdb_appender *a;
+    struct mp_labels *ls[20];
+    uint64_t refs[20] = {0};
+    for (int i = 0; i < 20; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        ls[i] = mk("m", "s", v);
+    }
+    int64_t stale_t = t0 + 600000;
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(tsdb_appender_add(a, 0, ls[i], stale_t, tsdb_stale_nan(), NULL, NULL), 0);
+    cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    for (int k = 61; k < 120; k++) { /* series 10..19 go on 10 more minutes */
+        cr_assert_eq(tsdb_appender_create(db, &a), 0);
+        for (int i = 10; i < 20; i++)
+            cr_assert_eq(tsdb_appender_add(a, refs[i], ls[i], t0 + k * 10000,
+                                           val(i, t0 + k * 10000), &refs[i], NULL),
+                         0);
+        cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    }
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    cr_assert_eq(tsdb_head_num_series(db->head), 10, "ended series still in the head");
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    cr_assert_eq(tsdb_appender_add(a, 0, ls[0], stale_t - 5000, val(0, stale_t - 5000), NULL,
+                                   &err),
+                 MP_EOUTOFORDER, "%s", err.msg);
+    cr_assert_eq(tsdb_appender_add(a, 0, ls[1], stale_t, 1.0, NULL, NULL), MP_EDUPLICATE);
+    cr_assert_eq(tsdb_appender_add(a, 0, ls[2], stale_t, tsdb_stale_nan(), NULL, NULL), 0);
+    int64_t back = t0 + 1190000;
+    cr_assert_eq(tsdb_appender_add(a, 0, ls[3], back, val(3, back), NULL, NULL), 0);
+    cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    /* series 0..9: 60 samples + the marker; series 3 one more; 10..19: 119 samples */
+    size_t s, n;
+    count(db, t0, t0 + 599999, &s, &n);
+    cr_assert_eq(n, 20 * 60);
+    count(db, t0 + 600001, t0 + H_MS, &s, &n);
+    cr_assert_eq(s, 11);
+    cr_assert_eq(n, 10 * 59 + 1);
+    for (int i = 0; i < 20; i++)
+        mp_labels_release(ls[i]);
+    tsdb_close(db);
+}
