@@ -1203,15 +1203,11 @@ struct psamp {
     uint32_t vord, prev; /* compact: its value's ordinal, and the previous entry's (0 first) */
 };
 
-/* compact: a zstd frame of series entries, and one of postings lists */
-struct sframe {
+/* compact: a zstd frame of series entries or of postings lists */
+struct zframe {
     uint64_t off;
-    uint32_t first, n; /* ordinals of its series: first .. first + n - 1 */
-    uint32_t clen, rlen;
-};
-struct pframe {
-    uint64_t raw; /* raw postings offset of its first byte */
-    uint64_t off;
+    uint64_t first; /* series: ordinal of its first series; postings: raw offset of its start */
+    uint32_t n;     /* series: entries in it */
     uint32_t clen, rlen;
 };
 
@@ -1221,9 +1217,9 @@ struct tsdb_index_reader {
     bool mapped;
     bool compact;
     uint64_t toc[CT_N];
-    struct sframe *sf;
+    struct zframe *sf;
     size_t nsf;
-    struct pframe *pf;
+    struct zframe *pf;
     size_t npf;
     uint64_t praw;    /* raw postings bytes */
     uint32_t nseries; /* compact */
@@ -1360,63 +1356,42 @@ static int load_pot(struct tsdb_index_reader *r, struct mp_err *err)
 
 /* ---- compact format: open --------------------------------------------------------------- */
 
-static int load_sftab(struct tsdb_index_reader *r, struct mp_err *err)
+/* A frame table (series: {n, clen, rlen}*, postings: {clen, rlen}*) whose frames tile
+ * [start, end) of the file; f[i].first is the first series ordinal (series) or raw postings
+ * offset (postings) of frame i, *total the sum of their series counts or raw sizes. */
+static int load_ftab(struct tsdb_index_reader *r, int which, bool series, uint64_t start,
+                     uint64_t end, struct zframe **out, size_t *nout, uint64_t *total,
+                     struct mp_err *err)
 {
+    const char *what = series ? "series frame table" : "postings frame table";
     struct cur c;
-    int rc = frame(r, r->toc[CT_STAB], "series frame table", &c, err);
+    int rc = frame(r, r->toc[which], what, &c, err);
     if (rc)
         return rc;
-    const uint8_t *start = c.p;
+    const uint8_t *at = c.p;
     uint64_t n = cur_uvarint(&c);
-    if (c.bad || n > cur_left(&c) / 3)
-        return perr(r, "series frame table", start, "frame count larger than the table", err);
-    if (!(r->sf = mp_malloc((n ? n : 1) * sizeof *r->sf)))
+    if (c.bad || n > cur_left(&c) / (series ? 3 : 2))
+        return perr(r, what, at, "frame count larger than the table", err);
+    struct zframe *f = mp_malloc((n ? n : 1) * sizeof *f);
+    if (!f)
         return mp_err_set(err, MP_ENOMEM, "index: out of memory");
-    uint64_t off = r->toc[CT_SFRAMES], end = r->toc[CT_PFRAMES], first = 0;
+    *out = f;
+    uint64_t off = start, sum = 0;
     for (uint64_t i = 0; i < n; i++) {
-        const uint8_t *at = c.p;
-        uint64_t k = cur_uvarint(&c), clen = cur_uvarint(&c), rlen = cur_uvarint(&c);
-        if (c.bad || k == 0 || k > r->nseries - first || clen > end - off || rlen > SFRAME_MAX ||
-            rlen / 2 < k)
-            return perr(r, "series frame table", at, "bad frame entry", err);
-        r->sf[i] = (struct sframe){off, (uint32_t)first, (uint32_t)k, (uint32_t)clen,
-                                   (uint32_t)rlen};
+        at = c.p;
+        uint64_t k = series ? cur_uvarint(&c) : 0, clen = cur_uvarint(&c), rlen = cur_uvarint(&c);
+        bool bad = series ? k == 0 || k > r->nseries - sum || rlen > SFRAME_MAX || rlen / 2 < k
+                          : rlen == 0 || rlen > PFRAME_MAX;
+        if (c.bad || bad || clen > end - off)
+            return perr(r, what, at, "bad frame entry", err);
+        f[i] = (struct zframe){off, sum, (uint32_t)k, (uint32_t)clen, (uint32_t)rlen};
         off += clen;
-        first += k;
+        sum += series ? k : rlen;
     }
-    r->nsf = (size_t)n;
-    if (cur_left(&c) != 0 || first != r->nseries || off != end)
-        return perr(r, "series frame table", c.p, "frames do not cover the series section", err);
-    return 0;
-}
-
-static int load_pftab(struct tsdb_index_reader *r, struct mp_err *err)
-{
-    struct cur c;
-    int rc = frame(r, r->toc[CT_PTAB], "postings frame table", &c, err);
-    if (rc)
-        return rc;
-    const uint8_t *start = c.p;
-    uint64_t n = cur_uvarint(&c);
-    if (c.bad || n > cur_left(&c) / 2)
-        return perr(r, "postings frame table", start, "frame count larger than the table", err);
-    if (!(r->pf = mp_malloc((n ? n : 1) * sizeof *r->pf)))
-        return mp_err_set(err, MP_ENOMEM, "index: out of memory");
-    uint64_t off = r->toc[CT_PFRAMES], end = r->toc[CT_STAB], raw = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        const uint8_t *at = c.p;
-        uint64_t clen = cur_uvarint(&c), rlen = cur_uvarint(&c);
-        if (c.bad || clen > end - off || rlen == 0 || rlen > PFRAME_MAX)
-            return perr(r, "postings frame table", at, "bad frame entry", err);
-        r->pf[i] = (struct pframe){raw, off, (uint32_t)clen, (uint32_t)rlen};
-        off += clen;
-        raw += rlen;
-    }
-    r->npf = (size_t)n;
-    r->praw = raw;
-    if (cur_left(&c) != 0 || off != end)
-        return perr(r, "postings frame table", c.p, "frames do not cover the postings section",
-                    err);
+    *nout = (size_t)n;
+    *total = sum;
+    if (cur_left(&c) != 0 || off != end || (series && sum != r->nseries))
+        return perr(r, what, c.p, "frames do not cover their section", err);
     return 0;
 }
 
@@ -1500,11 +1475,14 @@ static int parse_compact(struct tsdb_index_reader *r, struct mp_err *err)
         r->toc[CT_PFRAMES] > r->toc[CT_STAB])
         return perr(r, "TOC", toc, "sections out of order", err);
     r->nseries = (uint32_t)r->toc[CT_NSERIES];
+    uint64_t nser;
     int rc = load_symbols(r, err);
     if (!rc)
-        rc = load_sftab(r, err);
+        rc = load_ftab(r, CT_STAB, true, r->toc[CT_SFRAMES], r->toc[CT_PFRAMES], &r->sf, &r->nsf,
+                       &nser, err);
     if (!rc)
-        rc = load_pftab(r, err);
+        rc = load_ftab(r, CT_PTAB, false, r->toc[CT_PFRAMES], r->toc[CT_STAB], &r->pf, &r->npf,
+                       &r->praw, err);
     return rc ? rc : load_pairs(r, err);
 }
 
@@ -1898,16 +1876,16 @@ static int pframe_get(const struct tsdb_index_reader *r, struct pcache *pc, uint
     size_t lo = 0, hi = r->npf; /* the last frame starting <= raw */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (r->pf[mid].raw <= raw)
+        if (r->pf[mid].first <= raw)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo == 0 || raw - r->pf[lo - 1].raw > r->pf[lo - 1].rlen ||
-        len > r->pf[lo - 1].rlen - (raw - r->pf[lo - 1].raw))
+    if (lo == 0 || raw - r->pf[lo - 1].first > r->pf[lo - 1].rlen ||
+        len > r->pf[lo - 1].rlen - (raw - r->pf[lo - 1].first))
         return mp_err_set(err, MP_EPARSE, "index: postings list at raw offset %llu crosses a frame",
                           (unsigned long long)raw);
-    const struct pframe *f = &r->pf[lo - 1];
+    const struct zframe *f = &r->pf[lo - 1];
     if (pc->frame != lo) {
         pc->frame = 0;
         int rc = unzstd(&pc->d, r->b + f->off, f->clen, f->rlen, &pc->buf, &pc->cap);
@@ -1917,7 +1895,7 @@ static int pframe_get(const struct tsdb_index_reader *r, struct pcache *pc, uint
             return perr(r, "postings frame", r->b + f->off, "damaged zstd frame", err);
         pc->frame = lo;
     }
-    *p = pc->buf + (raw - f->raw);
+    *p = pc->buf + (raw - f->first);
     return 0;
 }
 
@@ -2138,7 +2116,7 @@ static int decode_entry(const struct tsdb_index_reader *r, struct cur *c, const 
 static int sframe_load(const struct tsdb_index_reader *r, size_t f, struct tsdb_index_series *s,
                        struct mp_err *err)
 {
-    const struct sframe *fr = &r->sf[f];
+    const struct zframe *fr = &r->sf[f];
     const uint8_t *at = r->b + fr->off;
     s->zframe = 0;
     int rc = unzstd((ZSTD_DCtx **)&s->dctx, at, fr->clen, fr->rlen, &s->zbuf, &s->zcap);
@@ -2182,7 +2160,7 @@ static int series_compact(const struct tsdb_index_reader *r, uint64_t ref,
     int rc;
     if ((s->zr != r || s->zframe != f + 1) && (rc = sframe_load(r, f, s, err)) != 0)
         return rc;
-    uint32_t j = ord - r->sf[f].first;
+    uint32_t j = ord - (uint32_t)r->sf[f].first;
     struct cur c = {s->zbuf + s->zoff[2 * j], s->zbuf + s->zoff[2 * j + 1], false};
     return decode_entry(r, &c, r->b + r->sf[f].off, s, err);
 }

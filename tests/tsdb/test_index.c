@@ -711,23 +711,35 @@ Test(index, series_with_many_chunks, .init = mk_tmp, .fini = rm_tmp)
     free(s.c);
 }
 
-Test(index, large_symbol_table, .init = mk_tmp, .fini = rm_tmp)
+/* nsyms symbols "s000000".. (text owns them) and n series each with a distinct value and one
+ * of 7 shared ones. */
+static struct tseries *many_symbols(size_t nsyms, size_t n, struct mp_str **syms_out,
+                                    char **text_out)
 {
-    /* 150000 symbols; 3000 series each with a distinct value and a shared one */
-    size_t nsyms = 150000;
     struct mp_str *syms = malloc(nsyms * sizeof *syms);
     char *text = malloc(nsyms * 8);
     for (size_t i = 0; i < nsyms; i++) {
         snprintf(text + 8 * i, 8, "s%06zu", i);
         syms[i] = (struct mp_str){text + 8 * i, 7};
     }
-    size_t n = 3000;
     struct tseries *s = calloc(n, sizeof *s);
     for (size_t i = 0; i < n; i++) {
         s[i].l[0] = (struct mp_label){syms[0], syms[1 + 50 * i]};
         s[i].l[1] = (struct mp_label){syms[nsyms - 1], syms[i % 7]};
         s[i].nl = 2;
     }
+    *syms_out = syms;
+    *text_out = text;
+    return s;
+}
+
+Test(index, large_symbol_table, .init = mk_tmp, .fini = rm_tmp)
+{
+    /* 150000 symbols; 3000 series each with a distinct value and a shared one */
+    size_t nsyms = 150000, n = 3000;
+    char *text;
+    struct mp_str *syms;
+    struct tseries *s = many_symbols(nsyms, n, &syms, &text);
     uint64_t *refs = calloc(n, sizeof *refs);
     write_index(tmp_path("index"), syms, nsyms, s, n, refs);
     struct tsdb_index_reader *r = NULL;
@@ -1008,18 +1020,11 @@ Test(index, compact_empty_index, .init = mk_tmp, .fini = rm_tmp)
 Test(index, compact_large_and_many_frames, .init = mk_tmp, .fini = rm_tmp)
 {
     size_t nsyms = 150000, n = 3000;
-    struct mp_str *syms = malloc(nsyms * sizeof *syms);
-    char *text = malloc(nsyms * 8);
-    for (size_t i = 0; i < nsyms; i++) {
-        snprintf(text + 8 * i, 8, "s%06zu", i);
-        syms[i] = (struct mp_str){text + 8 * i, 7};
-    }
-    struct tseries *s = calloc(n, sizeof *s);
+    char *text;
+    struct mp_str *syms;
+    struct tseries *s = many_symbols(nsyms, n, &syms, &text);
     uint64_t ref = 0;
     for (size_t i = 0; i < n; i++) {
-        s[i].l[0] = (struct mp_label){syms[0], syms[1 + 50 * i]};
-        s[i].l[1] = (struct mp_label){syms[nsyms - 1], syms[i % 7]};
-        s[i].nl = 2;
         s[i].nc = i == 1234 ? 20000 : i % 3;
         s[i].c = malloc((s[i].nc + 1) * sizeof *s[i].c);
         for (size_t j = 0; j < s[i].nc; j++) {
