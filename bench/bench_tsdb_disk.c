@@ -4,7 +4,7 @@
  *
  *   bench_tsdb_disk [--smoke] [--hours H] [--namespaces N] [--deployments M] [--replicas R]
  *                   [--peers K] [--seed S] [--churn F] [--churn-every-min T] [--no-promtool]
- *                   [--promtool-jitter] [--jitter-ms J] [--workdir DIR]
+ *                   [--promtool-jitter] [--jitter-ms J] [--workdir DIR] [--meshprom-only]
  *
  * The same mesh is generated twice, with exact timestamps and with jitter (one scrape in
  * eight 2..J ms late; default J = 5), values identical. For the exact pass (both passes with
@@ -276,6 +276,97 @@ static void run_promtool(const char *om, const char *out, const char *tag, uint6
 
 /* ---- meshprom itself --------------------------------------------------------------------- */
 
+/* Bits of one XOR chunk by field, before compression: chunk header and first sample, timestamp
+ * fields (first delta, then dod classes), value fields (xor), and the trailing pad. */
+struct bits {
+    uint64_t header, ts, value, pad, samples, chunks;
+};
+
+static uint64_t dod_bits(int64_t dod)
+{
+    if (dod == 0)
+        return 1;
+    if (dod >= -8191 && dod <= 8192)
+        return 2 + 14;
+    if (dod >= -65535 && dod <= 65536)
+        return 3 + 17;
+    if (dod >= -524287 && dod <= 524288)
+        return 4 + 20;
+    return 4 + 64;
+}
+
+static void chunk_bits(const struct tsdb_chunk *c, struct bits *b)
+{
+    struct tsdb_xor_iter it;
+    tsdb_xor_iter_init(&it, c->data, c->len);
+    int64_t t, t1 = 0, t2 = 0;
+    double v;
+    uint64_t pos = 16, k = 0;
+    b->header += 16;
+    while (tsdb_xor_iter_next(&it, &t, &v) == 0) {
+        uint64_t used = it.pos - pos, ts;
+        if (k == 0)
+            ts = 0, b->header += used;
+        else if (k == 1)
+            ts = 8 * tsdb_uvarint_len((uint64_t)(t - t1));
+        else
+            ts = dod_bits((t - t1) - (t1 - t2));
+        if (k > 0) {
+            b->ts += ts;
+            b->value += used - ts;
+        }
+        t2 = t1;
+        t1 = t;
+        pos = it.pos;
+        k++;
+    }
+    b->pad += 8 * c->len - pos;
+    b->samples += k;
+    b->chunks++;
+}
+
+/* Where the bytes of the level-1 blocks below limit go: index, chunk files (and inside the
+ * chunks, the raw bit split), the rest (meta.json, tombstones). */
+static void breakdown(struct tsdb *db, struct tsdb_block **bs, size_t nb, int64_t limit,
+                      const char *tag)
+{
+    uint64_t total = 0, ib = 0, cb = 0, samples = 0;
+    struct bits b = {0};
+    for (size_t i = 0; i < nb; i++) {
+        struct tsdb_block *bl = bs[i];
+        if (bl->meta.max_time > limit || bl->meta.compaction.level > 1)
+            continue;
+        total += tree_bytes(bl->dir, &ib, &cb);
+        samples += bl->meta.stats.num_samples;
+        struct tsdb_querier *q;
+        struct tsdb_series_set *set;
+        if (tsdb_querier_open_sources(db, &bl, 1, false, false, bl->meta.min_time,
+                                      bl->meta.max_time - 1, &q, NULL) ||
+            tsdb_querier_select_all(q, &set, NULL))
+            abort();
+        while (tsdb_series_set_next(set, NULL) == 0) {
+            const struct tsdb_chunk *c;
+            size_t n;
+            if (tsdb_series_set_chunks(set, &c, &n, NULL))
+                abort();
+            for (size_t k = 0; k < n; k++)
+                chunk_bits(&c[k], &b);
+        }
+        tsdb_series_set_free(set);
+        tsdb_querier_close(q);
+    }
+    if (!samples)
+        return;
+    double s = (double)samples;
+    printf("BenchmarkDiskBreakdown/%s/meshprom-2h-blocks\t1\t%8.4f B/sample\t%8.4f index-B/sample"
+           "\t%8.4f chunk-B/sample\t%8.4f other-B/sample\t%.1f samples/chunk"
+           "\t%6.3f raw-header-bits/sample\t%6.3f raw-ts-bits/sample\t%6.3f raw-value-bits/sample"
+           "\t%6.3f raw-pad-bits/sample\n",
+           tag, (double)total / s, (double)ib / s, (double)cb / s,
+           (double)(total - ib - cb) / s, (double)b.samples / (double)(b.chunks ? b.chunks : 1),
+           (double)b.header / s, (double)b.ts / s, (double)b.value / s, (double)b.pad / s);
+}
+
 /* Feeds the mesh, one appender per scrape, into a database as the server runs it (default
  * retention, so 2 h blocks merge into 6 h ones; the db loop's work every simulated minute),
  * 4 h 10 min longer than asked so that the first `hours` end up in blocks and, the planner
@@ -393,6 +484,8 @@ static void run_meshprom(const struct meshgen_opts *mo, const char *workdir, con
                      (double)bm / (double)sm, bm, (double)im / (double)sm, sm);
     }
     last_meshprom = sm ? (double)bm / (double)sm : s1 ? (double)b1 / (double)s1 : 0;
+    if (retention_ms <= 6 * 3600000)
+        breakdown(db, bs, nb, limit, tag);
     for (size_t i = 0; i < nb; i++)
         tsdb_block_release(bs[i]);
     free(bs);
@@ -1557,7 +1650,7 @@ static void usage(void)
     fprintf(stderr, "usage: bench_tsdb_disk [--smoke] [--hours H] [--namespaces N] "
                     "[--deployments M] [--replicas R] [--peers K] [--seed S] [--churn F] "
                     "[--churn-every-min T] [--jitter-ms J] [--no-promtool] [--promtool-jitter] "
-                    "[--workdir DIR]\n");
+                    "[--workdir DIR] [--meshprom-only]\n");
     exit(2);
 }
 
@@ -1570,7 +1663,7 @@ int main(int argc, char **argv)
     o.peers = 1;
     double hours = 6;
     int64_t jitter = 5;
-    bool promtool = true, promtool_jitter = false;
+    bool promtool = true, promtool_jitter = false, only_meshprom = false;
     const char *workdir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1580,6 +1673,8 @@ int main(int argc, char **argv)
             promtool = false;
         else if (!strcmp(a, "--promtool-jitter"))
             promtool_jitter = true;
+        else if (!strcmp(a, "--meshprom-only"))
+            only_meshprom = true;
         else if (!v)
             usage();
         else if (!strcmp(a, "--hours"))
@@ -1662,7 +1757,8 @@ int main(int argc, char **argv)
                 printf("BenchmarkDisk/%s/meshprom-vs-prometheus\t1\t%8.4f ratio\n", tag,
                        last_meshprom / last_prometheus);
         }
-        run_schemes(&bo, &d, tag, pass == 0);
+        if (!only_meshprom)
+            run_schemes(&bo, &d, tag, pass == 0);
         data_fini(&d);
     }
     rmrf(dir);

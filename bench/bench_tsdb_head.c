@@ -3,13 +3,18 @@
  *
  *   bench_tsdb_head [--series N] [--hours H] [--smoke] [--dir D] [--no-fsync]
  *                   [--select-repeat R]   (best of R for the one-metric select)
+ *                   [--block-level L]     (also: the head as a block, zstd level L, 0 = Prometheus
+ *                                          format; its index size, open time and selects)
+ *                   [--batch]             (scrapes after the first through tsdb_appender_add_refs)
+ *                   [--append-only]       (stop after the append and memory figures)
  *
  * Builds N series shaped like linkerd2-proxy's (about 20 labels: namespace, deployment, pod,
  * pod_template_hash, direction, authority, dst_*, status_code, classification, le, ...), 1,000
  * per simulated pod, and appends H hours of samples at a 10 s interval the way the scraper does:
  * one appender per pod scrape, 1,000 samples, series refs cached after the first scrape, the WAL
  * on (snappy, default fsync policy), chunks_head on. Then:
- *   - append throughput: samples per second of CPU time of the appending thread;
+ *   - append throughput: samples per second of CPU time of the appending thread (all scrapes,
+ *     and "steady": from the second scrape on, when every series exists);
  *   - resident memory per series: RSS after ingest minus RSS of the open, empty database;
  *   - select latency: one metric of one namespace, and one metric over all series.
  * Output is Go benchmark format (one line per figure), so benchstat can compare runs. */
@@ -142,12 +147,72 @@ static int64_t select_ms(struct tsdb *db, const char *metric, const char *ns, in
     return took;
 }
 
+/* The head written as one block (a snapshot), opened read-only: index bytes, open time, the
+ * selects above from the block alone and the process's RSS growth for them. */
+static int block_bench(struct tsdb *db, const char *dir, int level, size_t nseries, int64_t maxt,
+                       int repeat)
+{
+    char name[64], sdir[512], cmd[700];
+    struct mp_err err = {0};
+    int64_t w0 = mp_mono_ns();
+    if (tsdb_snapshot(db, false, name, &err)) {
+        fprintf(stderr, "snapshot: %s\n", err.msg);
+        return 1;
+    }
+    int64_t wns = mp_mono_ns() - w0;
+    snprintf(sdir, sizeof sdir, "%s/snapshots/%s", dir, name);
+    snprintf(cmd, sizeof cmd, "du -b %s/*/index | awk '{s+=$1} END {print s+0}'", sdir);
+    FILE *f = popen(cmd, "r");
+    unsigned long long ibytes = 0;
+    if (!f || fscanf(f, "%llu", &ibytes) != 1)
+        ibytes = 0;
+    if (f)
+        pclose(f);
+    malloc_trim(0);
+    size_t rss0 = bench_rss_bytes();
+    struct tsdb_options o;
+    tsdb_options_init(&o);
+    o.dir = sdir;
+    o.read_only = true;
+    o.background = false;
+    struct tsdb *bdb;
+    int64_t o0 = mp_mono_ns();
+    if (tsdb_open(&o, &bdb, &err)) {
+        fprintf(stderr, "open snapshot: %s\n", err.msg);
+        return 1;
+    }
+    int64_t ons = mp_mono_ns() - o0;
+    size_t rss1 = bench_rss_bytes();
+    printf("BenchmarkBlock/level=%d/series=%zu\t1\t%.3f s-write\t%llu index-bytes\t%.1f "
+           "index-B/series\t%.3f ms-open\t%zu KiB-rss-open\n",
+           level, nseries, (double)wns / 1e9, ibytes, (double)ibytes / (double)nseries,
+           (double)ons / 1e6, (rss1 - rss0) >> 10);
+    size_t ss, sm;
+    int64_t ns1 = select_ms(bdb, "response_total", "ns-7", maxt, &ss, &sm);
+    printf("BenchmarkBlockSelect/level=%d/one-metric-one-namespace/series=%zu\t1\t%.3f ms/op\t%zu "
+           "series\t%zu samples\n",
+           level, nseries, (double)ns1 / 1e6, ss, sm);
+    int64_t ns2 = INT64_MAX;
+    for (int r = 0; r < repeat; r++) {
+        int64_t x = select_ms(bdb, "response_total", NULL, maxt, &ss, &sm);
+        if (x < ns2)
+            ns2 = x;
+    }
+    malloc_trim(0);
+    size_t rss2 = bench_rss_bytes();
+    printf("BenchmarkBlockSelect/level=%d/one-metric/series=%zu\t1\t%.3f ms/op\t%zu series\t%zu "
+           "samples\t%zu KiB-rss-after\n",
+           level, nseries, (double)ns2 / 1e6, ss, sm, (rss2 - rss0) >> 10);
+    tsdb_close(bdb);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     size_t nseries = 100000;
     double hours = 3;
-    bool smoke = false, no_fsync = false;
-    int repeat = 1;
+    bool smoke = false, no_fsync = false, batch = false, append_only = false;
+    int repeat = 1, block_level = -1;
     const char *dir_arg = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--series") == 0 && i + 1 < argc)
@@ -162,6 +227,12 @@ int main(int argc, char **argv)
             repeat = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-fsync") == 0)
             no_fsync = true;
+        else if (strcmp(argv[i], "--batch") == 0)
+            batch = true;
+        else if (strcmp(argv[i], "--append-only") == 0)
+            append_only = true;
+        else if (strcmp(argv[i], "--block-level") == 0 && i + 1 < argc)
+            block_level = atoi(argv[++i]);
     }
     if (smoke) {
         nseries = 2000;
@@ -185,6 +256,8 @@ int main(int argc, char **argv)
     o.background = false;
     if (no_fsync)
         o.wal_fsync = TSDB_WAL_FSYNC_NONE;
+    if (block_level >= 0)
+        o.block_compression_level = block_level;
     struct tsdb *db;
     struct mp_err err = {0};
     if (tsdb_open(&o, &db, &err)) {
@@ -196,15 +269,33 @@ int main(int argc, char **argv)
     uint64_t *refs = calloc(nseries, sizeof *refs);
     int64_t t0 = 1700000000000 - 1700000000000 % 7200000;
     uint64_t rng = 42;
-    int64_t cpu0 = cpu_ns(), wall0 = mp_mono_ns();
+    int64_t cpu0 = cpu_ns(), wall0 = mp_mono_ns(), cpu_steady = 0;
     uint64_t appended = 0;
+    double vals[SERIES_PER_POD];
     for (int64_t k = 0; k < scrapes; k++) {
+        if (k == 1)
+            cpu_steady = cpu_ns(); /* every series exists from here on */
         for (size_t p = 0; p < npods; p++) {
             struct tsdb_appender *a;
             if (tsdb_appender_create(db, &a))
                 abort();
             /* pods are scraped spread over the interval, as the scrape loop does */
             int64_t t = t0 + k * INTERVAL_MS + (int64_t)(p * INTERVAL_MS / npods);
+            if (batch && k > 0) {
+                for (size_t j = 0; j < SERIES_PER_POD; j++)
+                    vals[j] = value(p * SERIES_PER_POD + j, k, &rng);
+                if (tsdb_appender_add_refs(a, refs + p * SERIES_PER_POD, vals, SERIES_PER_POD, t,
+                                           NULL, &err)) {
+                    fprintf(stderr, "add_refs: %s\n", err.msg);
+                    return 1;
+                }
+                if (tsdb_appender_commit(a, &err)) {
+                    fprintf(stderr, "commit: %s\n", err.msg);
+                    return 1;
+                }
+                appended += SERIES_PER_POD;
+                continue;
+            }
             for (size_t j = 0; j < SERIES_PER_POD; j++) {
                 size_t s = p * SERIES_PER_POD + j;
                 struct mp_labels *ls = refs[s] ? NULL : series_labels(p, j);
@@ -221,7 +312,7 @@ int main(int argc, char **argv)
             appended += SERIES_PER_POD;
         }
     }
-    int64_t cpu = cpu_ns() - cpu0, wall = mp_mono_ns() - wall0;
+    int64_t cpu_end = cpu_ns(), cpu = cpu_end - cpu0, wall = mp_mono_ns() - wall0;
     malloc_trim(0);
     size_t rss1 = bench_rss_bytes();
     struct tsdb_head_stats hs;
@@ -230,10 +321,25 @@ int main(int argc, char **argv)
            "\t%.0f samples/s-wall\n",
            nseries, hours, appended, (double)cpu / (double)appended,
            (double)appended * 1e9 / (double)cpu, (double)appended * 1e9 / (double)wall);
+    if (scrapes > 1) {
+        uint64_t steady = (uint64_t)(scrapes - 1) * nseries;
+        printf("BenchmarkHeadAppendSteady/series=%zu/hours=%g%s\t%" PRIu64
+               "\t%.1f ns/sample\t%.0f samples/s/core\n",
+               nseries, hours, batch ? "/batch" : "", steady,
+               (double)(cpu_end - cpu_steady) / (double)steady,
+               (double)steady * 1e9 / (double)(cpu_end - cpu_steady));
+    }
     printf("BenchmarkHeadMemory/series=%zu/hours=%g\t1\t%.0f B/series-rss\t%zu MiB-rss\t%" PRIu64
            " head-series\t%" PRIu64 " head-chunks\n",
            nseries, hours, (double)(rss1 - rss0) / (double)nseries, (rss1 - rss0) >> 20,
            hs.num_series, hs.num_chunks);
+    if (append_only) {
+        free(refs);
+        tsdb_close(db);
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        return dir_arg || system(cmd) == 0 ? 0 : 1;
+    }
     int64_t maxt = t0 + (scrapes - 1) * INTERVAL_MS + INTERVAL_MS;
     size_t ss, sm;
     int64_t ns1 = select_ms(db, "response_total", "ns-7", maxt, &ss, &sm);
@@ -248,6 +354,8 @@ int main(int argc, char **argv)
     printf("BenchmarkHeadSelect/one-metric/series=%zu\t1\t%.3f ms/op\t%zu series\t%zu samples\n",
            nseries, (double)ns2 / 1e6, ss, sm);
     free(refs);
+    if (block_level >= 0 && block_bench(db, dir, block_level, nseries, maxt, repeat) != 0)
+        return 1;
     tsdb_close(db);
     /* Replay: reopen the directory; the WAL holds every sample appended above (no compaction
      * ran), chunks_head the full chunks. */

@@ -233,7 +233,9 @@ int tsdb_block_write(struct tsdb *db, const char *parent, struct tsdb_querier *q
     }
     if (!rc) {
         tsdb_pathf(path, sizeof path, "%s/index", tmp);
-        rc = tsdb_index_writer_open(path, &w.iw, err);
+        rc = db->o.block_compression_level > 0
+                 ? tsdb_index_writer_open_compact(path, db->o.block_compression_level, &w.iw, err)
+                 : tsdb_index_writer_open(path, &w.iw, err);
     }
     if (!rc)
         rc = tsdb_querier_symbols(q, &syms, &nsyms, err);

@@ -450,6 +450,13 @@ int tsdb_appender_add(struct tsdb_appender *a, uint64_t ref, const struct mp_lab
     return tsdb_head_appender_add((struct tsdb_head_appender *)a, ref, ls, t_ms, v, ref_out, err);
 }
 
+int tsdb_appender_add_refs(struct tsdb_appender *a, const uint64_t *refs, const double *v,
+                           size_t n, int64_t t_ms, int *status, struct mp_err *err)
+{
+    return tsdb_head_appender_add_refs((struct tsdb_head_appender *)a, refs, v, n, t_ms, status,
+                                       err);
+}
+
 int tsdb_appender_commit(struct tsdb_appender *a, struct mp_err *err)
 {
     return tsdb_head_appender_commit((struct tsdb_head_appender *)a, err);

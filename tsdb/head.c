@@ -33,6 +33,13 @@
 
 #define STRIPE_BITS 12
 #define STRIPES (1u << STRIPE_BITS)
+/* Runs of 2^RUN_BITS consecutive refs share a ref stripe (a scrape's series were created
+ * together, so their refs are consecutive): a batch locks a stripe once per run, and their
+ * slots are adjacent. */
+#define RUN_BITS 5
+#define RUN_MASK ((1u << RUN_BITS) - 1)
+/* A batch holds one stripe lock for at most this many samples. */
+#define RUN_HOLD 64
 #define SYM_PAGE_BITS 12
 #define SYM_PAGE (1u << SYM_PAGE_BITS)
 #define SYM_PAGES (1u << 16) /* 2^28 distinct strings at most */
@@ -195,6 +202,12 @@ static void sym_release_locked(struct symtab *st, uint32_t id)
 
 /* ---- series ----------------------------------------------------------------------------- */
 
+struct gone { /* a series evicted as ended */
+    uint64_t hash; /* of its labels */
+    int64_t last_t;
+    uint64_t last_v;
+};
+
 struct mmc { /* a chunk in chunks_head/ */
     uint64_t ref;
     int64_t mint, maxt;
@@ -212,21 +225,24 @@ struct frozen { /* a full chunk not yet written to chunks_head/ (or kept: no chu
 
 enum { LOG_NO = 0, LOG_PENDING = 1, LOG_DONE = 2 };
 
+/* Field order matters with a million series: add reads ref, last_t, last_v, pending,
+ * has_sample and open.buf/pos, all in the first 64 bytes (one cache miss instead of three);
+ * commit's append then touches open and next_at, the second line. */
 struct hseries {
-    struct hseries *hash_next;
     uint64_t ref;
-    uint64_t hash;
-    struct tsdb_xor open;  /* buf NULL: none */
-    struct frozen *frozen; /* newest first */
-    struct mmc *mm;
     int64_t last_t;
     uint64_t last_v;
-    int64_t next_at; /* cut policy state (struct tsdb_xor_cutter.next_at) */
-    uint32_t n_mm, cap_mm;
     uint32_t pending;        /* appenders holding a pointer to it (ref stripe lock) */
     _Atomic uint8_t logged;  /* series record in the WAL: LOG_* */
     bool has_sample;
     uint16_t lbl_len;
+    struct tsdb_xor open;  /* buf NULL: none */
+    int64_t next_at; /* cut policy state (struct tsdb_xor_cutter.next_at) */
+    struct frozen *frozen; /* newest first */
+    struct mmc *mm;
+    uint32_t n_mm, cap_mm;
+    struct hseries *hash_next;
+    uint64_t hash;
     uint8_t lbl[]; /* uvarint count, then (name id, value id) pairs */
 };
 
@@ -238,8 +254,9 @@ struct stripe {
 } __attribute__((aligned(64)));
 
 /* By ref: open addressing with the ref in the slot, so a lookup touches the slot and then only
- * the series it finds. Refs in one stripe share their low STRIPE_BITS bits, so ref >> STRIPE_BITS
- * is a dense counter and linear probing hardly ever probes. */
+ * the series it finds. Refs in one stripe share bits RUN_BITS .. RUN_BITS + STRIPE_BITS - 1, so
+ * the others form a dense counter (rhome) and linear probing hardly ever probes; consecutive
+ * refs of one run land in consecutive slots. */
 struct rslot {
     uint64_t ref; /* 0: empty */
     struct hseries *s;
@@ -306,6 +323,13 @@ struct tsdb_head {
     /* Appenders alive per epoch (tsdb_head_wait_appenders flips it and waits for the old). */
     _Atomic uint32_t epoch;
     _Atomic uint64_t inflight[2];
+    /* Series evicted as ended, by label hash, sorted: a series created again with the same
+     * labels starts from their last sample, so that a sample at or before it is refused as
+     * out of order or duplicate (as Prometheus, which would still hold the series). Kept while
+     * appenders could still add at that time (pruned at eviction). */
+    pthread_mutex_t gone_mu;
+    struct gone *gone;
+    size_t ngone;
 };
 
 /* relaxed: statistics only */
@@ -412,12 +436,12 @@ static void stripe_insert_locked(struct stripe *st, struct hseries *s)
 
 static size_t rhome(uint64_t ref, uint32_t cap)
 {
-    return (size_t)(ref >> STRIPE_BITS) & (cap - 1);
+    return (size_t)((ref >> (RUN_BITS + STRIPE_BITS)) << RUN_BITS | (ref & RUN_MASK)) & (cap - 1);
 }
 
 static struct rstripe *ref_stripe(struct tsdb_head *h, uint64_t ref)
 {
-    return &h->refs[ref & (STRIPES - 1)];
+    return &h->refs[(ref >> RUN_BITS) & (STRIPES - 1)];
 }
 
 static struct hseries *by_ref_locked(const struct rstripe *st, uint64_t ref)
@@ -502,6 +526,62 @@ static void bytes_add(struct tsdb_head *h, ptrdiff_t d)
     atomic_fetch_add_explicit(&h->series_bytes, (size_t)d, memory_order_relaxed);
 }
 
+/* A series created again after it was evicted as ended takes over its last sample (it has no
+ * chunk, so has_sample only feeds the order check). A 64-bit label hash collision would make a
+ * new series refuse samples older than the other's last one; at 2^-64 per pair, accepted. */
+static void gone_restore(struct tsdb_head *h, struct hseries *s)
+{
+    pthread_mutex_lock(&h->gone_mu);
+    size_t lo = 0, hi = h->ngone;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (h->gone[mid].hash < s->hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < h->ngone && h->gone[lo].hash == s->hash) {
+        s->last_t = h->gone[lo].last_t;
+        s->last_v = h->gone[lo].last_v;
+        s->has_sample = true;
+    }
+    pthread_mutex_unlock(&h->gone_mu);
+}
+
+static int gone_cmp(const void *pa, const void *pb)
+{
+    const struct gone *a = pa, *b = pb;
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    return (a->last_t > b->last_t) - (a->last_t < b->last_t);
+}
+
+/* Adds add[0..n) (any order; consumed) and drops entries whose last sample is before
+ * prune_before (appenders refuse those times as out of bounds anyway). */
+static void gone_update(struct tsdb_head *h, struct gone *add, size_t n, int64_t prune_before)
+{
+    pthread_mutex_lock(&h->gone_mu);
+    size_t total = h->ngone + n;
+    struct gone *all = mp_xmalloc((total ? total : 1) * sizeof *all);
+    if (h->ngone)
+        memcpy(all, h->gone, h->ngone * sizeof *all);
+    if (n)
+        memcpy(all + h->ngone, add, n * sizeof *all);
+    qsort(all, total, sizeof *all, gone_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < total; i++) {
+        if (all[i].last_t < prune_before)
+            continue;
+        if (k > 0 && all[k - 1].hash == all[i].hash)
+            k--; /* the same labels evicted twice: the later one (sorted last) wins */
+        all[k++] = all[i];
+    }
+    mp_free(h->gone);
+    h->gone = all;
+    h->ngone = k;
+    pthread_mutex_unlock(&h->gone_mu);
+}
+
 /* Creates the series for ls with ref (0: allocate the next) unless one exists; *out is the
  * series, *created tells which. pending is incremented when want_pending. */
 static int series_get_or_create(struct tsdb_head *h, const struct mp_labels *ls, uint64_t ref,
@@ -570,6 +650,8 @@ static int series_get_or_create(struct tsdb_head *h, const struct mp_labels *ls,
         mp_free(enc);
     s->hash = hash;
     s->last_t = INT64_MIN;
+    if (!replay)
+        gone_restore(h, s);
     s->pending = want_pending ? 1 : 0;
     if (replay)
         atomic_init(&s->logged, LOG_DONE);
@@ -667,6 +749,7 @@ int tsdb_head_create(const struct tsdb_head_options *o, struct tsdb_head **out,
     atomic_init(&h->max_time, INT64_MIN);
     atomic_init(&h->min_valid, INT64_MIN);
     pthread_mutex_init(&h->pool_mu, NULL);
+    pthread_mutex_init(&h->gone_mu, NULL);
     *out = h;
     return 0;
 }
@@ -693,6 +776,8 @@ void tsdb_head_destroy(struct tsdb_head *h)
     for (size_t i = 0; i < h->npool; i++)
         appender_free(h->pool[i]);
     pthread_mutex_destroy(&h->pool_mu);
+    pthread_mutex_destroy(&h->gone_mu);
+    mp_free(h->gone);
     tsdb_mempostings_destroy(h->postings);
     symtab_fini(&h->syms);
     mp_free(h->replay_mm);
@@ -1000,6 +1085,13 @@ int tsdb_head_appender_add(struct tsdb_head_appender *a, uint64_t ref,
         rs = ref_stripe(h, ref);
         spin_lock(&rs->mu);
         s = by_ref_locked(rs, ref);
+        /* a scrape adds its series in the order they were created, so the next refs of this
+         * run are likely next: their slots are adjacent, fetch their series now */
+        for (uint64_t k = 1; k <= 2 && ((ref + k) & RUN_MASK) != 0; k++) {
+            struct hseries *nx = by_ref_locked(rs, ref + k);
+            if (nx)
+                __builtin_prefetch(nx, 1);
+        }
         if (s) {
             rc = appendable_locked(s, t_ms, vbits);
             if (rc == 0) {
@@ -1052,6 +1144,105 @@ checked:
         a->cap = ncap;
     }
     a->smp[a->n++] = (struct asample){s, t_ms, vbits};
+    return 0;
+}
+
+/* Prefetches the series of ref if it lives in the locked stripe rs. */
+static void prefetch_in(struct tsdb_head *h, struct rstripe *rs, uint64_t ref)
+{
+    if (ref && ref_stripe(h, ref) == rs) {
+        struct hseries *s = by_ref_locked(rs, ref);
+        if (s)
+            __builtin_prefetch(s, 1);
+    }
+}
+
+#define BATCH_AHEAD 8
+
+int tsdb_head_appender_add_refs(struct tsdb_head_appender *a, const uint64_t *refs,
+                                const double *v, size_t n, int64_t t_ms, int *status,
+                                struct mp_err *err)
+{
+    struct tsdb_head *h = a->h;
+    int first = 0;
+    size_t at = 0;
+    if (n > 0 && t_ms < a->min_valid)
+        first = MP_EOUTOFBOUNDS;
+    else if (n > SIZE_MAX / 2 / sizeof *a->smp - a->n)
+        first = MP_ENOMEM;
+    else if (a->n + n > a->cap) {
+        size_t ncap = a->cap ? a->cap : 256;
+        while (ncap < a->n + n)
+            ncap *= 2;
+        struct asample *ns = mp_realloc(a->smp, ncap * sizeof *ns);
+        if (!ns)
+            first = MP_ENOMEM;
+        else {
+            a->smp = ns;
+            a->cap = ncap;
+        }
+    }
+    if (first) {
+        if (first == MP_EOUTOFBOUNDS)
+            CADD(h, out_of_bounds, n);
+        for (size_t i = 0; status && i < n; i++)
+            status[i] = first;
+        return mp_err_set(err, first, "%s", first == MP_ENOMEM ? "appender: out of memory"
+                                                               : "out of bounds");
+    }
+    struct rstripe *held = NULL;
+    unsigned hold = 0;
+    uint64_t ooo = 0, dups = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t ref = refs[i];
+        struct rstripe *rs = ref ? ref_stripe(h, ref) : NULL;
+        if (rs != held || ++hold >= RUN_HOLD) {
+            if (held)
+                spin_unlock(&held->mu);
+            held = rs;
+            hold = 0;
+            if (rs) {
+                spin_lock(&rs->mu);
+                for (size_t k = i + 1; k < i + BATCH_AHEAD && k < n; k++)
+                    prefetch_in(h, rs, refs[k]);
+            }
+        }
+        if (rs && i + BATCH_AHEAD < n)
+            prefetch_in(h, rs, refs[i + BATCH_AHEAD]);
+        struct hseries *s = rs ? by_ref_locked(rs, ref) : NULL;
+        int rc = MP_ENOTFOUND;
+        if (s) {
+            uint64_t vbits = tsdb_f64_bits(v[i]);
+            rc = appendable_locked(s, t_ms, vbits);
+            if (rc == 0) {
+                s->pending++;
+                if (s->open.buf)
+                    __builtin_prefetch(s->open.buf + (s->open.pos >> 3), 1);
+                a->smp[a->n++] = (struct asample){s, t_ms, vbits};
+            } else if (rc == 1) {
+                rc = 0;
+            } else if (rc == MP_EOUTOFORDER) {
+                ooo++;
+            } else {
+                dups++;
+            }
+        }
+        if (status)
+            status[i] = rc;
+        if (rc && !first) {
+            first = rc;
+            at = i;
+        }
+    }
+    if (held)
+        spin_unlock(&held->mu);
+    if (ooo)
+        CADD(h, out_of_order, ooo);
+    if (dups)
+        CADD(h, duplicates, dups);
+    if (first)
+        return mp_err_set(err, first, "sample %zu: %s", at,
+                          first == MP_ENOTFOUND ? "unknown series ref" : append_error_text(first));
     return 0;
 }
 
@@ -1147,6 +1338,8 @@ int tsdb_head_appender_commit(struct tsdb_head_appender *a, struct mp_err *err)
     }
     int64_t mint = INT64_MAX, maxt = INT64_MIN;
     uint64_t appended = 0, ooo = 0, dup = 0;
+    struct rstripe *held = NULL; /* consecutive samples of one stripe keep its lock */
+    unsigned hold = 0;
     for (size_t i = 0; i < a->n; i++) {
         struct asample *x = &a->smp[i];
         struct hseries *s = x->s;
@@ -1154,7 +1347,13 @@ int tsdb_head_appender_commit(struct tsdb_head_appender *a, struct mp_err *err)
         if (i + 8 < a->n)
             __builtin_prefetch(a->smp[i + 8].s, 1);
         struct rstripe *rs = ref_stripe(h, s->ref);
-        spin_lock(&rs->mu);
+        if (rs != held || ++hold >= RUN_HOLD) {
+            if (held)
+                spin_unlock(&held->mu);
+            spin_lock(&rs->mu);
+            held = rs;
+            hold = 0;
+        }
         /* Another batch may have appended to s since add: check again. */
         int ok = appendable_locked(s, x->t, x->vbits);
         bool froze = false;
@@ -1172,10 +1371,11 @@ int tsdb_head_appender_commit(struct tsdb_head_appender *a, struct mp_err *err)
         }
         if (!(froze && h->o.hc))
             s->pending--;
-        spin_unlock(&rs->mu);
         if (froze && h->o.hc)
             push_series(&a->cut, &a->ncut, &a->capcut, s);
     }
+    if (held)
+        spin_unlock(&held->mu);
     if (appended)
         widen_time(h, mint, maxt);
     CADD(h, samples_appended, appended);
@@ -1838,12 +2038,14 @@ int tsdb_head_ended_series(struct tsdb_head *h, int64_t stale_before_ms, int64_t
 struct evict_ctx {
     const struct tsdb_head_ended *v;
     size_t n;
+    struct gone *gone; /* the series removed */
+    size_t ngone, capgone;
 };
 
 static bool evict_gone(struct tsdb_head *h, struct hseries *s, void *ctx)
 {
     (void)h;
-    const struct evict_ctx *e = ctx;
+    struct evict_ctx *e = ctx;
     size_t lo = 0, hi = e->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -1853,8 +2055,16 @@ static bool evict_gone(struct tsdb_head *h, struct hseries *s, void *ctx)
             hi = mid;
     }
     /* still exactly as persisted: same last sample, nobody holding it */
-    return lo < e->n && e->v[lo].ref == s->ref && s->has_sample && !s->pending &&
-           s->last_t == e->v[lo].last_t;
+    bool gone = lo < e->n && e->v[lo].ref == s->ref && s->has_sample && !s->pending &&
+                s->last_t == e->v[lo].last_t;
+    if (gone) {
+        if (e->ngone == e->capgone) {
+            e->capgone = e->capgone ? e->capgone * 2 : 64;
+            e->gone = mp_xrealloc(e->gone, e->capgone * sizeof *e->gone);
+        }
+        e->gone[e->ngone++] = (struct gone){s->hash, s->last_t, s->last_v};
+    }
+    return gone;
 }
 
 static int ended_cmp(const void *pa, const void *pb)
@@ -1868,8 +2078,12 @@ int tsdb_head_evict(struct tsdb_head *h, struct tsdb_head_ended *v, size_t n, si
                     struct mp_err *err)
 {
     qsort(v, n, sizeof *v, ended_cmp);
-    struct evict_ctx e = {v, n};
+    struct evict_ctx e = {v, n, NULL, 0, 0};
     *removed = sweep(h, evict_gone, &e);
+    int64_t maxt = atomic_load_explicit(&h->max_time, memory_order_relaxed);
+    gone_update(h, e.gone, e.ngone,
+                maxt == INT64_MIN ? INT64_MIN : maxt - h->o.chunk_range_ms / 2);
+    mp_free(e.gone);
     (void)err;
     return 0;
 }

@@ -77,6 +77,10 @@ MP_NODISCARD int tsdb_head_appender_create(struct tsdb_head *h, struct tsdb_head
 MP_NODISCARD int tsdb_head_appender_add(struct tsdb_head_appender *a, uint64_t ref,
                                         const struct mp_labels *ls, int64_t t_ms, double v,
                                         uint64_t *ref_out, struct mp_err *err);
+/* As tsdb_appender_add_refs (tsdb.h). */
+MP_NODISCARD int tsdb_head_appender_add_refs(struct tsdb_head_appender *a, const uint64_t *refs,
+                                             const double *v, size_t n, int64_t t_ms,
+                                             int *status, struct mp_err *err);
 MP_NODISCARD int tsdb_head_appender_commit(struct tsdb_head_appender *a, struct mp_err *err);
 void tsdb_head_appender_rollback(struct tsdb_head_appender *a);
 /* Waits until every appender created before the call has committed or rolled back (head

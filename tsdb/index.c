@@ -29,16 +29,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "common/alloc.h"
 #include "tsdb/bytes.h"
 #include "tsdb/wal.h"
 
 #define WBUF_SIZE (256u * 1024u)
+/* Compact format: series entries and postings lists in zstd frames of about these many raw
+ * bytes (a frame holds whole entries / lists); readers refuse frames larger than the maxima. */
+#define SFRAME_TARGET (16u * 1024u)
+#define PFRAME_TARGET (64u * 1024u)
+#define SFRAME_MAX (64u * 1024u * 1024u)
+#define PFRAME_MAX (256u * 1024u * 1024u)
 /* every POT_SAMPLE-th postings offset table entry of a name is kept in memory (Prometheus 32) */
 #define POT_SAMPLE 32u
 #define HDR_LEN 5u
 
 enum { TOC_SYMBOLS, TOC_SERIES, TOC_LABEL_INDICES, TOC_LABEL_TABLE, TOC_POSTINGS, TOC_POT };
+/* Compact TOC: offsets of the symbols, series frames, postings frames, series frame table,
+ * postings frame table, pairs table; then the series count. */
+enum { CT_SYMBOLS, CT_SFRAMES, CT_PFRAMES, CT_STAB, CT_PTAB, CT_PAIRS, CT_NSERIES, CT_N };
 
 static uint64_t get_be64(const uint8_t *p)
 {
@@ -137,7 +148,18 @@ struct tsdb_index_writer {
     size_t blen;
     uint32_t crc;
     bool crc_on;
-    uint64_t toc[6];
+    uint64_t toc[CT_N];
+
+    /* compact format only */
+    bool compact;
+    int zlevel;
+    ZSTD_CCtx *cctx;
+    struct mp_buf frame; /* raw entries (uvarint len | body) of the open series frame */
+    size_t frame_n;      /* entries in it */
+    struct mp_buf stab;  /* series frame table: {uvarint n, clen, rlen}* */
+    size_t nsframes;
+    uint8_t *zbuf;
+    size_t zcap;
 
     struct mp_buf syms; /* the symbol table's strings, encoded as on disk */
     uint32_t *sym_off;  /* offset of each symbol in syms */
@@ -282,7 +304,8 @@ static int sec_end(struct tsdb_index_writer *w, uint64_t start, const char *what
     return rc ? rc : wr_be32(w, w->crc, err);
 }
 
-int tsdb_index_writer_open(const char *path, struct tsdb_index_writer **out, struct mp_err *err)
+static int writer_open(const char *path, int zlevel, struct tsdb_index_writer **out,
+                       struct mp_err *err)
 {
     struct tsdb_index_writer *w = mp_xcalloc(1, sizeof *w);
     w->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -294,9 +317,22 @@ int tsdb_index_writer_open(const char *path, struct tsdb_index_writer **out, str
     w->buf = mp_xmalloc(WBUF_SIZE);
     mp_buf_init(&w->syms, 0);
     mp_buf_init(&w->ent, 0);
+    mp_buf_init(&w->frame, 0);
+    mp_buf_init(&w->stab, 0);
     uint8_t hdr[HDR_LEN];
-    tsdb_put_be32(hdr, TSDB_INDEX_MAGIC);
-    hdr[4] = TSDB_INDEX_FORMAT_V2;
+    tsdb_put_be32(hdr, zlevel ? TSDB_INDEX_COMPACT_MAGIC : TSDB_INDEX_MAGIC);
+    hdr[4] = zlevel ? TSDB_INDEX_COMPACT_V1 : TSDB_INDEX_FORMAT_V2;
+    if (zlevel) {
+        w->compact = true;
+        w->zlevel = zlevel;
+        w->cctx = ZSTD_createCCtx();
+        if (!w->cctx ||
+            ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, zlevel)) ||
+            ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1))) {
+            tsdb_index_writer_abort(w);
+            return mp_err_set(err, MP_ENOMEM, "index writer: zstd context");
+        }
+    }
     int rc = wr(w, hdr, sizeof hdr, err);
     if (rc) {
         tsdb_index_writer_abort(w);
@@ -304,6 +340,19 @@ int tsdb_index_writer_open(const char *path, struct tsdb_index_writer **out, str
     }
     *out = w;
     return 0;
+}
+
+int tsdb_index_writer_open(const char *path, struct tsdb_index_writer **out, struct mp_err *err)
+{
+    return writer_open(path, 0, out, err);
+}
+
+int tsdb_index_writer_open_compact(const char *path, int zstd_level,
+                                   struct tsdb_index_writer **out, struct mp_err *err)
+{
+    if (zstd_level < 1 || zstd_level > ZSTD_maxCLevel())
+        return mp_err_set(err, MP_EINVAL, "index writer: zstd level %d", zstd_level);
+    return writer_open(path, zstd_level, out, err);
 }
 
 void tsdb_index_writer_abort(struct tsdb_index_writer *w)
@@ -321,6 +370,10 @@ void tsdb_index_writer_abort(struct tsdb_index_writer *w)
     mp_free(w->ls_tmp);
     mp_free(w->pairs);
     mp_free(w->slots);
+    ZSTD_freeCCtx(w->cctx);
+    mp_buf_fini(&w->frame);
+    mp_buf_fini(&w->stab);
+    mp_free(w->zbuf);
     mp_free(w);
 }
 
@@ -527,6 +580,80 @@ static int encode_entry(struct tsdb_index_writer *w, size_t n,
     return rc;
 }
 
+/* Compresses raw[0..n) into w->zbuf; *clen gets the frame's size. */
+static int zcompress(struct tsdb_index_writer *w, const void *raw, size_t n, size_t *clen,
+                     struct mp_err *err)
+{
+    size_t bound = ZSTD_compressBound(n);
+    if (bound > w->zcap) {
+        uint8_t *b = mp_realloc(w->zbuf, bound);
+        if (!b) {
+            w->failed = true;
+            return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
+        }
+        w->zbuf = b;
+        w->zcap = bound;
+    }
+    size_t c = ZSTD_compress2(w->cctx, w->zbuf, w->zcap, raw, n);
+    if (ZSTD_isError(c)) {
+        w->failed = true;
+        return mp_err_set(err, MP_EIO, "index writer: zstd: %s", ZSTD_getErrorName(c));
+    }
+    *clen = c;
+    return 0;
+}
+
+/* Appends "uvarint a | uvarint b | uvarint c" to t. */
+static int put3(struct mp_buf *t, uint64_t a, uint64_t b, uint64_t c)
+{
+    uint8_t x[30];
+    size_t k = tsdb_put_uvarint(x, a);
+    k += tsdb_put_uvarint(x + k, b);
+    k += tsdb_put_uvarint(x + k, c);
+    return mp_buf_append(t, x, k);
+}
+
+/* Writes the open series frame and its table entry. */
+static int flush_sframe(struct tsdb_index_writer *w, struct mp_err *err)
+{
+    if (w->frame_n == 0)
+        return 0;
+    size_t clen;
+    int rc = zcompress(w, w->frame.data, w->frame.len, &clen, err);
+    if (!rc)
+        rc = wr(w, w->zbuf, clen, err);
+    if (rc)
+        return rc;
+    if (put3(&w->stab, w->frame_n, clen, w->frame.len)) {
+        w->failed = true;
+        return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
+    }
+    w->nsframes++;
+    w->frame_n = 0;
+    mp_buf_reset(&w->frame);
+    return 0;
+}
+
+static int add_compact_entry(struct tsdb_index_writer *w, size_t n,
+                             const struct tsdb_index_chunk_meta *c, size_t nc, struct mp_err *err)
+{
+    if (w->nseries >= UINT32_MAX - 1)
+        return mp_err_set(err, MP_ELIMIT, "index writer: more than 2^32 - 2 series");
+    uint8_t b[10];
+    if (encode_entry(w, n, c, nc) ||
+        mp_buf_append(&w->frame, b, tsdb_put_uvarint(b, w->ent.len)) ||
+        mp_buf_append(&w->frame, w->ent.data, w->ent.len)) {
+        w->failed = true;
+        return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
+    }
+    if (w->frame.len > SFRAME_MAX) {
+        w->failed = true;
+        return mp_err_set(err, MP_ELIMIT, "index writer: series entry of %zu bytes", w->ent.len);
+    }
+    w->frame_n++;
+    return w->frame.len >= SFRAME_TARGET ? flush_sframe(w, err) : 0;
+}
+
 int tsdb_index_writer_add_series(struct tsdb_index_writer *w, const struct mp_label *labels,
                                  size_t nlabels, const struct tsdb_index_chunk_meta *chunks,
                                  size_t nchunks, uint64_t *ref, struct mp_err *err)
@@ -539,21 +666,28 @@ int tsdb_index_writer_add_series(struct tsdb_index_writer *w, const struct mp_la
     if ((rc = series_ords(w, labels, nlabels, err)) != 0 ||
         (rc = check_chunks(chunks, nchunks, w->last_chunk_ref, err)) != 0)
         return rc;
-    if ((rc = pad(w, 16, err)) != 0)
-        return rc;
-    if (w->pos / 16 > UINT32_MAX) {
-        w->failed = true;
-        return mp_err_set(err, MP_ELIMIT, "index writer: series section passes 64 GiB");
+    uint64_t sref;
+    if (w->compact) {
+        if ((rc = add_compact_entry(w, nlabels, chunks, nchunks, err)) != 0)
+            return rc;
+        sref = w->nseries + 1;
+    } else {
+        if ((rc = pad(w, 16, err)) != 0)
+            return rc;
+        if (w->pos / 16 > UINT32_MAX) {
+            w->failed = true;
+            return mp_err_set(err, MP_ELIMIT, "index writer: series section passes 64 GiB");
+        }
+        sref = w->pos / 16;
+        if (encode_entry(w, nlabels, chunks, nchunks)) {
+            w->failed = true;
+            return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
+        }
+        if ((rc = wr_uvarint(w, w->ent.len, err)) != 0 ||
+            (rc = wr(w, w->ent.data, w->ent.len, err)) != 0 ||
+            (rc = wr_be32(w, tsdb_crc32c(0, w->ent.data, w->ent.len), err)) != 0)
+            return rc;
     }
-    uint64_t sref = w->pos / 16;
-    if (encode_entry(w, nlabels, chunks, nchunks)) {
-        w->failed = true;
-        return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
-    }
-    if ((rc = wr_uvarint(w, w->ent.len, err)) != 0 ||
-        (rc = wr(w, w->ent.data, w->ent.len, err)) != 0 ||
-        (rc = wr_be32(w, tsdb_crc32c(0, w->ent.data, w->ent.len), err)) != 0)
-        return rc;
     for (size_t i = 0; i < nlabels; i++)
         if (count_pair(w, w->cur[2 * i], w->cur[2 * i + 1])) {
             w->failed = true;
@@ -803,10 +937,249 @@ out:
     return rc;
 }
 
+/* ---- compact format: close ------------------------------------------------------------- */
+
+/* Decompresses the zstd frame src[0..clen), which must hold exactly rlen bytes, into *buf
+ * (grown as needed; *d created on first use). 0, MP_ENOMEM, or 1 for a damaged frame. */
+static int unzstd(ZSTD_DCtx **d, const uint8_t *src, size_t clen, size_t rlen, uint8_t **buf,
+                  size_t *cap)
+{
+    if (!*d && !(*d = ZSTD_createDCtx()))
+        return MP_ENOMEM;
+    if (rlen > *cap || !*buf) {
+        uint8_t *b = mp_realloc(*buf, rlen ? rlen : 1);
+        if (!b)
+            return MP_ENOMEM;
+        *buf = b;
+        *cap = rlen ? rlen : 1;
+    }
+    size_t got = ZSTD_decompressDCtx(*d, *buf, rlen, src, clen);
+    return ZSTD_isError(got) || got != rlen ? 1 : 0;
+}
+
+/* Reads the series frames back from the file and fills every pair's list in refs at its fill
+ * cursor (the all-postings list is implicit in this format). */
+static int fill_postings_compact(struct tsdb_index_writer *w, uint32_t *refs, struct mp_err *err)
+{
+    uint64_t lo = w->toc[CT_SFRAMES], hi = w->toc[CT_PFRAMES];
+    if (w->nseries == 0)
+        return 0;
+    uint8_t *map = mmap(NULL, (size_t)hi, PROT_READ, MAP_SHARED, w->fd, 0);
+    if (map == MAP_FAILED)
+        return io_fail(w, "mmap", err);
+    ZSTD_DCtx *d = NULL;
+    uint8_t *buf = NULL;
+    size_t cap = 0, k = 0;
+    uint64_t off = lo;
+    struct cur t = {(const uint8_t *)w->stab.data, (const uint8_t *)w->stab.data + w->stab.len,
+                    false};
+    int rc = 0;
+    for (size_t f = 0; f < w->nsframes && !rc; f++) {
+        uint64_t n = cur_uvarint(&t), clen = cur_uvarint(&t), rlen = cur_uvarint(&t);
+        if (t.bad || clen > hi - off || (rc = unzstd(&d, map + off, clen, rlen, &buf, &cap)))
+            break;
+        off += clen;
+        struct cur c = {buf, buf + rlen, false};
+        for (uint64_t i = 0; i < n && !c.bad; i++, k++) {
+            uint64_t len = cur_uvarint(&c);
+            if (c.bad || len > cur_left(&c)) {
+                c.bad = true;
+                break;
+            }
+            struct cur e = {c.p, c.p + len, false};
+            c.p += len;
+            uint64_t nl = cur_uvarint(&e);
+            for (uint64_t l = 0; l < nl && !e.bad; l++) {
+                uint32_t name = (uint32_t)cur_uvarint(&e), value = (uint32_t)cur_uvarint(&e);
+                uint32_t slot = w->slots[slot_find(w, name, value)];
+                if (slot == 0)
+                    e.bad = true;
+                else
+                    refs[w->pairs[slot - 1].fill++] = (uint32_t)k + 1;
+            }
+            c.bad = e.bad;
+        }
+        if (c.bad)
+            rc = 1;
+    }
+    munmap(map, (size_t)hi);
+    ZSTD_freeDCtx(d);
+    mp_free(buf);
+    if (rc == MP_ENOMEM)
+        return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
+    if (rc || k != w->nseries) {
+        w->failed = true;
+        return mp_err_set(err, MP_EIO, "index writer: series frames read back damaged");
+    }
+    return 0;
+}
+
+/* One postings list, refs ascending: uvarint n | {uvarint gap, uvarint run - 1}* where a run
+ * of consecutive refs starts at previous run's last + 1 + gap (the first at 1 + gap). */
+static int encode_runs(struct mp_buf *b, const uint32_t *refs, size_t n)
+{
+    uint8_t x[20];
+    int rc = mp_buf_append(b, x, tsdb_put_uvarint(x, n));
+    uint64_t prev = 0;
+    for (size_t i = 0; i < n && !rc;) {
+        size_t j = i;
+        while (j + 1 < n && refs[j + 1] == refs[j] + 1)
+            j++;
+        size_t k = tsdb_put_uvarint(x, refs[i] - prev - 1);
+        k += tsdb_put_uvarint(x + k, j - i);
+        rc = mp_buf_append(b, x, k);
+        prev = refs[j];
+        i = j + 1;
+    }
+    return rc;
+}
+
+static int flush_pframe(struct tsdb_index_writer *w, struct mp_buf *raw, struct mp_buf *ptab,
+                        size_t *npf, struct mp_err *err)
+{
+    if (raw->len == 0)
+        return 0;
+    if (raw->len > PFRAME_MAX) {
+        w->failed = true;
+        return mp_err_set(err, MP_ELIMIT, "index writer: postings frame of %zu bytes", raw->len);
+    }
+    size_t clen;
+    int rc = zcompress(w, raw->data, raw->len, &clen, err);
+    if (!rc)
+        rc = wr(w, w->zbuf, clen, err);
+    if (rc)
+        return rc;
+    uint8_t x[20];
+    size_t k = tsdb_put_uvarint(x, clen);
+    k += tsdb_put_uvarint(x + k, raw->len);
+    if (mp_buf_append(ptab, x, k)) {
+        w->failed = true;
+        return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
+    }
+    (*npf)++;
+    mp_buf_reset(raw);
+    return 0;
+}
+
+/* Postings frames, and the pairs table body: {uvarint name, uvarint #values,
+ * {uvarint value - previous value (first: value), uvarint raw list length}*}*. */
+static int write_postings_compact(struct tsdb_index_writer *w, const uint32_t *refs,
+                                  struct mp_buf *pairs, struct mp_buf *ptab, size_t *npf,
+                                  size_t *nnames, struct mp_err *err)
+{
+    struct mp_buf raw;
+    mp_buf_init(&raw, 0);
+    int rc = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < w->npairs && !rc;) {
+        size_t j = i;
+        while (j < w->npairs && w->pairs[j].name == w->pairs[i].name)
+            j++;
+        uint8_t x[20];
+        size_t k = tsdb_put_uvarint(x, w->pairs[i].name);
+        k += tsdb_put_uvarint(x + k, j - i);
+        rc = mp_buf_append(pairs, x, k) ? MP_ENOMEM : 0;
+        (*nnames)++;
+        uint32_t prevv = 0;
+        for (; i < j && !rc; i++) {
+            size_t before = raw.len;
+            if (encode_runs(&raw, refs + at, w->pairs[i].count)) {
+                rc = MP_ENOMEM;
+                break;
+            }
+            at += w->pairs[i].count;
+            k = tsdb_put_uvarint(x, w->pairs[i].value - prevv);
+            k += tsdb_put_uvarint(x + k, raw.len - before);
+            prevv = w->pairs[i].value;
+            if (mp_buf_append(pairs, x, k))
+                rc = MP_ENOMEM;
+            else if (raw.len >= PFRAME_TARGET)
+                rc = flush_pframe(w, &raw, ptab, npf, err);
+        }
+    }
+    if (!rc)
+        rc = flush_pframe(w, &raw, ptab, npf, err);
+    mp_buf_fini(&raw);
+    if (rc == MP_ENOMEM) {
+        w->failed = true;
+        return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
+    }
+    return rc;
+}
+
+/* A CRC-framed section of "uvarint n | body". */
+static int write_table(struct tsdb_index_writer *w, size_t n, const struct mp_buf *body,
+                       const char *what, struct mp_err *err)
+{
+    uint64_t start;
+    int rc = sec_begin(w, &start, err);
+    if (!rc)
+        rc = wr_uvarint(w, n, err);
+    if (!rc)
+        rc = wr(w, body->data, body->len, err);
+    return rc ? rc : sec_end(w, start, what, err);
+}
+
+static int finish_compact(struct tsdb_index_writer *w, struct mp_err *err)
+{
+    int rc = 0;
+    if (!w->in_series && (rc = finish_symbols(w, err)) != 0)
+        return rc;
+    if ((rc = flush_sframe(w, err)) != 0)
+        return rc;
+    w->toc[CT_PFRAMES] = w->pos;
+    if ((rc = flush(w, err)) != 0)
+        return rc;
+    if (w->npairs)
+        qsort(w->pairs, w->npairs, sizeof *w->pairs, pair_cmp);
+    if (w->npairs && rehash(w, w->nslots))
+        return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
+    size_t total = 0, npf = 0, nnames = 0;
+    for (size_t i = 0; i < w->npairs; i++) {
+        w->pairs[i].fill = total;
+        total += w->pairs[i].count;
+    }
+    struct mp_buf pairs, ptab;
+    mp_buf_init(&pairs, 0);
+    mp_buf_init(&ptab, 0);
+    uint32_t *refs = total > SIZE_MAX / 4 ? NULL : mp_malloc(total ? total * sizeof *refs : 1);
+    if (!refs) {
+        rc = mp_err_set(err, MP_ENOMEM, "index writer: out of memory for %zu postings", total);
+        goto out;
+    }
+    if ((rc = fill_postings_compact(w, refs, err)) != 0 ||
+        (rc = write_postings_compact(w, refs, &pairs, &ptab, &npf, &nnames, err)) != 0)
+        goto out;
+    w->toc[CT_STAB] = w->pos;
+    if ((rc = write_table(w, w->nsframes, &w->stab, "series frame table", err)) != 0)
+        goto out;
+    w->toc[CT_PTAB] = w->pos;
+    if ((rc = write_table(w, npf, &ptab, "postings frame table", err)) != 0)
+        goto out;
+    w->toc[CT_PAIRS] = w->pos;
+    if ((rc = write_table(w, nnames, &pairs, "pairs table", err)) != 0)
+        goto out;
+    w->toc[CT_NSERIES] = w->nseries;
+    uint8_t b[TSDB_INDEX_COMPACT_TOC_LEN];
+    for (int i = 0; i < CT_N; i++)
+        tsdb_put_be64(b + 8 * i, w->toc[i]);
+    tsdb_put_be32(b + 8 * CT_N, tsdb_crc32c(0, b, 8 * CT_N));
+    if ((rc = wr(w, b, sizeof b, err)) != 0 || (rc = flush(w, err)) != 0)
+        goto out;
+    if (fsync(w->fd) != 0)
+        rc = io_fail(w, "fsync", err);
+out:
+    mp_free(refs);
+    mp_buf_fini(&pairs);
+    mp_buf_fini(&ptab);
+    return rc;
+}
+
 int tsdb_index_writer_close(struct tsdb_index_writer *w, struct mp_err *err)
 {
-    int rc = w->failed ? mp_err_set(err, MP_EINVAL, "index writer: an earlier write failed")
-                       : finish(w, err);
+    int rc = w->failed  ? mp_err_set(err, MP_EINVAL, "index writer: an earlier write failed")
+             : w->compact ? finish_compact(w, err)
+                          : finish(w, err);
     int fd = w->fd;
     w->fd = -1;
     if (close(fd) != 0 && rc == 0)
@@ -825,14 +1198,31 @@ struct pname {
 
 struct psamp {
     struct mp_str value;
-    uint64_t pos; /* file offset of the entry */
+    uint64_t pos;        /* file offset of the entry */
+    uint64_t raw;        /* compact: raw postings offset of its list */
+    uint32_t vord, prev; /* compact: its value's ordinal, and the previous entry's (0 first) */
+};
+
+/* compact: a zstd frame of series entries or of postings lists */
+struct zframe {
+    uint64_t off;
+    uint64_t first; /* series: ordinal of its first series; postings: raw offset of its start */
+    uint32_t n;     /* series: entries in it */
+    uint32_t clen, rlen;
 };
 
 struct tsdb_index_reader {
     const uint8_t *b;
     size_t len;
     bool mapped;
-    uint64_t toc[6];
+    bool compact;
+    uint64_t toc[CT_N];
+    struct zframe *sf;
+    size_t nsf;
+    struct zframe *pf;
+    size_t npf;
+    uint64_t praw;    /* raw postings bytes */
+    uint32_t nseries; /* compact */
     uint64_t limit; /* start of the TOC: every section lies below */
     const uint8_t *sym;
     size_t sym_len;
@@ -952,7 +1342,7 @@ static int load_pot(struct tsdb_index_reader *r, struct mp_err *err)
         if (in_name++ % POT_SAMPLE == 0) {
             if (reserve((void **)&r->samps, &r->samps_cap, r->nsamps + 1, sizeof *r->samps))
                 return mp_err_set(err, MP_ENOMEM, "index: out of memory");
-            r->samps[r->nsamps++] = (struct psamp){value, (uint64_t)(at - r->b)};
+            r->samps[r->nsamps++] = (struct psamp){value, (uint64_t)(at - r->b), 0, 0, 0};
             pnm->nsamp++;
         }
         pnm->end = (uint64_t)(c.p - r->b);
@@ -964,8 +1354,142 @@ static int load_pot(struct tsdb_index_reader *r, struct mp_err *err)
     return 0;
 }
 
+/* ---- compact format: open --------------------------------------------------------------- */
+
+/* A frame table (series: {n, clen, rlen}*, postings: {clen, rlen}*) whose frames tile
+ * [start, end) of the file; f[i].first is the first series ordinal (series) or raw postings
+ * offset (postings) of frame i, *total the sum of their series counts or raw sizes. */
+static int load_ftab(struct tsdb_index_reader *r, int which, bool series, uint64_t start,
+                     uint64_t end, struct zframe **out, size_t *nout, uint64_t *total,
+                     struct mp_err *err)
+{
+    const char *what = series ? "series frame table" : "postings frame table";
+    struct cur c;
+    int rc = frame(r, r->toc[which], what, &c, err);
+    if (rc)
+        return rc;
+    const uint8_t *at = c.p;
+    uint64_t n = cur_uvarint(&c);
+    if (c.bad || n > cur_left(&c) / (series ? 3 : 2))
+        return perr(r, what, at, "frame count larger than the table", err);
+    struct zframe *f = mp_malloc((n ? n : 1) * sizeof *f);
+    if (!f)
+        return mp_err_set(err, MP_ENOMEM, "index: out of memory");
+    *out = f;
+    uint64_t off = start, sum = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        at = c.p;
+        uint64_t k = series ? cur_uvarint(&c) : 0, clen = cur_uvarint(&c), rlen = cur_uvarint(&c);
+        bool bad = series ? k == 0 || k > r->nseries - sum || rlen > SFRAME_MAX || rlen / 2 < k
+                          : rlen == 0 || rlen > PFRAME_MAX;
+        if (c.bad || bad || clen > end - off)
+            return perr(r, what, at, "bad frame entry", err);
+        f[i] = (struct zframe){off, sum, (uint32_t)k, (uint32_t)clen, (uint32_t)rlen};
+        off += clen;
+        sum += series ? k : rlen;
+    }
+    *nout = (size_t)n;
+    *total = sum;
+    if (cur_left(&c) != 0 || off != end || (series && sum != r->nseries))
+        return perr(r, what, c.p, "frames do not cover their section", err);
+    return 0;
+}
+
+static int push_name(struct tsdb_index_reader *r, struct mp_str name, struct mp_err *err)
+{
+    if (reserve((void **)&r->names, &r->names_cap, r->nnames + 1, sizeof *r->names))
+        return mp_err_set(err, MP_ENOMEM, "index: out of memory");
+    r->names[r->nnames++] = (struct pname){name, r->nsamps, 0, 0};
+    return 0;
+}
+
+static int push_samp(struct tsdb_index_reader *r, struct psamp s, struct mp_err *err)
+{
+    if (reserve((void **)&r->samps, &r->samps_cap, r->nsamps + 1, sizeof *r->samps))
+        return mp_err_set(err, MP_ENOMEM, "index: out of memory");
+    r->samps[r->nsamps++] = s;
+    r->names[r->nnames - 1].nsamp++;
+    return 0;
+}
+
+static int load_pairs(struct tsdb_index_reader *r, struct mp_err *err)
+{
+    struct cur c;
+    int rc = frame(r, r->toc[CT_PAIRS], "pairs table", &c, err);
+    if (rc)
+        return rc;
+    uint64_t nn = cur_uvarint(&c), raw = 0, prevname = 0;
+    if (c.bad)
+        return perr(r, "pairs table", c.p, "truncated", err);
+    for (uint64_t i = 0; i < nn; i++) {
+        const uint8_t *at = c.p;
+        uint64_t nord = cur_uvarint(&c), cnt = cur_uvarint(&c);
+        if (c.bad || nord >= r->nsyms || (i > 0 && nord <= prevname) || cnt == 0 ||
+            cnt > cur_left(&c) / 2)
+            return perr(r, "pairs table", at, "bad name entry", err);
+        if ((rc = push_name(r, rsym(r, (uint32_t)nord), err)) != 0)
+            return rc;
+        uint64_t prevv = 0;
+        for (uint64_t j = 0; j < cnt; j++) {
+            at = c.p;
+            uint64_t d = cur_uvarint(&c), len = cur_uvarint(&c);
+            if (c.bad || d >= r->nsyms || prevv + d >= r->nsyms || (j > 0 && d == 0) ||
+                len > r->praw - raw)
+                return perr(r, "pairs table", at, "bad value entry", err);
+            uint64_t v = prevv + d;
+            if (j % POT_SAMPLE == 0 &&
+                (rc = push_samp(r,
+                                (struct psamp){rsym(r, (uint32_t)v), (uint64_t)(at - r->b), raw,
+                                               (uint32_t)v, (uint32_t)prevv},
+                                err)) != 0)
+                return rc;
+            raw += len;
+            prevv = v;
+        }
+        r->names[r->nnames - 1].end = (uint64_t)(c.p - r->b);
+        prevname = nord;
+    }
+    if (cur_left(&c) != 0)
+        return perr(r, "pairs table", c.p, "bytes after the last entry", err);
+    return 0;
+}
+
+static int parse_compact(struct tsdb_index_reader *r, struct mp_err *err)
+{
+    if (r->len < HDR_LEN + TSDB_INDEX_COMPACT_TOC_LEN)
+        return mp_err_set(err, MP_EPARSE, "index: file of %zu bytes is too short", r->len);
+    if (r->b[4] != TSDB_INDEX_COMPACT_V1)
+        return mp_err_set(err, MP_EPARSE, "index: unsupported compact version %u at offset 4",
+                          r->b[4]);
+    r->compact = true;
+    r->limit = r->len - TSDB_INDEX_COMPACT_TOC_LEN;
+    const uint8_t *toc = r->b + r->limit;
+    if (tsdb_crc32c(0, toc, 8 * CT_N) != tsdb_get_be32(toc + 8 * CT_N))
+        return perr(r, "TOC", toc, "CRC mismatch", err);
+    for (int i = 0; i < CT_N; i++)
+        r->toc[i] = tsdb_get_be64(toc + 8 * i);
+    for (int i = 0; i < CT_NSERIES; i++)
+        if (r->toc[i] < HDR_LEN || r->toc[i] > r->limit)
+            return perr(r, "TOC", toc + 8 * i, "section offset outside the file", err);
+    if (r->toc[CT_NSERIES] > UINT32_MAX - 2 || r->toc[CT_SFRAMES] > r->toc[CT_PFRAMES] ||
+        r->toc[CT_PFRAMES] > r->toc[CT_STAB])
+        return perr(r, "TOC", toc, "sections out of order", err);
+    r->nseries = (uint32_t)r->toc[CT_NSERIES];
+    uint64_t nser;
+    int rc = load_symbols(r, err);
+    if (!rc)
+        rc = load_ftab(r, CT_STAB, true, r->toc[CT_SFRAMES], r->toc[CT_PFRAMES], &r->sf, &r->nsf,
+                       &nser, err);
+    if (!rc)
+        rc = load_ftab(r, CT_PTAB, false, r->toc[CT_PFRAMES], r->toc[CT_STAB], &r->pf, &r->npf,
+                       &r->praw, err);
+    return rc ? rc : load_pairs(r, err);
+}
+
 static int parse(struct tsdb_index_reader *r, struct mp_err *err)
 {
+    if (r->len >= HDR_LEN && tsdb_get_be32(r->b) == TSDB_INDEX_COMPACT_MAGIC)
+        return parse_compact(r, err);
     if (r->len < HDR_LEN + TSDB_INDEX_TOC_LEN)
         return mp_err_set(err, MP_EPARSE, "index: file of %zu bytes is too short", r->len);
     if (tsdb_get_be32(r->b) != TSDB_INDEX_MAGIC)
@@ -1049,6 +1573,8 @@ void tsdb_index_reader_close(struct tsdb_index_reader *r)
     mp_free(r->sym_off);
     mp_free(r->names);
     mp_free(r->samps);
+    mp_free(r->sf);
+    mp_free(r->pf);
     mp_free(r);
 }
 
@@ -1115,6 +1641,69 @@ int tsdb_index_reader_label_names(const struct tsdb_index_reader *r,
     return 0;
 }
 
+/* compact: one pairs-table value entry after the one whose value ordinal is *v. */
+static bool pairs_next(struct cur *c, uint64_t *v, uint64_t *len)
+{
+    uint64_t d = cur_uvarint(c);
+    *len = cur_uvarint(c);
+    *v += d;
+    return !c->bad;
+}
+
+static int label_values_compact(const struct tsdb_index_reader *r, const struct pname *pn,
+                                int (*fn)(void *fctx, struct mp_str value), void *fctx,
+                                struct mp_err *err)
+{
+    const struct psamp *s = &r->samps[pn->first];
+    struct cur c = {r->b + s->pos, r->b + pn->end, false};
+    uint64_t v = s->prev, len;
+    while (cur_left(&c) > 0) {
+        const uint8_t *at = c.p;
+        if (!pairs_next(&c, &v, &len) || v >= r->nsyms)
+            return perr(r, "pairs table", at, "damaged entry", err);
+        int rc = fn(fctx, rsym(r, (uint32_t)v));
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* compact: raw postings offset and length of the list of (name, value); false if none. */
+static bool find_list_compact(const struct tsdb_index_reader *r, struct mp_str name,
+                              struct mp_str value, uint64_t *raw, uint64_t *len)
+{
+    const struct pname *pn = find_name(r, name);
+    uint32_t want;
+    if (!pn || tsdb_index_reader_symbol_find(r, value, &want) != 0)
+        return false;
+    const struct psamp *s = r->samps + pn->first;
+    size_t lo = 0, hi = pn->nsamp; /* the last sample <= want */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s[mid].vord <= want)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return false;
+    uint64_t end = lo < pn->nsamp ? s[lo].pos : pn->end;
+    struct cur c = {r->b + s[lo - 1].pos, r->b + end, false};
+    uint64_t v = s[lo - 1].prev, at = s[lo - 1].raw;
+    while (cur_left(&c) > 0) {
+        if (!pairs_next(&c, &v, len))
+            return false;
+        if (v == want) {
+            *raw = at;
+            return true;
+        }
+        if (v > want)
+            return false;
+        at += *len;
+    }
+    return false;
+}
+
 /* Entries of the name from its first sample (validated at open, decoding cannot fail). */
 int tsdb_index_reader_label_values(const struct tsdb_index_reader *r, struct mp_str name,
                                    int (*fn)(void *fctx, struct mp_str value), void *fctx,
@@ -1123,6 +1712,8 @@ int tsdb_index_reader_label_values(const struct tsdb_index_reader *r, struct mp_
     const struct pname *pn = name.len ? find_name(r, name) : NULL;
     if (!pn)
         return 0;
+    if (r->compact)
+        return label_values_compact(r, pn, fn, fctx, err);
     struct cur c = {r->b + r->samps[pn->first].pos, r->b + pn->end, false};
     while (cur_left(&c) > 0) {
         const uint8_t *at = c.p;
@@ -1238,10 +1829,176 @@ static int merge(const struct tsdb_index_reader *r, struct lcur *h, size_t n,
     return 0;
 }
 
+/* compact: decodes the runs of the list raw[0..len) (refs 1..nseries) onto out. */
+static int decode_runs(const struct tsdb_index_reader *r, const uint8_t *raw, size_t len,
+                       uint64_t at, struct tsdb_plist *out, struct mp_err *err)
+{
+    struct cur c = {raw, raw + len, false};
+    uint64_t n = cur_uvarint(&c), prev = 0, got = 0;
+    if (c.bad || n > r->nseries)
+        return mp_err_set(err, MP_EPARSE,
+                          "index: postings list at raw offset %llu: count %llu of %u series",
+                          (unsigned long long)at, (unsigned long long)n, r->nseries);
+    if (reserve((void **)&out->refs, &out->cap, out->n + (size_t)n, sizeof *out->refs))
+        return mp_err_set(err, MP_ENOMEM, "index: out of memory for %llu postings",
+                          (unsigned long long)n);
+    while (got < n) {
+        uint64_t gap = cur_uvarint(&c), extra = cur_uvarint(&c);
+        if (c.bad || gap >= r->nseries || extra >= n - got || prev + 1 + gap > r->nseries ||
+            prev + 1 + gap + extra > r->nseries)
+            return mp_err_set(err, MP_EPARSE, "index: postings list at raw offset %llu: damaged",
+                              (unsigned long long)at);
+        uint64_t start = prev + 1 + gap;
+        for (uint64_t k = 0; k <= extra; k++)
+            out->refs[out->n++] = start + k;
+        got += extra + 1;
+        prev = start + extra;
+    }
+    if (cur_left(&c) != 0)
+        return mp_err_set(err, MP_EPARSE,
+                          "index: postings list at raw offset %llu: bytes after the last run",
+                          (unsigned long long)at);
+    return 0;
+}
+
+/* The frame holding raw postings [raw, raw + len), decompressed into *buf (kept while the same
+ * frame is asked for again); *p gets the list. */
+struct pcache {
+    ZSTD_DCtx *d;
+    uint8_t *buf;
+    size_t cap;
+    size_t frame; /* index + 1 */
+};
+
+static int pframe_get(const struct tsdb_index_reader *r, struct pcache *pc, uint64_t raw,
+                      uint64_t len, const uint8_t **p, struct mp_err *err)
+{
+    size_t lo = 0, hi = r->npf; /* the last frame starting <= raw */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->pf[mid].first <= raw)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || raw - r->pf[lo - 1].first > r->pf[lo - 1].rlen ||
+        len > r->pf[lo - 1].rlen - (raw - r->pf[lo - 1].first))
+        return mp_err_set(err, MP_EPARSE, "index: postings list at raw offset %llu crosses a frame",
+                          (unsigned long long)raw);
+    const struct zframe *f = &r->pf[lo - 1];
+    if (pc->frame != lo) {
+        pc->frame = 0;
+        int rc = unzstd(&pc->d, r->b + f->off, f->clen, f->rlen, &pc->buf, &pc->cap);
+        if (rc == MP_ENOMEM)
+            return mp_err_set(err, MP_ENOMEM, "index: out of memory");
+        if (rc)
+            return perr(r, "postings frame", r->b + f->off, "damaged zstd frame", err);
+        pc->frame = lo;
+    }
+    *p = pc->buf + (raw - f->first);
+    return 0;
+}
+
+/* k-way merge of the sorted runs src[bounds[i] .. bounds[i + 1]) onto out, without
+ * duplicates (room reserved by the caller). */
+struct span {
+    const uint64_t *p, *end;
+};
+
+static void span_sift(struct span *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t m = i, a = 2 * i + 1, b = a + 1;
+        if (a < n && *h[a].p < *h[m].p)
+            m = a;
+        if (b < n && *h[b].p < *h[m].p)
+            m = b;
+        if (m == i)
+            return;
+        struct span t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static void merge_spans(struct span *h, size_t n, struct tsdb_plist *out)
+{
+    for (size_t i = n; i-- > 0;)
+        span_sift(h, n, i);
+    bool any = false;
+    uint64_t last = 0;
+    while (n > 0) {
+        uint64_t v = *h[0].p++;
+        if (!any || v != last)
+            out->refs[out->n++] = v;
+        any = true;
+        last = v;
+        if (h[0].p == h[0].end)
+            h[0] = h[--n];
+        span_sift(h, n, 0);
+    }
+}
+
+static int postings_compact(const struct tsdb_index_reader *r, struct mp_str name,
+                            const struct mp_str *values, size_t n, struct tsdb_plist *out,
+                            struct mp_err *err)
+{
+    if (name.len == 0) { /* ("", "") is every series; no other pair has an empty name */
+        for (size_t i = 0; i < n; i++)
+            if (values[i].len == 0) {
+                if (reserve((void **)&out->refs, &out->cap, out->n + r->nseries,
+                            sizeof *out->refs))
+                    return mp_err_set(err, MP_ENOMEM, "index: out of memory");
+                for (uint32_t k = 1; k <= r->nseries; k++)
+                    out->refs[out->n++] = k;
+                return 0;
+            }
+        return 0;
+    }
+    struct pcache pc = {0};
+    struct tsdb_plist tmp = {0};
+    size_t *bounds = NULL, nb = 0;
+    int rc = 0;
+    if (n > 1 && !(bounds = mp_malloc((n + 1) * sizeof *bounds)))
+        return mp_err_set(err, MP_ENOMEM, "index: out of memory");
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint64_t raw, len;
+        const uint8_t *p = NULL;
+        if (!find_list_compact(r, name, values[i], &raw, &len))
+            continue;
+        if ((rc = pframe_get(r, &pc, raw, len, &p, err)) != 0)
+            break;
+        if (n == 1) /* one list: straight onto out */
+            rc = decode_runs(r, p, (size_t)len, raw, out, err);
+        else if ((rc = decode_runs(r, p, (size_t)len, raw, &tmp, err)) == 0 &&
+                 tmp.n > (nb ? bounds[nb - 1] : 0))
+            bounds[nb++] = tmp.n;
+    }
+    if (!rc && nb > 0) {
+        struct span *h = mp_malloc(nb * sizeof *h);
+        if (!h || reserve((void **)&out->refs, &out->cap, out->n + tmp.n, sizeof *out->refs)) {
+            rc = mp_err_set(err, MP_ENOMEM, "index: out of memory");
+        } else {
+            for (size_t i = 0; i < nb; i++)
+                h[i] = (struct span){tmp.refs + (i ? bounds[i - 1] : 0), tmp.refs + bounds[i]};
+            merge_spans(h, nb, out);
+        }
+        mp_free(h);
+    }
+    mp_free(bounds);
+    mp_free(tmp.refs);
+    ZSTD_freeDCtx(pc.d);
+    mp_free(pc.buf);
+    return rc;
+}
+
 int tsdb_index_reader_postings(const struct tsdb_index_reader *r, struct mp_str name,
                                const struct mp_str *values, size_t n, struct tsdb_plist *out,
                                struct mp_err *err)
 {
+    if (r->compact)
+        return postings_compact(r, name, values, n, out, err);
     struct lcur one, *h = &one;
     if (n > 1 && !(h = mp_malloc(n * sizeof *h)))
         return mp_err_set(err, MP_ENOMEM, "index: out of memory");
@@ -1297,6 +2054,9 @@ void tsdb_index_series_fini(struct tsdb_index_series *s)
         return;
     mp_free(s->labels);
     mp_free(s->chunks);
+    mp_free(s->zbuf);
+    mp_free(s->zoff);
+    ZSTD_freeDCtx(s->dctx);
     memset(s, 0, sizeof *s);
 }
 
@@ -1326,10 +2086,91 @@ static int decode_chunks(struct cur *c, struct tsdb_index_series *s, struct mp_e
     return c->bad ? 1 : 0;
 }
 
+/* The body of a series entry (c spans it exactly): labels, then chunk metas. */
+static int decode_entry(const struct tsdb_index_reader *r, struct cur *c, const uint8_t *at,
+                        struct tsdb_index_series *s, struct mp_err *err)
+{
+    uint64_t nl = cur_uvarint(c);
+    if (c->bad || nl > cur_left(c) / 2)
+        return perr(r, "series", at, "label count larger than the entry", err);
+    if (reserve((void **)&s->labels, &s->labels_cap, (size_t)nl, sizeof *s->labels))
+        return mp_err_set(err, MP_ENOMEM, "index: out of memory");
+    for (size_t i = 0; i < nl; i++) {
+        uint64_t a = cur_uvarint(c), b = cur_uvarint(c);
+        if (c->bad || a >= r->nsyms || b >= r->nsyms)
+            return perr(r, "series", at, "bad symbol reference", err);
+        s->labels[i] = (struct mp_label){rsym(r, (uint32_t)a), rsym(r, (uint32_t)b)};
+    }
+    s->nlabels = (size_t)nl;
+    int rc = decode_chunks(c, s, err);
+    if (rc < 0)
+        return rc;
+    if (rc > 0 || cur_left(c) != 0) {
+        s->nlabels = s->nchunks = 0;
+        return perr(r, "series", at, "damaged chunk metas", err);
+    }
+    return 0;
+}
+
+/* compact: decompresses series frame f into s's cache and indexes its entries. */
+static int sframe_load(const struct tsdb_index_reader *r, size_t f, struct tsdb_index_series *s,
+                       struct mp_err *err)
+{
+    const struct zframe *fr = &r->sf[f];
+    const uint8_t *at = r->b + fr->off;
+    s->zframe = 0;
+    int rc = unzstd((ZSTD_DCtx **)&s->dctx, at, fr->clen, fr->rlen, &s->zbuf, &s->zcap);
+    if (rc == MP_ENOMEM ||
+        reserve((void **)&s->zoff, &s->zoff_cap, 2 * (size_t)fr->n, sizeof *s->zoff))
+        return mp_err_set(err, MP_ENOMEM, "index: out of memory");
+    if (rc)
+        return perr(r, "series frame", at, "damaged zstd frame", err);
+    struct cur c = {s->zbuf, s->zbuf + fr->rlen, false};
+    for (uint32_t i = 0; i < fr->n; i++) {
+        uint64_t len = cur_uvarint(&c);
+        if (c.bad || len > cur_left(&c))
+            return perr(r, "series frame", at, "entry runs past the frame", err);
+        s->zoff[2 * i] = (uint32_t)(c.p - s->zbuf);
+        c.p += len;
+        s->zoff[2 * i + 1] = (uint32_t)(c.p - s->zbuf);
+    }
+    if (cur_left(&c) != 0)
+        return perr(r, "series frame", at, "bytes after the last entry", err);
+    s->zr = r;
+    s->zframe = f + 1;
+    return 0;
+}
+
+static int series_compact(const struct tsdb_index_reader *r, uint64_t ref,
+                          struct tsdb_index_series *s, struct mp_err *err)
+{
+    if (ref == 0 || ref > r->nseries)
+        return mp_err_set(err, MP_EPARSE, "index: series ref %llu of %u series (offset 0)",
+                          (unsigned long long)ref, r->nseries);
+    uint32_t ord = (uint32_t)(ref - 1);
+    size_t lo = 0, hi = r->nsf; /* the last frame whose first series <= ord */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->sf[mid].first <= ord)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t f = lo - 1; /* frames cover 0 .. nseries - 1 (checked at open) */
+    int rc;
+    if ((s->zr != r || s->zframe != f + 1) && (rc = sframe_load(r, f, s, err)) != 0)
+        return rc;
+    uint32_t j = ord - (uint32_t)r->sf[f].first;
+    struct cur c = {s->zbuf + s->zoff[2 * j], s->zbuf + s->zoff[2 * j + 1], false};
+    return decode_entry(r, &c, r->b + r->sf[f].off, s, err);
+}
+
 int tsdb_index_reader_series(const struct tsdb_index_reader *r, uint64_t ref,
                              struct tsdb_index_series *s, struct mp_err *err)
 {
     s->nlabels = s->nchunks = 0;
+    if (r->compact)
+        return series_compact(r, ref, s, err);
     uint64_t lo = r->toc[TOC_SERIES];
     if (lo == 0 || ref > r->limit / 16 || ref * 16 < lo || ref * 16 >= r->limit)
         return mp_err_set(err, MP_EPARSE,
@@ -1343,26 +2184,7 @@ int tsdb_index_reader_series(const struct tsdb_index_reader *r, uint64_t ref,
     if (tsdb_crc32c(0, c.p, (size_t)l) != tsdb_get_be32(c.p + l))
         return perr(r, "series", at, "CRC mismatch", err);
     c.end = c.p + l;
-    uint64_t nl = cur_uvarint(&c);
-    if (c.bad || nl > cur_left(&c) / 2)
-        return perr(r, "series", at, "label count larger than the entry", err);
-    if (reserve((void **)&s->labels, &s->labels_cap, (size_t)nl, sizeof *s->labels))
-        return mp_err_set(err, MP_ENOMEM, "index: out of memory");
-    for (size_t i = 0; i < nl; i++) {
-        uint64_t a = cur_uvarint(&c), b = cur_uvarint(&c);
-        if (c.bad || a >= r->nsyms || b >= r->nsyms)
-            return perr(r, "series", at, "bad symbol reference", err);
-        s->labels[i] = (struct mp_label){rsym(r, (uint32_t)a), rsym(r, (uint32_t)b)};
-    }
-    s->nlabels = (size_t)nl;
-    int rc = decode_chunks(&c, s, err);
-    if (rc < 0)
-        return rc;
-    if (rc > 0 || cur_left(&c) != 0) {
-        s->nlabels = s->nchunks = 0;
-        return perr(r, "series", at, "damaged chunk metas", err);
-    }
-    return 0;
+    return decode_entry(r, &c, at, s, err);
 }
 
 int tsdb_index_series_labels(const struct tsdb_index_series *s, struct mp_labels **out,

@@ -42,6 +42,11 @@
 #define TSDB_INDEX_MAGIC 0xBAAAD700u
 #define TSDB_INDEX_FORMAT_V2 2
 #define TSDB_INDEX_TOC_LEN 52u
+/* meshprom's compact format (tsdb/INDEX.md), written for blocks whose chunks are compressed
+ * (block_compression_level > 0); Prometheus cannot read it. */
+#define TSDB_INDEX_COMPACT_MAGIC 0x4D504958u /* "MPIX" */
+#define TSDB_INDEX_COMPACT_V1 1
+#define TSDB_INDEX_COMPACT_TOC_LEN 60u
 
 /* One chunk of a series as the index records it. ref = segment_index << 32 | offset
  * (spec 4.3, 0-based segment index). Within a series chunks are in time order with
@@ -59,6 +64,12 @@ struct tsdb_index_writer;
 /* Creates (truncates) path. MP_EIO with errno text. */
 MP_NODISCARD int tsdb_index_writer_open(const char *path, struct tsdb_index_writer **out,
                                         struct mp_err *err);
+/* The same in the compact format: series entries and postings lists (runs of consecutive refs)
+ * in zstd frames at zstd_level (1..ZSTD_maxCLevel(), else MP_EINVAL), series refs 1..N in
+ * label-set order. Same calls and rules as the v2 writer. */
+MP_NODISCARD int tsdb_index_writer_open_compact(const char *path, int zstd_level,
+                                                struct tsdb_index_writer **out,
+                                                struct mp_err *err);
 /* Adds the next symbol; symbols must be strictly ascending byte-wise (MP_EINVAL otherwise) and
  * all be added before the first series. Every label name and value of every series must be
  * one. Prometheus's head adds "" too (the all-postings key): pass it to match its bytes. */
@@ -93,7 +104,11 @@ void tsdb_index_writer_abort(struct tsdb_index_writer *w);
 
 struct tsdb_index_reader;
 
-/* mmaps path read-only and validates it as above. MP_EIO (open/mmap), MP_EPARSE, MP_ENOMEM. */
+/* mmaps path read-only and validates it as above; either format (by its magic). For the
+ * compact format open also loads the series and postings frame tables (24 bytes a frame) and
+ * every 32nd pairs-table entry of each name; the frames themselves are decompressed on demand:
+ * a series frame into the caller's struct tsdb_index_series (its cache of one frame), postings
+ * frames into a buffer of the postings call. MP_EIO (open/mmap), MP_EPARSE, MP_ENOMEM. */
 MP_NODISCARD int tsdb_index_reader_open(const char *path, struct tsdb_index_reader **out,
                                         struct mp_err *err);
 /* The same over data[0..len), borrowed until close (fuzzing, tests). */
@@ -137,6 +152,14 @@ struct tsdb_index_series {
     size_t nlabels, labels_cap;
     struct tsdb_index_chunk_meta *chunks;
     size_t nchunks, chunks_cap;
+    /* private: compact format, the last series frame decompressed (for that reader) */
+    const struct tsdb_index_reader *zr;
+    size_t zframe;       /* frame index + 1; 0: none */
+    uint8_t *zbuf;
+    size_t zcap;
+    uint32_t *zoff;      /* entry i of the frame is zbuf[zoff[2i] .. zoff[2i + 1]) */
+    size_t zoff_cap;
+    void *dctx;          /* ZSTD_DCtx */
 };
 void tsdb_index_series_fini(struct tsdb_index_series *s);
 /* Decodes series ref (a value from a postings list) into *s. MP_EPARSE (bad ref, CRC, damaged

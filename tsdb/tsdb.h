@@ -235,6 +235,18 @@ MP_NODISCARD int tsdb_appender_add(struct tsdb_appender *a, uint64_t ref,
                                    const struct mp_labels *ls, int64_t t_ms, double v,
                                    uint64_t *ref_out, struct mp_err *err);
 
+/* Adds n float samples at t_ms of series known by their refs (refs[i] from an earlier add,
+ * values v[i]): what n calls of tsdb_appender_add(a, refs[i], NULL, t_ms, v[i], NULL, err) do,
+ * faster for a scrape of many series: a ref stripe is locked once per run of consecutive refs
+ * and series are fetched ahead. status[i] (status may be NULL) gets each sample's result: 0, or
+ * as tsdb_appender_add (MP_ENOTFOUND for ref 0 or a stale ref: add that one with its labels;
+ * MP_EOUTOFBOUNDS, MP_EOUTOFORDER, MP_EDUPLICATE; MP_ENOMEM for all). Returns 0 when every
+ * sample was accepted, else the first failure's status with err describing it; the accepted
+ * samples stay in the batch either way. */
+MP_NODISCARD int tsdb_appender_add_refs(struct tsdb_appender *a, const uint64_t *refs,
+                                        const double *v, size_t n, int64_t t_ms, int *status,
+                                        struct mp_err *err);
+
 /* Logs the batch to the WAL, then appends it to the head; frees a. A failed commit (MP_EIO
  * from the WAL) stores nothing of the batch. */
 MP_NODISCARD int tsdb_appender_commit(struct tsdb_appender *a, struct mp_err *err);

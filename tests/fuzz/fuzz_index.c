@@ -4,7 +4,9 @@
  * their unions, every series ref of the all-postings list and every 16-byte slot of the file.
  * The input is read verbatim and once more with its CRCs recomputed (series entries, postings
  * lists, symbol table, postings offset table, TOC) so that mutations get past the checksums
- * into the decoders. Only crashes, leaks, over-reads and UB count; every error is fine. */
+ * into the decoders. Either format: Prometheus's v2 or meshprom's compact one (fuzz_cindex.c
+ * reuses the walk with inputs that reach inside the compact format's zstd frames).
+ * Only crashes, leaks, over-reads and UB count; every error is fine. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,7 @@ static void read_index(const uint8_t *data, size_t size)
     tsdb_index_reader_close(r);
 }
 
+#ifndef FUZZ_INDEX_NO_MAIN /* fuzz_cindex.c takes read_index only */
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -110,8 +113,27 @@ static void fix_frame(uint8_t *b, uint64_t off, size_t lim)
     put32(b + off + 4 + l, tsdb_crc32c(0, b + off + 4, l));
 }
 
+/* The compact format: TOC, symbol table and the three tables (zstd frames carry their own
+ * checksums; fuzz_cindex.c reaches their contents). */
+static void fix_compact_crcs(uint8_t *b, size_t n)
+{
+    if (n < 5 + TSDB_INDEX_COMPACT_TOC_LEN)
+        return;
+    size_t lim = n - TSDB_INDEX_COMPACT_TOC_LEN;
+    for (int i = 0; i < 6; i++) {
+        uint64_t off = (uint64_t)be32(b + lim + 8 * i) << 32 | be32(b + lim + 8 * i + 4);
+        if (i == 0 || i >= 3)
+            fix_frame(b, off, lim);
+    }
+    put32(b + lim + 56, tsdb_crc32c(0, b + lim, 56));
+}
+
 static void fix_crcs(uint8_t *b, size_t n)
 {
+    if (n >= 4 && be32(b) == TSDB_INDEX_COMPACT_MAGIC) {
+        fix_compact_crcs(b, n);
+        return;
+    }
     if (n < 5 + TSDB_INDEX_TOC_LEN)
         return;
     size_t lim = n - TSDB_INDEX_TOC_LEN;
@@ -162,3 +184,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     return 0;
 }
+#endif

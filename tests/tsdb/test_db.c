@@ -16,6 +16,7 @@
 #include "common/matcher.h"
 #include "common/metrics.h"
 #include "tsdb/db.h"
+#include "tsdb/index.h"
 #include "tsdb/tsdb.h"
 
 #define H_MS INT64_C(3600000)
@@ -586,6 +587,18 @@ Test(db, ended_series_leave_the_head_early)
     tsdb_close(db);
 }
 
+static uint32_t index_magic(const struct tsdb_block *b)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/index", b->dir);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    uint8_t m[4] = {0};
+    cr_assert_eq(fread(m, 1, 4, f), 4);
+    fclose(f);
+    return (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+}
+
 /* Blocks in Prometheus's uncompressed chunk format (compression 0) and meshprom's compressed one
  * are read alike, and a merge of the two writes the configured one. */
 Test(db, prometheus_and_compressed_blocks_mix)
@@ -619,9 +632,35 @@ Test(db, prometheus_and_compressed_blocks_mix)
     cr_assert_eq(nb, 2);
     cr_assert_not_null(bs[0]->chunks);
     cr_assert_not_null(bs[1]->zchunks);
+    cr_assert_eq(index_magic(bs[0]), TSDB_INDEX_MAGIC, "level 0: Prometheus's v2 index");
+    cr_assert_eq(index_magic(bs[1]), TSDB_INDEX_COMPACT_MAGIC, "compressed: compact index");
     for (size_t i = 0; i < nb; i++)
         tsdb_block_release(bs[i]);
     free(bs);
+    /* rewriting the v2 block (tombstones cleaned) gives the configured format, and back */
+    struct mp_matcher *m = eq("s", "0");
+    const struct mp_matcher *ms[] = {m};
+    for (int round = 0; round < 2; round++) {
+        struct mp_err err = {0};
+        cr_assert_eq(tsdb_delete_series(db, ms, 1, t0 + round * 10000, t0 + round * 10000, &err),
+                     0, "%s", err.msg);
+        cr_assert_eq(tsdb_clean_tombstones(db, &err), 0, "%s", err.msg);
+        count(db, t0, t0 + 8 * H_MS, &s, &n);
+        cr_assert_eq(n, (size_t)6 * 7 * 360 - 1 - (size_t)round, "round %d: %zu", round, n);
+        bs = tsdb_db_blocks(db, &nb);
+        cr_assert_eq(nb, 2);
+        for (size_t i = 0; i < nb; i++) {
+            /* round 1 rewrites only the first block (the one with the deleted sample) */
+            cr_assert_eq(index_magic(bs[i]),
+                         round && i == 0 ? TSDB_INDEX_MAGIC : TSDB_INDEX_COMPACT_MAGIC,
+                         "round %d block %zu", round, i);
+            tsdb_block_release(bs[i]);
+        }
+        free(bs);
+        tsdb_close(db);
+        cr_assert_eq(tsdb_open(&o, &db, NULL), 0); /* level 0 again */
+    }
+    mp_matcher_destroy(m);
     tsdb_close(db);
 }
 
@@ -1023,4 +1062,128 @@ Test(db, self_metrics)
     /* after close the callbacks read nothing (the registry outlives the db) */
     cr_assert_eq(metric(r, "prometheus_tsdb_head_series"), 0);
     mp_metrics_registry_destroy(r);
+}
+
+/* tsdb_appender_add_refs: the same samples as one add each, with per-sample statuses for
+ * unknown refs (0, stale), out-of-order and duplicate samples; runs of refs across stripes
+ * (200 series: several runs of 32) and one batch longer than a lock hold. */
+Test(db, add_refs_matches_single_adds)
+{
+    struct tsdb *db = open_db(0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    enum { N = 200 };
+    struct mp_labels *ls[N];
+    uint64_t refs[N + 2];
+    for (int i = 0; i < N; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        ls[i] = mk("m", "s", v);
+    }
+    struct tsdb_appender *a;
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(tsdb_appender_add(a, 0, ls[i], t0, val(i, t0), &refs[i], NULL), 0);
+    cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    /* series 5 gets t0 + 20 s, series 6 t0 + 10 s with another value, before the batch */
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    cr_assert_eq(tsdb_appender_add(a, refs[5], NULL, t0 + 20000, val(5, t0 + 20000), NULL, NULL),
+                 0);
+    cr_assert_eq(tsdb_appender_add(a, refs[6], NULL, t0 + 10000, -1, NULL, NULL), 0);
+    cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    refs[N] = 0;
+    refs[N + 1] = refs[N - 1] + 1000; /* never created */
+    double v[N + 2];
+    for (int k = 1; k <= 3; k++) {
+        int64_t t = t0 + k * 10000;
+        for (int i = 0; i < N + 2; i++)
+            v[i] = i < N ? val(i, t) : 0;
+        int st[N + 2];
+        struct mp_err err = {0};
+        cr_assert_eq(tsdb_appender_create(db, &a), 0);
+        int rc = tsdb_appender_add_refs(a, refs, v, N + 2, t, st, &err);
+        cr_assert_eq(rc, k == 1 ? MP_EOUTOFORDER : MP_ENOTFOUND, "round %d: %d %s", k, rc,
+                     err.msg);
+        for (int i = 0; i < N + 2; i++) {
+            int want = i >= N                  ? MP_ENOTFOUND
+                       : i == 5 && k == 1     ? MP_EOUTOFORDER
+                       : i == 6 && k == 1     ? MP_EDUPLICATE
+                                              : 0;
+            cr_assert_eq(st[i], want, "round %d sample %d: %d", k, i, st[i]);
+        }
+        cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    }
+    /* series 5 has t0, t0 + 20 s (the same value again is accepted), t0 + 30 s; series 6 has
+     * t0 + 10 s = -1 (not val), so leave it out of the count */
+    size_t s, n;
+    struct mp_matcher *m = eq("s", "6");
+    const struct mp_matcher *ms[] = {m};
+    cr_assert_eq(tsdb_delete_series(db, ms, 1, t0, t0 + H_MS, NULL), 0);
+    mp_matcher_destroy(m);
+    count(db, t0, t0 + H_MS, &s, &n);
+    cr_assert_eq(s, N - 1);
+    cr_assert_eq(n, (size_t)(N - 2) * 4 + 3, "%zu samples", n);
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    int st0;
+    cr_assert_eq(tsdb_appender_add_refs(a, refs, v, 0, t0, &st0, NULL), 0);
+    cr_assert_eq(tsdb_appender_add_refs(a, refs, v, 1, t0 - 3 * H_MS, &st0, NULL),
+                 MP_EOUTOFBOUNDS);
+    cr_assert_eq(st0, MP_EOUTOFBOUNDS);
+    tsdb_appender_rollback(a);
+    for (int i = 0; i < N; i++)
+        mp_labels_release(ls[i]);
+    tsdb_close(db);
+}
+
+/* A series that ended (staleness marker) and left the head keeps its order check when it comes
+ * back: a sample before its last persisted one is out of order, one at the same time with
+ * another value a duplicate, as in Prometheus, whose head would still hold the series; a later
+ * one is appended and every sample reads back once. */
+Test(db, ended_series_coming_back_keep_their_order)
+{
+    struct tsdb *db = open_db(0);
+    int64_t t0 = 1700000000000 - 1700000000000 % (2 * H_MS);
+    append_range(db, 20, t0, 60); /* 10 min of series 0..19 */
+    struct tsdb_appender *a;
+    struct mp_labels *ls[20];
+    uint64_t refs[20] = {0};
+    for (int i = 0; i < 20; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        ls[i] = mk("m", "s", v);
+    }
+    int64_t stale_t = t0 + 600000;
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(tsdb_appender_add(a, 0, ls[i], stale_t, tsdb_stale_nan(), NULL, NULL), 0);
+    cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    for (int k = 61; k < 120; k++) { /* series 10..19 go on 10 more minutes */
+        cr_assert_eq(tsdb_appender_create(db, &a), 0);
+        for (int i = 10; i < 20; i++)
+            cr_assert_eq(tsdb_appender_add(a, refs[i], ls[i], t0 + k * 10000,
+                                           val(i, t0 + k * 10000), &refs[i], NULL),
+                         0);
+        cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    }
+    cr_assert_eq(tsdb_compact(db, NULL), 0);
+    cr_assert_eq(tsdb_head_num_series(db->head), 10, "ended series still in the head");
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    cr_assert_eq(tsdb_appender_add(a, 0, ls[0], stale_t - 5000, val(0, stale_t - 5000), NULL,
+                                   &err),
+                 MP_EOUTOFORDER, "%s", err.msg);
+    cr_assert_eq(tsdb_appender_add(a, 0, ls[1], stale_t, 1.0, NULL, NULL), MP_EDUPLICATE);
+    cr_assert_eq(tsdb_appender_add(a, 0, ls[2], stale_t, tsdb_stale_nan(), NULL, NULL), 0);
+    int64_t back = t0 + 1190000;
+    cr_assert_eq(tsdb_appender_add(a, 0, ls[3], back, val(3, back), NULL, NULL), 0);
+    cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    /* series 0..9: 60 samples + the marker; series 3 one more; 10..19: 119 samples */
+    size_t s, n;
+    count(db, t0, t0 + 599999, &s, &n);
+    cr_assert_eq(n, 20 * 60);
+    count(db, t0 + 600001, t0 + H_MS, &s, &n);
+    cr_assert_eq(s, 11);
+    cr_assert_eq(n, 10 * 59 + 1);
+    for (int i = 0; i < 20; i++)
+        mp_labels_release(ls[i]);
+    tsdb_close(db);
 }

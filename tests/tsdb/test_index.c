@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/labels.h"
 #include "common/str.h"
+#include "tsdb/bytes.h"
 #include "tsdb/index.h"
 #include "tsdb/tsdb.h"
 
@@ -149,12 +151,17 @@ static struct mp_str *symbols_of(const struct tseries *s, size_t n, size_t *nsym
     return v;
 }
 
+/* zstd level of the compact format for write_index; 0 writes Prometheus's v2 */
+static int wlevel;
+
 static void write_index(const char *path, const struct mp_str *syms, size_t nsyms,
                         const struct tseries *s, size_t n, uint64_t *refs)
 {
     struct tsdb_index_writer *w = NULL;
     struct mp_err err = {0};
-    cr_assert_eq(tsdb_index_writer_open(path, &w, &err), 0, "%s", err.msg);
+    cr_assert_eq(wlevel ? tsdb_index_writer_open_compact(path, wlevel, &w, &err)
+                        : tsdb_index_writer_open(path, &w, &err),
+                 0, "%s", err.msg);
     cr_assert_eq(tsdb_index_writer_add_symbols(w, syms, nsyms, &err), 0, "%s", err.msg);
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(tsdb_index_writer_add_series(w, s[i].l, s[i].nl, s[i].c, s[i].nc,
@@ -316,7 +323,8 @@ static struct tseries *read_all(const struct tsdb_index_reader *r, size_t *n, ui
         memcpy(s[i].l, rs.labels, rs.nlabels * sizeof *rs.labels);
         s[i].nl = rs.nlabels;
         s[i].c = malloc((rs.nchunks + 1) * sizeof *s[i].c);
-        memcpy(s[i].c, rs.chunks, rs.nchunks * sizeof *rs.chunks);
+        if (rs.nchunks)
+            memcpy(s[i].c, rs.chunks, rs.nchunks * sizeof *rs.chunks);
         s[i].nc = rs.nchunks;
     }
     *n = all.n;
@@ -703,23 +711,35 @@ Test(index, series_with_many_chunks, .init = mk_tmp, .fini = rm_tmp)
     free(s.c);
 }
 
-Test(index, large_symbol_table, .init = mk_tmp, .fini = rm_tmp)
+/* nsyms symbols "s000000".. (text owns them) and n series each with a distinct value and one
+ * of 7 shared ones. */
+static struct tseries *many_symbols(size_t nsyms, size_t n, struct mp_str **syms_out,
+                                    char **text_out)
 {
-    /* 150000 symbols; 3000 series each with a distinct value and a shared one */
-    size_t nsyms = 150000;
     struct mp_str *syms = malloc(nsyms * sizeof *syms);
     char *text = malloc(nsyms * 8);
     for (size_t i = 0; i < nsyms; i++) {
         snprintf(text + 8 * i, 8, "s%06zu", i);
         syms[i] = (struct mp_str){text + 8 * i, 7};
     }
-    size_t n = 3000;
     struct tseries *s = calloc(n, sizeof *s);
     for (size_t i = 0; i < n; i++) {
         s[i].l[0] = (struct mp_label){syms[0], syms[1 + 50 * i]};
         s[i].l[1] = (struct mp_label){syms[nsyms - 1], syms[i % 7]};
         s[i].nl = 2;
     }
+    *syms_out = syms;
+    *text_out = text;
+    return s;
+}
+
+Test(index, large_symbol_table, .init = mk_tmp, .fini = rm_tmp)
+{
+    /* 150000 symbols; 3000 series each with a distinct value and a shared one */
+    size_t nsyms = 150000, n = 3000;
+    char *text;
+    struct mp_str *syms;
+    struct tseries *s = many_symbols(nsyms, n, &syms, &text);
     uint64_t *refs = calloc(n, sizeof *refs);
     write_index(tmp_path("index"), syms, nsyms, s, n, refs);
     struct tsdb_index_reader *r = NULL;
@@ -959,4 +979,154 @@ Test(index, allocation_failures_are_clean, .init = mk_tmp, .fini = rm_tmp)
     free_series(s, n);
     tsdb_index_reader_close(r);
     free(b);
+}
+
+/* ---- the compact format (meshprom blocks) ------------------------------------------------- */
+
+Test(index, compact_random_round_trips, .init = mk_tmp, .fini = rm_tmp)
+{
+    rng = 43;
+    arena_len = 0;
+    wlevel = 3;
+    for (int i = 0; i < 5; i++)
+        round_trip(1 + (size_t)(rnd() % 400), 4);
+    wlevel = 0;
+}
+
+Test(index, compact_empty_index, .init = mk_tmp, .fini = rm_tmp)
+{
+    wlevel = 1;
+    write_index(tmp_path("index"), NULL, 0, NULL, 0, NULL);
+    wlevel = 0;
+    size_t len;
+    uint8_t *b = slurp(tmp_path("index"), &len);
+    cr_assert_eq(tsdb_get_be32(b), TSDB_INDEX_COMPACT_MAGIC);
+    struct tsdb_index_reader *r = NULL;
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_index_reader_open_mem(b, len, &r, &err), 0, "%s", err.msg);
+    struct mp_buf out;
+    mp_buf_init(&out, 0);
+    cr_assert_eq(dump(r, &out, &err), 0);
+    cr_assert_eq(out.len, 0);
+    struct tsdb_index_series s = {0};
+    cr_assert_eq(tsdb_index_reader_series(r, 1, &s, &err), MP_EPARSE);
+    cr_assert_eq(tsdb_index_reader_series(r, 0, &s, &err), MP_EPARSE);
+    mp_buf_fini(&out);
+    tsdb_index_reader_close(r);
+    free(b);
+}
+
+/* Many frames (3000 series, 150000 symbols), one entry larger than a frame, refs 1..n. */
+Test(index, compact_large_and_many_frames, .init = mk_tmp, .fini = rm_tmp)
+{
+    size_t nsyms = 150000, n = 3000;
+    char *text;
+    struct mp_str *syms;
+    struct tseries *s = many_symbols(nsyms, n, &syms, &text);
+    uint64_t ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        s[i].nc = i == 1234 ? 20000 : i % 3;
+        s[i].c = malloc((s[i].nc + 1) * sizeof *s[i].c);
+        for (size_t j = 0; j < s[i].nc; j++) {
+            ref += 1 + (uint64_t)(j % 5) * 1000;
+            s[i].c[j] = (struct tsdb_index_chunk_meta){(int64_t)j * 100, (int64_t)j * 100 + 50,
+                                                       ref};
+        }
+    }
+    uint64_t *refs = calloc(n, sizeof *refs);
+    wlevel = 6;
+    write_index(tmp_path("index"), syms, nsyms, s, n, refs);
+    wlevel = 0;
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(refs[i], i + 1);
+    struct tsdb_index_reader *r = NULL;
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_index_reader_open(tmp_path("index"), &r, &err), 0, "%s", err.msg);
+    verify(r, s, n, refs, syms, nsyms);
+    /* random access out of order, and set unions across frames */
+    struct tsdb_index_series rs = {0};
+    for (size_t k = 0; k < 200; k++) {
+        size_t i = (k * 7919) % n;
+        cr_assert_eq(tsdb_index_reader_series(r, i + 1, &rs, &err), 0, "%s", err.msg);
+        cr_assert(mp_str_eq(rs.labels[0].value, s[i].l[0].value));
+        cr_assert_eq(rs.nchunks, s[i].nc);
+    }
+    cr_assert_eq(tsdb_index_reader_series(r, n + 1, &rs, &err), MP_EPARSE);
+    tsdb_index_series_fini(&rs);
+    struct tsdb_plist p = {0};
+    struct mp_str vals[] = {syms[0], syms[3], syms[5], S("zzz")};
+    cr_assert_eq(tsdb_index_reader_postings(r, syms[nsyms - 1], vals, 4, &p, &err), 0);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i % 7 == 0 || i % 7 == 3 || i % 7 == 5) {
+            cr_assert_lt(k, p.n);
+            cr_assert_eq(p.refs[k++], i + 1);
+        }
+    cr_assert_eq(k, p.n);
+    plist_free(&p);
+    tsdb_index_reader_close(r);
+    free(refs);
+    free_series(s, n);
+    free(text);
+    free(syms);
+}
+
+/* The same series in both formats: the reader tells the same things (refs aside). */
+Test(index, compact_and_v2_read_alike, .init = mk_tmp, .fini = rm_tmp)
+{
+    rng = 11;
+    arena_len = 0;
+    size_t u, nsyms;
+    struct tseries *s = rnd_series(300, 3, &u);
+    struct mp_str *syms = symbols_of(s, u, &nsyms);
+    struct tsdb_index_reader *r[2] = {NULL, NULL};
+    for (int f = 0; f < 2; f++) {
+        wlevel = f ? 9 : 0;
+        write_index(tmp_path(f ? "compact" : "v2"), syms, nsyms, s, u, NULL);
+        struct mp_err err = {0};
+        cr_assert_eq(tsdb_index_reader_open(tmp_path(f ? "compact" : "v2"), &r[f], &err), 0,
+                     "%s", err.msg);
+        /* every series by position (refs differ: offsets / 16 against 1..n) */
+        size_t n;
+        uint64_t *refs;
+        struct tseries *back = read_all(r[f], &n, &refs);
+        cr_assert_eq(n, u);
+        for (size_t i = 0; i < n; i++) {
+            cr_assert_eq(lcmp(&back[i], &s[i]), 0, "format %d series %zu", f, i);
+            cr_assert_eq(back[i].nc, s[i].nc);
+            for (size_t j = 0; j < back[i].nc; j++)
+                cr_assert_eq(back[i].c[j].ref, s[i].c[j].ref);
+        }
+        free_series(back, n);
+        free(refs);
+    }
+    wlevel = 0;
+    struct stat st[2];
+    cr_assert_eq(stat(tmp_path("v2"), &st[0]), 0);
+    cr_assert_eq(stat(tmp_path("compact"), &st[1]), 0);
+    cr_assert_lt(st[1].st_size * 2, st[0].st_size, "compact %lld vs v2 %lld",
+                 (long long)st[1].st_size, (long long)st[0].st_size);
+    for (int f = 0; f < 2; f++)
+        tsdb_index_reader_close(r[f]);
+    free(syms);
+    free_series(s, u);
+}
+
+Test(index, compact_every_truncation_and_corruption_refused, .init = mk_tmp, .fini = rm_tmp)
+{
+    rng = 8;
+    arena_len = 0;
+    size_t u, nsyms;
+    struct tseries *s = rnd_series(40, 3, &u);
+    struct mp_str *syms = symbols_of(s, u, &nsyms);
+    wlevel = 3;
+    write_index(tmp_path("index"), syms, nsyms, s, u, NULL);
+    wlevel = 0;
+    size_t len;
+    uint8_t *b = slurp(tmp_path("index"), &len);
+    cr_assert_lt(len, 8192);
+    damage_all(b, len);
+    free(b);
+    free(syms);
+    free_series(s, u);
 }
