@@ -33,21 +33,22 @@ struct mp_histogram;
  * attempt N gets a stale marker at N. One owner thread (the target's loop) except the
  * metadata, which has its own lock for scrape_manager_metadata. */
 
+/* Both records start with their hash-chain pointer (cache.c relies on it). */
 struct scrape_cache_series {
+    struct scrape_cache_series *next;
     struct mp_labels *ls; /* final labels (owned reference) */
     uint64_t hash;        /* mp_labels_hash(ls) */
     uint64_t ref;         /* tsdb series ref; 0 unknown */
     uint64_t seen;        /* last attempt that appended it for staleness (0: none) */
     uint64_t prev_seen;   /* seen before that attempt, restored when the attempt fails */
     uint32_t nentries;    /* cache entries pointing here */
-    struct scrape_cache_series *next;
 };
 
 struct scrape_cache_entry {
+    struct scrape_cache_entry *next;
     uint64_t khash;
     struct scrape_cache_series *s; /* NULL: dropped by metric relabeling */
     uint64_t last_iter;            /* last attempt that exposed the text */
-    struct scrape_cache_entry *next;
     uint32_t klen;
     char key[]; /* the series text */
 };
