@@ -967,6 +967,8 @@ static void handle_removed(struct scrape_loop *l, int64_t now)
             body_put(l, t->body);
             t->body = NULL;
             t->state = SCRAPE_TS_IDLE;
+            t->iter--; /* the aborted attempt never happened: end-of-run markers are for the
+                        * series of the last finished one */
         }
         if (t->stale_on_stop && t->scraped && t->state != SCRAPE_TS_STOPPING) {
             /* stamp: the next tick; write: one more tick and 10% later */

@@ -44,6 +44,7 @@ struct scrape_pool {
     size_t ndropped;
     struct stored_group *groups; /* the last sync's groups, for a config change */
     size_t ngroups;
+    int64_t interval_ms, timeout_ms; /* of the config, for dropped targets; under mu */
     struct mp_gauge *g_targets;
     struct mp_histogram *h_sync;
     struct mp_counter *c_sync;
@@ -416,9 +417,12 @@ static void pool_sync(struct scrape_manager *m, struct scrape_pool *p)
                  strcmp(cs[i].u.str, cs[i - 1].u.str) == 0;
 
     /* diff against the running targets: same hash, labels and URL keep their loop */
+    /* a copy: the snapshot readers walk p->targets under p->mu while this sorts */
     pthread_mutex_lock(&p->mu);
-    struct scrape_target **old = p->targets;
     size_t nold = p->ntargets;
+    struct scrape_target **old = mp_xcalloc(nold ? nold : 1, sizeof *old);
+    if (nold)
+        memcpy(old, p->targets, nold * sizeof *old);
     pthread_mutex_unlock(&p->mu);
     if (nold > 1)
         qsort(old, nold, sizeof *old, target_cmp_hash);
@@ -448,13 +452,17 @@ static void pool_sync(struct scrape_manager *m, struct scrape_pool *p)
     }
 
     pthread_mutex_lock(&p->mu);
+    struct scrape_target **otargets = p->targets;
     p->targets = next;
     p->ntargets = nn;
     struct mp_labels **odropped = p->dropped;
     size_t onodropped = p->ndropped;
     p->dropped = dropped;
     p->ndropped = nd;
+    p->interval_ms = sc->scrape_interval_ms;
+    p->timeout_ms = sc->scrape_timeout_ms;
     pthread_mutex_unlock(&p->mu);
+    mp_free(otargets);
     dropped_free(odropped, onodropped);
 
     for (size_t i = 0; i < nn; i++) {
@@ -773,8 +781,8 @@ void scrape_manager_targets(struct scrape_manager *m, bool active, bool dropped,
             struct tsnap *s = tsnap_push(&drp);
             s->pool = mp_xstrdup(p->name);
             s->disc = mp_labels_acquire(p->dropped[k]);
-            s->interval_ms = p->sc->scrape_interval_ms;
-            s->timeout_ms = p->sc->scrape_timeout_ms;
+            s->interval_ms = p->interval_ms;
+            s->timeout_ms = p->timeout_ms;
         }
         pthread_mutex_unlock(&p->mu);
     }
