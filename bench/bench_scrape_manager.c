@@ -128,6 +128,24 @@ static size_t make_pages(int n)
     return total;
 }
 
+struct health {
+    size_t up, down;
+    double dur;
+    char err[256];
+};
+
+static void count_health(void *ctx, const struct scrape_target_info *t)
+{
+    struct health *h = ctx;
+    if (t->health == SCRAPE_HEALTH_DOWN) {
+        h->down++;
+        snprintf(h->err, sizeof h->err, "%s", t->last_error);
+    } else {
+        h->up++;
+    }
+    h->dur += t->last_duration_s;
+}
+
 static double cpu_seconds(void)
 {
     struct rusage ru;
@@ -231,9 +249,16 @@ int main(int argc, char **argv)
                                     .targets = ts, .ntargets = (size_t)n};
     scrape_manager_sync(m, "mesh", &g, 1);
 
-    /* warm-up: one interval and a bit, so every series exists and the caches are full */
-    usleep((useconds_t)(interval * 2) * 1000);
+    /* warm-up: every target scraped twice (at most 60 s), so every series exists and the
+     * caches are full: the first round creates all series and is far slower */
     struct scrape_test_stats a, b;
+    for (int i = 0; i < 1200; i++) {
+        scrape_manager_test_stats(m, &a);
+        if (a.scrapes >= 2 * (uint64_t)n)
+            break;
+        usleep(50000);
+    }
+    usleep((useconds_t)interval * 1000);
     scrape_manager_test_stats(m, &a);
     double c0 = cpu_seconds();
     int64_t t0 = mp_mono_ns();
@@ -246,16 +271,21 @@ int main(int argc, char **argv)
     tsdb_head_stats_get(db, &hs);
     uint64_t samples = (b.adds_by_ref + b.adds_by_labels) - (a.adds_by_ref + a.adds_by_labels);
     uint64_t scrapes = b.scrapes - a.scrapes;
+    struct health h = {0};
+    scrape_manager_targets(m, true, false, count_health, &h);
     double expected = (double)n * wall * 1000.0 / (double)interval;
     printf("{\"bench\":\"scrape_manager\",\"commit\":\"%s\",\"targets\":%d,\"threads\":%d,"
            "\"interval_ms\":%ld,\"seconds\":%.1f,\"samples_per_round\":%zu,"
            "\"head_series\":%" PRIu64 ",\"scrapes\":%" PRIu64 ",\"scrapes_expected\":%.0f,"
            "\"samples\":%" PRIu64 ",\"cpu_s\":%.3f,\"cpu_s_per_million_samples\":%.4f,"
-           "\"rss_bytes_per_series\":%.1f}\n",
+           "\"rss_bytes_per_series\":%.1f,\"targets_down\":%zu,\"mean_scrape_s\":%.4f,"
+           "\"cache_misses\":%" PRIu64 ",\"last_error\":\"%s\"}\n",
            MP_GIT_REVISION, n, threads, interval, wall, per_round, hs.num_series, scrapes,
            expected, samples, c1 - c0, samples ? (c1 - c0) * 1e6 / (double)samples : 0.0,
            hs.num_series ? (double)(rss1 > rss0 ? rss1 - rss0 : 0) / (double)hs.num_series
-                         : 0.0);
+                         : 0.0,
+           h.down, (h.up + h.down) ? h.dur / (double)(h.up + h.down) : 0.0,
+           b.cache_misses - a.cache_misses, h.err);
     fflush(stdout);
     scrape_manager_destroy(m);
     for (int i = 0; i < n; i++)

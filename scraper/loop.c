@@ -836,8 +836,20 @@ static void process(struct scrape_loop *l, struct scrape_target *t, const char *
             mp_err_set(&err, MP_EIO, "%s", cerr.msg);
         }
     }
-    if (rc == 0)
+    const struct scrape_loop_metrics *mm = scrape_manager_loop_metrics(l->m);
+    size_t entries = scrape_cache_entries(t->cache);
+    if (rc == 0) {
         scrape_cache_iter_done(t->cache, iter);
+        t->ok_entries = scrape_cache_entries(t->cache);
+    } else if (entries > t->ok_entries * 2 + 1000) {
+        /* Prometheus iterDone: failing scrapes with varying series would grow the cache
+         * for ever; flush when it doubled since the last success (plus 1000) */
+        scrape_cache_iter_done(t->cache, iter);
+        if (mm->cache_flush_forced)
+            mp_counter_inc(mm->cache_flush_forced);
+    }
+    if (rc == MP_ELIMIT && strncmp(err.msg, "label_", 6) == 0 && mm->label_limit)
+        mp_counter_inc(mm->label_limit);
     t->scraped = true;
     l->stats.scrapes++;
     set_status(t, rc ? err.msg : NULL, t->scrape_ts_ms,

@@ -144,6 +144,7 @@ struct scrape_target {
     uint64_t iter;             /* attempts so far; the current one while in flight */
     uint64_t report_ref[SCRAPE_NREPORT];
     struct scrape_cache *cache;
+    size_t ok_entries;         /* cache entries after the last successful attempt */
     void *easy;                /* CURL * */
     struct curl_slist *headers;
     struct scrape_body *body;  /* while in flight */
