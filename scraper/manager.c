@@ -112,31 +112,35 @@ static void register_metrics(struct scrape_manager *m)
         return;
     static const double ib[] = {.01, .1, .5, 1, 5, 10, 15, 30, 60, 120, 300};
     static const double sb[] = MP_METRICS_DEFAULT_BUCKETS;
-    m->lm.out_of_order = counter(r, "prometheus_target_scrapes_sample_out_of_order_total",
-                                 "Total number of samples rejected due to not being out of the "
-                                 "expected order.");
-    m->lm.duplicate = counter(r, "prometheus_target_scrapes_sample_duplicate_timestamp_total",
-                              "Total number of samples rejected due to duplicate timestamps but "
-                              "different values.");
-    m->lm.out_of_bounds = counter(r, "prometheus_target_scrapes_sample_out_of_bounds_total",
-                                  "Total number of samples rejected due to timestamp falling "
-                                  "outside of the time bounds.");
-    m->lm.sample_limit = counter(r, "prometheus_target_scrapes_exceeded_sample_limit_total",
-                                 "Total number of scrapes that hit the sample limit and were "
-                                 "rejected.");
-    m->lm.body_limit = counter(r, "prometheus_target_scrapes_exceeded_body_size_limit_total",
-                               "Total number of scrapes that hit the body size limit");
-    m->lm.label_limit = counter(r, "prometheus_target_scrape_pool_exceeded_label_limits_total",
-                                "Total number of times scrape pools hit the label limits, "
-                                "during sync or config reload.");
-    m->lm.cache_flush_forced = counter(r, "prometheus_target_scrapes_cache_flush_forced_total",
-                                       "How many times a scrape cache was flushed due to getting "
-                                       "big while scrapes are failing.");
-    m->c_pools = counter(r, "prometheus_target_scrape_pools_total",
-                         "Total number of scrape pool creation attempts.");
-    m->c_target_limit = counter(r, "prometheus_target_scrape_pool_exceeded_target_limit_total",
-                                "Total number of times scrape pools hit the target limit, during "
-                                "sync or config reload.");
+    const struct {
+        struct mp_counter **dst;
+        const char *name, *help;
+    } cs[] = {
+        {&m->lm.out_of_order, "prometheus_target_scrapes_sample_out_of_order_total",
+         "Total number of samples rejected due to not being out of the expected order."},
+        {&m->lm.duplicate, "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+         "Total number of samples rejected due to duplicate timestamps but different values."},
+        {&m->lm.out_of_bounds, "prometheus_target_scrapes_sample_out_of_bounds_total",
+         "Total number of samples rejected due to timestamp falling outside of the time "
+         "bounds."},
+        {&m->lm.sample_limit, "prometheus_target_scrapes_exceeded_sample_limit_total",
+         "Total number of scrapes that hit the sample limit and were rejected."},
+        {&m->lm.body_limit, "prometheus_target_scrapes_exceeded_body_size_limit_total",
+         "Total number of scrapes that hit the body size limit"},
+        {&m->lm.label_limit, "prometheus_target_scrape_pool_exceeded_label_limits_total",
+         "Total number of times scrape pools hit the label limits, during sync or config "
+         "reload."},
+        {&m->lm.cache_flush_forced, "prometheus_target_scrapes_cache_flush_forced_total",
+         "How many times a scrape cache was flushed due to getting big while scrapes are "
+         "failing."},
+        {&m->c_pools, "prometheus_target_scrape_pools_total",
+         "Total number of scrape pool creation attempts."},
+        {&m->c_target_limit, "prometheus_target_scrape_pool_exceeded_target_limit_total",
+         "Total number of times scrape pools hit the target limit, during sync or config "
+         "reload."},
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        *cs[i].dst = counter(r, cs[i].name, cs[i].help);
     m->v_interval = vec(r, MP_METRIC_HISTOGRAM, "prometheus_target_interval_length_seconds",
                         "Actual intervals between scrapes.", "interval", ib,
                         sizeof ib / sizeof ib[0]);

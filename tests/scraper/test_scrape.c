@@ -27,6 +27,18 @@ static void one_target(struct world *w)
     world_sync(w, "j", addrs, ADDR_ONLY);
 }
 
+/* A world scraping one target at /metrics that serves body (text, no Content-Type) with
+ * job j configured by JOB(extra). */
+static void start(struct world *w, const char *body, const char *extra)
+{
+    world_init(w);
+    mock_set(w->http, "/metrics", 200, NULL, body, false, 0);
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml, JOB("%s"), extra);
+    world_config(w, "%s", yaml);
+    one_target(w);
+}
+
 Test(scrape, text_samples_and_report_series)
 {
     struct world w;
@@ -125,10 +137,7 @@ Test(scrape, openmetrics_gzip_and_metadata)
 Test(scrape, honor_labels_false_moves_conflicts_to_exported)
 {
     struct world w;
-    world_init(&w);
-    mock_set(w.http, "/metrics", 200, NULL, "m{job=\"inner2\",exported_job=\"pre\"} 1\n", false, 0);
-    world_config(&w, JOB(""));
-    one_target(&w);
+    start(&w, "m{job=\"inner2\",exported_job=\"pre\"} 1\n", "");
     cr_assert(wait_samples(w.db, "up", NULL, 2));
     char lbl[512], want[512];
     cr_assert(db_series_labels(w.db, "m", lbl, sizeof lbl));
@@ -143,10 +152,7 @@ Test(scrape, honor_labels_false_moves_conflicts_to_exported)
 Test(scrape, honor_labels_true_keeps_scraped_values)
 {
     struct world w;
-    world_init(&w);
-    mock_set(w.http, "/metrics", 200, NULL, "m{job=\"inner\",instance=\"\"} 1\n", false, 0);
-    world_config(&w, JOB("    honor_labels: true\n"));
-    one_target(&w);
+    start(&w, "m{job=\"inner\",instance=\"\"} 1\n", "    honor_labels: true\n");
     cr_assert(wait_samples(w.db, "up", NULL, 2));
     char lbl[512];
     cr_assert(db_series_labels(w.db, "m", lbl, sizeof lbl));
@@ -161,14 +167,11 @@ Test(scrape, honor_labels_true_keeps_scraped_values)
 Test(scrape, metric_relabel_drop_and_honor_timestamps)
 {
     struct world w;
-    world_init(&w);
-    mock_set(w.http, "/metrics", 200, NULL, "keep_me 1\ndrop_me 2\nwith_ts 3 1000\n", false, 0);
-    world_config(&w, JOB("    honor_timestamps: false\n"
+    start(&w, "keep_me 1\ndrop_me 2\nwith_ts 3 1000\n", "    honor_timestamps: false\n"
                          "    metric_relabel_configs:\n"
                          "      - source_labels: [__name__]\n"
                          "        regex: drop_me\n"
-                         "        action: drop\n"));
-    one_target(&w);
+                         "        action: drop\n");
     cr_assert(wait_samples(w.db, "up", NULL, 2));
     cr_assert_geq(db_count(w.db, "keep_me", NULL), 1);
     cr_assert_eq(db_count(w.db, "drop_me", NULL), 0);
@@ -216,10 +219,7 @@ static bool last_is_stale(void *ctx)
 Test(scrape, vanished_series_get_stale_markers)
 {
     struct world w;
-    world_init(&w);
-    mock_set(w.http, "/metrics", 200, NULL, "stays 1\ngoes 2\n", false, 0);
-    world_config(&w, JOB(""));
-    one_target(&w);
+    start(&w, "stays 1\ngoes 2\n", "");
     cr_assert(wait_samples(w.db, "goes", NULL, 2));
     mock_set(w.http, "/metrics", 200, NULL, "stays 1\n", false, 0);
     struct stale_ctx c = {w.db, "goes"};
@@ -267,10 +267,7 @@ static void wait_health(struct world *w, enum scrape_health h)
 Test(scrape, failed_scrape_marks_series_stale_and_reports_error)
 {
     struct world w;
-    world_init(&w);
-    mock_set(w.http, "/metrics", 200, NULL, "m 1\n", false, 0);
-    world_config(&w, JOB(""));
-    one_target(&w);
+    start(&w, "m 1\n", "");
     cr_assert(wait_samples(w.db, "m", NULL, 2));
     wait_health(&w, SCRAPE_HEALTH_UP);
     mock_set(w.http, "/metrics", 404, NULL, "gone\n", false, 0);
@@ -320,12 +317,7 @@ static void expect_failure(const char *yaml_extra, const char *body, const char 
                            double want_scraped)
 {
     struct world w;
-    world_init(&w);
-    mock_set(w.http, "/metrics", 200, NULL, body, false, 0);
-    char yaml[1024];
-    snprintf(yaml, sizeof yaml, JOB("%s"), yaml_extra);
-    world_config(&w, "%s", yaml);
-    one_target(&w);
+    start(&w, body, yaml_extra);
     wait_health(&w, SCRAPE_HEALTH_DOWN);
     struct tinfo ti;
     world_target(&w, &ti);
@@ -378,10 +370,7 @@ Test(scrape, parse_error)
 Test(scrape, removed_target_gets_stale_markers)
 {
     struct world w;
-    world_init(&w);
-    mock_set(w.http, "/metrics", 200, NULL, "m 1\n", false, 0);
-    world_config(&w, JOB(""));
-    one_target(&w);
+    start(&w, "m 1\n", "");
     cr_assert(wait_samples(w.db, "m", NULL, 2));
     const char *none[] = {NULL};
     world_sync(&w, "j", none, ADDR_ONLY);
@@ -399,10 +388,7 @@ Test(scrape, removed_target_gets_stale_markers)
 Test(scrape, removed_job_gets_stale_markers)
 {
     struct world w;
-    world_init(&w);
-    mock_set(w.http, "/metrics", 200, NULL, "m 1\n", false, 0);
-    world_config(&w, JOB(""));
-    one_target(&w);
+    start(&w, "m 1\n", "");
     cr_assert(wait_samples(w.db, "m", NULL, 2));
     world_config(&w, "scrape_configs:\n"
                      "  - job_name: other\n"
@@ -415,10 +401,7 @@ Test(scrape, removed_job_gets_stale_markers)
 Test(scrape, unchanged_config_keeps_the_target)
 {
     struct world w;
-    world_init(&w);
-    mock_set(w.http, "/metrics", 200, NULL, "m 1\n", false, 0);
-    world_config(&w, JOB(""));
-    one_target(&w);
+    start(&w, "m 1\n", "");
     cr_assert(wait_samples(w.db, "m", NULL, 2));
     struct scrape_test_stats a, b;
     scrape_manager_test_stats(w.sm, &a);
@@ -509,6 +492,25 @@ Test(scrape, target_limit)
     world_fini(&w);
 }
 
+struct up_ctx {
+    struct tsdb *db;
+    size_t want;
+};
+
+/* every one of want targets has at least two up=1 samples */
+static bool all_up(void *ctx)
+{
+    struct up_ctx *c = ctx;
+    char idx[24];
+    for (size_t i = 0; i < c->want; i++) {
+        snprintf(idx, sizeof idx, "%zu", i);
+        const char *const pairs[] = {"idx", idx, NULL};
+        if (db_count(c->db, "up", pairs) < 2)
+            return false;
+    }
+    return true;
+}
+
 Test(scrape, many_targets_on_two_threads)
 {
     struct world w;
@@ -520,11 +522,18 @@ Test(scrape, many_targets_on_two_threads)
     mo.threads = 2;
     cr_assert_eq(scrape_manager_create(&mo, &w.sm, NULL), 0);
     mock_set(w.http, "/metrics", 200, NULL, "m 1\n", false, 0);
+    /* 40 targets, one endpoint: "addr#i" becomes address addr, query ?i=i and label idx */
     world_config(&w, "scrape_configs:\n"
                      "  - job_name: j\n"
                      "    scrape_interval: 200ms\n"
                      "    scrape_timeout: 150ms\n"
                      "    relabel_configs:\n"
+                     "      - source_labels: [__address__]\n"
+                     "        regex: '.*#(.*)'\n"
+                     "        target_label: idx\n"
+                     "      - source_labels: [__address__]\n"
+                     "        regex: '.*#(.*)'\n"
+                     "        target_label: __param_i\n"
                      "      - source_labels: [__address__]\n"
                      "        regex: '(.*)#.*'\n"
                      "        target_label: __address__\n");
@@ -536,10 +545,59 @@ Test(scrape, many_targets_on_two_threads)
     }
     addrs[40] = NULL;
     world_sync(&w, "j", addrs, ADDR_ONLY);
-    /* 40 discovered targets with one address: one target after relabeling */
+    struct up_ctx c = {w.db, 40};
+    cr_assert(wait_for(all_up, &c));
     struct tinfo ti;
-    cr_assert(wait_samples(w.db, "up", NULL, 2));
     world_target(&w, &ti);
-    cr_assert_eq(ti.nactive, 1);
+    cr_assert_eq(ti.nactive, 40);
+    struct sample s[8];
+    size_t n;
+    cr_assert_eq(db_samples(w.db, "m", NULL, s, 8, &n), 40);
+    /* the same 40 again: nothing restarts, no stale markers */
+    world_sync(&w, "j", addrs, ADDR_ONLY);
+    usleep(500000);
+    const char *const i0[] = {"idx", "0", NULL};
+    struct sample last;
+    cr_assert(db_last(w.db, "m", i0, &last));
+    cr_assert_not(is_stale(last.v));
+    world_fini(&w);
+}
+
+Test(scrape, compression_off_asks_for_identity)
+{
+    struct world w;
+    start(&w, "m 1\n", "    enable_compression: false\n");
+    cr_assert(wait_samples(w.db, "m", NULL, 1));
+    char h[64];
+    mock_header(w.http, "/metrics", "Accept-Encoding", h, sizeof h);
+    cr_assert_str_eq(h, "identity");
+    world_fini(&w);
+}
+
+Test(scrape, scrape_protocols_shape_the_accept_header)
+{
+    struct world w;
+    start(&w, "m 1\n", "    scrape_protocols: [PrometheusText0.0.4]\n");
+    cr_assert(wait_samples(w.db, "m", NULL, 1));
+    char h[256];
+    mock_header(w.http, "/metrics", "Accept", h, sizeof h);
+    cr_assert_str_eq(h, "text/plain;version=0.0.4;q=0.5,*/*;q=0.4");
+    world_fini(&w);
+}
+
+Test(scrape, exposed_timestamps_are_not_marked_stale)
+{
+    struct world w;
+    int64_t now = (int64_t)time(NULL) * 1000;
+    char body[128];
+    snprintf(body, sizeof body, "with_ts 3 %lld\nplain 1\n", (long long)(now - 5000));
+    start(&w, body, "");
+    cr_assert(wait_samples(w.db, "plain", NULL, 2));
+    mock_set(w.http, "/metrics", 200, NULL, "other 1\n", false, 0);
+    struct stale_ctx c = {w.db, "plain"};
+    cr_assert(wait_for(last_is_stale, &c));
+    struct sample s;
+    cr_assert(db_last(w.db, "with_ts", NULL, &s));
+    cr_assert_not(is_stale(s.v));
     world_fini(&w);
 }
