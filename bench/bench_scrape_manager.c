@@ -8,6 +8,8 @@
  * counted) and its RSS growth per active head series.
  *
  *   bench_scrape_manager [--smoke] [targets=N] [interval_ms=I] [seconds=S] [threads=T]
+ *   bench_scrape_manager serve=1 targets=N seconds=S   (only the pages, for a peer scraper:
+ *       prints the port; page i is /m/<i>)
  *
  * Bodies do not change between scrapes (values stay constant), so this measures the
  * steady-state cache-hit path plus tsdb appends, not chunk encoding of varying values. */
@@ -195,6 +197,15 @@ int main(int argc, char **argv)
     if (read(pfd[0], &port, sizeof port) != sizeof port || port == 0) {
         fprintf(stderr, "server did not start\n");
         return 1;
+    }
+    if (arg(argc, argv, "serve", 0)) {
+        /* serve only (for a peer scraper such as Prometheus): the port, then wait */
+        printf("{\"port\":%u,\"targets\":%d,\"samples_per_round\":%zu}\n", port, n, per_round);
+        fflush(stdout);
+        sleep((unsigned)seconds);
+        kill(child, SIGTERM);
+        waitpid(child, NULL, 0);
+        return 0;
     }
 
     char dir[] = "/tmp/mp-bench-scrape-XXXXXX";

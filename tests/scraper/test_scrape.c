@@ -16,8 +16,8 @@
 #define JOB(extra)                                                                                \
     "scrape_configs:\n"                                                                           \
     "  - job_name: j\n"                                                                           \
-    "    scrape_interval: 100ms\n"                                                                \
-    "    scrape_timeout: 90ms\n" extra
+    "    scrape_interval: 200ms\n"                                                                \
+    "    scrape_timeout: 180ms\n" extra
 
 static const char *const ADDR_ONLY[] = {NULL};
 
@@ -87,7 +87,7 @@ Test(scrape, text_samples_and_report_series)
     mock_header(w.http, "/metrics", "User-Agent", h, sizeof h);
     cr_assert_str_eq(h, "Prometheus/2.55.1");
     mock_header(w.http, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", h, sizeof h);
-    cr_assert_str_eq(h, "0.09");
+    cr_assert_str_eq(h, "0.18");
     mock_header(w.http, "/metrics", "Accept-Encoding", h, sizeof h);
     cr_assert_str_eq(h, "gzip");
     world_fini(&w);
@@ -497,7 +497,8 @@ struct up_ctx {
     size_t want;
 };
 
-/* every one of want targets has at least two up=1 samples */
+/* every one of want targets was scraped successfully twice (a slow sanitizer run may time
+ * out now and then: that is up=0, not a failure of the test) */
 static bool all_up(void *ctx)
 {
     struct up_ctx *c = ctx;
@@ -505,7 +506,7 @@ static bool all_up(void *ctx)
     for (size_t i = 0; i < c->want; i++) {
         snprintf(idx, sizeof idx, "%zu", i);
         const char *const pairs[] = {"idx", idx, NULL};
-        if (db_count(c->db, "up", pairs) < 2)
+        if (db_count(c->db, "m", pairs) < 2)
             return false;
     }
     return true;
@@ -525,8 +526,8 @@ Test(scrape, many_targets_on_two_threads)
     /* 40 targets, one endpoint: "addr#i" becomes address addr, query ?i=i and label idx */
     world_config(&w, "scrape_configs:\n"
                      "  - job_name: j\n"
-                     "    scrape_interval: 200ms\n"
-                     "    scrape_timeout: 150ms\n"
+                     "    scrape_interval: 300ms\n"
+                     "    scrape_timeout: 250ms\n"
                      "    relabel_configs:\n"
                      "      - source_labels: [__address__]\n"
                      "        regex: '.*#(.*)'\n"
