@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* bench/bench_scrape_manager.c: the whole scrape path at mesh scale. A forked child serves N
+ * Linkerd-proxy-shaped /metrics pages (bench/meshgen.h: each pod's first scrape, rendered as
+ * text 0.0.4 without the job/instance target labels) on 127.0.0.1; the parent runs a scrape
+ * manager over a tsdb in a temp dir with all N targets at a short interval for a while, and
+ * reports, as one JSON line per run, the CPU seconds the parent spent per million appended
+ * samples (getrusage: loop threads, tsdb and all; the server's CPU is the child's and is not
+ * counted) and its RSS growth per active head series.
+ *
+ *   bench_scrape_manager [--smoke] [targets=N] [interval_ms=I] [seconds=S] [threads=T]
+ *   bench_scrape_manager serve=1 targets=N seconds=S   (only the pages, for a peer scraper:
+ *       prints the port; page i is /m/<i>)
+ *
+ * Bodies do not change between scrapes (values stay constant), so this measures the
+ * steady-state cache-hit path plus tsdb appends, not chunk encoding of varying values. */
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+#include "bench/meshgen.h"
+#include "common/labels.h"
+#include "common/log.h"
+#include "configs/config.h"
+#include "scraper/scrape_internal.h"
+#include "scraper/scraper.h"
+#include "tsdb/tsdb.h"
+
+struct page {
+    char *body;
+    size_t len;
+};
+
+static struct page *pages;
+static int npages;
+
+static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *url,
+                             const char *method, const char *version, const char *upload,
+                             size_t *upload_len, void **state)
+{
+    (void)cls, (void)method, (void)version, (void)upload, (void)upload_len;
+    if (!*state) {
+        *state = &pages;
+        return MHD_YES;
+    }
+    int i = atoi(url + 3); /* "/m/<i>" */
+    struct MHD_Response *r;
+    unsigned status = 200;
+    if (strncmp(url, "/m/", 3) != 0 || i < 0 || i >= npages) {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        status = 404;
+    } else {
+        r = MHD_create_response_from_buffer(pages[i].len, pages[i].body,
+                                            MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+    }
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *buf = realloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+/* Each pod's first scrape as a text page. Returns the number of samples per round. */
+static size_t make_pages(int n)
+{
+    struct meshgen_opts o;
+    meshgen_opts_init(&o);
+    o.namespaces = (n + 9) / 10;
+    o.duration_ms = o.interval_ms * 2;
+    struct meshgen *g = NULL;
+    if (meshgen_create(&o, &g, NULL) != 0)
+        exit(1);
+    pages = calloc((size_t)n, sizeof *pages);
+    char **pods = calloc((size_t)n, sizeof *pods);
+    size_t total = 0;
+    struct meshgen_scrape s;
+    while (npages < n && meshgen_next(g, &s) == 0) {
+        int k = 0;
+        while (k < npages && !(strlen(pods[k]) == s.pod.len &&
+                               memcmp(pods[k], s.pod.ptr, s.pod.len) == 0))
+            k++;
+        if (k < npages)
+            break; /* second round started */
+        pods[npages] = strndup(s.pod.ptr, s.pod.len);
+        struct page *p = &pages[npages];
+        size_t pc = 0;
+        for (size_t i = 0; i < s.n; i++) {
+            const struct meshgen_sample *m = &s.samples[i];
+            append(&p->body, &p->len, &pc, m->labels[1].ptr, m->labels[1].len);
+            bool first = true;
+            for (size_t l = 1; l < m->nlabels; l++) {
+                struct mp_str nm = m->labels[2 * l], v = m->labels[2 * l + 1];
+                if (mp_str_eq(nm, MP_STR_LIT("job")) || mp_str_eq(nm, MP_STR_LIT("instance")))
+                    continue;
+                append(&p->body, &p->len, &pc, first ? "{" : ",", 1);
+                first = false;
+                append(&p->body, &p->len, &pc, nm.ptr, nm.len);
+                append(&p->body, &p->len, &pc, "=\"", 2);
+                append(&p->body, &p->len, &pc, v.ptr, v.len);
+                append(&p->body, &p->len, &pc, "\"", 1);
+            }
+            char num[64];
+            int nl = snprintf(num, sizeof num, "%s %.17g\n", first ? "" : "}", m->value);
+            append(&p->body, &p->len, &pc, num, (size_t)nl);
+        }
+        total += s.n;
+        npages++;
+    }
+    for (int i = 0; i < npages; i++)
+        free(pods[i]);
+    free(pods);
+    meshgen_destroy(g);
+    return total;
+}
+
+struct health {
+    size_t up, down;
+    double dur;
+    char err[256];
+};
+
+static void count_health(void *ctx, const struct scrape_target_info *t)
+{
+    struct health *h = ctx;
+    if (t->health == SCRAPE_HEALTH_DOWN) {
+        h->down++;
+        snprintf(h->err, sizeof h->err, "%s", t->last_error);
+    } else {
+        h->up++;
+    }
+    h->dur += t->last_duration_s;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static long arg(int argc, char **argv, const char *key, long def)
+{
+    size_t k = strlen(key);
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], key, k) == 0 && argv[i][k] == '=')
+            return atol(argv[i] + k + 1);
+    }
+    return def;
+}
+
+int main(int argc, char **argv)
+{
+    bool smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
+    int n = (int)arg(argc, argv, "targets", smoke ? 4 : 200);
+    long interval = arg(argc, argv, "interval_ms", smoke ? 200 : 1000);
+    long seconds = arg(argc, argv, "seconds", smoke ? 2 : 20);
+    int threads = (int)arg(argc, argv, "threads", 1);
+    mp_log_set_level(MP_LOG_LEVEL_WARN);
+    size_t per_round = make_pages(n);
+    n = npages;
+
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return 1;
+    pid_t child = fork();
+    if (child == 0) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        struct MHD_Daemon *d = MHD_start_daemon(
+            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, serve, NULL,
+            MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, 1u,
+            MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_END);
+        unsigned port = d ? MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port : 0;
+        if (write(pfd[1], &port, sizeof port) != sizeof port)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    unsigned port = 0;
+    if (read(pfd[0], &port, sizeof port) != sizeof port || port == 0) {
+        fprintf(stderr, "server did not start\n");
+        return 1;
+    }
+    if (arg(argc, argv, "serve", 0)) {
+        /* serve only (for a peer scraper such as Prometheus): the port, then wait */
+        printf("{\"port\":%u,\"targets\":%d,\"samples_per_round\":%zu}\n", port, n, per_round);
+        fflush(stdout);
+        sleep((unsigned)seconds);
+        kill(child, SIGTERM);
+        waitpid(child, NULL, 0);
+        return 0;
+    }
+
+    char dir[] = "/tmp/mp-bench-scrape-XXXXXX";
+    if (!mkdtemp(dir))
+        return 1;
+    struct tsdb_options to;
+    tsdb_options_init(&to);
+    to.dir = dir;
+    to.wal_fsync = TSDB_WAL_FSYNC_NONE;
+    to.background = false;
+    struct tsdb *db = NULL;
+    struct mp_err err = {0};
+    if (tsdb_open(&to, &db, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "scrape_configs:\n  - job_name: mesh\n    scrape_interval: %ldms\n"
+             "    scrape_timeout: %ldms\n",
+             interval, interval * 9 / 10);
+    struct cfg_config *cfg = NULL;
+    if (cfg_config_load_buf("bench.yml", yaml, strlen(yaml), &cfg, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    size_t rss0 = bench_rss_bytes();
+    struct scrape_manager_opts mo;
+    scrape_manager_opts_init(&mo);
+    mo.db = db;
+    mo.threads = threads;
+    struct scrape_manager *m = NULL;
+    if (scrape_manager_create(&mo, &m, &err) != 0 ||
+        scrape_manager_apply_config(m, cfg, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    struct mp_labels **ts = calloc((size_t)n, sizeof *ts);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
+    for (int i = 0; i < n; i++) {
+        char path[32], pod[32];
+        snprintf(path, sizeof path, "/m/%d", i);
+        snprintf(pod, sizeof pod, "p%d", i);
+        struct mp_label l[3] = {{MP_STR_LIT("__address__"), mp_str_c(addr)},
+                                {MP_STR_LIT("__metrics_path__"), mp_str_c(path)},
+                                {MP_STR_LIT("pod"), mp_str_c(pod)}};
+        if (mp_labels_create(l, 3, &ts[i], NULL) != 0)
+            return 1;
+    }
+    struct scrape_target_group g = {.source = "0", .group_labels = mp_labels_empty(),
+                                    .targets = ts, .ntargets = (size_t)n};
+    scrape_manager_sync(m, "mesh", &g, 1);
+
+    /* warm-up: every target scraped twice (at most 60 s), so every series exists and the
+     * caches are full: the first round creates all series and is far slower */
+    struct scrape_test_stats a, b;
+    for (int i = 0; i < 1200; i++) {
+        scrape_manager_test_stats(m, &a);
+        if (a.scrapes >= 2 * (uint64_t)n)
+            break;
+        usleep(50000);
+    }
+    usleep((useconds_t)interval * 1000);
+    scrape_manager_test_stats(m, &a);
+    double c0 = cpu_seconds();
+    int64_t t0 = mp_mono_ns();
+    usleep((useconds_t)seconds * 1000000);
+    scrape_manager_test_stats(m, &b);
+    double c1 = cpu_seconds();
+    double wall = (double)(mp_mono_ns() - t0) / 1e9;
+    size_t rss1 = bench_rss_bytes();
+    struct tsdb_head_stats hs;
+    tsdb_head_stats_get(db, &hs);
+    uint64_t samples = (b.adds_by_ref + b.adds_by_labels) - (a.adds_by_ref + a.adds_by_labels);
+    uint64_t scrapes = b.scrapes - a.scrapes;
+    struct health h = {0};
+    scrape_manager_targets(m, true, false, count_health, &h);
+    double expected = (double)n * wall * 1000.0 / (double)interval;
+    printf("{\"bench\":\"scrape_manager\",\"commit\":\"%s\",\"targets\":%d,\"threads\":%d,"
+           "\"interval_ms\":%ld,\"seconds\":%.1f,\"samples_per_round\":%zu,"
+           "\"head_series\":%" PRIu64 ",\"scrapes\":%" PRIu64 ",\"scrapes_expected\":%.0f,"
+           "\"samples\":%" PRIu64 ",\"cpu_s\":%.3f,\"cpu_s_per_million_samples\":%.4f,"
+           "\"rss_bytes_per_series\":%.1f,\"targets_down\":%zu,\"mean_scrape_s\":%.4f,"
+           "\"cache_misses\":%" PRIu64 ",\"last_error\":\"%s\"}\n",
+           MP_GIT_REVISION, n, threads, interval, wall, per_round, hs.num_series, scrapes,
+           expected, samples, c1 - c0, samples ? (c1 - c0) * 1e6 / (double)samples : 0.0,
+           hs.num_series ? (double)(rss1 > rss0 ? rss1 - rss0 : 0) / (double)hs.num_series
+                         : 0.0,
+           h.down, (h.up + h.down) ? h.dur / (double)(h.up + h.down) : 0.0,
+           b.cache_misses - a.cache_misses, h.err);
+    fflush(stdout);
+    scrape_manager_destroy(m);
+    for (int i = 0; i < n; i++)
+        mp_labels_release(ts[i]);
+    free(ts);
+    cfg_config_destroy(cfg);
+    tsdb_close(db);
+    kill(child, SIGTERM);
+    waitpid(child, NULL, 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        return 1;
+    for (int i = 0; i < npages; i++)
+        free(pages[i].body);
+    free(pages);
+    return smoke && scrapes == 0 ? 1 : 0;
+}
