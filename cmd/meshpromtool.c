@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd/tool_promql.h"
 #include "cmd/tool_tsdb.h"
 #include "configs/config.h"
 
@@ -73,6 +74,9 @@ static const struct tool_cmd commands[] = {
     {{"tsdb", "analyze", NULL}, "[--limit=20] [--extended] [<db path>] [<block id>]",
      "Analyze churn, label pair cardinality and chunks of a block (default the last).",
      cmd_tool_tsdb_analyze},
+    {{"test", "promql", NULL}, "[--no-range-check] FILE...",
+     "Run promqltest .test files (load / clear / eval) against the query engine.",
+     cmd_tool_test_promql},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -274,4 +274,70 @@ MP_NODISCARD int query_exec_range(struct query_engine *e, struct tsdb *db, const
                                   const struct query_exec_opts *o, struct query_result *out,
                                   struct mp_err *err);
 
+/* ---- promqltest: the `.test` file runner (promql.md 7) ------------------------------------- *
+ *
+ * A file is read and checked whole first (every command, series description and query; a
+ * syntax error makes the file invalid: MP_EPARSE, err "FILE:LINE: ..."), then run in order:
+ * `load` appends to a tsdb in a fresh mkdtemp directory (WAL fsync none, no background
+ * thread, 24 h blocks as promqltest's storage), `clear` replaces it with an empty one, and
+ * each `eval` is checked against its expected lines. A failing eval does not stop the file:
+ * it is counted and described ("FILE:LINE: ..." with expected and actual values) in the
+ * report. Single-threaded; the report owns its text. */
+
+struct query_test_value { /* one item of an expanded series description (7.3) */
+    double v;             /* the stale marker is its NaN bit pattern (tsdb_is_stale) */
+    bool omitted;         /* `_`: no sample in this slot */
+};
+
+/* Expands a value sequence ("1+1x3 _ stale -Inf 2x2") into *out (mp_free it), *n items.
+ * MP_EPARSE with the offending item in err; MP_ENOMEM. */
+MP_NODISCARD int query_test_expand_values(struct mp_str s, struct query_test_value **out,
+                                          size_t *n, struct mp_err *err);
+
+/* util/almost.Equal(a, b, 1e-6) as promqltest compares floats (both stale, both NaN, equal,
+ * or within the relative tolerance). */
+bool query_test_almost_equal(double a, double b);
+
+/* Test hook: how evals run. Both NULL in struct query_test_opts: through query_exec_instant /
+ * query_exec_range on an engine made from opts.engine. */
+struct query_test_exec {
+    void *ctx;
+    int (*instant)(void *ctx, struct tsdb *db, const char *src, size_t len, int64_t t_ms,
+                   struct query_result *out, struct mp_err *err);
+    int (*range)(void *ctx, struct tsdb *db, const char *src, size_t len, int64_t start_ms,
+                 int64_t end_ms, int64_t step_ms, struct query_result *out, struct mp_err *err);
+};
+
+struct query_test_opts {
+    struct query_engine_opts engine; /* default: promqltest's (lookback 5 m, timeout 100 s,
+                                      * max samples 10000, delayed name removal and
+                                      * experimental functions on) */
+    const char *tmp_parent;          /* data dirs go below; NULL: $TMPDIR or /tmp */
+    bool range_check;                /* also run instant evals as a range query over
+                                      * [t-1m, t+1m] step 1m and check the middle step, as
+                                      * promqltest does (default true) */
+    const struct query_test_exec *exec; /* NULL: the engine */
+};
+void query_test_opts_init(struct query_test_opts *o);
+
+struct query_test_report {
+    size_t evals;      /* eval commands run */
+    size_t failed;     /* of which failed */
+    struct mp_buf log; /* one block per failure, "FILE:LINE: what\n" + details */
+};
+void query_test_report_init(struct query_test_report *r);
+void query_test_report_fini(struct query_test_report *r); /* NULL is a no-op */
+
+/* Runs one file (path) or buffer (name is used in messages). 0 when the file was valid and
+ * ran (look at rep->failed); MP_EPARSE for an invalid file; MP_EIO (file, temp dir or
+ * storage), MP_EINVAL (engine options), MP_ENOMEM. Results accumulate in rep. */
+MP_NODISCARD int query_test_run_file(const char *path, const struct query_test_opts *o,
+                                     struct query_test_report *rep, struct mp_err *err);
+MP_NODISCARD int query_test_run_buffer(const char *name, const char *src, size_t len,
+                                       const struct query_test_opts *o,
+                                       struct query_test_report *rep, struct mp_err *err);
+/* Parses and checks a buffer without running it; *ncmds (may be NULL) = commands found. */
+MP_NODISCARD int query_test_check_buffer(const char *name, const char *src, size_t len,
+                                         size_t *ncmds, struct mp_err *err);
+
 #endif
