@@ -6,12 +6,14 @@
  * parses back to v. Any double whose shortest form has at most 15 significant digits is
  * printed exactly by printf's correctly rounded "%.14e" (DBL_DIG is 15: 15-digit decimals
  * survive the round trip through a double), so we try 15, then 16, then 17 digits and keep
- * the first that strtod maps back to v, trailing zeros removed. The digits are then laid out
+ * the first that strtod maps back to v, trailing zeros removed (subnormals, with fewer
+ * significant bits, search from 1 digit up). The digits are then laid out
  * as Go does:
  *   'f': 1.5, 1000000000000000000000, 0.0000001
  *   'e': 1e-07, 1.5e+21 (sign and at least two exponent digits)
  *   encoding/json: 'f', but 'e' for |v| < 1e-6 or >= 1e21 with "e-07" shortened to "e-7"
  * Sample values ("value":[t,"v"]) use 'e' in the same ranges; scalar results always 'f'. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,8 @@
 static int shortest(double v, char d[24], int *exp10)
 {
     char tmp[48];
-    for (int prec = 15; prec <= 17; prec++) {
+    /* subnormals carry fewer digits: search from 1 there */
+    for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*e", prec - 1, fabs(v));
         if (prec == 17 || strtod(tmp, NULL) == fabs(v))
             break;
