@@ -77,6 +77,9 @@ void query_annots_fini(struct qannots *a);
 struct qcall {
     const struct query_expr *expr; /* the QUERY_CALL node (its args for label names etc.) */
     int64_t t_ms;                  /* evaluation time of this step */
+    int64_t start_ms, end_ms;      /* the query's first and last step: what @ start() and
+                                    * @ end() of a range argument resolve to (rate and
+                                    * friends need the window's end, promql.md 3.1) */
     const struct qarg *args;
     size_t nargs;
     struct qvector *out;             /* the result at this step */

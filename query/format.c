@@ -493,3 +493,9 @@ enum query_at query_at(const struct query_expr *e, int64_t *at_ms)
         *at_ms = e->at_ms;
     return e->at;
 }
+
+/* For the evaluator (count_values labels, eval_core.h). */
+int query_fmt_float(struct mp_buf *out, double v)
+{
+    return fmt_float(out, v);
+}

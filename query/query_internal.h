@@ -46,6 +46,8 @@ bool query_arena_own_matcher(struct query_arena *a, struct mp_matcher *m);
 /* Go strconv.Quote(s) appended to out; with max_runes > 0, only the first max_runes runes
  * (fmt %.Nq). */
 int query_go_quote(struct mp_buf *out, struct mp_str s, size_t max_runes);
+/* Go strconv.FormatFloat(v, 'f', -1, 64): shortest digits, no exponent; NaN, +Inf, -Inf. */
+int query_fmt_float(struct mp_buf *out, double v);
 /* model.Duration(ms).String(): "1h30m", "0s". */
 int query_fmt_duration(struct mp_buf *out, int64_t ms);
 
