@@ -239,7 +239,8 @@ static void api_runtime(void *ctx, struct web_api_runtime *out)
 {
     struct server *s = ctx;
     out->reload_config_success = mp_gauge_get(s->reload_ok) == 1;
-    out->last_config_time_ms = (int64_t)(mp_gauge_get(s->reload_ts) * 1000.0);
+    /* Prometheus: time.Unix(seconds, 0) of the reload gauge */
+    out->last_config_time_ms = (int64_t)mp_gauge_get(s->reload_ts) * 1000;
     out->corruption_count = 0;
 }
 

@@ -774,3 +774,15 @@ Test(api, not_ready_and_unknown)
     reply_free(&r);
     api_fix_stop(&f);
 }
+
+Test(api, error_types)
+{
+    cr_expect_eq(web_api_error_of(MP_EPARSE), WEB_API_BAD_DATA);
+    cr_expect_eq(web_api_error_of(MP_EINVAL), WEB_API_BAD_DATA);
+    cr_expect_eq(web_api_error_of(MP_EEXEC), WEB_API_EXECUTION);
+    cr_expect_eq(web_api_error_of(MP_ELIMIT), WEB_API_EXECUTION);
+    cr_expect_eq(web_api_error_of(MP_ETIMEOUT), WEB_API_TIMEOUT);
+    cr_expect_eq(web_api_error_of(MP_ECANCELED), WEB_API_CANCELED);
+    cr_expect_eq(web_api_error_of(MP_EIO), WEB_API_INTERNAL);
+    cr_expect_eq(web_api_error_of(MP_ENOMEM), WEB_API_INTERNAL);
+}
