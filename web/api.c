@@ -4,8 +4,8 @@
  * selectors (protocols.md 4.1-4.3; Prometheus 2.55 web/api/v1/api.go).
  *
  * Handlers live in api_query.c (query, query_range, series, labels, ...), api_status.c
- * (status endpoints, targets, metadata, rules, alerts), api_admin.c (admin tsdb endpoints, write) and
- * federate.c. Each one writes its JSON straight into the response body through web_json. */
+ * (status endpoints, targets, metadata, rules, alerts), api_admin.c (admin tsdb endpoints, write)
+ * and federate.c. Each one writes its JSON straight into the response body through web_json. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +51,8 @@ static void free_strings(struct web_api_deps *d)
     mp_free((char *)d->storage_retention);
 }
 
-int web_api_register(struct web_server *srv, const struct web_api_deps *deps,
-                     struct web_api **out, struct mp_err *err)
+int web_api_register(struct web_server *srv, const struct web_api_deps *deps, struct web_api **out,
+                     struct mp_err *err)
 {
     *out = NULL;
     if (!deps)
@@ -158,9 +158,9 @@ static const struct {
     const char *name;
     int status;
 } error_types[] = {
-    [WEB_API_BAD_DATA] = {"bad_data", 400},     [WEB_API_EXECUTION] = {"execution", 422},
-    [WEB_API_CANCELED] = {"canceled", 499},     [WEB_API_TIMEOUT] = {"timeout", 503},
-    [WEB_API_INTERNAL] = {"internal", 500},     [WEB_API_NOT_FOUND] = {"not_found", 404},
+    [WEB_API_BAD_DATA] = {"bad_data", 400},       [WEB_API_EXECUTION] = {"execution", 422},
+    [WEB_API_CANCELED] = {"canceled", 499},       [WEB_API_TIMEOUT] = {"timeout", 503},
+    [WEB_API_INTERNAL] = {"internal", 500},       [WEB_API_NOT_FOUND] = {"not_found", 404},
     [WEB_API_UNAVAILABLE] = {"unavailable", 500},
 };
 
@@ -224,8 +224,8 @@ enum web_api_error web_api_error_of(int rc)
 
 /* ---- parameters ---- */
 
-int web_api_time_param(const struct web_request *req, struct web_response *resp,
-                       const char *name, int64_t def, int64_t *out)
+int web_api_time_param(const struct web_request *req, struct web_response *resp, const char *name,
+                       int64_t def, int64_t *out)
 {
     struct mp_str v;
     if (!web_request_param(req, name, &v) || v.len == 0) {
@@ -235,7 +235,9 @@ int web_api_time_param(const struct web_request *req, struct web_response *resp,
     struct mp_err e;
     mp_err_clear(&e);
     if (mp_time_parse(v, out, &e) != 0) {
-        web_api_errorf(resp, WEB_API_BAD_DATA, "invalid parameter \"%s\": %s", name, e.msg);
+        web_api_errorf(resp, WEB_API_BAD_DATA,
+                       "invalid parameter \"%s\": Invalid time value for '%s': %s", name, name,
+                       e.msg);
         return MP_EPARSE;
     }
     return 0;
@@ -263,8 +265,7 @@ int web_api_duration_param(const struct web_request *req, struct web_response *r
 /* The error, with the series endpoint's `invalid parameter "match[]": ` in front. */
 static int selector_error(struct mp_err *err, bool prefix, const char *msg)
 {
-    return mp_err_set(err, MP_EPARSE, "%s%s", prefix ? "invalid parameter \"match[]\": " : "",
-                      msg);
+    return mp_err_set(err, MP_EPARSE, "%s%s", prefix ? "invalid parameter \"match[]\": " : "", msg);
 }
 
 int web_api_selectors_parse(struct web_api *api, const struct web_request *req, bool prefix,
@@ -312,6 +313,30 @@ int web_api_selectors_parse(struct web_api *api, const struct web_request *req, 
         if (!nonempty)
             return selector_error(err, prefix,
                                   "match[] must contain at least one non-empty matcher");
+    }
+    return 0;
+}
+
+int web_api_selectors_get(struct web_api *api, const struct web_request *req,
+                          struct web_response *resp, bool prefix, struct web_api_selectors *out)
+{
+    struct mp_err e;
+    mp_err_clear(&e);
+    int rc = web_api_selectors_parse(api, req, prefix, out, &e);
+    if (rc != 0) {
+        web_api_selectors_fini(out);
+        web_api_error(resp, WEB_API_BAD_DATA, e.msg);
+    }
+    return rc;
+}
+
+int web_api_routes(struct web_api *api, struct web_server *srv, const struct web_api_route *r,
+                   size_t n, struct mp_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = web_server_route(srv, r[i].methods, r[i].pattern, r[i].fn, api, err);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }

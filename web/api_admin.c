@@ -47,13 +47,10 @@ static void h_delete_series(void *ctx, const struct web_request *req, struct web
         web_api_time_param(req, resp, "end", MP_TIME_MAX_MS, &end) != 0)
         return;
     struct web_api_selectors sel;
+    if (web_api_selectors_get(api, req, resp, true, &sel) != 0)
+        return;
     struct mp_err e;
     mp_err_clear(&e);
-    if (web_api_selectors_parse(api, req, true, &sel, &e) != 0) {
-        web_api_selectors_fini(&sel);
-        web_api_error(resp, WEB_API_BAD_DATA, e.msg);
-        return;
-    }
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sel.n; i++)
         rc = tsdb_delete_series(api->d.db, sel.sets[i], sel.nset[i], start, end, &e);
@@ -65,8 +62,7 @@ static void h_delete_series(void *ctx, const struct web_request *req, struct web
     no_content(resp);
 }
 
-static void h_clean_tombstones(void *ctx, const struct web_request *req,
-                               struct web_response *resp)
+static void h_clean_tombstones(void *ctx, const struct web_request *req, struct web_response *resp)
 {
     struct web_api *api = ctx;
     if (!admin_enabled(api, resp))
@@ -134,7 +130,6 @@ static void h_snapshot(void *ctx, const struct web_request *req, struct web_resp
 
 /* ---- remote write ---- */
 
-
 static struct remote_write_cache *cache_get(struct web_api *api)
 {
     struct remote_write_cache *c = NULL;
@@ -142,7 +137,8 @@ static struct remote_write_cache *cache_get(struct web_api *api)
     if (api->rw_n)
         c = api->rw_pool[--api->rw_n];
     pthread_mutex_unlock(&api->rw_mu);
-    if (!c && api->d.rw_cache_keep_bytes && remote_write_cache_create(api->d.rw_cache_keep_bytes, &c) != 0)
+    if (!c && api->d.rw_cache_keep_bytes &&
+        remote_write_cache_create(api->d.rw_cache_keep_bytes, &c) != 0)
         c = NULL; /* decode without a cache */
     return c;
 }
@@ -165,8 +161,8 @@ static void h_write(void *ctx, const struct web_request *req, struct web_respons
     struct web_api *api = ctx;
     if (!api->d.enable_remote_write) {
         web_api_text_error(resp, 404,
-                   "remote write receiver needs to be enabled with "
-                   "--web.enable-remote-write-receiver");
+                           "remote write receiver needs to be enabled with "
+                           "--web.enable-remote-write-receiver");
         return;
     }
     struct remote_write_result res;
@@ -198,20 +194,11 @@ static void h_write(void *ctx, const struct web_request *req, struct web_respons
 
 int web_api_register_admin(struct web_api *api, struct web_server *srv, struct mp_err *err)
 {
-    static const struct {
-        const char *methods, *pattern;
-        web_handler_fn *fn;
-    } routes[] = {
+    static const struct web_api_route routes[] = {
         {"POST|PUT", "/api/v1/admin/tsdb/delete_series", h_delete_series},
         {"POST|PUT", "/api/v1/admin/tsdb/clean_tombstones", h_clean_tombstones},
         {"POST|PUT", "/api/v1/admin/tsdb/snapshot", h_snapshot},
         {"POST", "/api/v1/write", h_write},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        int rc = web_server_route(srv, routes[i].methods, routes[i].pattern, routes[i].fn, api,
-                                  err);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return web_api_routes(api, srv, routes, sizeof routes / sizeof routes[0], err);
 }

@@ -26,7 +26,7 @@
 
 struct web_json {
     struct mp_buf *b;
-    int status;                    /* 0 or the first failure (MP_ENOMEM, MP_ELIMIT, MP_EINVAL) */
+    int status; /* 0 or the first failure (MP_ENOMEM, MP_ELIMIT, MP_EINVAL) */
     int depth;
     bool first[WEB_JSON_MAX_DEPTH]; /* no element written yet at this level */
     bool after_key;
@@ -41,9 +41,9 @@ void web_json_obj_begin(struct web_json *w);
 void web_json_obj_end(struct web_json *w);
 void web_json_arr_begin(struct web_json *w);
 void web_json_arr_end(struct web_json *w);
-void web_json_key(struct web_json *w, const char *key);  /* key must need no escaping */
-void web_json_str(struct web_json *w, struct mp_str s);  /* escaped */
-void web_json_cstr(struct web_json *w, const char *s);   /* NULL writes "" */
+void web_json_key(struct web_json *w, const char *key);              /* key must need no escaping */
+void web_json_str(struct web_json *w, struct mp_str s);              /* escaped */
+void web_json_cstr(struct web_json *w, const char *s);               /* NULL writes "" */
 void web_json_raw(struct web_json *w, const char *text, size_t len); /* a number, true, null */
 void web_json_bool(struct web_json *w, bool v);
 void web_json_i64(struct web_json *w, int64_t v);
@@ -79,7 +79,7 @@ struct web_api {
     struct web_server *srv; /* for the readiness of /federate */
     struct web_api_deps d;  /* strings owned (copied); db and engine published by ready */
     char cwd[4096];
-    pthread_mutex_t rw_mu;  /* guards the cache pool */
+    pthread_mutex_t rw_mu; /* guards the cache pool */
     struct remote_write_cache **rw_pool;
     size_t rw_n;
 };
@@ -116,17 +116,17 @@ void web_api_text_error(struct web_response *resp, int status, const char *msg);
 enum web_api_error web_api_error_of(int rc);
 
 /* Optional time/duration parameters: the default when absent; 0 or MP_EPARSE with a 400
- * already written into resp (message as Prometheus: `invalid parameter "start": cannot parse
- * "x" to a valid timestamp`). */
+ * already written into resp (messages as Prometheus's parseTimeParam / parseDuration:
+ * `invalid parameter "start": Invalid time value for 'start': cannot parse "x" to a valid
+ * timestamp`, `invalid parameter "step": cannot parse "x" to a valid duration`). */
 MP_NODISCARD int web_api_time_param(const struct web_request *req, struct web_response *resp,
                                     const char *name, int64_t def, int64_t *out);
-MP_NODISCARD int web_api_duration_param(const struct web_request *req,
-                                        struct web_response *resp, const char *name,
-                                        int64_t *out, bool *present);
+MP_NODISCARD int web_api_duration_param(const struct web_request *req, struct web_response *resp,
+                                        const char *name, int64_t *out, bool *present);
 
 /* match[] selectors (parser.ParseMetricSelector + the non-empty rule). */
 struct web_api_selectors {
-    struct query_expr **exprs;      /* one parse per match[] */
+    struct query_expr **exprs;       /* one parse per match[] */
     const struct mp_matcher ***sets; /* sets[i]: matchers of exprs[i] */
     size_t *nset;
     size_t n;
@@ -138,6 +138,19 @@ MP_NODISCARD int web_api_selectors_parse(struct web_api *api, const struct web_r
                                          bool prefix, struct web_api_selectors *out,
                                          struct mp_err *err);
 void web_api_selectors_fini(struct web_api_selectors *s);
+/* web_api_selectors_parse with the error written into resp as a bad_data response (and sel
+ * freed then). */
+MP_NODISCARD int web_api_selectors_get(struct web_api *api, const struct web_request *req,
+                                       struct web_response *resp, bool prefix,
+                                       struct web_api_selectors *out);
+
+/* A route table of one handler file; every handler gets the api as ctx. */
+struct web_api_route {
+    const char *methods, *pattern;
+    web_handler_fn *fn;
+};
+MP_NODISCARD int web_api_routes(struct web_api *api, struct web_server *srv,
+                                const struct web_api_route *r, size_t n, struct mp_err *err);
 
 /* Route registration of each handler file. */
 MP_NODISCARD int web_api_register_query(struct web_api *api, struct web_server *srv,

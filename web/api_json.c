@@ -96,7 +96,9 @@ static bool exp_range(double a)
     return a != 0 && (a < 1e-6 || a >= 1e21);
 }
 
-int web_float_format(double v, bool use_exp, char *buf, size_t cap)
+/* Shortest digits of v laid out with exp_digits-wide exponents in the 'e' range, plain
+ * decimal elsewhere (exp_digits 0: always plain). */
+static int format(double v, int exp_digits, char *buf, size_t cap)
 {
     if (!isfinite(v))
         return special(v, buf, cap);
@@ -105,19 +107,17 @@ int web_float_format(double v, bool use_exp, char *buf, size_t cap)
     char d[24];
     int e;
     int nd = shortest(v, d, &e);
-    return layout(buf, cap, signbit(v), d, nd, e, use_exp && exp_range(fabs(v)) ? 2 : 0);
+    return layout(buf, cap, signbit(v), d, nd, e, exp_range(fabs(v)) ? exp_digits : 0);
+}
+
+int web_float_format(double v, bool use_exp, char *buf, size_t cap)
+{
+    return format(v, use_exp ? 2 : 0, buf, cap);
 }
 
 int web_float_format_json(double v, char *buf, size_t cap)
 {
-    if (!isfinite(v))
-        return special(v, buf, cap);
-    if (v == 0)
-        return snprintf(buf, cap, signbit(v) ? "-0" : "0");
-    char d[24];
-    int e;
-    int nd = shortest(v, d, &e);
-    return layout(buf, cap, signbit(v), d, nd, e, exp_range(fabs(v)) ? 1 : 0);
+    return format(v, 1, buf, cap);
 }
 
 int web_ts_format(int64_t t_ms, char *buf, size_t cap)
@@ -277,11 +277,21 @@ static void escape(struct web_json *w, const unsigned char *s, size_t n)
         put(w, (const char *)s + run, i - run);
         char e[6];
         switch (c) {
-        case '"': put(w, "\\\"", 2); break;
-        case '\\': put(w, "\\\\", 2); break;
-        case '\n': put(w, "\\n", 2); break;
-        case '\r': put(w, "\\r", 2); break;
-        case '\t': put(w, "\\t", 2); break;
+        case '"':
+            put(w, "\\\"", 2);
+            break;
+        case '\\':
+            put(w, "\\\\", 2);
+            break;
+        case '\n':
+            put(w, "\\n", 2);
+            break;
+        case '\r':
+            put(w, "\\r", 2);
+            break;
+        case '\t':
+            put(w, "\\t", 2);
+            break;
         default:
             memcpy(e, "\\u00", 4);
             e[4] = hex[c >> 4];

@@ -26,29 +26,9 @@
 
 static const char TRUNCATED[] = "results truncated due to limit";
 
-/* Time parameter with a default, worded as parseTimeParam. */
-static int time_param(const struct web_request *req, struct web_response *resp, const char *name,
-                      int64_t def, int64_t *out)
-{
-    struct mp_str v;
-    if (!web_request_param(req, name, &v) || v.len == 0) {
-        *out = def;
-        return 0;
-    }
-    struct mp_err e;
-    mp_err_clear(&e);
-    if (mp_time_parse(v, out, &e) != 0) {
-        web_api_errorf(resp, WEB_API_BAD_DATA,
-                       "invalid parameter \"%s\": Invalid time value for '%s': %s", name, name,
-                       e.msg);
-        return MP_EPARSE;
-    }
-    return 0;
-}
-
 /* Required time parameter (query_range start/end): parseTime of the form value, "" included. */
-static int required_time(const struct web_request *req, struct web_response *resp,
-                         const char *name, int64_t *out)
+static int required_time(const struct web_request *req, struct web_response *resp, const char *name,
+                         int64_t *out)
 {
     struct mp_str v = {"", 0};
     web_request_param(req, name, &v);
@@ -87,7 +67,8 @@ static int limit_param(const struct web_request *req, struct web_response *resp,
         return MP_EPARSE;
     }
     if (n < 0) {
-        web_api_error(resp, WEB_API_BAD_DATA, "invalid parameter \"limit\": limit must be non-negative");
+        web_api_error(resp, WEB_API_BAD_DATA,
+                      "invalid parameter \"limit\": limit must be non-negative");
         return MP_EPARSE;
     }
     *out = (size_t)n;
@@ -141,9 +122,10 @@ static void write_point(struct web_json *w, const struct query_point *p)
 static void write_result(struct web_json *w, const struct query_result *r, bool stats,
                          int64_t exec_ns)
 {
-    static const char *const type_names[] = {
-        [QUERY_TYPE_SCALAR] = "scalar", [QUERY_TYPE_VECTOR] = "vector",
-        [QUERY_TYPE_MATRIX] = "matrix", [QUERY_TYPE_STRING] = "string"};
+    static const char *const type_names[] = {[QUERY_TYPE_SCALAR] = "scalar",
+                                             [QUERY_TYPE_VECTOR] = "vector",
+                                             [QUERY_TYPE_MATRIX] = "matrix",
+                                             [QUERY_TYPE_STRING] = "string"};
     enum query_type t = r->type;
     if (t != QUERY_TYPE_SCALAR && t != QUERY_TYPE_MATRIX && t != QUERY_TYPE_STRING)
         t = QUERY_TYPE_VECTOR;
@@ -194,9 +176,9 @@ static void write_result(struct web_json *w, const struct query_result *r, bool 
         web_json_obj_begin(w);
         web_json_key(w, "timings");
         web_json_obj_begin(w);
-        static const char *const phases[] = {"evalTotalTime", "resultSortTime",
+        static const char *const phases[] = {"evalTotalTime",        "resultSortTime",
                                              "queryPreparationTime", "innerEvalTime",
-                                             "execQueueTime", "execTotalTime"};
+                                             "execQueueTime",        "execTotalTime"};
         for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {
             web_json_key(w, phases[i]);
             web_json_f64(w, i == 0 || i == 3 || i == 5 ? s : 0);
@@ -236,8 +218,8 @@ static void h_query(void *ctx, const struct web_request *req, struct web_respons
     struct web_api *api = ctx;
     int64_t t;
     struct query_exec_opts o;
-    if (time_param(req, resp, "time", mp_now_ms(), &t) != 0 || exec_opts(req, resp, &o) != 0 ||
-        no_engine(api, resp))
+    if (web_api_time_param(req, resp, "time", mp_now_ms(), &t) != 0 ||
+        exec_opts(req, resp, &o) != 0 || no_engine(api, resp))
         return;
     struct mp_str q = {"", 0};
     web_request_param(req, "query", &q);
@@ -297,8 +279,7 @@ static void h_query_range(void *ctx, const struct web_request *req, struct web_r
     struct query_result r;
     memset(&r, 0, sizeof r);
     int64_t t0 = mp_mono_ns();
-    int rc = query_exec_range(api->d.engine, api->d.db, q.ptr, q.len, start, end, step, &o, &r,
-                              &e);
+    int rc = query_exec_range(api->d.engine, api->d.db, q.ptr, q.len, start, end, step, &o, &r, &e);
     if (rc != 0) {
         exec_error(resp, rc, &e, false);
         return;
@@ -380,8 +361,8 @@ static bool has_selector(const struct query_expr *e)
 static void h_query_exemplars(void *ctx, const struct web_request *req, struct web_response *resp)
 {
     int64_t start, end;
-    if (time_param(req, resp, "start", MP_TIME_MIN_MS, &start) != 0 ||
-        time_param(req, resp, "end", MP_TIME_MAX_MS, &end) != 0)
+    if (web_api_time_param(req, resp, "start", MP_TIME_MIN_MS, &start) != 0 ||
+        web_api_time_param(req, resp, "end", MP_TIME_MAX_MS, &end) != 0)
         return;
     if (end < start) {
         web_api_error(resp, WEB_API_BAD_DATA, "end timestamp must not be before start timestamp");
@@ -486,17 +467,14 @@ static void h_series(void *ctx, const struct web_request *req, struct web_respon
         return;
     }
     int64_t start, end;
-    if (time_param(req, resp, "start", MP_TIME_MIN_MS, &start) != 0 ||
-        time_param(req, resp, "end", MP_TIME_MAX_MS, &end) != 0)
+    if (web_api_time_param(req, resp, "start", MP_TIME_MIN_MS, &start) != 0 ||
+        web_api_time_param(req, resp, "end", MP_TIME_MAX_MS, &end) != 0)
         return;
     struct web_api_selectors sel;
+    if (web_api_selectors_get(api, req, resp, true, &sel) != 0)
+        return;
     struct mp_err e;
     mp_err_clear(&e);
-    if (web_api_selectors_parse(api, req, true, &sel, &e) != 0) {
-        web_api_selectors_fini(&sel);
-        web_api_error(resp, WEB_API_BAD_DATA, e.msg);
-        return;
-    }
     struct tsdb_querier *q = NULL;
     struct merged m = {0};
     int rc = tsdb_querier_open(api->d.db, start, end, &q, &e);
@@ -589,17 +567,14 @@ static void label_list(struct web_api *api, const struct web_request *req,
     size_t limit;
     int64_t start, end;
     if (limit_param(req, resp, &limit) != 0 ||
-        time_param(req, resp, "start", MP_TIME_MIN_MS, &start) != 0 ||
-        time_param(req, resp, "end", MP_TIME_MAX_MS, &end) != 0)
+        web_api_time_param(req, resp, "start", MP_TIME_MIN_MS, &start) != 0 ||
+        web_api_time_param(req, resp, "end", MP_TIME_MAX_MS, &end) != 0)
         return;
     struct web_api_selectors sel;
+    if (web_api_selectors_get(api, req, resp, false, &sel) != 0)
+        return;
     struct mp_err e;
     mp_err_clear(&e);
-    if (web_api_selectors_parse(api, req, false, &sel, &e) != 0) {
-        web_api_selectors_fini(&sel);
-        web_api_error(resp, WEB_API_BAD_DATA, e.msg);
-        return;
-    }
     struct tsdb_querier *q = NULL;
     struct strlist l = {0};
     int rc = tsdb_querier_open(api->d.db, start, end, &q, &e);
@@ -655,10 +630,7 @@ static void h_label_values(void *ctx, const struct web_request *req, struct web_
 
 int web_api_register_query(struct web_api *api, struct web_server *srv, struct mp_err *err)
 {
-    static const struct {
-        const char *methods, *pattern;
-        web_handler_fn *fn;
-    } routes[] = {
+    static const struct web_api_route routes[] = {
         {"GET|POST", "/api/v1/query", h_query},
         {"GET|POST", "/api/v1/query_range", h_query_range},
         {"GET|POST", "/api/v1/query_exemplars", h_query_exemplars},
@@ -668,11 +640,5 @@ int web_api_register_query(struct web_api *api, struct web_server *srv, struct m
         {"GET|POST", "/api/v1/labels", h_labels},
         {"GET", "/api/v1/label/:name/values", h_label_values},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        int rc = web_server_route(srv, routes[i].methods, routes[i].pattern, routes[i].fn, api,
-                                  err);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return web_api_routes(api, srv, routes, sizeof routes / sizeof routes[0], err);
 }

@@ -196,9 +196,9 @@ static void h_buildinfo(void *ctx, const struct web_request *req, struct web_res
 {
     struct web_api *api = ctx;
     const char *const kv[][2] = {
-        {"version", api->d.version},       {"revision", api->d.revision},
-        {"branch", api->d.branch},         {"buildUser", api->d.build_user},
-        {"buildDate", api->d.build_date},  {"goVersion", api->d.go_version},
+        {"version", api->d.version},      {"revision", api->d.revision},
+        {"branch", api->d.branch},        {"buildUser", api->d.build_user},
+        {"buildDate", api->d.build_date}, {"goVersion", api->d.go_version},
     };
     struct web_api_out o;
     web_api_begin(&o);
@@ -275,8 +275,7 @@ static void h_tsdb(void *ctx, const struct web_request *req, struct web_response
     card_list(w, "seriesCountByMetricName", cs.series_by_metric, cs.n_series_by_metric);
     card_list(w, "labelValueCountByLabelName", cs.label_value_counts, cs.n_label_value_counts);
     card_list(w, "memoryInBytesByLabelName", cs.memory_by_label, cs.n_memory_by_label);
-    card_list(w, "seriesCountByLabelValuePair", cs.series_by_label_pair,
-              cs.n_series_by_label_pair);
+    card_list(w, "seriesCountByLabelValuePair", cs.series_by_label_pair, cs.n_series_by_label_pair);
     web_json_obj_end(w);
     tsdb_card_stats_fini(&cs);
     web_api_end(&o, resp, NULL, 0, NULL, 0);
@@ -569,14 +568,17 @@ static int cmp_md(const void *a, const void *b)
 static void md_fields(struct web_json *w, const struct md_entry *e)
 {
     /* scraper.h's type names, without linking the scraper */
-    static const char *const names[] = {
-        [SCRAPE_TYPE_UNKNOWN] = "unknown",     [SCRAPE_TYPE_COUNTER] = "counter",
-        [SCRAPE_TYPE_GAUGE] = "gauge",         [SCRAPE_TYPE_HISTOGRAM] = "histogram",
-        [SCRAPE_TYPE_GAUGEHISTOGRAM] = "gaugehistogram", [SCRAPE_TYPE_SUMMARY] = "summary",
-        [SCRAPE_TYPE_INFO] = "info",           [SCRAPE_TYPE_STATESET] = "stateset"};
+    static const char *const names[] = {[SCRAPE_TYPE_UNKNOWN] = "unknown",
+                                        [SCRAPE_TYPE_COUNTER] = "counter",
+                                        [SCRAPE_TYPE_GAUGE] = "gauge",
+                                        [SCRAPE_TYPE_HISTOGRAM] = "histogram",
+                                        [SCRAPE_TYPE_GAUGEHISTOGRAM] = "gaugehistogram",
+                                        [SCRAPE_TYPE_SUMMARY] = "summary",
+                                        [SCRAPE_TYPE_INFO] = "info",
+                                        [SCRAPE_TYPE_STATESET] = "stateset"};
     web_json_key(w, "type");
-    web_json_cstr(w, (unsigned)e->type < sizeof names / sizeof names[0] ? names[e->type]
-                                                                         : "unknown");
+    web_json_cstr(w,
+                  (unsigned)e->type < sizeof names / sizeof names[0] ? names[e->type] : "unknown");
     web_json_key(w, "help");
     web_json_cstr(w, e->help);
     web_json_key(w, "unit");
@@ -634,8 +636,7 @@ static void h_metadata(void *ctx, const struct web_request *req, struct web_resp
     web_api_out_fini(&o);
 }
 
-static void h_targets_metadata(void *ctx, const struct web_request *req,
-                               struct web_response *resp)
+static void h_targets_metadata(void *ctx, const struct web_request *req, struct web_response *resp)
 {
     struct web_api *api = ctx;
     long long limit;
@@ -693,28 +694,20 @@ static void h_targets_metadata(void *ctx, const struct web_request *req,
 
 int web_api_register_status(struct web_api *api, struct web_server *srv, struct mp_err *err)
 {
-    static const struct {
-        const char *pattern;
-        web_handler_fn *fn;
-    } routes[] = {
-        {"/api/v1/status/config", h_config},
-        {"/api/v1/status/flags", h_flags},
-        {"/api/v1/status/runtimeinfo", h_runtimeinfo},
-        {"/api/v1/status/buildinfo", h_buildinfo},
-        {"/api/v1/status/tsdb", h_tsdb},
-        {"/api/v1/status/walreplay", h_walreplay},
-        {"/api/v1/targets", h_targets},
-        {"/api/v1/targets/metadata", h_targets_metadata},
-        {"/api/v1/scrape_pools", h_scrape_pools},
-        {"/api/v1/metadata", h_metadata},
-        {"/api/v1/rules", h_rules},
-        {"/api/v1/alerts", h_alerts},
-        {"/api/v1/alertmanagers", h_alertmanagers},
+    static const struct web_api_route routes[] = {
+        {"GET", "/api/v1/status/config", h_config},
+        {"GET", "/api/v1/status/flags", h_flags},
+        {"GET", "/api/v1/status/runtimeinfo", h_runtimeinfo},
+        {"GET", "/api/v1/status/buildinfo", h_buildinfo},
+        {"GET", "/api/v1/status/tsdb", h_tsdb},
+        {"GET", "/api/v1/status/walreplay", h_walreplay},
+        {"GET", "/api/v1/targets", h_targets},
+        {"GET", "/api/v1/targets/metadata", h_targets_metadata},
+        {"GET", "/api/v1/scrape_pools", h_scrape_pools},
+        {"GET", "/api/v1/metadata", h_metadata},
+        {"GET", "/api/v1/rules", h_rules},
+        {"GET", "/api/v1/alerts", h_alerts},
+        {"GET", "/api/v1/alertmanagers", h_alertmanagers},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        int rc = web_server_route(srv, "GET", routes[i].pattern, routes[i].fn, api, err);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return web_api_routes(api, srv, routes, sizeof routes / sizeof routes[0], err);
 }

@@ -41,8 +41,10 @@ static int escape_value(struct mp_buf *b, struct mp_str v)
     int rc = 0;
     size_t run = 0;
     for (size_t i = 0; i < v.len && rc == 0; i++) {
-        const char *esc = v.ptr[i] == '\\' ? "\\\\" : v.ptr[i] == '"' ? "\\\"" :
-                          v.ptr[i] == '\n' ? "\\n" : NULL;
+        const char *esc = v.ptr[i] == '\\'   ? "\\\\"
+                          : v.ptr[i] == '"'  ? "\\\""
+                          : v.ptr[i] == '\n' ? "\\n"
+                                             : NULL;
         if (!esc)
             continue;
         rc = mp_buf_append(b, v.ptr + run, i - run);
@@ -177,8 +179,7 @@ static void h_federate(void *ctx, const struct web_request *req, struct web_resp
             if (i > 0 && mp_labels_equal(v[i].ls, v[i - 1].ls))
                 continue;
             if (i == 0 || !mp_str_eq(v[i].name, v[i - 1].name))
-                rc = mp_buf_appendf(&b, "# TYPE %.*s untyped\n", (int)v[i].name.len,
-                                    v[i].name.ptr);
+                rc = mp_buf_appendf(&b, "# TYPE %.*s untyped\n", (int)v[i].name.len, v[i].name.ptr);
             if (rc == 0)
                 rc = write_sample(&b, &v[i], ext);
         }

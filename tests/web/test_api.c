@@ -69,9 +69,9 @@ Test(api, value_layouts)
     static const struct {
         int64_t ms;
         const char *s;
-    } ts[] = {{1500, "1.500"}, {1435781451781, "1435781451.781"}, {-1500, "-1.500"},
-              {4000, "4"}, {1700000000050, "1700000000.050"}, {5, "0.005"}, {-5, "-0.005"},
-              {INT64_MIN, "-9223372036854775.808"}};
+    } ts[] = {{1500, "1.500"}, {1435781451781, "1435781451.781"},   {-1500, "-1.500"},
+              {4000, "4"},     {1700000000050, "1700000000.050"},   {5, "0.005"},
+              {-5, "-0.005"},  {INT64_MIN, "-9223372036854775.808"}};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
         web_ts_format(ts[i].ms, buf, sizeof buf);
         cr_expect_str_eq(buf, ts[i].s);
@@ -120,17 +120,16 @@ static void fill(struct api_fix *f)
 {
     api_fix_add(f, 1000, 1, "__name__", "up", "job", "a", "instance", "x:1", NULL);
     api_fix_add(f, 2000, 0, "__name__", "up", "job", "b", "instance", "y:2", NULL);
-    api_fix_add(f, 1500, 3.5, "__name__", "http_requests_total", "job", "a", "code", "200",
-                NULL);
+    api_fix_add(f, 1500, 3.5, "__name__", "http_requests_total", "job", "a", "code", "200", NULL);
 }
 
-#define EXPECT_REPLY(f, path, code_, body_)                                                  \
-    do {                                                                                     \
-        struct reply r_;                                                                     \
-        api_get((f), (path), &r_);                                                           \
-        cr_expect_eq(r_.code, (code_), "%s: %ld %s", (path), r_.code, r_.body);              \
-        cr_expect_str_eq(r_.body, (body_), "%s: %s", (path), r_.body);                       \
-        reply_free(&r_);                                                                     \
+#define EXPECT_REPLY(f, path, code_, body_)                                                        \
+    do {                                                                                           \
+        struct reply r_;                                                                           \
+        api_get((f), (path), &r_);                                                                 \
+        cr_expect_eq(r_.code, (code_), "%s: %ld %s", (path), r_.code, r_.body);                    \
+        cr_expect_str_eq(r_.body, (body_), "%s: %s", (path), r_.body);                             \
+        reply_free(&r_);                                                                           \
     } while (0)
 
 Test(api, labels_and_values)
@@ -208,8 +207,8 @@ Test(api, series)
     reply_free(&r);
     request("DELETE", api_url(&f, "/api/v1/series"), &r);
     cr_expect_eq(r.code, 500);
-    cr_expect_str_eq(r.body,
-                     "{\"status\":\"error\",\"errorType\":\"internal\",\"error\":\"not implemented\"}");
+    cr_expect_str_eq(
+        r.body, "{\"status\":\"error\",\"errorType\":\"internal\",\"error\":\"not implemented\"}");
     reply_free(&r);
     api_fix_stop(&f);
 }
@@ -340,19 +339,22 @@ Test(api, status)
     api_get(&f, "/api/v1/status/runtimeinfo", &r);
     cr_expect_eq(r.code, 200);
     cr_expect(strstr(r.body, "{\"status\":\"success\",\"data\":{\"startTime\":"
-                             "\"2023-11-14T22:13:20Z\",\"CWD\":\"") == r.body, "%s", r.body);
+                             "\"2023-11-14T22:13:20Z\",\"CWD\":\"") == r.body,
+              "%s", r.body);
     cr_expect(strstr(r.body, "\"reloadConfigSuccess\":false,\"lastConfigTime\":"
                              "\"2023-11-14T22:13:20.123Z\",\"corruptionCount\":0,"
-                             "\"goroutineCount\":"), "%s", r.body);
-    cr_expect(strstr(r.body, "\"GOGC\":\"\",\"GODEBUG\":\"\",\"storageRetention\":\"15d\"}}"),
+                             "\"goroutineCount\":"),
               "%s", r.body);
+    cr_expect(strstr(r.body, "\"GOGC\":\"\",\"GODEBUG\":\"\",\"storageRetention\":\"15d\"}}"), "%s",
+              r.body);
     reply_free(&r);
     api_get(&f, "/api/v1/status/tsdb?limit=1", &r);
     cr_expect_eq(r.code, 200);
     cr_expect(strstr(r.body, "\"headStats\":{\"numSeries\":3,\"numLabelPairs\":"), "%s", r.body);
     cr_expect(strstr(r.body, "\"minTime\":1000,\"maxTime\":2000},"
                              "\"seriesCountByMetricName\":[{\"name\":\"up\",\"value\":2}],"
-                             "\"labelValueCountByLabelName\":[{\"name\":"), "%s", r.body);
+                             "\"labelValueCountByLabelName\":[{\"name\":"),
+              "%s", r.body);
     cr_expect(strstr(r.body, "\"seriesCountByLabelValuePair\":[{\"name\":"), "%s", r.body);
     reply_free(&r);
     api_fix_stop(&f);
@@ -398,10 +400,15 @@ static void fake_targets(struct scrape_manager *m, bool active, bool dropped,
     struct mp_labels *l1 = mk("instance", "x:1", "job", "a");
     struct mp_labels *d2 = mk("__address__", "z:3", "job", "b");
     if (active) {
-        struct scrape_target_info t = {.pool = "a", .discovered = d1, .labels = l1,
-                                       .url = "http://x:1/metrics", .health = SCRAPE_HEALTH_UP,
-                                       .last_error = "", .last_scrape_ms = 1700000000500,
-                                       .last_duration_s = 0.25, .interval_ms = 15000,
+        struct scrape_target_info t = {.pool = "a",
+                                       .discovered = d1,
+                                       .labels = l1,
+                                       .url = "http://x:1/metrics",
+                                       .health = SCRAPE_HEALTH_UP,
+                                       .last_error = "",
+                                       .last_scrape_ms = 1700000000500,
+                                       .last_duration_s = 0.25,
+                                       .interval_ms = 15000,
                                        .timeout_ms = 10000};
         fn(ctx, &t);
     }
@@ -420,13 +427,21 @@ static void fake_metadata(struct scrape_manager *m,
     (void)m;
     struct mp_labels *l1 = mk("instance", "x:1", "job", "a");
     struct mp_labels *l2 = mk("instance", "y:2", "job", "b");
-    struct scrape_metadata_info a = {.pool = "a", .target = l1, .metric = MP_STR_LIT("up"),
-                                     .type = SCRAPE_TYPE_GAUGE, .help = MP_STR_LIT("Up <1>.")};
-    struct scrape_metadata_info b = {.pool = "a", .target = l2, .metric = MP_STR_LIT("up"),
-                                     .type = SCRAPE_TYPE_GAUGE, .help = MP_STR_LIT("Up <1>.")};
-    struct scrape_metadata_info c = {.pool = "a", .target = l1,
+    struct scrape_metadata_info a = {.pool = "a",
+                                     .target = l1,
+                                     .metric = MP_STR_LIT("up"),
+                                     .type = SCRAPE_TYPE_GAUGE,
+                                     .help = MP_STR_LIT("Up <1>.")};
+    struct scrape_metadata_info b = {.pool = "a",
+                                     .target = l2,
+                                     .metric = MP_STR_LIT("up"),
+                                     .type = SCRAPE_TYPE_GAUGE,
+                                     .help = MP_STR_LIT("Up <1>.")};
+    struct scrape_metadata_info c = {.pool = "a",
+                                     .target = l1,
                                      .metric = MP_STR_LIT("http_requests_total"),
-                                     .type = SCRAPE_TYPE_COUNTER, .help = MP_STR_LIT("Requests."),
+                                     .type = SCRAPE_TYPE_COUNTER,
+                                     .help = MP_STR_LIT("Requests."),
                                      .unit = MP_STR_LIT("")};
     fn(ctx, &a);
     fn(ctx, &b);
@@ -653,8 +668,8 @@ Test(api, remote_write)
     for (int i = 0; i < 2; i++) {
         free(body);
         body = write_body("rw_metric", now - 60000 + i * 10000, 3, &len);
-        post_write(&f, body, len, "application/x-protobuf;proto=prometheus.WriteRequest",
-                   "snappy", &r);
+        post_write(&f, body, len, "application/x-protobuf;proto=prometheus.WriteRequest", "snappy",
+                   &r);
         cr_expect_eq(r.code, 204, "%s", r.body);
         cr_expect_str_eq(r.body, "");
         reply_free(&r);
@@ -737,12 +752,13 @@ Test(api, federate)
     cr_expect(reply_header(&r, "Content-Type", ct, sizeof ct));
     cr_expect_str_eq(ct, "text/plain; version=0.0.4; charset=utf-8");
     char want[1024];
-    snprintf(want, sizeof want,
-             "# TYPE a_metric untyped\n"
-             "a_metric{b=\"q\\\"uote\\\\\\n\",zone=\"own\",instance=\"\",replica=\"r1\"} 1e-07 %lld\n"
-             "# TYPE up untyped\n"
-             "up{instance=\"x:1\",job=\"a\",replica=\"r1\",zone=\"z\"} 2 %lld\n",
-             (long long)(now - 1000), (long long)(now - 1000));
+    snprintf(
+        want, sizeof want,
+        "# TYPE a_metric untyped\n"
+        "a_metric{b=\"q\\\"uote\\\\\\n\",zone=\"own\",instance=\"\",replica=\"r1\"} 1e-07 %lld\n"
+        "# TYPE up untyped\n"
+        "up{instance=\"x:1\",job=\"a\",replica=\"r1\",zone=\"z\"} 2 %lld\n",
+        (long long)(now - 1000), (long long)(now - 1000));
     cr_expect_str_eq(r.body, want);
     reply_free(&r);
     api_get(&f, "/federate?match[]=up{", &r);

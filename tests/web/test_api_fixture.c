@@ -118,7 +118,8 @@ void api_get(const struct api_fix *f, const char *path, struct reply *r)
 
 void api_post_form(const struct api_fix *f, const char *path, const char *form, struct reply *r)
 {
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    struct curl_slist *h =
+        curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
     request_h("POST", api_url(f, path), form, h, r);
     curl_slist_free_all(h);
 }

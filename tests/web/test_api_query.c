@@ -33,13 +33,13 @@ static void start(struct api_fix *f, int64_t timeout_ms)
     api_fix_start(f, NULL);
 }
 
-#define EXPECT(f, path, code_, body_)                                                        \
-    do {                                                                                     \
-        struct reply r_;                                                                     \
-        api_get((f), (path), &r_);                                                           \
-        cr_expect_eq(r_.code, (code_), "%s: %ld %s", (path), r_.code, r_.body);              \
-        cr_expect_str_eq(r_.body, (body_), "%s: %s", (path), r_.body);                       \
-        reply_free(&r_);                                                                     \
+#define EXPECT(f, path, code_, body_)                                                              \
+    do {                                                                                           \
+        struct reply r_;                                                                           \
+        api_get((f), (path), &r_);                                                                 \
+        cr_expect_eq(r_.code, (code_), "%s: %ld %s", (path), r_.code, r_.body);                    \
+        cr_expect_str_eq(r_.body, (body_), "%s: %s", (path), r_.body);                             \
+        reply_free(&r_);                                                                           \
     } while (0)
 
 #define OK(data) "{\"status\":\"success\",\"data\":" data "}"
@@ -52,10 +52,11 @@ Test(api_query, instant_shapes)
     EXPECT(&f, "/api/v1/query?query=up{job=\"a\"}&time=2", 200,
            OK("{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"__name__\":\"up\","
               "\"instance\":\"x:1\",\"job\":\"a\"},\"value\":[2,\"1\"]}]}"));
-    EXPECT(&f, "/api/v1/query?query=sort_desc(up)&time=2.5", 200,
-           OK("{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"__name__\":\"up\","
-              "\"instance\":\"x:1\",\"job\":\"a\"},\"value\":[2.500,\"1\"]},{\"metric\":{"
-              "\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"},\"value\":[2.500,\"0\"]}]}"));
+    EXPECT(
+        &f, "/api/v1/query?query=sort_desc(up)&time=2.5", 200,
+        OK("{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"__name__\":\"up\","
+           "\"instance\":\"x:1\",\"job\":\"a\"},\"value\":[2.500,\"1\"]},{\"metric\":{"
+           "\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"},\"value\":[2.500,\"0\"]}]}"));
     EXPECT(&f, "/api/v1/query?query=up&time=1970-01-01T00:00:00.5Z", 200,
            OK("{\"resultType\":\"vector\",\"result\":[]}"));
     EXPECT(&f, "/api/v1/query?query=1e21&time=1.5", 200,
@@ -179,8 +180,10 @@ Test(api_query, execution_errors)
     struct api_fix f;
     start(&f, 0);
     struct reply r;
-    api_get(&f, "/api/v1/query?query=label_replace(label_replace(up,\"job\",\"x\",\"\",\"\"),"
-                  "\"instance\",\"x\",\"\",\"\")&time=3", &r);
+    api_get(&f,
+            "/api/v1/query?query=label_replace(label_replace(up,\"job\",\"x\",\"\",\"\"),"
+            "\"instance\",\"x\",\"\",\"\")&time=3",
+            &r);
     cr_expect_eq(r.code, 422, "%s", r.body);
     cr_expect(strstr(r.body, "{\"status\":\"error\",\"errorType\":\"execution\",\"error\":") ==
                   r.body,
@@ -201,8 +204,8 @@ Test(api_query, annotations)
     /* rate over a series whose name does not look like a counter: an info in 2.55 */
     api_get(&f, "/api/v1/query?query=rate(up[5m])&time=3", &r);
     cr_expect_eq(r.code, 200, "%s", r.body);
-    cr_expect(strstr(r.body, "\"infos\":[\"PromQL info: metric might not be a counter"),
-              "%s", r.body);
+    cr_expect(strstr(r.body, "\"infos\":[\"PromQL info: metric might not be a counter"), "%s",
+              r.body);
     cr_expect(!strstr(r.body, "\"warnings\""), "%s", r.body);
     reply_free(&r);
     api_fix_stop(&f);
