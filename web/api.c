@@ -330,6 +330,21 @@ int web_api_selectors_get(struct web_api *api, const struct web_request *req,
     return rc;
 }
 
+int web_api_match_range(struct web_api *api, const struct web_request *req,
+                        struct web_response *resp, int64_t *start, int64_t *end,
+                        struct web_api_selectors *sel)
+{
+    struct mp_str one;
+    if (web_request_params(req, "match[]", &one, 1) == 0) {
+        web_api_error(resp, WEB_API_BAD_DATA, "no match[] parameter provided");
+        return MP_EINVAL;
+    }
+    if (web_api_time_param(req, resp, "start", MP_TIME_MIN_MS, start) != 0 ||
+        web_api_time_param(req, resp, "end", MP_TIME_MAX_MS, end) != 0)
+        return MP_EPARSE;
+    return web_api_selectors_get(api, req, resp, true, sel);
+}
+
 int web_api_routes(struct web_api *api, struct web_server *srv, const struct web_api_route *r,
                    size_t n, struct mp_err *err)
 {

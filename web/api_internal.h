@@ -144,6 +144,12 @@ MP_NODISCARD int web_api_selectors_get(struct web_api *api, const struct web_req
                                        struct web_response *resp, bool prefix,
                                        struct web_api_selectors *out);
 
+/* What /series and admin delete_series read first: match[] present ("no match[] parameter
+ * provided"), start and end (default all time), then the selectors (prefixed errors). */
+MP_NODISCARD int web_api_match_range(struct web_api *api, const struct web_request *req,
+                                     struct web_response *resp, int64_t *start, int64_t *end,
+                                     struct web_api_selectors *sel);
+
 /* A route table of one handler file; every handler gets the api as ctx. */
 struct web_api_route {
     const char *methods, *pattern;

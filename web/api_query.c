@@ -461,17 +461,9 @@ static void h_series(void *ctx, const struct web_request *req, struct web_respon
     size_t limit;
     if (limit_param(req, resp, &limit) != 0)
         return;
-    struct mp_str one;
-    if (web_request_params(req, "match[]", &one, 1) == 0) {
-        web_api_error(resp, WEB_API_BAD_DATA, "no match[] parameter provided");
-        return;
-    }
     int64_t start, end;
-    if (web_api_time_param(req, resp, "start", MP_TIME_MIN_MS, &start) != 0 ||
-        web_api_time_param(req, resp, "end", MP_TIME_MAX_MS, &end) != 0)
-        return;
     struct web_api_selectors sel;
-    if (web_api_selectors_get(api, req, resp, true, &sel) != 0)
+    if (web_api_match_range(api, req, resp, &start, &end, &sel) != 0)
         return;
     struct mp_err e;
     mp_err_clear(&e);

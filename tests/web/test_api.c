@@ -123,44 +123,34 @@ static void fill(struct api_fix *f)
     api_fix_add(f, 1500, 3.5, "__name__", "http_requests_total", "job", "a", "code", "200", NULL);
 }
 
-#define EXPECT_REPLY(f, path, code_, body_)                                                        \
-    do {                                                                                           \
-        struct reply r_;                                                                           \
-        api_get((f), (path), &r_);                                                                 \
-        cr_expect_eq(r_.code, (code_), "%s: %ld %s", (path), r_.code, r_.body);                    \
-        cr_expect_str_eq(r_.body, (body_), "%s: %s", (path), r_.body);                             \
-        reply_free(&r_);                                                                           \
-    } while (0)
-
 Test(api, labels_and_values)
 {
     struct api_fix f;
     api_fix_open(&f);
     fill(&f);
     api_fix_start(&f, NULL);
-    EXPECT_REPLY(&f, "/api/v1/labels", 200,
-                 "{\"status\":\"success\",\"data\":[\"__name__\",\"code\",\"instance\",\"job\"]}");
-    EXPECT_REPLY(&f, "/api/v1/labels?match[]=up", 200,
-                 "{\"status\":\"success\",\"data\":[\"__name__\",\"instance\",\"job\"]}");
-    EXPECT_REPLY(&f, "/api/v1/labels?limit=2", 200,
-                 "{\"status\":\"success\",\"data\":[\"__name__\",\"code\"],"
-                 "\"warnings\":[\"results truncated due to limit\"]}");
-    EXPECT_REPLY(&f, "/api/v1/label/job/values", 200,
-                 "{\"status\":\"success\",\"data\":[\"a\",\"b\"]}");
-    EXPECT_REPLY(&f, "/api/v1/label/__name__/values", 200,
-                 "{\"status\":\"success\",\"data\":[\"http_requests_total\",\"up\"]}");
-    EXPECT_REPLY(&f, "/api/v1/label/job/values?match[]=http_requests_total&match[]=up{job=\"b\"}",
-                 200, "{\"status\":\"success\",\"data\":[\"a\",\"b\"]}");
-    EXPECT_REPLY(&f, "/api/v1/label/job/values?limit=1", 200,
-                 "{\"status\":\"success\",\"data\":[\"a\"],"
-                 "\"warnings\":[\"results truncated due to limit\"]}");
-    EXPECT_REPLY(&f, "/api/v1/label/nope/values", 200, "{\"status\":\"success\",\"data\":[]}");
+    EXPECT(&f, "/api/v1/labels", 200,
+           "{\"status\":\"success\",\"data\":[\"__name__\",\"code\",\"instance\",\"job\"]}");
+    EXPECT(&f, "/api/v1/labels?match[]=up", 200,
+           "{\"status\":\"success\",\"data\":[\"__name__\",\"instance\",\"job\"]}");
+    EXPECT(&f, "/api/v1/labels?limit=2", 200,
+           "{\"status\":\"success\",\"data\":[\"__name__\",\"code\"],"
+           "\"warnings\":[\"results truncated due to limit\"]}");
+    EXPECT(&f, "/api/v1/label/job/values", 200, "{\"status\":\"success\",\"data\":[\"a\",\"b\"]}");
+    EXPECT(&f, "/api/v1/label/__name__/values", 200,
+           "{\"status\":\"success\",\"data\":[\"http_requests_total\",\"up\"]}");
+    EXPECT(&f, "/api/v1/label/job/values?match[]=http_requests_total&match[]=up{job=\"b\"}", 200,
+           "{\"status\":\"success\",\"data\":[\"a\",\"b\"]}");
+    EXPECT(&f, "/api/v1/label/job/values?limit=1", 200,
+           "{\"status\":\"success\",\"data\":[\"a\"],"
+           "\"warnings\":[\"results truncated due to limit\"]}");
+    EXPECT(&f, "/api/v1/label/nope/values", 200, "{\"status\":\"success\",\"data\":[]}");
     /* without matchers the head answers for its whole time range once it overlaps, as
      * Prometheus's head index reader */
-    EXPECT_REPLY(&f, "/api/v1/label/job/values?end=1.2", 200,
-                 "{\"status\":\"success\",\"data\":[\"a\",\"b\"]}");
-    EXPECT_REPLY(&f, "/api/v1/label/job/values?end=1.2&match[]=up", 200,
-                 "{\"status\":\"success\",\"data\":[\"a\"]}");
+    EXPECT(&f, "/api/v1/label/job/values?end=1.2", 200,
+           "{\"status\":\"success\",\"data\":[\"a\",\"b\"]}");
+    EXPECT(&f, "/api/v1/label/job/values?end=1.2&match[]=up", 200,
+           "{\"status\":\"success\",\"data\":[\"a\"]}");
     struct reply r;
     api_post_form(&f, "/api/v1/labels", "match[]=http_requests_total", &r);
     cr_expect_eq(r.code, 200);
@@ -178,27 +168,27 @@ Test(api, series)
     api_fix_open(&f);
     fill(&f);
     api_fix_start(&f, NULL);
-    EXPECT_REPLY(&f, "/api/v1/series?match[]=up", 200,
-                 "{\"status\":\"success\",\"data\":["
-                 "{\"__name__\":\"up\",\"instance\":\"x:1\",\"job\":\"a\"},"
-                 "{\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"}]}");
+    EXPECT(&f, "/api/v1/series?match[]=up", 200,
+           "{\"status\":\"success\",\"data\":["
+           "{\"__name__\":\"up\",\"instance\":\"x:1\",\"job\":\"a\"},"
+           "{\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"}]}");
     /* two sets OR-ed, a series matched by both listed once, label order */
-    EXPECT_REPLY(&f, "/api/v1/series?match[]={job=\"a\"}&match[]=up", 200,
-                 "{\"status\":\"success\",\"data\":["
-                 "{\"__name__\":\"http_requests_total\",\"code\":\"200\",\"job\":\"a\"},"
-                 "{\"__name__\":\"up\",\"instance\":\"x:1\",\"job\":\"a\"},"
-                 "{\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"}]}");
-    EXPECT_REPLY(&f, "/api/v1/series?match[]=up&limit=1", 200,
-                 "{\"status\":\"success\",\"data\":["
-                 "{\"__name__\":\"up\",\"instance\":\"x:1\",\"job\":\"a\"}],"
-                 "\"warnings\":[\"results truncated due to limit\"]}");
-    EXPECT_REPLY(&f, "/api/v1/series?match[]=up&start=1.5&end=2", 200,
-                 "{\"status\":\"success\",\"data\":["
-                 "{\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"}]}");
-    EXPECT_REPLY(&f, "/api/v1/series?match[]=up&start=1970-01-01T00:00:01.5Z&end=2", 200,
-                 "{\"status\":\"success\",\"data\":["
-                 "{\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"}]}");
-    EXPECT_REPLY(&f, "/api/v1/series?match[]=nothing", 200, "{\"status\":\"success\",\"data\":[]}");
+    EXPECT(&f, "/api/v1/series?match[]={job=\"a\"}&match[]=up", 200,
+           "{\"status\":\"success\",\"data\":["
+           "{\"__name__\":\"http_requests_total\",\"code\":\"200\",\"job\":\"a\"},"
+           "{\"__name__\":\"up\",\"instance\":\"x:1\",\"job\":\"a\"},"
+           "{\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"}]}");
+    EXPECT(&f, "/api/v1/series?match[]=up&limit=1", 200,
+           "{\"status\":\"success\",\"data\":["
+           "{\"__name__\":\"up\",\"instance\":\"x:1\",\"job\":\"a\"}],"
+           "\"warnings\":[\"results truncated due to limit\"]}");
+    EXPECT(&f, "/api/v1/series?match[]=up&start=1.5&end=2", 200,
+           "{\"status\":\"success\",\"data\":["
+           "{\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"}]}");
+    EXPECT(&f, "/api/v1/series?match[]=up&start=1970-01-01T00:00:01.5Z&end=2", 200,
+           "{\"status\":\"success\",\"data\":["
+           "{\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"}]}");
+    EXPECT(&f, "/api/v1/series?match[]=nothing", 200, "{\"status\":\"success\",\"data\":[]}");
     struct reply r;
     api_post_form(&f, "/api/v1/series", "match[]=up%7Bjob%3D%22b%22%7D", &r);
     cr_expect_eq(r.code, 200);
@@ -213,50 +203,48 @@ Test(api, series)
     api_fix_stop(&f);
 }
 
-#define BAD(msg) "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"" msg "\"}"
-
 Test(api, bad_parameters)
 {
     struct api_fix f;
     api_fix_open(&f);
     fill(&f);
     api_fix_start(&f, NULL);
-    EXPECT_REPLY(&f, "/api/v1/series", 400, BAD("no match[] parameter provided"));
-    EXPECT_REPLY(&f, "/api/v1/series?match[]={}", 400,
-                 BAD("invalid parameter \\\"match[]\\\": match[] must contain at least one "
-                     "non-empty matcher"));
-    EXPECT_REPLY(&f, "/api/v1/series?match[]={a=\"\"}", 400,
-                 BAD("invalid parameter \\\"match[]\\\": match[] must contain at least one "
-                     "non-empty matcher"));
-    EXPECT_REPLY(&f, "/api/v1/series?match[]=up{", 400,
-                 BAD("invalid parameter \\\"match[]\\\": 1:4: parse error: unexpected end of "
-                     "input inside braces"));
-    EXPECT_REPLY(&f, "/api/v1/series?match[]=up&start=abc", 400,
-                 BAD("invalid parameter \\\"start\\\": Invalid time value for 'start': cannot "
-                     "parse \\\"abc\\\" to a valid timestamp"));
-    EXPECT_REPLY(&f, "/api/v1/series?match[]=up&end=1x", 400,
-                 BAD("invalid parameter \\\"end\\\": Invalid time value for 'end': cannot "
-                     "parse \\\"1x\\\" to a valid timestamp"));
-    EXPECT_REPLY(&f, "/api/v1/series?match[]=up&limit=x", 400,
-                 BAD("invalid parameter \\\"limit\\\": strconv.Atoi: parsing \\\"x\\\": invalid "
-                     "syntax"));
-    EXPECT_REPLY(&f, "/api/v1/labels?limit=-1", 400,
-                 BAD("invalid parameter \\\"limit\\\": limit must be non-negative"));
-    EXPECT_REPLY(&f, "/api/v1/labels?match[]={}", 400,
-                 BAD("match[] must contain at least one non-empty matcher"));
-    EXPECT_REPLY(&f, "/api/v1/label/__name__/values?match[]=up{", 400,
-                 BAD("1:4: parse error: unexpected end of input inside braces"));
-    EXPECT_REPLY(&f, "/api/v1/label/1a/values", 400, BAD("invalid label name: \\\"1a\\\""));
-    EXPECT_REPLY(&f, "/api/v1/label/a-b/values", 400, BAD("invalid label name: \\\"a-b\\\""));
-    EXPECT_REPLY(&f, "/api/v1/query_exemplars?query=up{", 400,
-                 BAD("1:4: parse error: unexpected end of input inside braces"));
-    EXPECT_REPLY(&f, "/api/v1/query_exemplars?query=up&start=2&end=1", 400,
-                 BAD("end timestamp must not be before start timestamp"));
-    EXPECT_REPLY(&f, "/api/v1/status/tsdb?limit=0", 400, BAD("limit must be a positive number"));
-    EXPECT_REPLY(&f, "/api/v1/metadata?limit=x", 400, BAD("limit must be a number"));
-    EXPECT_REPLY(&f, "/api/v1/targets/metadata?match_target=up{", 400,
-                 BAD("invalid parameter \\\"match_target\\\": 1:4: parse error: unexpected end "
-                     "of input inside braces"));
+    EXPECT(&f, "/api/v1/series", 400, BAD("no match[] parameter provided"));
+    EXPECT(&f, "/api/v1/series?match[]={}", 400,
+           BAD("invalid parameter \\\"match[]\\\": match[] must contain at least one "
+               "non-empty matcher"));
+    EXPECT(&f, "/api/v1/series?match[]={a=\"\"}", 400,
+           BAD("invalid parameter \\\"match[]\\\": match[] must contain at least one "
+               "non-empty matcher"));
+    EXPECT(&f, "/api/v1/series?match[]=up{", 400,
+           BAD("invalid parameter \\\"match[]\\\": 1:4: parse error: unexpected end of "
+               "input inside braces"));
+    EXPECT(&f, "/api/v1/series?match[]=up&start=abc", 400,
+           BAD("invalid parameter \\\"start\\\": Invalid time value for 'start': cannot "
+               "parse \\\"abc\\\" to a valid timestamp"));
+    EXPECT(&f, "/api/v1/series?match[]=up&end=1x", 400,
+           BAD("invalid parameter \\\"end\\\": Invalid time value for 'end': cannot "
+               "parse \\\"1x\\\" to a valid timestamp"));
+    EXPECT(&f, "/api/v1/series?match[]=up&limit=x", 400,
+           BAD("invalid parameter \\\"limit\\\": strconv.Atoi: parsing \\\"x\\\": invalid "
+               "syntax"));
+    EXPECT(&f, "/api/v1/labels?limit=-1", 400,
+           BAD("invalid parameter \\\"limit\\\": limit must be non-negative"));
+    EXPECT(&f, "/api/v1/labels?match[]={}", 400,
+           BAD("match[] must contain at least one non-empty matcher"));
+    EXPECT(&f, "/api/v1/label/__name__/values?match[]=up{", 400,
+           BAD("1:4: parse error: unexpected end of input inside braces"));
+    EXPECT(&f, "/api/v1/label/1a/values", 400, BAD("invalid label name: \\\"1a\\\""));
+    EXPECT(&f, "/api/v1/label/a-b/values", 400, BAD("invalid label name: \\\"a-b\\\""));
+    EXPECT(&f, "/api/v1/query_exemplars?query=up{", 400,
+           BAD("1:4: parse error: unexpected end of input inside braces"));
+    EXPECT(&f, "/api/v1/query_exemplars?query=up&start=2&end=1", 400,
+           BAD("end timestamp must not be before start timestamp"));
+    EXPECT(&f, "/api/v1/status/tsdb?limit=0", 400, BAD("limit must be a positive number"));
+    EXPECT(&f, "/api/v1/metadata?limit=x", 400, BAD("limit must be a number"));
+    EXPECT(&f, "/api/v1/targets/metadata?match_target=up{", 400,
+           BAD("invalid parameter \\\"match_target\\\": 1:4: parse error: unexpected end "
+               "of input inside braces"));
     api_fix_stop(&f);
 }
 
@@ -265,13 +253,13 @@ Test(api, format_query_and_exemplars)
     struct api_fix f;
     api_fix_open(&f);
     api_fix_start(&f, NULL);
-    EXPECT_REPLY(&f, "/api/v1/format_query?query=sum(rate(x[5m]))by(job)", 200,
-                 "{\"status\":\"success\",\"data\":\"sum by (job) (rate(x[5m]))\"}");
-    EXPECT_REPLY(&f, "/api/v1/format_query?query=up{", 400,
-                 BAD("invalid parameter \\\"query\\\": 1:4: parse error: unexpected end of input "
-                     "inside braces"));
-    EXPECT_REPLY(&f, "/api/v1/query_exemplars?query=rate(up[5m])", 200,
-                 "{\"status\":\"success\",\"data\":[]}");
+    EXPECT(&f, "/api/v1/format_query?query=sum(rate(x[5m]))by(job)", 200,
+           "{\"status\":\"success\",\"data\":\"sum by (job) (rate(x[5m]))\"}");
+    EXPECT(&f, "/api/v1/format_query?query=up{", 400,
+           BAD("invalid parameter \\\"query\\\": 1:4: parse error: unexpected end of input "
+               "inside braces"));
+    EXPECT(&f, "/api/v1/query_exemplars?query=rate(up[5m])", 200,
+           "{\"status\":\"success\",\"data\":[]}");
     struct reply r;
     api_post_form(&f, "/api/v1/query_exemplars", "query=1%2B1", &r);
     cr_expect_eq(r.code, 204);
@@ -323,18 +311,18 @@ Test(api, status)
     d.storage_retention = "15d";
     d.start_time_ms = 1700000000000;
     api_fix_start(&f, &d);
-    EXPECT_REPLY(&f, "/api/v1/status/buildinfo", 200,
-                 "{\"status\":\"success\",\"data\":{\"version\":\"1.2.3\",\"revision\":\"abc\","
-                 "\"branch\":\"main\",\"buildUser\":\"u\",\"buildDate\":\"20260101\","
-                 "\"goVersion\":\"none (C)\"}}");
-    EXPECT_REPLY(&f, "/api/v1/status/config", 200,
-                 "{\"status\":\"success\",\"data\":{\"yaml\":\"global:\\n  scrape_interval: "
-                 "15s\\n\"}}");
-    EXPECT_REPLY(&f, "/api/v1/status/flags", 200,
-                 "{\"status\":\"success\",\"data\":{\"config.file\":\"prometheus.yml\","
-                 "\"query.timeout\":\"2m\",\"web.listen-address\":\"0.0.0.0:9090\"}}");
-    EXPECT_REPLY(&f, "/api/v1/status/walreplay", 200,
-                 "{\"status\":\"success\",\"data\":{\"min\":0,\"max\":0,\"current\":0}}");
+    EXPECT(&f, "/api/v1/status/buildinfo", 200,
+           "{\"status\":\"success\",\"data\":{\"version\":\"1.2.3\",\"revision\":\"abc\","
+           "\"branch\":\"main\",\"buildUser\":\"u\",\"buildDate\":\"20260101\","
+           "\"goVersion\":\"none (C)\"}}");
+    EXPECT(&f, "/api/v1/status/config", 200,
+           "{\"status\":\"success\",\"data\":{\"yaml\":\"global:\\n  scrape_interval: "
+           "15s\\n\"}}");
+    EXPECT(&f, "/api/v1/status/flags", 200,
+           "{\"status\":\"success\",\"data\":{\"config.file\":\"prometheus.yml\","
+           "\"query.timeout\":\"2m\",\"web.listen-address\":\"0.0.0.0:9090\"}}");
+    EXPECT(&f, "/api/v1/status/walreplay", 200,
+           "{\"status\":\"success\",\"data\":{\"min\":0,\"max\":0,\"current\":0}}");
     struct reply r;
     api_get(&f, "/api/v1/status/runtimeinfo", &r);
     cr_expect_eq(r.code, 200);
@@ -365,21 +353,21 @@ Test(api, empty_managers)
     struct api_fix f;
     api_fix_open(&f);
     api_fix_start(&f, NULL);
-    EXPECT_REPLY(&f, "/api/v1/rules", 200, "{\"status\":\"success\",\"data\":{\"groups\":[]}}");
-    EXPECT_REPLY(&f, "/api/v1/alerts", 200, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}");
-    EXPECT_REPLY(&f, "/api/v1/alertmanagers", 200,
-                 "{\"status\":\"success\",\"data\":{\"activeAlertmanagers\":[],"
-                 "\"droppedAlertmanagers\":[]}}");
-    EXPECT_REPLY(&f, "/api/v1/targets", 200,
-                 "{\"status\":\"success\",\"data\":{\"activeTargets\":[],\"droppedTargets\":[],"
-                 "\"droppedTargetCounts\":{}}}");
-    EXPECT_REPLY(&f, "/api/v1/targets?state=active", 200,
-                 "{\"status\":\"success\",\"data\":{\"activeTargets\":[],\"droppedTargets\":[],"
-                 "\"droppedTargetCounts\":null}}");
-    EXPECT_REPLY(&f, "/api/v1/targets/metadata", 200, "{\"status\":\"success\",\"data\":[]}");
-    EXPECT_REPLY(&f, "/api/v1/metadata", 200, "{\"status\":\"success\",\"data\":{}}");
-    EXPECT_REPLY(&f, "/api/v1/scrape_pools", 200,
-                 "{\"status\":\"success\",\"data\":{\"scrapePools\":[]}}");
+    EXPECT(&f, "/api/v1/rules", 200, "{\"status\":\"success\",\"data\":{\"groups\":[]}}");
+    EXPECT(&f, "/api/v1/alerts", 200, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}");
+    EXPECT(&f, "/api/v1/alertmanagers", 200,
+           "{\"status\":\"success\",\"data\":{\"activeAlertmanagers\":[],"
+           "\"droppedAlertmanagers\":[]}}");
+    EXPECT(&f, "/api/v1/targets", 200,
+           "{\"status\":\"success\",\"data\":{\"activeTargets\":[],\"droppedTargets\":[],"
+           "\"droppedTargetCounts\":{}}}");
+    EXPECT(&f, "/api/v1/targets?state=active", 200,
+           "{\"status\":\"success\",\"data\":{\"activeTargets\":[],\"droppedTargets\":[],"
+           "\"droppedTargetCounts\":null}}");
+    EXPECT(&f, "/api/v1/targets/metadata", 200, "{\"status\":\"success\",\"data\":[]}");
+    EXPECT(&f, "/api/v1/metadata", 200, "{\"status\":\"success\",\"data\":{}}");
+    EXPECT(&f, "/api/v1/scrape_pools", 200,
+           "{\"status\":\"success\",\"data\":{\"scrapePools\":[]}}");
     api_fix_stop(&f);
 }
 
@@ -460,38 +448,38 @@ Test(api, targets_and_metadata_from_the_manager)
     d.targets = fake_targets;
     d.metadata = fake_metadata;
     api_fix_start(&f, &d);
-    EXPECT_REPLY(&f, "/api/v1/targets", 200,
-                 "{\"status\":\"success\",\"data\":{\"activeTargets\":[{\"discoveredLabels\":"
-                 "{\"__address__\":\"x:1\",\"job\":\"a\"},\"labels\":{\"instance\":\"x:1\","
-                 "\"job\":\"a\"},\"scrapePool\":\"a\",\"scrapeUrl\":\"http://x:1/metrics\","
-                 "\"globalUrl\":\"http://x:1/metrics\",\"lastError\":\"\",\"lastScrape\":"
-                 "\"2023-11-14T22:13:20.5Z\",\"lastScrapeDuration\":0.25,\"health\":\"up\","
-                 "\"scrapeInterval\":\"15s\",\"scrapeTimeout\":\"10s\"}],\"droppedTargets\":"
-                 "[{\"discoveredLabels\":{\"__address__\":\"z:3\",\"job\":\"b\"}}],"
-                 "\"droppedTargetCounts\":{\"b\":1}}}");
-    EXPECT_REPLY(&f, "/api/v1/targets?state=dropped&scrapePool=a", 200,
-                 "{\"status\":\"success\",\"data\":{\"activeTargets\":[],\"droppedTargets\":[],"
-                 "\"droppedTargetCounts\":{\"b\":1}}}");
-    EXPECT_REPLY(&f, "/api/v1/scrape_pools", 200,
-                 "{\"status\":\"success\",\"data\":{\"scrapePools\":[\"a\",\"b\"]}}");
-    EXPECT_REPLY(&f, "/api/v1/metadata", 200,
-                 "{\"status\":\"success\",\"data\":{\"http_requests_total\":[{\"type\":"
-                 "\"counter\",\"help\":\"Requests.\",\"unit\":\"\"}],\"up\":[{\"type\":"
-                 "\"gauge\",\"help\":\"Up \\u003c1\\u003e.\",\"unit\":\"\"}]}}");
-    EXPECT_REPLY(&f, "/api/v1/metadata?limit=1&metric=up", 200,
-                 "{\"status\":\"success\",\"data\":{\"up\":[{\"type\":"
-                 "\"gauge\",\"help\":\"Up \\u003c1\\u003e.\",\"unit\":\"\"}]}}");
-    EXPECT_REPLY(&f, "/api/v1/targets/metadata?match_target={job=\"b\"}", 200,
-                 "{\"status\":\"success\",\"data\":[{\"target\":{\"instance\":\"y:2\",\"job\":"
-                 "\"b\"},\"metric\":\"up\",\"type\":\"gauge\",\"help\":\"Up \\u003c1\\u003e.\","
-                 "\"unit\":\"\"}]}");
-    EXPECT_REPLY(&f, "/api/v1/targets/metadata?metric=http_requests_total", 200,
-                 "{\"status\":\"success\",\"data\":[{\"target\":{\"instance\":\"x:1\",\"job\":"
-                 "\"a\"},\"type\":\"counter\",\"help\":\"Requests.\",\"unit\":\"\"}]}");
-    EXPECT_REPLY(&f, "/api/v1/targets/metadata?limit=1", 200,
-                 "{\"status\":\"success\",\"data\":[{\"target\":{\"instance\":\"x:1\",\"job\":"
-                 "\"a\"},\"metric\":\"up\",\"type\":\"gauge\",\"help\":\"Up \\u003c1\\u003e.\","
-                 "\"unit\":\"\"}]}");
+    EXPECT(&f, "/api/v1/targets", 200,
+           "{\"status\":\"success\",\"data\":{\"activeTargets\":[{\"discoveredLabels\":"
+           "{\"__address__\":\"x:1\",\"job\":\"a\"},\"labels\":{\"instance\":\"x:1\","
+           "\"job\":\"a\"},\"scrapePool\":\"a\",\"scrapeUrl\":\"http://x:1/metrics\","
+           "\"globalUrl\":\"http://x:1/metrics\",\"lastError\":\"\",\"lastScrape\":"
+           "\"2023-11-14T22:13:20.5Z\",\"lastScrapeDuration\":0.25,\"health\":\"up\","
+           "\"scrapeInterval\":\"15s\",\"scrapeTimeout\":\"10s\"}],\"droppedTargets\":"
+           "[{\"discoveredLabels\":{\"__address__\":\"z:3\",\"job\":\"b\"}}],"
+           "\"droppedTargetCounts\":{\"b\":1}}}");
+    EXPECT(&f, "/api/v1/targets?state=dropped&scrapePool=a", 200,
+           "{\"status\":\"success\",\"data\":{\"activeTargets\":[],\"droppedTargets\":[],"
+           "\"droppedTargetCounts\":{\"b\":1}}}");
+    EXPECT(&f, "/api/v1/scrape_pools", 200,
+           "{\"status\":\"success\",\"data\":{\"scrapePools\":[\"a\",\"b\"]}}");
+    EXPECT(&f, "/api/v1/metadata", 200,
+           "{\"status\":\"success\",\"data\":{\"http_requests_total\":[{\"type\":"
+           "\"counter\",\"help\":\"Requests.\",\"unit\":\"\"}],\"up\":[{\"type\":"
+           "\"gauge\",\"help\":\"Up \\u003c1\\u003e.\",\"unit\":\"\"}]}}");
+    EXPECT(&f, "/api/v1/metadata?limit=1&metric=up", 200,
+           "{\"status\":\"success\",\"data\":{\"up\":[{\"type\":"
+           "\"gauge\",\"help\":\"Up \\u003c1\\u003e.\",\"unit\":\"\"}]}}");
+    EXPECT(&f, "/api/v1/targets/metadata?match_target={job=\"b\"}", 200,
+           "{\"status\":\"success\",\"data\":[{\"target\":{\"instance\":\"y:2\",\"job\":"
+           "\"b\"},\"metric\":\"up\",\"type\":\"gauge\",\"help\":\"Up \\u003c1\\u003e.\","
+           "\"unit\":\"\"}]}");
+    EXPECT(&f, "/api/v1/targets/metadata?metric=http_requests_total", 200,
+           "{\"status\":\"success\",\"data\":[{\"target\":{\"instance\":\"x:1\",\"job\":"
+           "\"a\"},\"type\":\"counter\",\"help\":\"Requests.\",\"unit\":\"\"}]}");
+    EXPECT(&f, "/api/v1/targets/metadata?limit=1", 200,
+           "{\"status\":\"success\",\"data\":[{\"target\":{\"instance\":\"x:1\",\"job\":"
+           "\"a\"},\"metric\":\"up\",\"type\":\"gauge\",\"help\":\"Up \\u003c1\\u003e.\","
+           "\"unit\":\"\"}]}");
     api_fix_stop(&f);
 }
 
@@ -543,9 +531,9 @@ Test(api, admin_enabled)
     cr_expect_eq(r.code, 204, "%s", r.body);
     cr_expect_str_eq(r.body, "");
     reply_free(&r);
-    EXPECT_REPLY(&f, "/api/v1/series?match[]=up", 200,
-                 "{\"status\":\"success\",\"data\":["
-                 "{\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"}]}");
+    EXPECT(&f, "/api/v1/series?match[]=up", 200,
+           "{\"status\":\"success\",\"data\":["
+           "{\"__name__\":\"up\",\"instance\":\"y:2\",\"job\":\"b\"}]}");
     request_h("PUT", api_url(&f, "/api/v1/admin/tsdb/clean_tombstones"), "", NULL, &r);
     cr_expect_eq(r.code, 204, "%s", r.body);
     reply_free(&r);
@@ -680,8 +668,8 @@ Test(api, remote_write)
     cr_expect_eq(r.code, 204, "%s", r.body);
     reply_free(&r);
     free(b2);
-    EXPECT_REPLY(&f, "/api/v1/label/__name__/values", 200,
-                 "{\"status\":\"success\",\"data\":[\"rw_metric\",\"rw_other\"]}");
+    EXPECT(&f, "/api/v1/label/__name__/values", 200,
+           "{\"status\":\"success\",\"data\":[\"rw_metric\",\"rw_other\"]}");
     /* an older sample: out of order, the whole request refused */
     char *old = write_body("rw_metric", now - 55000, 1, &len);
     post_write(&f, old, len, "application/x-protobuf", "snappy", &r);

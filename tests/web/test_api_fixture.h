@@ -34,6 +34,18 @@ const char *api_url(const struct api_fix *f, const char *path);
 /* GET/POST shortcuts; the reply must be freed. */
 void api_get(const struct api_fix *f, const char *path, struct reply *r);
 void api_post_form(const struct api_fix *f, const char *path, const char *form, struct reply *r);
+/* GET path and expect the status and the exact body. */
+#define EXPECT(f, path, code_, body_)                                                              \
+    do {                                                                                           \
+        struct reply r_;                                                                           \
+        api_get((f), (path), &r_);                                                                 \
+        cr_expect_eq(r_.code, (code_), "%s: %ld %s", (path), r_.code, r_.body);                    \
+        cr_expect_str_eq(r_.body, (body_), "%s: %s", (path), r_.body);                             \
+        reply_free(&r_);                                                                           \
+    } while (0)
+#define OK(data) "{\"status\":\"success\",\"data\":" data "}"
+#define BAD(msg) "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"" msg "\"}"
+
 /* Criterion setup: curl init, quiet logs. */
 void api_suite_init(void);
 

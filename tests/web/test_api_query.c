@@ -33,18 +33,6 @@ static void start(struct api_fix *f, int64_t timeout_ms)
     api_fix_start(f, NULL);
 }
 
-#define EXPECT(f, path, code_, body_)                                                              \
-    do {                                                                                           \
-        struct reply r_;                                                                           \
-        api_get((f), (path), &r_);                                                                 \
-        cr_expect_eq(r_.code, (code_), "%s: %ld %s", (path), r_.code, r_.body);                    \
-        cr_expect_str_eq(r_.body, (body_), "%s: %s", (path), r_.body);                             \
-        reply_free(&r_);                                                                           \
-    } while (0)
-
-#define OK(data) "{\"status\":\"success\",\"data\":" data "}"
-#define BAD(msg) "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"" msg "\"}"
-
 Test(api_query, instant_shapes)
 {
     struct api_fix f;
