@@ -17,7 +17,7 @@
 
 TestSuite(api_query, .init = api_suite_init);
 
-static void start(struct api_fix *f, int64_t timeout_ms)
+static void start_limited(struct api_fix *f, int64_t timeout_ms, int64_t max_samples)
 {
     api_fix_open(f);
     api_fix_add(f, 1000, 1, "__name__", "up", "job", "a", "instance", "x:1", NULL);
@@ -28,9 +28,16 @@ static void start(struct api_fix *f, int64_t timeout_ms)
     query_engine_opts_init(&o);
     if (timeout_ms)
         o.timeout_ms = timeout_ms;
+    if (max_samples)
+        o.max_samples = max_samples;
     struct mp_err err = {0};
     cr_assert_eq(query_engine_create(&o, &f->engine, &err), 0, "%s", err.msg);
     api_fix_start(f, NULL);
+}
+
+static void start(struct api_fix *f, int64_t timeout_ms)
+{
+    start_limited(f, timeout_ms, 0);
 }
 
 Test(api_query, instant_shapes)
@@ -181,6 +188,19 @@ Test(api_query, execution_errors)
     cr_expect_eq(r.code, 422, "%s", r.body);
     cr_expect(strstr(r.body, "\"errorType\":\"execution\""), "%s", r.body);
     reply_free(&r);
+    api_fix_stop(&f);
+}
+
+Test(api_query, too_many_samples)
+{
+    struct api_fix f;
+    start_limited(&f, 0, 5);
+    EXPECT(&f, "/api/v1/query?query=count_over_time(reqs_total[10m])&time=150", 422,
+           "{\"status\":\"error\",\"errorType\":\"execution\",\"error\":\"query processing "
+           "would load too many samples into memory in query execution\"}");
+    EXPECT(&f, "/api/v1/query?query=reqs_total&time=150", 200,
+           OK("{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"__name__\":\"reqs_total\","
+              "\"job\":\"a\"},\"value\":[150,\"100\"]}]}"));
     api_fix_stop(&f);
 }
 
