@@ -83,22 +83,41 @@ static bool no_engine(struct web_api *api, struct web_response *resp)
     return true;
 }
 
-/* timeout and lookback_delta, shared by query and query_range. */
+/* timeout and lookback_delta, shared by query and query_range. *expired: a timeout <= 0,
+ * a deadline that has passed before the query starts (Go's context.WithDeadline). */
 static int exec_opts(const struct web_request *req, struct web_response *resp,
-                     struct query_exec_opts *o)
+                     struct query_exec_opts *o, bool *expired)
 {
     memset(o, 0, sizeof *o);
     bool present;
     int64_t v;
+    *expired = false;
     if (web_api_duration_param(req, resp, "timeout", &v, &present) != 0)
         return MP_EPARSE;
-    if (present)
-        o->timeout_ms = v > 0 ? v : 1; /* Go: an expired deadline times the query out */
+    if (present && v <= 0)
+        *expired = true;
+    else if (present)
+        o->timeout_ms = v;
     if (web_api_duration_param(req, resp, "lookback_delta", &v, &present) != 0)
         return MP_EPARSE;
     if (present && v > 0)
         o->lookback_delta_ms = v;
     return 0;
+}
+
+static int parse_query_param(struct web_api *api, const struct web_request *req,
+                             struct web_response *resp, bool prefix, struct query_expr **out);
+
+/* An expired deadline: the query is still parsed (a parse error wins, as in Prometheus, where
+ * it happens before execution), then times out. */
+static void expired_query(struct web_api *api, const struct web_request *req,
+                          struct web_response *resp, bool prefix)
+{
+    struct query_expr *e = NULL;
+    if (parse_query_param(api, req, resp, prefix, &e) != 0)
+        return;
+    query_expr_free(e);
+    web_api_error(resp, WEB_API_TIMEOUT, "query timed out in query execution");
 }
 
 static void exec_error(struct web_response *resp, int rc, const struct mp_err *e, bool prefix)
@@ -218,9 +237,14 @@ static void h_query(void *ctx, const struct web_request *req, struct web_respons
     struct web_api *api = ctx;
     int64_t t;
     struct query_exec_opts o;
+    bool expired;
     if (web_api_time_param(req, resp, "time", mp_now_ms(), &t) != 0 ||
-        exec_opts(req, resp, &o) != 0 || no_engine(api, resp))
+        exec_opts(req, resp, &o, &expired) != 0 || no_engine(api, resp))
         return;
+    if (expired) {
+        expired_query(api, req, resp, true);
+        return;
+    }
     struct mp_str q = {"", 0};
     web_request_param(req, "query", &q);
     struct query_result r;
@@ -272,8 +296,13 @@ static void h_query_range(void *ctx, const struct web_request *req, struct web_r
         return;
     }
     struct query_exec_opts o;
-    if (exec_opts(req, resp, &o) != 0 || no_engine(api, resp))
+    bool expired;
+    if (exec_opts(req, resp, &o, &expired) != 0 || no_engine(api, resp))
         return;
+    if (expired) {
+        expired_query(api, req, resp, false);
+        return;
+    }
     struct mp_str q = {"", 0};
     web_request_param(req, "query", &q);
     struct query_result r;

@@ -191,6 +191,20 @@ Test(api_query, execution_errors)
     api_fix_stop(&f);
 }
 
+Test(api_query, expired_timeout)
+{
+    struct api_fix f;
+    start(&f, 0);
+    static const char timeout[] = "{\"status\":\"error\",\"errorType\":\"timeout\",\"error\":"
+                                  "\"query timed out in query execution\"}";
+    EXPECT(&f, "/api/v1/query?query=1&timeout=0", 503, timeout);
+    EXPECT(&f, "/api/v1/query_range?query=1&start=0&end=1&step=1&timeout=-1", 503, timeout);
+    EXPECT(&f, "/api/v1/query?query=up{&timeout=0", 400,
+           BAD("invalid parameter \\\"query\\\": 1:4: parse error: unexpected end of input "
+               "inside braces"));
+    api_fix_stop(&f);
+}
+
 Test(api_query, too_many_samples)
 {
     struct api_fix f;
