@@ -554,7 +554,10 @@ static int eval_vector_selector(struct qev *ev, const struct query_expr *vs, boo
         rc = 0;
         struct qser *s = NULL;
         size_t j = 0;
+        uint32_t k = 0;
         for (int64_t ts = ev->start; rc == 0 && ts <= ev->end; ts += ev->interval) {
+            if ((++k & 4095) == 0 && (rc = query_ev_check(ev)) != 0)
+                break;
             int64_t ref = ref_time(ev, vs, ts);
             while (j + 1 < b.n && b.p[j + 1].t_ms <= ref)
                 j++;
@@ -937,7 +940,15 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
     size_t lo = 0, hi = 0, step = 0;
     int rc = 0;
     bool any = false;
+    /* the output labels, built once per series; functions see them in the window too (their
+     * own name dropping is then a no-op and the labels they push are not used) */
+    bool dn = drop_name;
+    struct mp_labels *ol = mp_labels_acquire(ls);
+    if (!mc->keep_name && !mc->absent && !(ol = query_ev_drop_name(ev, ol, &dn)))
+        return MP_ENOMEM;
     for (int64_t ts = ev->start; rc == 0 && ts <= ev->end; ts += ev->interval, step++) {
+        if (((step + 1) & 4095) == 0 && (rc = query_ev_check(ev)) != 0)
+            break;
         int64_t ref = ref_time(ev, mc->target, ts), mint = sat_sub(ref, mc->range_ms);
         while (hi < n && p[hi].t_ms <= ref)
             hi++;
@@ -967,8 +978,7 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                     }
                     }
                 }
-                struct qwindow w = {.labels = ls, .p = p + lo, .n = hi - lo,
-                                    .drop_name = drop_name};
+                struct qwindow w = {.labels = ol, .p = p + lo, .n = hi - lo, .drop_name = dn};
                 mc->args[mc->mi] = (struct qarg){
                     .kind = QARG_MATRIX, .win = &w, .nwin = 1, .range_ms = mc->range_ms};
                 struct qcall c = {.expr = mc->call,
@@ -981,13 +991,8 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                                   .delayed_name_removal = ev->delayed};
                 rc = mc->f(&c, ev->err);
                 if (rc == 0 && mc->res.n > 0) {
-                    if (!s) {
-                        bool dn = drop_name;
-                        struct mp_labels *ol = mp_labels_acquire(ls);
-                        if (!mc->keep_name)
-                            ol = query_ev_drop_name(ev, ol, &dn);
-                        rc = ol ? query_mat_add(ev, out, ol, dn, &s) : MP_ENOMEM;
-                    }
+                    if (!s)
+                        rc = query_mat_add(ev, out, mp_labels_acquire(ol), dn, &s);
                     if (rc == 0)
                         rc = query_ser_push(ev, s, ts, mc->res.s[0].v);
                 }
@@ -997,6 +1002,7 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
         if (ts > INT64_MAX - ev->interval)
             break;
     }
+    mp_labels_release(ol);
     if (rc == 0 && any && mc->rate_info) {
         struct mp_str name = mp_labels_metric_name(ls);
         static const char *const suffixes[] = {"_total", "_sum", "_count", "_bucket"};
@@ -1005,11 +1011,19 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
             size_t l = strlen(suffixes[i]);
             counter = name.len >= l && memcmp(name.ptr + name.len - l, suffixes[i], l) == 0;
         }
-        if (!counter)
-            rc = query_annots_add(&ev->annots, false,
-                                  "metric might not be a counter, name does not end in "
-                                  "_total/_sum/_count/_bucket: \"%.*s\"",
-                                  (int)name.len, name.ptr);
+        if (!counter) {
+            struct mp_buf q;
+            mp_buf_init(&q, 0);
+            rc = query_go_quote(&q, name, 0);
+            if (rc == 0)
+                rc = query_annots_add(&ev->annots, false,
+                                      "metric might not be a counter, name does not end in "
+                                      "_total/_sum/_count/_bucket: %.*s",
+                                      (int)q.len, q.data);
+            mp_buf_fini(&q);
+            if (rc)
+                rc = mp_err_set(ev->err, MP_ENOMEM, "annotation");
+        }
     }
     return rc;
 }
@@ -1221,33 +1235,4 @@ int query_ev_eval(struct qev *ev, const struct query_expr *e, struct qmat *out)
         return eval_subquery(ev, e, out);
     }
     return mp_err_set(ev->err, MP_EINVAL, "unknown expression node");
-}
-
-/* ---- Go %g ---------------------------------------------------------------------------------- */
-
-void query_fmt_g(char *buf, size_t cap, double v)
-{
-    if (isnan(v)) {
-        snprintf(buf, cap, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    char e[40];
-    int prec;
-    for (prec = 1; prec < 17; prec++) {
-        snprintf(e, sizeof e, "%.*e", prec - 1, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    snprintf(e, sizeof e, "%.*e", prec - 1, v);
-    int exp = atoi(strchr(e, 'e') + 1);
-    if (v == 0)
-        exp = 0;
-    if (exp < -4 || exp >= 6)
-        snprintf(buf, cap, "%.*e", prec - 1, v); /* C also writes two exponent digits */
-    else
-        snprintf(buf, cap, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, v);
 }

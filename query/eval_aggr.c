@@ -6,11 +6,13 @@
  * heaps for topk/bottomk). No allocation per step after the first (quantile buffers and heaps
  * are reused). count_values goes through query_range_eval (its groups depend on values). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
 #include "query/eval_core.h"
+#include "query/func.h"
 
 struct group {
     bool seen;
@@ -134,35 +136,6 @@ static void agg_fini(struct qev *ev, struct agg *a)
     query_mat_fini(ev, &a->in);
 }
 
-/* ---- quantile (promql.md 3.6) --------------------------------------------------------------- */
-
-static int cmp_nan_first(const void *pa, const void *pb)
-{
-    double x = *(const double *)pa, y = *(const double *)pb;
-    if (isnan(x))
-        return isnan(y) ? 0 : -1;
-    if (isnan(y))
-        return 1;
-    return x < y ? -1 : x > y;
-}
-
-static double quantile(double q, double *v, size_t n)
-{
-    if (n == 0 || isnan(q))
-        return NAN;
-    if (q < 0)
-        return -INFINITY;
-    if (q > 1)
-        return INFINITY;
-    qsort(v, n, sizeof *v, cmp_nan_first);
-    double fn = (double)n;
-    double rank = q * (fn - 1);
-    double lo = fmax(0, floor(rank));
-    double hi = fmin(fn - 1, lo + 1);
-    double w = rank - floor(rank);
-    return v[(size_t)lo] * (1 - w) + v[(size_t)hi] * w;
-}
-
 /* ---- one step of the plain aggregations ----------------------------------------------------- */
 
 static int add_value(struct qev *ev, enum query_aggr op, struct group *g, double f)
@@ -188,13 +161,13 @@ static int add_value(struct qev *ev, enum query_aggr op, struct group *g, double
     }
     switch (op) {
     case QUERY_AGGR_SUM:
-        g->v = query_kahan_inc(f, g->v, &g->c);
+        query_kahan_inc(f, &g->v, &g->c);
         break;
     case QUERY_AGGR_AVG:
         g->count++;
         if (!g->incremental) {
-            double c = g->c;
-            double nv = query_kahan_inc(f, g->v, &c);
+            double c = g->c, nv = g->v;
+            query_kahan_inc(f, &nv, &c);
             if (!isinf(nv)) {
                 g->v = nv;
                 g->c = c;
@@ -212,7 +185,7 @@ static int add_value(struct qev *ev, enum query_aggr op, struct group *g, double
         }
         {
             double cur = g->mean + g->c;
-            g->mean = query_kahan_inc(f / g->count - cur / g->count, g->mean, &g->c);
+            query_kahan_inc(f / g->count - cur / g->count, &g->mean, &g->c);
         }
         break;
     case QUERY_AGGR_MAX:
@@ -263,7 +236,7 @@ static double group_result(enum query_aggr op, struct group *g, double param)
     case QUERY_AGGR_STDDEV:
         return sqrt(g->v / g->count);
     case QUERY_AGGR_QUANTILE:
-        return quantile(param, g->qv, g->qn);
+        return query_quantile(param, g->qv, g->qn);
     case QUERY_AGGR_SUM:
         return g->v + g->c;
     default:
@@ -501,23 +474,20 @@ static int eval_count_values(struct qev *ev, const struct query_expr *e, struct 
         p = p->a;
     struct cv cv = {.e = e, .label = p->str};
     if (!mp_label_name_is_valid(cv.label)) {
-        /* Go's %q of the StringLiteral node, whose String() is already quoted */
-        struct mp_buf q1, q2;
-        mp_buf_init(&q1, 0);
-        mp_buf_init(&q2, 0);
-        int rc = query_go_quote(&q1, cv.label, 0);
+        /* "%s" of the StringLiteral node: its String() is strconv.Quote of the value */
+        struct mp_buf q;
+        mp_buf_init(&q, 0);
+        int rc = query_go_quote(&q, cv.label, 0);
         if (rc == 0)
-            rc = query_go_quote(&q2, (struct mp_str){q1.data, q1.len}, 0);
-        if (rc == 0)
-            rc = mp_err_set(ev->err, MP_EEXEC, "invalid label name %.*s", (int)q2.len, q2.data);
-        mp_buf_fini(&q1);
-        mp_buf_fini(&q2);
+            rc = mp_err_set(ev->err, MP_EEXEC, "invalid label name %.*s", (int)q.len, q.data);
+        mp_buf_fini(&q);
         return rc;
     }
     cv.grouping = mp_malloc((e->nlabels + 1) * sizeof *cv.grouping);
     if (!cv.grouping)
         return mp_err_set(ev->err, MP_ENOMEM, "count_values");
-    memcpy(cv.grouping, e->labels, e->nlabels * sizeof *cv.grouping);
+    if (e->nlabels)
+        memcpy(cv.grouping, e->labels, e->nlabels * sizeof *cv.grouping);
     cv.ngrouping = e->nlabels;
     if (!e->without)
         cv.grouping[cv.ngrouping++] = cv.label;
@@ -531,6 +501,18 @@ static int eval_count_values(struct qev *ev, const struct query_expr *e, struct 
 }
 
 /* ---- the node ------------------------------------------------------------------------------- */
+
+/* Go %g of v into buf (truncated on OOM, which only shortens a message). */
+static const char *fmt_g(char *buf, size_t cap, double v)
+{
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    buf[0] = 0;
+    if (query_fmt_go_g(&b, v) == 0)
+        snprintf(buf, cap, "%.*s", (int)b.len, b.data);
+    mp_buf_fini(&b);
+    return buf;
+}
 
 static bool fits_int64(double v)
 {
@@ -566,7 +548,7 @@ int query_eval_aggregate(struct qev *ev, const struct query_expr *e, struct qmat
         case QUERY_AGGR_BOTTOMK:
         case QUERY_AGGR_LIMITK:
             if (!fits_int64(param)) {
-                query_fmt_g(g1, sizeof g1, param);
+                fmt_g(g1, sizeof g1, param);
                 rc = mp_err_set(ev->err, MP_EEXEC, "Scalar value %s overflows int64", g1);
                 break;
             }
@@ -583,8 +565,8 @@ int query_eval_aggregate(struct qev *ev, const struct query_expr *e, struct qmat
             a.ratio = param;
             if (param < -1.0 || param > 1.0) {
                 a.ratio = param < -1.0 ? -1.0 : 1.0;
-                query_fmt_g(g1, sizeof g1, param);
-                query_fmt_g(g2, sizeof g2, a.ratio);
+                fmt_g(g1, sizeof g1, param);
+                fmt_g(g2, sizeof g2, a.ratio);
                 rc = query_annots_add(&ev->annots, true,
                                       "ratio value should be between -1 and 1, got %s, capping "
                                       "to %s",
@@ -595,7 +577,7 @@ int query_eval_aggregate(struct qev *ev, const struct query_expr *e, struct qmat
             break;
         case QUERY_AGGR_QUANTILE:
             if (isnan(param) || param < 0 || param > 1) {
-                query_fmt_g(g1, sizeof g1, param);
+                fmt_g(g1, sizeof g1, param);
                 rc = query_annots_add(&ev->annots, true,
                                       "quantile value should be between 0 and 1, got %s", g1);
             }

@@ -109,20 +109,4 @@ MP_NODISCARD int query_eval_aggregate(struct qev *ev, const struct query_expr *e
                                       struct qmat *out);
 MP_NODISCARD int query_eval_binary(struct qev *ev, const struct query_expr *e, struct qmat *out);
 
-/* Go fmt %g of a float64: shortest digits, exponent form when exp < -4 || exp >= 6. */
-void query_fmt_g(char *buf, size_t cap, double v);
-
-/* Kahan-Neumaier increment (promql.md 3.0). */
-static inline double query_kahan_inc(double inc, double sum, double *c)
-{
-    double t = sum + inc;
-    if (__builtin_isinf(t))
-        *c = 0;
-    else if (__builtin_fabs(sum) >= __builtin_fabs(inc))
-        *c += (sum - t) + inc;
-    else
-        *c += (inc - t) + sum;
-    return t;
-}
-
 #endif

@@ -6,8 +6,10 @@
  * and label_join in func_label.c.
  *
  * Arithmetic follows Go's math package where C differs: math.Min/Max propagate NaN (fmin/fmax
- * do not) and order signed zeros; float -> int64 conversion of NaN or out-of-range values gives
- * INT64_MIN as on amd64. */
+ * do not) and order signed zeros; Log, Log2 and Log10 use Go's algorithm (glibc's log rounds
+ * differently); float -> int64 conversion of NaN or out-of-range values gives INT64_MIN as on
+ * amd64. The other transcendental functions are glibc's and may differ from Go in the last bit
+ * (promql.md 6.4). */
 #include "query/func.h"
 
 #include <float.h>
@@ -58,12 +60,11 @@ static int cmp_nan_first(const void *pa, const void *pb)
 
 double query_quantile(double q, double *vals, size_t n)
 {
-    if (n == 0 || isnan(q))
+    double r;
+    if (n == 0)
         return NAN;
-    if (q < 0)
-        return -INFINITY;
-    if (q > 1)
-        return INFINITY;
+    if (query_quantile_outside(q, &r))
+        return r;
     qsort(vals, n, sizeof *vals, cmp_nan_first);
     double fn = (double)n;
     double rank = q * (fn - 1);
@@ -106,6 +107,21 @@ int query_fmt_go_g(struct mp_buf *out, double v)
     return mp_buf_append_str(out, tmp);
 }
 
+int query_func_warn_quantile(struct qcall *c, double q, struct mp_err *err)
+{
+    double r;
+    if (!query_quantile_outside(q, &r))
+        return 0;
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    int rc = query_fmt_go_g(&b, q);
+    if (rc == 0)
+        rc = query_annots_add(c->annots, true, "quantile value should be between 0 and 1, got %s",
+                              b.data);
+    mp_buf_fini(&b);
+    return rc ? query_func_oom(err) : 0;
+}
+
 int query_fmt_go_f(struct mp_buf *out, double v)
 {
     const char *sp = go_special(v);
@@ -123,6 +139,52 @@ static int simple(struct qcall *c, double (*fn)(double), struct mp_err *err)
             return rc;
     }
     return 0;
+}
+
+/* Go's math.Log (the fdlibm algorithm, which Go runs on amd64 as well): it is not correctly
+ * rounded, and glibc's log differs from it in the last bit for about 2% of inputs
+ * (golang/go#9546: Log(0.6023203277884887) = -0.5069658692305488, glibc ...486). */
+static double go_log(double x)
+{
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    const double l1 = 6.666666666666735130e-01, l2 = 3.999999999940941908e-01,
+                 l3 = 2.857142874366239149e-01, l4 = 2.222219843214978396e-01,
+                 l5 = 1.818357216161805012e-01, l6 = 1.531383769920937332e-01,
+                 l7 = 1.479819860511658591e-01;
+    if (isnan(x) || (isinf(x) && x > 0))
+        return x;
+    if (x < 0)
+        return NAN;
+    if (x == 0)
+        return -INFINITY;
+    int ki;
+    double f1 = frexp(x, &ki);
+    if (f1 < M_SQRT1_2) {
+        f1 *= 2;
+        ki--;
+    }
+    double f = f1 - 1, k = ki;
+    double s = f / (2 + f), s2 = s * s, s4 = s2 * s2;
+    double t1 = s2 * (l1 + s4 * (l3 + s4 * (l5 + s4 * l7)));
+    double t2 = s4 * (l2 + s4 * (l4 + s4 * l6));
+    double r = t1 + t2, hfsq = 0.5 * f * f;
+    return k * ln2_hi - ((hfsq - (s * (hfsq + r) + k * ln2_lo)) - f);
+}
+
+/* Go's math.Log2: exact for powers of two, else Log(frac) / Ln2 + exp. */
+static double go_log2(double x)
+{
+    int e;
+    double frac = frexp(x, &e);
+    if (frac == 0.5)
+        return e - 1;
+    return go_log(frac) * M_LOG2E + e;
+}
+
+/* Go's math.Log10: Log(x) * (1 / Ln10). */
+static double go_log10(double x)
+{
+    return go_log(x) * M_LOG10E;
 }
 
 static double v_rad(double v)
@@ -148,9 +210,9 @@ SIMPLE(ceil, ceil)
 SIMPLE(floor, floor)
 SIMPLE(exp, exp)
 SIMPLE(sqrt, sqrt)
-SIMPLE(ln, log)
-SIMPLE(log2, log2)
-SIMPLE(log10, log10)
+SIMPLE(ln, go_log)
+SIMPLE(log2, go_log2)
+SIMPLE(log10, go_log10)
 SIMPLE(sin, sin)
 SIMPLE(cos, cos)
 SIMPLE(tan, tan)

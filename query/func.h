@@ -23,6 +23,16 @@ static inline void query_kahan_inc(double inc, double *sum, double *c)
     *sum = t;
 }
 
+/* A quantile parameter outside [0, 1]: *out is NaN (q NaN), -Inf or +Inf and true is returned. */
+static inline bool query_quantile_outside(double q, double *out)
+{
+    if (isnan(q) || q < 0 || q > 1) {
+        *out = isnan(q) ? NAN : q < 0 ? -INFINITY : INFINITY;
+        return true;
+    }
+    return false;
+}
+
 /* promql.md 3.6: the q-quantile of vals[0..n) (sorted in place, NaN first). NaN for n == 0 or
  * q NaN, -Inf for q < 0, +Inf for q > 1. */
 double query_quantile(double q, double *vals, size_t n);
@@ -41,6 +51,9 @@ MP_NODISCARD int query_func_push_dropped(struct qcall *c, const struct mp_labels
 /* Appends an element that keeps its labels and its drop_name mark (last_over_time). */
 MP_NODISCARD int query_func_push_kept(struct qcall *c, const struct mp_labels *ls,
                                       bool drop_name, double v, struct mp_err *err);
+/* The warning for a quantile parameter outside [0, 1] ("quantile value should be between 0 and
+ * 1, got %g"); 0 if q is fine or the warning was added, MP_ENOMEM (err set). */
+MP_NODISCARD int query_func_warn_quantile(struct qcall *c, double q, struct mp_err *err);
 /* MP_ENOMEM with a message. */
 int query_func_oom(struct mp_err *err);
 

@@ -195,12 +195,9 @@ static bool almost_equal(double a, double b, double eps)
 static double bucket_quantile(double q, struct bucket *b, size_t n, bool *forced)
 {
     *forced = false;
-    if (isnan(q))
-        return NAN;
-    if (q < 0)
-        return -INFINITY;
-    if (q > 1)
-        return INFINITY;
+    double r;
+    if (query_quantile_outside(q, &r))
+        return r;
     qsort(b, n, sizeof *b, cmp_bucket);
     if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0))
         return NAN;
@@ -268,7 +265,8 @@ static double bucket_quantile(double q, struct bucket *b, size_t n, bool *forced
 /* ---- grouping ---------------------------------------------------------------------------- */
 
 struct group {
-    struct mp_labels *key; /* the sample's labels without le */
+    const struct mp_labels *first; /* the first sample's labels (borrowed from the argument) */
+    uint64_t hash;
     struct bucket *b;
     size_t n, cap;
 };
@@ -282,29 +280,53 @@ struct groups {
 
 static void groups_fini(struct groups *gs)
 {
-    for (size_t i = 0; i < gs->n; i++) {
-        mp_labels_release(gs->g[i].key);
+    for (size_t i = 0; i < gs->n; i++)
         mp_free(gs->g[i].b);
-    }
     mp_free(gs->g);
     mp_free(gs->slot);
 }
 
-/* The group of key (a reference the function takes over), created if new. NULL on OOM. */
-static struct group *group_get(struct groups *gs, struct mp_labels *key)
+static bool is_le(const struct mp_labels *ls, size_t i)
 {
+    return mp_str_eq(mp_labels_at(ls, i).name, MP_STR_LIT("le"));
+}
+
+/* Equal but for le (interned strings: equal content is the same pointer). */
+static bool same_but_le(const struct mp_labels *a, const struct mp_labels *b)
+{
+    size_t na = mp_labels_count(a), nb = mp_labels_count(b), i = 0, j = 0;
+    for (;;) {
+        while (i < na && is_le(a, i))
+            i++;
+        while (j < nb && is_le(b, j))
+            j++;
+        if (i == na || j == nb)
+            return i == na && j == nb;
+        if (mp_labels_name_at(a, i) != mp_labels_name_at(b, j) ||
+            mp_labels_value_at(a, i) != mp_labels_value_at(b, j))
+            return false;
+        i++;
+        j++;
+    }
+}
+
+/* The group of a sample's labels (all but le), created if new; no label set is built per
+ * sample. The hash leaves out __name__ too, the comparison does not. */
+static struct group *group_get(struct groups *gs, const struct mp_labels *ls)
+{
+    static const struct mp_str le = MP_STR_LIT("le");
+    uint64_t hash = mp_labels_hash_without(ls, &le, 1);
     size_t mask = gs->nslot - 1;
-    for (size_t h = (size_t)mp_labels_hash(key) & mask;; h = (h + 1) & mask) {
+    for (size_t h = (size_t)hash & mask;; h = (h + 1) & mask) {
         size_t s = gs->slot[h];
         if (s == 0) {
             gs->slot[h] = gs->n + 1;
-            gs->g[gs->n] = (struct group){.key = key};
+            gs->g[gs->n] = (struct group){.first = ls, .hash = hash};
             return &gs->g[gs->n++];
         }
-        if (mp_labels_equal(gs->g[s - 1].key, key)) {
-            mp_labels_release(key);
-            return &gs->g[s - 1];
-        }
+        struct group *g = &gs->g[s - 1];
+        if (g->hash == hash && same_but_le(g->first, ls))
+            return g;
     }
 }
 
@@ -352,17 +374,8 @@ static int hq_run(struct qcall *c, struct groups *gs)
     const struct qvector *v = c->args[1].vec;
     struct mp_str le = MP_STR_LIT("le");
     int rc = 0;
-    if (isnan(q) || q < 0 || q > 1) {
-        struct mp_buf b;
-        mp_buf_init(&b, 0);
-        rc = query_fmt_go_g(&b, q);
-        if (rc == 0)
-            rc = query_annots_add(c->annots, true,
-                                  "quantile value should be between 0 and 1, got %s", b.data);
-        mp_buf_fini(&b);
-        if (rc)
-            return rc;
-    }
+    if ((rc = query_func_warn_quantile(c, q, NULL)))
+        return rc;
     if (v->n == 0)
         return 0;
     gs->nslot = 16;
@@ -381,12 +394,7 @@ static int hq_run(struct qcall *c, struct groups *gs)
                 return rc;
             continue;
         }
-        mp_labels_builder_reset(c->lb, s->labels);
-        mp_labels_builder_del(c->lb, le);
-        struct mp_labels *key = NULL;
-        if (mp_labels_builder_labels(c->lb, &key, NULL))
-            return MP_ENOMEM;
-        struct group *g = group_get(gs, key);
+        struct group *g = group_get(gs, s->labels);
         if (bucket_add(g, upper, s->v, i))
             return MP_ENOMEM;
     }
@@ -394,8 +402,12 @@ static int hq_run(struct qcall *c, struct groups *gs)
         struct group *g = &gs->g[i];
         bool forced;
         double r = bucket_quantile(q, g->b, g->n, &forced);
-        struct mp_labels *out = query_drop_name(c->lb, mp_labels_acquire(g->key));
-        if (!out || query_vec_push(c->out, out, r, c->t_ms, false))
+        mp_labels_builder_reset(c->lb, g->first);
+        mp_labels_builder_del(c->lb, le);
+        mp_labels_builder_del(c->lb, MP_STR_LIT(MP_LABEL_METRIC_NAME));
+        struct mp_labels *out = NULL;
+        if (mp_labels_builder_labels(c->lb, &out, NULL) ||
+            query_vec_push(c->out, out, r, c->t_ms, false))
             return MP_ENOMEM;
         if (forced && (rc = query_annots_add(c->annots, false, MONOTONIC_INFO)))
             return rc;

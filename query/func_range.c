@@ -396,22 +396,11 @@ OVER_TIME(stdvar_over_time, stdvar_ot, false)
 int query_func_quantile_over_time(struct qcall *c, struct mp_err *err)
 {
     double q = c->args[0].scalar;
-    if (isnan(q) || q < 0 || q > 1) {
-        bool any = false; /* Prometheus warns once it evaluates a non-empty window */
-        for (size_t i = 0; i < c->args[1].nwin; i++)
-            any = any || c->args[1].win[i].n > 0;
-        if (any) {
-            struct mp_buf b;
-            mp_buf_init(&b, 0);
-            int rc = query_fmt_go_g(&b, q);
-            if (rc == 0)
-                rc = query_annots_add(c->annots, true,
-                                      "quantile value should be between 0 and 1, got %s", b.data);
-            mp_buf_fini(&b);
-            if (rc)
-                return query_func_oom(err);
-        }
-    }
+    bool any = false; /* Prometheus warns once it evaluates a non-empty window */
+    for (size_t i = 0; i < c->args[1].nwin; i++)
+        any = any || c->args[1].win[i].n > 0;
+    if (any && query_func_warn_quantile(c, q, err))
+        return MP_ENOMEM;
     struct rctx x = {.p1 = q};
     return with_scratch(c, 1, quantile_ot, &x, err);
 }

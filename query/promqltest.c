@@ -410,6 +410,7 @@ struct cmd {
     bool range, fail, warn, info, ordered;
     int64_t start_ms, end_ms, step_ms;
     char *query;
+    bool start_end; /* uses @ start() / @ end(): no range-mode check (they move with the range) */
     bool expect_scalar;
     double scalar;
     char *fail_msg;           /* expected_fail_message */
@@ -523,6 +524,38 @@ static int parse_load(struct cmd *c, struct mp_str rest, const struct line *ln, 
     return 0;
 }
 
+/* Whether e uses @ start() or @ end() anywhere. */
+static bool uses_start_end(const struct query_expr *e)
+{
+    if (!e)
+        return false;
+    switch (query_expr_kind(e)) {
+    case QUERY_VECTOR_SELECTOR:
+    case QUERY_MATRIX_SELECTOR: {
+        enum query_at at = query_at(e, NULL);
+        return at == QUERY_AT_START || at == QUERY_AT_END;
+    }
+    case QUERY_SUBQUERY: {
+        enum query_at at = query_at(e, NULL);
+        return at == QUERY_AT_START || at == QUERY_AT_END || uses_start_end(query_expr_inner(e));
+    }
+    case QUERY_PAREN:
+    case QUERY_UNARY:
+        return uses_start_end(query_expr_inner(e));
+    case QUERY_AGGREGATE:
+        return uses_start_end(query_expr_inner(e)) || uses_start_end(query_aggregate_param(e));
+    case QUERY_BINARY:
+        return uses_start_end(query_binary_lhs(e)) || uses_start_end(query_binary_rhs(e));
+    case QUERY_CALL:
+        for (size_t i = 0; i < query_call_nargs(e); i++)
+            if (uses_start_end(query_call_arg(e, i)))
+                return true;
+        return false;
+    default:
+        return false;
+    }
+}
+
 /* "eval[_fail|_warn|_info|_ordered] instant at T QUERY" or
  * "eval[_fail|_warn|_info] range from T to T step D QUERY" */
 static int parse_eval(struct cmd *c, struct mp_str first, struct mp_str rest, struct mp_err *err)
@@ -577,6 +610,7 @@ static int parse_eval(struct cmd *c, struct mp_str first, struct mp_str rest, st
     if (query_parse(rest.ptr, rest.len, &po, &e, &pe))
         return mp_err_set(err, MP_EPARSE, "invalid query %.*s: %s", (int)rest.len, rest.ptr,
                           pe.msg);
+    c->start_end = uses_start_end(e);
     query_expr_free(e);
     c->query = mp_xstrndup(rest.ptr, rest.len);
     return 0;
@@ -1169,7 +1203,7 @@ static void run_eval(struct env *v, const struct cmd *c)
     } else {
         check_annotations(&k, &r);
         compare(&k, &r);
-        if (k.ok && !c->range && !c->ordered && v->o->range_check &&
+        if (k.ok && !c->range && !c->ordered && !c->start_end && v->o->range_check &&
             (r.type == QUERY_TYPE_VECTOR || r.type == QUERY_TYPE_SCALAR))
             range_check(&k, &r);
     }

@@ -315,7 +315,8 @@ struct query_test_opts {
     const char *tmp_parent;          /* data dirs go below; NULL: $TMPDIR or /tmp */
     bool range_check;                /* also run instant evals as a range query over
                                       * [t-1m, t+1m] step 1m and check the middle step, as
-                                      * promqltest does (default true) */
+                                      * promqltest does (default true; skipped for
+                                      * eval_ordered and queries with @ start()/end()) */
     const struct query_test_exec *exec; /* NULL: the engine */
 };
 void query_test_opts_init(struct query_test_opts *o);

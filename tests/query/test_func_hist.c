@@ -166,3 +166,22 @@ Test(func_hist, groups_by_all_labels_but_le)
     cr_assert(!f.out.s[0].drop_name);
     fx_fini(&f);
 }
+
+Test(func_hist, the_metric_name_is_part_of_the_group)
+{
+    struct fx f;
+    fx_init(&f, 1000);
+    fx_scalar(&f, 0, 0.5);
+    fx_vector(&f, 1);
+    for (size_t k = 0; k < 4; k++) {
+        fx_elem(&f, 1, fx_labels(&f, "__name__", "x_bucket", "le", spec[k].le, "z", "1", NULL),
+                spec[k].count);
+        fx_elem(&f, 1, fx_labels(&f, "__name__", "y_bucket", "le", spec[k].le, "z", "1", NULL),
+                spec[k].count);
+    }
+    cr_assert_eq(fx_run(&f, "histogram_quantile"), 0);
+    cr_assert_eq(f.out.n, 2); /* same labels once the names go: the evaluator reports that */
+    fx_assert_labels(&f, 0, "{z=\"1\"}");
+    fx_assert_labels(&f, 1, "{z=\"1\"}");
+    fx_fini(&f);
+}

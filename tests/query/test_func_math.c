@@ -29,6 +29,14 @@ Test(func_math, elementwise)
     fx_assert_same(math1("floor", -1.2), -2);
     fx_assert_same(math1("exp", 1), 2.718281828459045);
     fx_assert_same(math1("ln", 10), 2.302585092994046);
+    fx_assert_same(math1("ln", 0.6023203277884887), -0.5069658692305488); /* Go, not glibc */
+    fx_assert_same(math1("ln", INFINITY), INFINITY);
+    fx_assert_same(math1("ln", NAN), NAN);
+    fx_assert_same(math1("log2", 10), 3.321928094887362);
+    fx_assert_same(math1("log2", 0.25), -2);
+    fx_assert_same(math1("log2", 0), -INFINITY);
+    fx_assert_same(math1("log2", -8), NAN);
+    fx_assert_same(math1("log10", 2), 0.3010299956639812);
     fx_assert_same(math1("ln", -1), NAN);
     fx_assert_same(math1("ln", 0), -INFINITY);
     fx_assert_same(math1("log2", 8), 3);
@@ -170,18 +178,6 @@ Test(func_math, scalar_vector_time_pi)
     fx_fini(&f);
 }
 
-static double date_of(const char *fn, double unix_s)
-{
-    struct fx f;
-    fx_init(&f, 0);
-    fx_vector(&f, 0);
-    fx_elem(&f, 0, fx_labels(&f, "__name__", "t", "a", "b", NULL), unix_s);
-    double v = fx_one(&f, fn);
-    fx_assert_labels(&f, 0, "{a=\"b\"}");
-    fx_fini(&f);
-    return v;
-}
-
 struct date_case {
     double t;
     double minute, hour, dow, dom, doy, dim, month, year;
@@ -204,14 +200,14 @@ Test(func_date, calendar_boundaries)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct date_case *c = &cases[i];
-        fx_assert_same(date_of("minute", c->t), c->minute);
-        fx_assert_same(date_of("hour", c->t), c->hour);
-        fx_assert_same(date_of("day_of_week", c->t), c->dow);
-        fx_assert_same(date_of("day_of_month", c->t), c->dom);
-        fx_assert_same(date_of("day_of_year", c->t), c->doy);
-        fx_assert_same(date_of("days_in_month", c->t), c->dim);
-        fx_assert_same(date_of("month", c->t), c->month);
-        fx_assert_same(date_of("year", c->t), c->year);
+        fx_assert_same(math1("minute", c->t), c->minute);
+        fx_assert_same(math1("hour", c->t), c->hour);
+        fx_assert_same(math1("day_of_week", c->t), c->dow);
+        fx_assert_same(math1("day_of_month", c->t), c->dom);
+        fx_assert_same(math1("day_of_year", c->t), c->doy);
+        fx_assert_same(math1("days_in_month", c->t), c->dim);
+        fx_assert_same(math1("month", c->t), c->month);
+        fx_assert_same(math1("year", c->t), c->year);
     }
 }
 
@@ -229,9 +225,9 @@ Test(func_date, default_is_the_step_time)
     fx_assert_same(fx_one(&f, "minute"), 59);
     fx_fini(&f);
     /* NaN and infinities must not be undefined behaviour (Go gives its min-int64 date) */
-    (void)date_of("year", NAN);
-    (void)date_of("year", INFINITY);
-    (void)date_of("day_of_week", -INFINITY);
+    (void)math1("year", NAN);
+    (void)math1("year", INFINITY);
+    (void)math1("day_of_week", -INFINITY);
 }
 
 Test(func_table, every_function_is_wired)
@@ -324,4 +320,23 @@ Test(func_format, quantile_helper)
     fx_assert_same(query_quantile(1.1, v, 4), INFINITY);
     double w[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10.5};
     fx_assert_same(query_quantile(0.9, w, 10), 9.149999999999999);
+}
+
+/* Bit-exact against Go: testdata/func_go_math.txt holds Prometheus's results (see its header). */
+Test(func_math, matches_go_for_the_logarithms_and_exact_functions)
+{
+    FILE *fp = fopen(MP_TESTDATA_DIR "/func_go_math.txt", "r");
+    cr_assert_not_null(fp);
+    char line[256], fn[32];
+    size_t n = 0;
+    while (fgets(line, sizeof line, fp)) {
+        if (line[0] == '#')
+            continue;
+        double in, want;
+        cr_assert_eq(sscanf(line, "%31s %lf %lf", fn, &in, &want), 3, "%s", line);
+        fx_assert_same(math1(fn, in), want);
+        n++;
+    }
+    fclose(fp);
+    cr_assert_geq(n, 300);
 }

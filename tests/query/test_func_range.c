@@ -10,30 +10,36 @@
 static const struct query_point counter6[] = {{S(0), 0},  {S(10), 10}, {S(20), 20},
                                               {S(30), 30}, {S(40), 40}, {S(50), 50}};
 
-/* one series of the given points, window [t - range, t] */
-static double one_window(const char *fn, int64_t t, int64_t range, const struct query_point *p,
-                         size_t n)
+/* fn over one series of the given points, window [t - range, t]: the number of outputs, and
+ * the value of the first in *v */
+static size_t run_window(const char *fn, int64_t t, int64_t range, const struct query_point *p,
+                         size_t n, double *v)
 {
     struct fx f;
     fx_init(&f, t);
     fx_matrix(&f, 0, range);
     fx_window(&f, 0, fx_labels(&f, "__name__", "x_total", NULL), p, n);
-    double v = fx_one(&f, fn);
+    cr_assert_eq(fx_run(&f, fn), 0, "%s: %s", fn, f.err.msg);
+    size_t k = f.out.n;
+    if (k)
+        *v = f.out.s[0].v;
     fx_fini(&f);
+    return k;
+}
+
+static double one_window(const char *fn, int64_t t, int64_t range, const struct query_point *p,
+                         size_t n)
+{
+    double v = 0;
+    cr_assert_eq(run_window(fn, t, range, p, n, &v), 1, "%s", fn);
     return v;
 }
 
 static size_t n_outputs(const char *fn, int64_t t, int64_t range, const struct query_point *p,
                         size_t n)
 {
-    struct fx f;
-    fx_init(&f, t);
-    fx_matrix(&f, 0, range);
-    fx_window(&f, 0, fx_labels(&f, "__name__", "x_total", NULL), p, n);
-    cr_assert_eq(fx_run(&f, fn), 0);
-    size_t k = f.out.n;
-    fx_fini(&f);
-    return k;
+    double v;
+    return run_window(fn, t, range, p, n, &v);
 }
 
 Test(func_rate, spec_worked_values)
@@ -96,30 +102,29 @@ Test(func_rate, fewer_than_two_samples_give_nothing)
     cr_assert_eq(n_outputs("sum_over_time", S(60), S(60), one, 0), 0);
 }
 
-Test(func_rate, offset_and_at_move_the_window)
+/* rate of counter6 through the call expr at step t (query end end_ms) */
+static double rate_expr(const char *expr, int64_t t, int64_t end_ms)
 {
     struct fx f;
-    fx_init(&f, S(85));
-    fx_expr(&f, "rate(x_total[1m] offset 30s)");
+    fx_init(&f, t);
+    f.c.end_ms = end_ms;
+    fx_expr(&f, expr);
     fx_matrix(&f, 0, S(60));
     fx_window(&f, 0, fx_labels(&f, "__name__", "x_total", NULL), counter6, 6);
-    fx_assert_same(fx_one(&f, "rate"), 0.9166666666666666);
+    double v = fx_one(&f, "rate");
     fx_fini(&f);
+    return v;
+}
 
-    fx_init(&f, S(1000));
-    fx_expr(&f, "rate(x_total[1m] @ 85 offset 30s)");
-    fx_matrix(&f, 0, S(60));
-    fx_window(&f, 0, fx_labels(&f, "__name__", "x_total", NULL), counter6, 6);
-    fx_assert_same(fx_one(&f, "rate"), 0.9166666666666666);
-    fx_fini(&f);
-
-    fx_init(&f, S(1000));
-    f.c.end_ms = S(55);
-    fx_expr(&f, "rate(x_total[1m:10s] @ end())");
-    fx_matrix(&f, 0, S(60));
-    fx_window(&f, 0, fx_labels(&f, "__name__", "x_total", NULL), counter6, 6);
-    fx_assert_same(fx_one(&f, "rate"), 0.9166666666666666);
-    fx_fini(&f);
+Test(func_rate, offset_and_at_move_the_window)
+{
+    /* all three windows end at 55 s */
+    fx_assert_same(rate_expr("rate(x_total[1m] offset 30s)", S(85), S(85)), 0.9166666666666666);
+    fx_assert_same(rate_expr("rate(x_total[1m] @ 85 offset 30s)", S(1000), S(1000)),
+                   0.9166666666666666);
+    fx_assert_same(rate_expr("rate(x_total[1m:10s] @ end())", S(1000), S(55)), 0.9166666666666666);
+    fx_assert_same(rate_expr("rate((x_total[1m:10s] offset -5s))", S(50), S(50)),
+                   0.9166666666666666);
 }
 
 Test(func_rate, names_are_dropped_and_non_counters_get_an_info)

@@ -262,18 +262,24 @@ static int fake_range(void *ctx, struct tsdb *db, const char *q, size_t len, int
 
 static const struct query_test_exec fake = {NULL, fake_instant, fake_range};
 
-/* Runs src on the fake engine; returns the number of failed evals, log in *log (mp_free). */
-static size_t run(const char *src, size_t *evals, char **log)
+/* Runs src (named name) on the fake engine into a fresh *rep. */
+static int run_rc(const char *name, const char *src, struct query_test_report *rep,
+                  struct mp_err *err)
 {
     struct query_test_opts o;
     query_test_opts_init(&o);
     o.exec = &fake;
+    query_test_report_init(rep);
+    mp_err_clear(err);
+    return query_test_run_buffer(name, src, strlen(src), &o, rep, err);
+}
+
+/* Runs src on the fake engine; returns the number of failed evals, log in *log (mp_free). */
+static size_t run(const char *src, size_t *evals, char **log)
+{
     struct query_test_report rep;
-    query_test_report_init(&rep);
     struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(query_test_run_buffer("f.test", src, strlen(src), &o, &rep, &err), 0, "%s",
-                 err.msg);
+    cr_assert_eq(run_rc("f.test", src, &rep, &err), 0, "%s", err.msg);
     size_t n;
     *log = mp_buf_take(&rep.log, &n);
     if (evals)
@@ -369,19 +375,12 @@ Test(promqltest, range_mode_check)
 
 Test(promqltest, loads_into_storage)
 {
-    /* a load that the storage rejects (same timestamp twice is impossible in the notation, but
-     * a value sequence that is too old for the head after a later one is) */
-    struct query_test_opts o;
-    query_test_opts_init(&o);
-    o.exec = &fake;
+    /* a later load older than what the storage holds: the storage's error stops the file */
     struct query_test_report rep;
-    query_test_report_init(&rep);
     struct mp_err err;
-    mp_err_clear(&err);
     const char *src = "load 1h\n  m 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 "
                       "24 25 26 27 28 29 30\n\nload 1m\n  m 1\n";
-    int rc = query_test_run_buffer("s.test", src, strlen(src), &o, &rep, &err);
-    cr_expect_neq(rc, 0);
+    cr_expect_neq(run_rc("s.test", src, &rep, &err), 0);
     cr_expect(strncmp(err.msg, "s.test:4: load", 14) == 0, "%s", err.msg);
     query_test_report_fini(&rep);
 }
