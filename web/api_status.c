@@ -336,8 +336,9 @@ static void on_target(void *ctx, const struct scrape_target_info *t)
     bool dropped = t->labels == NULL;
     if (dropped != tw->dropped_pass || !t->pool)
         return;
+    if (!pool_wanted(tw, t->pool))
+        return;
     if (dropped) {
-        /* counted for droppedTargetCounts whatever the scrapePool filter */
         size_t i = 0;
         while (i < tw->ncount && strcmp(tw->cpool[i], t->pool) != 0)
             i++;
@@ -350,8 +351,6 @@ static void on_target(void *ctx, const struct scrape_target_info *t)
         }
         tw->count[i]++;
     }
-    if (!pool_wanted(tw, t->pool))
-        return;
     struct web_json *w = tw->w;
     web_json_obj_begin(w);
     web_json_key(w, "discoveredLabels");

@@ -459,6 +459,10 @@ Test(api, targets_and_metadata_from_the_manager)
            "\"droppedTargetCounts\":{\"b\":1}}}");
     EXPECT(&f, "/api/v1/targets?state=dropped&scrapePool=a", 200,
            "{\"status\":\"success\",\"data\":{\"activeTargets\":[],\"droppedTargets\":[],"
+           "\"droppedTargetCounts\":{}}}");
+    EXPECT(&f, "/api/v1/targets?state=any&scrapePool=b", 200,
+           "{\"status\":\"success\",\"data\":{\"activeTargets\":[],\"droppedTargets\":"
+           "[{\"discoveredLabels\":{\"__address__\":\"z:3\",\"job\":\"b\"}}],"
            "\"droppedTargetCounts\":{\"b\":1}}}");
     EXPECT(&f, "/api/v1/scrape_pools", 200,
            "{\"status\":\"success\",\"data\":{\"scrapePools\":[\"a\",\"b\"]}}");
