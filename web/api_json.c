@@ -88,6 +88,10 @@ static int layout(char *buf, size_t cap, bool neg, const char *d, int nd, int e,
         }
     }
     out[n] = '\0';
+    if ((size_t)n < cap) {
+        memcpy(buf, out, (size_t)n + 1);
+        return n;
+    }
     return snprintf(buf, cap, "%s", out);
 }
 
@@ -98,12 +102,36 @@ static bool exp_range(double a)
 
 /* Shortest digits of v laid out with exp_digits-wide exponents in the 'e' range, plain
  * decimal elsewhere (exp_digits 0: always plain). */
+/* Decimal digits of u at buf (cap >= 24), returns the length. */
+static int utoa(uint64_t u, char *buf)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    for (int i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return n;
+}
+
 static int format(double v, int exp_digits, char *buf, size_t cap)
 {
     if (!isfinite(v))
         return special(v, buf, cap);
     if (v == 0)
         return snprintf(buf, cap, signbit(v) ? "-0" : "0");
+    /* fast path: integers below 1e15 print all their digits, never an exponent */
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v && cap >= 24) {
+        int64_t i = (int64_t)v;
+        if (i < 0) {
+            buf[0] = '-';
+            return 1 + utoa((uint64_t)-i, buf + 1);
+        }
+        return utoa((uint64_t)i, buf);
+    }
     char d[24];
     int e;
     int nd = shortest(v, d, &e);
@@ -124,11 +152,24 @@ int web_ts_format(int64_t t_ms, char *buf, size_t cap)
 {
     /* |INT64_MIN| does not fit: split on the unsigned magnitude */
     uint64_t a = t_ms < 0 ? (uint64_t)0 - (uint64_t)t_ms : (uint64_t)t_ms;
-    const char *sign = t_ms < 0 ? "-" : "";
-    if (a % 1000 == 0)
-        return snprintf(buf, cap, "%s%llu", sign, (unsigned long long)(a / 1000));
-    return snprintf(buf, cap, "%s%llu.%03u", sign, (unsigned long long)(a / 1000),
-                    (unsigned)(a % 1000));
+    char out[32];
+    int n = 0;
+    if (t_ms < 0)
+        out[n++] = '-';
+    n += utoa(a / 1000, out + n);
+    unsigned ms = (unsigned)(a % 1000);
+    if (ms) {
+        out[n++] = '.';
+        out[n++] = (char)('0' + ms / 100);
+        out[n++] = (char)('0' + ms / 10 % 10);
+        out[n++] = (char)('0' + ms % 10);
+    }
+    out[n] = '\0';
+    if ((size_t)n < cap) {
+        memcpy(buf, out, (size_t)n + 1);
+        return n;
+    }
+    return snprintf(buf, cap, "%s", out);
 }
 
 /* ---- writer ---- */
