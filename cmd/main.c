@@ -3,7 +3,9 @@
  * the HTTP server and waits for signals. The only file that knows every module: it wires them
  * together and owns the process's life cycle.
  *
- *   start -> flags -> logging -> config (fatal if invalid) -> web (ready) -> signal loop
+ *   start -> flags -> logging -> config (fatal if invalid) -> query engine -> web + API
+ *   routes (503 until ready) -> storage (WAL replay) -> API gets the storage -> ready ->
+ *   signal loop
  *   SIGHUP or POST /-/reload: load a new config; on success swap it in, else keep the old one
  *   SIGTERM, SIGINT or POST /-/quit: stop the web server, free everything, exit 0
  *
@@ -26,7 +28,9 @@
 #include "common/metrics.h"
 #include "common/str.h"
 #include "common/time.h"
+#include "common/labels.h"
 #include "configs/config.h"
+#include "query/query.h"
 #include "tsdb/tsdb.h"
 #include "web/web.h"
 
@@ -44,7 +48,9 @@
  * swaps it. Until other modules hold config snapshots, the old config is freed at swap. */
 struct server {
     const struct cmd_flags *flags;
+    struct cmd_flags_state *fstate; /* for /api/v1/status/flags */
     struct tsdb *db;
+    struct query_engine *engine;
     pthread_mutex_t cfg_mu;
     struct cfg_config *cfg;
     struct mp_gauge *reload_ok;
@@ -211,6 +217,119 @@ static int make_dirs(const char *path, struct mp_err *err)
     return 0;
 }
 
+/* ---- what the HTTP API asks of main (web_api_deps callbacks) ---- */
+
+static int api_config_yaml(void *ctx, struct mp_buf *out, struct mp_err *err)
+{
+    struct server *s = ctx;
+    pthread_mutex_lock(&s->cfg_mu);
+    int rc = s->cfg ? cfg_config_to_yaml(s->cfg, out) : 0;
+    pthread_mutex_unlock(&s->cfg_mu);
+    return rc ? mp_err_set(err, rc, "couldn't marshal configuration: %s", mp_strerror(rc)) : 0;
+}
+
+static void api_flags(void *ctx, void (*fn)(void *fctx, const char *name, const char *value),
+                      void *fctx)
+{
+    struct server *s = ctx;
+    cmd_flags_each(s->fstate, fn, fctx);
+}
+
+static void api_runtime(void *ctx, struct web_api_runtime *out)
+{
+    struct server *s = ctx;
+    out->reload_config_success = mp_gauge_get(s->reload_ok) == 1;
+    /* Prometheus: time.Unix(seconds, 0) of the reload gauge */
+    out->last_config_time_ms = (int64_t)mp_gauge_get(s->reload_ts) * 1000;
+    out->corruption_count = 0;
+}
+
+static struct mp_labels *api_external_labels(void *ctx)
+{
+    struct server *s = ctx;
+    struct mp_labels *ls = NULL;
+    pthread_mutex_lock(&s->cfg_mu);
+    size_t n = s->cfg ? s->cfg->global.nexternal_labels : 0;
+    struct mp_label *l = n ? mp_xmalloc(n * sizeof *l) : NULL;
+    for (size_t i = 0; i < n; i++)
+        l[i] = (struct mp_label){mp_str_c(s->cfg->global.external_labels[i].name),
+                                 mp_str_c(s->cfg->global.external_labels[i].value)};
+    if (n && mp_labels_create(l, n, &ls, NULL) != 0)
+        ls = NULL;
+    pthread_mutex_unlock(&s->cfg_mu);
+    mp_free(l);
+    return ls;
+}
+
+/* Prometheus's storageRetention text: "15d", "512MiB", "15d or 512MiB". */
+static void retention_text(const struct cmd_flags *f, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    if (f->tsdb_retention_time_ms > 0)
+        n = (size_t)mp_duration_format(f->tsdb_retention_time_ms, buf, cap);
+    if (f->tsdb_retention_size_bytes > 0 && n < cap) {
+        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        int64_t v = f->tsdb_retention_size_bytes;
+        size_t u = 0;
+        while (u + 1 < sizeof units / sizeof units[0] && v % 1024 == 0) {
+            v /= 1024;
+            u++;
+        }
+        snprintf(buf + n, cap - n, "%s%lld%s", n ? " or " : "", (long long)v, units[u]);
+    }
+}
+
+/* The engine with the --query.* flags and the PromQL feature flags. */
+static int create_engine(struct server *s, struct mp_err *err)
+{
+    const struct cmd_flags *f = s->flags;
+    struct query_engine_opts o;
+    query_engine_opts_init(&o);
+    o.lookback_delta_ms = f->query_lookback_delta_ms;
+    o.timeout_ms = f->query_timeout_ms;
+    o.max_samples = f->query_max_samples;
+    o.max_concurrency = f->query_max_concurrency > INT32_MAX ? INT32_MAX
+                                                              : (int)f->query_max_concurrency;
+    o.parse.experimental_functions = (f->features & CMD_FEATURE_PROMQL_EXPERIMENTAL_FUNCTIONS) != 0;
+    o.delayed_name_removal = (f->features & CMD_FEATURE_PROMQL_DELAYED_NAME_REMOVAL) != 0;
+    o.metrics = mp_metrics_default();
+    return query_engine_create(&o, &s->engine, err);
+}
+
+/* Registers the HTTP API; the storage is handed over once it is open. */
+static int register_api(struct server *s, struct web_server *web, const char *retention,
+                        struct web_api **out, struct mp_err *err)
+{
+    const struct cmd_flags *f = s->flags;
+    struct web_api_deps d;
+    web_api_deps_init(&d);
+    d.engine = s->engine;
+    d.experimental_functions = (f->features & CMD_FEATURE_PROMQL_EXPERIMENTAL_FUNCTIONS) != 0;
+    /* Scrape manager hook: none yet. When it exists, set
+     *   d.scrape = <the struct scrape_manager *>;
+     *   d.targets = scrape_manager_targets; d.metadata = scrape_manager_metadata;
+     * and /api/v1/targets, targets/metadata, metadata and scrape_pools fill in. */
+    d.scrape = NULL;
+    d.ctx = s;
+    d.config_yaml = api_config_yaml;
+    d.flags = api_flags;
+    d.runtime = api_runtime;
+    d.external_labels = api_external_labels;
+    d.version = MP_VERSION;
+    d.revision = MP_REVISION;
+    d.branch = MP_BRANCH;
+    d.build_user = "meshprom";
+    d.build_date = __DATE__ " " __TIME__;
+    d.go_version = "none (C)";
+    d.storage_retention = retention;
+    d.lookback_delta_ms = f->query_lookback_delta_ms;
+    d.enable_admin = f->web_enable_admin_api;
+    d.enable_remote_write = f->web_enable_remote_write_receiver ||
+                            (f->features & CMD_FEATURE_REMOTE_WRITE_RECEIVER) != 0;
+    return web_api_register(web, &d, out, err);
+}
+
 /* Waits for signals until one asks for shutdown. */
 static void signal_loop(struct server *s, const sigset_t *set)
 {
@@ -290,10 +409,13 @@ int main(int argc, char **argv)
     if (flags.features & CMD_FEATURE_AGENT)
         MP_LOG_WARN("Agent mode is not supported by meshprom, running as a server");
 
-    struct server s = {.flags = &flags};
+    struct server s = {.flags = &flags, .fstate = fstate};
     pthread_mutex_init(&s.cfg_mu, NULL);
     int status = 1;
     struct web_server *web = NULL;
+    struct web_api *api = NULL;
+    char retention[96];
+    retention_text(&flags, retention, sizeof retention);
     struct cfg_web_gate *web_gate = NULL;
     char *tls_cert = NULL, *tls_key = NULL, tls_prio[128] = "";
 
@@ -349,8 +471,12 @@ int main(int argc, char **argv)
             wopt.tls_priorities = tls_prio;
         }
     }
+    if (create_engine(&s, &err) != 0) {
+        MP_LOG_ERROR("Invalid query engine options", MP_KV_STR("err", err.msg));
+        goto out;
+    }
     if (web_server_create(&wopt, &web, &err) != 0 || web_ui_register(web, &err) != 0 ||
-        web_server_start(web, &err) != 0) {
+        register_api(&s, web, retention, &api, &err) != 0 || web_server_start(web, &err) != 0) {
         MP_LOG_ERROR("Unable to start web server", MP_KV_STR("err", err.msg));
         goto out;
     }
@@ -360,6 +486,7 @@ int main(int argc, char **argv)
         MP_LOG_ERROR("Opening storage failed", MP_KV_STR("err", err.msg));
         goto out;
     }
+    web_api_set_storage(api, s.db, NULL);
     web_server_set_ready(web, true);
     MP_LOG_INFO("Server is ready to receive web requests.");
 
@@ -368,6 +495,8 @@ int main(int argc, char **argv)
 
 out:
     web_server_destroy(web);
+    web_api_destroy(api);
+    query_engine_destroy(s.engine);
     tsdb_close(s.db);
     cfg_web_gate_destroy(web_gate);
     if (tls_key)

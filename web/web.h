@@ -160,4 +160,84 @@ void web_response_body_copy(struct web_response *resp, const void *p, size_t len
  * MP_EINVAL / MP_EEXISTS as web_server_route. */
 MP_NODISCARD int web_ui_register(struct web_server *srv, struct mp_err *err);
 
+/* ---- Prometheus HTTP API v1 (web/api*.c, web/federate.c) -------------------------------------
+ *
+ * web_api_register adds the /api/v1/... routes of Prometheus 2.55 (protocols.md 4.1-4.5, 4.9,
+ * 5.4) and /federate (4.7) to a server that is not running yet. Responses are the JSON
+ * envelope {"status","data","errorType","error","warnings","infos"} with errorType -> HTTP
+ * status bad_data 400, execution 422, canceled 499, timeout 503, internal 500, not_found 404,
+ * unavailable 500; values and timestamps are written as Prometheus writes them (4.4).
+ *
+ * Ownership: deps is copied (strings duplicated); the db, engine, scrape manager and the
+ * callbacks' ctx are borrowed and must outlive the server's handlers (destroy the server,
+ * then the api). Thread safety: handlers run concurrently; the api state is immutable after
+ * registration except for a mutex-guarded pool of remote-write decode caches. */
+struct tsdb;
+struct query_engine;
+struct scrape_manager;
+struct scrape_target_info;
+struct scrape_metadata_info;
+struct mp_labels;
+
+/* /api/v1/status/runtimeinfo values that change while the server runs. */
+struct web_api_runtime {
+    bool reload_config_success;
+    int64_t last_config_time_ms; /* 0: never loaded */
+    int64_t corruption_count;
+};
+
+struct web_api_deps {
+    struct tsdb *db;             /* NULL until web_api_set_storage (main opens the storage
+                                  * after the server has started, so that the API can answer
+                                  * 503 during WAL replay) */
+    struct query_engine *engine; /* NULL: query endpoints answer 422 execution "no engine" */
+    bool experimental_functions; /* parse options of format_query / selectors */
+    /* Scrape manager hook: NULL manager (or functions) = no targets and no metadata, the
+     * empty shapes. main sets targets = scrape_manager_targets, metadata =
+     * scrape_manager_metadata (function pointers so that web/ needs no link to scraper/). */
+    struct scrape_manager *scrape;
+    void (*targets)(struct scrape_manager *m, bool active, bool dropped,
+                    void (*fn)(void *ctx, const struct scrape_target_info *t), void *ctx);
+    void (*metadata)(struct scrape_manager *m,
+                     void (*fn)(void *ctx, const struct scrape_metadata_info *md), void *ctx);
+    /* Callbacks into main (ctx below); each may be NULL. config_yaml appends the YAML of the
+     * configuration in force (/status/config). flags calls fn for each flag (name without
+     * dashes, value). runtime fills the changing runtimeinfo fields. external_labels returns a
+     * new reference to the current external labels (NULL: none) for /federate. */
+    void *ctx;
+    int (*config_yaml)(void *ctx, struct mp_buf *out, struct mp_err *err);
+    void (*flags)(void *ctx, void (*fn)(void *fctx, const char *name, const char *value),
+                  void *fctx);
+    void (*runtime)(void *ctx, struct web_api_runtime *out);
+    struct mp_labels *(*external_labels)(void *ctx);
+    /* /status/buildinfo (NULL fields print as ""); /status/runtimeinfo constants */
+    const char *version, *revision, *branch, *build_user, *build_date, *go_version;
+    const char *storage_retention; /* "15d", "1GiB", "15d or 1GiB" */
+    int64_t start_time_ms;         /* 0: the time of registration */
+    int64_t lookback_delta_ms;     /* /federate; default 5 min */
+    bool enable_admin;             /* --web.enable-admin-api */
+    bool enable_remote_write;      /* --web.enable-remote-write-receiver */
+    size_t rw_max_body_bytes;      /* remote write limits (remote.h); 0 = remote's default */
+    size_t rw_max_decoded_bytes;
+    size_t rw_max_memory_bytes;
+    int64_t rw_max_ahead_ms;       /* default REMOTE_WRITE_MAX_AHEAD_MS; < 0 = no limit */
+    size_t rw_cache_keep_bytes;    /* per cached decoder; default 8 MiB; 0 after init = none */
+    size_t rw_caches;              /* decoders kept for reuse; default 4 */
+};
+void web_api_deps_init(struct web_api_deps *d);
+
+struct web_api; /* opaque: what the handlers share */
+
+/* Registers the routes on srv (before web_server_start). MP_EINVAL (server running, bad
+ * deps), MP_EEXISTS (a route taken). *out is freed with web_api_destroy after the server has
+ * been destroyed or stopped. */
+MP_NODISCARD int web_api_register(struct web_server *srv, const struct web_api_deps *deps,
+                                  struct web_api **out, struct mp_err *err);
+/* Hands the opened storage (and the engine, unless NULL) to the handlers. Call before
+ * web_server_set_ready(srv, true): every handler that reads them runs behind the readiness
+ * gate (/api/v1/... in the server, /federate in its handler), whose atomic flag publishes
+ * them. */
+void web_api_set_storage(struct web_api *api, struct tsdb *db, struct query_engine *engine);
+void web_api_destroy(struct web_api *api); /* NULL is a no-op */
+
 #endif
