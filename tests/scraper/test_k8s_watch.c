@@ -565,3 +565,75 @@ Test(k8s_watch, in_cluster_needs_environment_and_token)
     cfg_config_destroy(cfg);
     nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
+
+static size_t lines_of(struct sd_rec *r)
+{
+    char *t = sd_rec_text(r, "k");
+    size_t n = 0;
+    for (const char *p = t; p && *p; p++)
+        n += *p == '\n';
+    free(t);
+    return n;
+}
+
+static bool wait_lines(struct sd_rec *r, size_t want)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (lines_of(r) == want)
+            return true;
+        sd_sleep_ms(10);
+    }
+    return false;
+}
+
+Test(k8s_watch, relist_pages_with_continue)
+{
+    char name[32], ip[32];
+    for (int i = 0; i < 600; i++) {
+        snprintf(name, sizeof name, "p%03d", i);
+        snprintf(ip, sizeof ip, "10.1.%d.%d", i / 250, i % 250 + 1);
+        put_pod("default", name, ip, "web");
+    }
+    char *y = yaml_for("pod", NULL);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    cr_assert(wait_lines(r, 600));
+    cr_assert(wait_watches(1));
+    cr_assert_eq(count_requests("/api/v1/pods", 0, "continue="), 0,
+                 "resourceVersion=0 is served unpaginated");
+    meshsim_k8s_stall_watches(fake, true);
+    del(MESHSIM_K8S_PODS, "default", "p000");
+    meshsim_k8s_compact(fake);
+    meshsim_k8s_drop_watches(fake, false);
+    meshsim_k8s_stall_watches(fake, false);
+    cr_assert(wait_lines(r, 599));
+    cr_assert(wait_requests("/api/v1/pods", 0, "continue=", 1), "the re-list is paged");
+    free(y);
+    sd_rec_stop(r);
+}
+
+Test(k8s_watch, rotated_token_file_is_reread)
+{
+    strcpy(tmpdir, "/tmp/k8srotXXXXXX");
+    cr_assert(mkdtemp(tmpdir));
+    write_tmp("token", "one");
+    meshsim_k8s_set_token(fake, "one");
+    put_pod("default", "a", "10.0.0.1", "web");
+    char extra[512];
+    snprintf(extra, sizeof extra, "    bearer_token_file: %s/token\n", tmpdir);
+    char *y = yaml_for("pod", extra);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"}, b = {MESHSIM_K8S_PODS, "default", "b"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    cr_assert(wait_watches(1));
+    write_tmp("token", "two");
+    meshsim_k8s_set_token(fake, "two");
+    meshsim_k8s_drop_watches(fake, false);
+    cr_assert(wait_requests("/api/v1/pods", 1, NULL, 2));
+    cr_assert(wait_watches(1));
+    put_pod("default", "b", "10.0.0.2", "db");
+    struct ref ab[] = {a, b};
+    cr_assert(wait_expected(r, ab, 2, NULL, 0));
+    free(y);
+    sd_rec_stop(r);
+    nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
