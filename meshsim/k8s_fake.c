@@ -766,10 +766,10 @@ int meshsim_k8s_create(const char *listen, const struct meshsim_k8s_opts *o,
     pthread_mutex_init(&k->mu, NULL);
     pthread_cond_init(&k->stop_cv, NULL);
 
-    k->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                                MHD_ALLOW_SUSPEND_RESUME,
-                            0, NULL, NULL, handle, k, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_END);
+    k->d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME,
+                         0, NULL, NULL, handle, k, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_END);
     if (k->d == NULL) {
         meshsim_k8s_destroy(k);
         return mp_err_set(err, MP_EIO, "k8s fake: cannot listen on %s", listen);
@@ -1014,8 +1014,8 @@ int meshsim_k8s_delete(struct meshsim_k8s *k, enum meshsim_k8s_kind kind, const 
     ptrdiff_t at = store_find(s, ns, name);
     if (at < 0) {
         pthread_mutex_unlock(&k->mu);
-        return mp_err_set(err, MP_ENOTFOUND, "k8s fake: %s %s/%s not found",
-                          kinds[kind].resource, ns, name);
+        return mp_err_set(err, MP_ENOTFOUND, "k8s fake: %s %s/%s not found", kinds[kind].resource,
+                          ns, name);
     }
     struct objver *prev = s->v[at];
     memmove(s->v + at, s->v + at + 1, (s->n - (size_t)at - 1) * sizeof *s->v);
@@ -1043,10 +1043,10 @@ int meshsim_k8s_get(struct meshsim_k8s *k, enum meshsim_k8s_kind kind, const cha
     ptrdiff_t at = store_find(&k->stores[kind], ns, name);
     int rc = 0;
     if (at < 0)
-        rc = mp_err_set(err, MP_ENOTFOUND, "k8s fake: %s %s/%s not found", kinds[kind].resource,
-                        ns, name);
-    else if ((rc = mp_buf_append(out, k->stores[kind].v[at]->text,
-                                 k->stores[kind].v[at]->len)) != 0)
+        rc = mp_err_set(err, MP_ENOTFOUND, "k8s fake: %s %s/%s not found", kinds[kind].resource, ns,
+                        name);
+    else if ((rc = mp_buf_append(out, k->stores[kind].v[at]->text, k->stores[kind].v[at]->len)) !=
+             0)
         rc = mp_err_set(err, rc, "k8s fake: get: %s", mp_strerror(rc));
     pthread_mutex_unlock(&k->mu);
     return rc;
@@ -1223,11 +1223,10 @@ static void log_request(struct meshsim_k8s *k, const char *method, const char *p
     l->status = status;
 }
 
-static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body,
-                                 size_t len, bool retry_after)
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                                 bool retry_after)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer_with_free_callback(len, body, mp_free);
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, body, mp_free);
     if (r == NULL) {
         mp_free(body);
         return MHD_NO;
@@ -1249,15 +1248,24 @@ static enum MHD_Result send_str(struct MHD_Connection *c, unsigned status, const
 static const char *reason_of(int status)
 {
     switch (status) {
-    case 400: return "BadRequest";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "NotFound";
-    case 405: return "MethodNotAllowed";
-    case 410: return "Expired";
-    case 429: return "TooManyRequests";
-    case 504: return "Timeout";
-    default: return "InternalError";
+    case 400:
+        return "BadRequest";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "NotFound";
+    case 405:
+        return "MethodNotAllowed";
+    case 410:
+        return "Expired";
+    case 429:
+        return "TooManyRequests";
+    case 504:
+        return "Timeout";
+    default:
+        return "InternalError";
     }
 }
 
@@ -1388,9 +1396,10 @@ static int do_list(struct meshsim_k8s *k, const struct route *rt, const struct q
             if (k->snaps[i].id == id && k->snaps[i].kind == rt->kind)
                 snap = &k->snaps[i];
         if (snap == NULL || off > snap->n) {
-            snprintf(msg, msgcap, "the provided continue parameter is too old to display a "
-                                  "consistent list result. You can start a new list without "
-                                  "the continue parameter.");
+            snprintf(msg, msgcap,
+                     "the provided continue parameter is too old to display a "
+                     "consistent list result. You can start a new list without "
+                     "the continue parameter.");
             return 410;
         }
         start = (size_t)off;
@@ -1486,8 +1495,8 @@ static enum MHD_Result start_watch(struct meshsim_k8s *k, struct MHD_Connection 
     memset(fs, 0, sizeof *fs);
     mp_buf_init(&w->out, (size_t)64 << 20);
     const char *abw = qget(q, "allowWatchBookmarks");
-    w->bookmarks = k->opts.bookmarks && abw != NULL &&
-                   (strcmp(abw, "true") == 0 || strcmp(abw, "1") == 0);
+    w->bookmarks =
+        k->opts.bookmarks && abw != NULL && (strcmp(abw, "true") == 0 || strcmp(abw, "1") == 0);
     int64_t now = mono_ms();
     const char *ts = qget(q, "timeoutSeconds");
     const char *td = qget(q, "timeout");
@@ -1523,9 +1532,8 @@ static enum MHD_Result start_watch(struct meshsim_k8s *k, struct MHD_Connection 
                 queue_event(w, e);
         }
     }
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, watch_reader, w,
-                                          watch_free_cb);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+                                                               watch_reader, w, watch_free_cb);
     if (r == NULL) {
         pthread_mutex_unlock(&k->mu);
         watcher_free(w);
@@ -1566,8 +1574,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     pthread_mutex_lock(&k->mu);
     int status = 200;
     if (k->token != NULL) {
-        bool ok = auth != NULL && strncmp(auth, "Bearer ", 7) == 0 &&
-                  strcmp(auth + 7, k->token) == 0;
+        bool ok =
+            auth != NULL && strncmp(auth, "Bearer ", 7) == 0 && strcmp(auth + 7, k->token) == 0;
         if (!ok) {
             log_request(k, method, url, &q, auth, watch, 401);
             pthread_mutex_unlock(&k->mu);
@@ -1595,8 +1603,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (strcmp(url, "/api") == 0) {
         log_request(k, method, url, &q, auth, false, 200);
         pthread_mutex_unlock(&k->mu);
-        return send_str(c, 200, "{\"kind\":\"APIVersions\",\"versions\":[\"v1\"],"
-                                "\"serverAddressByClientCIDRs\":[]}");
+        return send_str(c, 200,
+                        "{\"kind\":\"APIVersions\",\"versions\":[\"v1\"],"
+                        "\"serverAddressByClientCIDRs\":[]}");
     }
     if (strcmp(url, "/apis") == 0) {
         log_request(k, method, url, &q, auth, false, 200);

@@ -31,11 +31,18 @@
 
 enum prov_type { PROV_STATIC, PROV_FILE, PROV_K8S };
 
+/* A provider's current groups, chained by source; only groups with targets are kept. */
+struct gnode {
+    struct gnode *next;
+    uint64_t hash;
+    struct scrape_target_group g;
+};
+
 struct scrape_sd_sink {
     struct scrape_discovery *d;
     struct job *job;
-    struct scrape_target_group *groups; /* by source; only non-empty ones kept */
-    size_t ngroups, cap;
+    struct gnode **b;
+    size_t nb, ngroups;
     bool ready;
 };
 
@@ -107,34 +114,64 @@ void scrape_discovery_tune(struct scrape_discovery *d, const struct scrape_sd_tu
 
 /* ---- the sink ------------------------------------------------------------------------------- */
 
+static uint64_t source_hash(const char *src)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = src; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h;
+}
+
+static void sink_grow(struct scrape_sd_sink *s)
+{
+    size_t nb = s->nb ? 2 * s->nb : 16;
+    struct gnode **b = mp_xcalloc(nb, sizeof *b);
+    for (size_t i = 0; i < s->nb; i++)
+        for (struct gnode *n = s->b[i], *next; n != NULL; n = next) {
+            next = n->next;
+            n->next = b[n->hash & (nb - 1)];
+            b[n->hash & (nb - 1)] = n;
+        }
+    mp_free(s->b);
+    s->b = b;
+    s->nb = nb;
+}
+
 void scrape_sd_sink_update(struct scrape_sd_sink *s, struct scrape_target_group *g)
 {
     struct scrape_discovery *d = s->d;
+    uint64_t h = source_hash(g->source);
     pthread_mutex_lock(&d->mu);
-    size_t i = 0;
-    while (i < s->ngroups && strcmp(s->groups[i].source, g->source) != 0)
-        i++;
+    struct gnode **pp = s->nb ? &s->b[h & (s->nb - 1)] : NULL;
+    while (pp != NULL && *pp != NULL &&
+           ((*pp)->hash != h || strcmp((*pp)->g.source, g->source) != 0))
+        pp = &(*pp)->next;
+    struct gnode *cur = pp ? *pp : NULL;
     bool changed = true;
     if (g->ntargets == 0) {
-        if (i < s->ngroups) {
-            scrape_target_group_fini(&s->groups[i]);
-            s->groups[i] = s->groups[--s->ngroups];
+        if (cur != NULL) {
+            *pp = cur->next;
+            scrape_target_group_fini(&cur->g);
+            mp_free(cur);
+            s->ngroups--;
         } else {
             changed = false;
         }
         scrape_target_group_fini(g);
-    } else {
-        if (i < s->ngroups) {
-            scrape_target_group_fini(&s->groups[i]);
-        } else {
-            if (s->ngroups == s->cap) {
-                s->cap = s->cap ? 2 * s->cap : 8;
-                s->groups = mp_xrealloc(s->groups, s->cap * sizeof *s->groups);
-            }
-            s->ngroups++;
-        }
-        s->groups[i] = *g;
+    } else if (cur != NULL) {
+        scrape_target_group_fini(&cur->g);
+        cur->g = *g;
         memset(g, 0, sizeof *g);
+    } else {
+        if (s->ngroups >= s->nb)
+            sink_grow(s);
+        struct gnode *n = mp_xmalloc(sizeof *n);
+        n->hash = h;
+        n->g = *g;
+        memset(g, 0, sizeof *g);
+        n->next = s->b[h & (s->nb - 1)];
+        s->b[h & (s->nb - 1)] = n;
+        s->ngroups++;
     }
     if (d->received != NULL)
         mp_counter_inc(d->received);
@@ -158,9 +195,13 @@ void scrape_sd_sink_ready(struct scrape_sd_sink *s)
 
 static void sink_free(struct scrape_sd_sink *s)
 {
-    for (size_t i = 0; i < s->ngroups; i++)
-        scrape_target_group_fini(&s->groups[i]);
-    mp_free(s->groups);
+    for (size_t i = 0; i < s->nb; i++)
+        for (struct gnode *n = s->b[i], *next; n != NULL; n = next) {
+            next = n->next;
+            scrape_target_group_fini(&n->g);
+            mp_free(n);
+        }
+    mp_free(s->b);
     mp_free(s);
 }
 
@@ -192,17 +233,18 @@ static void snap_job(struct job *j, struct snap *out)
     size_t ntargets = 0;
     for (size_t p = 0; p < j->nprovs; p++) {
         const struct scrape_sd_sink *s = j->provs[p]->sink;
-        for (size_t i = 0; i < s->ngroups; i++) {
-            const struct scrape_target_group *src = &s->groups[i];
-            struct scrape_target_group *dst = &out->g[out->n++];
-            dst->source = mp_xstrdup(src->source);
-            dst->group_labels = mp_labels_acquire(src->group_labels);
-            dst->targets = mp_xcalloc(src->ntargets ? src->ntargets : 1, sizeof *dst->targets);
-            for (size_t t = 0; t < src->ntargets; t++)
-                dst->targets[t] = mp_labels_acquire(src->targets[t]);
-            dst->ntargets = src->ntargets;
-            ntargets += src->ntargets;
-        }
+        for (size_t bi = 0; bi < s->nb; bi++)
+            for (const struct gnode *gn = s->b[bi]; gn != NULL; gn = gn->next) {
+                const struct scrape_target_group *src = &gn->g;
+                struct scrape_target_group *dst = &out->g[out->n++];
+                dst->source = mp_xstrdup(src->source);
+                dst->group_labels = mp_labels_acquire(src->group_labels);
+                dst->targets = mp_xcalloc(src->ntargets ? src->ntargets : 1, sizeof *dst->targets);
+                for (size_t t = 0; t < src->ntargets; t++)
+                    dst->targets[t] = mp_labels_acquire(src->targets[t]);
+                dst->ntargets = src->ntargets;
+                ntargets += src->ntargets;
+            }
     }
     if (j->discovered != NULL)
         mp_gauge_set(j->discovered, (double)ntargets);
@@ -299,8 +341,9 @@ int scrape_discovery_create(const struct scrape_discovery_opts *o, struct scrape
     d->opts = *o;
     if (d->opts.update_interval_ms <= 0)
         d->opts.update_interval_ms = 5000;
-    d->sa_dir = mp_xstrdup(o->service_account_dir ? o->service_account_dir
-                                                  : "/var/run/secrets/kubernetes.io/serviceaccount");
+    d->sa_dir =
+        mp_xstrdup(o->service_account_dir ? o->service_account_dir
+                                          : "/var/run/secrets/kubernetes.io/serviceaccount");
     d->opts.service_account_dir = d->sa_dir;
     scrape_sd_tuning_init(&d->tuning);
     pthread_mutex_init(&d->mu, NULL);
@@ -340,13 +383,13 @@ int scrape_discovery_create(const struct scrape_discovery_opts *o, struct scrape
                                              &d->metrics.file_read_errors, err);
         if (rc == 0)
             rc = mp_metrics_counter_register(r, "prometheus_sd_file_scan_total",
-                                             "The number of File-SD scans.",
-                                             &d->metrics.file_scans, err);
+                                             "The number of File-SD scans.", &d->metrics.file_scans,
+                                             err);
         if (rc == 0)
             rc = mp_metrics_vec_register(r, MP_METRIC_COUNTER,
                                          "prometheus_sd_kubernetes_events_total",
-                                         "The number of Kubernetes events handled.", k8s_labels,
-                                         2, NULL, 0, &d->metrics.k8s_events, err);
+                                         "The number of Kubernetes events handled.", k8s_labels, 2,
+                                         NULL, 0, &d->metrics.k8s_events, err);
         if (rc == 0)
             rc = mp_metrics_counter_register(r, "prometheus_sd_kubernetes_failures_total",
                                              "The number of failed WATCH/LIST requests.",
@@ -587,8 +630,8 @@ int scrape_discovery_apply(struct scrape_discovery *d, const struct cfg_config *
         const struct cfg_sd_configs *sd = &sc->sd;
         /* wanted providers */
         size_t nw = 0;
-        struct want *ws = mp_xcalloc(2 + sd->nfile_sd_configs + sd->nkubernetes_sd_configs,
-                                     sizeof *ws);
+        struct want *ws =
+            mp_xcalloc(2 + sd->nfile_sd_configs + sd->nkubernetes_sd_configs, sizeof *ws);
         struct mp_buf b;
         if (sd->nstatic_configs > 0) {
             mp_buf_init(&b, 0);
@@ -644,8 +687,7 @@ int scrape_discovery_apply(struct scrape_discovery *d, const struct cfg_config *
                     MP_LOG_ERROR("discovery: cannot start a provider",
                                  MP_KV_STR("job", sc->job_name), MP_KV_STR("err", perr.msg));
                     if (status == 0) {
-                        status = mp_err_set(err, MP_EINVAL, "job %s: %s", sc->job_name,
-                                            perr.msg);
+                        status = mp_err_set(err, MP_EINVAL, "job %s: %s", sc->job_name, perr.msg);
                     }
                 }
             }

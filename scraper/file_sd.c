@@ -127,8 +127,7 @@ static int parse_json(const char *data, size_t len, struct raw_group **out, size
             for (size_t j = 0; j < json_object_array_length(t); j++) {
                 json_object *s = json_object_array_get_idx(t, j);
                 if (!json_object_is_type(s, json_type_string)) {
-                    rc = mp_err_set(err, MP_EPARSE, "group %zu: target %zu is not a string", i,
-                                    j);
+                    rc = mp_err_set(err, MP_EPARSE, "group %zu: target %zu is not a string", i, j);
                     break;
                 }
                 raw_add_target(rg, json_object_get_string(s),
@@ -143,8 +142,7 @@ static int parse_json(const char *data, size_t len, struct raw_group **out, size
             json_object_object_foreach(l, lk, lv)
             {
                 if (!json_object_is_type(lv, json_type_string)) {
-                    rc = mp_err_set(err, MP_EPARSE, "group %zu: label %s is not a string", i,
-                                    lk);
+                    rc = mp_err_set(err, MP_EPARSE, "group %zu: label %s is not a string", i, lk);
                     break;
                 }
                 raw_add_label(rg, lk, strlen(lk), json_object_get_string(lv),
@@ -169,7 +167,8 @@ static bool yscalar(yaml_document_t *d, yaml_node_t *n, const char **s, size_t *
 
 static bool ynull(yaml_node_t *n)
 {
-    return n != NULL && n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+    return n != NULL && n->type == YAML_SCALAR_NODE &&
+           n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
            (n->data.scalar.length == 0 || strcmp((const char *)n->data.scalar.value, "null") == 0 ||
             strcmp((const char *)n->data.scalar.value, "~") == 0);
 }
@@ -231,8 +230,7 @@ static int parse_yaml(const char *data, size_t len, struct raw_group **out, size
                     const char *s;
                     size_t sl;
                     if (!yscalar(&d, yaml_document_get_node(&d, *it), &s, &sl)) {
-                        rc = mp_err_set(err, MP_EPARSE, "group %zu: a target is not a string",
-                                        i);
+                        rc = mp_err_set(err, MP_EPARSE, "group %zu: a target is not a string", i);
                         break;
                     }
                     raw_add_target(rg, s, sl);
@@ -254,8 +252,7 @@ static int parse_yaml(const char *data, size_t len, struct raw_group **out, size
                     raw_add_label(rg, a, al, b, bl);
                 }
             } else {
-                rc = mp_err_set(err, MP_EPARSE, "group %zu: field %.*s not found", i, (int)kl,
-                                ks);
+                rc = mp_err_set(err, MP_EPARSE, "group %zu: field %.*s not found", i, (int)kl, ks);
             }
         }
     }
@@ -305,7 +302,8 @@ int scrape_file_sd_parse(const char *path, const char *data, size_t len, bool js
 {
     struct raw_group *raw = NULL;
     size_t nraw = 0;
-    int rc = json ? parse_json(data, len, &raw, &nraw, err) : parse_yaml(data, len, &raw, &nraw, err);
+    int rc =
+        json ? parse_json(data, len, &raw, &nraw, err) : parse_yaml(data, len, &raw, &nraw, err);
     struct scrape_target_group *out = NULL;
     size_t nout = 0;
     if (rc == 0 && nraw > 0) {
@@ -526,14 +524,13 @@ int scrape_file_sd_create(const struct cfg_file_sd *c, const struct scrape_sd_pr
         char *tmp = mp_xstrdup(c->files[i]);
         const char *dir = dirname(tmp);
         if (inotify_add_watch(f->ino, dir,
-                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                                  IN_DELETE | IN_MODIFY) < 0)
+                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+                                  IN_MODIFY) < 0)
             MP_LOG_WARN("file SD: cannot watch directory", MP_KV_STR("dir", dir),
                         MP_KV_STR("err", strerror(errno)));
         mp_free(tmp);
     }
-    if (pipe2(f->stop_pipe, O_CLOEXEC) != 0 ||
-        pthread_create(&f->th, NULL, file_main, f) != 0) {
+    if (pipe2(f->stop_pipe, O_CLOEXEC) != 0 || pthread_create(&f->th, NULL, file_main, f) != 0) {
         scrape_file_sd_destroy(f);
         return mp_err_set(err, MP_EIO, "file SD: cannot start: %s", strerror(errno));
     }

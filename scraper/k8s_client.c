@@ -60,8 +60,8 @@ static char *read_small_file(const char *path)
     char buf[16384];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
-                     buf[n - 1] == '\t'))
+    while (n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
         n--;
     return mp_xstrndup(buf, n);
 }
@@ -82,11 +82,16 @@ void scrape_k8s_client_destroy(struct scrape_k8s_client *c)
 static long tls_version(enum cfg_tls_version v)
 {
     switch (v) {
-    case CFG_TLS10: return CURL_SSLVERSION_TLSv1_0;
-    case CFG_TLS11: return CURL_SSLVERSION_TLSv1_1;
-    case CFG_TLS12: return CURL_SSLVERSION_TLSv1_2;
-    case CFG_TLS13: return CURL_SSLVERSION_TLSv1_3;
-    default: return CURL_SSLVERSION_DEFAULT;
+    case CFG_TLS10:
+        return CURL_SSLVERSION_TLSv1_0;
+    case CFG_TLS11:
+        return CURL_SSLVERSION_TLSv1_1;
+    case CFG_TLS12:
+        return CURL_SSLVERSION_TLSv1_2;
+    case CFG_TLS13:
+        return CURL_SSLVERSION_TLSv1_3;
+    default:
+        return CURL_SSLVERSION_DEFAULT;
     }
 }
 
@@ -95,8 +100,9 @@ int scrape_k8s_client_create(const struct cfg_kubernetes_sd *cfg, const char *sa
 {
     *out = NULL;
     if (cfg->kubeconfig_file != NULL)
-        return mp_err_set(err, MP_EINVAL, "kubernetes_sd_configs: kubeconfig_file is not "
-                                          "supported; use api_server or in-cluster mode");
+        return mp_err_set(err, MP_EINVAL,
+                          "kubernetes_sd_configs: kubeconfig_file is not "
+                          "supported; use api_server or in-cluster mode");
     struct scrape_k8s_client *c = mp_xcalloc(1, sizeof *c);
     const struct cfg_http_client *h = &cfg->http;
     if (cfg->api_server != NULL) {
@@ -168,7 +174,7 @@ struct req {
     char *user, *pass; /* from files, per request */
     const atomic_bool *stop;
     /* body handling */
-    struct mp_buf *body;             /* GET */
+    struct mp_buf *body;              /* GET */
     struct scrape_k8s_stream *stream; /* WATCH */
     scrape_k8s_event_fn *fn;
     void *ctx;
@@ -256,8 +262,8 @@ static int req_setup(struct req *r, const char *path_query, struct mp_err *err)
         }
     }
     if (c->basic_user != NULL || c->basic_user_file != NULL) {
-        r->user = c->basic_user_file ? read_small_file(c->basic_user_file)
-                                     : mp_xstrdup(c->basic_user);
+        r->user =
+            c->basic_user_file ? read_small_file(c->basic_user_file) : mp_xstrdup(c->basic_user);
         r->pass = c->basic_pass_file ? read_small_file(c->basic_pass_file)
                                      : mp_xstrdup(c->basic_pass ? c->basic_pass : "");
         curl_easy_setopt(r->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -325,9 +331,8 @@ static int req_run(struct req *r, const char *what, struct mp_err *err)
     return 0;
 }
 
-int scrape_k8s_client_get(struct scrape_k8s_client *c, const char *path_query,
-                          struct mp_buf *body, long *status, const atomic_bool *stop,
-                          struct mp_err *err)
+int scrape_k8s_client_get(struct scrape_k8s_client *c, const char *path_query, struct mp_buf *body,
+                          long *status, const atomic_bool *stop, struct mp_err *err)
 {
     struct req r = {.c = c, .body = body, .stop = stop};
     *status = 0;
@@ -429,8 +434,7 @@ int scrape_k8s_stream_feed(struct scrape_k8s_stream *s, const char *p, size_t n,
         if (v == NULL || je != json_tokener_success) {
             s->broken = true;
             json_object_put(v);
-            return mp_err_set(err, MP_EPARSE, "watch stream: %s",
-                              json_tokener_error_desc(je));
+            return mp_err_set(err, MP_EPARSE, "watch stream: %s", json_tokener_error_desc(je));
         }
         size_t used = json_tokener_get_parse_end(s->tok);
         if (used == 0 || used > chunk)
@@ -452,8 +456,10 @@ int scrape_k8s_event_decode(struct json_object *value, struct scrape_k8s_event *
     memset(ev, 0, sizeof *ev);
     json_object *t = NULL, *o = NULL;
     if (!json_object_is_type(value, json_type_object) ||
-        !json_object_object_get_ex(value, "type", &t) || !json_object_is_type(t, json_type_string) ||
-        !json_object_object_get_ex(value, "object", &o) || !json_object_is_type(o, json_type_object))
+        !json_object_object_get_ex(value, "type", &t) ||
+        !json_object_is_type(t, json_type_string) ||
+        !json_object_object_get_ex(value, "object", &o) ||
+        !json_object_is_type(o, json_type_object))
         return mp_err_set(err, MP_EPARSE, "watch event: want {\"type\": string, \"object\": {}}");
     ev->type = json_object_get_string(t);
     ev->object = o;

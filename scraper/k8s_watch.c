@@ -42,13 +42,17 @@
 #define NKINDS 5
 
 static const char *const kind_role_name[NKINDS] = {
-    [SCRAPE_K8S_POD] = "pod",         [SCRAPE_K8S_ENDPOINTS] = "endpoints",
-    [SCRAPE_K8S_ENDPOINTSLICE] = "endpointslice", [SCRAPE_K8S_SERVICE] = "service",
+    [SCRAPE_K8S_POD] = "pod",
+    [SCRAPE_K8S_ENDPOINTS] = "endpoints",
+    [SCRAPE_K8S_ENDPOINTSLICE] = "endpointslice",
+    [SCRAPE_K8S_SERVICE] = "service",
     [SCRAPE_K8S_NODE] = "node",
 };
 static const char *const kind_resource[NKINDS] = {
-    [SCRAPE_K8S_POD] = "pods",         [SCRAPE_K8S_ENDPOINTS] = "endpoints",
-    [SCRAPE_K8S_ENDPOINTSLICE] = "endpointslices", [SCRAPE_K8S_SERVICE] = "services",
+    [SCRAPE_K8S_POD] = "pods",
+    [SCRAPE_K8S_ENDPOINTS] = "endpoints",
+    [SCRAPE_K8S_ENDPOINTSLICE] = "endpointslices",
+    [SCRAPE_K8S_SERVICE] = "services",
     [SCRAPE_K8S_NODE] = "nodes",
 };
 
@@ -218,8 +222,7 @@ static const struct scrape_k8s_object *lookup_pod(void *ctx, const char *ns, con
     return e ? e->o : NULL;
 }
 
-static const struct scrape_k8s_object *lookup_service(void *ctx, const char *ns,
-                                                      const char *name)
+static const struct scrape_k8s_object *lookup_service(void *ctx, const char *ns, const char *name)
 {
     struct scrape_k8s_sd *sd = ctx;
     struct kobj *e = kstore_get(&sd->stores[SCRAPE_K8S_SERVICE], ns, name);
@@ -262,8 +265,8 @@ static void podref_cb(void *ctx, const char *ns, const char *name)
 }
 
 /* Rebuilds the role's groups that depend on the pod or service ns/name. */
-static void rebuild_dependents(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind,
-                               const char *ns, const char *name)
+static void rebuild_dependents(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind, const char *ns,
+                               const char *name)
 {
     struct kstore *s = &sd->stores[sd->role];
     if (kind == SCRAPE_K8S_SERVICE && sd->role == SCRAPE_K8S_ENDPOINTS) {
@@ -363,21 +366,21 @@ static void store_remove(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind, co
 static void store_sweep(struct scrape_k8s_sd *sd, const struct reflector *r, uint64_t gen)
 {
     struct kstore *s = &sd->stores[r->kind];
-    for (;;) {
-        struct kobj *victim = NULL;
-        for (size_t i = 0; i < s->nb && victim == NULL; i++)
-            for (struct kobj *e = s->b[i]; e != NULL; e = e->next)
-                if (e->gen != gen && (r->ns == NULL || strcmp(r->ns, e->ns) == 0)) {
-                    victim = e;
-                    break;
-                }
-        if (victim == NULL)
-            return;
-        char *ns = mp_xstrdup(victim->ns), *name = mp_xstrdup(victim->name);
-        store_remove(sd, r->kind, ns, name);
-        mp_free(ns);
-        mp_free(name);
+    char **keys = NULL; /* ns, name pairs */
+    size_t n = 0;
+    for (size_t i = 0; i < s->nb; i++)
+        for (struct kobj *e = s->b[i]; e != NULL; e = e->next)
+            if (e->gen != gen && (r->ns == NULL || strcmp(r->ns, e->ns) == 0)) {
+                keys = mp_xrealloc(keys, (n + 2) * sizeof *keys);
+                keys[n++] = mp_xstrdup(e->ns);
+                keys[n++] = mp_xstrdup(e->name);
+            }
+    for (size_t i = 0; i < n; i += 2) {
+        store_remove(sd, r->kind, keys[i], keys[i + 1]);
+        mp_free(keys[i]);
+        mp_free(keys[i + 1]);
     }
+    mp_free(keys);
 }
 
 /* ---- one object from JSON -------------------------------------------------------------- */
@@ -429,8 +432,7 @@ static void base_path(const struct reflector *r, struct mp_buf *b)
 {
     const char *prefix =
         r->kind == SCRAPE_K8S_ENDPOINTSLICE ? "/apis/discovery.k8s.io/v1" : "/api/v1";
-    int rc = r->ns ? mp_buf_appendf(b, "%s/namespaces/%s/%s", prefix, r->ns,
-                                    kind_resource[r->kind])
+    int rc = r->ns ? mp_buf_appendf(b, "%s/namespaces/%s/%s", prefix, r->ns, kind_resource[r->kind])
                    : mp_buf_appendf(b, "%s/%s", prefix, kind_resource[r->kind]);
     if (rc != 0)
         mp_panic("k8s SD: out of memory building a path");
@@ -669,9 +671,8 @@ static void *reflector_main(void *arg)
         struct watch_ctx wc = {.r = r};
         long status = 0;
         int64_t start = mp_mono_ns();
-        int rc = scrape_k8s_client_watch(sd->client, q.data, t->watch_idle_ms,
-                                         (tsec + 60) * 1000, on_event, &wc, &status, &sd->stop,
-                                         &err);
+        int rc = scrape_k8s_client_watch(sd->client, q.data, t->watch_idle_ms, (tsec + 60) * 1000,
+                                         on_event, &wc, &status, &sd->stop, &err);
         mp_buf_fini(&q);
         if (rc == MP_ECANCELED || atomic_load(&sd->stop))
             break;
@@ -704,11 +705,16 @@ static void *reflector_main(void *arg)
 static enum scrape_k8s_role role_of(enum cfg_k8s_role r)
 {
     switch (r) {
-    case CFG_K8S_ROLE_SERVICE: return SCRAPE_K8S_SERVICE;
-    case CFG_K8S_ROLE_ENDPOINTS: return SCRAPE_K8S_ENDPOINTS;
-    case CFG_K8S_ROLE_ENDPOINTSLICE: return SCRAPE_K8S_ENDPOINTSLICE;
-    case CFG_K8S_ROLE_NODE: return SCRAPE_K8S_NODE;
-    default: return SCRAPE_K8S_POD;
+    case CFG_K8S_ROLE_SERVICE:
+        return SCRAPE_K8S_SERVICE;
+    case CFG_K8S_ROLE_ENDPOINTS:
+        return SCRAPE_K8S_ENDPOINTS;
+    case CFG_K8S_ROLE_ENDPOINTSLICE:
+        return SCRAPE_K8S_ENDPOINTSLICE;
+    case CFG_K8S_ROLE_NODE:
+        return SCRAPE_K8S_NODE;
+    default:
+        return SCRAPE_K8S_POD;
     }
 }
 

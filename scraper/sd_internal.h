@@ -48,13 +48,13 @@ void scrape_sd_sink_ready(struct scrape_sd_sink *s);
 
 /* Self-metrics shared by the providers (NULL members when no registry). */
 struct scrape_sd_metrics {
-    struct mp_counter *file_read_errors;  /* prometheus_sd_file_read_errors_total */
-    struct mp_counter *file_scans;        /* prometheus_sd_file_scan_total (meshprom) */
-    struct mp_metrics_vec *k8s_events;    /* prometheus_sd_kubernetes_events_total{role,event} */
-    struct mp_counter *k8s_failures;      /* prometheus_sd_kubernetes_failures_total */
+    struct mp_counter *file_read_errors; /* prometheus_sd_file_read_errors_total */
+    struct mp_counter *file_scans;       /* prometheus_sd_file_scan_total (meshprom) */
+    struct mp_metrics_vec *k8s_events;   /* prometheus_sd_kubernetes_events_total{role,event} */
+    struct mp_counter *k8s_failures;     /* prometheus_sd_kubernetes_failures_total */
     /* Counted always, also without a registry (tests read them). */
-    atomic_uint_fast64_t k8s_relists;     /* LIST cycles after the first */
-    atomic_uint_fast64_t k8s_watches;     /* WATCH requests */
+    atomic_uint_fast64_t k8s_relists; /* LIST cycles after the first */
+    atomic_uint_fast64_t k8s_watches; /* WATCH requests */
 };
 
 /* ---- providers ------------------------------------------------------------------------------ */
@@ -100,8 +100,8 @@ void scrape_k8s_client_destroy(struct scrape_k8s_client *c);
 /* GET base + path_query into body. *status gets the HTTP status (0 on a transport error,
  * which returns MP_EIO). *stop is polled: when set the request is aborted (MP_ECANCELED). */
 MP_NODISCARD int scrape_k8s_client_get(struct scrape_k8s_client *c, const char *path_query,
-                                       struct mp_buf *body, long *status,
-                                       const atomic_bool *stop, struct mp_err *err);
+                                       struct mp_buf *body, long *status, const atomic_bool *stop,
+                                       struct mp_err *err);
 
 /* Streams a WATCH: each complete JSON value of the body goes to fn (return false to end the
  * watch). Ends 0 on a clean end of body (or when fn returned false), MP_ETIMEOUT when no byte

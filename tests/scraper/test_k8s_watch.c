@@ -169,8 +169,8 @@ static char *expected(const struct ref *objs, size_t n, const struct ref *dep, s
     return t;
 }
 
-static bool wait_expected(struct sd_rec *r, const struct ref *objs, size_t n,
-                          const struct ref *dep, size_t ndep)
+static bool wait_expected(struct sd_rec *r, const struct ref *objs, size_t n, const struct ref *dep,
+                          size_t ndep)
 {
     char *want = expected(objs, n, dep, ndep);
     bool ok = sd_rec_wait(r, "k", want);
@@ -252,12 +252,13 @@ Test(k8s_watch, pod_add_modify_delete)
     struct mp_buf page;
     mp_buf_init(&page, 0);
     cr_assert_eq(mp_metrics_render(sd_rec_metrics(r), &page), 0);
-    cr_assert(strstr(page.data,
-                     "prometheus_sd_kubernetes_events_total{event=\"add\",role=\"pod\"} 2"),
-              "%s", page.data);
+    cr_assert(
+        strstr(page.data, "prometheus_sd_kubernetes_events_total{event=\"add\",role=\"pod\"} 2"),
+        "%s", page.data);
     cr_assert(strstr(page.data,
                      "prometheus_sd_kubernetes_events_total{event=\"delete\",role=\"pod\"} 1"));
-    cr_assert(strstr(page.data, "prometheus_sd_discovered_targets{config=\"k\",name=\"scrape\"} 1"));
+    cr_assert(
+        strstr(page.data, "prometheus_sd_discovered_targets{config=\"k\",name=\"scrape\"} 1"));
     mp_buf_fini(&page);
     free(y);
     sd_rec_stop(r);
@@ -522,8 +523,7 @@ Test(k8s_watch, bearer_token_from_file)
     meshsim_k8s_set_token(fake, "s3cret");
     put_pod("default", "a", "10.0.0.1", "web");
     char extra[512];
-    snprintf(extra, sizeof extra, "    authorization:\n      credentials_file: %s/token\n",
-             tmpdir);
+    snprintf(extra, sizeof extra, "    authorization:\n      credentials_file: %s/token\n", tmpdir);
     char *y = yaml_for("pod", extra);
     struct sd_rec *r = sd_rec_start(y, NULL);
     struct ref a = {MESHSIM_K8S_PODS, "default", "a"};

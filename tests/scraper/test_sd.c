@@ -141,8 +141,8 @@ Test(sd_file, change_shrink_remove_and_invalid)
     /* fewer groups: the old source is removed */
     write_file("t.json", "[{\"targets\":[\"h9:80\"]}]");
     cr_assert(asprintf(&want,
-                       "%s/t.json:0 {__meta_filepath=\"%s/t.json\"} {__address__=\"h9:80\"}\n",
-                       dir, dir) > 0);
+                       "%s/t.json:0 {__meta_filepath=\"%s/t.json\"} {__address__=\"h9:80\"}\n", dir,
+                       dir) > 0);
     cr_assert(sd_rec_wait(r, "f", want));
 
     /* an invalid file keeps the previous groups and counts a read error */
@@ -195,8 +195,8 @@ Test(sd_file, polling_finds_changes_without_events)
     fputs("- targets: [a:1]\n", f);
     fclose(f);
     char *want = NULL;
-    cr_assert(asprintf(&want, "%s:0 {__meta_filepath=\"%s\"} {__address__=\"a:1\"}\n", path,
-                       path) > 0);
+    cr_assert(asprintf(&want, "%s:0 {__meta_filepath=\"%s\"} {__address__=\"a:1\"}\n", path, path) >
+              0);
     cr_assert(sd_rec_wait(r, "f", want));
     free(want);
     free(y);
@@ -231,8 +231,9 @@ Test(sd_static, unchanged_provider_keeps_running)
     char *y = yaml_file_sd("*.json", "1h");
     struct sd_rec *r = sd_rec_start(y, NULL);
     char *want = NULL;
-    cr_assert(asprintf(&want, "%s/k.json:0 {__meta_filepath=\"%s/k.json\"} {__address__=\"h1:80\"}\n",
-                       dir, dir) > 0);
+    cr_assert(asprintf(&want,
+                       "%s/k.json:0 {__meta_filepath=\"%s/k.json\"} {__address__=\"h1:80\"}\n", dir,
+                       dir) > 0);
     cr_assert(sd_rec_wait(r, "f", want));
     struct mp_counter *scans = NULL;
     cr_assert_eq(mp_metrics_counter_register(sd_rec_metrics(r), "prometheus_sd_file_scan_total",

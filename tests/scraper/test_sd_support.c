@@ -102,8 +102,7 @@ static struct cfg_config *load(const char *yaml)
     struct cfg_config *cfg = NULL;
     struct mp_err err;
     mp_err_clear(&err);
-    cr_assert_eq(cfg_config_load_buf("test.yml", yaml, strlen(yaml), &cfg, &err), 0, "%s",
-                 err.msg);
+    cr_assert_eq(cfg_config_load_buf("test.yml", yaml, strlen(yaml), &cfg, &err), 0, "%s", err.msg);
     return cfg;
 }
 
