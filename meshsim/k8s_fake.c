@@ -913,16 +913,21 @@ static void *ticker_main(void *arg)
 
 /* ---- public: state ------------------------------------------------------------------------ */
 
+/* "" for cluster-scoped kinds, "default" for an unnamed namespace. */
+static const char *norm_ns(enum meshsim_k8s_kind kind, const char *ns)
+{
+    if (!kinds[kind].namespaced)
+        return "";
+    return ns == NULL || ns[0] == '\0' ? "default" : ns;
+}
+
 int meshsim_k8s_put(struct meshsim_k8s *k, enum meshsim_k8s_kind kind, const char *ns,
                     const char *name, const char *json, size_t len, uint64_t *rv,
                     struct mp_err *err)
 {
     if ((unsigned)kind >= MESHSIM_K8S_KIND_COUNT || name == NULL || name[0] == '\0')
         return mp_err_set(err, MP_EINVAL, "k8s fake: put needs a kind and a name");
-    if (!kinds[kind].namespaced)
-        ns = "";
-    else if (ns == NULL || ns[0] == '\0')
-        ns = "default";
+    ns = norm_ns(kind, ns);
     struct json_tokener *tok = json_tokener_new();
     if (tok == NULL)
         return mp_err_set(err, MP_ENOMEM, "k8s fake: out of memory");
@@ -1005,10 +1010,7 @@ int meshsim_k8s_delete(struct meshsim_k8s *k, enum meshsim_k8s_kind kind, const 
 {
     if ((unsigned)kind >= MESHSIM_K8S_KIND_COUNT || name == NULL)
         return mp_err_set(err, MP_EINVAL, "k8s fake: delete needs a kind and a name");
-    if (!kinds[kind].namespaced)
-        ns = "";
-    else if (ns == NULL || ns[0] == '\0')
-        ns = "default";
+    ns = norm_ns(kind, ns);
     pthread_mutex_lock(&k->mu);
     struct store *s = &k->stores[kind];
     ptrdiff_t at = store_find(s, ns, name);
@@ -1035,10 +1037,7 @@ int meshsim_k8s_get(struct meshsim_k8s *k, enum meshsim_k8s_kind kind, const cha
 {
     if ((unsigned)kind >= MESHSIM_K8S_KIND_COUNT || name == NULL)
         return mp_err_set(err, MP_EINVAL, "k8s fake: get needs a kind and a name");
-    if (!kinds[kind].namespaced)
-        ns = "";
-    else if (ns == NULL || ns[0] == '\0')
-        ns = "default";
+    ns = norm_ns(kind, ns);
     pthread_mutex_lock(&k->mu);
     ptrdiff_t at = store_find(&k->stores[kind], ns, name);
     int rc = 0;
@@ -1554,6 +1553,16 @@ static enum MHD_Result start_watch(struct meshsim_k8s *k, struct MHD_Connection 
     return ret;
 }
 
+/* Logs a 200 for a fixed document, drops k->mu and sends body. */
+static enum MHD_Result reply_unlock(struct meshsim_k8s *k, struct MHD_Connection *c,
+                                    const char *method, const char *url, const struct qargs *q,
+                                    const char *auth, const char *body)
+{
+    log_request(k, method, url, q, auth, false, 200);
+    pthread_mutex_unlock(&k->mu);
+    return send_str(c, 200, body);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -1596,22 +1605,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                  "{\"major\":\"%u\",\"minor\":\"%u\",\"gitVersion\":\"%s\","
                  "\"platform\":\"linux/amd64\"}",
                  maj, min, k->git_version);
-        log_request(k, method, url, &q, auth, false, 200);
-        pthread_mutex_unlock(&k->mu);
-        return send_str(c, 200, body);
+        return reply_unlock(k, c, method, url, &q, auth, body);
     }
     if (strcmp(url, "/api") == 0) {
-        log_request(k, method, url, &q, auth, false, 200);
-        pthread_mutex_unlock(&k->mu);
-        return send_str(c, 200,
-                        "{\"kind\":\"APIVersions\",\"versions\":[\"v1\"],"
-                        "\"serverAddressByClientCIDRs\":[]}");
+        return reply_unlock(k, c, method, url, &q, auth,
+                            "{\"kind\":\"APIVersions\",\"versions\":[\"v1\"],"
+                            "\"serverAddressByClientCIDRs\":[]}");
     }
     if (strcmp(url, "/apis") == 0) {
-        log_request(k, method, url, &q, auth, false, 200);
-        pthread_mutex_unlock(&k->mu);
-        return send_str(
-            c, 200,
+        return reply_unlock(
+            k, c, method, url, &q, auth,
             "{\"kind\":\"APIGroupList\",\"apiVersion\":\"v1\",\"groups\":[{\"name\":"
             "\"discovery.k8s.io\",\"versions\":[{\"groupVersion\":\"discovery.k8s.io/v1\","
             "\"version\":\"v1\"}],\"preferredVersion\":{\"groupVersion\":"

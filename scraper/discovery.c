@@ -92,6 +92,17 @@ static int64_t now_ms(void)
     return mp_mono_ns() / 1000000;
 }
 
+void scrape_sd_deadline(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
 void scrape_sd_tuning_init(struct scrape_sd_tuning *t)
 {
     t->backoff_initial_ms = 800;
@@ -318,13 +329,7 @@ static void *sender_main(void *arg)
         if (wait < 1)
             wait = 1;
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (wait % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        scrape_sd_deadline(&ts, wait);
         pthread_cond_timedwait(&d->cv, &d->mu, &ts);
     }
     pthread_mutex_unlock(&d->mu);

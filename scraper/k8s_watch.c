@@ -170,13 +170,7 @@ struct scrape_k8s_sd {
 static bool sleep_ms(struct scrape_k8s_sd *sd, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    scrape_sd_deadline(&ts, ms);
     pthread_mutex_lock(&sd->mu);
     while (!atomic_load(&sd->stop)) {
         if (pthread_cond_timedwait(&sd->cv, &sd->mu, &ts) != 0)

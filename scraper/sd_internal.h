@@ -36,6 +36,11 @@ void scrape_sd_tuning_init(struct scrape_sd_tuning *t);
 /* Call before the first apply. */
 void scrape_discovery_tune(struct scrape_discovery *d, const struct scrape_sd_tuning *t);
 
+/* A CLOCK_MONOTONIC deadline ms milliseconds from now, for pthread_cond_timedwait on a
+ * condition variable created with that clock. */
+struct timespec;
+void scrape_sd_deadline(struct timespec *ts, int64_t ms);
+
 /* ---- the sink: provider -> manager ---------------------------------------------------------- */
 
 struct scrape_sd_sink; /* owned by the manager; one per provider */

@@ -296,69 +296,79 @@ static const char *svc_json = "{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"sp
                               "\"ClusterIP\",\"clusterIP\":\"10.96.0.10\",\"ports\":[{\"name\":"
                               "\"http\",\"port\":80}]}}";
 
-Test(k8s_watch, endpoints_rebuilt_when_pod_or_service_changes)
+static const struct ref dep_refs[] = {{MESHSIM_K8S_PODS, "default", "a"},
+                                      {MESHSIM_K8S_SERVICES, "default", "web"}};
+
+/* Puts a service, a pod and obj (of role), starts discovery, and checks that obj's group
+ * follows changes of the pod and of the service. Returns the running recorder. */
+static struct sd_rec *dependents_case(const char *role, struct ref obj, const char *json,
+                                      const char *list_path)
 {
     put(MESHSIM_K8S_SERVICES, "default", "web", svc_json);
     put_pod("default", "a", "10.0.0.1", "web");
-    put(MESHSIM_K8S_ENDPOINTS, "default", "web",
-        "{\"subsets\":[{\"addresses\":[{\"ip\":\"10.0.0.1\",\"nodeName\":\"n1\",\"targetRef\":"
-        "{\"kind\":\"Pod\",\"name\":\"a\",\"namespace\":\"default\"}}],\"ports\":[{\"name\":"
-        "\"http\",\"port\":8080}]}]}");
-    char *y = yaml_for("endpoints", NULL);
+    put(obj.kind, obj.ns, obj.name, json);
+    char *y = yaml_for(role, NULL);
     struct sd_rec *r = sd_rec_start(y, NULL);
-    struct ref ep = {MESHSIM_K8S_ENDPOINTS, "default", "web"};
-    struct ref deps[] = {{MESHSIM_K8S_PODS, "default", "a"},
-                         {MESHSIM_K8S_SERVICES, "default", "web"}};
-    cr_assert(wait_expected(r, &ep, 1, deps, 2));
-    cr_assert(wait_watches(3), "endpoints, services and pods are watched");
+    free(y);
+    cr_assert(wait_expected(r, &obj, 1, dep_refs, 2));
+    cr_assert(wait_watches(3), "the role's objects, services and pods are watched");
+    cr_assert_eq(count_requests(list_path, 0, NULL), 1);
     put_pod("default", "a", "10.0.0.1", "web-v2"); /* pod labels change */
-    cr_assert(wait_expected(r, &ep, 1, deps, 2));
+    cr_assert(wait_expected(r, &obj, 1, dep_refs, 2));
     put(MESHSIM_K8S_SERVICES, "default", "web",
         "{\"metadata\":{\"labels\":{\"app\":\"other\"}},\"spec\":{\"type\":\"ClusterIP\"}}");
-    cr_assert(wait_expected(r, &ep, 1, deps, 2));
+    cr_assert(wait_expected(r, &obj, 1, dep_refs, 2));
+    return r;
+}
+
+Test(k8s_watch, endpoints_rebuilt_when_pod_or_service_changes)
+{
+    struct ref ep = {MESHSIM_K8S_ENDPOINTS, "default", "web"};
+    struct sd_rec *r = dependents_case(
+        "endpoints", ep,
+        "{\"subsets\":[{\"addresses\":[{\"ip\":\"10.0.0.1\",\"nodeName\":\"n1\",\"targetRef\":"
+        "{\"kind\":\"Pod\",\"name\":\"a\",\"namespace\":\"default\"}}],\"ports\":[{\"name\":"
+        "\"http\",\"port\":8080}]}]}",
+        "/api/v1/endpoints");
     del(MESHSIM_K8S_SERVICES, "default", "web");
-    cr_assert(wait_expected(r, &ep, 1, deps, 1));
-    free(y);
+    cr_assert(wait_expected(r, &ep, 1, dep_refs, 1));
     sd_rec_stop(r);
 }
 
 Test(k8s_watch, endpointslice_role)
 {
-    put(MESHSIM_K8S_SERVICES, "default", "web", svc_json);
-    put_pod("default", "a", "10.0.0.1", "web");
-    put(MESHSIM_K8S_ENDPOINTSLICES, "default", "web-abc",
+    struct ref es = {MESHSIM_K8S_ENDPOINTSLICES, "default", "web-abc"};
+    struct sd_rec *r = dependents_case(
+        "endpointslice", es,
         "{\"metadata\":{\"labels\":{\"kubernetes.io/service-name\":\"web\"}},\"addressType\":"
         "\"IPv4\",\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],\"conditions\":{\"ready\":true},"
         "\"targetRef\":{\"kind\":\"Pod\",\"name\":\"a\",\"namespace\":\"default\"}}],"
-        "\"ports\":[{\"name\":\"http\",\"port\":8080}]}");
-    char *y = yaml_for("endpointslice", NULL);
-    struct sd_rec *r = sd_rec_start(y, NULL);
-    struct ref es = {MESHSIM_K8S_ENDPOINTSLICES, "default", "web-abc"};
-    struct ref deps[] = {{MESHSIM_K8S_PODS, "default", "a"},
-                         {MESHSIM_K8S_SERVICES, "default", "web"}};
-    cr_assert(wait_expected(r, &es, 1, deps, 2));
-    cr_assert_eq(count_requests("/apis/discovery.k8s.io/v1/endpointslices", 0, NULL), 1);
-    put(MESHSIM_K8S_SERVICES, "default", "web",
-        "{\"metadata\":{\"labels\":{\"app\":\"v2\"}},\"spec\":{\"type\":\"ClusterIP\"}}");
-    cr_assert(wait_expected(r, &es, 1, deps, 2));
-    put_pod("default", "a", "10.0.0.1", "web-v3");
-    cr_assert(wait_expected(r, &es, 1, deps, 2));
+        "\"ports\":[{\"name\":\"http\",\"port\":8080}]}",
+        "/apis/discovery.k8s.io/v1/endpointslices");
     del(MESHSIM_K8S_ENDPOINTSLICES, "default", "web-abc");
     cr_assert(sd_rec_wait(r, "k", NULL));
-    free(y);
     sd_rec_stop(r);
+}
+
+/* Pod default/a in the fake, discovery synced on it with its watch open. */
+static struct sd_rec *start_pod_a(void)
+{
+    put_pod("default", "a", "10.0.0.1", "web");
+    char *y = yaml_for("pod", NULL);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    free(y);
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    cr_assert(wait_watches(1));
+    return r;
 }
 
 /* ---- recovery ------------------------------------------------------------------------------- */
 
 Test(k8s_watch, gone_after_compaction_relists)
 {
-    put_pod("default", "a", "10.0.0.1", "web");
-    char *y = yaml_for("pod", NULL);
-    struct sd_rec *r = sd_rec_start(y, NULL);
-    struct ref a = {MESHSIM_K8S_PODS, "default", "a"}, b = {MESHSIM_K8S_PODS, "default", "b"};
-    cr_assert(wait_expected(r, &a, 1, NULL, 0));
-    cr_assert(wait_watches(1));
+    struct ref b = {MESHSIM_K8S_PODS, "default", "b"};
+    struct sd_rec *r = start_pod_a();
     /* changes the client does not see, then history is dropped */
     uint64_t seen = meshsim_k8s_revision(fake);
     meshsim_k8s_stall_watches(fake, true);
@@ -372,18 +382,13 @@ Test(k8s_watch, gone_after_compaction_relists)
     snprintf(q, sizeof q, "limit=500&resourceVersion=%" PRIu64, seen);
     cr_assert_eq(count_requests("/api/v1/pods", 0, q), 1, "one re-list from the last RV");
     cr_assert_eq(count_requests("/api/v1/pods", 0, NULL), 2);
-    free(y);
     sd_rec_stop(r);
 }
 
 Test(k8s_watch, dropped_watch_reconnects)
 {
-    put_pod("default", "a", "10.0.0.1", "web");
-    char *y = yaml_for("pod", NULL);
-    struct sd_rec *r = sd_rec_start(y, NULL);
     struct ref a = {MESHSIM_K8S_PODS, "default", "a"}, b = {MESHSIM_K8S_PODS, "default", "b"};
-    cr_assert(wait_expected(r, &a, 1, NULL, 0));
-    cr_assert(wait_watches(1));
+    struct sd_rec *r = start_pod_a();
     size_t watches = count_requests("/api/v1/pods", 1, NULL);
     meshsim_k8s_drop_watches(fake, false);
     cr_assert(wait_requests("/api/v1/pods", 1, NULL, watches + 1));
@@ -400,18 +405,13 @@ Test(k8s_watch, dropped_watch_reconnects)
     snprintf(rv, sizeof rv, "resourceVersion=%" PRIu64, meshsim_k8s_revision(fake));
     cr_assert(wait_requests("/api/v1/pods", 1, rv, 1));
     cr_assert_eq(count_requests("/api/v1/pods", 0, NULL), lists);
-    free(y);
     sd_rec_stop(r);
 }
 
 Test(k8s_watch, stalled_watch_reconnects)
 {
-    put_pod("default", "a", "10.0.0.1", "web");
-    char *y = yaml_for("pod", NULL);
-    struct sd_rec *r = sd_rec_start(y, NULL);
     struct ref a = {MESHSIM_K8S_PODS, "default", "a"}, b = {MESHSIM_K8S_PODS, "default", "b"};
-    cr_assert(wait_expected(r, &a, 1, NULL, 0));
-    cr_assert(wait_watches(1));
+    struct sd_rec *r = start_pod_a();
     size_t watches = count_requests("/api/v1/pods", 1, NULL);
     meshsim_k8s_stall_watches(fake, true);
     put_pod("default", "b", "10.0.0.2", "db");
@@ -420,7 +420,6 @@ Test(k8s_watch, stalled_watch_reconnects)
     meshsim_k8s_stall_watches(fake, false);
     struct ref ab[] = {a, b};
     cr_assert(wait_expected(r, ab, 2, NULL, 0));
-    free(y);
     sd_rec_stop(r);
 }
 
