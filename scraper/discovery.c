@@ -313,8 +313,7 @@ static void *sender_main(void *arg)
             snaps = mp_xrealloc(snaps, (nsnaps + 1) * sizeof *snaps);
             snap_job(j, &snaps[nsnaps++]);
             j->dirty = false;
-            if (j->sent_once)
-                d->last_send_ms = now;
+            d->last_send_ms = now;
             j->sent_once = true;
         }
         if (nsnaps > 0) {
