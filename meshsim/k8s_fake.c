@@ -181,6 +181,7 @@ struct meshsim_k8s {
     struct event *ring; /* capacity opts.history */
     size_t ring_head, ring_n;
     uint64_t uid_seq;
+    uint64_t split_rng; /* fixed seed: split_writes is deterministic per run */
 
     struct watcher *watchers;
     size_t nwatchers;
@@ -537,6 +538,12 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
         size_t n = w->out.len - w->off;
         if (n > max)
             n = max;
+        if (k->opts.split_writes) {
+            k->split_rng = k->split_rng * 6364136223846793005ull + 1442695040888963407ull;
+            size_t piece = 1 + (size_t)(k->split_rng >> 58); /* 1..64 */
+            if (n > piece)
+                n = piece;
+        }
         memcpy(buf, w->out.data + w->off, n);
         w->off += n;
         if (w->off == w->out.len) {

@@ -59,6 +59,9 @@ struct meshsim_k8s_opts {
     bool ignore_timeout;          /* hold watches past timeoutSeconds; default false */
     const char *git_version;      /* /version gitVersion; default "v1.31.4" (copied) */
     size_t request_log;           /* requests remembered (ring); default 4096 */
+    bool split_writes;            /* hand watch bytes out in pieces of 1..64 bytes (one HTTP
+                                   * chunk each), so that events straddle chunks; default
+                                   * false */
 };
 void meshsim_k8s_opts_init(struct meshsim_k8s_opts *o);
 

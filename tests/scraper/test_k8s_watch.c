@@ -448,6 +448,31 @@ Test(k8s_watch, bookmark_advances_resource_version)
     sd_rec_stop(r);
 }
 
+Test(k8s_watch, events_split_across_chunks)
+{
+    fake_stop();
+    struct meshsim_k8s_opts o;
+    meshsim_k8s_opts_init(&o);
+    o.bookmark_interval_ms = 200;
+    o.split_writes = true;
+    cr_assert_eq(meshsim_k8s_create("127.0.0.1:0", &o, &fake, NULL), 0);
+    struct sd_rec *r = start_pod_a();
+    struct ref refs[8];
+    char names[8][8];
+    for (int i = 0; i < 8; i++) {
+        snprintf(names[i], sizeof names[i], "s%d", i);
+        char ip[16];
+        snprintf(ip, sizeof ip, "10.0.1.%d", i + 1);
+        put_pod("default", names[i], ip, "web");
+        refs[i] = (struct ref){MESHSIM_K8S_PODS, "default", names[i]};
+    }
+    struct ref all[9] = {{MESHSIM_K8S_PODS, "default", "a"}};
+    memcpy(all + 1, refs, sizeof refs);
+    cr_assert(wait_expected(r, all, 9, NULL, 0));
+    cr_assert_eq(count_requests("/api/v1/pods", 0, NULL), 1, "no re-list: the stream decoded");
+    sd_rec_stop(r);
+}
+
 Test(k8s_watch, http_errors_back_off_and_recover)
 {
     put_pod("default", "a", "10.0.0.1", "web");
