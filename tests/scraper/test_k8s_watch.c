@@ -660,3 +660,45 @@ Test(k8s_watch, rotated_token_file_is_reread)
     sd_rec_stop(r);
     nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
+
+struct auth_seen {
+    char value[256];
+};
+
+static void auth_cb(void *ctx, const struct meshsim_k8s_request *r)
+{
+    struct auth_seen *a = ctx;
+    snprintf(a->value, sizeof a->value, "%s", r->authorization);
+}
+
+Test(k8s_watch, basic_auth_header)
+{
+    put_pod("default", "a", "10.0.0.1", "web");
+    char *y = yaml_for("pod", "    basic_auth: {username: user, password: pass}\n");
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    struct auth_seen s = {""};
+    meshsim_k8s_requests(fake, auth_cb, &s);
+    cr_assert_str_eq(s.value, "Basic dXNlcjpwYXNz");
+    free(y);
+    sd_rec_stop(r);
+}
+
+Test(k8s_watch, own_namespace_from_service_account_dir)
+{
+    strcpy(tmpdir, "/tmp/k8snsXXXXXX");
+    cr_assert(mkdtemp(tmpdir));
+    write_tmp("namespace", "mine\n");
+    put_pod("mine", "a", "10.0.0.1", "web");
+    put_pod("other", "b", "10.0.0.2", "web");
+    char *y = yaml_for("pod", "    namespaces: {own_namespace: true, names: [extra]}\n");
+    struct sd_rec *r = sd_rec_start(y, tmpdir);
+    struct ref a = {MESHSIM_K8S_PODS, "mine", "a"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    cr_assert(wait_requests("/api/v1/namespaces/mine/pods", 0, NULL, 1));
+    cr_assert(wait_requests("/api/v1/namespaces/extra/pods", 0, NULL, 1));
+    free(y);
+    sd_rec_stop(r);
+    nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
