@@ -174,6 +174,7 @@ struct meshsim_k8s {
     uint16_t port;
     struct meshsim_k8s_opts opts;
     char *git_version;
+    char *tls_cert, *tls_key;
 
     uint64_t rev;
     uint64_t floor;
@@ -773,10 +774,23 @@ int meshsim_k8s_create(const char *listen, const struct meshsim_k8s_opts *o,
     pthread_mutex_init(&k->mu, NULL);
     pthread_cond_init(&k->stop_cv, NULL);
 
-    k->d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME,
-                         0, NULL, NULL, handle, k, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_END);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME;
+    struct MHD_OptionItem ops[6] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &sa},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 0, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (k->opts.tls_cert_pem != NULL && k->opts.tls_key_pem != NULL) {
+        k->tls_cert = mp_xstrdup(k->opts.tls_cert_pem);
+        k->tls_key = mp_xstrdup(k->opts.tls_key_pem);
+        flags |= MHD_USE_TLS;
+        ops[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, k->tls_cert};
+        ops[3] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, k->tls_key};
+        ops[4] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
+    k->opts.tls_cert_pem = k->tls_cert;
+    k->opts.tls_key_pem = k->tls_key;
+    k->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, k, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     if (k->d == NULL) {
         meshsim_k8s_destroy(k);
         return mp_err_set(err, MP_EIO, "k8s fake: cannot listen on %s", listen);
@@ -854,6 +868,8 @@ void meshsim_k8s_destroy(struct meshsim_k8s *k)
     mp_free(k->wake);
     mp_free(k->token);
     mp_free(k->git_version);
+    mp_free(k->tls_cert);
+    mp_free(k->tls_key);
     pthread_cond_destroy(&k->stop_cv);
     pthread_mutex_destroy(&k->mu);
     mp_free(k);

@@ -14,12 +14,12 @@
 #include "common/str.h"
 
 /* ---- the fake Kubernetes API (k8s_fake.c) --------------------------------------------------- */
-/* A fake Kubernetes API server (kubernetes-sd.md 4) on loopback, plain HTTP/1.1 with JSON:
- * GET /version, /api, /apis, and LIST and WATCH of pods, services, endpoints, endpointslices
- * (discovery.k8s.io/v1) and nodes on the cluster-wide and per-namespace paths of 1.1. One
- * global resourceVersion counter shared by all kinds; every put/delete bumps it. A bounded
- * event history with a compaction floor: a WATCH from an RV below the floor gets HTTP 200 and
- * one ERROR event (Status code 410, reason Expired), a continue token that was expired gets
+/* A fake Kubernetes API server (kubernetes-sd.md 4) on loopback, HTTP/1.1 (TLS when opts give a
+ * cert) with JSON: GET /version, /api, /apis, and LIST and WATCH of pods, services, endpoints,
+ * endpointslices (discovery.k8s.io/v1) and nodes on the cluster-wide and per-namespace paths
+ * of 1.1. One global resourceVersion counter shared by all kinds; every put/delete bumps it. A
+ * bounded event history with a compaction floor: a WATCH from an RV below the floor gets HTTP 200
+ * and one ERROR event (Status code 410, reason Expired), a continue token that was expired gets
  * HTTP 410. Watches honour allowWatchBookmarks, timeoutSeconds (else timeout=<duration>),
  * labelSelector (equality and set-based) and fieldSelector (=, ==, != on dotted paths such
  * as metadata.name, spec.nodeName, status.phase); an update moving an object into a
@@ -62,6 +62,8 @@ struct meshsim_k8s_opts {
     bool split_writes;            /* hand watch bytes out in pieces of 1..64 bytes (one HTTP
                                    * chunk each), so that events straddle chunks; default
                                    * false */
+    const char *tls_cert_pem;     /* both set: serve HTTPS with this certificate chain and */
+    const char *tls_key_pem;      /* key (PEM text, copied); default NULL: plain HTTP */
 };
 void meshsim_k8s_opts_init(struct meshsim_k8s_opts *o);
 
@@ -79,17 +81,16 @@ uint64_t meshsim_k8s_revision(const struct meshsim_k8s *k);
 /* Adds (ADDED) or replaces (MODIFIED) the object ns/name of kind; json is the object
  * (at least "{}"), [json, json + len). Bumps the revision; *rv (may be NULL) gets it.
  * MP_EPARSE when json is not a JSON object; MP_EINVAL for an empty name. */
-MP_NODISCARD int meshsim_k8s_put(struct meshsim_k8s *k, enum meshsim_k8s_kind kind,
-                                 const char *ns, const char *name, const char *json, size_t len,
-                                 uint64_t *rv, struct mp_err *err);
+MP_NODISCARD int meshsim_k8s_put(struct meshsim_k8s *k, enum meshsim_k8s_kind kind, const char *ns,
+                                 const char *name, const char *json, size_t len, uint64_t *rv,
+                                 struct mp_err *err);
 /* Deletes it (DELETED with the deletion revision). MP_ENOTFOUND when absent. */
 MP_NODISCARD int meshsim_k8s_delete(struct meshsim_k8s *k, enum meshsim_k8s_kind kind,
                                     const char *ns, const char *name, uint64_t *rv,
                                     struct mp_err *err);
 /* Appends the stored JSON of ns/name (as a LIST item shows it) to out. MP_ENOTFOUND. */
-MP_NODISCARD int meshsim_k8s_get(struct meshsim_k8s *k, enum meshsim_k8s_kind kind,
-                                 const char *ns, const char *name, struct mp_buf *out,
-                                 struct mp_err *err);
+MP_NODISCARD int meshsim_k8s_get(struct meshsim_k8s *k, enum meshsim_k8s_kind kind, const char *ns,
+                                 const char *name, struct mp_buf *out, struct mp_err *err);
 
 /* Drops the whole history: the floor becomes the current revision, so a watch from any
  * older RV gets the 410 ERROR event. Running watches are not affected. */

@@ -702,3 +702,57 @@ Test(k8s_watch, own_namespace_from_service_account_dir)
     sd_rec_stop(r);
     nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
+
+static char *read_testdata(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/k8s_tls/%s", MP_TESTDATA_DIR, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "open %s", path);
+    static char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+Test(k8s_watch, in_cluster_over_tls)
+{
+    fake_stop();
+    struct meshsim_k8s_opts o;
+    meshsim_k8s_opts_init(&o);
+    o.bookmark_interval_ms = 200;
+    char *cert = read_testdata("server.crt"), *key = read_testdata("server.key");
+    o.tls_cert_pem = cert;
+    o.tls_key_pem = key;
+    struct mp_err err;
+    mp_err_clear(&err);
+    cr_assert_eq(meshsim_k8s_create("127.0.0.1:0", &o, &fake, &err), 0, "%s", err.msg);
+    free(cert);
+    free(key);
+    meshsim_k8s_set_token(fake, "sa-token");
+    put_pod("default", "a", "10.0.0.1", "web");
+
+    strcpy(tmpdir, "/tmp/k8sicXXXXXX");
+    cr_assert(mkdtemp(tmpdir));
+    write_tmp("token", "sa-token\n");
+    char *ca = read_testdata("ca.crt");
+    write_tmp("ca.crt", ca);
+    free(ca);
+    char port[16];
+    snprintf(port, sizeof port, "%u", (unsigned)meshsim_k8s_port(fake));
+    setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+    setenv("KUBERNETES_SERVICE_PORT", port, 1);
+    struct sd_rec *r = sd_rec_start("scrape_configs:\n"
+                                    "- job_name: k\n"
+                                    "  kubernetes_sd_configs: [{role: pod}]\n",
+                                    tmpdir);
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    cr_assert(wait_watches(1));
+    struct auth_seen s = {""};
+    meshsim_k8s_requests(fake, auth_cb, &s);
+    cr_assert_str_eq(s.value, "Bearer sa-token");
+    sd_rec_stop(r);
+    nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
