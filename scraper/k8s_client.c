@@ -36,6 +36,12 @@ struct scrape_k8s_client {
     bool insecure;
     long ssl_version;
     char *proxy, *no_proxy;
+    char *server_name; /* TLS SNI and verified name instead of the URL's host */
+    /* http_headers: fixed "Name: value" lines, and (name, file) pairs read per request */
+    char **hdr_lines;
+    size_t nhdr_lines;
+    char **hdr_files; /* name, path, name, path, ... */
+    size_t nhdr_files;
 };
 
 static char *dup_or_null(const char *s)
@@ -76,7 +82,39 @@ void scrape_k8s_client_destroy(struct scrape_k8s_client *c)
                     &c->key_file,   &c->key_pem,         &c->proxy,      &c->no_proxy};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         mp_free(*all[i]);
+    mp_free(c->server_name);
+    for (size_t i = 0; i < c->nhdr_lines; i++)
+        mp_free(c->hdr_lines[i]);
+    mp_free(c->hdr_lines);
+    for (size_t i = 0; i < c->nhdr_files; i++)
+        mp_free(c->hdr_files[i]);
+    mp_free(c->hdr_files);
     mp_free(c);
+}
+
+static void add_line(struct scrape_k8s_client *c, const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    c->hdr_lines = mp_xrealloc(c->hdr_lines, (c->nhdr_lines + 1) * sizeof *c->hdr_lines);
+    c->hdr_lines[c->nhdr_lines] = mp_xmalloc(n);
+    snprintf(c->hdr_lines[c->nhdr_lines++], n, "%s: %s", name, value);
+}
+
+/* http_headers: values and secrets are fixed, files are read on every request. */
+static void copy_headers(struct scrape_k8s_client *c, const struct cfg_http_client *h)
+{
+    for (size_t i = 0; i < h->nhttp_headers; i++) {
+        const struct cfg_http_header *hh = &h->http_headers[i];
+        for (size_t j = 0; j < hh->nvalues; j++)
+            add_line(c, hh->name, hh->values[j]);
+        for (size_t j = 0; j < hh->nsecrets; j++)
+            add_line(c, hh->name, hh->secrets[j]);
+        for (size_t j = 0; j < hh->nfiles; j++) {
+            c->hdr_files = mp_xrealloc(c->hdr_files, (c->nhdr_files + 2) * sizeof *c->hdr_files);
+            c->hdr_files[c->nhdr_files++] = mp_xstrdup(hh->name);
+            c->hdr_files[c->nhdr_files++] = mp_xstrdup(hh->files[j]);
+        }
+    }
 }
 
 static long tls_version(enum cfg_tls_version v)
@@ -132,6 +170,8 @@ int scrape_k8s_client_create(const struct cfg_kubernetes_sd *cfg, const char *sa
         c->ssl_version = tls_version(t->min_version);
         c->proxy = dup_or_null(h->proxy.proxy_url);
         c->no_proxy = dup_or_null(h->proxy.no_proxy);
+        c->server_name = t->server_name && *t->server_name ? mp_xstrdup(t->server_name) : NULL;
+        copy_headers(c, h);
     } else {
         const char *host = getenv("KUBERNETES_SERVICE_HOST");
         const char *port = getenv("KUBERNETES_SERVICE_PORT");
@@ -171,6 +211,7 @@ struct req {
     struct scrape_k8s_client *c;
     CURL *h;
     struct curl_slist *headers;
+    struct curl_slist *connect_to;
     char *user, *pass; /* from files, per request */
     const atomic_bool *stop;
     /* body handling */
@@ -225,6 +266,39 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     return 0;
 }
 
+/* Sets the URL. With tls server_name the request goes to server_name (so SNI and the
+ * certificate check use it) while CURLOPT_CONNECT_TO sends the connection to the real host. */
+static int set_url(struct req *r, const char *url, struct mp_err *err)
+{
+    if (r->c->server_name == NULL) {
+        curl_easy_setopt(r->h, CURLOPT_URL, url);
+        return 0;
+    }
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *out = NULL;
+    int rc = 0;
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_HOST, r->c->server_name, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK) {
+        rc = mp_err_set(err, MP_EINVAL, "bad api_server URL %s", url);
+    } else {
+        size_t n = strlen(r->c->server_name) + strlen(host) + 2 * strlen(port) + 8;
+        char *ct = mp_xmalloc(n);
+        snprintf(ct, n, "%s:%s:%s:%s", r->c->server_name, port, host, port);
+        r->connect_to = curl_slist_append(r->connect_to, ct);
+        mp_free(ct);
+        curl_easy_setopt(r->h, CURLOPT_CONNECT_TO, r->connect_to);
+        curl_easy_setopt(r->h, CURLOPT_URL, out);
+    }
+    curl_free(host);
+    curl_free(port);
+    curl_free(out);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 static int req_setup(struct req *r, const char *path_query, struct mp_err *err)
 {
     struct scrape_k8s_client *c = r->c;
@@ -234,8 +308,10 @@ static int req_setup(struct req *r, const char *path_query, struct mp_err *err)
     size_t n = strlen(c->base) + strlen(path_query) + 1;
     char *url = mp_xmalloc(n);
     snprintf(url, n, "%s%s", c->base, path_query);
-    curl_easy_setopt(r->h, CURLOPT_URL, url);
+    int rc = set_url(r, url, err);
     mp_free(url);
+    if (rc != 0)
+        return rc;
     curl_easy_setopt(r->h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(r->h, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -269,6 +345,19 @@ static int req_setup(struct req *r, const char *path_query, struct mp_err *err)
         curl_easy_setopt(r->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(r->h, CURLOPT_USERNAME, r->user ? r->user : "");
         curl_easy_setopt(r->h, CURLOPT_PASSWORD, r->pass ? r->pass : "");
+    }
+    for (size_t i = 0; i < c->nhdr_lines; i++)
+        r->headers = curl_slist_append(r->headers, c->hdr_lines[i]);
+    for (size_t i = 0; i + 1 < c->nhdr_files; i += 2) {
+        char *v = read_small_file(c->hdr_files[i + 1]);
+        if (v == NULL)
+            return mp_err_set(err, MP_EIO, "unable to read header file %s", c->hdr_files[i + 1]);
+        size_t hn = strlen(c->hdr_files[i]) + strlen(v) + 3;
+        char *line = mp_xmalloc(hn);
+        snprintf(line, hn, "%s: %s", c->hdr_files[i], v);
+        r->headers = curl_slist_append(r->headers, line);
+        mp_free(line);
+        mp_free(v);
     }
     curl_easy_setopt(r->h, CURLOPT_HTTPHEADER, r->headers);
     if (c->ca_file != NULL)
@@ -307,6 +396,7 @@ static void req_fini(struct req *r)
     if (r->h != NULL)
         curl_easy_cleanup(r->h);
     curl_slist_free_all(r->headers);
+    curl_slist_free_all(r->connect_to);
     mp_free(r->user);
     mp_free(r->pass);
 }

@@ -716,7 +716,8 @@ static char *read_testdata(const char *name)
     return strdup(buf);
 }
 
-Test(k8s_watch, in_cluster_over_tls)
+/* Replaces the plain fake with one serving HTTPS with the test certificate. */
+static void fake_restart_tls(void)
 {
     fake_stop();
     struct meshsim_k8s_opts o;
@@ -730,6 +731,11 @@ Test(k8s_watch, in_cluster_over_tls)
     cr_assert_eq(meshsim_k8s_create("127.0.0.1:0", &o, &fake, &err), 0, "%s", err.msg);
     free(cert);
     free(key);
+}
+
+Test(k8s_watch, in_cluster_over_tls)
+{
+    fake_restart_tls();
     meshsim_k8s_set_token(fake, "sa-token");
     put_pod("default", "a", "10.0.0.1", "web");
 
@@ -755,4 +761,48 @@ Test(k8s_watch, in_cluster_over_tls)
     cr_assert_str_eq(s.value, "Bearer sa-token");
     sd_rec_stop(r);
     nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool tls_case(const char *server_name)
+{
+    fake_restart_tls();
+    put_pod("default", "a", "10.0.0.1", "web");
+    char extra[1024];
+    snprintf(extra, sizeof extra,
+             "    tls_config: {ca_file: '%s/k8s_tls/ca.crt', server_name: %s}\n", MP_TESTDATA_DIR,
+             server_name);
+    char *y = NULL;
+    cr_assert(asprintf(&y,
+                       "scrape_configs:\n"
+                       "- job_name: k\n"
+                       "  kubernetes_sd_configs:\n"
+                       "  - role: pod\n"
+                       "    api_server: https://127.0.0.1:%u\n"
+                       "%s",
+                       (unsigned)meshsim_k8s_port(fake), extra) > 0);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    free(y);
+    bool ok = false;
+    if (strcmp(server_name, "localhost") == 0) {
+        struct ref a = {MESHSIM_K8S_PODS, "default", "a"};
+        ok = wait_expected(r, &a, 1, NULL, 0);
+    } else {
+        /* the certificate does not name it: the handshake fails, nothing is discovered */
+        sd_sleep_ms(300);
+        char *t = sd_rec_text(r, "k");
+        ok = (t == NULL || t[0] == '\0') && count_requests(NULL, -1, NULL) == 0;
+        free(t);
+    }
+    sd_rec_stop(r);
+    return ok;
+}
+
+Test(k8s_watch, tls_server_name_is_verified)
+{
+    cr_assert(tls_case("localhost"));
+}
+
+Test(k8s_watch, tls_wrong_server_name_fails)
+{
+    cr_assert(tls_case("wrong.example"));
 }
