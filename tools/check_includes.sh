@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-public_re='^(common/(err|alloc|str|labels|matcher|time|log|metrics)\.h|configs/config\.h|web/web\.h|tsdb/tsdb\.h|query/query\.h|scraper/scraper\.h|remote/remote\.h)$'
+public_re='^(common/(err|alloc|str|labels|matcher|time|log|metrics)\.h|configs/config\.h|web/web\.h|tsdb/tsdb\.h|query/query\.h|scraper/scraper\.h|remote/remote\.h|meshsim/meshsim\.h)$'
 while IFS= read -r -d '' f; do
   case "$f" in tests/fuzz/* | bench/*) continue ;; esac
   owner=${f%%/*}
