@@ -288,6 +288,7 @@ void meshsim_destroy(struct meshsim *m); /* NULL is a no-op */
  * time to start_ms + elapsed_ms. Smaller values than the last are ignored. */
 void meshsim_advance(struct meshsim *m, int64_t elapsed_ms);
 int64_t meshsim_elapsed_ms(const struct meshsim *m);
+int64_t meshsim_now_ms(const struct meshsim *m); /* start_ms + elapsed: the render time */
 /* Bumps whenever the pod set changes (a churn round). */
 uint64_t meshsim_generation(const struct meshsim *m);
 
@@ -355,5 +356,7 @@ size_t meshsim_server_listeners(const struct meshsim_server *s);
 uint64_t meshsim_server_generation(const struct meshsim_server *s);
 /* "http://127.0.0.1:6443" of the fake API server, or NULL (valid until destroy). */
 const char *meshsim_server_k8s_url(const struct meshsim_server *s);
+/* The fake API server the simulator publishes into, or NULL (valid until destroy). */
+struct meshsim_k8s *meshsim_server_k8s(const struct meshsim_server *s);
 
 #endif

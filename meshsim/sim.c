@@ -168,3 +168,8 @@ int meshsim_render(const struct meshsim *m, size_t i, struct mp_buf *out, struct
         return mp_err_set(err, rc, "meshsim: rendering %s", m->g->pods[i]->name);
     return 0;
 }
+
+int64_t meshsim_now_ms(const struct meshsim *m)
+{
+    return m->o.start_ms + m->elapsed_ms;
+}
