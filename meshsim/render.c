@@ -87,7 +87,7 @@ static void meta(struct rctx *r, const char *name, const char *type, const char 
 }
 
 /* One label set: base (minus a label named skip) then up to MAX_XL extra pairs. */
-#define MAX_XL 16
+#define MAX_XL 24
 struct xl {
     const char *k[MAX_XL], *v[MAX_XL];
     int n;
@@ -95,11 +95,11 @@ struct xl {
 
 static void xl_add(struct xl *x, const char *k, const char *v)
 {
-    if (x->n < MAX_XL) {
-        x->k[x->n] = k;
-        x->v[x->n] = v ? v : "";
-        x->n++;
-    }
+    if (x->n >= MAX_XL) /* the families' label sets are fixed: a bug, not input */
+        abort();
+    x->k[x->n] = k;
+    x->v[x->n] = v ? v : "";
+    x->n++;
 }
 
 static void line(struct rctx *r, const char *name, const char *suffix, const struct lbuild *base,
@@ -577,6 +577,50 @@ static void control_balancers(struct rctx *r)
     }
 }
 
+/* The inbound route families are keyed by (server, route) only: keys of different client
+ * identities that share them are summed. */
+struct inroute {
+    const char *name, *port, *route;
+    bool grpc;
+    struct pstate sum;
+    struct {
+        const char *code;
+        uint64_t n;
+    } st[2 * MAX_OUTCOMES];
+    int nst;
+};
+
+static void inroute_add(struct inroute *ir, const struct pstate *ps)
+{
+    struct pstate *a = &ir->sum;
+    a->req += ps->req;
+    a->dn += ps->dn;
+    a->d7_sum += ps->d7_sum;
+    a->d4_sum += ps->d4_sum;
+    a->f_req_sum += ps->f_req_sum;
+    a->f_resp_sum += ps->f_resp_sum;
+    for (int i = 0; i < 7; i++)
+        a->d7[i] += ps->d7[i];
+    for (int i = 0; i < 4; i++)
+        a->d4[i] += ps->d4[i];
+    for (int i = 0; i < 3; i++) {
+        a->f_req[i] += ps->f_req[i];
+        a->f_resp[i] += ps->f_resp[i];
+    }
+    for (int j = 0; j < ps->noc; j++) {
+        const char *code = ps->grpc ? ps->oc[j].grpc : ps->oc[j].code;
+        int k = 0;
+        while (k < ir->nst && strcmp(ir->st[k].code, code) != 0)
+            k++;
+        if (k == ir->nst) {
+            if (k == 2 * MAX_OUTCOMES)
+                continue;
+            ir->st[ir->nst++].code = code;
+        }
+        ir->st[k].n += ps->st[j];
+    }
+}
+
 static void inbound_routes(struct rctx *r, const struct keys *k)
 {
     static const double b7[7] = MESHSIM_B7_S, b4[4] = MESHSIM_B4_S, f3[3] = MESHSIM_F3;
@@ -590,11 +634,28 @@ static void inbound_routes(struct rctx *r, const struct keys *k)
         {"response_duration_seconds", "histogram", "seconds", "The time between response headers and response completion."},
         {"statuses", "counter", NULL, "Completed request-response streams."},
     };
+    struct inroute *ir = mp_xcalloc(k->nin + 1, sizeof *ir);
+    size_t nir = 0;
+    for (size_t i = 0; i < k->nin; i++) {
+        const struct hkey *h = k->h[i];
+        if (!h->ps)
+            continue;
+        const char *name = lb_get(&h->base, "srv_name"), *port = lb_get(&h->base, "srv_port"),
+                   *route = lb_get(&h->base, "route_name");
+        size_t j = 0;
+        while (j < nir && !(ir[j].grpc == h->ps->grpc && strcmp(ir[j].name, name) == 0 &&
+                            strcmp(ir[j].port, port) == 0 && strcmp(ir[j].route, route) == 0))
+            j++;
+        if (j == nir)
+            ir[nir++] = (struct inroute){.name = name, .port = port, .route = route,
+                                         .grpc = h->ps->grpc};
+        inroute_add(&ir[j], h->ps);
+    }
     char name[96];
     for (int proto = 0; proto < 2; proto++) {
         bool grpc = proto == 1, any = false;
-        for (size_t i = 0; i < k->nin; i++)
-            any |= k->h[i]->ps && k->h[i]->ps->grpc == grpc;
+        for (size_t i = 0; i < nir; i++)
+            any |= ir[i].grpc == grpc;
         if (!any)
             continue;
         for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
@@ -602,19 +663,18 @@ static void inbound_routes(struct rctx *r, const struct keys *k)
             meta(r, name, fam[f].type, fam[f].unit, fam[f].help);
             if (strcmp(fam[f].type, "counter") == 0)
                 strcat(name, "_total");
-            for (size_t i = 0; i < k->nin; i++) {
-                const struct hkey *h = k->h[i];
-                const struct pstate *ps = h->ps;
-                if (!ps || ps->grpc != grpc)
+            for (size_t i = 0; i < nir; i++) {
+                const struct pstate *ps = &ir[i].sum;
+                if (ir[i].grpc != grpc)
                     continue;
                 struct xl x = {.n = 0};
                 xl_add(&x, "parent_group", "");
                 xl_add(&x, "parent_kind", "default");
-                xl_add(&x, "parent_name", lb_get(&h->base, "srv_name"));
-                xl_add(&x, "parent_port", lb_get(&h->base, "srv_port"));
+                xl_add(&x, "parent_name", ir[i].name);
+                xl_add(&x, "parent_port", ir[i].port);
                 xl_add(&x, "route_group", "");
                 xl_add(&x, "route_kind", "default");
-                xl_add(&x, "route_name", lb_get(&h->base, "route_name"));
+                xl_add(&x, "route_name", ir[i].route);
                 switch (f) {
                 case 0:
                     line_u(r, name, NULL, NULL, &x, ps->req);
@@ -632,11 +692,19 @@ static void inbound_routes(struct rctx *r, const struct keys *k)
                     hist_pc(r, name, &x, b4, ps->d4, 4, ps->dn, ps->d4_sum);
                     break;
                 default:
-                    status_lines(r, name, &x, ps);
+                    for (int j = 0; j < ir[i].nst; j++) {
+                        if (ir[i].st[j].n == 0)
+                            continue;
+                        struct xl y = x;
+                        xl_add(&y, grpc ? "grpc_status" : "http_status", ir[i].st[j].code);
+                        xl_add(&y, "error", "");
+                        line_u(r, name, NULL, NULL, &y, ir[i].st[j].n);
+                    }
                 }
             }
         }
     }
+    mp_free(ir);
 }
 
 static void gauge_f(struct rctx *r, const char *name, const char *type, const char *unit,
