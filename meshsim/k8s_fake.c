@@ -458,7 +458,8 @@ static void unlock_and_wake(struct meshsim_k8s *k)
     size_t n = k->nwake;
     if (n > 64)
         list = mp_xmalloc(n * sizeof *list);
-    memcpy(list, k->wake, n * sizeof *list);
+    if (n > 0)
+        memcpy(list, k->wake, n * sizeof *list);
     k->nwake = 0;
     pthread_mutex_unlock(&k->mu);
     for (size_t i = 0; i < n; i++)

@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tests/scraper/test_k8s_watch.c: kubernetes_sd_configs against the fake API server of
+ * meshsim on 127.0.0.1: every role's groups equal what scrape_k8s_build makes of the objects
+ * the fake holds; add/modify/delete; 410 after compaction -> re-list; dropped and stalled
+ * watches -> reconnect; bookmarks advance the RV; namespaces and selectors in the request
+ * paths; bearer token; in-cluster configuration. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/metrics.h"
+#include "common/str.h"
+#include "configs/config.h"
+#include "meshsim/meshsim.h"
+#include "scraper/scraper.h"
+#include "test_sd_support.h"
+
+static struct meshsim_k8s *fake;
+
+static void fake_start(void)
+{
+    struct meshsim_k8s_opts o;
+    meshsim_k8s_opts_init(&o);
+    o.bookmark_interval_ms = 200; /* keep healthy watches above the 1 s idle limit */
+    struct mp_err err;
+    mp_err_clear(&err);
+    cr_assert_eq(meshsim_k8s_create("127.0.0.1:0", &o, &fake, &err), 0, "%s", err.msg);
+}
+
+static void fake_stop(void)
+{
+    meshsim_k8s_destroy(fake);
+    fake = NULL;
+}
+
+TestSuite(k8s_watch, .init = fake_start, .fini = fake_stop);
+
+static char *yaml_for(const char *role, const char *extra)
+{
+    char *y = NULL;
+    cr_assert(asprintf(&y,
+                       "scrape_configs:\n"
+                       "- job_name: k\n"
+                       "  kubernetes_sd_configs:\n"
+                       "  - role: %s\n"
+                       "    api_server: http://127.0.0.1:%u\n"
+                       "%s",
+                       role, (unsigned)meshsim_k8s_port(fake), extra ? extra : "") > 0);
+    return y;
+}
+
+static void put(enum meshsim_k8s_kind kind, const char *ns, const char *name, const char *json)
+{
+    struct mp_err err;
+    mp_err_clear(&err);
+    cr_assert_eq(meshsim_k8s_put(fake, kind, ns, name, json, strlen(json), NULL, &err), 0, "%s",
+                 err.msg);
+}
+
+static void del(enum meshsim_k8s_kind kind, const char *ns, const char *name)
+{
+    cr_assert_eq(meshsim_k8s_delete(fake, kind, ns, name, NULL, NULL), 0);
+}
+
+static char *pod_json(const char *ip, const char *app)
+{
+    char *j = NULL;
+    cr_assert(asprintf(&j,
+                       "{\"metadata\":{\"labels\":{\"app\":\"%s\"}},\"spec\":{\"nodeName\":"
+                       "\"n1\",\"containers\":[{\"name\":\"c\",\"ports\":[{\"containerPort\":"
+                       "8080,\"name\":\"http\"}]}]},\"status\":{\"phase\":\"Running\","
+                       "\"podIP\":\"%s\",\"conditions\":[{\"type\":\"Ready\",\"status\":"
+                       "\"True\"}]}}",
+                       app, ip) > 0);
+    return j;
+}
+
+static void put_pod(const char *ns, const char *name, const char *ip, const char *app)
+{
+    char *j = pod_json(ip, app);
+    put(MESHSIM_K8S_PODS, ns, name, j);
+    free(j);
+}
+
+/* ---- expected groups from the fake's objects ------------------------------------------- */
+
+struct ref {
+    enum meshsim_k8s_kind kind;
+    const char *ns, *name;
+};
+
+static struct scrape_k8s_object *fake_obj(struct ref r)
+{
+    static const enum scrape_k8s_role role_of[] = {
+        [MESHSIM_K8S_PODS] = SCRAPE_K8S_POD,
+        [MESHSIM_K8S_SERVICES] = SCRAPE_K8S_SERVICE,
+        [MESHSIM_K8S_ENDPOINTS] = SCRAPE_K8S_ENDPOINTS,
+        [MESHSIM_K8S_ENDPOINTSLICES] = SCRAPE_K8S_ENDPOINTSLICE,
+        [MESHSIM_K8S_NODES] = SCRAPE_K8S_NODE,
+    };
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    cr_assert_eq(meshsim_k8s_get(fake, r.kind, r.ns, r.name, &b, NULL), 0, "get %s", r.name);
+    struct scrape_k8s_object *o = NULL;
+    struct mp_err err;
+    mp_err_clear(&err);
+    cr_assert_eq(scrape_k8s_object_parse(role_of[r.kind], b.data, b.len, &o, &err), 0, "%s",
+                 err.msg);
+    mp_buf_fini(&b);
+    return o;
+}
+
+struct deps {
+    struct scrape_k8s_object *o[8];
+    size_t n;
+};
+
+static const struct scrape_k8s_object *dep_find(struct deps *d, enum scrape_k8s_role role,
+                                                const char *ns, const char *name)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (scrape_k8s_object_role(d->o[i]) == role &&
+            strcmp(scrape_k8s_object_namespace(d->o[i]), ns) == 0 &&
+            strcmp(scrape_k8s_object_name(d->o[i]), name) == 0)
+            return d->o[i];
+    return NULL;
+}
+
+static const struct scrape_k8s_object *dep_pod(void *ctx, const char *ns, const char *name)
+{
+    return dep_find(ctx, SCRAPE_K8S_POD, ns, name);
+}
+
+static const struct scrape_k8s_object *dep_svc(void *ctx, const char *ns, const char *name)
+{
+    return dep_find(ctx, SCRAPE_K8S_SERVICE, ns, name);
+}
+
+/* The text the discovery callback should show for objs, with deps in the caches. */
+static char *expected(const struct ref *objs, size_t n, const struct ref *dep, size_t ndep)
+{
+    struct deps d = {.n = 0};
+    for (size_t i = 0; i < ndep; i++)
+        d.o[d.n++] = fake_obj(dep[i]);
+    struct scrape_k8s_lookup lk = {dep_pod, dep_svc, &d};
+    struct scrape_target_group g[16];
+    size_t ng = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct scrape_k8s_object *o = fake_obj(objs[i]);
+        memset(&g[ng], 0, sizeof g[ng]);
+        cr_assert_eq(scrape_k8s_build(o, &lk, &g[ng], NULL), 0);
+        if (g[ng].ntargets > 0)
+            ng++;
+        else
+            scrape_target_group_fini(&g[ng]);
+        scrape_k8s_object_destroy(o);
+    }
+    char *t = ng ? sd_groups_text(g, ng) : NULL;
+    for (size_t i = 0; i < ng; i++)
+        scrape_target_group_fini(&g[i]);
+    for (size_t i = 0; i < d.n; i++)
+        scrape_k8s_object_destroy(d.o[i]);
+    return t;
+}
+
+static bool wait_expected(struct sd_rec *r, const struct ref *objs, size_t n,
+                          const struct ref *dep, size_t ndep)
+{
+    char *want = expected(objs, n, dep, ndep);
+    bool ok = sd_rec_wait(r, "k", want);
+    free(want);
+    return ok;
+}
+
+/* ---- request log helpers ------------------------------------------------------------------ */
+
+struct req_count {
+    const char *path;
+    int watch; /* -1 any */
+    const char *query_has;
+    size_t n;
+    char last_query[1024];
+};
+
+static void count_cb(void *ctx, const struct meshsim_k8s_request *r)
+{
+    struct req_count *c = ctx;
+    if (c->path && strcmp(c->path, r->path) != 0)
+        return;
+    if (c->watch >= 0 && (int)r->watch != c->watch)
+        return;
+    if (c->query_has && !strstr(r->query, c->query_has))
+        return;
+    c->n++;
+    snprintf(c->last_query, sizeof c->last_query, "%s", r->query);
+}
+
+static size_t count_requests(const char *path, int watch, const char *query_has)
+{
+    struct req_count c = {.path = path, .watch = watch, .query_has = query_has};
+    meshsim_k8s_requests(fake, count_cb, &c);
+    return c.n;
+}
+
+static bool wait_requests(const char *path, int watch, const char *query_has, size_t atleast)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (count_requests(path, watch, query_has) >= atleast)
+            return true;
+        sd_sleep_ms(10);
+    }
+    return false;
+}
+
+static bool wait_watches(size_t n)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (meshsim_k8s_watch_count(fake) == n)
+            return true;
+        sd_sleep_ms(10);
+    }
+    return false;
+}
+
+/* ---- roles ---------------------------------------------------------------------------------- */
+
+Test(k8s_watch, pod_add_modify_delete)
+{
+    put_pod("default", "a", "10.0.0.1", "web");
+    char *y = yaml_for("pod", NULL);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"}, b = {MESHSIM_K8S_PODS, "ns2", "b"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    cr_assert(wait_watches(1));
+
+    put_pod("ns2", "b", "10.0.0.2", "db");
+    struct ref ab[] = {a, b};
+    cr_assert(wait_expected(r, ab, 2, NULL, 0));
+    put_pod("default", "a", "10.0.0.3", "web2");
+    cr_assert(wait_expected(r, ab, 2, NULL, 0));
+    del(MESHSIM_K8S_PODS, "default", "a");
+    cr_assert(wait_expected(r, &b, 1, NULL, 0));
+    /* the list was paged with limit=500 and started at RV 0 */
+    cr_assert_eq(count_requests("/api/v1/pods", 0, "limit=500&resourceVersion=0"), 1);
+
+    struct mp_buf page;
+    mp_buf_init(&page, 0);
+    cr_assert_eq(mp_metrics_render(sd_rec_metrics(r), &page), 0);
+    cr_assert(strstr(page.data,
+                     "prometheus_sd_kubernetes_events_total{event=\"add\",role=\"pod\"} 2"),
+              "%s", page.data);
+    cr_assert(strstr(page.data,
+                     "prometheus_sd_kubernetes_events_total{event=\"delete\",role=\"pod\"} 1"));
+    cr_assert(strstr(page.data, "prometheus_sd_discovered_targets{config=\"k\",name=\"scrape\"} 1"));
+    mp_buf_fini(&page);
+    free(y);
+    sd_rec_stop(r);
+}
+
+Test(k8s_watch, service_and_node_roles)
+{
+    put(MESHSIM_K8S_SERVICES, "default", "web",
+        "{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"type\":\"ClusterIP\","
+        "\"clusterIP\":\"10.96.0.10\",\"ports\":[{\"name\":\"http\",\"port\":80}]}}");
+    put(MESHSIM_K8S_NODES, NULL, "n1",
+        "{\"metadata\":{\"labels\":{\"zone\":\"a\"}},\"status\":{\"addresses\":[{\"type\":"
+        "\"InternalIP\",\"address\":\"192.168.1.1\"}],\"daemonEndpoints\":{"
+        "\"kubeletEndpoint\":{\"Port\":10250}}}}");
+    char *y = NULL;
+    cr_assert(asprintf(&y,
+                       "scrape_configs:\n"
+                       "- job_name: k\n"
+                       "  kubernetes_sd_configs:\n"
+                       "  - {role: service, api_server: 'http://127.0.0.1:%u'}\n"
+                       "  - {role: node, api_server: 'http://127.0.0.1:%u'}\n",
+                       (unsigned)meshsim_k8s_port(fake), (unsigned)meshsim_k8s_port(fake)) > 0);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref objs[] = {{MESHSIM_K8S_SERVICES, "default", "web"}, {MESHSIM_K8S_NODES, NULL, "n1"}};
+    cr_assert(wait_expected(r, objs, 2, NULL, 0));
+    put(MESHSIM_K8S_SERVICES, "default", "web",
+        "{\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"10.96.0.10\",\"ports\":[{\"name\":"
+        "\"http\",\"port\":8080}]}}");
+    cr_assert(wait_expected(r, objs, 2, NULL, 0));
+    free(y);
+    sd_rec_stop(r);
+}
+
+static const char *svc_json = "{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"type\":"
+                              "\"ClusterIP\",\"clusterIP\":\"10.96.0.10\",\"ports\":[{\"name\":"
+                              "\"http\",\"port\":80}]}}";
+
+Test(k8s_watch, endpoints_rebuilt_when_pod_or_service_changes)
+{
+    put(MESHSIM_K8S_SERVICES, "default", "web", svc_json);
+    put_pod("default", "a", "10.0.0.1", "web");
+    put(MESHSIM_K8S_ENDPOINTS, "default", "web",
+        "{\"subsets\":[{\"addresses\":[{\"ip\":\"10.0.0.1\",\"nodeName\":\"n1\",\"targetRef\":"
+        "{\"kind\":\"Pod\",\"name\":\"a\",\"namespace\":\"default\"}}],\"ports\":[{\"name\":"
+        "\"http\",\"port\":8080}]}]}");
+    char *y = yaml_for("endpoints", NULL);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref ep = {MESHSIM_K8S_ENDPOINTS, "default", "web"};
+    struct ref deps[] = {{MESHSIM_K8S_PODS, "default", "a"},
+                         {MESHSIM_K8S_SERVICES, "default", "web"}};
+    cr_assert(wait_expected(r, &ep, 1, deps, 2));
+    cr_assert(wait_watches(3), "endpoints, services and pods are watched");
+    put_pod("default", "a", "10.0.0.1", "web-v2"); /* pod labels change */
+    cr_assert(wait_expected(r, &ep, 1, deps, 2));
+    put(MESHSIM_K8S_SERVICES, "default", "web",
+        "{\"metadata\":{\"labels\":{\"app\":\"other\"}},\"spec\":{\"type\":\"ClusterIP\"}}");
+    cr_assert(wait_expected(r, &ep, 1, deps, 2));
+    del(MESHSIM_K8S_SERVICES, "default", "web");
+    cr_assert(wait_expected(r, &ep, 1, deps, 1));
+    free(y);
+    sd_rec_stop(r);
+}
+
+Test(k8s_watch, endpointslice_role)
+{
+    put(MESHSIM_K8S_SERVICES, "default", "web", svc_json);
+    put_pod("default", "a", "10.0.0.1", "web");
+    put(MESHSIM_K8S_ENDPOINTSLICES, "default", "web-abc",
+        "{\"metadata\":{\"labels\":{\"kubernetes.io/service-name\":\"web\"}},\"addressType\":"
+        "\"IPv4\",\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],\"conditions\":{\"ready\":true},"
+        "\"targetRef\":{\"kind\":\"Pod\",\"name\":\"a\",\"namespace\":\"default\"}}],"
+        "\"ports\":[{\"name\":\"http\",\"port\":8080}]}");
+    char *y = yaml_for("endpointslice", NULL);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref es = {MESHSIM_K8S_ENDPOINTSLICES, "default", "web-abc"};
+    struct ref deps[] = {{MESHSIM_K8S_PODS, "default", "a"},
+                         {MESHSIM_K8S_SERVICES, "default", "web"}};
+    cr_assert(wait_expected(r, &es, 1, deps, 2));
+    cr_assert_eq(count_requests("/apis/discovery.k8s.io/v1/endpointslices", 0, NULL), 1);
+    put(MESHSIM_K8S_SERVICES, "default", "web",
+        "{\"metadata\":{\"labels\":{\"app\":\"v2\"}},\"spec\":{\"type\":\"ClusterIP\"}}");
+    cr_assert(wait_expected(r, &es, 1, deps, 2));
+    put_pod("default", "a", "10.0.0.1", "web-v3");
+    cr_assert(wait_expected(r, &es, 1, deps, 2));
+    del(MESHSIM_K8S_ENDPOINTSLICES, "default", "web-abc");
+    cr_assert(sd_rec_wait(r, "k", NULL));
+    free(y);
+    sd_rec_stop(r);
+}
+
+/* ---- recovery ------------------------------------------------------------------------------- */
+
+Test(k8s_watch, gone_after_compaction_relists)
+{
+    put_pod("default", "a", "10.0.0.1", "web");
+    char *y = yaml_for("pod", NULL);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"}, b = {MESHSIM_K8S_PODS, "default", "b"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    cr_assert(wait_watches(1));
+    /* changes the client does not see, then history is dropped */
+    uint64_t seen = meshsim_k8s_revision(fake);
+    meshsim_k8s_stall_watches(fake, true);
+    put_pod("default", "b", "10.0.0.2", "db");
+    del(MESHSIM_K8S_PODS, "default", "a");
+    meshsim_k8s_compact(fake);
+    meshsim_k8s_drop_watches(fake, false);
+    meshsim_k8s_stall_watches(fake, false);
+    cr_assert(wait_expected(r, &b, 1, NULL, 0));
+    char q[64];
+    snprintf(q, sizeof q, "limit=500&resourceVersion=%" PRIu64, seen);
+    cr_assert_eq(count_requests("/api/v1/pods", 0, q), 1, "one re-list from the last RV");
+    cr_assert_eq(count_requests("/api/v1/pods", 0, NULL), 2);
+    free(y);
+    sd_rec_stop(r);
+}
+
+Test(k8s_watch, dropped_watch_reconnects)
+{
+    put_pod("default", "a", "10.0.0.1", "web");
+    char *y = yaml_for("pod", NULL);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"}, b = {MESHSIM_K8S_PODS, "default", "b"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    cr_assert(wait_watches(1));
+    size_t watches = count_requests("/api/v1/pods", 1, NULL);
+    meshsim_k8s_drop_watches(fake, false);
+    cr_assert(wait_requests("/api/v1/pods", 1, NULL, watches + 1));
+    cr_assert(wait_watches(1));
+    put_pod("default", "b", "10.0.0.2", "db");
+    struct ref ab[] = {a, b};
+    cr_assert(wait_expected(r, ab, 2, NULL, 0));
+    /* a clean end resumes from the last RV without a re-list */
+    size_t lists = count_requests("/api/v1/pods", 0, NULL);
+    watches = count_requests("/api/v1/pods", 1, NULL);
+    meshsim_k8s_drop_watches(fake, true);
+    cr_assert(wait_requests("/api/v1/pods", 1, NULL, watches + 1));
+    char rv[64];
+    snprintf(rv, sizeof rv, "resourceVersion=%" PRIu64, meshsim_k8s_revision(fake));
+    cr_assert(wait_requests("/api/v1/pods", 1, rv, 1));
+    cr_assert_eq(count_requests("/api/v1/pods", 0, NULL), lists);
+    free(y);
+    sd_rec_stop(r);
+}
+
+Test(k8s_watch, stalled_watch_reconnects)
+{
+    put_pod("default", "a", "10.0.0.1", "web");
+    char *y = yaml_for("pod", NULL);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"}, b = {MESHSIM_K8S_PODS, "default", "b"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    cr_assert(wait_watches(1));
+    size_t watches = count_requests("/api/v1/pods", 1, NULL);
+    meshsim_k8s_stall_watches(fake, true);
+    put_pod("default", "b", "10.0.0.2", "db");
+    /* no byte for 1 s: the client gives up on the watch and opens another */
+    cr_assert(wait_requests("/api/v1/pods", 1, NULL, watches + 1));
+    meshsim_k8s_stall_watches(fake, false);
+    struct ref ab[] = {a, b};
+    cr_assert(wait_expected(r, ab, 2, NULL, 0));
+    free(y);
+    sd_rec_stop(r);
+}
+
+Test(k8s_watch, bookmark_advances_resource_version)
+{
+    put_pod("default", "a", "10.0.0.1", "web");
+    char *y = yaml_for("pod", NULL);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    cr_assert(wait_watches(1));
+    /* other kinds move the global revision; only a bookmark tells the pod watcher */
+    put(MESHSIM_K8S_SERVICES, "default", "s1", svc_json);
+    put(MESHSIM_K8S_SERVICES, "default", "s2", svc_json);
+    uint64_t rev = meshsim_k8s_revision(fake);
+    meshsim_k8s_bookmark(fake);
+    sd_sleep_ms(100);
+    size_t watches = count_requests("/api/v1/pods", 1, NULL);
+    meshsim_k8s_drop_watches(fake, true);
+    cr_assert(wait_requests("/api/v1/pods", 1, NULL, watches + 1));
+    char rv[64];
+    snprintf(rv, sizeof rv, "resourceVersion=%" PRIu64 "&", rev);
+    cr_assert(wait_requests("/api/v1/pods", 1, rv, 1), "the re-watch starts at the bookmark");
+    cr_assert(wait_requests("/api/v1/pods", 1, "allowWatchBookmarks=true", 1));
+    free(y);
+    sd_rec_stop(r);
+}
+
+Test(k8s_watch, http_errors_back_off_and_recover)
+{
+    put_pod("default", "a", "10.0.0.1", "web");
+    meshsim_k8s_fail_requests(fake, 500, 2);
+    char *y = yaml_for("pod", NULL);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    cr_assert_geq(count_requests("/api/v1/pods", 0, NULL), 3);
+    free(y);
+    sd_rec_stop(r);
+}
+
+/* ---- request shape -------------------------------------------------------------------------- */
+
+Test(k8s_watch, namespaces_and_selectors)
+{
+    put_pod("a", "p1", "10.0.0.1", "web");
+    put_pod("a", "p2", "10.0.0.2", "db");
+    put_pod("b", "p3", "10.0.0.3", "web");
+    put_pod("c", "p4", "10.0.0.4", "web");
+    char *y = yaml_for("pod", "    namespaces: {names: [a, b]}\n"
+                              "    selectors:\n"
+                              "    - role: pod\n"
+                              "      label: app=web\n"
+                              "      field: spec.nodeName=n1\n");
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref want[] = {{MESHSIM_K8S_PODS, "a", "p1"}, {MESHSIM_K8S_PODS, "b", "p3"}};
+    cr_assert(wait_expected(r, want, 2, NULL, 0));
+    cr_assert(wait_watches(2));
+    const char *q = "fieldSelector=spec.nodeName=n1&labelSelector=app=web&limit=500&"
+                    "resourceVersion=0";
+    cr_assert_eq(count_requests("/api/v1/namespaces/a/pods", 0, q), 1);
+    cr_assert_eq(count_requests("/api/v1/namespaces/b/pods", 0, q), 1);
+    cr_assert_eq(count_requests("/api/v1/pods", -1, NULL), 0);
+    cr_assert(wait_requests("/api/v1/namespaces/a/pods", 1,
+                            "fieldSelector=spec.nodeName=n1&labelSelector=app=web", 1));
+    /* a pod moving into the selection appears, out of it disappears */
+    put_pod("a", "p2", "10.0.0.2", "web");
+    struct ref want3[] = {want[0], {MESHSIM_K8S_PODS, "a", "p2"}, want[1]};
+    cr_assert(wait_expected(r, want3, 3, NULL, 0));
+    put_pod("b", "p3", "10.0.0.3", "none");
+    struct ref want2[] = {want[0], {MESHSIM_K8S_PODS, "a", "p2"}};
+    cr_assert(wait_expected(r, want2, 2, NULL, 0));
+    free(y);
+    sd_rec_stop(r);
+}
+
+static char tmpdir[64];
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static void write_tmp(const char *name, const char *content)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs(content, f);
+    fclose(f);
+}
+
+Test(k8s_watch, bearer_token_from_file)
+{
+    strcpy(tmpdir, "/tmp/k8stokXXXXXX");
+    cr_assert(mkdtemp(tmpdir));
+    write_tmp("token", "s3cret\n");
+    meshsim_k8s_set_token(fake, "s3cret");
+    put_pod("default", "a", "10.0.0.1", "web");
+    char extra[512];
+    snprintf(extra, sizeof extra, "    authorization:\n      credentials_file: %s/token\n",
+             tmpdir);
+    char *y = yaml_for("pod", extra);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"};
+    cr_assert(wait_expected(r, &a, 1, NULL, 0));
+    cr_assert(wait_requests("/api/v1/pods", 0, NULL, 1));
+    cr_assert_eq(count_requests(NULL, -1, NULL), count_requests("/api/v1/pods", -1, NULL));
+    free(y);
+    sd_rec_stop(r);
+
+    /* without the token nothing is discovered and the server answers 401 */
+    meshsim_k8s_requests_clear(fake);
+    y = yaml_for("pod", NULL);
+    r = sd_rec_start(y, NULL);
+    cr_assert(wait_requests("/api/v1/pods", 0, NULL, 2), "LIST retried after 401");
+    char *t = sd_rec_text(r, "k");
+    cr_assert(t == NULL || t[0] == '\0', "%s", t);
+    free(t);
+    free(y);
+    sd_rec_stop(r);
+    nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+Test(k8s_watch, in_cluster_needs_environment_and_token)
+{
+    strcpy(tmpdir, "/tmp/k8ssaXXXXXX");
+    cr_assert(mkdtemp(tmpdir));
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    unsetenv("KUBERNETES_SERVICE_PORT");
+    struct sd_rec *r = sd_rec_start(NULL, tmpdir);
+    const char *y = "scrape_configs:\n- job_name: k\n  kubernetes_sd_configs: [{role: pod}]\n";
+    struct mp_err err;
+    mp_err_clear(&err);
+    /* apply reports the provider that cannot start */
+    struct cfg_config *cfg = NULL;
+    cr_assert_eq(cfg_config_load_buf("t.yml", y, strlen(y), &cfg, &err), 0, "%s", err.msg);
+    cr_assert_eq(scrape_discovery_apply(sd_rec_discovery(r), cfg, &err), MP_EINVAL);
+    cr_assert(strstr(err.msg, "KUBERNETES_SERVICE_HOST"), "%s", err.msg);
+    sd_rec_stop(r);
+    cfg_config_destroy(cfg);
+    nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
