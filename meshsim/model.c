@@ -113,7 +113,8 @@ static double norm_cdf(double z)
 static void latdist_init(struct latdist *d, double median, double sigma, double tail_p,
                          double tail_mult, double shift_ms)
 {
-    *d = (struct latdist){median, sigma, tail_p, tail_mult, shift_ms, {0}, 0};
+    *d = (struct latdist){
+        .median = median, .sigma = sigma, .tail_p = tail_p, .tail_mult = tail_mult, .shift_ms = shift_ms};
     for (int i = 0; i < NBUCKETS - 1; i++) {
         double x = bucket_le[i] - shift_ms;
         double f = 0;
@@ -125,6 +126,13 @@ static void latdist_init(struct latdist *d, double median, double sigma, double 
     }
     d->mean =
         shift_ms + ((1 - tail_p) * median + tail_p * median * tail_mult) * exp(sigma * sigma / 2);
+    static const double b7[7] = MESHSIM_B7_S;
+    for (int i = 0; i < 7; i++) {
+        double x = b7[i] * 1000 - shift_ms;
+        d->cdf7[i] = x > 0 ? (1 - tail_p) * norm_cdf((log(x) - log(median)) / sigma) +
+                                 tail_p * norm_cdf((log(x) - log(median * tail_mult)) / sigma)
+                           : 0;
+    }
 }
 
 static double latdist_sample(uint64_t *s, const struct latdist *d)
@@ -471,31 +479,22 @@ static struct pstate *pstate_new(const struct outcome *oc, int noc, bool grpc)
     return ps;
 }
 
-/* P(latency <= x_ms) of d's mixture, as latdist_init computes it per bucket. */
-static double latdist_cdf(const struct latdist *d, double x_ms)
-{
-    double x = x_ms - d->shift_ms;
-    if (x <= 0)
-        return 0;
-    return (1 - d->tail_p) * norm_cdf((log(x) - log(d->median)) / d->sigma) +
-           d->tail_p * norm_cdf((log(x) - log(d->median * d->tail_mult)) / d->sigma);
-}
-
 /* c responses of outcome j with latencies from d; the cumulative bucket counts are expected
  * values rounded to nearest, which stays monotone in the bound. */
 static void pstate_add(struct pstate *ps, int j, uint64_t c, const struct latdist *d,
                        double req_b, double resp_b)
 {
-    static const double b7[7] = MESHSIM_B7_S, b4[4] = MESHSIM_B4_S, f3[3] = MESHSIM_F3;
+    static const double f3[3] = MESHSIM_F3;
+    static const int b4_in_b7[4] = {1, 4, 5, 6}; /* 0.05, 0.5, 1, 10 s */
     if (c == 0)
         return;
     if (j >= 0 && j < ps->noc)
         ps->st[j] += c;
     double n = (double)c;
     for (int i = 0; i < 7; i++)
-        ps->d7[i] += (uint64_t)floor(n * latdist_cdf(d, b7[i] * 1000) + 0.5);
+        ps->d7[i] += (uint64_t)floor(n * d->cdf7[i] + 0.5);
     for (int i = 0; i < 4; i++)
-        ps->d4[i] += (uint64_t)floor(n * latdist_cdf(d, b4[i] * 1000) + 0.5);
+        ps->d4[i] += (uint64_t)floor(n * d->cdf7[b4_in_b7[i]] + 0.5);
     ps->dn += c;
     ps->d7_sum += n * d->mean / 1000;
     ps->d4_sum += n * d->mean / 1000;
@@ -1203,18 +1202,20 @@ static void expire_retired(struct pod *p, int64_t now_ms)
     size_t w = 0;
     for (size_t i = 0; i < p->nretired_h; i++) {
         struct hkey *h = p->retired_h[i];
-        if (h->expire_ms <= now_ms)
+        if (h->expire_ms <= now_ms) {
             hkey_free(h);
-        else
+            p->has_dead = true;
+        } else
             p->retired_h[w++] = h;
     }
     p->nretired_h = w;
     w = 0;
     for (size_t i = 0; i < p->nretired_t; i++) {
         struct tkey *t = p->retired_t[i];
-        if (t->expire_ms <= now_ms)
+        if (t->expire_ms <= now_ms) {
             tkey_free(t);
-        else
+            p->has_dead = true;
+        } else
             p->retired_t[w++] = t;
     }
     p->nretired_t = w;
@@ -1325,6 +1326,9 @@ void meshsim_model_step(struct meshsim_gen *g, int64_t dt_ms, int64_t now_ms)
 
 static void compact(struct pod *p)
 {
+    if (!p->has_dead)
+        return;
+    p->has_dead = false;
     size_t w = 0;
     for (size_t i = 0; i < p->nser; i++) {
         if (p->ser[i]->dead)

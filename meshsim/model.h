@@ -21,6 +21,7 @@ struct latdist {
     double median, sigma, tail_p, tail_mult, shift_ms;
     double cdf[NBUCKETS - 1]; /* P(latency <= le_i) */
     double mean;
+    double cdf7[7]; /* P(latency <= MESHSIM_B7_S[i] s), for the prometheus-client families */
 };
 
 struct series {
@@ -116,6 +117,7 @@ struct pod {
     uint64_t uid;   /* unique per pod for the generator's lifetime */
     uint32_t ip_u32; /* host order; 0 unless the generator allocates loopback IPs */
     double scrape_carry;
+    bool has_dead; /* some series were dropped since the last compaction */
     struct pstate *pol; /* expose mode: one per outgoing edge (nedges) */
     char name[64], hash[16], ip[16], instance[24], addr_app[24], addr_admin[24], admin_port[8];
     char start_s[24];
