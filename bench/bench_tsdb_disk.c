@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* bench/bench_tsdb_disk.c: bytes per sample on disk for a Linkerd mesh (bench/meshgen.h),
+/* bench/bench_tsdb_disk.c: bytes per sample on disk for a Linkerd mesh (meshsim/meshsim.h, meshsim_gen_*),
  * Prometheus's (promtool backfill) against candidate encodings for our block format.
  *
  *   bench_tsdb_disk [--smoke] [--hours H] [--namespaces N] [--deployments M] [--replicas R]
@@ -40,7 +40,7 @@
 #include <zstd.h>
 
 #include "bench/bench.h"
-#include "bench/meshgen.h"
+#include "meshsim/meshsim.h"
 #include "common/alloc.h"
 #include "common/str.h"
 #include "tsdb/bytes.h"
@@ -85,7 +85,7 @@ static int pod_index(struct data *d, struct mp_str pod)
     return d->npods++;
 }
 
-static void add_sample(struct data *d, const struct meshgen_sample *m, int pod, int64_t t)
+static void add_sample(struct data *d, const struct meshsim_gen_sample *m, int pod, int64_t t)
 {
     while (m->series_id >= d->caps) {
         size_t c = d->caps ? d->caps * 2 : 1024;
@@ -140,12 +140,12 @@ static int cmp_order(const void *x, const void *y)
 }
 
 /* Generates the mesh; writes the OpenMetrics file too when om_path is set. */
-static void collect(const struct meshgen_opts *o, struct data *d, const char *om_path)
+static void collect(const struct meshsim_gen_opts *o, struct data *d, const char *om_path)
 {
     memset(d, 0, sizeof *d);
-    struct meshgen *g;
+    struct meshsim_gen *g;
     struct mp_err err = {0};
-    if (meshgen_create(o, &g, &err) != 0) {
+    if (meshsim_gen_create(o, &g, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         exit(2);
     }
@@ -157,15 +157,15 @@ static void collect(const struct meshgen_opts *o, struct data *d, const char *om
             exit(2);
         }
     }
-    struct meshgen_scrape sc;
+    struct meshsim_gen_scrape sc;
     d->mint = INT64_MAX;
     d->maxt = INT64_MIN;
-    while (meshgen_next(g, &sc) == 0) {
+    while (meshsim_gen_next(g, &sc) == 0) {
         int pod = pod_index(d, sc.pod);
         for (size_t i = 0; i < sc.n; i++) {
             add_sample(d, &sc.samples[i], pod, sc.t_ms);
             if (f)
-                meshgen_write_sample(f, &sc.samples[i], sc.t_ms);
+                meshsim_gen_write_sample(f, &sc.samples[i], sc.t_ms);
         }
         if (sc.t_ms < d->mint)
             d->mint = sc.t_ms;
@@ -179,7 +179,7 @@ static void collect(const struct meshgen_opts *o, struct data *d, const char *om
             exit(2);
         }
     }
-    meshgen_destroy(g);
+    meshsim_gen_destroy(g);
     d->order = mp_xmalloc(d->ns * sizeof *d->order);
     for (size_t i = 0; i < d->ns; i++)
         d->order[i] = i;
@@ -373,14 +373,14 @@ static void breakdown(struct tsdb *db, struct tsdb_block **bs, size_t nb, int64_
  * leaving the newest block alone, merged into 6 h ones; then reports the
  * bytes per sample of the level-1 (2 h) blocks and of the merged blocks, each its files on disk
  * over the samples it holds. */
-static void run_meshprom(const struct meshgen_opts *mo, const char *workdir, const char *tag,
+static void run_meshprom(const struct meshsim_gen_opts *mo, const char *workdir, const char *tag,
                          int64_t retention_ms)
 {
     char dir[600];
     snprintf(dir, sizeof dir, "%s/meshprom-XXXXXX", workdir);
     if (!mkdtemp(dir))
         return;
-    struct meshgen_opts o = *mo;
+    struct meshsim_gen_opts o = *mo;
     o.duration_ms += 4 * 3600000 + 10 * 60000;
     struct tsdb_options to;
     tsdb_options_init(&to);
@@ -391,9 +391,9 @@ static void run_meshprom(const struct meshgen_opts *mo, const char *workdir, con
     if (zlevel >= 0)
         to.block_compression_level = zlevel;
     struct tsdb *db;
-    struct meshgen *g;
+    struct meshsim_gen *g;
     struct mp_err err = {0};
-    if (tsdb_open(&to, &db, &err) || meshgen_create(&o, &g, &err)) {
+    if (tsdb_open(&to, &db, &err) || meshsim_gen_create(&o, &g, &err)) {
         printf("# meshprom: %s\n", err.msg);
         return;
     }
@@ -402,13 +402,13 @@ static void run_meshprom(const struct meshgen_opts *mo, const char *workdir, con
     uint64_t *refs = NULL;
     size_t rcap = 0;
     int64_t next_compact = o.start_ms + 60000, t0 = mp_mono_ns();
-    struct meshgen_scrape sc;
-    while (meshgen_next(g, &sc) == 0) {
+    struct meshsim_gen_scrape sc;
+    while (meshsim_gen_next(g, &sc) == 0) {
         struct tsdb_appender *a;
         if (tsdb_appender_create(db, &a))
             abort();
         for (size_t i = 0; i < sc.n; i++) {
-            const struct meshgen_sample *x = &sc.samples[i];
+            const struct meshsim_gen_sample *x = &sc.samples[i];
             if (x->series_id >= rcap) {
                 size_t nc = (x->series_id + 1) * 2;
                 refs = realloc(refs, nc * sizeof *refs);
@@ -491,7 +491,7 @@ static void run_meshprom(const struct meshgen_opts *mo, const char *workdir, con
     free(bs);
     free(ls);
     free(refs);
-    meshgen_destroy(g);
+    meshsim_gen_destroy(g);
     tsdb_close(db);
     rmrf(dir);
 }
@@ -1553,7 +1553,7 @@ static void run_schemes(const struct bench_opts *bo, const struct data *d, const
 
 /* ---- generator self-check (runs with --smoke, so ctest guards meshgen) ---------------- */
 
-static bool name_ends(const struct meshgen_sample *m, const char *suffix)
+static bool name_ends(const struct meshsim_gen_sample *m, const char *suffix)
 {
     size_t n = strlen(suffix);
     return m->labels[1].len >= n && !memcmp(m->labels[1].ptr + m->labels[1].len - n, suffix, n);
@@ -1561,21 +1561,21 @@ static bool name_ends(const struct meshgen_sample *m, const char *suffix)
 
 /* Same seed -> same samples; jitter changes timestamps (and uptime) only (0 or 2..J ms late);
  * counters never decrease; each histogram's buckets are non-decreasing and +Inf equals _count. */
-static void self_check(struct meshgen_opts o, int64_t jitter)
+static void self_check(struct meshsim_gen_opts o, int64_t jitter)
 {
-    struct meshgen *a, *b;
+    struct meshsim_gen *a, *b;
     o.jitter_ms = 0;
-    struct meshgen_opts ob = o;
+    struct meshsim_gen_opts ob = o;
     ob.jitter_ms = jitter;
-    if (meshgen_create(&o, &a, NULL) != 0 || meshgen_create(&ob, &b, NULL) != 0)
+    if (meshsim_gen_create(&o, &a, NULL) != 0 || meshsim_gen_create(&ob, &b, NULL) != 0)
         abort();
     double *last = NULL;
     size_t cap = 0;
-    struct meshgen_scrape x, y;
+    struct meshsim_gen_scrape x, y;
     uint64_t late = 0, scrapes = 0;
     int ra, rb;
-    while ((ra = meshgen_next(a, &x)) == 0) {
-        rb = meshgen_next(b, &y);
+    while ((ra = meshsim_gen_next(a, &x)) == 0) {
+        rb = meshsim_gen_next(b, &y);
         if (rb != 0 || x.n != y.n || !mp_str_eq(x.pod, y.pod)) {
             fprintf(stderr, "self-check: scrape %" PRIu64 " differs between jitter modes\n",
                     scrapes);
@@ -1590,7 +1590,7 @@ static void self_check(struct meshgen_opts o, int64_t jitter)
         late += dt != 0;
         scrapes++;
         for (size_t i = 0; i < x.n; i++) {
-            const struct meshgen_sample *m = &x.samples[i];
+            const struct meshsim_gen_sample *m = &x.samples[i];
             /* uptime is rendered from the scrape's own clock, so it may differ */
             bool clock = name_ends(m, "uptime_seconds_total");
             if (m->series_id != y.samples[i].series_id ||
@@ -1628,7 +1628,7 @@ static void self_check(struct meshgen_opts o, int64_t jitter)
             }
         }
     }
-    if (ra != MP_EEOF || meshgen_next(b, &y) != MP_EEOF) {
+    if (ra != MP_EEOF || meshsim_gen_next(b, &y) != MP_EEOF) {
         fprintf(stderr, "self-check: streams end differently\n");
         exit(1);
     }
@@ -1639,8 +1639,8 @@ static void self_check(struct meshgen_opts o, int64_t jitter)
     }
     printf("# self-check: %" PRIu64 " scrapes, %" PRIu64 " late with jitter: ok\n", scrapes, late);
     mp_free(last);
-    meshgen_destroy(a);
-    meshgen_destroy(b);
+    meshsim_gen_destroy(a);
+    meshsim_gen_destroy(b);
 }
 
 /* ---- main ----------------------------------------------------------------------------- */
@@ -1657,8 +1657,8 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     struct bench_opts bo = {false, NULL};
-    struct meshgen_opts o;
-    meshgen_opts_init(&o);
+    struct meshsim_gen_opts o;
+    meshsim_gen_opts_init(&o);
     o.deployments = 3;
     o.peers = 1;
     double hours = 6;
@@ -1710,7 +1710,7 @@ int main(int argc, char **argv)
     o.duration_ms = (int64_t)(hours * 3600000);
     bench_header();
     if (bo.smoke) {
-        struct meshgen_opts c = o;
+        struct meshsim_gen_opts c = o;
         c.churn = 0.5;
         c.churn_every_ms = 5 * 60000;
         c.replicas = 2;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* bench/meshgen.c: the Linkerd mesh simulator behind meshgen.h (linkerd-workload.md 5).
+/* meshsim/model.c: the Linkerd mesh model (linkerd-workload.md 5) behind both the series
+ * generator of meshsim.h (meshsim_gen_*, formerly bench/meshgen) and the simulated proxies.
  *
  * State is kept per proxy as "keys", the label sets the proxy itself keeps counters for:
  *   hkey  an HTTP endpoint key: request_total, and per status code the 28 latency series
@@ -13,8 +14,13 @@
  * stands for the 6 h the pods ran before the window, so counters start at plausible sizes.
  * Latency histograms take expected bucket counts from the log-normal mixture's CDF with one
  * shared stochastic-rounding draw (cumulative counts stay monotone in le), or individual
- * samples when few requests arrived. */
-#include "bench/meshgen.h"
+ * samples when few requests arrived.
+ *
+ * Expose mode (the simulated proxies, model_cfg.expose) keeps the same state and random
+ * stream shape but stores no label sets per series (render.c prints them from the keys,
+ * in the proxy's order, with its empty labels) and also counts the prometheus-client
+ * families (struct pstate). The generator's output does not depend on the additions. */
+#include "meshsim/model.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -23,19 +29,11 @@
 
 #include "common/alloc.h"
 
-#define NBUCKETS 26 /* 25 finite bounds + +Inf */
-#define MAX_LABELS 40
-#define MAX_HIST 4
-#define MAX_RESP 6
-#define MAX_OUTCOMES 6
-#define RETAIN_IDLE_MS (10 * 60 * 1000)
-#define PRE_RUN_MS (6 * 3600 * 1000)
-#define TIERS 4
 
 static const double bucket_le[NBUCKETS - 1] = {
     1,   2,   3,    4,    5,    10,   20,   30,    40,    50,    100,   200,  300,
     400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000};
-static const char *const bucket_str[NBUCKETS] = {
+const char *const meshsim_bucket_str[NBUCKETS] = {
     "1",    "2",    "3",     "4",     "5",     "10",    "20",    "30",   "40",
     "50",   "100",  "200",   "300",   "400",   "500",   "1000",  "2000", "3000",
     "4000", "5000", "10000", "20000", "30000", "40000", "50000", "+Inf"};
@@ -106,11 +104,6 @@ static uint64_t binomial(uint64_t *s, uint64_t n, double p)
 
 /* ---- latency distributions ------------------------------------------------------------ */
 
-struct latdist {
-    double median, sigma, tail_p, tail_mult, shift_ms;
-    double cdf[NBUCKETS - 1]; /* P(latency <= le_i) */
-    double mean;
-};
 
 static double norm_cdf(double z)
 {
@@ -120,7 +113,8 @@ static double norm_cdf(double z)
 static void latdist_init(struct latdist *d, double median, double sigma, double tail_p,
                          double tail_mult, double shift_ms)
 {
-    *d = (struct latdist){median, sigma, tail_p, tail_mult, shift_ms, {0}, 0};
+    *d = (struct latdist){
+        .median = median, .sigma = sigma, .tail_p = tail_p, .tail_mult = tail_mult, .shift_ms = shift_ms};
     for (int i = 0; i < NBUCKETS - 1; i++) {
         double x = bucket_le[i] - shift_ms;
         double f = 0;
@@ -132,6 +126,13 @@ static void latdist_init(struct latdist *d, double median, double sigma, double 
     }
     d->mean =
         shift_ms + ((1 - tail_p) * median + tail_p * median * tail_mult) * exp(sigma * sigma / 2);
+    static const double b7[7] = MESHSIM_B7_S;
+    for (int i = 0; i < 7; i++) {
+        double x = b7[i] * 1000 - shift_ms;
+        d->cdf7[i] = x > 0 ? (1 - tail_p) * norm_cdf((log(x) - log(median)) / sigma) +
+                                 tail_p * norm_cdf((log(x) - log(median * tail_mult)) / sigma)
+                           : 0;
+    }
 }
 
 static double latdist_sample(uint64_t *s, const struct latdist *d)
@@ -174,20 +175,6 @@ static void latdist_fill(uint64_t *s, const struct latdist *d, uint64_t n, uint6
 
 /* ---- series and label sets ------------------------------------------------------------ */
 
-struct series {
-    uint64_t id;
-    struct mp_str *lbl; /* 2 x nlbl, strings in the same allocation */
-    size_t nlbl;
-    double v;
-    bool dead; /* owner dropped it; freed when the pod's list is compacted */
-};
-
-/* Pending label set: names are literals, values borrowed until lb_own(). */
-struct lbuild {
-    const char *k[MAX_LABELS], *v[MAX_LABELS];
-    size_t n;
-    char *own;
-};
 
 static void lb_add(struct lbuild *lb, const char *k, const char *v)
 {
@@ -197,6 +184,16 @@ static void lb_add(struct lbuild *lb, const char *k, const char *v)
         abort();
     lb->k[lb->n] = k;
     lb->v[lb->n] = v;
+    lb->n++;
+}
+
+/* An empty value the proxy prints (srv_group="", dst_zone=""); series_new drops it again. */
+static void lb_add_e(struct lbuild *lb, const char *k, const char *v)
+{
+    if (lb->n >= MAX_LABELS)
+        abort();
+    lb->k[lb->n] = k;
+    lb->v[lb->n] = v ? v : "";
     lb->n++;
 }
 
@@ -222,115 +219,16 @@ static void lb_fini(struct lbuild *lb)
 }
 
 struct pod;
-static struct series *series_new(struct meshgen *g, struct pod *p, const char *name,
+static struct series *series_new(struct meshsim_gen *g, struct pod *p, const char *name,
                                  const struct lbuild *base, const char *k1, const char *v1,
                                  const char *k2, const char *v2, const char *k3, const char *v3);
 
 /* ---- keys ----------------------------------------------------------------------------- */
 
-struct outcome {
-    const char *code, *cls, *grpc;
-    double p;
-};
 
-struct hkey {
-    struct lbuild base; /* first: key_new */
-    struct series *req;
-    struct {
-        const char *code;
-        struct series *b[NBUCKETS], *count, *sum;
-        uint64_t cum[NBUCKETS];
-    } hist[MAX_HIST];
-    int nhist;
-    struct {
-        const struct outcome *oc;
-        struct series *s;
-    } resp[MAX_RESP];
-    int nresp;
-    int64_t expire_ms; /* retired keys: dropped at this time; 0 = live */
-};
-
-struct tkey {
-    struct lbuild base; /* first: key_new */
-    struct series *open_total, *open_conns, *rd, *wr, *close_ok, *close_reset;
-    int conns;
-    int64_t expire_ms;
-};
-
-/* ---- topology ------------------------------------------------------------------------- */
-
-struct dep;
-
-struct edge {
-    int from, to; /* deployment indices */
-    double rps;   /* per client pod */
-    bool grpc;
-    struct outcome oc[MAX_OUTCOMES];
-    int noc;
-    struct latdist out; /* client side: server time + proxy hop */
-    double req_b, resp_b;
-};
-
-struct dep {
-    int ns, tier;
-    char name[32], ns_name[16], svc[48], sa_id[128], authority[96], version[8];
-    char hash[16];
-    int *edges, nedges;     /* outgoing edge indices */
-    int *callers, ncallers; /* incoming edge indices */
-    struct latdist server;
-    int pool; /* app->proxy connections per pool */
-};
-
-struct pod {
-    int dep, slot;
-    char name[64], hash[16], ip[16], instance[24], addr_app[24], addr_admin[24];
-    char start_s[24];
-    int64_t born_ms, offset_ms;
-    double rss, vms, cpu_ticks, fd_base;
-    double cert_issued_s;
-    double admin_carry;
-    struct series **ser;
-    size_t nser, cap;
-    /* keys: out[e_local * R + slot], out_src[e_local], in[caller_local] */
-    struct hkey **out;
-    struct tkey **out_dst, **out_src;
-    struct hkey **in;
-    struct tkey **in_src;
-    struct tkey *in_dst;
-    struct hkey *admin_prom, *admin_probe, *ctl[3];
-    struct tkey *admin_prom_tcp, *admin_probe_tcp;
-    void **retired_h; /* struct hkey *, retired (frozen until expire_ms) */
-    void **retired_t; /* struct tkey * */
-    size_t nretired_h, nretired_t, cap_retired_h, cap_retired_t;
-    struct series *p_cpu, *p_rss, *p_vms, *p_fds, *p_maxfds, *p_threads, *p_start, *p_build,
-        *p_cert_exp, *p_cert_ref, *p_cert_cnt, *p_uptime;
-    struct lbuild target; /* target labels of every series */
-};
-
-struct meshgen {
-    struct meshgen_opts o;
-    uint64_t rng;
-    struct dep *deps;
-    int ndeps;
-    struct edge *edges;
-    int nedges, cap_edges;
-    struct pod **pods;  /* ndeps x replicas, current generation */
-    struct pod **order; /* scrape order within an interval */
-    int npods;
-    int64_t k, nintervals; /* interval index being emitted */
-    int pod_i;             /* next pod in order */
-    int64_t next_churn_ms;
-    uint64_t next_id, pod_counter;
-    struct outcome admin_oc, ctl_oc;
-    struct latdist admin_lat, probe_lat, ctl_lat;
-    struct meshgen_sample *samples;
-    size_t cap_samples;
-    struct meshgen_stats st;
-};
-
-void meshgen_opts_init(struct meshgen_opts *o)
+void meshsim_gen_opts_init(struct meshsim_gen_opts *o)
 {
-    *o = (struct meshgen_opts){.namespaces = 1,
+    *o = (struct meshsim_gen_opts){.namespaces = 1,
                                .deployments = 5,
                                .replicas = 2,
                                .peers = 2,
@@ -349,10 +247,22 @@ static int cmp_label(const void *a, const void *b)
     return mp_str_cmp(x[0], y[0]);
 }
 
-static struct series *series_new(struct meshgen *g, struct pod *p, const char *name,
+static struct series *series_new(struct meshsim_gen *g, struct pod *p, const char *name,
                                  const struct lbuild *base, const char *k1, const char *v1,
                                  const char *k2, const char *v2, const char *k3, const char *v3)
 {
+    if (g->expose) { /* render.c prints labels from the keys */
+        struct series *s = mp_xcalloc(1, sizeof *s);
+        s->id = g->next_id++;
+        if (p->nser == p->cap) {
+            p->cap = p->cap ? p->cap * 2 : 64;
+            p->ser = mp_xrealloc(p->ser, p->cap * sizeof *p->ser);
+        }
+        p->ser[p->nser++] = s;
+        g->st.series++;
+        (void)name, (void)base, (void)k1, (void)v1, (void)k2, (void)v2, (void)k3, (void)v3;
+        return s;
+    }
     struct lbuild lb = {.n = 0};
     lb_add(&lb, "__name__", name);
     for (size_t i = 0; i < p->target.n; i++)
@@ -426,11 +336,12 @@ static void hkey_free(struct hkey *h)
     }
     for (int i = 0; i < h->nresp; i++)
         kill(h->resp[i].s);
+    mp_free(h->ps);
     lb_fini(&h->base);
     mp_free(h);
 }
 
-static void hkey_requests(struct meshgen *g, struct pod *p, struct hkey *h, uint64_t n,
+static void hkey_requests(struct meshsim_gen *g, struct pod *p, struct hkey *h, uint64_t n,
                           const char *metric)
 {
     if (!h->req)
@@ -439,7 +350,7 @@ static void hkey_requests(struct meshgen *g, struct pod *p, struct hkey *h, uint
 }
 
 /* n responses of outcome oc with latencies from d. */
-static void hkey_responses(struct meshgen *g, struct pod *p, struct hkey *h,
+static void hkey_responses(struct meshsim_gen *g, struct pod *p, struct hkey *h,
                            const struct outcome *oc, uint64_t n, const struct latdist *d,
                            const char *prefix)
 {
@@ -468,7 +379,7 @@ static void hkey_responses(struct meshgen *g, struct pod *p, struct hkey *h,
         h->hist[k].code = oc->code;
         snprintf(name, sizeof name, "%sresponse_latency_ms_bucket", prefix);
         for (int b = 0; b < NBUCKETS; b++)
-            h->hist[k].b[b] = series_new(g, p, name, &h->base, "le", bucket_str[b], "status_code",
+            h->hist[k].b[b] = series_new(g, p, name, &h->base, "le", meshsim_bucket_str[b], "status_code",
                                          oc->code, NULL, NULL);
         snprintf(name, sizeof name, "%sresponse_latency_ms_count", prefix);
         h->hist[k].count =
@@ -510,7 +421,7 @@ static void tkey_free(struct tkey *t)
     mp_free(t);
 }
 
-static void tkey_open(struct meshgen *g, struct pod *p, struct tkey *t, int n)
+static void tkey_open(struct meshsim_gen *g, struct pod *p, struct tkey *t, int n)
 {
     if (!t->open_total) {
         t->open_total = series_new(g, p, "tcp_open_total", &t->base, 0, 0, 0, 0, 0, 0);
@@ -523,7 +434,7 @@ static void tkey_open(struct meshgen *g, struct pod *p, struct tkey *t, int n)
     t->open_conns->v = t->conns;
 }
 
-static void tkey_close(struct meshgen *g, struct pod *p, struct tkey *t, int n, bool reset)
+static void tkey_close(struct meshsim_gen *g, struct pod *p, struct tkey *t, int n, bool reset)
 {
     struct series **s = reset ? &t->close_reset : &t->close_ok;
     if (!*s)
@@ -557,6 +468,44 @@ static void k8s_suffix(uint64_t *s, char *out, int n)
     out[n] = 0;
 }
 
+/* ---- prometheus-client families (expose mode) -------------------------------------------- */
+
+static struct pstate *pstate_new(const struct outcome *oc, int noc, bool grpc)
+{
+    struct pstate *ps = mp_xcalloc(1, sizeof *ps);
+    ps->oc = oc;
+    ps->noc = noc;
+    ps->grpc = grpc;
+    return ps;
+}
+
+/* c responses of outcome j with latencies from d; the cumulative bucket counts are expected
+ * values rounded to nearest, which stays monotone in the bound. */
+static void pstate_add(struct pstate *ps, int j, uint64_t c, const struct latdist *d,
+                       double req_b, double resp_b)
+{
+    static const double f3[3] = MESHSIM_F3;
+    static const int b4_in_b7[4] = {1, 4, 5, 6}; /* 0.05, 0.5, 1, 10 s */
+    if (c == 0)
+        return;
+    if (j >= 0 && j < ps->noc)
+        ps->st[j] += c;
+    double n = (double)c;
+    for (int i = 0; i < 7; i++)
+        ps->d7[i] += (uint64_t)floor(n * d->cdf7[i] + 0.5);
+    for (int i = 0; i < 4; i++)
+        ps->d4[i] += (uint64_t)floor(n * d->cdf7[b4_in_b7[i]] + 0.5);
+    ps->dn += c;
+    ps->d7_sum += n * d->mean / 1000;
+    ps->d4_sum += n * d->mean / 1000;
+    for (int i = 0; i < 3; i++) {
+        ps->f_req[i] += req_b <= f3[i] ? c : 0;
+        ps->f_resp[i] += resp_b <= f3[i] ? c : 0;
+    }
+    ps->f_req_sum += n * floor(req_b);
+    ps->f_resp_sum += n * floor(resp_b);
+}
+
 /* ---- pods ----------------------------------------------------------------------------- */
 
 static void pod_add_conns(struct pod *p, int n)
@@ -564,13 +513,13 @@ static void pod_add_conns(struct pod *p, int n)
     p->fd_base += 2 * n;
 }
 
-static void open_conn(struct meshgen *g, struct pod *p, struct tkey *t, int n)
+static void open_conn(struct meshsim_gen *g, struct pod *p, struct tkey *t, int n)
 {
     tkey_open(g, p, t, n);
     pod_add_conns(p, n);
 }
 
-static void close_conn(struct meshgen *g, struct pod *p, struct tkey *t, int n, bool reset)
+static void close_conn(struct meshsim_gen *g, struct pod *p, struct tkey *t, int n, bool reset)
 {
     tkey_close(g, p, t, n, reset);
     pod_add_conns(p, -n);
@@ -582,7 +531,7 @@ static struct hkey *make_admin_key(struct pod *p, bool probe)
     lb_add(&b, "direction", "inbound");
     lb_add(&b, "target_addr", p->addr_admin);
     lb_add(&b, "target_ip", p->ip);
-    lb_add(&b, "target_port", "4191");
+    lb_add(&b, "target_port", p->admin_port);
     if (probe) {
         lb_add(&b, "tls", "no_identity");
         lb_add(&b, "no_tls_reason", "no_tls_from_remote");
@@ -591,11 +540,14 @@ static struct hkey *make_admin_key(struct pod *p, bool probe)
         lb_add(&b, "client_id",
                "prometheus.linkerd-viz.serviceaccount.identity.linkerd.cluster.local");
     }
+    lb_add_e(&b, "srv_group", "");
     lb_add(&b, "srv_kind", "default");
     lb_add(&b, "srv_name", "all-unauthenticated");
-    lb_add(&b, "srv_port", "4191");
+    lb_add(&b, "srv_port", p->admin_port);
+    lb_add_e(&b, "route_group", "");
     lb_add(&b, "route_kind", "default");
     lb_add(&b, "route_name", probe ? "probe" : "default");
+    lb_add_e(&b, "authz_group", "");
     lb_add(&b, "authz_kind", "default");
     lb_add(&b, "authz_name", probe ? "probe" : "all-unauthenticated");
     return hkey_new(&b);
@@ -608,14 +560,15 @@ static struct tkey *make_admin_tcp(struct pod *p, bool probe)
     lb_add(&b, "peer", "src");
     lb_add(&b, "target_addr", p->addr_admin);
     lb_add(&b, "target_ip", p->ip);
-    lb_add(&b, "target_port", "4191");
+    lb_add(&b, "target_port", p->admin_port);
     lb_add(&b, "tls", probe ? "no_identity" : "true");
     lb_add(&b, probe ? "no_tls_reason" : "client_id",
            probe ? "no_tls_from_remote"
                  : "prometheus.linkerd-viz.serviceaccount.identity.linkerd.cluster.local");
+    lb_add_e(&b, "srv_group", "");
     lb_add(&b, "srv_kind", "default");
     lb_add(&b, "srv_name", "all-unauthenticated");
-    lb_add(&b, "srv_port", "4191");
+    lb_add(&b, "srv_port", p->admin_port);
     return tkey_new(&b);
 }
 
@@ -628,7 +581,7 @@ static const char *const ctl_id[3] = {
     "linkerd-destination.linkerd.serviceaccount.identity.linkerd.cluster.local",
     "linkerd-identity.linkerd.serviceaccount.identity.linkerd.cluster.local"};
 
-static struct pod *pod_create(struct meshgen *g, int d, int slot, int64_t born_ms)
+static struct pod *pod_create(struct meshsim_gen *g, int d, int slot, int64_t born_ms)
 {
     struct dep *dp = &g->deps[d];
     struct pod *p = mp_xcalloc(1, sizeof *p);
@@ -639,11 +592,22 @@ static struct pod *pod_create(struct meshgen *g, int d, int slot, int64_t born_m
     snprintf(p->hash, sizeof p->hash, "%s", dp->hash);
     snprintf(p->name, sizeof p->name, "%s-%s-%s", dp->name, dp->hash, sfx);
     uint64_t c = g->pod_counter++;
-    snprintf(p->ip, sizeof p->ip, "10.244.%u.%u", (unsigned)(c / 250 % 250),
-             (unsigned)(c % 250 + 2));
-    snprintf(p->instance, sizeof p->instance, "%s:4191", p->ip);
+    p->uid = c;
+    if (g->next_ip) {
+        /* loopback addresses in order, skipping .0 and .255 (new pods get new IPs) */
+        while ((g->next_ip & 0xff) == 0 || (g->next_ip & 0xff) == 0xff)
+            g->next_ip++;
+        p->ip_u32 = g->next_ip++;
+        snprintf(p->ip, sizeof p->ip, "%u.%u.%u.%u", p->ip_u32 >> 24, (p->ip_u32 >> 16) & 0xff,
+                 (p->ip_u32 >> 8) & 0xff, p->ip_u32 & 0xff);
+    } else {
+        snprintf(p->ip, sizeof p->ip, "10.244.%u.%u", (unsigned)(c / 250 % 250),
+                 (unsigned)(c % 250 + 2));
+    }
+    snprintf(p->admin_port, sizeof p->admin_port, "%u", (unsigned)g->admin_port);
+    snprintf(p->instance, sizeof p->instance, "%s:%s", p->ip, p->admin_port);
     snprintf(p->addr_app, sizeof p->addr_app, "%s:8080", p->ip);
-    snprintf(p->addr_admin, sizeof p->addr_admin, "%s:4191", p->ip);
+    snprintf(p->addr_admin, sizeof p->addr_admin, "%s:%s", p->ip, p->admin_port);
     p->born_ms = born_ms;
     p->offset_ms = (int64_t)(rnd(&g->rng) % (uint64_t)g->o.interval_ms);
     p->rss = 4096.0 * floor(unif(&g->rng) * 12000 + 2500);
@@ -658,7 +622,7 @@ static struct pod *pod_create(struct meshgen *g, int d, int slot, int64_t born_m
     lb_add(&p->target, "pod", p->name);
     lb_add(&p->target, "deployment", dp->name);
     lb_add(&p->target, "pod_template_hash", p->hash);
-    lb_add(&p->target, "app", dp->name);
+    lb_add(&p->target, "app", dp->app);
     lb_add(&p->target, "version", dp->version);
     lb_add(&p->target, "control_plane_ns", "linkerd");
     lb_add(&p->target, "workload_ns", dp->ns_name);
@@ -671,6 +635,16 @@ static struct pod *pod_create(struct meshgen *g, int d, int slot, int64_t born_m
     p->in_src = mp_xcalloc((size_t)dp->ncallers + 1, sizeof *p->in_src);
     p->admin_prom = make_admin_key(p, false);
     p->admin_probe = make_admin_key(p, true);
+    if (g->expose) {
+        p->admin_prom->ps = pstate_new(&g->admin_oc, 1, false);
+        p->admin_probe->ps = pstate_new(&g->admin_oc, 1, false);
+        p->pol = mp_xcalloc((size_t)dp->nedges + 1, sizeof *p->pol);
+        for (int i = 0; i < dp->nedges; i++) {
+            const struct edge *e = &g->edges[dp->edges[i]];
+            p->pol[i] = (struct pstate){.oc = e->oc, .noc = e->noc, .grpc = e->grpc};
+            p->pol[i].adds = (uint64_t)g->o.replicas; /* the balancer's initial endpoints */
+        }
+    }
     p->admin_prom_tcp = make_admin_tcp(p, false);
     p->admin_probe_tcp = make_admin_tcp(p, true);
     for (int i = 0; i < 3; i++) {
@@ -723,7 +697,7 @@ static struct pod *pod_create(struct meshgen *g, int d, int slot, int64_t born_m
     return p;
 }
 
-static void pod_destroy(struct meshgen *g, struct pod *p)
+static void pod_destroy(struct meshsim_gen *g, struct pod *p)
 {
     if (!p)
         return;
@@ -761,6 +735,7 @@ static void pod_destroy(struct meshgen *g, struct pod *p)
     mp_free(p->in_src);
     mp_free(p->retired_h);
     mp_free(p->retired_t);
+    mp_free(p->pol);
     mp_free(p);
 }
 
@@ -771,7 +746,7 @@ static double log_uniform(uint64_t *s, double lo, double hi)
     return lo * exp(unif(s) * log(hi / lo));
 }
 
-static void edge_init(struct meshgen *g, struct edge *e, int from, int to)
+static void edge_init(struct meshsim_gen *g, struct edge *e, int from, int to)
 {
     uint64_t *s = &g->rng;
     e->from = from;
@@ -808,7 +783,7 @@ static void edge_init(struct meshgen *g, struct edge *e, int from, int to)
     e->resp_b = log_uniform(s, 200, 20000);
 }
 
-static int add_edge(struct meshgen *g, int from, int to)
+static int add_edge(struct meshsim_gen *g, int from, int to)
 {
     if (g->nedges == g->cap_edges) {
         g->cap_edges = g->cap_edges ? g->cap_edges * 2 : 16;
@@ -824,14 +799,14 @@ static void push_int(int **arr, int *n, int v)
     (*arr)[(*n)++] = v;
 }
 
-static void new_hash(struct meshgen *g, struct dep *d)
+static void new_hash(struct meshsim_gen *g, struct dep *d)
 {
     k8s_suffix(&g->rng, d->hash, 10);
 }
 
-static void build_topology(struct meshgen *g)
+static void build_topology(struct meshsim_gen *g)
 {
-    const struct meshgen_opts *o = &g->o;
+    const struct meshsim_gen_opts *o = &g->o;
     g->ndeps = o->namespaces * o->deployments;
     g->deps = mp_xcalloc((size_t)g->ndeps, sizeof *g->deps);
     for (int n = 0; n < o->namespaces; n++) {
@@ -850,6 +825,10 @@ static void build_topology(struct meshgen *g)
                 snprintf(d->name, sizeof d->name, "%s-%d", dep_names[(j - 1) % NDEPNAMES],
                          (int)((size_t)(j - 1) / NDEPNAMES));
             snprintf(d->svc, sizeof d->svc, "%s-svc", d->name);
+            snprintf(d->app, sizeof d->app, "%s", d->name);
+            snprintf(d->sa, sizeof d->sa, "%s", d->name);
+            d->has_svc = true;
+            d->svc_port = 8080;
             snprintf(d->sa_id, sizeof d->sa_id,
                      "%s.%s.serviceaccount.identity.linkerd.cluster.local", d->name, d->ns_name);
             snprintf(d->authority, sizeof d->authority, "%s.%s.svc.cluster.local:8080", d->svc,
@@ -908,6 +887,74 @@ static void build_topology(struct meshgen *g)
     }
 }
 
+/* Emojivoto (linkerd-workload.md 5.1): vote-bot -> web (HTTP/1.1, 2 rps: /api/list and
+ * /api/vote), web -> emoji (gRPC, 2 rps, all OK), web -> voting (gRPC, 1 rps, VoteDoughnut
+ * fails with grpc-status 2 at P = 0.1585, so web answers the bot 500 at half that). */
+static void build_emojivoto(struct meshsim_gen *g)
+{
+    static const struct {
+        const char *name, *app, *sa, *svc;
+        int tier, svc_port;
+        double median, sigma;
+    } w[4] = {{"vote-bot", "vote-bot", "default", NULL, 0, 0, 1, 0.5},
+              {"web", "web-svc", "web", "web-svc", 1, 80, 2, 0.8},
+              {"emoji", "emoji-svc", "emoji", "emoji-svc", 2, 8080, 0.6, 0.6},
+              {"voting", "voting-svc", "voting", "voting-svc", 2, 8080, 0.6, 0.6}};
+    const double p_doughnut = 0.1585;
+    g->ndeps = 4;
+    g->deps = mp_xcalloc(4, sizeof *g->deps);
+    for (int j = 0; j < 4; j++) {
+        struct dep *d = &g->deps[j];
+        d->tier = w[j].tier;
+        snprintf(d->name, sizeof d->name, "%s", w[j].name);
+        snprintf(d->ns_name, sizeof d->ns_name, "emojivoto");
+        snprintf(d->app, sizeof d->app, "%s", w[j].app);
+        snprintf(d->sa, sizeof d->sa, "%s", w[j].sa);
+        d->has_svc = w[j].svc != NULL;
+        d->svc_port = w[j].svc_port;
+        snprintf(d->svc, sizeof d->svc, "%s", w[j].svc ? w[j].svc : "");
+        snprintf(d->sa_id, sizeof d->sa_id,
+                 "%s.emojivoto.serviceaccount.identity.linkerd.cluster.local", d->sa);
+        snprintf(d->authority, sizeof d->authority, "%s.emojivoto.svc.cluster.local:%d", d->svc,
+                 d->svc_port);
+        snprintf(d->version, sizeof d->version, "v11");
+        new_hash(g, d);
+        latdist_init(&d->server, w[j].median, w[j].sigma, 0.001, 10, 0);
+        d->pool = 2 + (int)(rnd(&g->rng) % 7);
+    }
+    static const struct {
+        int from, to;
+        double rps, req_b, resp_b;
+        bool grpc;
+    } ed[3] = {{0, 1, 2, 180, 4200, false}, {1, 2, 2, 60, 3100, true}, {1, 3, 1, 60, 40, true}};
+    for (int k = 0; k < 3; k++) {
+        if (g->nedges == g->cap_edges) {
+            g->cap_edges = g->cap_edges ? g->cap_edges * 2 : 16;
+            g->edges = mp_xrealloc(g->edges, (size_t)g->cap_edges * sizeof *g->edges);
+        }
+        struct edge *e = &g->edges[g->nedges];
+        *e = (struct edge){.from = ed[k].from, .to = ed[k].to, .rps = ed[k].rps, .grpc = ed[k].grpc,
+                           .req_b = ed[k].req_b, .resp_b = ed[k].resp_b};
+        if (k == 0) {
+            e->oc[0] = (struct outcome){"200", "success", "", 1 - p_doughnut / 2};
+            e->oc[1] = (struct outcome){"500", "failure", "", p_doughnut / 2};
+            e->noc = 2;
+        } else if (k == 1) {
+            e->oc[0] = (struct outcome){"200", "success", "0", 1};
+            e->noc = 1;
+        } else {
+            e->oc[0] = (struct outcome){"200", "success", "0", 1 - p_doughnut};
+            e->oc[1] = (struct outcome){"200", "failure", "2", p_doughnut};
+            e->noc = 2;
+        }
+        const struct latdist *srv = &g->deps[e->to].server;
+        latdist_init(&e->out, srv->median, srv->sigma, srv->tail_p, srv->tail_mult, 0.3);
+        push_int(&g->deps[e->from].edges, &g->deps[e->from].nedges, g->nedges);
+        push_int(&g->deps[e->to].callers, &g->deps[e->to].ncallers, g->nedges);
+        g->nedges++;
+    }
+}
+
 static int edge_local_out(const struct dep *d, int e)
 {
     for (int i = 0; i < d->nedges; i++)
@@ -944,7 +991,8 @@ static void out_labels(struct lbuild *b, const struct dep *E, const struct pod *
     lb_add(b, "dst_pod", s->name);
     lb_add(b, "dst_pod_template_hash", s->hash);
     lb_add(b, "dst_service", E->svc);
-    lb_add(b, "dst_serviceaccount", E->name);
+    lb_add(b, "dst_serviceaccount", E->sa);
+    lb_add_e(b, "dst_zone", "");
 }
 
 static struct tkey *out_src_key(int to)
@@ -973,25 +1021,35 @@ static void in_labels(struct lbuild *b, const struct pod *s, const struct dep *D
     lb_add(b, "target_port", "8080");
     lb_add(b, "tls", "true");
     lb_add(b, "client_id", D->sa_id);
+    lb_add_e(b, "srv_group", "");
     lb_add(b, "srv_kind", "default");
     lb_add(b, "srv_name", "all-unauthenticated");
     lb_add(b, "srv_port", "8080");
     if (tcp)
         return;
+    lb_add_e(b, "route_group", "");
     lb_add(b, "route_kind", "default");
     lb_add(b, "route_name", "default");
+    lb_add_e(b, "authz_group", "");
     lb_add(b, "authz_kind", "default");
     lb_add(b, "authz_name", "all-unauthenticated");
 }
 
 /* ---- simulation step ------------------------------------------------------------------ */
 
-static void record(struct meshgen *g, struct pod *p, struct hkey *h, const struct outcome *oc,
-                   int noc, uint64_t n, const struct latdist *d, const char *prefix)
+/* n requests on key h split into outcomes; in expose mode also counted on h's and extra's
+ * prometheus-client families (request and response sizes req_b, resp_b). */
+static void record(struct meshsim_gen *g, struct pod *p, struct hkey *h, const struct outcome *oc,
+                   int noc, uint64_t n, const struct latdist *d, const char *prefix,
+                   struct pstate *extra, double req_b, double resp_b)
 {
     char name[64];
     snprintf(name, sizeof name, "%srequest_total", prefix);
     hkey_requests(g, p, h, n, name);
+    if (h->ps)
+        h->ps->req += n;
+    if (extra)
+        extra->req += n;
     uint64_t left = n;
     double pleft = 1;
     for (int j = 0; j < noc && left > 0; j++) {
@@ -999,10 +1057,14 @@ static void record(struct meshgen *g, struct pod *p, struct hkey *h, const struc
         pleft -= oc[j].p;
         left -= c;
         hkey_responses(g, p, h, &oc[j], c, d, prefix);
+        if (h->ps)
+            pstate_add(h->ps, j, c, d, req_b, resp_b);
+        if (extra)
+            pstate_add(extra, j, c, d, req_b, resp_b);
     }
 }
 
-static void traffic(struct meshgen *g, int ei, int64_t dt_ms)
+static void traffic(struct meshsim_gen *g, int ei, int64_t dt_ms)
 {
     struct edge *e = &g->edges[ei];
     struct dep *D = &g->deps[e->from], *E = &g->deps[e->to];
@@ -1030,6 +1092,8 @@ static void traffic(struct meshgen *g, int ei, int64_t dt_ms)
                 struct lbuild b = {.n = 0};
                 in_labels(&b, s, D, false);
                 s->in[li] = hkey_new(&b);
+                if (g->expose)
+                    s->in[li]->ps = pstate_new(e->oc, e->noc, e->grpc);
                 b.n = 0;
                 in_labels(&b, s, D, true);
                 s->in_src[li] = tkey_new(&b);
@@ -1057,8 +1121,9 @@ static void traffic(struct meshgen *g, int ei, int64_t dt_ms)
                     open_conn(g, lp[k], loops[k], 1);
                 }
             }
-            record(g, c, c->out[idx], e->oc, e->noc, n, &e->out, "");
-            record(g, s, s->in[li], e->oc, e->noc, n, &E->server, "");
+            record(g, c, c->out[idx], e->oc, e->noc, n, &e->out, "", c->pol ? &c->pol[lo] : NULL,
+                   e->req_b, e->resp_b);
+            record(g, s, s->in[li], e->oc, e->noc, n, &E->server, "", NULL, e->req_b, e->resp_b);
             double rq = (double)n * e->req_b * (1 + 0.1 * gauss(&g->rng));
             double rs = (double)n * e->resp_b * (1 + 0.2 * gauss(&g->rng));
             rq = rq < 0 ? 0 : rq;
@@ -1073,16 +1138,21 @@ static void traffic(struct meshgen *g, int ei, int64_t dt_ms)
     }
 }
 
-static void admin_and_process(struct meshgen *g, struct pod *p, int64_t dt_ms, int64_t now_ms)
+static void admin_and_process(struct meshsim_gen *g, struct pod *p, int64_t dt_ms, int64_t now_ms)
 {
     double dt_s = (double)dt_ms / 1000;
     /* one Prometheus scrape per interval, two kubelet probes per 10 s */
-    uint64_t scrapes = (uint64_t)(dt_ms / g->o.interval_ms);
+    /* carried, so 1 s simulator ticks see one scrape per interval too (generator steps are
+     * whole intervals: the carry stays 0 there) */
+    p->scrape_carry += (double)dt_ms / (double)g->o.interval_ms;
+    uint64_t scrapes = (uint64_t)p->scrape_carry;
+    p->scrape_carry -= (double)scrapes;
     p->admin_carry += 2 * dt_s / 10;
     uint64_t probes = (uint64_t)p->admin_carry;
     p->admin_carry -= (double)probes;
-    record(g, p, p->admin_prom, &g->admin_oc, 1, scrapes, &g->admin_lat, "");
-    record(g, p, p->admin_probe, &g->admin_oc, 1, probes, &g->probe_lat, "");
+    record(g, p, p->admin_prom, &g->admin_oc, 1, scrapes, &g->admin_lat, "", NULL, 280,
+           25.0 * (double)p->nser);
+    record(g, p, p->admin_probe, &g->admin_oc, 1, probes, &g->probe_lat, "", NULL, 118, 121);
     tkey_bytes(p->admin_prom_tcp, (double)scrapes * 280, (double)scrapes * 25.0 * (double)p->nser);
     if (probes > 0) { /* each probe is a new plaintext HTTP/1 connection */
         open_conn(g, p, p->admin_probe_tcp, (int)probes);
@@ -1093,7 +1163,7 @@ static void admin_and_process(struct meshgen *g, struct pod *p, int64_t dt_ms, i
     for (int i = 0; i < 3; i++) {
         uint64_t n = poisson(&g->rng, (i == 2 ? 0.0001 : 0.02) * dt_s);
         if (n > 0)
-            record(g, p, p->ctl[i], &g->ctl_oc, 1, n, &g->ctl_lat, "control_");
+            record(g, p, p->ctl[i], &g->ctl_oc, 1, n, &g->ctl_lat, "control_", NULL, 0, 0);
     }
     /* process: CPU in clock ticks (10 ms), RSS in pages, fds follow connections */
     p->cpu_ticks += dt_s * 0.2 * lognormal(&g->rng, 1, 0.2);
@@ -1132,25 +1202,27 @@ static void expire_retired(struct pod *p, int64_t now_ms)
     size_t w = 0;
     for (size_t i = 0; i < p->nretired_h; i++) {
         struct hkey *h = p->retired_h[i];
-        if (h->expire_ms <= now_ms)
+        if (h->expire_ms <= now_ms) {
             hkey_free(h);
-        else
+            p->has_dead = true;
+        } else
             p->retired_h[w++] = h;
     }
     p->nretired_h = w;
     w = 0;
     for (size_t i = 0; i < p->nretired_t; i++) {
         struct tkey *t = p->retired_t[i];
-        if (t->expire_ms <= now_ms)
+        if (t->expire_ms <= now_ms) {
             tkey_free(t);
-        else
+            p->has_dead = true;
+        } else
             p->retired_t[w++] = t;
     }
     p->nretired_t = w;
 }
 
 /* Replaces pod (d, slot) by a new one born at now_ms. */
-static void replace_pod(struct meshgen *g, int d, int slot, int64_t now_ms)
+static void replace_pod(struct meshsim_gen *g, int d, int slot, int64_t now_ms)
 {
     int R = g->o.replicas;
     struct pod *old = g->pods[d * R + slot];
@@ -1175,6 +1247,11 @@ static void replace_pod(struct meshgen *g, int d, int slot, int64_t now_ms)
             c->out[idx] = NULL;
             c->out_dst[idx] = NULL;
         }
+        for (int cs = 0; cs < R && g->expose; cs++) { /* the balancers see Remove + Add */
+            struct pod *c = g->pods[g->edges[ei].from * R + cs];
+            c->pol[lo].adds++;
+            c->pol[lo].removes++;
+        }
     }
     /* servers it called lose its connections */
     for (int k = 0; k < dp->nedges; k++) {
@@ -1191,9 +1268,10 @@ static void replace_pod(struct meshgen *g, int d, int slot, int64_t now_ms)
     pod_destroy(g, old);
     g->pods[d * R + slot] = pod_create(g, d, slot, now_ms);
     g->st.pod_churns++;
+    g->generation++;
 }
 
-static void churn(struct meshgen *g, int64_t now_ms)
+static void churn(struct meshsim_gen *g, int64_t now_ms)
 {
     int R = g->o.replicas;
     double want = g->o.churn * g->npods, done = 0;
@@ -1223,7 +1301,7 @@ static int cmp_pod(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-static void step(struct meshgen *g, int64_t dt_ms, int64_t now_ms)
+static void step(struct meshsim_gen *g, int64_t dt_ms, int64_t now_ms)
 {
     for (int i = 0; i < g->npods; i++)
         expire_retired(g->pods[i], now_ms);
@@ -1237,7 +1315,44 @@ static void step(struct meshgen *g, int64_t dt_ms, int64_t now_ms)
 
 /* ---- API ------------------------------------------------------------------------------ */
 
-int meshgen_create(const struct meshgen_opts *o, struct meshgen **out, struct mp_err *err)
+void meshsim_model_step(struct meshsim_gen *g, int64_t dt_ms, int64_t now_ms)
+{
+    if (g->o.churn > 0 && now_ms >= g->next_churn_ms) {
+        churn(g, now_ms);
+        g->next_churn_ms += g->o.churn_every_ms;
+    }
+    step(g, dt_ms, now_ms);
+}
+
+static void compact(struct pod *p)
+{
+    if (!p->has_dead)
+        return;
+    p->has_dead = false;
+    size_t w = 0;
+    for (size_t i = 0; i < p->nser; i++) {
+        if (p->ser[i]->dead)
+            mp_free(p->ser[i]);
+        else
+            p->ser[w++] = p->ser[i];
+    }
+    p->nser = w;
+}
+
+void meshsim_model_compact(struct meshsim_gen *g)
+{
+    for (int i = 0; i < g->npods; i++)
+        compact(g->pods[i]);
+}
+
+int meshsim_gen_create(const struct meshsim_gen_opts *o, struct meshsim_gen **out, struct mp_err *err)
+{
+    static const struct meshsim_model_cfg plain = {0};
+    return meshsim_model_create(o, &plain, out, err);
+}
+
+int meshsim_model_create(const struct meshsim_gen_opts *o, const struct meshsim_model_cfg *cfg,
+                         struct meshsim_gen **out, struct mp_err *err)
 {
     *out = NULL;
     if (o->namespaces < 1 || o->namespaces > 1000 || o->deployments < 1 || o->deployments > 1000 ||
@@ -1249,8 +1364,12 @@ int meshgen_create(const struct meshgen_opts *o, struct meshgen **out, struct mp
         return mp_err_set(err, MP_EINVAL, "meshgen: interval, duration or jitter out of range");
     if (!(o->churn >= 0 && o->churn <= 1) || (o->churn > 0 && o->churn_every_ms <= 0))
         return mp_err_set(err, MP_EINVAL, "meshgen: churn must be in [0, 1] with a period > 0");
-    struct meshgen *g = mp_xcalloc(1, sizeof *g);
+    struct meshsim_gen *g = mp_xcalloc(1, sizeof *g);
     g->o = *o;
+    g->expose = cfg->expose;
+    g->emojivoto = cfg->emojivoto;
+    g->next_ip = cfg->ip_base;
+    g->admin_port = cfg->admin_port ? cfg->admin_port : 4191;
     g->rng = o->seed ^ UINT64_C(0x6d657368);
     g->nintervals = o->duration_ms / o->interval_ms;
     g->admin_oc = (struct outcome){"200", "success", "", 1};
@@ -1258,7 +1377,10 @@ int meshgen_create(const struct meshgen_opts *o, struct meshgen **out, struct mp
     latdist_init(&g->admin_lat, 1.5, 0.4, 0.001, 10, 0);
     latdist_init(&g->probe_lat, 0.3, 0.3, 0, 1, 0);
     latdist_init(&g->ctl_lat, 3, 0.8, 0.01, 20, 0);
-    build_topology(g);
+    if (g->emojivoto)
+        build_emojivoto(g);
+    else
+        build_topology(g);
     g->npods = g->ndeps * o->replicas;
     g->pods = mp_xcalloc((size_t)g->npods, sizeof *g->pods);
     g->order = mp_xcalloc((size_t)g->npods, sizeof *g->order);
@@ -1274,7 +1396,7 @@ int meshgen_create(const struct meshgen_opts *o, struct meshgen **out, struct mp
     return 0;
 }
 
-void meshgen_destroy(struct meshgen *g)
+void meshsim_gen_destroy(struct meshsim_gen *g)
 {
     if (!g)
         return;
@@ -1293,16 +1415,10 @@ void meshgen_destroy(struct meshgen *g)
 }
 
 /* Frees the pod's dead series and returns the live ones as samples. */
-static void emit(struct meshgen *g, struct pod *p, int64_t t_ms, struct meshgen_scrape *out)
+static void emit(struct meshsim_gen *g, struct pod *p, int64_t t_ms, struct meshsim_gen_scrape *out)
 {
-    size_t w = 0;
-    for (size_t i = 0; i < p->nser; i++) {
-        if (p->ser[i]->dead)
-            mp_free(p->ser[i]);
-        else
-            p->ser[w++] = p->ser[i];
-    }
-    p->nser = w;
+    compact(p);
+    size_t w = p->nser;
     if (g->cap_samples < w) {
         g->cap_samples = w * 2;
         g->samples = mp_xrealloc(g->samples, g->cap_samples * sizeof *g->samples);
@@ -1311,7 +1427,7 @@ static void emit(struct meshgen *g, struct pod *p, int64_t t_ms, struct meshgen_
     p->p_uptime->v = (double)(t_ms - p->born_ms) / 1000 + 0.000731;
     for (size_t i = 0; i < w; i++) {
         const struct series *s = p->ser[i];
-        g->samples[i] = (struct meshgen_sample){s->id, s->lbl, s->nlbl, s->v};
+        g->samples[i] = (struct meshsim_gen_sample){s->id, s->lbl, s->nlbl, s->v};
     }
     out->t_ms = t_ms;
     out->pod = mp_str_c(p->name);
@@ -1321,18 +1437,14 @@ static void emit(struct meshgen *g, struct pod *p, int64_t t_ms, struct meshgen_
     g->st.samples += w;
 }
 
-int meshgen_next(struct meshgen *g, struct meshgen_scrape *out)
+int meshsim_gen_next(struct meshsim_gen *g, struct meshsim_gen_scrape *out)
 {
     for (;;) {
         if (g->k >= g->nintervals)
             return MP_EEOF;
         int64_t base = g->o.start_ms + g->k * g->o.interval_ms;
         if (g->pod_i < 0) {
-            if (g->o.churn > 0 && base >= g->next_churn_ms) {
-                churn(g, base);
-                g->next_churn_ms += g->o.churn_every_ms;
-            }
-            step(g, g->k == 0 ? PRE_RUN_MS : g->o.interval_ms, base);
+            meshsim_model_step(g, g->k == 0 ? PRE_RUN_MS : g->o.interval_ms, base);
             g->pod_i = 0;
         }
         if (g->pod_i < g->npods) {
@@ -1351,7 +1463,7 @@ int meshgen_next(struct meshgen *g, struct meshgen_scrape *out)
     }
 }
 
-void meshgen_get_stats(const struct meshgen *g, struct meshgen_stats *st)
+void meshsim_gen_get_stats(const struct meshsim_gen *g, struct meshsim_gen_stats *st)
 {
     *st = g->st;
 }
@@ -1370,7 +1482,7 @@ static void format_value(char *buf, size_t n, double v)
     }
 }
 
-void meshgen_write_sample(FILE *f, const struct meshgen_sample *s, int64_t t_ms)
+void meshsim_gen_write_sample(FILE *f, const struct meshsim_gen_sample *s, int64_t t_ms)
 {
     char val[40];
     format_value(val, sizeof val, s->value);
@@ -1388,30 +1500,30 @@ void meshgen_write_sample(FILE *f, const struct meshgen_sample *s, int64_t t_ms)
     fprintf(f, "} %s %" PRId64 ".%03d\n", val, t_ms / 1000, (int)(t_ms % 1000));
 }
 
-int meshgen_write_openmetrics(const struct meshgen_opts *o, const char *path,
-                              struct meshgen_stats *st, struct mp_err *err)
+int meshsim_gen_write_openmetrics(const struct meshsim_gen_opts *o, const char *path,
+                              struct meshsim_gen_stats *st, struct mp_err *err)
 {
-    struct meshgen *g;
-    int rc = meshgen_create(o, &g, err);
+    struct meshsim_gen *g;
+    int rc = meshsim_gen_create(o, &g, err);
     if (rc)
         return rc;
     FILE *f = fopen(path, "w");
     if (!f) {
-        meshgen_destroy(g);
+        meshsim_gen_destroy(g);
         return mp_err_set(err, MP_EIO, "create %s", path);
     }
     static char fbuf[1 << 20];
     setvbuf(f, fbuf, _IOFBF, sizeof fbuf);
-    struct meshgen_scrape sc;
-    while (meshgen_next(g, &sc) == 0)
+    struct meshsim_gen_scrape sc;
+    while (meshsim_gen_next(g, &sc) == 0)
         for (size_t i = 0; i < sc.n; i++)
-            meshgen_write_sample(f, &sc.samples[i], sc.t_ms);
+            meshsim_gen_write_sample(f, &sc.samples[i], sc.t_ms);
     fputs("# EOF\n", f);
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0)
         bad = true;
     if (st)
-        meshgen_get_stats(g, st);
-    meshgen_destroy(g);
+        meshsim_gen_get_stats(g, st);
+    meshsim_gen_destroy(g);
     return bad ? mp_err_set(err, MP_EIO, "write %s", path) : 0;
 }
