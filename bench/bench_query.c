@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/meshgen.h"
+#include "meshsim/meshsim.h"
 #include "common/labels.h"
 #include "common/time.h"
 #include "query/query.h"
@@ -40,7 +40,7 @@ static const char *const queries[] = {
 };
 
 struct cfg {
-    struct meshgen_opts mesh;
+    struct meshsim_gen_opts mesh;
     int64_t range_ms, step_ms;
     int iters;
     bool smoke;
@@ -58,7 +58,7 @@ static int64_t arg_i64(int argc, char **argv, int *i)
 
 static void parse_args(int argc, char **argv, struct cfg *c)
 {
-    meshgen_opts_init(&c->mesh);
+    meshsim_gen_opts_init(&c->mesh);
     c->mesh.namespaces = 4;
     c->mesh.deployments = 10;
     c->mesh.replicas = 3;
@@ -110,12 +110,12 @@ static void parse_args(int argc, char **argv, struct cfg *c)
 }
 
 /* Appends every generated sample; returns the last scrape time. */
-static int64_t fill(struct tsdb *db, const struct meshgen_opts *o, uint64_t *nseries,
+static int64_t fill(struct tsdb *db, const struct meshsim_gen_opts *o, uint64_t *nseries,
                     uint64_t *nsamples)
 {
-    struct meshgen *g;
+    struct meshsim_gen *g;
     struct mp_err err = {0};
-    if (meshgen_create(o, &g, &err)) {
+    if (meshsim_gen_create(o, &g, &err)) {
         fprintf(stderr, "bench_query: meshgen: %s\n", err.msg);
         exit(1);
     }
@@ -124,13 +124,13 @@ static int64_t fill(struct tsdb *db, const struct meshgen_opts *o, uint64_t *nse
     uint64_t *refs = NULL;
     size_t rcap = 0;
     int64_t last = o->start_ms;
-    struct meshgen_scrape sc;
-    while (meshgen_next(g, &sc) == 0) {
+    struct meshsim_gen_scrape sc;
+    while (meshsim_gen_next(g, &sc) == 0) {
         struct tsdb_appender *a;
         if (tsdb_appender_create(db, &a))
             abort();
         for (size_t i = 0; i < sc.n; i++) {
-            const struct meshgen_sample *x = &sc.samples[i];
+            const struct meshsim_gen_sample *x = &sc.samples[i];
             if (x->series_id >= rcap) {
                 size_t nc = (x->series_id + 1) * 2;
                 refs = realloc(refs, nc * sizeof *refs);
@@ -166,11 +166,11 @@ static int64_t fill(struct tsdb *db, const struct meshgen_opts *o, uint64_t *nse
         }
         last = sc.t_ms;
     }
-    struct meshgen_stats st;
-    meshgen_get_stats(g, &st);
+    struct meshsim_gen_stats st;
+    meshsim_gen_get_stats(g, &st);
     *nseries = st.series;
     *nsamples = st.samples;
-    meshgen_destroy(g);
+    meshsim_gen_destroy(g);
     free(ls);
     free(refs);
     return last;

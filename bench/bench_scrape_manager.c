@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_scrape_manager.c: the whole scrape path at mesh scale. A forked child serves N
- * Linkerd-proxy-shaped /metrics pages (bench/meshgen.h: each pod's first scrape, rendered as
+ * Linkerd-proxy-shaped /metrics pages (meshsim/meshsim.h (meshsim_gen): each pod's first scrape, rendered as
  * text 0.0.4 without the job/instance target labels) on 127.0.0.1; the parent runs a scrape
  * manager over a tsdb in a temp dir with all N targets at a short interval for a while, and
  * reports, as one JSON line per run, the CPU seconds the parent spent per million appended
@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
-#include "bench/meshgen.h"
+#include "meshsim/meshsim.h"
 #include "common/labels.h"
 #include "common/log.h"
 #include "configs/config.h"
@@ -80,18 +80,18 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s, size_t n
 /* Each pod's first scrape as a text page. Returns the number of samples per round. */
 static size_t make_pages(int n)
 {
-    struct meshgen_opts o;
-    meshgen_opts_init(&o);
+    struct meshsim_gen_opts o;
+    meshsim_gen_opts_init(&o);
     o.namespaces = (n + 9) / 10;
     o.duration_ms = o.interval_ms * 2;
-    struct meshgen *g = NULL;
-    if (meshgen_create(&o, &g, NULL) != 0)
+    struct meshsim_gen *g = NULL;
+    if (meshsim_gen_create(&o, &g, NULL) != 0)
         exit(1);
     pages = calloc((size_t)n, sizeof *pages);
     char **pods = calloc((size_t)n, sizeof *pods);
     size_t total = 0;
-    struct meshgen_scrape s;
-    while (npages < n && meshgen_next(g, &s) == 0) {
+    struct meshsim_gen_scrape s;
+    while (npages < n && meshsim_gen_next(g, &s) == 0) {
         int k = 0;
         while (k < npages && !(strlen(pods[k]) == s.pod.len &&
                                memcmp(pods[k], s.pod.ptr, s.pod.len) == 0))
@@ -102,7 +102,7 @@ static size_t make_pages(int n)
         struct page *p = &pages[npages];
         size_t pc = 0;
         for (size_t i = 0; i < s.n; i++) {
-            const struct meshgen_sample *m = &s.samples[i];
+            const struct meshsim_gen_sample *m = &s.samples[i];
             append(&p->body, &p->len, &pc, m->labels[1].ptr, m->labels[1].len);
             bool first = true;
             for (size_t l = 1; l < m->nlabels; l++) {
@@ -126,7 +126,7 @@ static size_t make_pages(int n)
     for (int i = 0; i < npages; i++)
         free(pods[i]);
     free(pods);
-    meshgen_destroy(g);
+    meshsim_gen_destroy(g);
     return total;
 }
 

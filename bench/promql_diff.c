@@ -6,7 +6,7 @@
  *               [--workdir DIR] [--keep] [--verbose]
  *
  * Both servers start empty on free 127.0.0.1 ports with --web.enable-remote-write-receiver.
- * A simulated Linkerd mesh (bench/meshgen.h; default 1 namespace x 5 deployments x 2 replicas,
+ * A simulated Linkerd mesh (meshsim/meshsim.h (meshsim_gen); default 1 namespace x 5 deployments x 2 replicas,
  * 60 minutes at 10 s) is generated once and every scrape is sent to both as one remote-write
  * request. Then:
  *   diff:  a broad query set (the Linkerd dashboard's queries of linkerd-workload.md 3.2 and
@@ -31,7 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/meshgen.h"
+#include "meshsim/meshsim.h"
 #include "bench/peer.h"
 #include "common/alloc.h"
 #include "common/labels.h"
@@ -72,15 +72,15 @@ static int send_both(struct peer *const *peers, size_t npeers, const struct mp_b
 static int load(const struct opts *o, struct peer *const *peers, size_t npeers, int64_t *t0,
                 int64_t *t1, struct mp_err *err)
 {
-    struct meshgen_opts mo;
-    meshgen_opts_init(&mo);
+    struct meshsim_gen_opts mo;
+    meshsim_gen_opts_init(&mo);
     mo.namespaces = o->namespaces;
     mo.deployments = o->deployments;
     mo.replicas = o->replicas;
     mo.peers = o->peers;
     mo.duration_ms = (int64_t)o->minutes * 60000;
-    struct meshgen *g = NULL;
-    int rc = meshgen_create(&mo, &g, err);
+    struct meshsim_gen *g = NULL;
+    int rc = meshsim_gen_create(&mo, &g, err);
     if (rc != 0)
         return rc;
     struct mp_buf body, resp;
@@ -95,8 +95,8 @@ static int load(const struct opts *o, struct peer *const *peers, size_t npeers, 
     *t1 = INT64_MIN;
     int64_t started = mp_now_ms();
     uint64_t samples = 0;
-    struct meshgen_scrape sc;
-    while ((rc = meshgen_next(g, &sc)) == 0) {
+    struct meshsim_gen_scrape sc;
+    while ((rc = meshsim_gen_next(g, &sc)) == 0) {
         size_t nl = 0;
         for (size_t i = 0; i < sc.n; i++)
             nl += sc.samples[i].nlabels;
@@ -112,7 +112,7 @@ static int load(const struct opts *o, struct peer *const *peers, size_t npeers, 
         }
         size_t li = 0;
         for (size_t i = 0; i < sc.n; i++) {
-            const struct meshgen_sample *s = &sc.samples[i];
+            const struct meshsim_gen_sample *s = &sc.samples[i];
             ser[i].labels = &lab[li];
             ser[i].nlabels = s->nlabels;
             for (size_t j = 0; j < s->nlabels; j++, li++)
@@ -134,8 +134,8 @@ static int load(const struct opts *o, struct peer *const *peers, size_t npeers, 
     }
     if (rc == MP_EEOF)
         rc = 0;
-    struct meshgen_stats st;
-    meshgen_get_stats(g, &st);
+    struct meshsim_gen_stats st;
+    meshsim_gen_get_stats(g, &st);
     printf("{\"load\":{\"series\":%llu,\"samples\":%llu,\"pods\":%llu,\"seconds\":%.1f}}\n",
            (unsigned long long)st.series, (unsigned long long)samples,
            (unsigned long long)st.pods, (double)(mp_now_ms() - started) / 1000.0);
@@ -146,7 +146,7 @@ static int load(const struct opts *o, struct peer *const *peers, size_t npeers, 
     mp_free(ts);
     mp_buf_fini(&body);
     mp_buf_fini(&resp);
-    meshgen_destroy(g);
+    meshsim_gen_destroy(g);
     return rc;
 }
 
