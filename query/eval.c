@@ -488,6 +488,8 @@ static int select_open(struct qev *ev, const struct query_expr *vs, int64_t mint
                        struct selection *sel)
 {
     *sel = (struct selection){.mint = mint, .maxt = maxt};
+    if (!ev->db) /* no storage: every selector is empty */
+        return 0;
     int rc = tsdb_querier_open(ev->db, mint, maxt, &sel->q, ev->err);
     if (rc == 0)
         rc = tsdb_querier_select(sel->q, (const struct mp_matcher *const *)vs->m, vs->nm, &sel->ss,
@@ -507,7 +509,7 @@ static void select_close(struct selection *sel)
 static int select_next(struct qev *ev, struct selection *sel, bool drop_stale, struct ptbuf *b)
 {
     int rc = query_ev_check(ev);
-    if (rc)
+    if (rc || !sel->ss)
         return rc;
     rc = tsdb_series_set_next(sel->ss, ev->err);
     if (rc == MP_EEOF)
