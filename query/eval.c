@@ -75,8 +75,12 @@ int query_ev_err_dup(struct qev *ev)
 int query_ser_push(struct qev *ev, struct qser *s, int64_t t_ms, double v)
 {
     if (s->n == s->cap) {
+        /* a series usually has a point at most steps: start with room for all of them (as
+         * Prometheus's getFPointSlice(numSteps)), up to 4096 */
         size_t steps = query_ev_nsteps(ev);
-        size_t cap = s->cap ? s->cap * 2 : 8;
+        size_t cap = s->cap ? s->cap * 2 : steps < 4096 ? steps : 4096;
+        if (cap < 8)
+            cap = 8;
         if (steps > s->n && cap > steps)
             cap = steps;
         struct query_point *p = mp_realloc(s->p, cap * sizeof *p);
