@@ -9,7 +9,7 @@
  *
  *   bench_query [--smoke] [--namespaces N] [--deployments N] [--replicas N] [--peers N]
  *               [--duration-ms D] [--interval-ms I] [--range-ms R] [--step-ms S] [--iters K]
- *               [--filter SUBSTRING]
+ *               [--filter SUBSTRING] [--query PROMQL]
  * Defaults: about 90k series (4 namespaces of 10 deployments x 3 replicas) over 1 h at 10 s;
  * --namespaces 45 gives about 1M. */
 #include <inttypes.h>
@@ -45,6 +45,7 @@ struct cfg {
     int iters;
     bool smoke;
     const char *filter;
+    const char *query; /* --query: run this one instead of the built-in list */
 };
 
 static int64_t arg_i64(int argc, char **argv, int *i)
@@ -92,6 +93,8 @@ static void parse_args(int argc, char **argv, struct cfg *c)
             c->iters = (int)arg_i64(argc, argv, &i);
         else if (strcmp(a, "--filter") == 0 && i + 1 < argc)
             c->filter = argv[++i];
+        else if (strcmp(a, "--query") == 0 && i + 1 < argc)
+            c->query = argv[++i];
         else {
             fprintf(stderr, "bench_query: unknown argument %s\n", a);
             exit(2);
@@ -267,7 +270,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_query: %s\n", err.msg);
         return 1;
     }
-    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+    if (c.query) {
+        run(e, db, &c, c.query, false, end);
+        run(e, db, &c, c.query, true, end);
+    }
+    for (size_t i = 0; !c.query && i < sizeof queries / sizeof queries[0]; i++) {
         if (c.filter && !strstr(queries[i], c.filter))
             continue;
         run(e, db, &c, queries[i], false, end);

@@ -75,8 +75,12 @@ int query_ev_err_dup(struct qev *ev)
 int query_ser_push(struct qev *ev, struct qser *s, int64_t t_ms, double v)
 {
     if (s->n == s->cap) {
+        /* a series usually has a point at most steps: start with room for all of them (as
+         * Prometheus's getFPointSlice(numSteps)), up to 4096 */
         size_t steps = query_ev_nsteps(ev);
-        size_t cap = s->cap ? s->cap * 2 : 8;
+        size_t cap = s->cap ? s->cap * 2 : steps < 4096 ? steps : 4096;
+        if (cap < 8)
+            cap = 8;
         if (steps > s->n && cap > steps)
             cap = steps;
         struct query_point *p = mp_realloc(s->p, cap * sizeof *p);
@@ -488,6 +492,8 @@ static int select_open(struct qev *ev, const struct query_expr *vs, int64_t mint
                        struct selection *sel)
 {
     *sel = (struct selection){.mint = mint, .maxt = maxt};
+    if (!ev->db) /* no storage: every selector is empty */
+        return 0;
     int rc = tsdb_querier_open(ev->db, mint, maxt, &sel->q, ev->err);
     if (rc == 0)
         rc = tsdb_querier_select(sel->q, (const struct mp_matcher *const *)vs->m, vs->nm, &sel->ss,
@@ -507,7 +513,7 @@ static void select_close(struct selection *sel)
 static int select_next(struct qev *ev, struct selection *sel, bool drop_stale, struct ptbuf *b)
 {
     int rc = query_ev_check(ev);
-    if (rc)
+    if (rc || !sel->ss)
         return rc;
     rc = tsdb_series_set_next(sel->ss, ev->err);
     if (rc == MP_EEOF)
@@ -1112,6 +1118,61 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
     return rc;
 }
 
+/* label_replace and label_join work on series, not samples (Prometheus evalLabelReplace and
+ * evalLabelJoin): the function relabels each series of the argument once, at its first
+ * point; label_replace then rejects duplicate label sets across the matrix (even with delayed
+ * name removal), label_join does not check (2.55). With no series the function still runs
+ * once, on an empty vector, so bad arguments fail as in Prometheus. */
+static int eval_label_fn(struct qev *ev, const struct query_expr *e, qfunc_fn *f,
+                         struct qmat *out)
+{
+    int rc = query_ev_eval(ev, e->args[0], out);
+    if (rc)
+        return rc;
+    struct qarg *args = mp_calloc(e->nargs, sizeof *args);
+    struct qvector in = {0}, res = {0};
+    if (!args)
+        rc = mp_err_set(ev->err, MP_ENOMEM, "call");
+    for (size_t j = 1; rc == 0 && j < e->nargs; j++)
+        args[j] = (struct qarg){.kind = QARG_STRING, .str = string_arg(e->args[j])};
+    struct qsample one;
+    in.s = &one;
+    in.cap = 1;
+    for (size_t i = 0; rc == 0 && i < (out->n ? out->n : 1); i++) {
+        struct qser *s = out->n ? &out->s[i] : NULL;
+        in.n = 0;
+        if (s && s->n) {
+            one = (struct qsample){.labels = s->labels, .v = s->p[0].v, .t_ms = s->p[0].t_ms,
+                                   .drop_name = s->drop_name};
+            in.n = 1;
+        }
+        args[0] = (struct qarg){.kind = QARG_VECTOR, .vec = &in};
+        struct qcall c = {.expr = e,
+                          .t_ms = s && s->n ? s->p[0].t_ms : ev->start,
+                          .args = args,
+                          .nargs = e->nargs,
+                          .out = &res,
+                          .annots = &ev->annots,
+                          .lb = ev->lb,
+                          .delayed_name_removal = ev->delayed};
+        rc = f(&c, ev->err);
+        if (rc == 0 && s && res.n == 1) {
+            mp_labels_release(s->labels);
+            s->labels = res.s[0].labels;
+            s->drop_name = res.s[0].drop_name;
+            res.n = 0;
+        }
+        query_vec_clear(&res);
+    }
+    query_vec_fini(&res);
+    mp_free(args);
+    if (rc == 0 && strcmp(e->fn->name, "label_replace") == 0 && query_mat_has_dup_labels(out))
+        rc = query_ev_err_dup(ev);
+    if (rc)
+        query_mat_fini(ev, out);
+    return rc;
+}
+
 static int eval_call(struct qev *ev, const struct query_expr *e, struct qmat *out)
 {
     const char *name = e->fn->name;
@@ -1132,6 +1193,8 @@ static int eval_call(struct qev *ev, const struct query_expr *e, struct qmat *ou
                                 &c, out);
     }
     qfunc_fn *f = query_func_lookup(e->fn);
+    if (f && (strcmp(name, "label_replace") == 0 || strcmp(name, "label_join") == 0))
+        return eval_label_fn(ev, e, f, out);
     for (size_t i = 0; i < e->nargs; i++) {
         const struct query_expr *a = unparen(e->args[i]);
         if (a->kind == QUERY_MATRIX_SELECTOR || a->kind == QUERY_SUBQUERY) {

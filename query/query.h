@@ -265,7 +265,7 @@ struct query_exec_opts {
  *   MP_ECANCELED "query was canceled in <phase>": canceled
  *   MP_EIO       storage failure (err from tsdb): internal
  *   MP_ENOMEM
- * On failure *out is zeroed. */
+ * db may be NULL: selectors then select nothing. On failure *out is zeroed. */
 MP_NODISCARD int query_exec_instant(struct query_engine *e, struct tsdb *db, const char *src,
                                     size_t len, int64_t t_ms, const struct query_exec_opts *o,
                                     struct query_result *out, struct mp_err *err);

@@ -324,3 +324,27 @@ Test(eval_functions, rate_of_a_non_counter_gives_an_info)
     cr_assert_eq(f.r.ninfos, 0);
     ev_close(&f);
 }
+
+Test(eval_functions, label_replace_checks_the_whole_matrix_label_join_does_not)
+{
+    struct ev_fx f;
+    ev_open(&f);
+    ev_add(&f, "x{a=\"1\"}", 0, 1);
+    ev_add(&f, "x{a=\"2\"}", S(400), 2);
+    /* the two series never share a step, yet their new label sets collide */
+    cr_assert_eq(ev_range(&f, "label_replace(x, \"a\", \"z\", \"\", \"\")", 0, S(600), S(100)),
+                 MP_EEXEC);
+    cr_assert_str_eq(f.err.msg, "vector cannot contain metrics with the same labelset");
+    cr_assert_eq(ev_range(&f, "label_join(x, \"a\", \"\", \"nope\")", 0, S(600), S(100)), 0, "%s",
+                 f.err.msg);
+    cr_assert_eq(f.r.nseries, 2);
+    size_t first = f.r.series[0].npoints == 4 ? 0 : 1; /* equal label sets: either order */
+    ev_expect_points(&f, first, "{__name__=\"x\"}", "0:1 100:1 200:1 300:1");
+    ev_expect_points(&f, 1 - first, "{__name__=\"x\"}", "400:2 500:2 600:2");
+    EV_VEC(&f, "label_replace(x, \"b\", \"$1\", \"a\", \"(.*)\")", S(100),
+           {"{__name__=\"x\", a=\"1\", b=\"1\"}", 1});
+    /* bad arguments fail even without input series */
+    ev_expect_err(&f, "label_replace(nothing, \"1x\", \"\", \"a\", \"\")", S(100), MP_EEXEC,
+                  "invalid destination label name in label_replace(): 1x");
+    ev_close(&f);
+}

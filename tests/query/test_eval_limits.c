@@ -191,3 +191,16 @@ Test(eval_limits, injected_allocation_failures)
     }
     ev_close(&f);
 }
+
+Test(eval_limits, no_storage)
+{
+    struct query_engine_opts eo;
+    query_engine_opts_init(&eo);
+    struct query_engine *e;
+    cr_assert_eq(query_engine_create(&eo, &e, NULL), 0);
+    struct query_result r = {0};
+    cr_assert_eq(query_exec_instant(e, NULL, "vector(1) or up", 15, 0, NULL, &r, NULL), 0);
+    cr_assert_eq(r.nseries, 1);
+    query_result_fini(&r);
+    query_engine_destroy(e);
+}
