@@ -382,7 +382,7 @@ static int hq_run(struct qcall *c, struct groups *gs)
     while (gs->nslot < 2 * v->n + 1)
         gs->nslot *= 2;
     gs->slot = mp_calloc(gs->nslot, sizeof *gs->slot);
-    gs->g = mp_malloc(v->n * sizeof *gs->g);
+    gs->g = mp_calloc(v->n, sizeof *gs->g);
     if (!gs->slot || !gs->g)
         return MP_ENOMEM;
     for (size_t i = 0; i < v->n; i++) {

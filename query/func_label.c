@@ -38,7 +38,7 @@ static int check_duplicates(struct qcall *c, size_t from, struct mp_err *err)
     size_t n = c->out->n - from;
     if (n < 2)
         return 0;
-    struct hidx *h = mp_malloc(n * sizeof *h);
+    struct hidx *h = mp_calloc(n, sizeof *h);
     if (!h)
         return query_func_oom(err);
     for (size_t i = 0; i < n; i++)

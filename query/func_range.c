@@ -23,6 +23,21 @@ struct rctx {
 
 typedef bool range_fn(const struct query_point *p, size_t n, const struct rctx *x, double *out);
 
+/* a - b, saturated (offsets and @ times come from the query text) */
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+/* a - b wrapping like Go's int64 arithmetic (no undefined behaviour on odd inputs) */
+static int64_t wrap_sub(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a - (uint64_t)b);
+}
+
 /* The right end of argument i's window: step time - offset, or the @ time - offset (an @ makes
  * the window the same at every step, as Prometheus's at-adjusted offset does). */
 static int64_t window_end(const struct qcall *c, size_t i)
@@ -35,15 +50,15 @@ static int64_t window_end(const struct qcall *c, size_t i)
     int64_t off = query_offset_ms(e), at = 0;
     switch (query_at(e, &at)) {
     case QUERY_AT_TIME:
-        return at - off;
+        return sat_sub(at, off);
     case QUERY_AT_START:
-        return c->start_ms - off;
+        return sat_sub(c->start_ms, off);
     case QUERY_AT_END:
-        return c->end_ms - off;
+        return sat_sub(c->end_ms, off);
     case QUERY_AT_NONE:
         break;
     }
-    return c->t_ms - off;
+    return sat_sub(c->t_ms, off);
 }
 
 static bool has_suffix(struct mp_str s, const char *suf)
@@ -109,9 +124,9 @@ static bool extrapolated(const struct query_point *p, size_t n, const struct rct
         for (size_t i = 1; i < n; i++)
             if (p[i].v < p[i - 1].v)
                 result += p[i - 1].v;
-    double d_start = (double)(p[0].t_ms - x->range_start) / 1000;
-    double d_end = (double)(x->range_end - p[n - 1].t_ms) / 1000;
-    double sampled = (double)(p[n - 1].t_ms - p[0].t_ms) / 1000;
+    double d_start = (double)wrap_sub(p[0].t_ms, x->range_start) / 1000;
+    double d_end = (double)wrap_sub(x->range_end, p[n - 1].t_ms) / 1000;
+    double sampled = (double)wrap_sub(p[n - 1].t_ms, p[0].t_ms) / 1000;
     double avg = sampled / (double)(n - 1);
     double threshold = avg * 1.1;
     if (d_start >= threshold)
@@ -133,7 +148,7 @@ static bool extrapolated(const struct query_point *p, size_t n, const struct rct
 static int rate_like(struct qcall *c, bool counter, bool is_rate, struct mp_err *err)
 {
     int64_t end = window_end(c, 0);
-    struct rctx x = {.range_start = end - c->args[0].range_ms,
+    struct rctx x = {.range_start = sat_sub(end, c->args[0].range_ms),
                      .range_end = end,
                      .range_ms = c->args[0].range_ms,
                      .counter = counter,
@@ -164,7 +179,7 @@ static bool instant_value(const struct query_point *p, size_t n, const struct rc
         return false;
     const struct query_point *a = &p[n - 2], *b = &p[n - 1];
     double r = (x->is_rate && b->v < a->v) ? b->v : b->v - a->v;
-    int64_t dt = b->t_ms - a->t_ms;
+    int64_t dt = wrap_sub(b->t_ms, a->t_ms);
     if (dt == 0)
         return false;
     if (x->is_rate)
@@ -423,7 +438,7 @@ static void linreg(const struct query_point *p, size_t n, int64_t icpt_t, double
         if (const_y && i > 0 && p[i].v != y0)
             const_y = false;
         fn += 1.0;
-        double xv = (double)(p[i].t_ms - icpt_t) / 1e3;
+        double xv = (double)wrap_sub(p[i].t_ms, icpt_t) / 1e3;
         query_kahan_inc(xv, &sx, &cx);
         query_kahan_inc(p[i].v, &sy, &cy);
         double xy = xv * p[i].v, xx = xv * xv;
