@@ -327,6 +327,7 @@ static int register_api(struct server *s, struct web_server *web, const char *re
     d.enable_admin = f->web_enable_admin_api;
     d.enable_remote_write = f->web_enable_remote_write_receiver ||
                             (f->features & CMD_FEATURE_REMOTE_WRITE_RECEIVER) != 0;
+    d.metrics = mp_metrics_default();
     return web_api_register(web, &d, out, err);
 }
 

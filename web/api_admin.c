@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/metrics.h"
 #include "common/time.h"
 #include "remote/remote.h"
 #include "tsdb/tsdb.h"
@@ -177,6 +178,8 @@ static void h_write(void *ctx, const struct web_request *req, struct web_respons
     int rc = remote_write_decode_and_append_cached(api->d.db, cache, (const uint8_t *)body.ptr,
                                                    body.len, &lim, &res, &e);
     cache_put(api, cache);
+    if (api->rw_invalid && res.series_invalid)
+        mp_counter_add(api->rw_invalid, (double)res.series_invalid);
     if (rc == 0 && res.status == 204) {
         no_content(resp);
         return;
@@ -192,5 +195,13 @@ int web_api_register_admin(struct web_api *api, struct web_server *srv, struct m
         {"POST|PUT", "/api/v1/admin/tsdb/snapshot", h_snapshot},
         {"POST", "/api/v1/write", h_write},
     };
+    if (api->d.enable_remote_write && api->d.metrics) {
+        int rc = mp_metrics_counter_register(
+            api->d.metrics, "prometheus_api_remote_write_invalid_labels_samples_total",
+            "The total number of remote write samples which contains invalid labels.",
+            &api->rw_invalid, err);
+        if (rc != 0)
+            return rc;
+    }
     return web_api_routes(api, srv, routes, sizeof routes / sizeof routes[0], err);
 }

@@ -82,6 +82,7 @@ struct web_api {
     pthread_mutex_t rw_mu; /* guards the cache pool */
     struct remote_write_cache **rw_pool;
     size_t rw_n;
+    struct mp_counter *rw_invalid; /* NULL: not counted */
 };
 
 enum web_api_error {

@@ -223,6 +223,9 @@ struct web_api_deps {
     int64_t rw_max_ahead_ms;       /* default REMOTE_WRITE_MAX_AHEAD_MS; < 0 = no limit */
     size_t rw_cache_keep_bytes;    /* per cached decoder; default 8 MiB; 0 after init = none */
     size_t rw_caches;              /* decoders kept for reuse; default 4 */
+    /* With enable_remote_write: prometheus_api_remote_write_invalid_labels_samples_total is
+     * registered here (NULL: not counted). */
+    struct mp_metrics_registry *metrics;
 };
 void web_api_deps_init(struct web_api_deps *d);
 

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "common/labels.h"
+#include "common/metrics.h"
 #include "common/time.h"
 #include "remote.pb-c.h"
 #include "scraper/scraper.h"
@@ -655,6 +656,9 @@ Test(api, remote_write)
     d.enable_remote_write = true;
     d.rw_max_decoded_bytes = 1 << 20;
     d.rw_caches = 1;
+    struct mp_metrics_registry *reg = NULL;
+    cr_assert_eq(mp_metrics_registry_create(&reg), 0);
+    d.metrics = reg;
     api_fix_start(&f, &d);
     int64_t now = mp_now_ms();
     size_t len;
@@ -676,6 +680,18 @@ Test(api, remote_write)
     cr_expect_eq(r.code, 204, "%s", r.body);
     reply_free(&r);
     free(b2);
+    /* a series with an invalid metric name: skipped, counted, still 204 */
+    char *b3 = write_body("bad-name", now - 10000, 1, &len);
+    post_write(&f, b3, len, NULL, NULL, &r);
+    cr_expect_eq(r.code, 204, "%s", r.body);
+    reply_free(&r);
+    free(b3);
+    struct mp_buf page;
+    mp_buf_init(&page, 0);
+    cr_assert_eq(mp_metrics_render(reg, &page), 0);
+    cr_expect(strstr(page.data, "prometheus_api_remote_write_invalid_labels_samples_total 1\n"),
+              "%s", page.data);
+    mp_buf_fini(&page);
     EXPECT(&f, "/api/v1/label/__name__/values", 200,
            "{\"status\":\"success\",\"data\":[\"rw_metric\",\"rw_other\"]}");
     /* an older sample: out of order, the whole request refused */
@@ -712,6 +728,7 @@ Test(api, remote_write)
     cr_expect_eq(r.code, 405);
     reply_free(&r);
     api_fix_stop(&f);
+    mp_metrics_registry_destroy(reg);
 }
 
 /* ---- federate ---- */
