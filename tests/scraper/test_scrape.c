@@ -602,3 +602,50 @@ Test(scrape, exposed_timestamps_are_not_marked_stale)
     cr_assert_not(is_stale(s.v));
     world_fini(&w);
 }
+
+Test(scrape, targets_synced_before_the_config_start_with_it)
+{
+    struct world w;
+    world_init(&w);
+    mock_set(w.http, "/metrics", 200, NULL, "m 1\n", false, 0);
+    one_target(&w); /* no pool "j" yet: the set is kept */
+    world_config(&w, JOB(""));
+    cr_assert(wait_samples(w.db, "m", NULL, 2));
+    /* the job goes away and comes back: its last target set comes back with it */
+    world_config(&w, "scrape_configs:\n  - job_name: other\n");
+    struct stale_ctx c = {w.db, "m"};
+    cr_assert(wait_for(last_is_stale, &c));
+    world_config(&w, JOB(""));
+    wait_health(&w, SCRAPE_HEALTH_UP);
+    world_fini(&w);
+}
+
+Test(scrape, basic_auth_and_custom_headers)
+{
+    struct world w;
+    start(&w, "m 1\n", "    basic_auth:\n"
+                       "      username: u\n"
+                       "      password: p\n"
+                       "    http_headers:\n"
+                       "      X-Mesh:\n"
+                       "        values: [a]\n");
+    cr_assert(wait_samples(w.db, "m", NULL, 1));
+    char h[128];
+    mock_header(w.http, "/metrics", "Authorization", h, sizeof h);
+    cr_assert_str_eq(h, "Basic dTpw");
+    mock_header(w.http, "/metrics", "X-Mesh", h, sizeof h);
+    cr_assert_str_eq(h, "a");
+    world_fini(&w);
+}
+
+Test(scrape, bearer_token)
+{
+    struct world w;
+    start(&w, "m 1\n", "    authorization:\n"
+                       "      credentials: secret\n");
+    cr_assert(wait_samples(w.db, "m", NULL, 1));
+    char h[128];
+    mock_header(w.http, "/metrics", "Authorization", h, sizeof h);
+    cr_assert_str_eq(h, "Bearer secret");
+    world_fini(&w);
+}
