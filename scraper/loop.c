@@ -399,11 +399,11 @@ static void timeout_text(int64_t ms, char *buf, size_t cap)
 int scrape_target_prepare(struct scrape_target *t, const struct cfg_scrape_config *sc,
                           struct mp_err *err)
 {
+    t->cache = scrape_cache_create(); /* first: a target that fails here still reports */
     CURL *e = curl_easy_init();
     if (!e)
         return mp_err_set(err, MP_ENOMEM, "curl_easy_init failed");
     t->easy = e;
-    t->cache = scrape_cache_create();
     t->body_limit = sc->body_size_limit;
     curl_easy_setopt(e, CURLOPT_URL, t->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);

@@ -62,6 +62,16 @@ struct scrape_manager {
     struct scrape_loop_metrics lm;
     struct mp_metrics_vec *v_interval, *v_pool_targets, *v_sync_len, *v_sync_total;
     struct mp_counter *c_pools, *c_target_limit;
+    /* target sets of jobs without a pool (synced before apply_config, or removed): kept as
+     * Prometheus keeps targetSets, and used when a pool of that name appears */
+    struct pending_set *pending;
+    size_t npending;
+};
+
+struct pending_set {
+    char *job;
+    struct stored_group *groups;
+    size_t ngroups;
 };
 
 void scrape_manager_opts_init(struct scrape_manager_opts *o)
@@ -228,6 +238,11 @@ void scrape_manager_destroy(struct scrape_manager *m)
     for (size_t i = 0; i < m->npools; i++)
         pool_free(m->pools[i]);
     mp_free(m->pools);
+    for (size_t i = 0; i < m->npending; i++) {
+        mp_free(m->pending[i].job);
+        groups_free(m->pending[i].groups, m->pending[i].ngroups);
+    }
+    mp_free(m->pending);
     pthread_mutex_destroy(&m->mu);
     pthread_mutex_destroy(&m->pools_mu);
     mp_free(m);
@@ -519,16 +534,42 @@ static struct scrape_pool *pool_find(struct scrape_manager *m, const char *job, 
     return NULL;
 }
 
+/* Keeps (taking over gs) the target set of a job without a pool, replacing an older one. */
+static void pending_put(struct scrape_manager *m, const char *job, struct stored_group *gs,
+                        size_t n)
+{
+    for (size_t i = 0; i < m->npending; i++) {
+        if (strcmp(m->pending[i].job, job) == 0) {
+            groups_free(m->pending[i].groups, m->pending[i].ngroups);
+            m->pending[i].groups = gs;
+            m->pending[i].ngroups = n;
+            return;
+        }
+    }
+    m->pending = mp_xrealloc(m->pending, (m->npending + 1) * sizeof *m->pending);
+    m->pending[m->npending++] = (struct pending_set){mp_xstrdup(job), gs, n};
+}
+
+/* Moves the kept target set of job into p, if there is one. */
+static void pending_take(struct scrape_manager *m, struct scrape_pool *p)
+{
+    for (size_t i = 0; i < m->npending; i++) {
+        if (strcmp(m->pending[i].job, p->name) == 0) {
+            p->groups = m->pending[i].groups;
+            p->ngroups = m->pending[i].ngroups;
+            mp_free(m->pending[i].job);
+            m->pending[i] = m->pending[--m->npending];
+            return;
+        }
+    }
+}
+
 void scrape_manager_sync(void *ctx, const char *job, const struct scrape_target_group *groups,
                          size_t n)
 {
     struct scrape_manager *m = ctx;
     pthread_mutex_lock(&m->mu);
     struct scrape_pool *p = pool_find(m, job, NULL);
-    if (!p) { /* Prometheus ignores target sets of jobs it has no pool for */
-        pthread_mutex_unlock(&m->mu);
-        return;
-    }
     struct stored_group *gs = mp_xcalloc(n ? n : 1, sizeof *gs);
     for (size_t i = 0; i < n; i++) {
         gs[i].group_labels = groups[i].group_labels ? mp_labels_acquire(groups[i].group_labels)
@@ -539,10 +580,14 @@ void scrape_manager_sync(void *ctx, const char *job, const struct scrape_target_
             gs[i].targets[k] = mp_labels_acquire(groups[i].targets[k]);
         gs[i].n = groups[i].ntargets;
     }
-    groups_free(p->groups, p->ngroups);
-    p->groups = gs;
-    p->ngroups = n;
-    pool_sync(m, p);
+    if (p) {
+        groups_free(p->groups, p->ngroups);
+        p->groups = gs;
+        p->ngroups = n;
+        pool_sync(m, p);
+    } else {
+        pending_put(m, job, gs, n);
+    }
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -633,6 +678,7 @@ int scrape_manager_apply_config(struct scrape_manager *m, const struct cfg_confi
     struct scrape_pool **np = mp_xcalloc(n ? n : 1, sizeof *np);
     const struct cfg_scrape_config **nsc = mp_xcalloc(n ? n : 1, sizeof *nsc);
     enum pool_fate *fate = mp_xcalloc(m->npools ? m->npools : 1, sizeof *fate);
+    bool *fresh = mp_xcalloc(n ? n : 1, sizeof *fresh);
     for (size_t i = 0; i < m->npools; i++)
         fate[i] = POOL_REMOVED;
     size_t nn = 0;
@@ -652,6 +698,8 @@ int scrape_manager_apply_config(struct scrape_manager *m, const struct cfg_confi
             p->fingerprint = fp;
         } else {
             p = pool_new(m, sc, fp);
+            pending_take(m, p);
+            fresh[nn] = true;
         }
         nsc[nn] = sc;
         np[nn++] = p;
@@ -699,11 +747,19 @@ int scrape_manager_apply_config(struct scrape_manager *m, const struct cfg_confi
         if (fate[i] == POOL_REMOVED) {
             if (oldp[i]->g_targets)
                 mp_gauge_set(oldp[i]->g_targets, 0);
+            pending_put(m, oldp[i]->name, oldp[i]->groups, oldp[i]->ngroups);
+            oldp[i]->groups = NULL;
+            oldp[i]->ngroups = 0;
             pool_free(oldp[i]);
         } else if (fate[i] == POOL_CHANGED) {
             pool_sync(m, oldp[i]); /* new targets from the stored groups */
         }
     }
+    for (size_t k = 0; k < nn; k++) {
+        if (fresh[k] && np[k]->ngroups)
+            pool_sync(m, np[k]); /* target sets that came before the config */
+    }
+    mp_free(fresh);
     mp_free(oldp);
     mp_free(detached);
     mp_free(ndetached);
