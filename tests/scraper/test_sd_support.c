@@ -64,11 +64,14 @@ char *sd_groups_text(const struct scrape_target_group *g, size_t n)
         total += strlen(lines[i]);
     char *out = malloc(total);
     cr_assert(out);
-    out[0] = '\0';
+    size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        strcat(out, lines[i]);
+        size_t l = strlen(lines[i]);
+        memcpy(out + off, lines[i], l);
+        off += l;
         free(lines[i]);
     }
+    out[off] = '\0';
     free(lines);
     return out;
 }
