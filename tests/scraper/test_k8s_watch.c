@@ -332,6 +332,17 @@ Test(k8s_watch, endpoints_rebuilt_when_pod_or_service_changes)
         "/api/v1/endpoints");
     del(MESHSIM_K8S_SERVICES, "default", "web");
     cr_assert(wait_expected(r, &ep, 1, dep_refs, 1));
+    /* the endpoints now point at pod b: changes of b (not a) rebuild the group */
+    put_pod("default", "b", "10.0.0.2", "b-v1");
+    put(MESHSIM_K8S_ENDPOINTS, "default", "web",
+        "{\"subsets\":[{\"addresses\":[{\"ip\":\"10.0.0.2\",\"targetRef\":{\"kind\":"
+        "\"Pod\",\"name\":\"b\",\"namespace\":\"default\"}}],\"ports\":[{\"port\":80}]}]}");
+    struct ref deps_b[] = {{MESHSIM_K8S_PODS, "default", "b"}};
+    cr_assert(wait_expected(r, &ep, 1, deps_b, 1));
+    put_pod("default", "b", "10.0.0.2", "b-v2");
+    cr_assert(wait_expected(r, &ep, 1, deps_b, 1));
+    del(MESHSIM_K8S_PODS, "default", "b");
+    cr_assert(wait_expected(r, &ep, 1, NULL, 0));
     sd_rec_stop(r);
 }
 
