@@ -817,3 +817,23 @@ Test(k8s_watch, tls_wrong_server_name_fails)
 {
     cr_assert(tls_case("wrong.example"));
 }
+
+Test(k8s_watch, set_based_label_selector)
+{
+    put_pod("default", "web", "10.0.0.1", "web");
+    put_pod("default", "db", "10.0.0.2", "db");
+    put_pod("default", "other", "10.0.0.3", "other");
+    put(MESHSIM_K8S_PODS, "default", "canary",
+        "{\"metadata\":{\"labels\":{\"app\":\"web\",\"canary\":\"1\"}},\"status\":{\"podIP\":"
+        "\"10.0.0.4\"}}");
+    char *y = yaml_for("pod", "    selectors:\n"
+                              "    - role: pod\n"
+                              "      label: 'app in (web, db),!canary'\n"
+                              "      field: 'status.phase!=Failed'\n");
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref want[] = {{MESHSIM_K8S_PODS, "default", "db"}, {MESHSIM_K8S_PODS, "default", "web"}};
+    cr_assert(wait_expected(r, want, 2, NULL, 0));
+    cr_assert_eq(count_requests("/api/v1/pods", 0, "labelSelector=app in (web, db),!canary"), 1);
+    free(y);
+    sd_rec_stop(r);
+}
