@@ -208,24 +208,37 @@ static size_t count_requests(const char *path, int watch, const char *query_has)
     return c.n;
 }
 
+struct req_wait {
+    const char *path;
+    int watch;
+    const char *query_has;
+    size_t atleast;
+};
+
+static bool req_pred(void *ctx)
+{
+    struct req_wait *w = ctx;
+    return count_requests(w->path, w->watch, w->query_has) >= w->atleast;
+}
+
 static bool wait_requests(const char *path, int watch, const char *query_has, size_t atleast)
 {
-    for (int i = 0; i < 1000; i++) {
-        if (count_requests(path, watch, query_has) >= atleast)
-            return true;
-        sd_sleep_ms(10);
-    }
-    return false;
+    struct req_wait w = {path, watch, query_has, atleast};
+    return sd_wait_for(req_pred, &w);
+}
+
+static size_t want_watches;
+
+static bool watches_pred(void *ctx)
+{
+    (void)ctx;
+    return meshsim_k8s_watch_count(fake) == want_watches;
 }
 
 static bool wait_watches(size_t n)
 {
-    for (int i = 0; i < 1000; i++) {
-        if (meshsim_k8s_watch_count(fake) == n)
-            return true;
-        sd_sleep_ms(10);
-    }
-    return false;
+    want_watches = n;
+    return sd_wait_for(watches_pred, NULL);
 }
 
 /* ---- roles ---------------------------------------------------------------------------------- */
@@ -610,14 +623,21 @@ static size_t lines_of(struct sd_rec *r)
     return n;
 }
 
+struct lines_wait {
+    struct sd_rec *r;
+    size_t want;
+};
+
+static bool lines_pred(void *ctx)
+{
+    struct lines_wait *w = ctx;
+    return lines_of(w->r) == w->want;
+}
+
 static bool wait_lines(struct sd_rec *r, size_t want)
 {
-    for (int i = 0; i < 1000; i++) {
-        if (lines_of(r) == want)
-            return true;
-        sd_sleep_ms(10);
-    }
-    return false;
+    struct lines_wait w = {r, want};
+    return sd_wait_for(lines_pred, &w);
 }
 
 Test(k8s_watch, relist_pages_with_continue)

@@ -36,6 +36,16 @@ void sd_sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+bool sd_wait_for(bool (*pred)(void *ctx), void *ctx)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (pred(ctx))
+            return true;
+        sd_sleep_ms(10);
+    }
+    return false;
+}
+
 static int group_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
