@@ -899,7 +899,7 @@ int scrape_k8s_sd_create(const struct cfg_kubernetes_sd *c,
     return 0;
 }
 
-void scrape_k8s_sd_destroy(struct scrape_k8s_sd *sd)
+void scrape_k8s_sd_stop(struct scrape_k8s_sd *sd)
 {
     if (sd == NULL)
         return;
@@ -907,6 +907,13 @@ void scrape_k8s_sd_destroy(struct scrape_k8s_sd *sd)
     atomic_store(&sd->stop, true);
     pthread_cond_broadcast(&sd->cv);
     pthread_mutex_unlock(&sd->mu);
+}
+
+void scrape_k8s_sd_destroy(struct scrape_k8s_sd *sd)
+{
+    if (sd == NULL)
+        return;
+    scrape_k8s_sd_stop(sd);
     for (size_t i = 0; i < sd->nrefl; i++) {
         if (sd->refl[i].started)
             pthread_join(sd->refl[i].th, NULL);
