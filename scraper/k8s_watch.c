@@ -235,6 +235,7 @@ struct reflector {
     char *lsrv;
     bool synced;
     uint64_t rng;
+    struct mp_log_limit log_limit; /* list failures: a few lines a minute per reflector */
 };
 
 struct scrape_k8s_sd {
@@ -720,7 +721,9 @@ static void *reflector_main(void *arg)
                     list_rv = NULL; /* the RV is gone too: consistent read at once */
                     continue;
                 }
-                MP_LOG_WARN("kubernetes SD: list failed", MP_KV_STR("err", err.msg));
+                MP_LOG_LIMITED(&r->log_limit, MP_LOG_LEVEL_WARN, "kubernetes SD: list failed",
+                               MP_KV_STR("role", kind_role_name[r->kind]),
+                               MP_KV_STR("err", err.msg));
                 last_trouble_ms = now_ms;
                 if (!sleep_ms(sd, backoff_delay(r, &backoff)))
                     break;
@@ -808,6 +811,7 @@ static void add_reflector(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind, c
     r->label_sel = sd->label_sel[kind];
     r->field_sel = sd->field_sel[kind];
     r->lsrv = mp_xstrdup("");
+    mp_log_limit_init(&r->log_limit, 3, 60000);
     r->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)sd->nrefl * 0xBF58476D1CE4E5B9ull) ^
              (uint64_t)(uintptr_t)sd;
     if (r->rng == 0)
