@@ -444,6 +444,9 @@ void scrape_discovery_destroy(struct scrape_discovery *d)
     if (d->started)
         pthread_join(d->th, NULL);
     for (size_t i = 0; i < d->njobs; i++)
+        for (size_t p = 0; p < d->jobs[i]->nprovs; p++)
+            scrape_k8s_sd_stop(d->jobs[i]->provs[p]->k8s);
+    for (size_t i = 0; i < d->njobs; i++)
         job_free(d->jobs[i]);
     mp_free(d->jobs);
     pthread_cond_destroy(&d->cv);
@@ -737,6 +740,11 @@ int scrape_discovery_apply(struct scrape_discovery *d, const struct cfg_config *
         d->jobs[i] = d->jobs[--d->njobs];
     }
     pthread_mutex_unlock(&d->mu);
+    for (size_t i = 0; i < nold_unused; i++)
+        scrape_k8s_sd_stop(old_unused[i]->k8s);
+    for (size_t i = 0; i < ngone; i++)
+        for (size_t p = 0; p < gone[i]->nprovs; p++)
+            scrape_k8s_sd_stop(gone[i]->provs[p]->k8s);
     for (size_t i = 0; i < nold_unused; i++)
         provider_destroy(old_unused[i]);
     mp_free(old_unused);

@@ -135,6 +135,94 @@ static void kstore_fini(struct kstore *s)
     memset(s, 0, sizeof *s);
 }
 
+/* Reverse index for the endpoints roles: pod namespace/name -> the role's objects (store
+ * entries, whose addresses are stable until removal) that reference it. */
+struct podref {
+    struct podref *next;
+    char *ns, *name;
+    struct kobj **deps;
+    size_t n, cap;
+};
+
+struct refidx {
+    struct podref **b;
+    size_t nb, n;
+};
+
+static struct podref *refidx_find(struct refidx *x, const char *ns, const char *name, bool create)
+{
+    if (x->nb == 0 || (create && x->n >= x->nb)) {
+        if (!create)
+            return NULL;
+        size_t nb = x->nb ? 2 * x->nb : 64;
+        struct podref **b = mp_xcalloc(nb, sizeof *b);
+        for (size_t i = 0; i < x->nb; i++)
+            for (struct podref *r = x->b[i], *next; r != NULL; r = next) {
+                next = r->next;
+                struct podref **pp = &b[key_hash(r->ns, r->name) % nb];
+                r->next = *pp;
+                *pp = r;
+            }
+        mp_free(x->b);
+        x->b = b;
+        x->nb = nb;
+    }
+    struct podref **pp = &x->b[key_hash(ns, name) % x->nb];
+    for (struct podref *r = *pp; r != NULL; r = r->next)
+        if (strcmp(r->ns, ns) == 0 && strcmp(r->name, name) == 0)
+            return r;
+    if (!create)
+        return NULL;
+    struct podref *r = mp_xcalloc(1, sizeof *r);
+    r->ns = mp_xstrdup(ns);
+    r->name = mp_xstrdup(name);
+    r->next = *pp;
+    *pp = r;
+    x->n++;
+    return r;
+}
+
+static void refidx_fini(struct refidx *x)
+{
+    for (size_t i = 0; i < x->nb; i++)
+        for (struct podref *r = x->b[i], *next; r != NULL; r = next) {
+            next = r->next;
+            mp_free(r->ns);
+            mp_free(r->name);
+            mp_free(r->deps);
+            mp_free(r);
+        }
+    mp_free(x->b);
+    memset(x, 0, sizeof *x);
+}
+
+struct refidx_op {
+    struct refidx *x;
+    struct kobj *e;
+    bool add;
+};
+
+static void refidx_cb(void *ctx, const char *ns, const char *name)
+{
+    struct refidx_op *op = ctx;
+    struct podref *r = refidx_find(op->x, ns, name, op->add);
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->deps[i] == op->e) {
+            if (!op->add)
+                r->deps[i] = r->deps[--r->n];
+            return;
+        }
+    if (!op->add)
+        return;
+    if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 2;
+        r->deps = mp_xrealloc(r->deps, r->cap * sizeof *r->deps);
+    }
+    r->deps[r->n++] = op->e;
+}
+
 /* ---- provider ------------------------------------------------------------------------------- */
 
 struct reflector {
@@ -147,6 +235,7 @@ struct reflector {
     char *lsrv;
     bool synced;
     uint64_t rng;
+    struct mp_log_limit log_limit; /* list failures: a few lines a minute per reflector */
 };
 
 struct scrape_k8s_sd {
@@ -161,6 +250,7 @@ struct scrape_k8s_sd {
     pthread_cond_t cv;
     atomic_bool stop;
     struct kstore stores[NKINDS];
+    struct refidx pods_used; /* endpoints roles only */
     uint64_t gen;
     struct reflector *refl;
     size_t nrefl, nsynced;
@@ -246,46 +336,29 @@ static void emit_deleted(struct scrape_k8s_sd *sd, const struct scrape_k8s_objec
         scrape_sd_sink_update(sd->sink, &g);
 }
 
-struct podref_match {
-    const char *ns, *name;
-    bool hit;
-};
-
-static void podref_cb(void *ctx, const char *ns, const char *name)
-{
-    struct podref_match *m = ctx;
-    if (strcmp(m->ns, ns) == 0 && strcmp(m->name, name) == 0)
-        m->hit = true;
-}
-
 /* Rebuilds the role's groups that depend on the pod or service ns/name. */
 static void rebuild_dependents(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind, const char *ns,
                                const char *name)
 {
     struct kstore *s = &sd->stores[sd->role];
-    if (kind == SCRAPE_K8S_SERVICE && sd->role == SCRAPE_K8S_ENDPOINTS) {
+    if (kind == SCRAPE_K8S_POD) {
+        struct podref *r = refidx_find(&sd->pods_used, ns, name, false);
+        for (size_t i = 0; r != NULL && i < r->n; i++)
+            emit_built(sd, r->deps[i]->o);
+        return;
+    }
+    if (sd->role == SCRAPE_K8S_ENDPOINTS) { /* the Service of the same name */
         struct kobj *e = kstore_get(s, ns, name);
         if (e != NULL)
             emit_built(sd, e->o);
         return;
     }
-    for (size_t i = 0; i < s->nb; i++) {
+    for (size_t i = 0; i < s->nb; i++) /* slices naming the Service */
         for (struct kobj *e = s->b[i]; e != NULL; e = e->next) {
-            if (strcmp(e->ns, ns) != 0)
-                continue;
-            bool hit = false;
-            if (kind == SCRAPE_K8S_SERVICE) {
-                const char *svc = scrape_k8s_endpointslice_service_name(e->o);
-                hit = svc != NULL && strcmp(svc, name) == 0;
-            } else {
-                struct podref_match m = {ns, name, false};
-                scrape_k8s_object_pod_refs(e->o, podref_cb, &m);
-                hit = m.hit;
-            }
-            if (hit)
+            const char *svc = scrape_k8s_endpointslice_service_name(e->o);
+            if (strcmp(e->ns, ns) == 0 && svc != NULL && strcmp(svc, name) == 0)
                 emit_built(sd, e->o);
         }
-    }
 }
 
 /* An object of kind changed: o is the new state, or NULL when old was deleted. */
@@ -303,6 +376,16 @@ static void on_change(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind,
     rebuild_dependents(sd, kind, scrape_k8s_object_namespace(any), scrape_k8s_object_name(any));
 }
 
+/* Adds or drops the pod references of e (an object of the role's own kind) in the index. */
+static void index_refs(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind, struct kobj *e,
+                       bool add)
+{
+    if (kind != sd->role || (kind != SCRAPE_K8S_ENDPOINTS && kind != SCRAPE_K8S_ENDPOINTSLICE))
+        return;
+    struct refidx_op op = {&sd->pods_used, e, add};
+    scrape_k8s_object_pod_refs(e->o, refidx_cb, &op);
+}
+
 /* Upserts (under sd->mu). Takes ownership of o. */
 static void store_upsert(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind,
                          struct scrape_k8s_object *o, const char *rv, uint64_t gen)
@@ -317,7 +400,9 @@ static void store_upsert(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind,
             return;
         }
         struct scrape_k8s_object *old = e->o;
+        index_refs(sd, kind, e, false);
         e->o = o;
+        index_refs(sd, kind, e, true);
         mp_free(e->rv);
         e->rv = rv ? mp_xstrdup(rv) : NULL;
         count_event(sd, kind, "update");
@@ -337,6 +422,7 @@ static void store_upsert(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind,
     e->next = *pp;
     *pp = e;
     s->n++;
+    index_refs(sd, kind, e, true);
     count_event(sd, kind, "add");
     on_change(sd, kind, o, NULL);
 }
@@ -351,6 +437,7 @@ static void store_remove(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind, co
     struct kobj *e = *pp;
     *pp = e->next;
     s->n--;
+    index_refs(sd, kind, e, false);
     count_event(sd, kind, "delete");
     on_change(sd, kind, NULL, e->o);
     kobj_free(e);
@@ -634,7 +721,9 @@ static void *reflector_main(void *arg)
                     list_rv = NULL; /* the RV is gone too: consistent read at once */
                     continue;
                 }
-                MP_LOG_WARN("kubernetes SD: list failed", MP_KV_STR("err", err.msg));
+                MP_LOG_LIMITED(&r->log_limit, MP_LOG_LEVEL_WARN, "kubernetes SD: list failed",
+                               MP_KV_STR("role", kind_role_name[r->kind]),
+                               MP_KV_STR("err", err.msg));
                 last_trouble_ms = now_ms;
                 if (!sleep_ms(sd, backoff_delay(r, &backoff)))
                     break;
@@ -722,6 +811,7 @@ static void add_reflector(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind, c
     r->label_sel = sd->label_sel[kind];
     r->field_sel = sd->field_sel[kind];
     r->lsrv = mp_xstrdup("");
+    mp_log_limit_init(&r->log_limit, 3, 60000);
     r->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)sd->nrefl * 0xBF58476D1CE4E5B9ull) ^
              (uint64_t)(uintptr_t)sd;
     if (r->rng == 0)
@@ -813,7 +903,7 @@ int scrape_k8s_sd_create(const struct cfg_kubernetes_sd *c,
     return 0;
 }
 
-void scrape_k8s_sd_destroy(struct scrape_k8s_sd *sd)
+void scrape_k8s_sd_stop(struct scrape_k8s_sd *sd)
 {
     if (sd == NULL)
         return;
@@ -821,6 +911,13 @@ void scrape_k8s_sd_destroy(struct scrape_k8s_sd *sd)
     atomic_store(&sd->stop, true);
     pthread_cond_broadcast(&sd->cv);
     pthread_mutex_unlock(&sd->mu);
+}
+
+void scrape_k8s_sd_destroy(struct scrape_k8s_sd *sd)
+{
+    if (sd == NULL)
+        return;
+    scrape_k8s_sd_stop(sd);
     for (size_t i = 0; i < sd->nrefl; i++) {
         if (sd->refl[i].started)
             pthread_join(sd->refl[i].th, NULL);
@@ -828,6 +925,7 @@ void scrape_k8s_sd_destroy(struct scrape_k8s_sd *sd)
         mp_free(sd->refl[i].lsrv);
     }
     mp_free(sd->refl);
+    refidx_fini(&sd->pods_used);
     for (int k = 0; k < NKINDS; k++) {
         kstore_fini(&sd->stores[k]);
         mp_free(sd->label_sel[k]);

@@ -91,7 +91,10 @@ struct scrape_k8s_sd; /* opaque */
 MP_NODISCARD int scrape_k8s_sd_create(const struct cfg_kubernetes_sd *c,
                                       const struct scrape_sd_provider_env *env,
                                       struct scrape_k8s_sd **out, struct mp_err *err);
-void scrape_k8s_sd_destroy(struct scrape_k8s_sd *k); /* joins; NULL is a no-op */
+/* Asks the threads to stop without waiting (so that several providers stop in parallel:
+ * a reflector inside a request notices within about a second). NULL is a no-op. */
+void scrape_k8s_sd_stop(struct scrape_k8s_sd *k);
+void scrape_k8s_sd_destroy(struct scrape_k8s_sd *k); /* stops, joins; NULL is a no-op */
 
 /* ---- the API client (k8s_client.c) ---------------------------------------------------------- */
 

@@ -208,24 +208,37 @@ static size_t count_requests(const char *path, int watch, const char *query_has)
     return c.n;
 }
 
+struct req_wait {
+    const char *path;
+    int watch;
+    const char *query_has;
+    size_t atleast;
+};
+
+static bool req_pred(void *ctx)
+{
+    struct req_wait *w = ctx;
+    return count_requests(w->path, w->watch, w->query_has) >= w->atleast;
+}
+
 static bool wait_requests(const char *path, int watch, const char *query_has, size_t atleast)
 {
-    for (int i = 0; i < 1000; i++) {
-        if (count_requests(path, watch, query_has) >= atleast)
-            return true;
-        sd_sleep_ms(10);
-    }
-    return false;
+    struct req_wait w = {path, watch, query_has, atleast};
+    return sd_wait_for(req_pred, &w);
+}
+
+static size_t want_watches;
+
+static bool watches_pred(void *ctx)
+{
+    (void)ctx;
+    return meshsim_k8s_watch_count(fake) == want_watches;
 }
 
 static bool wait_watches(size_t n)
 {
-    for (int i = 0; i < 1000; i++) {
-        if (meshsim_k8s_watch_count(fake) == n)
-            return true;
-        sd_sleep_ms(10);
-    }
-    return false;
+    want_watches = n;
+    return sd_wait_for(watches_pred, NULL);
 }
 
 /* ---- roles ---------------------------------------------------------------------------------- */
@@ -332,6 +345,17 @@ Test(k8s_watch, endpoints_rebuilt_when_pod_or_service_changes)
         "/api/v1/endpoints");
     del(MESHSIM_K8S_SERVICES, "default", "web");
     cr_assert(wait_expected(r, &ep, 1, dep_refs, 1));
+    /* the endpoints now point at pod b: changes of b (not a) rebuild the group */
+    put_pod("default", "b", "10.0.0.2", "b-v1");
+    put(MESHSIM_K8S_ENDPOINTS, "default", "web",
+        "{\"subsets\":[{\"addresses\":[{\"ip\":\"10.0.0.2\",\"targetRef\":{\"kind\":"
+        "\"Pod\",\"name\":\"b\",\"namespace\":\"default\"}}],\"ports\":[{\"port\":80}]}]}");
+    struct ref deps_b[] = {{MESHSIM_K8S_PODS, "default", "b"}};
+    cr_assert(wait_expected(r, &ep, 1, deps_b, 1));
+    put_pod("default", "b", "10.0.0.2", "b-v2");
+    cr_assert(wait_expected(r, &ep, 1, deps_b, 1));
+    del(MESHSIM_K8S_PODS, "default", "b");
+    cr_assert(wait_expected(r, &ep, 1, NULL, 0));
     sd_rec_stop(r);
 }
 
@@ -599,14 +623,21 @@ static size_t lines_of(struct sd_rec *r)
     return n;
 }
 
+struct lines_wait {
+    struct sd_rec *r;
+    size_t want;
+};
+
+static bool lines_pred(void *ctx)
+{
+    struct lines_wait *w = ctx;
+    return lines_of(w->r) == w->want;
+}
+
 static bool wait_lines(struct sd_rec *r, size_t want)
 {
-    for (int i = 0; i < 1000; i++) {
-        if (lines_of(r) == want)
-            return true;
-        sd_sleep_ms(10);
-    }
-    return false;
+    struct lines_wait w = {r, want};
+    return sd_wait_for(lines_pred, &w);
 }
 
 Test(k8s_watch, relist_pages_with_continue)
@@ -805,4 +836,24 @@ Test(k8s_watch, tls_server_name_is_verified)
 Test(k8s_watch, tls_wrong_server_name_fails)
 {
     cr_assert(tls_case("wrong.example"));
+}
+
+Test(k8s_watch, set_based_label_selector)
+{
+    put_pod("default", "web", "10.0.0.1", "web");
+    put_pod("default", "db", "10.0.0.2", "db");
+    put_pod("default", "other", "10.0.0.3", "other");
+    put(MESHSIM_K8S_PODS, "default", "canary",
+        "{\"metadata\":{\"labels\":{\"app\":\"web\",\"canary\":\"1\"}},\"status\":{\"podIP\":"
+        "\"10.0.0.4\"}}");
+    char *y = yaml_for("pod", "    selectors:\n"
+                              "    - role: pod\n"
+                              "      label: 'app in (web, db),!canary'\n"
+                              "      field: 'status.phase!=Failed'\n");
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    struct ref want[] = {{MESHSIM_K8S_PODS, "default", "db"}, {MESHSIM_K8S_PODS, "default", "web"}};
+    cr_assert(wait_expected(r, want, 2, NULL, 0));
+    cr_assert_eq(count_requests("/api/v1/pods", 0, "labelSelector=app in (web, db),!canary"), 1);
+    free(y);
+    sd_rec_stop(r);
 }

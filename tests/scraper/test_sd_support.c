@@ -36,6 +36,16 @@ void sd_sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+bool sd_wait_for(bool (*pred)(void *ctx), void *ctx)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (pred(ctx))
+            return true;
+        sd_sleep_ms(10);
+    }
+    return false;
+}
+
 static int group_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -64,11 +74,14 @@ char *sd_groups_text(const struct scrape_target_group *g, size_t n)
         total += strlen(lines[i]);
     char *out = malloc(total);
     cr_assert(out);
-    out[0] = '\0';
+    size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        strcat(out, lines[i]);
+        size_t l = strlen(lines[i]);
+        memcpy(out + off, lines[i], l);
+        off += l;
         free(lines[i]);
     }
+    out[off] = '\0';
     free(lines);
     return out;
 }

@@ -29,6 +29,8 @@ char *sd_rec_text(struct sd_rec *r, const char *job);
 size_t sd_rec_updates(struct sd_rec *r, const char *job);
 /* Waits (bounded: 10 s in 10 ms steps) until the job's text equals want; returns whether. */
 bool sd_rec_wait(struct sd_rec *r, const char *job, const char *want);
+/* Polls pred every 10 ms, at most 1000 times; returns whether it became true. */
+bool sd_wait_for(bool (*pred)(void *ctx), void *ctx);
 /* Sleeps ms milliseconds. */
 void sd_sleep_ms(long ms);
 
