@@ -24,6 +24,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,12 +211,21 @@ static void lb_own(struct lbuild *lb)
         lb->v[i] = p;
         p += l;
     }
+    size_t tl = 0;
+    for (size_t i = 0; i < lb->n; i++)
+        tl += strlen(lb->k[i]) + strlen(lb->v[i]) + 4;
+    char *t = lb->text = mp_xmalloc(tl + 1);
+    for (size_t i = 0; i < lb->n; i++)
+        t += sprintf(t, "%s%s=\"%s\"", i ? "," : "", lb->k[i], lb->v[i]);
+    lb->text_len = (size_t)(t - lb->text);
 }
 
 static void lb_fini(struct lbuild *lb)
 {
     mp_free(lb->own);
+    mp_free(lb->text);
     lb->own = NULL;
+    lb->text = NULL;
 }
 
 struct pod;

@@ -37,6 +37,9 @@ struct lbuild {
     const char *k[MAX_LABELS], *v[MAX_LABELS];
     size_t n;
     char *own;
+    /* keys (lb_own): the set as exposition text, k1="v1",k2="v2" (render.c) */
+    char *text;
+    size_t text_len;
 };
 
 struct outcome {

@@ -102,38 +102,42 @@ static void xl_add(struct xl *x, const char *k, const char *v)
     x->n++;
 }
 
+/* '{' before the first label, ',' before the others. */
+static void sep(struct rctx *r, bool *open)
+{
+    putc_(r, *open ? ',' : '{');
+    *open = true;
+}
+
+static void label(struct rctx *r, bool *open, const char *k, const char *v)
+{
+    sep(r, open);
+    put(r, k);
+    put(r, "=\"");
+    put(r, v);
+    putc_(r, '"');
+}
+
 static void line(struct rctx *r, const char *name, const char *suffix, const struct lbuild *base,
                  const char *skip, const struct xl *x, const char *value)
 {
     put(r, name);
     if (suffix)
         put(r, suffix);
-    size_t nb = base ? base->n : 0;
-    int nx = x ? x->n : 0, first = 1;
-    if (nb + (size_t)nx > 0) {
-        putc_(r, '{');
-        for (size_t i = 0; i < nb; i++) {
-            if (skip && strcmp(base->k[i], skip) == 0)
-                continue;
-            if (!first)
-                putc_(r, ',');
-            first = 0;
-            put(r, base->k[i]);
-            put(r, "=\"");
-            put(r, base->v[i]);
-            putc_(r, '"');
-        }
-        for (int i = 0; i < nx; i++) {
-            if (!first)
-                putc_(r, ',');
-            first = 0;
-            put(r, x->k[i]);
-            put(r, "=\"");
-            put(r, x->v[i]);
-            putc_(r, '"');
-        }
-        putc_(r, '}');
+    bool open = false;
+    if (base && base->n > 0 && !skip && base->text) { /* the key's labels, joined when made */
+        sep(r, &open);
+        if (r->rc == 0)
+            r->rc = mp_buf_append(r->b, base->text, base->text_len);
+    } else if (base) {
+        for (size_t i = 0; i < base->n; i++)
+            if (!skip || strcmp(base->k[i], skip) != 0)
+                label(r, &open, base->k[i], base->v[i]);
     }
+    for (int i = 0; x && i < x->n; i++)
+        label(r, &open, x->k[i], x->v[i]);
+    if (open)
+        putc_(r, '}');
     putc_(r, ' ');
     put(r, value);
     putc_(r, '\n');
