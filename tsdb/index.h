@@ -23,6 +23,11 @@
  * label indices and label offset table are written but never read. Every read is bounds-checked;
  * damaged input gives MP_EPARSE with the section and file offset in err, never an over-read.
  *
+ * meshprom's compact format (tsdb_index_writer_open_compact; tsdb/INDEX.md) keeps the symbol
+ * table and puts series entries and run-coded postings lists into zstd frames; the reader
+ * tells the formats apart by the magic and answers every call below for both (compact series
+ * refs are 1..N in label order).
+ *
  * Thread safety: a writer belongs to one thread. A reader is immutable after open and may be
  * used by any number of threads at once (each with its own output structures); close must not
  * race with other calls. Slices returned by the reader (symbols, label names and values, series
@@ -105,7 +110,7 @@ void tsdb_index_writer_abort(struct tsdb_index_writer *w);
 struct tsdb_index_reader;
 
 /* mmaps path read-only and validates it as above; either format (by its magic). For the
- * compact format open also loads the series and postings frame tables (24 bytes a frame) and
+ * compact format open also loads the series and postings frame tables (32 bytes a frame) and
  * every 32nd pairs-table entry of each name; the frames themselves are decompressed on demand:
  * a series frame into the caller's struct tsdb_index_series (its cache of one frame), postings
  * frames into a buffer of the postings call. MP_EIO (open/mmap), MP_EPARSE, MP_ENOMEM. */

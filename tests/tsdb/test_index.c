@@ -718,9 +718,12 @@ static struct tseries *many_symbols(size_t nsyms, size_t n, struct mp_str **syms
 {
     struct mp_str *syms = malloc(nsyms * sizeof *syms);
     char *text = malloc(nsyms * 8);
-    for (size_t i = 0; i < nsyms; i++) {
-        snprintf(text + 8 * i, 8, "s%06zu", i);
-        syms[i] = (struct mp_str){text + 8 * i, 7};
+    for (size_t i = 0; i < nsyms; i++) { /* "s" and 6 digits (nsyms <= 10^6) */
+        char *p = text + 8 * i;
+        p[0] = 's';
+        for (size_t d = 6, v = i; d >= 1; d--, v /= 10)
+            p[d] = (char)('0' + v % 10);
+        syms[i] = (struct mp_str){p, 7};
     }
     struct tseries *s = calloc(n, sizeof *s);
     for (size_t i = 0; i < n; i++) {
