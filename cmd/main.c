@@ -4,9 +4,10 @@
  * together and owns the process's life cycle.
  *
  *   start -> flags -> logging -> config (fatal if invalid) -> query engine -> web + API
- *   routes (503 until ready) -> storage (WAL replay) -> API gets the storage -> ready ->
- *   signal loop
- *   SIGHUP or POST /-/reload: load a new config; on success swap it in, else keep the old one
+ *   routes (503 until ready) -> storage (WAL replay) -> API gets the storage -> scrape
+ *   manager + discovery on the config -> ready -> signal loop
+ *   SIGHUP or POST /-/reload: load a new config; on success apply it to the scrape manager
+ *   and discovery and swap it in, else keep the old one
  *   SIGTERM, SIGINT or POST /-/quit: stop the web server, free everything, exit 0
  *
  * Signals are blocked in every thread and taken synchronously by the main thread with
@@ -31,6 +32,7 @@
 #include "common/labels.h"
 #include "configs/config.h"
 #include "query/query.h"
+#include "scraper/scraper.h"
 #include "tsdb/tsdb.h"
 #include "web/web.h"
 
@@ -51,6 +53,8 @@ struct server {
     struct cmd_flags_state *fstate; /* for /api/v1/status/flags */
     struct tsdb *db;
     struct query_engine *engine;
+    struct scrape_manager *scrape;  /* after the storage is open */
+    struct scrape_discovery *disc;  /* feeds scrape */
     pthread_mutex_t cfg_mu;
     struct cfg_config *cfg;
     struct mp_gauge *reload_ok;
@@ -64,6 +68,25 @@ static void warn_feature(void *ctx, const char *msg, const char *option)
     MP_LOG_WARN(msg, MP_KV_STR("option", option));
 }
 
+/* Hands a config to the scrape manager and discovery, once they run. */
+static int apply_config(struct server *s, const struct cfg_config *cfg, struct mp_err *err)
+{
+    int rc = 0;
+    if (s->scrape)
+        rc = scrape_manager_apply_config(s->scrape, cfg, err);
+    if (s->disc) {
+        struct mp_err derr;
+        mp_err_clear(&derr);
+        int drc = scrape_discovery_apply(s->disc, cfg, &derr);
+        if (drc != 0 && rc == 0) {
+            rc = drc;
+            if (err)
+                *err = derr;
+        }
+    }
+    return rc;
+}
+
 /* Loads and validates the config file, and swaps it in when valid. Both SIGHUP and
  * /-/reload come here; the mutex serialises them. */
 static int reload_config(struct server *s, struct mp_err *err)
@@ -75,6 +98,10 @@ static int reload_config(struct server *s, struct mp_err *err)
     int rc = cfg_config_load_file(path, &next, err);
     pthread_mutex_lock(&s->cfg_mu);
     if (rc == 0) {
+        /* The scrape manager and discovery borrow the config until their next apply; both
+         * switch to the new one even when a discovery provider fails to start (it is logged
+         * and the reload reported as failed, as Prometheus does). */
+        rc = apply_config(s, next, err);
         struct cfg_config *old = s->cfg;
         s->cfg = next;
         cfg_config_destroy(old);
@@ -297,6 +324,34 @@ static int create_engine(struct server *s, struct mp_err *err)
     return query_engine_create(&o, &s->engine, err);
 }
 
+/* The scrape manager over the open storage and the discovery that feeds it, both on the
+ * config in force (Prometheus starts them once the TSDB is up). */
+static int start_scraping(struct server *s, struct mp_err *err)
+{
+    struct scrape_manager_opts mo;
+    scrape_manager_opts_init(&mo);
+    mo.db = s->db;
+    mo.metrics = mp_metrics_default();
+    mo.external_url = s->flags->web_external_url;
+    int rc = scrape_manager_create(&mo, &s->scrape, err);
+    if (rc != 0)
+        return rc;
+    struct scrape_discovery_opts dopt;
+    scrape_discovery_opts_init(&dopt);
+    dopt.on_update = scrape_manager_sync;
+    dopt.ctx = s->scrape;
+    dopt.metrics = mp_metrics_default();
+    rc = scrape_discovery_create(&dopt, &s->disc, err);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&s->cfg_mu);
+    rc = apply_config(s, s->cfg, err);
+    pthread_mutex_unlock(&s->cfg_mu);
+    if (rc != 0) /* a provider that cannot start is not fatal: the others run */
+        MP_LOG_ERROR("Error applying the configuration to scraping", MP_KV_STR("err", err->msg));
+    return 0;
+}
+
 /* Registers the HTTP API; the storage is handed over once it is open. */
 static int register_api(struct server *s, struct web_server *web, const char *retention,
                         struct web_api **out, struct mp_err *err)
@@ -306,11 +361,10 @@ static int register_api(struct server *s, struct web_server *web, const char *re
     web_api_deps_init(&d);
     d.engine = s->engine;
     d.experimental_functions = (f->features & CMD_FEATURE_PROMQL_EXPERIMENTAL_FUNCTIONS) != 0;
-    /* Scrape manager hook: none yet. When it exists, set
-     *   d.scrape = <the struct scrape_manager *>;
-     *   d.targets = scrape_manager_targets; d.metadata = scrape_manager_metadata;
-     * and /api/v1/targets, targets/metadata, metadata and scrape_pools fill in. */
+    /* the manager itself comes with web_api_set_scrape once the storage is open */
     d.scrape = NULL;
+    d.targets = scrape_manager_targets;
+    d.metadata = scrape_manager_metadata;
     d.ctx = s;
     d.config_yaml = api_config_yaml;
     d.flags = api_flags;
@@ -488,6 +542,11 @@ int main(int argc, char **argv)
         goto out;
     }
     web_api_set_storage(api, s.db, NULL);
+    if (start_scraping(&s, &err) != 0) {
+        MP_LOG_ERROR("Starting the scrape manager failed", MP_KV_STR("err", err.msg));
+        goto out;
+    }
+    web_api_set_scrape(api, s.scrape);
     web_server_set_ready(web, true);
     MP_LOG_INFO("Server is ready to receive web requests.");
 
@@ -495,8 +554,11 @@ int main(int argc, char **argv)
     status = 0;
 
 out:
+    /* discovery feeds the scrape manager, web handlers read it: stop in that order */
+    scrape_discovery_destroy(s.disc);
     web_server_destroy(web);
     web_api_destroy(api);
+    scrape_manager_destroy(s.scrape);
     query_engine_destroy(s.engine);
     tsdb_close(s.db);
     cfg_web_gate_destroy(web_gate);

@@ -204,11 +204,12 @@ int mp_duration_format(int64_t ms, char *buf, size_t cap)
     static const struct {
         const char *unit;
         int64_t mult;
+        bool exact; /* years and weeks only when they divide evenly ("90d", not "12w6d") */
     } parts[] = {
-        {"y", INT64_C(365) * MS_PER_DAY}, {"w", INT64_C(7) * MS_PER_DAY},
-        {"d", MS_PER_DAY},                {"h", INT64_C(3600000)},
-        {"m", INT64_C(60000)},            {"s", INT64_C(1000)},
-        {"ms", INT64_C(1)},
+        {"y", INT64_C(365) * MS_PER_DAY, true}, {"w", INT64_C(7) * MS_PER_DAY, true},
+        {"d", MS_PER_DAY, false},                {"h", INT64_C(3600000), false},
+        {"m", INT64_C(60000), false},            {"s", INT64_C(1000), false},
+        {"ms", INT64_C(1), false},
     };
     struct fmt_out o = {buf, cap, 0};
     if (cap)
@@ -219,6 +220,8 @@ int mp_duration_format(int64_t ms, char *buf, size_t cap)
     }
     /* Upstream only emits positive parts, so a negative duration prints as "". */
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (parts[i].exact && ms % parts[i].mult != 0)
+            continue;
         int64_t v = ms / parts[i].mult;
         if (v > 0) {
             out_printf(&o, "%lld%s", (long long)v, parts[i].unit);

@@ -98,6 +98,11 @@ void web_api_set_storage(struct web_api *api, struct tsdb *db, struct query_engi
         api->d.engine = engine;
 }
 
+void web_api_set_scrape(struct web_api *api, struct scrape_manager *m)
+{
+    api->d.scrape = m;
+}
+
 void web_api_destroy(struct web_api *api)
 {
     if (!api)

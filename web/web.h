@@ -241,6 +241,9 @@ MP_NODISCARD int web_api_register(struct web_server *srv, const struct web_api_d
  * gate (/api/v1/... in the server, /federate in its handler), whose atomic flag publishes
  * them. */
 void web_api_set_storage(struct web_api *api, struct tsdb *db, struct query_engine *engine);
+/* The scrape manager (created once the storage is open) for the targets and metadata
+ * endpoints; the same publication rule as web_api_set_storage. */
+void web_api_set_scrape(struct web_api *api, struct scrape_manager *m);
 void web_api_destroy(struct web_api *api); /* NULL is a no-op */
 
 #endif
