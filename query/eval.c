@@ -680,7 +680,9 @@ static int step_call(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in
                          .out = out,
                          .annots = &ev->annots,
                          .lb = ev->lb,
-                         .delayed_name_removal = ev->delayed};
+                         .delayed_name_removal = ev->delayed,
+                         .start_ms = ev->qstart,
+                         .end_ms = ev->qend};
     return c->f(&call, ev->err);
 }
 
@@ -994,7 +996,9 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                                   .out = &mc->res,
                                   .annots = &ev->annots,
                                   .lb = ev->lb,
-                                  .delayed_name_removal = ev->delayed};
+                                  .delayed_name_removal = ev->delayed,
+                         .start_ms = ev->qstart,
+                         .end_ms = ev->qend};
                 rc = mc->f(&c, ev->err);
                 if (rc == 0 && mc->res.n > 0) {
                     if (!s)
@@ -1154,7 +1158,9 @@ static int eval_label_fn(struct qev *ev, const struct query_expr *e, qfunc_fn *f
                           .out = &res,
                           .annots = &ev->annots,
                           .lb = ev->lb,
-                          .delayed_name_removal = ev->delayed};
+                          .delayed_name_removal = ev->delayed,
+                         .start_ms = ev->qstart,
+                         .end_ms = ev->qend};
         rc = f(&c, ev->err);
         if (rc == 0 && s && res.n == 1) {
             mp_labels_release(s->labels);

@@ -348,3 +348,21 @@ Test(eval_functions, label_replace_checks_the_whole_matrix_label_join_does_not)
                   "invalid destination label name in label_replace(): 1x");
     ev_close(&f);
 }
+
+Test(eval_functions, range_functions_with_at_start_and_end)
+{
+    struct ev_fx f;
+    ev_open(&f);
+    load_metric(&f);
+    /* every step reads [80 s, 100 s] (end) or [30 s, 50 s] (start): no extrapolation */
+    cr_assert_eq(ev_range(&f, "rate(metric[20s] @ end())", S(50), S(100), S(50)), 0, "%s",
+                 f.err.msg);
+    ev_expect_points(&f, 0, "{a=\"1\"}", "50:1 100:1");
+    cr_assert_eq(ev_range(&f, "increase(metric[20s] @ start())", S(50), S(100), S(50)), 0, "%s",
+                 f.err.msg);
+    ev_expect_points(&f, 0, "{a=\"1\"}", "50:20 100:20");
+    cr_assert_eq(ev_range(&f, "max_over_time(metric[20s:10s] @ start())", S(50), S(100), S(50)),
+                 0, "%s", f.err.msg);
+    ev_expect_points(&f, 0, "{a=\"1\"}", "50:50 100:50");
+    ev_close(&f);
+}
