@@ -145,20 +145,27 @@ Test(func_hist, bad_le_is_ignored_with_a_warning)
     }
 }
 
+/* histogram_quantile(0.5, ...) over the spec buckets of two series, interleaved: series
+ * (name, label k = v), the second with counts times mul */
+static void two_groups(struct fx *f, const char *n1, const char *k1, const char *v1, const char *n2,
+                       const char *k2, const char *v2, double mul)
+{
+    fx_init(f, 1000);
+    fx_scalar(f, 0, 0.5);
+    fx_vector(f, 1);
+    for (size_t k = 0; k < 4; k++) {
+        fx_elem(f, 1, fx_labels(f, "__name__", n1, k1, v1, "le", spec[k].le, NULL), spec[k].count);
+        fx_elem(f, 1, fx_labels(f, "__name__", n2, k2, v2, "le", spec[k].le, NULL),
+                spec[k].count * mul);
+    }
+    cr_assert_eq(fx_run(f, "histogram_quantile"), 0);
+    cr_assert_eq(f->out.n, 2);
+}
+
 Test(func_hist, groups_by_all_labels_but_le)
 {
     struct fx f;
-    fx_init(&f, 1000);
-    fx_scalar(&f, 0, 0.5);
-    fx_vector(&f, 1);
-    for (size_t k = 0; k < 4; k++) {
-        fx_elem(&f, 1, fx_labels(&f, "__name__", "x_bucket", "job", "b", "le", spec[k].le, NULL),
-                spec[k].count);
-        fx_elem(&f, 1, fx_labels(&f, "__name__", "x_bucket", "job", "a", "le", spec[k].le, NULL),
-                spec[k].count * 2);
-    }
-    cr_assert_eq(fx_run(&f, "histogram_quantile"), 0);
-    cr_assert_eq(f.out.n, 2);
+    two_groups(&f, "x_bucket", "job", "b", "x_bucket", "job", "a", 2);
     fx_assert_labels(&f, 0, "{job=\"b\"}"); /* first seen first */
     fx_assert_labels(&f, 1, "{job=\"a\"}");
     fx_assert_same(f.out.s[0].v, 0.4);
@@ -170,17 +177,8 @@ Test(func_hist, groups_by_all_labels_but_le)
 Test(func_hist, the_metric_name_is_part_of_the_group)
 {
     struct fx f;
-    fx_init(&f, 1000);
-    fx_scalar(&f, 0, 0.5);
-    fx_vector(&f, 1);
-    for (size_t k = 0; k < 4; k++) {
-        fx_elem(&f, 1, fx_labels(&f, "__name__", "x_bucket", "le", spec[k].le, "z", "1", NULL),
-                spec[k].count);
-        fx_elem(&f, 1, fx_labels(&f, "__name__", "y_bucket", "le", spec[k].le, "z", "1", NULL),
-                spec[k].count);
-    }
-    cr_assert_eq(fx_run(&f, "histogram_quantile"), 0);
-    cr_assert_eq(f.out.n, 2); /* same labels once the names go: the evaluator reports that */
+    /* same labels once the names go: the evaluator reports that */
+    two_groups(&f, "x_bucket", "z", "1", "y_bucket", "z", "1", 1);
     fx_assert_labels(&f, 0, "{z=\"1\"}");
     fx_assert_labels(&f, 1, "{z=\"1\"}");
     fx_fini(&f);
