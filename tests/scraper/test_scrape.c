@@ -584,27 +584,7 @@ Test(scrape, many_targets_on_two_threads)
     world_fini(&w);
 }
 
-Test(scrape, compression_off_asks_for_identity)
-{
-    struct world w;
-    start(&w, "m 1\n", "    enable_compression: false\n");
-    cr_assert(wait_samples(w.db, "m", NULL, 1));
-    char h[64];
-    mock_header(w.http, "/metrics", "Accept-Encoding", h, sizeof h);
-    cr_assert_str_eq(h, "identity");
-    world_fini(&w);
-}
 
-Test(scrape, scrape_protocols_shape_the_accept_header)
-{
-    struct world w;
-    start(&w, "m 1\n", "    scrape_protocols: [PrometheusText0.0.4]\n");
-    cr_assert(wait_samples(w.db, "m", NULL, 1));
-    char h[256];
-    mock_header(w.http, "/metrics", "Accept", h, sizeof h);
-    cr_assert_str_eq(h, "text/plain;version=0.0.4;q=0.5,*/*;q=0.4");
-    world_fini(&w);
-}
 
 Test(scrape, exposed_timestamps_are_not_marked_stale)
 {
@@ -640,35 +620,7 @@ Test(scrape, targets_synced_before_the_config_start_with_it)
     world_fini(&w);
 }
 
-Test(scrape, basic_auth_and_custom_headers)
-{
-    struct world w;
-    start(&w, "m 1\n", "    basic_auth:\n"
-                       "      username: u\n"
-                       "      password: p\n"
-                       "    http_headers:\n"
-                       "      X-Mesh:\n"
-                       "        values: [a]\n");
-    cr_assert(wait_samples(w.db, "m", NULL, 1));
-    char h[128];
-    mock_header(w.http, "/metrics", "Authorization", h, sizeof h);
-    cr_assert_str_eq(h, "Basic dTpw");
-    mock_header(w.http, "/metrics", "X-Mesh", h, sizeof h);
-    cr_assert_str_eq(h, "a");
-    world_fini(&w);
-}
 
-Test(scrape, bearer_token)
-{
-    struct world w;
-    start(&w, "m 1\n", "    authorization:\n"
-                       "      credentials: secret\n");
-    cr_assert(wait_samples(w.db, "m", NULL, 1));
-    char h[128];
-    mock_header(w.http, "/metrics", "Authorization", h, sizeof h);
-    cr_assert_str_eq(h, "Bearer secret");
-    world_fini(&w);
-}
 
 Test(scrape, target_that_cannot_be_set_up_reports_why)
 {
@@ -683,4 +635,47 @@ Test(scrape, target_that_cannot_be_set_up_reports_why)
     cr_assert_str_eq(ti.last_error, "oauth2 is not supported by this scraper");
     cr_assert_eq(mock_hits(w.http, "/metrics"), 0);
     world_fini(&w);
+}
+
+/* One target configured with JOB(extra): header name of its request is want. */
+static void expect_header(const char *extra, const char *name, const char *want)
+{
+    struct world w;
+    start(&w, "m 1\n", extra);
+    cr_assert(wait_samples(w.db, "m", NULL, 1));
+    char h[512];
+    mock_header(w.http, "/metrics", name, h, sizeof h);
+    cr_assert_str_eq(h, want, "%s", name);
+    world_fini(&w);
+}
+
+Test(scrape, compression_off_asks_for_identity)
+{
+    expect_header("    enable_compression: false\n", "Accept-Encoding", "identity");
+}
+
+Test(scrape, scrape_protocols_shape_the_accept_header)
+{
+    expect_header("    scrape_protocols: [PrometheusText0.0.4]\n", "Accept",
+                  "text/plain;version=0.0.4;q=0.5,*/*;q=0.4");
+}
+
+#define BASIC_AUTH_AND_HEADER                                                                     \
+    "    basic_auth:\n"                                                                          \
+    "      username: u\n"                                                                        \
+    "      password: p\n"                                                                        \
+    "    http_headers:\n"                                                                        \
+    "      X-Mesh:\n"                                                                            \
+    "        values: [a]\n"
+
+Test(scrape, basic_auth_and_custom_headers)
+{
+    expect_header(BASIC_AUTH_AND_HEADER, "Authorization", "Basic dTpw");
+    expect_header(BASIC_AUTH_AND_HEADER, "X-Mesh", "a");
+}
+
+Test(scrape, bearer_token)
+{
+    expect_header("    authorization:\n      credentials: secret\n", "Authorization",
+                  "Bearer secret");
 }
