@@ -759,7 +759,7 @@ static void *reflector_main(void *arg)
         mp_buf_fini(&q);
         if (rc == MP_ECANCELED || atomic_load(&sd->stop))
             break;
-        bool short_empty = mp_mono_ns() - start < 1000000000 && wc.events == 0;
+        bool short_empty = status == 200 && mp_mono_ns() - start < 1000000000 && wc.events == 0;
         if (wc.gone) {
             MP_LOG_INFO("kubernetes SD: watch expired, re-listing",
                         MP_KV_STR("role", kind_role_name[r->kind]));

@@ -857,3 +857,22 @@ Test(k8s_watch, set_based_label_selector)
     free(y);
     sd_rec_stop(r);
 }
+
+Test(k8s_watch, throttled_watch_retries_without_relist)
+{
+    struct ref a = {MESHSIM_K8S_PODS, "default", "a"}, b = {MESHSIM_K8S_PODS, "default", "b"},
+               c = {MESHSIM_K8S_PODS, "default", "c"};
+    struct sd_rec *r = start_pod_a();
+    put_pod("default", "b", "10.0.0.2", "db"); /* the watch has seen an event */
+    struct ref ab[] = {a, b};
+    cr_assert(wait_expected(r, ab, 2, NULL, 0));
+    meshsim_k8s_fail_requests(fake, 429, 2);
+    meshsim_k8s_drop_watches(fake, false);
+    cr_assert(wait_requests("/api/v1/pods", 1, NULL, 4), "two throttled watches, then one more");
+    cr_assert(wait_watches(1));
+    put_pod("default", "c", "10.0.0.3", "db");
+    struct ref abc[] = {a, b, c};
+    cr_assert(wait_expected(r, abc, 3, NULL, 0));
+    cr_assert_eq(count_requests("/api/v1/pods", 0, NULL), 1, "429 re-watches from the last RV");
+    sd_rec_stop(r);
+}
