@@ -254,7 +254,10 @@ static const char *const features[] = {
     "absent(nonexistent_metric{job=\"x\"})",
     "absent(request_total)",
     "absent_over_time(nonexistent_metric[5m])",
-    "topk(3, rate(request_total[1m]))",
+    /* topk/bottomk over inputs without ties: among equal values the first input series wins,
+     * and Prometheus's head hands series out in creation order where meshprom's are in label
+     * order (query/README.md) */
+    "topk(3, sum by (pod) (rate(request_total[1m])))",
     "bottomk(2, sum by (pod) (tcp_open_connections))",
     "histogram_quantile(0.9, sum by (le) (rate(response_latency_ms_bucket[5m])))",
     "histogram_quantile(0.99, rate(response_latency_ms_bucket[5m]))",
