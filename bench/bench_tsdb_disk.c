@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* bench/bench_tsdb_disk.c: bytes per sample on disk for a Linkerd mesh (meshsim/meshsim.h, meshsim_gen_*),
+/* bench/bench_tsdb_disk.c: bytes per sample on disk for a Linkerd mesh (meshsim_gen_*),
  * Prometheus's (promtool backfill) against candidate encodings for our block format.
  *
  *   bench_tsdb_disk [--smoke] [--hours H] [--namespaces N] [--deployments M] [--replicas R]

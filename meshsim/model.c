@@ -30,7 +30,6 @@
 
 #include "common/alloc.h"
 
-
 static const double bucket_le[NBUCKETS - 1] = {
     1,   2,   3,    4,    5,    10,   20,   30,    40,    50,    100,   200,  300,
     400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000};
@@ -105,7 +104,6 @@ static uint64_t binomial(uint64_t *s, uint64_t n, double p)
 
 /* ---- latency distributions ------------------------------------------------------------ */
 
-
 static double norm_cdf(double z)
 {
     return 0.5 * erfc(-z / M_SQRT2);
@@ -114,8 +112,11 @@ static double norm_cdf(double z)
 static void latdist_init(struct latdist *d, double median, double sigma, double tail_p,
                          double tail_mult, double shift_ms)
 {
-    *d = (struct latdist){
-        .median = median, .sigma = sigma, .tail_p = tail_p, .tail_mult = tail_mult, .shift_ms = shift_ms};
+    *d = (struct latdist){.median = median,
+                          .sigma = sigma,
+                          .tail_p = tail_p,
+                          .tail_mult = tail_mult,
+                          .shift_ms = shift_ms};
     for (int i = 0; i < NBUCKETS - 1; i++) {
         double x = bucket_le[i] - shift_ms;
         double f = 0;
@@ -176,7 +177,6 @@ static void latdist_fill(uint64_t *s, const struct latdist *d, uint64_t n, uint6
 
 /* ---- series and label sets ------------------------------------------------------------ */
 
-
 static void lb_add(struct lbuild *lb, const char *k, const char *v)
 {
     if (!v || !*v) /* Prometheus drops empty label values */
@@ -235,20 +235,19 @@ static struct series *series_new(struct meshsim_gen *g, struct pod *p, const cha
 
 /* ---- keys ----------------------------------------------------------------------------- */
 
-
 void meshsim_gen_opts_init(struct meshsim_gen_opts *o)
 {
     *o = (struct meshsim_gen_opts){.namespaces = 1,
-                               .deployments = 5,
-                               .replicas = 2,
-                               .peers = 2,
-                               .start_ms = INT64_C(1700006400000),
-                               .duration_ms = 6 * 3600 * 1000,
-                               .interval_ms = 10000,
-                               .jitter_ms = 0,
-                               .seed = 1,
-                               .churn = 0,
-                               .churn_every_ms = 15 * 60 * 1000};
+                                   .deployments = 5,
+                                   .replicas = 2,
+                                   .peers = 2,
+                                   .start_ms = INT64_C(1700006400000),
+                                   .duration_ms = 6 * 3600 * 1000,
+                                   .interval_ms = 10000,
+                                   .jitter_ms = 0,
+                                   .seed = 1,
+                                   .churn = 0,
+                                   .churn_every_ms = 15 * 60 * 1000};
 }
 
 static int cmp_label(const void *a, const void *b)
@@ -389,8 +388,8 @@ static void hkey_responses(struct meshsim_gen *g, struct pod *p, struct hkey *h,
         h->hist[k].code = oc->code;
         snprintf(name, sizeof name, "%sresponse_latency_ms_bucket", prefix);
         for (int b = 0; b < NBUCKETS; b++)
-            h->hist[k].b[b] = series_new(g, p, name, &h->base, "le", meshsim_bucket_str[b], "status_code",
-                                         oc->code, NULL, NULL);
+            h->hist[k].b[b] = series_new(g, p, name, &h->base, "le", meshsim_bucket_str[b],
+                                         "status_code", oc->code, NULL, NULL);
         snprintf(name, sizeof name, "%sresponse_latency_ms_count", prefix);
         h->hist[k].count =
             series_new(g, p, name, &h->base, "status_code", oc->code, NULL, NULL, NULL, NULL);
@@ -491,8 +490,8 @@ static struct pstate *pstate_new(const struct outcome *oc, int noc, bool grpc)
 
 /* c responses of outcome j with latencies from d; the cumulative bucket counts are expected
  * values rounded to nearest, which stays monotone in the bound. */
-static void pstate_add(struct pstate *ps, int j, uint64_t c, const struct latdist *d,
-                       double req_b, double resp_b)
+static void pstate_add(struct pstate *ps, int j, uint64_t c, const struct latdist *d, double req_b,
+                       double resp_b)
 {
     static const double f3[3] = MESHSIM_F3;
     static const int b4_in_b7[4] = {1, 4, 5, 6}; /* 0.05, 0.5, 1, 10 s */
@@ -943,8 +942,12 @@ static void build_emojivoto(struct meshsim_gen *g)
             g->edges = mp_xrealloc(g->edges, (size_t)g->cap_edges * sizeof *g->edges);
         }
         struct edge *e = &g->edges[g->nedges];
-        *e = (struct edge){.from = ed[k].from, .to = ed[k].to, .rps = ed[k].rps, .grpc = ed[k].grpc,
-                           .req_b = ed[k].req_b, .resp_b = ed[k].resp_b};
+        *e = (struct edge){.from = ed[k].from,
+                           .to = ed[k].to,
+                           .rps = ed[k].rps,
+                           .grpc = ed[k].grpc,
+                           .req_b = ed[k].req_b,
+                           .resp_b = ed[k].resp_b};
         if (k == 0) {
             e->oc[0] = (struct outcome){"200", "success", "", 1 - p_doughnut / 2};
             e->oc[1] = (struct outcome){"500", "failure", "", p_doughnut / 2};
@@ -1355,7 +1358,8 @@ void meshsim_model_compact(struct meshsim_gen *g)
         compact(g->pods[i]);
 }
 
-int meshsim_gen_create(const struct meshsim_gen_opts *o, struct meshsim_gen **out, struct mp_err *err)
+int meshsim_gen_create(const struct meshsim_gen_opts *o, struct meshsim_gen **out,
+                       struct mp_err *err)
 {
     static const struct meshsim_model_cfg plain = {0};
     return meshsim_model_create(o, &plain, out, err);
@@ -1511,7 +1515,7 @@ void meshsim_gen_write_sample(FILE *f, const struct meshsim_gen_sample *s, int64
 }
 
 int meshsim_gen_write_openmetrics(const struct meshsim_gen_opts *o, const char *path,
-                              struct meshsim_gen_stats *st, struct mp_err *err)
+                                  struct meshsim_gen_stats *st, struct mp_err *err)
 {
     struct meshsim_gen *g;
     int rc = meshsim_gen_create(o, &g, err);

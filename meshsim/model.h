@@ -106,8 +106,8 @@ struct dep {
     int ns, tier;
     char name[32], ns_name[16], svc[48], sa_id[128], authority[96], version[8];
     char app[40], sa[40];
-    bool has_svc;      /* emojivoto's vote-bot has no Service */
-    int svc_port;      /* the Service's port (authority); the pods listen on 8080 */
+    bool has_svc; /* emojivoto's vote-bot has no Service */
+    int svc_port; /* the Service's port (authority); the pods listen on 8080 */
     char hash[16];
     int *edges, nedges;     /* outgoing edge indices */
     int *callers, ncallers; /* incoming edge indices */
@@ -117,10 +117,10 @@ struct dep {
 
 struct pod {
     int dep, slot;
-    uint64_t uid;   /* unique per pod for the generator's lifetime */
+    uint64_t uid;    /* unique per pod for the generator's lifetime */
     uint32_t ip_u32; /* host order; 0 unless the generator allocates loopback IPs */
     double scrape_carry;
-    bool has_dead; /* some series were dropped since the last compaction */
+    bool has_dead;      /* some series were dropped since the last compaction */
     struct pstate *pol; /* expose mode: one per outgoing edge (nedges) */
     char name[64], hash[16], ip[16], instance[24], addr_app[24], addr_admin[24], admin_port[8];
     char start_s[24];
@@ -173,9 +173,18 @@ struct meshsim_gen {
 };
 
 /* Bounds of the prometheus-client histograms (linkerd-workload.md 1.7, 1.8). */
-#define MESHSIM_B7_S {0.025, 0.05, 0.1, 0.25, 0.5, 1, 10}
-#define MESHSIM_B4_S {0.05, 0.5, 1, 10}
-#define MESHSIM_F3 {128, 1024, 10240}
+#define MESHSIM_B7_S                                                                               \
+    {                                                                                              \
+        0.025, 0.05, 0.1, 0.25, 0.5, 1, 10                                                         \
+    }
+#define MESHSIM_B4_S                                                                               \
+    {                                                                                              \
+        0.05, 0.5, 1, 10                                                                           \
+    }
+#define MESHSIM_F3                                                                                 \
+    {                                                                                              \
+        128, 1024, 10240                                                                           \
+    }
 
 extern const char *const meshsim_bucket_str[NBUCKETS]; /* "1" ... "50000", "+Inf" */
 
@@ -187,8 +196,8 @@ struct meshsim_model_cfg {
 };
 
 MP_NODISCARD int meshsim_model_create(const struct meshsim_gen_opts *o,
-                                      const struct meshsim_model_cfg *cfg,
-                                      struct meshsim_gen **out, struct mp_err *err);
+                                      const struct meshsim_model_cfg *cfg, struct meshsim_gen **out,
+                                      struct mp_err *err);
 /* One simulation step of dt_ms ending at now_ms; a churn round first when one is due. */
 void meshsim_model_step(struct meshsim_gen *g, int64_t dt_ms, int64_t now_ms);
 /* Frees series their keys dropped (the generator does it per scrape). */

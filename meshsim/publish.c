@@ -110,12 +110,12 @@ static int pod_json(struct meshsim_publish *pb, const struct kpod *kp, int64_t n
     rfc3339(created, sizeof created, kp->created_ms);
     rfc3339(start, sizeof start, kp->created_ms + 1000);
     rfc3339(now, sizeof now, now_ms);
-    bool sched = kp->state >= K_SCHEDULED, ip = kp->state >= K_IP,
-         running = kp->state >= K_RUNNING, term = kp->state == K_TERMINATING,
-         ready = kp->state == K_READY;
+    bool sched = kp->state >= K_SCHEDULED, ip = kp->state >= K_IP, running = kp->state >= K_RUNNING,
+         term = kp->state == K_TERMINATING, ready = kp->state == K_READY;
     mp_buf_reset(b);
     J("{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"%s\",", kp->name);
-    J("\"generateName\":\"%s-%s-\",\"namespace\":\"%s\",\"uid\":\"%s\",", d.name, kp->hash, d.ns, uid);
+    J("\"generateName\":\"%s-%s-\",\"namespace\":\"%s\",\"uid\":\"%s\",", d.name, kp->hash, d.ns,
+      uid);
     J("\"creationTimestamp\":\"%s\",", created);
     if (term)
         J("\"deletionTimestamp\":\"%s\",\"deletionGracePeriodSeconds\":%d,", now, GRACE_MS / 1000);
@@ -133,8 +133,10 @@ static int pod_json(struct meshsim_publish *pb, const struct kpod *kp, int64_t n
     J("\"spec\":{\"serviceAccountName\":\"%s\",", d.service_account);
     if (sched)
         J("\"nodeName\":\"%s\",", kp->node);
-    J("\"initContainers\":[{\"name\":\"linkerd-init\",\"image\":\"cr.l5d.io/linkerd/proxy-init:v2.4.3\"}],");
-    J("\"containers\":[{\"name\":\"linkerd-proxy\",\"image\":\"cr.l5d.io/linkerd/proxy:edge-25.10.7\","
+    J("\"initContainers\":[{\"name\":\"linkerd-init\",\"image\":\"cr.l5d.io/linkerd/"
+      "proxy-init:v2.4.3\"}],");
+    J("\"containers\":[{\"name\":\"linkerd-proxy\",\"image\":\"cr.l5d.io/linkerd/"
+      "proxy:edge-25.10.7\","
       "\"ports\":[{\"name\":\"linkerd-proxy\",\"containerPort\":4143,\"protocol\":\"TCP\"},"
       "{\"name\":\"linkerd-admin\",\"containerPort\":%u,\"protocol\":\"TCP\"}]},",
       (unsigned)pb->port);
@@ -151,12 +153,15 @@ static int pod_json(struct meshsim_publish *pb, const struct kpod *kp, int64_t n
     J("{\"type\":\"PodScheduled\",\"status\":\"%s\"}],", cond(sched));
     if (ip) {
         J("\"hostIP\":\"%s\",\"hostIPs\":[{\"ip\":\"%s\"}],", kp->host_ip, kp->host_ip);
-        J("\"podIP\":\"%s\",\"podIPs\":[{\"ip\":\"%s\"}],\"startTime\":\"%s\",", kp->ip, kp->ip, start);
+        J("\"podIP\":\"%s\",\"podIPs\":[{\"ip\":\"%s\"}],\"startTime\":\"%s\",", kp->ip, kp->ip,
+          start);
         J("\"initContainerStatuses\":[{\"name\":\"linkerd-init\",\"ready\":%s,\"restartCount\":0,"
-          "\"image\":\"cr.l5d.io/linkerd/proxy-init:v2.4.3\",\"containerID\":\"containerd://%.64s\","
+          "\"image\":\"cr.l5d.io/linkerd/proxy-init:v2.4.3\",\"containerID\":\"containerd://"
+          "%.64s\","
           "\"state\":%s}],",
           running ? "true" : "false", trust,
-          running ? "{\"terminated\":{\"exitCode\":0,\"reason\":\"Completed\"}}" : "{\"running\":{}}");
+          running ? "{\"terminated\":{\"exitCode\":0,\"reason\":\"Completed\"}}"
+                  : "{\"running\":{}}");
     }
     if (running) {
         const char *names[2] = {"linkerd-proxy", d.app};
@@ -205,8 +210,10 @@ static void endpoints_put(struct meshsim_publish *pb, size_t di)
     uuid(svc_uid, sizeof svc_uid, UINT64_C(0x5e5) + di);
     uint64_t h = mix(di + 99);
     snprintf(slice, sizeof slice, "%s-%c%c%c%c%c", d.service, "bcdfghjklmnpqrstvwxz2456789"[h % 27],
-             "bcdfghjklmnpqrstvwxz2456789"[h / 27 % 27], "bcdfghjklmnpqrstvwxz2456789"[h / 729 % 27],
-             "bcdfghjklmnpqrstvwxz2456789"[h / 19683 % 27], "bcdfghjklmnpqrstvwxz2456789"[h / 531441 % 27]);
+             "bcdfghjklmnpqrstvwxz2456789"[h / 27 % 27],
+             "bcdfghjklmnpqrstvwxz2456789"[h / 729 % 27],
+             "bcdfghjklmnpqrstvwxz2456789"[h / 19683 % 27],
+             "bcdfghjklmnpqrstvwxz2456789"[h / 531441 % 27]);
     for (int pass = 0; pass < 2; pass++) { /* ready addresses, then not-ready ones */
         if (pass == 0) {
             mp_buf_reset(b);
@@ -325,7 +332,8 @@ static struct kpod *kpod_add(struct meshsim_publish *pb, size_t index, int state
     snprintf(kp->name, sizeof kp->name, "%s", pi.name);
     snprintf(kp->ip, sizeof kp->ip, "%s", pi.ip);
     snprintf(kp->hash, sizeof kp->hash, "%s", d.pod_template_hash);
-    size_t node = (size_t)(mix(pi.uid) % (uint64_t)((pb->npods + PODS_PER_NODE - 1) / PODS_PER_NODE));
+    size_t node =
+        (size_t)(mix(pi.uid) % (uint64_t)((pb->npods + PODS_PER_NODE - 1) / PODS_PER_NODE));
     snprintf(kp->node, sizeof kp->node, "worker-%zu", node);
     snprintf(kp->host_ip, sizeof kp->host_ip, "172.18.%zu.%zu", node / 250 % 250, node % 250 + 2);
     kp->created_ms = pi.created_ms;

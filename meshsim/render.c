@@ -213,8 +213,7 @@ static void keys_collect(const struct meshsim_gen *g, const struct pod *p, struc
 
 /* ---- legacy HTTP families ---------------------------------------------------------------- */
 
-static void http_families(struct rctx *r, const char *prefix, const struct hkey *const *h,
-                          size_t n)
+static void http_families(struct rctx *r, const char *prefix, const struct hkey *const *h, size_t n)
 {
     char name[64];
     snprintf(name, sizeof name, "%srequest_total", prefix);
@@ -302,8 +301,8 @@ static void authz_and_stack(struct rctx *r, const struct keys *k)
         {"inbound", "http", "logical"},   {"inbound", "http", "endpoint"},
         {"outbound", "http", "logical"},  {"outbound", "http", "balance"},
         {"outbound", "http", "endpoint"}, {"outbound", "tcp", "endpoint"}};
-    static const char *const fam[4] = {"stack_create_total", "stack_drop_total",
-                                       "stack_poll_total", "stack_poll_total_ms"};
+    static const char *const fam[4] = {"stack_create_total", "stack_drop_total", "stack_poll_total",
+                                       "stack_poll_total_ms"};
     static const char *const help[4] = {
         "Total number of services created", "Total number of services dropped",
         "Total number of times the service has been polled",
@@ -313,7 +312,10 @@ static void authz_and_stack(struct rctx *r, const struct keys *k)
         for (int i = 0; i < 6; i++) {
             double reqs = i < 2 ? in : out;
             double created = i < 2 ? (double)k->nin : (double)(k->nh - k->nin) + 1;
-            double v = f == 0 ? created : f == 1 ? floor(created / 2) : f == 2 ? reqs * 2 : floor(reqs / 40);
+            double v = f == 0   ? created
+                       : f == 1 ? floor(created / 2)
+                       : f == 2 ? reqs * 2
+                                : floor(reqs / 40);
             struct xl x = {.n = 0};
             xl_add(&x, "direction", st[i][0]);
             xl_add(&x, "protocol", st[i][1]);
@@ -417,15 +419,21 @@ static void outbound_policy(struct rctx *r)
          "The time between request initialization and response completion.", LB_PRH},
         {"route_request_statuses", "counter", NULL, "Completed request-response streams.", LB_PRH},
         {"route_retry_requests", "counter", NULL, "The total number of retry requests.", LB_PR},
-        {"route_retry_successes", "counter", NULL, "The total number of successful retry requests.", LB_PR},
-        {"route_retry_limit_exceeded", "counter", NULL, "Retryable requests not sent due to retry limits.", LB_PR},
-        {"route_retry_overflow", "counter", NULL, "Retryable requests not sent due to circuit breakers.", LB_PR},
-        {"route_request_frame_size_bytes", "histogram", "bytes", "Request data frame sizes.", LB_PR},
-        {"route_backend_requests", "counter", NULL, "The total number of requests dispatched.", LB_PRB},
+        {"route_retry_successes", "counter", NULL, "The total number of successful retry requests.",
+         LB_PR},
+        {"route_retry_limit_exceeded", "counter", NULL,
+         "Retryable requests not sent due to retry limits.", LB_PR},
+        {"route_retry_overflow", "counter", NULL,
+         "Retryable requests not sent due to circuit breakers.", LB_PR},
+        {"route_request_frame_size_bytes", "histogram", "bytes", "Request data frame sizes.",
+         LB_PR},
+        {"route_backend_requests", "counter", NULL, "The total number of requests dispatched.",
+         LB_PRB},
         {"route_backend_response_duration_seconds", "histogram", "seconds",
          "The time between request initialization and response completion.", LB_PRB},
         {"route_backend_response_statuses", "counter", NULL, "Completed responses.", LB_PRB},
-        {"route_backend_response_frame_size_bytes", "histogram", "bytes", "Response data frame sizes.", LB_PRB},
+        {"route_backend_response_frame_size_bytes", "histogram", "bytes",
+         "Response data frame sizes.", LB_PRB},
     };
     char name[96], port[8];
     for (int proto = 0; proto < 2; proto++) {
@@ -518,10 +526,12 @@ static void balancers(struct rctx *r, const char *prefix, const struct bal *b, i
     FAM("queue_length", "gauge", NULL, "The number of requests currently waiting in a queue");
     for (int i = 0; i < n; i++)
         line_u(r, name, NULL, NULL, &b[i].x, 0);
-    FAM("queue_requests", "counter", NULL, "The total number of requests that have entered the queue");
+    FAM("queue_requests", "counter", NULL,
+        "The total number of requests that have entered the queue");
     for (int i = 0; i < n; i++)
         line_u(r, name, NULL, NULL, &b[i].x, b[i].req);
-    FAM("queue_latency_seconds", "histogram", "seconds", "The time requests spend waiting in the queue");
+    FAM("queue_latency_seconds", "histogram", "seconds",
+        "The time requests spend waiting in the queue");
     for (int i = 0; i < n; i++) {
         uint64_t cum[6] = {b[i].req, b[i].req, b[i].req, b[i].req, b[i].req, b[i].req};
         hist_pc(r, name, &b[i].x, ql, cum, 6, b[i].req, (double)b[i].req * 0.00002);
@@ -532,13 +542,15 @@ static void balancers(struct rctx *r, const char *prefix, const struct bal *b, i
     FAM("queue_gate_shut", "counter", NULL, "The total number of times the gate was shut");
     for (int i = 0; i < n; i++)
         line_u(r, name, NULL, NULL, &b[i].x, 0);
-    FAM("queue_gate_open_time_seconds", "gauge", "seconds", "The time at which the gate was last opened");
+    FAM("queue_gate_open_time_seconds", "gauge", "seconds",
+        "The time at which the gate was last opened");
     for (int i = 0; i < n; i++) {
         char v[40];
         fmt_f(v, sizeof v, b[i].open_s);
         line(r, name, NULL, NULL, NULL, &b[i].x, v);
     }
-    FAM("queue_gate_shut_time_seconds", "gauge", "seconds", "The time at which the gate was last shut");
+    FAM("queue_gate_shut_time_seconds", "gauge", "seconds",
+        "The time at which the gate was last shut");
     for (int i = 0; i < n; i++)
         line(r, name, NULL, NULL, NULL, &b[i].x, "0.0");
     FAM("queue_gate_timeout_seconds", "gauge", "seconds", "The queue's fail-fast timeout");
@@ -575,8 +587,11 @@ static void control_balancers(struct rctx *r)
                                           "control_identity_balancer"};
     for (int i = 0; i < 3; i++) {
         const struct hkey *h = r->p->ctl[i];
-        struct bal b = {.x = {.n = 0}, .ready = 1, .req = h->req ? (uint64_t)h->req->v : 0,
-                        .adds = 1, .open_s = floor((double)r->p->born_ms / 1000) + 1};
+        struct bal b = {.x = {.n = 0},
+                        .ready = 1,
+                        .req = h->req ? (uint64_t)h->req->v : 0,
+                        .adds = 1,
+                        .open_s = floor((double)r->p->born_ms / 1000) + 1};
         balancers(r, prefix[i], &b, 1);
     }
 }
@@ -634,8 +649,10 @@ static void inbound_routes(struct rctx *r, const struct keys *k)
         {"requests", "counter", NULL, "The total number of requests."},
         {"request_frame_size_bytes", "histogram", "bytes", "Request data frame sizes."},
         {"response_frame_size_bytes", "histogram", "bytes", "Response data frame sizes."},
-        {"request_duration_seconds", "histogram", "seconds", "The time between request initialization and response completion."},
-        {"response_duration_seconds", "histogram", "seconds", "The time between response headers and response completion."},
+        {"request_duration_seconds", "histogram", "seconds",
+         "The time between request initialization and response completion."},
+        {"response_duration_seconds", "histogram", "seconds",
+         "The time between response headers and response completion."},
         {"statuses", "counter", NULL, "Completed request-response streams."},
     };
     struct inroute *ir = mp_xcalloc(k->nin + 1, sizeof *ir);
@@ -651,8 +668,8 @@ static void inbound_routes(struct rctx *r, const struct keys *k)
                             strcmp(ir[j].port, port) == 0 && strcmp(ir[j].route, route) == 0))
             j++;
         if (j == nir)
-            ir[nir++] = (struct inroute){.name = name, .port = port, .route = route,
-                                         .grpc = h->ps->grpc};
+            ir[nir++] =
+                (struct inroute){.name = name, .port = port, .route = route, .grpc = h->ps->grpc};
         inroute_add(&ir[j], h->ps);
     }
     char name[96];
@@ -739,8 +756,8 @@ static void process_and_identity(struct rctx *r, int64_t now_ms)
     double now_s = (double)now_ms / 1000;
     gauge_f(r, "process_start_time_seconds", "gauge", "seconds",
             "Time that the process started (in seconds since the UNIX epoch)", NULL, p->p_start->v);
-    gauge_f(r, "process_cpu_seconds", "counter", "seconds", "Total user and system CPU time spent in seconds.",
-            NULL, p->p_cpu->v);
+    gauge_f(r, "process_cpu_seconds", "counter", "seconds",
+            "Total user and system CPU time spent in seconds.", NULL, p->p_cpu->v);
     gauge_f(r, "process_virtual_memory_bytes", "gauge", "bytes", "Virtual memory size in bytes.",
             NULL, p->p_vms->v);
     gauge_f(r, "process_resident_memory_bytes", "gauge", "bytes", "Resident memory size in bytes.",
@@ -764,7 +781,8 @@ static void process_and_identity(struct rctx *r, int64_t now_ms)
     meta(r, "proxy_build_info", "gauge", NULL, "Proxy build info");
     line(r, "proxy_build_info", NULL, NULL, NULL, &b, "1");
     struct xl t = {.n = 0};
-    xl_add(&t, "tls_suites", "TLS13_AES_128_GCM_SHA256,TLS13_AES_256_GCM_SHA384,TLS13_CHACHA20_POLY1305_SHA256");
+    xl_add(&t, "tls_suites",
+           "TLS13_AES_128_GCM_SHA256,TLS13_AES_256_GCM_SHA384,TLS13_CHACHA20_POLY1305_SHA256");
     xl_add(&t, "tls_kx_groups", "X25519,secp256r1,secp384r1,X25519MLKEM768");
     xl_add(&t, "tls_rand", "AwsLcRs");
     xl_add(&t, "tls_key_provider", "AwsLcRs");

@@ -59,8 +59,8 @@ struct meshsim_server {
 
 void meshsim_server_opts_init(struct meshsim_server_opts *o)
 {
-    *o = (struct meshsim_server_opts){.port = 4191, .speed = 1, .manual_clock = false,
-                                      .k8s_listen = NULL};
+    *o = (struct meshsim_server_opts){
+        .port = 4191, .speed = 1, .manual_clock = false, .k8s_listen = NULL};
 }
 
 /* ---- responses --------------------------------------------------------------------------- */
@@ -120,9 +120,8 @@ static int gzip_body(const char *in, size_t n, char **out, size_t *out_len)
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *text)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
-                                        MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
+                                                             MHD_RESPMEM_PERSISTENT);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "text/plain");
@@ -197,8 +196,8 @@ static int listener_open(struct meshsim_server *s, size_t i, struct mp_err *err)
         return mp_err_set(err, MP_EIO, "socket: %s", strerror(errno));
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(s->port),
-                             .sin_addr.s_addr = htonl(pi.ip_u32)};
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons(s->port), .sin_addr.s_addr = htonl(pi.ip_u32)};
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 64) != 0) {
         int e = errno;
         close(fd);
@@ -257,7 +256,8 @@ static void follow_pods(struct meshsim_server *s)
         listener_close(s, i);
         struct mp_err err = {0};
         if (listener_open(s, i, &err) != 0)
-            MP_LOG_WARN("pod listener failed", MP_KV_STR("pod", pi.name), MP_KV_STR("err", err.msg));
+            MP_LOG_WARN("pod listener failed", MP_KV_STR("pod", pi.name),
+                        MP_KV_STR("err", err.msg));
     }
 }
 
@@ -367,10 +367,9 @@ int meshsim_server_run(struct meshsim_server *s, struct mp_err *err)
                     (void)MHD_run(s->ls[i]->d);
             last_sweep_ns = now_ns;
         }
-        int64_t elapsed =
-            s->o.manual_clock
-                ? atomic_load_explicit(&s->manual_elapsed, memory_order_acquire)
-                : base_ms + (int64_t)((double)(now_ns - t0_ns) / 1e6 * s->o.speed);
+        int64_t elapsed = s->o.manual_clock
+                              ? atomic_load_explicit(&s->manual_elapsed, memory_order_acquire)
+                              : base_ms + (int64_t)((double)(now_ns - t0_ns) / 1e6 * s->o.speed);
         uint64_t gen = meshsim_generation(s->m);
         meshsim_advance(s->m, elapsed);
         if (meshsim_generation(s->m) != gen)

@@ -50,7 +50,8 @@ int meshsim_create(const struct meshsim_opts *o, struct meshsim **out, struct mp
         return mp_err_set(err, MP_EINVAL, "meshsim: ip_base must be in 127.0.0.0/8");
     if (o->tick_ms <= 0 || o->churn_every_ms < 0 ||
         (o->churn_every_ms > 0 && !(o->churn_fraction > 0 && o->churn_fraction <= 1)))
-        return mp_err_set(err, MP_EINVAL, "meshsim: tick, churn period or churn fraction out of range");
+        return mp_err_set(err, MP_EINVAL,
+                          "meshsim: tick, churn period or churn fraction out of range");
     bool emo = o->preset == MESHSIM_PRESET_EMOJIVOTO;
     uint64_t pods = emo ? 4u * (uint64_t)(o->replicas > 0 ? o->replicas : 1)
                         : (uint64_t)(o->namespaces > 0 ? o->namespaces : 0) *

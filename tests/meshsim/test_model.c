@@ -90,25 +90,63 @@ Test(meshsim_model, body_has_the_catalogue_names_and_labels)
     struct tm_body b;
     render(m, find_pod(m, "web"), &b, NULL);
     static const char *const names[] = {
-        "request_total", "response_latency_ms_bucket", "response_latency_ms_count",
-        "response_latency_ms_sum", "response_total", "tcp_open_total", "tcp_open_connections",
-        "tcp_read_bytes_total", "tcp_write_bytes_total", "tcp_close_total",
-        "control_request_total", "control_response_total", "inbound_http_authz_allow_total",
+        "request_total",
+        "response_latency_ms_bucket",
+        "response_latency_ms_count",
+        "response_latency_ms_sum",
+        "response_total",
+        "tcp_open_total",
+        "tcp_open_connections",
+        "tcp_read_bytes_total",
+        "tcp_write_bytes_total",
+        "tcp_close_total",
+        "control_request_total",
+        "control_response_total",
+        "inbound_http_authz_allow_total",
         "outbound_grpc_route_request_statuses_total",
         "outbound_grpc_route_backend_response_duration_seconds_bucket",
-        "outbound_http_balancer_endpoints", "inbound_http_requests_total",
+        "outbound_http_balancer_endpoints",
+        "inbound_http_requests_total",
         "control_identity_cert_expiration_timestamp_seconds",
-        "control_identity_cert_refreshes_total", "process_start_time_seconds",
-        "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
-        "proxy_build_info", "rustls_info"};
+        "control_identity_cert_refreshes_total",
+        "process_start_time_seconds",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "proxy_build_info",
+        "rustls_info"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         cr_expect(tm_has_name(&b, names[i]), "missing %s", names[i]);
-    static const char *const labels[] = {
-        "direction", "authority", "target_addr", "target_ip", "target_port", "tls",
-        "client_id", "server_id", "no_tls_reason", "srv_kind", "srv_name", "route_name",
-        "authz_name", "dst_deployment", "dst_namespace", "dst_pod", "dst_pod_template_hash",
-        "dst_service", "dst_serviceaccount", "status_code", "classification", "grpc_status",
-        "error", "peer", "errno", "le", "addr", "parent_name", "backend_name", "endpoint_state"};
+    static const char *const labels[] = {"direction",
+                                         "authority",
+                                         "target_addr",
+                                         "target_ip",
+                                         "target_port",
+                                         "tls",
+                                         "client_id",
+                                         "server_id",
+                                         "no_tls_reason",
+                                         "srv_kind",
+                                         "srv_name",
+                                         "route_name",
+                                         "authz_name",
+                                         "dst_deployment",
+                                         "dst_namespace",
+                                         "dst_pod",
+                                         "dst_pod_template_hash",
+                                         "dst_service",
+                                         "dst_serviceaccount",
+                                         "status_code",
+                                         "classification",
+                                         "grpc_status",
+                                         "error",
+                                         "peer",
+                                         "errno",
+                                         "le",
+                                         "addr",
+                                         "parent_name",
+                                         "backend_name",
+                                         "endpoint_state"};
     for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
         cr_expect(tm_has_label(&b, labels[i]), "missing label %s", labels[i]);
     /* web answers the bot 500 when VoteDoughnut fails, and voting fails with grpc-status 2 */
@@ -211,7 +249,8 @@ Test(meshsim_model, parametric_preset_series_per_proxy_in_the_spec_range)
 
 Test(meshsim_model, same_seed_and_elapsed_time_give_the_same_body)
 {
-    struct meshsim *a = make(MESHSIM_PRESET_MESH, 42, true), *b = make(MESHSIM_PRESET_MESH, 42, true),
+    struct meshsim *a = make(MESHSIM_PRESET_MESH, 42, true),
+                   *b = make(MESHSIM_PRESET_MESH, 42, true),
                    *c = make(MESHSIM_PRESET_MESH, 43, true);
     meshsim_advance(a, 95500);
     meshsim_advance(b, 40000); /* a different path to the same time */

@@ -253,7 +253,8 @@ Test(meshsim_server, churn_closes_old_listeners_and_opens_new_ones)
                      MP_ENOTFOUND, "%s", names[i]);
         mp_buf_reset(&js);
         cr_assert_eq(meshsim_k8s_get(k, MESHSIM_K8S_PODS, "app-00", pi.name, &js, NULL), 0);
-        cr_expect(strstr(js.data, "{\"type\":\"Ready\",\"status\":\"True\"}") != NULL, "%s", js.data);
+        cr_expect(strstr(js.data, "{\"type\":\"Ready\",\"status\":\"True\"}") != NULL, "%s",
+                  js.data);
     }
     mp_buf_fini(&js);
     fx_stop(&f);
