@@ -1031,8 +1031,12 @@ static void *loop_main(void *arg)
             if (msg->msg != CURLMSG_DONE)
                 continue;
             struct scrape_target *t = NULL;
+            CURLcode cc = msg->data.result;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-            finish_scrape(l, t, msg->data.result);
+            finish_scrape(l, t, cc);
+            /* parsing took a while: let curl read what arrived meanwhile, so a transfer
+             * that is complete in the socket buffer is not timed out behind this one */
+            curl_multi_perform(l->multi, &running);
         }
         int timeout = 1000;
         if (l->nheap) {
