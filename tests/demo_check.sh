@@ -11,7 +11,9 @@ port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", (
 listen="127.0.0.1:$port"
 fail() { echo "demo: FAIL: $*"; tail -20 "$work/demo.log" || true; exit 1; }
 
-setsid env MESHPROM_DEMO_LISTEN="$listen" MESHPROM_DEMO_DATA="$work/data" \
+# A background job of a script starts with SIGINT ignored, and a shell cannot trap a signal
+# ignored at entry: restore the default so that the demo sees Ctrl-C as from a terminal.
+setsid env --default-signal=INT MESHPROM_DEMO_LISTEN="$listen" MESHPROM_DEMO_DATA="$work/data" \
   "$src/scripts/demo.sh" > "$work/demo.log" 2>&1 &
 demo=$!
 cleanup() {
