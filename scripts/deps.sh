@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libcurl4-openssl-dev libmicrohttpd-dev libsnappy-dev libzstd-dev
       libprotobuf-c-dev protobuf-c-compiler libyaml-dev libcrypt-dev libcriterion-dev
-      libpcre2-dev libxxhash-dev libjson-c-dev zlib1g-dev curl openssl)
+      libpcre2-dev libxxhash-dev libjson-c-dev zlib1g-dev curl openssl procps)
 # the dashboard's charting library comes from npm at build time; a Node.js from elsewhere
 # (nodesource, nvm) is used when present
 if ! command -v npm >/dev/null 2>&1; then
