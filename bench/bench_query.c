@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/mesh_fill.h"
 #include "meshsim/meshsim.h"
 #include "common/labels.h"
 #include "common/time.h"
@@ -122,49 +123,12 @@ static int64_t fill(struct tsdb *db, const struct meshsim_gen_opts *o, uint64_t 
         fprintf(stderr, "bench_query: meshgen: %s\n", err.msg);
         exit(1);
     }
-    struct mp_label *ls = NULL;
-    size_t lcap = 0;
-    uint64_t *refs = NULL;
-    size_t rcap = 0;
+    struct bench_mesh_fill mf = {0};
     int64_t last = o->start_ms;
     struct meshsim_gen_scrape sc;
     while (meshsim_gen_next(g, &sc) == 0) {
-        struct tsdb_appender *a;
-        if (tsdb_appender_create(db, &a))
-            abort();
-        for (size_t i = 0; i < sc.n; i++) {
-            const struct meshsim_gen_sample *x = &sc.samples[i];
-            if (x->series_id >= rcap) {
-                size_t nc = (x->series_id + 1) * 2;
-                refs = realloc(refs, nc * sizeof *refs);
-                if (!refs)
-                    abort();
-                memset(refs + rcap, 0, (nc - rcap) * sizeof *refs);
-                rcap = nc;
-            }
-            struct mp_labels *set = NULL;
-            if (!refs[x->series_id]) {
-                if (x->nlabels > lcap) {
-                    lcap = x->nlabels * 2;
-                    ls = realloc(ls, lcap * sizeof *ls);
-                    if (!ls)
-                        abort();
-                }
-                for (size_t k = 0; k < x->nlabels; k++)
-                    ls[k] = (struct mp_label){x->labels[2 * k], x->labels[2 * k + 1]};
-                if (mp_labels_create(ls, x->nlabels, &set, NULL))
-                    abort();
-            }
-            int rc = tsdb_appender_add(a, refs[x->series_id], set, sc.t_ms, x->value,
-                                       &refs[x->series_id], &err);
-            mp_labels_release(set);
-            if (rc && rc != MP_EOUTOFORDER && rc != MP_EDUPLICATE) {
-                fprintf(stderr, "bench_query: add: %s\n", err.msg);
-                abort();
-            }
-        }
-        if (tsdb_appender_commit(a, &err)) {
-            fprintf(stderr, "bench_query: commit: %s\n", err.msg);
+        if (bench_mesh_fill_scrape(&mf, db, &sc, &err)) {
+            fprintf(stderr, "bench_query: append: %s\n", err.msg);
             abort();
         }
         last = sc.t_ms;
@@ -174,8 +138,7 @@ static int64_t fill(struct tsdb *db, const struct meshsim_gen_opts *o, uint64_t 
     *nseries = st.series;
     *nsamples = st.samples;
     meshsim_gen_destroy(g);
-    free(ls);
-    free(refs);
+    bench_mesh_fill_fini(&mf);
     return last;
 }
 

@@ -40,6 +40,7 @@
 #include <zstd.h>
 
 #include "bench/bench.h"
+#include "bench/mesh_fill.h"
 #include "meshsim/meshsim.h"
 #include "common/alloc.h"
 #include "common/str.h"
@@ -397,45 +398,14 @@ static void run_meshprom(const struct meshsim_gen_opts *mo, const char *workdir,
         printf("# meshprom: %s\n", err.msg);
         return;
     }
-    struct mp_label *ls = NULL;
-    size_t lcap = 0;
-    uint64_t *refs = NULL;
-    size_t rcap = 0;
+    struct bench_mesh_fill mf = {0};
     int64_t next_compact = o.start_ms + 60000, t0 = mp_mono_ns();
     struct meshsim_gen_scrape sc;
     while (meshsim_gen_next(g, &sc) == 0) {
-        struct tsdb_appender *a;
-        if (tsdb_appender_create(db, &a))
+        if (bench_mesh_fill_scrape(&mf, db, &sc, &err)) {
+            printf("# meshprom: append: %s\n", err.msg);
             abort();
-        for (size_t i = 0; i < sc.n; i++) {
-            const struct meshsim_gen_sample *x = &sc.samples[i];
-            if (x->series_id >= rcap) {
-                size_t nc = (x->series_id + 1) * 2;
-                refs = realloc(refs, nc * sizeof *refs);
-                memset(refs + rcap, 0, (nc - rcap) * sizeof *refs);
-                rcap = nc;
-            }
-            struct mp_labels *set = NULL;
-            if (!refs[x->series_id]) {
-                if (x->nlabels > lcap) {
-                    lcap = x->nlabels * 2;
-                    ls = realloc(ls, lcap * sizeof *ls);
-                }
-                for (size_t k = 0; k < x->nlabels; k++)
-                    ls[k] = (struct mp_label){x->labels[2 * k], x->labels[2 * k + 1]};
-                if (mp_labels_create(ls, x->nlabels, &set, NULL))
-                    abort();
-            }
-            int rc = tsdb_appender_add(a, refs[x->series_id], set, sc.t_ms, x->value,
-                                       &refs[x->series_id], &err);
-            mp_labels_release(set);
-            if (rc && rc != MP_EOUTOFORDER && rc != MP_EDUPLICATE) {
-                printf("# meshprom: add: %s\n", err.msg);
-                abort();
-            }
         }
-        if (tsdb_appender_commit(a, &err))
-            abort();
         if (sc.t_ms >= next_compact) {
             if (tsdb_compact(db, &err))
                 printf("# meshprom: compact: %s\n", err.msg);
@@ -489,8 +459,7 @@ static void run_meshprom(const struct meshsim_gen_opts *mo, const char *workdir,
     for (size_t i = 0; i < nb; i++)
         tsdb_block_release(bs[i]);
     free(bs);
-    free(ls);
-    free(refs);
+    bench_mesh_fill_fini(&mf);
     meshsim_gen_destroy(g);
     tsdb_close(db);
     rmrf(dir);

@@ -47,7 +47,8 @@
 #endif
 
 /* The configuration in force. Readers take the mutex only to acquire the pointer; reload
- * swaps it. Until other modules hold config snapshots, the old config is freed at swap. */
+ * swaps it, after the scrape manager and discovery (which borrow it) have moved to the new one,
+ * and frees the old config. */
 struct server {
     const struct cmd_flags *flags;
     struct cmd_flags_state *fstate; /* for /api/v1/status/flags */
