@@ -60,6 +60,7 @@ static int64_t arg_i64(int argc, char **argv, int *i)
 
 static void parse_args(int argc, char **argv, struct cfg *c)
 {
+    *c = (struct cfg){0};
     meshsim_gen_opts_init(&c->mesh);
     c->mesh.namespaces = 4;
     c->mesh.deployments = 10;
