@@ -124,16 +124,22 @@ static int gate_enter(struct query_engine *e, int64_t deadline_ns, struct query_
     int rc = 0;
     if (e->queries)
         mp_gauge_inc(e->queries);
-    pthread_mutex_lock(&e->mu);
     for (;;) {
+        /* the token's poll hook runs without the lock; the stop flag is set under it, so the
+         * re-check below cannot miss the broadcast */
         int64_t now = mp_mono_ns();
         if (query_cancel_due(&e->stop, c, now)) {
             rc = mp_err_set(err, MP_ECANCELED, "query was canceled in query queue");
             break;
         }
-        if (e->running < e->o.max_concurrency)
+        pthread_mutex_lock(&e->mu);
+        if (e->running < e->o.max_concurrency) {
+            e->running++;
+            pthread_mutex_unlock(&e->mu);
             break;
+        }
         if (now >= deadline_ns) {
+            pthread_mutex_unlock(&e->mu);
             rc = mp_err_set(err, MP_ETIMEOUT, "query timed out in query queue");
             break;
         }
@@ -141,11 +147,10 @@ static int gate_enter(struct query_engine *e, int64_t deadline_ns, struct query_
                            ? now + QUERY_CANCEL_POLL_MS * 1000000
                            : deadline_ns;
         struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
-        pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+        if (!atomic_load(&e->stop))
+            pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+        pthread_mutex_unlock(&e->mu);
     }
-    if (rc == 0)
-        e->running++;
-    pthread_mutex_unlock(&e->mu);
     if (rc && e->queries)
         mp_gauge_dec(e->queries);
     return rc;
