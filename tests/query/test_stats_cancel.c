@@ -6,7 +6,7 @@
  * condition the other side sets, never on time. */
 #include "test_eval.h"
 
-#include <pthread.h>
+#include "test_cancel_holder.h"
 
 #define S(x) ((int64_t)((x) * 1000))
 
@@ -181,70 +181,6 @@ Test(stats_cancel, in_evaluation)
     ev_close(&f);
 }
 
-/* Query A holds the only slot: its hook reports in on the first poll in evaluation and blocks
- * until released. */
-struct holder {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int polls;
-    bool inside, release;
-    struct query_cancel tok;
-    struct ev_fx *f;
-    struct query_result r;
-    struct mp_err err;
-    int rc;
-};
-
-static bool hold_slot(void *ctx)
-{
-    struct holder *h = ctx;
-    pthread_mutex_lock(&h->mu);
-    if (++h->polls == 1) {
-        h->tok.next_poll_ns = 0; /* poll again at the first check of the evaluation */
-    } else if (!h->inside) {
-        h->inside = true;
-        pthread_cond_broadcast(&h->cv);
-        while (!h->release)
-            pthread_cond_wait(&h->cv, &h->mu);
-    }
-    pthread_mutex_unlock(&h->mu);
-    return false;
-}
-
-static void *run_holder(void *arg)
-{
-    struct holder *h = arg;
-    struct query_exec_opts o = {.cancel = &h->tok};
-    h->rc = query_exec_instant(h->f->eng, h->f->db, "metric", 6, S(100), &o, &h->r, &h->err);
-    return NULL;
-}
-
-static void holder_start(struct holder *h, struct ev_fx *f, pthread_t *th)
-{
-    memset(h, 0, sizeof *h);
-    pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
-    h->f = f;
-    query_cancel_init(&h->tok, hold_slot, h);
-    cr_assert_eq(pthread_create(th, NULL, run_holder, h), 0);
-    pthread_mutex_lock(&h->mu);
-    while (!h->inside)
-        pthread_cond_wait(&h->cv, &h->mu);
-    pthread_mutex_unlock(&h->mu);
-}
-
-static void holder_finish(struct holder *h, pthread_t th)
-{
-    pthread_mutex_lock(&h->mu);
-    h->release = true;
-    pthread_cond_broadcast(&h->cv);
-    pthread_mutex_unlock(&h->mu);
-    cr_assert_eq(pthread_join(th, NULL), 0);
-    query_result_fini(&h->r);
-    pthread_cond_destroy(&h->cv);
-    pthread_mutex_destroy(&h->mu);
-}
-
 /* Cancels on its second poll: the first one was made before the query found the queue full. */
 static bool second_poll(void *ctx)
 {
@@ -260,9 +196,8 @@ Test(stats_cancel, in_queue_and_shutdown)
     struct ev_fx f;
     ev_open_opts(&f, &eo);
     load(&f);
-    struct holder h;
-    pthread_t th;
-    holder_start(&h, &f, &th);
+    struct cancel_holder h;
+    cancel_holder_start(&h, f.eng, f.db, "metric", S(100));
     /* a token cancelled while waiting for the slot */
     int calls = 0;
     struct query_cancel tok;
@@ -276,7 +211,7 @@ Test(stats_cancel, in_queue_and_shutdown)
     query_engine_cancel_all(f.eng);
     cr_assert_eq(exec_instant(&f, "metric", S(100), NULL), MP_ECANCELED);
     cr_expect_str_eq(f.err.msg, "query was canceled in query queue");
-    holder_finish(&h, th);
+    cancel_holder_finish(&h);
     cr_expect_eq(h.rc, MP_ECANCELED);
     cr_expect_str_eq(h.err.msg, "query was canceled in expression evaluation");
     query_engine_cancel_all(NULL);

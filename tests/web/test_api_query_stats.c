@@ -6,7 +6,6 @@
  * call queries answer errorType canceled. */
 #include <criterion/criterion.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "query/query.h"
 #include "tsdb/tsdb.h"
 #include "test_api_fixture.h"
+#include "test_cancel_holder.h" /* tests/query */
 
 TestSuite(api_query_stats, .init = api_suite_init);
 
@@ -133,45 +133,6 @@ Test(api_query_stats, per_step)
 
 /* ---- cancellation ---- */
 
-/* An in-process query that holds the engine's only slot until released: its cancel hook
- * (polled first in the queue, then at the evaluation's first check) blocks there. */
-struct holder {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int polls;
-    bool inside, release;
-    struct query_cancel tok;
-    struct api_fix *f;
-    int rc;
-};
-
-static bool hold(void *ctx)
-{
-    struct holder *h = ctx;
-    pthread_mutex_lock(&h->mu);
-    if (++h->polls == 1) {
-        h->tok.next_poll_ns = 0;
-    } else if (!h->inside) {
-        h->inside = true;
-        pthread_cond_broadcast(&h->cv);
-        while (!h->release)
-            pthread_cond_wait(&h->cv, &h->mu);
-    }
-    pthread_mutex_unlock(&h->mu);
-    return false;
-}
-
-static void *holder_main(void *arg)
-{
-    struct holder *h = arg;
-    struct query_exec_opts o = {.cancel = &h->tok};
-    struct query_result r = {0};
-    struct mp_err err = {0};
-    h->rc = query_exec_instant(h->f->engine, h->f->db, "up", 2, 2000, &o, &r, &err);
-    query_result_fini(&r);
-    return NULL;
-}
-
 /* True once the registry's text has line (bounded wait: the other side is a server thread). */
 static bool wait_for_line(struct mp_metrics_registry *reg, const char *line)
 {
@@ -199,16 +160,8 @@ Test(api_query_stats, client_hangs_up_and_shutdown)
     struct api_fix f;
     start_with(&f, &o);
 
-    struct holder h = {.f = &f};
-    pthread_mutex_init(&h.mu, NULL);
-    pthread_cond_init(&h.cv, NULL);
-    query_cancel_init(&h.tok, hold, &h);
-    pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, holder_main, &h), 0);
-    pthread_mutex_lock(&h.mu);
-    while (!h.inside)
-        pthread_cond_wait(&h.cv, &h.mu);
-    pthread_mutex_unlock(&h.mu);
+    struct cancel_holder h;
+    cancel_holder_start(&h, f.engine, f.db, "up", 2000);
 
     /* a real client: sends its query, which queues behind the holder, then hangs up */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -227,14 +180,8 @@ Test(api_query_stats, client_hangs_up_and_shutdown)
                             "query\"} 1\n"),
               "the hang-up was not noticed");
 
-    pthread_mutex_lock(&h.mu);
-    h.release = true;
-    pthread_cond_broadcast(&h.cv);
-    pthread_mutex_unlock(&h.mu);
-    cr_assert_eq(pthread_join(th, NULL), 0);
-    cr_expect_eq(h.rc, 0, "the holder itself was not cancelled");
-    pthread_cond_destroy(&h.cv);
-    pthread_mutex_destroy(&h.mu);
+    cancel_holder_finish(&h);
+    cr_expect_eq(h.rc, 0, "the holder itself was not cancelled: %s", h.err.msg);
 
     /* a client that stays gets its answer */
     EXPECT(&f, "/api/v1/query?query=up{job=\"a\"}&time=2", 200,
