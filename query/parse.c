@@ -1686,13 +1686,13 @@ static enum query_type check(struct parser *p, struct query_expr *e)
                     na - 1 + (size_t)f->variadic, f->name, e->nargs);
         }
         /* info(v, {data label selector}): a direct, name-less selector (parse.go checkAST) */
-        if (!p->failed && strcmp(f->name, "info") == 0 && e->nargs > 1) {
+        bool info_sel = !p->failed && strcmp(f->name, "info") == 0 && e->nargs > 1;
+        if (info_sel) {
             struct query_expr *a = e->args[1];
             if (a->kind == QUERY_VECTOR_SELECTOR) {
                 if (a->str.len)
                     fail_at(p, a->start,
                             "expected label selectors only, got vector selector instead");
-                p->bypass = a;
             } else {
                 enum query_type t = check(p, a);
                 if (!p->failed && t != QUERY_TYPE_VECTOR)
@@ -1711,6 +1711,8 @@ static enum query_type check(struct parser *p, struct query_expr *e)
                     break;
                 k = na - 1;
             }
+            if (info_sel && i == 1)
+                p->bypass = e->args[1]; /* may match only empty values */
             expect_type(p, e->args[i], f->arg_types[k], ctx);
         }
         break;

@@ -57,6 +57,7 @@ Test(info, parser)
     parse_ok("info(up, {})");
     parse_ok("info(up, {a=~\".*\"})");
     parse_ok("info(up, {__name__=\"build_info\", version=~\"1.*\"})");
+    parse_ok("info(info(up, {}), {})");
     /* elsewhere the empty selector is still refused */
     parse_err("info(up, {}) + {}", true,
               "1:16: parse error: vector selector must contain at least one non-empty matcher");
