@@ -151,6 +151,12 @@ static int gate_enter(struct query_engine *e, int64_t deadline_ns, struct query_
             pthread_cond_timedwait(&e->cv, &e->mu, &ts);
         pthread_mutex_unlock(&e->mu);
     }
+    if (rc) { /* a wake-up meant for us may have been the slot: pass it on */
+        pthread_mutex_lock(&e->mu);
+        if (e->running < e->o.max_concurrency)
+            pthread_cond_signal(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+    }
     if (rc && e->queries)
         mp_gauge_dec(e->queries);
     return rc;
