@@ -952,7 +952,7 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                         bool drop_name, const struct query_point *p, size_t n, struct qmat *out)
 {
     struct qser *s = NULL;
-    size_t lo = 0, hi = 0, step = 0;
+    size_t lo = 0, hi = 0, step = 0, work = 0; /* work: window samples since the last check */
     int rc = 0;
     bool any = false;
     /* the output labels, built once per series; functions see them in the window too (their
@@ -962,13 +962,15 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
     if (!mc->keep_name && !mc->absent && !(ol = query_ev_drop_name(ev, ol, &dn)))
         return MP_ENOMEM;
     for (int64_t ts = ev->start; rc == 0 && ts <= ev->end; ts += ev->interval, step++) {
-        if (((step + 1) & 4095) == 0 && (rc = query_ev_check(ev)) != 0)
+        if ((((step + 1) & 4095) == 0 || work >= (1u << 20)) &&
+            (work = 0, rc = query_ev_check(ev)) != 0)
             break;
         int64_t ref = ref_time(ev, mc->target, ts), mint = sat_sub(ref, mc->range_ms);
         while (hi < n && p[hi].t_ms <= ref)
             hi++;
         while (lo < hi && p[lo].t_ms < mint)
             lo++;
+        work += hi - lo; /* long windows: deadline and cancellation every ~1M samples */
         if (hi > lo) {
             query_ev_count(ev, ts, (int64_t)(hi - lo));
             any = true;
