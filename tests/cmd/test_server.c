@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,63 @@ Test(server, linkerd_config_starts_ready_and_serves_metrics)
     cr_assert(strstr(log, "level=info"), "%s", log);
     cr_assert(strstr(log, "ts="), "%s", log);
     cr_assert(strstr(log, "msg=\"Server is ready to receive web requests.\""), "%s", log);
+    stop(&s);
+}
+
+/* A query that runs for seconds (a 1-day window at 1 s, 10,001 steps), sent from a thread. */
+struct slow_query {
+    const struct server *s;
+    long code;
+    char body[4096];
+};
+
+static void *run_slow_query(void *arg)
+{
+    struct slow_query *q = arg;
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url,
+             "http://127.0.0.1:%d/api/v1/query_range?query=max_over_time(vector(1)%%5B1d:1s%%5D)"
+             "&start=0&end=10000&step=1",
+             q->s->port);
+    static char buf[65536];
+    buf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, buf);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 120000L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->code);
+    curl_easy_cleanup(c);
+    snprintf(q->body, sizeof q->body, "%s", buf);
+    return NULL;
+}
+
+/* SIGTERM while a query runs: the engine cancels it (errorType canceled, 499) instead of the
+ * shutdown waiting for it to finish, and the server exits cleanly. */
+Test(server, shutdown_cancels_running_queries)
+{
+    struct server s;
+    start(&s, LINKERD_CFG, NULL);
+    wait_ready(&s);
+    struct slow_query q = {.s = &s};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, run_slow_query, &q), 0);
+    bool running = false;
+    for (int i = 0; i < 400 && !running; i++) {
+        cr_assert_eq(request(&s, "GET", "/metrics", body), 200);
+        running = strstr(body, "\nprometheus_engine_queries 1\n") != NULL;
+        if (!running)
+            sleep_ms(25);
+    }
+    cr_assert(running, "the query never started");
+    cr_assert_eq(kill(s.pid, SIGTERM), 0);
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    cr_expect_eq(q.code, 499, "%ld %s", q.code, q.body);
+    cr_expect_str_eq(q.body,
+                     "{\"status\":\"error\",\"errorType\":\"canceled\",\"error\":\"query was "
+                     "canceled in expression evaluation\"}");
+    cr_assert_eq(wait_exit(&s), 0);
     stop(&s);
 }
 
