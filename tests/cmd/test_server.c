@@ -222,7 +222,11 @@ static void *run_slow_query(void *arg)
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->code);
     curl_easy_cleanup(c);
-    snprintf(q->body, sizeof q->body, "%s", buf);
+    size_t n = strlen(buf);
+    if (n >= sizeof q->body)
+        n = sizeof q->body - 1;
+    memcpy(q->body, buf, n);
+    q->body[n] = '\0';
     return NULL;
 }
 
