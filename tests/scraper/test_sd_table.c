@@ -54,7 +54,9 @@ static char *fmt(const struct mp_labels *ls)
 
 static struct meshsim_k8s *fake;
 
-static void load_cluster(void)
+/* Puts (or, with del, deletes) every object of cluster.json: nodes, pods and services before
+ * the Endpoints and EndpointSlices that refer to them. */
+static void each_object(bool del)
 {
     static const struct {
         const char *key;
@@ -74,12 +76,13 @@ static void load_cluster(void)
             json_object *o = json_object_array_get_idx(arr, i), *meta = member(o, "metadata");
             json_object *ns = member(meta, "namespace"), *name = member(meta, "name");
             cr_assert_not_null(name, "%s[%zu] without a name", kinds[k].key, i);
+            const char *nss = ns ? json_object_get_string(ns) : "", *nm = json_object_get_string(name);
             const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
             struct mp_err err;
             mp_err_clear(&err);
-            cr_assert_eq(meshsim_k8s_put(fake, kinds[k].kind, ns ? json_object_get_string(ns) : "",
-                                         json_object_get_string(name), js, strlen(js), NULL, &err),
-                         0, "put %s: %s", json_object_get_string(name), err.msg);
+            int rc = del ? meshsim_k8s_delete(fake, kinds[k].kind, nss, nm, NULL, &err)
+                         : meshsim_k8s_put(fake, kinds[k].kind, nss, nm, js, strlen(js), NULL, &err);
+            cr_assert_eq(rc, 0, "%s %s: %s", del ? "delete" : "put", nm, err.msg);
         }
     }
     json_object_put(cluster);
@@ -92,7 +95,6 @@ static void fake_start(void)
     struct mp_err err;
     mp_err_clear(&err);
     cr_assert_eq(meshsim_k8s_create("127.0.0.1:0", &o, &fake, &err), 0, "%s", err.msg);
-    load_cluster();
 }
 
 static void fake_stop(void)
@@ -430,8 +432,10 @@ static void targets_diff(struct mp_buf *out, const struct sgroup *w, const struc
 static void groups_diff(struct mp_buf *out, const char *job, struct sgroup *w, size_t nw,
                         struct sgroup *g, size_t ng)
 {
-    qsort(w, nw, sizeof *w, sgroup_cmp);
-    qsort(g, ng, sizeof *g, sgroup_cmp);
+    if (nw > 1)
+        qsort(w, nw, sizeof *w, sgroup_cmp);
+    if (ng > 1)
+        qsort(g, ng, sizeof *g, sgroup_cmp);
     size_t i = 0, j = 0;
     while (i < nw || j < ng) {
         int c = i >= nw ? 1 : j >= ng ? -1 : strcmp(w[i].source, g[j].source);
@@ -520,41 +524,122 @@ static char *await_table(struct table *tb, struct check *c, size_t nc, transform
 
 /* ---- the discovered table ------------------------------------------------------------------ */
 
-Test(sd_table, discovered_labels_per_role)
+static const char *const roles[] = {"pod", "endpoints", "endpointslice", "service", "node"};
+#define NROLES 5
+
+/* One job per role, named after it, against the fake. */
+static char *roles_yaml(void)
 {
-    static const char *const roles[] = {"pod", "endpoints", "endpointslice", "service", "node"};
     struct mp_buf y;
     mp_buf_init(&y, 0);
     cr_assert_eq(mp_buf_append_str(&y, "scrape_configs:\n"), 0);
-    for (size_t r = 0; r < 5; r++)
-        cr_assert_eq(mp_buf_appendf(&y,
-                                    "- job_name: %s\n"
-                                    "  kubernetes_sd_configs:\n"
-                                    "  - role: %s\n"
-                                    "    api_server: http://127.0.0.1:%u\n",
-                                    roles[r], roles[r], (unsigned)meshsim_k8s_port(fake)),
-                     0);
-    json_object *root = read_json("discovered.json");
-    struct check c[5];
-    for (size_t r = 0; r < 5; r++) {
-        c[r].job = roles[r];
-        c[r].want = expected_discovered(root, roles[r], &c[r].nwant);
-    }
+    for (size_t r = 0; r < NROLES; r++)
+        SAY(&y,
+            "- job_name: %s\n"
+            "  kubernetes_sd_configs:\n"
+            "  - role: %s\n"
+            "    api_server: http://127.0.0.1:%u\n",
+            roles[r], roles[r], (unsigned)meshsim_k8s_port(fake));
+    return mp_buf_take(&y, NULL);
+}
 
+/* The expected groups of every role; empty: none (everything deleted). */
+static void expected_roles(struct check *c, bool empty)
+{
+    json_object *root = read_json("discovered.json");
+    for (size_t r = 0; r < NROLES; r++) {
+        c[r] = (struct check){roles[r], NULL, 0};
+        if (!empty)
+            c[r].want = expected_discovered(root, roles[r], &c[r].nwant);
+    }
+    json_object_put(root);
+}
+
+static void checks_fini(struct check *c, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        sgroups_free(c[k].want, c[k].nwant);
+}
+
+static void expect_no_diff(char *diff, const char *what)
+{
+    cr_expect(diff[0] == '\0', "%s (- expected, + discovered):\n%s", what, diff);
+    free(diff);
+}
+
+/* The cluster exists before discovery starts: every object arrives through the initial LIST. */
+Test(sd_table, discovered_labels_per_role)
+{
+    each_object(false);
+    struct check c[NROLES];
+    expected_roles(c, false);
+    char *yaml = roles_yaml();
     struct table tb;
     struct cfg_config *cfg;
-    struct scrape_discovery *d = discover(y.data, &tb, &cfg);
-    char *diff = await_table(&tb, c, 5, NULL, NULL);
+    struct scrape_discovery *d = discover(yaml, &tb, &cfg);
+    char *diff = await_table(&tb, c, NROLES, NULL, NULL);
     scrape_discovery_destroy(d);
     cfg_config_destroy(cfg);
     table_fini(&tb);
-    for (size_t r = 0; r < 5; r++)
-        sgroups_free(c[r].want, c[r].nwant);
-    json_object_put(root);
-    mp_buf_fini(&y);
-    cr_expect(diff[0] == '\0', "discovered labels differ from testdata/sd_table/discovered.json "
-                               "(- expected, + discovered):\n%s", diff);
-    free(diff);
+    checks_fini(c, NROLES);
+    free(yaml);
+    expect_no_diff(diff, "listed cluster differs from testdata/sd_table/discovered.json");
+}
+
+struct reqs {
+    size_t lists, watches;
+};
+
+static void count_request(void *ctx, const struct meshsim_k8s_request *r)
+{
+    struct reqs *n = ctx;
+    if (r->watch)
+        n->watches++;
+    else if (strcmp(r->path, "/version") != 0)
+        n->lists++;
+}
+
+static struct reqs requests(void)
+{
+    struct reqs n = {0, 0};
+    meshsim_k8s_requests(fake, count_request, &n);
+    return n;
+}
+
+static bool all_watching(void *ctx)
+{
+    (void)ctx; /* pod 1, endpoints 3, endpointslice 3, service 1, node 1 */
+    return meshsim_k8s_watch_count(fake) >= 9;
+}
+
+/* The cluster is created, then deleted, while discovery watches: every object arrives as an
+ * ADDED event and leaves as a DELETED one, with no re-list in between. */
+Test(sd_table, discovered_labels_through_watch_events)
+{
+    char *yaml = roles_yaml();
+    struct table tb;
+    struct cfg_config *cfg;
+    struct scrape_discovery *d = discover(yaml, &tb, &cfg);
+    cr_assert(sd_wait_for(all_watching, NULL), "only %zu watches open",
+              meshsim_k8s_watch_count(fake));
+    struct reqs before = requests();
+    each_object(false);
+    struct check c[NROLES];
+    expected_roles(c, false);
+    expect_no_diff(await_table(&tb, c, NROLES, NULL, NULL),
+                   "watched cluster differs from testdata/sd_table/discovered.json");
+    checks_fini(c, NROLES);
+
+    each_object(true);
+    expected_roles(c, true);
+    expect_no_diff(await_table(&tb, c, NROLES, NULL, NULL), "groups left after deleting everything");
+    struct reqs after = requests();
+    cr_expect_eq(after.lists, before.lists, "re-listed: %zu lists before, %zu after", before.lists,
+                 after.lists);
+    scrape_discovery_destroy(d);
+    cfg_config_destroy(cfg);
+    table_fini(&tb);
+    free(yaml);
 }
 
 /* ---- the same cluster through Linkerd's relabeling --------------------------------------- */
@@ -627,6 +712,7 @@ static struct sgroup *relabel_groups(void *ctx, const char *job, struct sgroup *
 
 Test(sd_table, linkerd_final_labels)
 {
+    each_object(false);
     json_object *root = read_json("linkerd.json"), *jobs = member(root, "jobs");
     cr_assert_not_null(jobs);
     struct check c[MAX_JOBS];
@@ -664,7 +750,5 @@ Test(sd_table, linkerd_final_labels)
         sgroups_free(c[k].want, c[k].nwant);
     json_object_put(root);
     free(yaml);
-    cr_expect(diff[0] == '\0', "final labels differ from testdata/sd_table/linkerd.json "
-                               "(- expected, + got):\n%s", diff);
-    free(diff);
+    expect_no_diff(diff, "final labels differ from testdata/sd_table/linkerd.json");
 }
