@@ -76,12 +76,14 @@ static void each_object(bool del)
             json_object *o = json_object_array_get_idx(arr, i), *meta = member(o, "metadata");
             json_object *ns = member(meta, "namespace"), *name = member(meta, "name");
             cr_assert_not_null(name, "%s[%zu] without a name", kinds[k].key, i);
-            const char *nss = ns ? json_object_get_string(ns) : "", *nm = json_object_get_string(name);
+            const char *nss = ns ? json_object_get_string(ns) : "",
+                       *nm = json_object_get_string(name);
             const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
             struct mp_err err;
             mp_err_clear(&err);
-            int rc = del ? meshsim_k8s_delete(fake, kinds[k].kind, nss, nm, NULL, &err)
-                         : meshsim_k8s_put(fake, kinds[k].kind, nss, nm, js, strlen(js), NULL, &err);
+            int rc =
+                del ? meshsim_k8s_delete(fake, kinds[k].kind, nss, nm, NULL, &err)
+                    : meshsim_k8s_put(fake, kinds[k].kind, nss, nm, js, strlen(js), NULL, &err);
             cr_assert_eq(rc, 0, "%s %s: %s", del ? "delete" : "put", nm, err.msg);
         }
     }
@@ -90,11 +92,9 @@ static void each_object(bool del)
 
 static void fake_start(void)
 {
-    struct meshsim_k8s_opts o;
-    meshsim_k8s_opts_init(&o);
     struct mp_err err;
     mp_err_clear(&err);
-    cr_assert_eq(meshsim_k8s_create("127.0.0.1:0", &o, &fake, &err), 0, "%s", err.msg);
+    cr_assert_eq(meshsim_k8s_create("127.0.0.1:0", NULL, &fake, &err), 0, "%s", err.msg);
 }
 
 static void fake_stop(void)
@@ -339,7 +339,8 @@ static int sgroup_cmp(const void *a, const void *b)
 #define SAY(out, ...) cr_assert_eq(mp_buf_appendf((out), __VA_ARGS__), 0)
 
 /* Label by label: "- name=value" only expected, "+ name=value" only discovered. */
-static void label_diff(struct mp_buf *out, const struct mp_labels *want, const struct mp_labels *got)
+static void label_diff(struct mp_buf *out, const struct mp_labels *want,
+                       const struct mp_labels *got)
 {
     size_t i = 0, j = 0, nw = mp_labels_count(want), ng = mp_labels_count(got);
     while (i < nw || j < ng) {
@@ -350,13 +351,11 @@ static void label_diff(struct mp_buf *out, const struct mp_labels *want, const s
             i++, j++;
             continue;
         }
-        if (c <= 0)
-            {
+        if (c <= 0) {
             SAY(out, "        - %s=\"%s\"\n", w.name.ptr, w.value.ptr);
             i++;
         }
-        if (c >= 0)
-            {
+        if (c >= 0) {
             SAY(out, "        + %s=\"%s\"\n", g.name.ptr, g.value.ptr);
             j++;
         }
@@ -632,7 +631,8 @@ Test(sd_table, discovered_labels_through_watch_events)
 
     each_object(true);
     expected_roles(c, true);
-    expect_no_diff(await_table(&tb, c, NROLES, NULL, NULL), "groups left after deleting everything");
+    expect_no_diff(await_table(&tb, c, NROLES, NULL, NULL),
+                   "groups left after deleting everything");
     struct reqs after = requests();
     cr_expect_eq(after.lists, before.lists, "re-listed: %zu lists before, %zu after", before.lists,
                  after.lists);
