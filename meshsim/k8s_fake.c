@@ -633,6 +633,13 @@ static json_object *obj_child(json_object *o, const char *key, enum json_type t)
     return c;
 }
 
+/* o[key] = v when o has no key (o may be NULL). */
+static void default_str(json_object *o, const char *key, const char *v)
+{
+    if (o != NULL && !json_object_object_get_ex(o, key, NULL))
+        json_object_object_add(o, key, json_object_new_string(v));
+}
+
 static void default_ports(json_object *arr, bool slice)
 {
     if (arr == NULL || !json_object_is_type(arr, json_type_array))
@@ -642,10 +649,9 @@ static void default_ports(json_object *arr, bool slice)
         json_object *p = json_object_array_get_idx(arr, i);
         if (!json_object_is_type(p, json_type_object))
             continue;
-        if (!json_object_object_get_ex(p, "protocol", NULL))
-            json_object_object_add(p, "protocol", json_object_new_string("TCP"));
-        if (slice && !json_object_object_get_ex(p, "name", NULL))
-            json_object_object_add(p, "name", json_object_new_string(""));
+        default_str(p, "protocol", "TCP");
+        if (slice)
+            default_str(p, "name", "");
     }
 }
 
@@ -677,9 +683,12 @@ static void fill_defaults(enum meshsim_k8s_kind kind, json_object *j)
     case MESHSIM_K8S_PODS:
         each_array_item_ports(get_path(j, "spec", "containers"));
         each_array_item_ports(get_path(j, "spec", "initContainers"));
+        /* the pod registry creates pods with status.phase Pending */
+        default_str(obj_child(j, "status", json_type_object), "phase", "Pending");
         break;
     case MESHSIM_K8S_SERVICES:
         default_ports(get_path(j, "spec", "ports"), false);
+        default_str(obj_child(j, "spec", json_type_object), "type", "ClusterIP");
         break;
     case MESHSIM_K8S_ENDPOINTS:
         each_array_item_ports(get_path(j, "subsets", NULL));

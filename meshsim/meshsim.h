@@ -30,9 +30,10 @@
  *
  * Stored objects: the JSON given to put, with metadata.name/namespace set from the
  * arguments, metadata.resourceVersion set to the new revision, metadata.uid and
- * creationTimestamp filled when absent, and port protocol defaulted to "TCP" (what a real
- * API server does; kubernetes-sd.md 6.2). List items omit kind/apiVersion, watch objects
- * carry them.
+ * creationTimestamp filled when absent, and the defaults a real API server fills in when a
+ * field is absent: port protocol "TCP" (container, Service, Endpoints and EndpointSlice
+ * ports) and EndpointSlice port name "" (kubernetes-sd.md 6.2), Pod status.phase "Pending",
+ * Service spec.type "ClusterIP". List items omit kind/apiVersion, watch objects carry them.
  *
  * Thread safety: every function may be called from any thread (one mutex); the server runs
  * libmicrohttpd's internal polling thread plus a ticker thread for timeouts and bookmarks.
