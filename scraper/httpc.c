@@ -28,7 +28,7 @@
 #define SECRET_LIMIT ((size_t)1 << 20)
 #define TOKEN_BODY_LIMIT ((size_t)1 << 20)
 #define TOKEN_EXPIRY_DELTA_NS (10 * (int64_t)1000000000) /* golang.org/x/oauth2 expiryDelta */
-#define MAX_REDIRECTS 10L                                 /* net/http */
+#define MAX_REDIRECTS 10L                                /* net/http */
 #define DEFAULT_TOKEN_TIMEOUT_MS 10000
 
 struct tls {
@@ -95,14 +95,39 @@ static char *dup_opt(const char *s)
     return s && *s ? mp_xstrdup(s) : NULL;
 }
 
-/* Go's *PathError text for errno e: "open F: no such file or directory". */
-static void go_errno(char *buf, size_t cap, const char *op, const char *path, int e)
+void scrape_httpc_path_error(char *buf, size_t cap, const char *op, const char *path, int e)
 {
     char msg[128];
     snprintf(msg, sizeof msg, "%s", strerror(e));
-    if (msg[0] >= 'A' && msg[0] <= 'Z')
+    if (msg[0] >= 'A' && msg[0] <= 'Z') /* Go's syscall texts are lower case */
         msg[0] = (char)(msg[0] - 'A' + 'a');
     snprintf(buf, cap, "%s %s: %s", op, path, msg);
+}
+
+int scrape_httpc_read_file(const char *path, size_t limit, struct mp_buf *out, int *errnum)
+{
+    *errnum = 0;
+    mp_buf_init(out, limit);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        *errnum = errno;
+        return MP_EIO;
+    }
+    char tmp[8192];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        rc = mp_buf_append(out, tmp, n);
+    if (rc == 0 && ferror(f)) {
+        *errnum = errno ? errno : EIO;
+        rc = MP_EIO;
+    }
+    fclose(f);
+    if (rc == 0)
+        rc = mp_buf_append(out, "", 0); /* data is non-NULL even for an empty file */
+    if (rc != 0)
+        mp_buf_fini(out);
+    return rc;
 }
 
 /* A secret file, trimmed of surrounding white space (prometheus/common FileSecret). err gets
@@ -110,46 +135,45 @@ static void go_errno(char *buf, size_t cap, const char *op, const char *path, in
 static int read_secret(const char *path, char **out, struct mp_err *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        char why[512];
-        go_errno(why, sizeof why, "open", path, errno);
-        return mp_err_set(err, MP_EIO, "unable to read file %s: %s", path, why);
-    }
     struct mp_buf b;
-    mp_buf_init(&b, SECRET_LIMIT);
-    char tmp[4096];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        rc = mp_buf_append(&b, tmp, n);
-    bool bad = ferror(f) != 0;
-    fclose(f);
-    if (rc != 0 || bad) {
-        mp_buf_fini(&b);
-        return mp_err_set(err, rc ? rc : MP_EIO, "unable to read file %s: %s", path,
-                          rc ? mp_strerror(rc) : "read error");
+    int e;
+    int rc = scrape_httpc_read_file(path, SECRET_LIMIT, &b, &e);
+    if (rc != 0) {
+        char why[512];
+        if (e != 0)
+            scrape_httpc_path_error(why, sizeof why, e == ENOENT || e == EACCES ? "open" : "read",
+                                    path, e);
+        else
+            snprintf(why, sizeof why, "%s", mp_strerror(rc));
+        return mp_err_set(err, rc, "unable to read file %s: %s", path, why);
     }
-    size_t s = 0, e = b.len;
-    while (s < e && strchr(" \t\r\n\v\f", b.data[s]))
+    size_t s = 0, e2 = b.len;
+    while (s < e2 && strchr(" \t\r\n\v\f", b.data[s]))
         s++;
-    while (e > s && strchr(" \t\r\n\v\f", b.data[e - 1]))
-        e--;
-    *out = mp_xstrndup(b.len ? b.data + s : "", e - s);
+    while (e2 > s && strchr(" \t\r\n\v\f", b.data[e2 - 1]))
+        e2--;
+    *out = mp_xstrndup(b.data + s, e2 - s);
     mp_buf_fini(&b);
     return 0;
+}
+
+bool scrape_httpc_readable(const char *path, char *why, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        scrape_httpc_path_error(why, cap, "open", path, errno);
+        return false;
+    }
+    fclose(f);
+    return true;
 }
 
 /* Whether path can be opened for reading; else err = "<prefix>: open F: ...". */
 static int check_readable(const char *path, const char *prefix, struct mp_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f != NULL) {
-        fclose(f);
-        return 0;
-    }
     char why[512];
-    go_errno(why, sizeof why, "open", path, errno);
+    if (scrape_httpc_readable(path, why, sizeof why))
+        return 0;
     return mp_err_set(err, MP_EIO, "%s: %s", prefix, why);
 }
 
@@ -542,17 +566,13 @@ void scrape_httpc_release(struct scrape_httpc *c)
     mp_free(c);
 }
 
-bool scrape_httpc_is_dynamic(const struct scrape_httpc *c)
-{
-    return c->dynamic;
-}
-
 uint64_t scrape_httpc_token_fetches(const struct scrape_httpc *c)
 {
     return c->oauth ? atomic_load(&c->oauth->fetches) : 0;
 }
 
-/* ---- oauth2 client credentials ---------------------------------------------------------------- */
+/* ---- oauth2 client credentials ----------------------------------------------------------------
+ */
 
 struct token_resp {
     struct mp_buf body;
@@ -864,8 +884,8 @@ static int oauth_header(struct oauth *o, int64_t timeout_ms, char **out, struct 
     bool http_failed = false;
     struct mp_err first;
     mp_err_clear(&first);
-    int rc = token_post(o, secret, style == STYLE_PARAMS, timeout_ms, &hdr, &expires,
-                        &http_failed, &first);
+    int rc = token_post(o, secret, style == STYLE_PARAMS, timeout_ms, &hdr, &expires, &http_failed,
+                        &first);
     enum auth_style used = style == STYLE_PARAMS ? STYLE_PARAMS : STYLE_HEADER;
     if (rc != 0 && style == STYLE_UNKNOWN && http_failed) {
         /* x/oauth2 returns the second attempt's error */

@@ -48,6 +48,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/str.h"
 #include "configs/config.h"
 
 struct curl_slist;
@@ -61,8 +62,6 @@ MP_NODISCARD int scrape_httpc_create(const struct cfg_http_client *cfg, struct s
                                      struct mp_err *err);
 struct scrape_httpc *scrape_httpc_acquire(struct scrape_httpc *c);
 void scrape_httpc_release(struct scrape_httpc *c); /* NULL is a no-op */
-/* True when requests need per-request work (a _file credential, header files, oauth2). */
-bool scrape_httpc_is_dynamic(const struct scrape_httpc *c);
 
 /* Sets up easy (a fresh or reused handle, any other options are the caller's) for requests to
  * url: the URL itself, TLS, proxy, redirects, HTTP version, and CURLOPT_HTTPHEADER with the
@@ -89,6 +88,16 @@ void scrape_httpc_req_destroy(struct scrape_httpc_req *r); /* NULL is a no-op */
 /* Test hook: token requests made so far by c (successful or not). */
 uint64_t scrape_httpc_token_fetches(const struct scrape_httpc *c);
 
+/* Go's *os.PathError text: "open F: no such file or directory" (op, path, errno text in
+ * lower case). */
+void scrape_httpc_path_error(char *buf, size_t cap, const char *op, const char *path, int errnum);
+/* Whether path opens for reading; else why = the open error as above. */
+bool scrape_httpc_readable(const char *path, char *why, size_t cap);
+/* Reads a whole file into out (initialised here with limit; data non-NULL on success; the
+ * caller finis it). MP_EIO with *errnum = errno, MP_ELIMIT, MP_ENOMEM (out is fini'd then). */
+MP_NODISCARD int scrape_httpc_read_file(const char *path, size_t limit, struct mp_buf *out,
+                                        int *errnum);
+
 /* Standard base64 (RFC 4648, padding required) into a fresh NUL-terminated buffer (mp_free).
  * MP_EPARSE with "illegal base64 data at input byte N" as Go's encoding/base64. */
 MP_NODISCARD int scrape_httpc_base64_decode(const char *s, size_t n, char **out, size_t *outlen,
@@ -110,8 +119,8 @@ MP_NODISCARD int scrape_httpc_base64_decode(const char *s, size_t n, char **out,
  * The result is an HTTP client config with the same meaning (CA data as inline ca, token as
  * authorization credentials, tokenFile as credentials_file re-read per request, ...). */
 struct scrape_kubeconfig {
-    char *server;                 /* without trailing slashes */
-    struct cfg_http_client http;  /* strings owned by this struct */
+    char *server;                /* without trailing slashes */
+    struct cfg_http_client http; /* strings owned by this struct */
 };
 /* MP_EIO (unreadable: "stat PATH: no such file or directory"), MP_EPARSE (bad YAML or
  * base64: "error loading config file \"PATH\": ..."), MP_EINVAL (invalid configuration). On

@@ -74,8 +74,8 @@ static int in_cluster(struct scrape_k8s_client *c, const char *sa_dir, struct mp
     FILE *f = fopen(token, "rb");
     int rc = 0;
     if (f == NULL) {
-        rc = mp_err_set(err, MP_EINVAL, "kubernetes_sd_configs: in-cluster token %s is not readable",
-                        token);
+        rc = mp_err_set(err, MP_EINVAL,
+                        "kubernetes_sd_configs: in-cluster token %s is not readable", token);
     } else {
         fclose(f);
         struct cfg_authorization auth = {.type = "Bearer", .credentials_file = token};

@@ -57,15 +57,6 @@ static void errs_add(struct errs *e, const char *fmt, ...)
     e->n++;
 }
 
-static void go_errno(char *buf, size_t cap, const char *op, const char *path, int e)
-{
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s", strerror(e));
-    if (msg[0] >= 'A' && msg[0] <= 'Z')
-        msg[0] = (char)(msg[0] - 'A' + 'a');
-    snprintf(buf, cap, "%s %s: %s", op, path, msg);
-}
-
 /* ---- YAML access (document API: nodes are looked up, never copied) ----------------------- */
 
 static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *m, const char *key)
@@ -97,8 +88,8 @@ static const char *map_str(yaml_document_t *d, yaml_node_t *m, const char *key)
 static bool map_bool(yaml_document_t *d, yaml_node_t *m, const char *key)
 {
     const char *s = map_str(d, m, key);
-    return s != NULL && (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 ||
-                         strcmp(s, "TRUE") == 0);
+    return s != NULL &&
+           (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0);
 }
 
 /* The inner mapping (under inner) of the entry of list key whose name is name. */
@@ -157,17 +148,6 @@ static char *dir_of(const char *path)
     return mp_buf_take(&b, NULL);
 }
 
-static bool readable(const char *path, char *why, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        go_errno(why, cap, "open", path, errno);
-        return false;
-    }
-    fclose(f);
-    return true;
-}
-
 static int decode_data(const char *path, const char *b64, char **out, struct mp_err *err)
 {
     size_t n;
@@ -218,26 +198,34 @@ static void check_user(const char *name, struct kuser *u, const char *dir, struc
         methods[nm++] = "basicAuth";
     if (u->cert != NULL || u->cert_data != NULL) {
         if (u->cert != NULL && u->cert_data != NULL)
-            errs_add(e, "client-cert-data and client-cert are both specified for %s. "
-                        "client-cert-data will override.", name);
+            errs_add(e,
+                     "client-cert-data and client-cert are both specified for %s. "
+                     "client-cert-data will override.",
+                     name);
         if (u->key != NULL && u->key_data != NULL)
-            errs_add(e, "client-key-data and client-key are both specified for %s; "
-                        "client-key-data will override", name);
+            errs_add(e,
+                     "client-key-data and client-key are both specified for %s; "
+                     "client-key-data will override",
+                     name);
         if (u->key == NULL && u->key_data == NULL)
-            errs_add(e, "client-key-data or client-key must be specified for %s to use the "
-                        "clientCert authentication method.", name);
+            errs_add(e,
+                     "client-key-data or client-key must be specified for %s to use the "
+                     "clientCert authentication method.",
+                     name);
         char *p = resolve(dir, u->cert);
-        if (p != NULL && !readable(p, why, sizeof why))
+        if (p != NULL && !scrape_httpc_readable(p, why, sizeof why))
             errs_add(e, "unable to read client-cert %s for %s due to %s", p, name, why);
         mp_free(p);
         p = resolve(dir, u->key);
-        if (p != NULL && !readable(p, why, sizeof why))
+        if (p != NULL && !scrape_httpc_readable(p, why, sizeof why))
             errs_add(e, "unable to read client-key %s for %s due to %s", p, name, why);
         mp_free(p);
     }
     if (nm > 1)
-        errs_add(e, "more than one authentication method found for %s; found [%s %s], only one "
-                    "is allowed", name, methods[0], methods[1]);
+        errs_add(e,
+                 "more than one authentication method found for %s; found [%s %s], only one "
+                 "is allowed",
+                 name, methods[0], methods[1]);
 }
 
 /* clientcmd validateClusterInfo; false: the cluster is entirely empty (ErrEmptyCluster). */
@@ -255,13 +243,15 @@ static bool check_cluster(const char *name, const struct kcluster *c, const char
             errs_add(e, "no server found for cluster \"%s\"", name);
     }
     if (c->ca != NULL && c->ca_data != NULL)
-        errs_add(e, "certificate-authority-data and certificate-authority are both specified "
-                    "for %s. certificate-authority-data will override.", name ? name : "");
+        errs_add(e,
+                 "certificate-authority-data and certificate-authority are both specified "
+                 "for %s. certificate-authority-data will override.",
+                 name ? name : "");
     char why[600];
     char *p = resolve(dir, c->ca);
-    if (p != NULL && !readable(p, why, sizeof why))
-        errs_add(e, "unable to read certificate-authority %s for %s due to %s", p,
-                 name ? name : "", why);
+    if (p != NULL && !scrape_httpc_readable(p, why, sizeof why))
+        errs_add(e, "unable to read certificate-authority %s for %s due to %s", p, name ? name : "",
+                 why);
     mp_free(p);
     return true;
 }
@@ -285,9 +275,8 @@ void scrape_kubeconfig_fini(struct scrape_kubeconfig *k)
         return;
     struct cfg_http_client *h = &k->http;
     struct cfg_tls_config *t = &h->tls_config;
-    char *all[] = {k->server, t->ca,         t->ca_file,        t->cert,
-                   t->cert_file, t->key,     t->key_file,       t->server_name,
-                   h->proxy.proxy_url};
+    char *all[] = {k->server, t->ca,       t->ca_file,     t->cert,           t->cert_file,
+                   t->key,    t->key_file, t->server_name, h->proxy.proxy_url};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         mp_free(all[i]);
     if (h->authorization != NULL) {
@@ -347,7 +336,7 @@ static int convert(const char *path, const char *dir, const struct kcluster *c,
              * re-reads it; a missing file fails here */
             h->authorization->credentials_file = resolve(dir, u->token_file);
             char why[600];
-            if (!readable(h->authorization->credentials_file, why, sizeof why))
+            if (!scrape_httpc_readable(h->authorization->credentials_file, why, sizeof why))
                 rc = mp_err_set(err, MP_EIO, "%s", why);
         }
     }
@@ -380,34 +369,26 @@ static int load_doc(const char *path, yaml_document_t *doc, bool *empty, struct 
     struct stat st;
     if (stat(path, &st) != 0) {
         char why[600];
-        go_errno(why, sizeof why, "stat", path, errno);
+        scrape_httpc_path_error(why, sizeof why, "stat", path, errno);
         return mp_err_set(err, MP_EIO, "%s", why);
     }
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        char why[600];
-        go_errno(why, sizeof why, "open", path, errno);
-        return mp_err_set(err, MP_EIO, "error loading config file \"%s\": %s", path, why);
-    }
     struct mp_buf b;
-    mp_buf_init(&b, KUBECONFIG_LIMIT);
-    char tmp[8192];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        rc = mp_buf_append(&b, tmp, n);
-    fclose(f);
+    int e;
+    int rc = scrape_httpc_read_file(path, KUBECONFIG_LIMIT, &b, &e);
     if (rc != 0) {
-        mp_buf_fini(&b);
-        return mp_err_set(err, rc, "error loading config file \"%s\": %s", path,
-                          mp_strerror(rc));
+        char why[600];
+        if (e != 0)
+            scrape_httpc_path_error(why, sizeof why, "open", path, e);
+        else
+            snprintf(why, sizeof why, "%s", mp_strerror(rc));
+        return mp_err_set(err, rc, "error loading config file \"%s\": %s", path, why);
     }
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {
         mp_buf_fini(&b);
         return mp_err_set(err, MP_ENOMEM, "yaml_parser_initialize failed");
     }
-    yaml_parser_set_input_string(&p, (const unsigned char *)(b.data ? b.data : ""), b.len);
+    yaml_parser_set_input_string(&p, (const unsigned char *)b.data, b.len);
     if (!yaml_parser_load(&p, doc)) {
         rc = mp_err_set(err, MP_EPARSE, "error loading config file \"%s\": yaml: line %zu: %s",
                         path, p.problem_mark.line + 1, p.problem ? p.problem : "invalid YAML");

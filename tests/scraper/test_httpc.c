@@ -22,6 +22,7 @@
 #include "common/err.h"
 #include "configs/config.h"
 #include "scraper/httpc.h"
+#include "support_httpc.h"
 #include "support_scrape.h"
 
 /* ---- the recording server ------------------------------------------------------------------- */
@@ -137,24 +138,9 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "open %s", path);
-    static char buf[16384];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strdup(buf);
-}
-
 static const char *td(const char *name)
 {
-    static char p[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/httpc_tls/%s", MP_TESTDATA_DIR, name);
-    return p[i];
+    return ht_testdata("httpc_tls", name);
 }
 
 static bool have_tls(void)
@@ -178,8 +164,8 @@ static struct srv *srv_start(bool tls, const char *prio)
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_done, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL};
     if (tls) {
-        s->cert = slurp(td("server.crt"));
-        s->key = slurp(td("server.key"));
+        s->cert = ht_slurp(td("server.crt"));
+        s->key = ht_slurp(td("server.key"));
         flags |= MHD_USE_TLS;
         ops[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert};
         ops[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key};
@@ -187,8 +173,7 @@ static struct srv *srv_start(bool tls, const char *prio)
             ops[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)prio};
     }
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_req, s, MHD_OPTION_ARRAY, ops,
-                            MHD_OPTION_END);
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_req, s, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     cr_assert_not_null(s->d, "MHD_start_daemon");
     s->port = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT)->port;
     return s;
@@ -290,35 +275,12 @@ static void client_close(struct client *c)
     cfg_config_destroy(c->cfg);
 }
 
-static char tmpdir[64];
-
 static void tmp_init(void)
 {
-    strcpy(tmpdir, "/tmp/httpcXXXXXX");
-    cr_assert(mkdtemp(tmpdir));
+    ht_tmp_init("httpc");
 }
 
-static void tmp_fini(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-static const char *tmp_write(const char *name, const char *content)
-{
-    static char p[4][256];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", tmpdir, name);
-    FILE *f = fopen(p[i], "wb");
-    cr_assert(f);
-    fputs(content, f);
-    fclose(f);
-    return p[i];
-}
-
-TestSuite(httpc, .init = tmp_init, .fini = tmp_fini);
+TestSuite(httpc, .init = tmp_init, .fini = ht_tmp_fini);
 
 /* One GET of /m with http settings; the Authorization the server saw. */
 static void expect_auth(const char *http, const char *want)
@@ -365,9 +327,9 @@ Test(httpc, file_secrets_are_reread_per_request)
     struct srv *s = srv_start(false, NULL);
     char url[128], http[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/m", s->port);
-    const char *cred = tmp_write("cred", "one\n");
-    const char *pass = tmp_write("pass", "  pw1 \n");
-    const char *hdr = tmp_write("hdr", "v1\n");
+    const char *cred = ht_tmp_write("cred", "one\n");
+    const char *pass = ht_tmp_write("pass", "  pw1 \n");
+    const char *hdr = ht_tmp_write("hdr", "v1\n");
     snprintf(http, sizeof http,
              "    authorization: {credentials_file: %s}\n"
              "    http_headers: {X-File: {files: [%s]}, X-Plain: {values: [a, b]}}\n",
@@ -379,7 +341,7 @@ Test(httpc, file_secrets_are_reread_per_request)
     long st;
     cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
     cr_assert_str_eq(last_of(s, "/m").auth, "Bearer one");
-    tmp_write("cred", "two");
+    ht_tmp_write("cred", "two");
     cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
     cr_assert_str_eq(last_of(s, "/m").auth, "Bearer two");
     client_close(&c);
@@ -388,7 +350,7 @@ Test(httpc, file_secrets_are_reread_per_request)
     cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
     cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
     cr_assert_str_eq(last_of(s, "/m").auth, "Basic dTpwdzE="); /* u:pw1 */
-    tmp_write("pass", "pw2");
+    ht_tmp_write("pass", "pw2");
     cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
     cr_assert_str_eq(last_of(s, "/m").auth, "Basic dTpwdzI="); /* u:pw2 */
     client_close(&c);
@@ -398,7 +360,7 @@ Test(httpc, file_secrets_are_reread_per_request)
 Test(httpc, missing_credentials_file_fails_the_request_as_go_says)
 {
     char http[256], want[512];
-    snprintf(http, sizeof http, "    authorization: {credentials_file: %s/nope}\n", tmpdir);
+    snprintf(http, sizeof http, "    authorization: {credentials_file: %s/nope}\n", ht_tmpdir());
     struct client c;
     struct mp_err err;
     mp_err_clear(&err);
@@ -408,7 +370,7 @@ Test(httpc, missing_credentials_file_fails_the_request_as_go_says)
     snprintf(want, sizeof want,
              "unable to read authorization credentials: unable to read file %s/nope: open "
              "%s/nope: no such file or directory",
-             tmpdir, tmpdir);
+             ht_tmpdir(), ht_tmpdir());
     cr_assert_str_eq(err.msg, want);
     client_close(&c);
 }
@@ -428,173 +390,153 @@ Test(httpc, missing_ca_file_fails_at_create)
 
 /* ---- oauth2 ---------------------------------------------------------------------------------- */
 
-static void oauth_http(char *buf, size_t cap, unsigned port, const char *extra)
+/* An oauth2 case: the recording server as token endpoint and target, a client for /m. */
+struct oc {
+    struct srv *s;
+    struct client c;
+    struct mp_err err;
+    long status;
+};
+
+static void oc_prepare(struct oc *o)
 {
-    snprintf(buf, cap,
+    memset(o, 0, sizeof *o);
+    o->s = srv_start(false, NULL);
+}
+
+/* oauth2 block: extra lines, or (secret_file) a client_secret_file instead of the secret. */
+static void oc_open(struct oc *o, const char *extra, const char *secret_file)
+{
+    char url[128], http[1024], secret[300];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/m", o->s->port);
+    if (secret_file)
+        snprintf(secret, sizeof secret, "client_secret_file: %s", secret_file);
+    else
+        snprintf(secret, sizeof secret, "client_secret: s3cr=t");
+    snprintf(http, sizeof http,
              "    oauth2:\n"
              "      client_id: my client\n"
-             "      client_secret: s3cr=t\n"
+             "      %s\n"
              "      token_url: http://127.0.0.1:%u/token\n"
              "%s",
-             port, extra);
+             secret, o->s->port, extra);
+    mp_err_clear(&o->err);
+    cr_assert_eq(client_open(&o->c, url, http, &o->err), 0, "%s", o->err.msg);
+}
+
+/* One request that must work; the Authorization the target saw is want. */
+static void oc_get(struct oc *o, long want_status, const char *want_auth)
+{
+    mp_err_clear(&o->err);
+    cr_assert_eq(client_get(&o->c, &o->status, &o->err), 0, "%s", o->err.msg);
+    cr_assert_eq(o->status, want_status);
+    if (want_auth)
+        cr_assert_str_eq(last_of(o->s, "/m").auth, want_auth);
+}
+
+static void oc_close(struct oc *o)
+{
+    client_close(&o->c);
+    srv_stop(o->s);
 }
 
 Test(httpc, oauth2_token_fetched_once_then_reused)
 {
-    struct srv *s = srv_start(false, NULL);
-    char url[128], http[1024];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/m", s->port);
-    oauth_http(http, sizeof http, s->port,
-               "      scopes: [read, 'write all']\n"
-               "      endpoint_params: {audience: 'x y', a: '1'}\n");
-    struct client c;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
-    for (int i = 0; i < 3; i++) {
-        long st;
-        cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-        cr_assert_eq(st, 200);
-        cr_assert_str_eq(last_of(s, "/m").auth, "Bearer tok1");
-    }
-    cr_assert_eq(token_hits(s), 1);
-    cr_assert_eq(scrape_httpc_token_fetches(c.hc), 1);
-    struct seen t = last_of(s, "/token");
+    struct oc o;
+    oc_prepare(&o);
+    oc_open(&o,
+            "      scopes: [read, 'write all']\n"
+            "      endpoint_params: {audience: 'x y', a: '1'}\n",
+            NULL);
+    for (int i = 0; i < 3; i++)
+        oc_get(&o, 200, "Bearer tok1");
+    cr_assert_eq(token_hits(o.s), 1);
+    cr_assert_eq(scrape_httpc_token_fetches(o.c.hc), 1);
+    struct seen t = last_of(o.s, "/token");
     cr_assert_str_eq(t.method, "POST");
     cr_assert_str_eq(t.ctype, "application/x-www-form-urlencoded");
     /* Go: url.Values.Encode (sorted, QueryEscape) and SetBasicAuth(QueryEscape(id), ...) */
     cr_assert_str_eq(t.body, "a=1&audience=x+y&grant_type=client_credentials&scope=read+write+all");
     cr_assert_str_eq(t.auth, "Basic bXkrY2xpZW50OnMzY3IlM0R0"); /* my+client:s3cr%3Dt */
-    client_close(&c);
-    srv_stop(s);
+    oc_close(&o);
 }
 
 /* expires_in under x/oauth2's 10 s expiry delta: the token is stale at once, so every request
  * fetches a new one. */
 Test(httpc, oauth2_expired_token_is_refreshed)
 {
-    struct srv *s = srv_start(false, NULL);
-    s->token_expires_in = 5;
-    char url[128], http[1024];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/m", s->port);
-    oauth_http(http, sizeof http, s->port, "");
-    struct client c;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
-    long st;
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(last_of(s, "/m").auth, "Bearer tok1");
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(last_of(s, "/m").auth, "Bearer tok2");
-    cr_assert_eq(token_hits(s), 2);
-    client_close(&c);
-    srv_stop(s);
+    struct oc o;
+    oc_prepare(&o);
+    o.s->token_expires_in = 5;
+    oc_open(&o, "", NULL);
+    oc_get(&o, 200, "Bearer tok1");
+    oc_get(&o, 200, "Bearer tok2");
+    cr_assert_eq(token_hits(o.s), 2);
+    oc_close(&o);
 }
 
 Test(httpc, oauth2_401_drops_the_token)
 {
-    struct srv *s = srv_start(false, NULL);
-    char url[128], http[1024];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/m", s->port);
-    oauth_http(http, sizeof http, s->port, "");
-    struct client c;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
-    long st;
-    s->fail_next_401 = 1;
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(st, 401);
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(st, 200);
-    cr_assert_str_eq(last_of(s, "/m").auth, "Bearer tok2");
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(last_of(s, "/m").auth, "Bearer tok2");
-    cr_assert_eq(token_hits(s), 2);
-    client_close(&c);
-    srv_stop(s);
+    struct oc o;
+    oc_prepare(&o);
+    oc_open(&o, "", NULL);
+    o.s->fail_next_401 = 1;
+    oc_get(&o, 401, "Bearer tok1");
+    oc_get(&o, 200, "Bearer tok2");
+    oc_get(&o, 200, "Bearer tok2");
+    cr_assert_eq(token_hits(o.s), 2);
+    oc_close(&o);
 }
 
 /* AuthStyleAutoDetect: header refused -> credentials in the body, and that style sticks. */
 Test(httpc, oauth2_falls_back_to_credentials_in_the_body)
 {
-    struct srv *s = srv_start(false, NULL);
-    s->token_wants_params = true;
-    s->token_ctype = "application/x-www-form-urlencoded";
-    char url[128], http[1024];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/m", s->port);
-    oauth_http(http, sizeof http, s->port, "");
-    struct client c;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
-    long st;
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(last_of(s, "/m").auth, "Bearer tok2");
-    cr_assert_eq(token_hits(s), 2);
-    struct seen t = last_of(s, "/token");
+    struct oc o;
+    oc_prepare(&o);
+    o.s->token_wants_params = true;
+    o.s->token_ctype = "application/x-www-form-urlencoded";
+    oc_open(&o, "", NULL);
+    oc_get(&o, 200, "Bearer tok2");
+    cr_assert_eq(token_hits(o.s), 2);
+    struct seen t = last_of(o.s, "/token");
     cr_assert_str_eq(t.body, "client_id=my+client&client_secret=s3cr%3Dt&"
                              "grant_type=client_credentials");
     cr_assert_str_eq(t.auth, "");
-    s->fail_next_401 = 1;
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(token_hits(s), 3, "the remembered style needs one request");
-    cr_assert_str_eq(last_of(s, "/m").auth, "Bearer tok3");
-    client_close(&c);
-    srv_stop(s);
+    o.s->fail_next_401 = 1;
+    oc_get(&o, 401, NULL);
+    oc_get(&o, 200, "Bearer tok3");
+    cr_assert_eq(token_hits(o.s), 3, "the remembered style needs one request");
+    oc_close(&o);
 }
 
 Test(httpc, oauth2_token_error_reads_as_go)
 {
-    struct srv *s = srv_start(false, NULL);
-    s->token_status = 401;
-    char url[128], http[1024];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/m", s->port);
-    oauth_http(http, sizeof http, s->port, "");
-    struct client c;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
-    long st;
-    cr_assert_eq(client_get(&c, &st, &err), MP_EIO);
-    cr_assert_str_eq(err.msg, "oauth2: cannot fetch token: 401 Unauthorized\n"
-                              "Response: {\"error\":\"invalid_client\"}");
-    cr_assert_eq(token_hits(s), 2, "header, then body");
-    cr_assert_eq(last_of(s, "/m").method[0], '\0', "no request without a token");
-    client_close(&c);
-    srv_stop(s);
+    struct oc o;
+    oc_prepare(&o);
+    o.s->token_status = 401;
+    oc_open(&o, "", NULL);
+    cr_assert_eq(client_get(&o.c, &o.status, &o.err), MP_EIO);
+    cr_assert_str_eq(o.err.msg, "oauth2: cannot fetch token: 401 Unauthorized\n"
+                                "Response: {\"error\":\"invalid_client\"}");
+    cr_assert_eq(token_hits(o.s), 2, "header, then body");
+    cr_assert_eq(last_of(o.s, "/m").method[0], '\0', "no request without a token");
+    oc_close(&o);
 }
 
 Test(httpc, oauth2_new_client_secret_file_content_gets_a_new_token)
 {
-    struct srv *s = srv_start(false, NULL);
-    char url[128], http[1024];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/m", s->port);
-    const char *sec = tmp_write("secret", "first\n");
-    snprintf(http, sizeof http,
-             "    oauth2:\n"
-             "      client_id: c\n"
-             "      client_secret_file: %s\n"
-             "      token_url: http://127.0.0.1:%u/token\n",
-             sec, s->port);
-    struct client c;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
-    long st;
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(token_hits(s), 1);
-    cr_assert_str_eq(last_of(s, "/token").auth, "Basic YzpmaXJzdA=="); /* c:first */
-    tmp_write("secret", "second");
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(token_hits(s), 2);
-    cr_assert_str_eq(last_of(s, "/token").auth, "Basic YzpzZWNvbmQ="); /* c:second */
-    cr_assert_str_eq(last_of(s, "/m").auth, "Bearer tok2");
-    client_close(&c);
-    srv_stop(s);
+    struct oc o;
+    oc_prepare(&o);
+    oc_open(&o, "", ht_tmp_write("secret", "first\n"));
+    oc_get(&o, 200, "Bearer tok1");
+    oc_get(&o, 200, "Bearer tok1");
+    cr_assert_eq(token_hits(o.s), 1);
+    cr_assert_str_eq(last_of(o.s, "/token").auth, "Basic bXkrY2xpZW50OmZpcnN0"); /* :first */
+    ht_tmp_write("secret", "second");
+    oc_get(&o, 200, "Bearer tok2");
+    cr_assert_eq(token_hits(o.s), 2);
+    cr_assert_str_eq(last_of(o.s, "/token").auth, "Basic bXkrY2xpZW50OnNlY29uZA=="); /* :second */
+    oc_close(&o);
 }
 
 /* Through the scrape loop: the target's request carries the token; one fetch for several
@@ -630,7 +572,8 @@ Test(httpc, scrape_loop_uses_oauth2)
     srv_stop(s);
 }
 
-/* ---- TLS -------------------------------------------------------------------------------------- */
+/* ---- TLS --------------------------------------------------------------------------------------
+ */
 
 /* GET https://127.0.0.1:port/m with tls settings; 0 when the handshake and request worked. */
 static int tls_get(struct srv *s, const char *tls, struct seen *seen, struct mp_err *err)
@@ -684,8 +627,7 @@ Test(httpc, tls_without_or_with_a_wrong_server_name_fails)
     mp_err_clear(&err);
     cr_assert_neq(tls_get(s, with_ca(""), NULL, &err), 0, "the cert does not name 127.0.0.1");
     mp_err_clear(&err);
-    cr_assert_neq(tls_get(s, with_ca("      server_name: other.meshprom.test\n"), NULL, &err),
-                  0);
+    cr_assert_neq(tls_get(s, with_ca("      server_name: other.meshprom.test\n"), NULL, &err), 0);
     cr_assert_eq(s->n, 0, "no request got through");
     srv_stop(s);
 }
@@ -695,7 +637,7 @@ Test(httpc, tls_inline_ca_and_insecure_skip_verify)
     if (!have_tls())
         cr_skip_test("libmicrohttpd without TLS");
     struct srv *s = srv_start(true, NULL);
-    char *ca = slurp(td("ca.crt"));
+    char *ca = ht_slurp(td("ca.crt"));
     char cfg[4096];
     int off = snprintf(cfg, sizeof cfg, "      server_name: api.meshprom.test\n      ca: |\n");
     for (char *line = strtok(ca, "\n"); line; line = strtok(NULL, "\n"))
@@ -716,11 +658,12 @@ Test(httpc, tls_max_version_is_applied)
     struct srv *s = srv_start(true, "NORMAL:-VERS-ALL:+VERS-TLS1.3");
     struct mp_err err;
     mp_err_clear(&err);
-    cr_assert_eq(tls_get(s, with_ca("      server_name: api.meshprom.test\n"), NULL, &err), 0,
-                 "%s", err.msg);
+    cr_assert_eq(tls_get(s, with_ca("      server_name: api.meshprom.test\n"), NULL, &err), 0, "%s",
+                 err.msg);
     mp_err_clear(&err);
-    cr_assert_neq(tls_get(s, with_ca("      server_name: api.meshprom.test\n"
-                                     "      max_version: TLS12\n"),
+    cr_assert_neq(tls_get(s,
+                          with_ca("      server_name: api.meshprom.test\n"
+                                  "      max_version: TLS12\n"),
                           NULL, &err),
                   0, "a TLS 1.3-only server refuses a TLS 1.2 client");
     srv_stop(s);
@@ -740,7 +683,8 @@ Test(httpc, client_cert_files_must_exist)
     client_close(&c);
 }
 
-/* ---- redirects, proxy -------------------------------------------------------------------------- */
+/* ---- redirects, proxy --------------------------------------------------------------------------
+ */
 
 Test(httpc, follow_redirects)
 {

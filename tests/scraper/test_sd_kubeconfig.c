@@ -17,101 +17,35 @@
 #include "meshsim/meshsim.h"
 #include "scraper/httpc.h"
 #include "scraper/sd_internal.h"
+#include "support_httpc.h"
 #include "test_sd_support.h"
-
-static char tmpdir[64];
 
 static void tmp_init(void)
 {
-    strcpy(tmpdir, "/tmp/kubecfgXXXXXX");
-    cr_assert(mkdtemp(tmpdir));
+    ht_tmp_init("kubecfg");
 }
 
-static void tmp_fini(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
+TestSuite(kubeconfig, .init = tmp_init, .fini = ht_tmp_fini);
 
-TestSuite(kubeconfig, .init = tmp_init, .fini = tmp_fini);
-
-static const char *tmp_path(const char *name)
-{
-    static char p[4][256];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", tmpdir, name);
-    return p[i];
-}
-
-static const char *tmp_write(const char *name, const char *content)
-{
-    const char *p = tmp_path(name);
-    FILE *f = fopen(p, "wb");
-    cr_assert(f);
-    fputs(content, f);
-    fclose(f);
-    return p;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "open %s", path);
-    static char buf[16384];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strdup(buf);
-}
-
-static const char *td(const char *dir, const char *name)
-{
-    static char p[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s/%s", MP_TESTDATA_DIR, dir, name);
-    return p[i];
-}
-
-static char *b64(const char *s)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strlen(s);
-    char *o = malloc(n / 3 * 4 + 8), *q = o;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
-        *q++ = a[v >> 18 & 63];
-        *q++ = a[v >> 12 & 63];
-        *q++ = i + 1 < n ? a[v >> 6 & 63] : '=';
-        *q++ = i + 2 < n ? a[v & 63] : '=';
-    }
-    *q = '\0';
-    return o;
-}
-
-/* Loads the kubeconfig text written to tmpdir/config. */
+/* Loads the kubeconfig text written to ht_tmpdir()/config. */
 static int load(const char *text, struct scrape_kubeconfig *k, struct mp_err *err)
 {
-    const char *p = tmp_write("config", text);
+    const char *p = ht_tmp_write("config", text);
     mp_err_clear(err);
     return scrape_kubeconfig_load(p, k, err);
 }
 
-#define KC_HEAD                                                                                   \
-    "apiVersion: v1\n"                                                                            \
-    "kind: Config\n"                                                                              \
-    "current-context: ctx\n"                                                                      \
-    "contexts:\n"                                                                                 \
-    "- name: ctx\n"                                                                               \
+#define KC_HEAD                                                                                    \
+    "apiVersion: v1\n"                                                                             \
+    "kind: Config\n"                                                                               \
+    "current-context: ctx\n"                                                                       \
+    "contexts:\n"                                                                                  \
+    "- name: ctx\n"                                                                                \
     "  context: {cluster: c, user: u, namespace: ignored}\n"
 
 Test(kubeconfig, token_user_and_ca_file_relative_to_the_file)
 {
-    tmp_write("ca.crt", "not checked here\n");
+    ht_tmp_write("ca.crt", "not checked here\n");
     struct scrape_kubeconfig k;
     struct mp_err err;
     cr_assert_eq(load(KC_HEAD "clusters:\n"
@@ -126,7 +60,7 @@ Test(kubeconfig, token_user_and_ca_file_relative_to_the_file)
                       &k, &err),
                  0, "%s", err.msg);
     cr_assert_str_eq(k.server, "https://127.0.0.1:6443");
-    cr_assert_str_eq(k.http.tls_config.ca_file, tmp_path("ca.crt"));
+    cr_assert_str_eq(k.http.tls_config.ca_file, ht_tmp_path("ca.crt"));
     cr_assert_str_eq(k.http.tls_config.server_name, "api.example");
     cr_assert_not_null(k.http.authorization);
     cr_assert_str_eq(k.http.authorization->type, "Bearer");
@@ -138,8 +72,8 @@ Test(kubeconfig, token_user_and_ca_file_relative_to_the_file)
 
 Test(kubeconfig, data_fields_token_file_and_basic_auth)
 {
-    tmp_write("tok", "t0k\n");
-    char *ca = b64("CA PEM"), *cert = b64("CERT PEM"), *key = b64("KEY PEM");
+    ht_tmp_write("tok", "t0k\n");
+    char *ca = ht_b64("CA PEM"), *cert = ht_b64("CERT PEM"), *key = ht_b64("KEY PEM");
     char text[2048];
     snprintf(text, sizeof text,
              KC_HEAD "clusters:\n"
@@ -162,7 +96,7 @@ Test(kubeconfig, data_fields_token_file_and_basic_auth)
     cr_assert_str_eq(k.http.tls_config.cert, "CERT PEM");
     cr_assert_str_eq(k.http.tls_config.key, "KEY PEM");
     cr_assert_null(k.http.tls_config.ca_file);
-    cr_assert_str_eq(k.http.authorization->credentials_file, tmp_path("tok"));
+    cr_assert_str_eq(k.http.authorization->credentials_file, ht_tmp_path("tok"));
     cr_assert_null(k.http.authorization->credentials);
     scrape_kubeconfig_fini(&k);
 
@@ -232,7 +166,7 @@ Test(kubeconfig, client_cert_without_key_and_unreadable_files)
              "for u due to open %s/nope.crt: no such file or directory, unable to read "
              "certificate-authority %s/ca.crt for c due to open %s/ca.crt: no such file or "
              "directory]",
-             tmpdir, tmpdir, tmpdir, tmpdir);
+             ht_tmpdir(), ht_tmpdir(), ht_tmpdir(), ht_tmpdir());
     expect_error(KC_HEAD "clusters: [{name: c, cluster: {server: 'https://k', "
                          "certificate-authority: ca.crt}}]\n"
                          "users: [{name: u, user: {client-certificate: nope.crt}}]\n",
@@ -253,22 +187,23 @@ Test(kubeconfig, unreadable_bad_yaml_bad_base64_missing_token_file)
     struct mp_err err;
     mp_err_clear(&err);
     char want[512];
-    snprintf(want, sizeof want, "stat %s/absent: no such file or directory", tmpdir);
-    cr_assert_eq(scrape_kubeconfig_load(tmp_path("absent"), &k, &err), MP_EIO);
+    snprintf(want, sizeof want, "stat %s/absent: no such file or directory", ht_tmpdir());
+    cr_assert_eq(scrape_kubeconfig_load(ht_tmp_path("absent"), &k, &err), MP_EIO);
     cr_assert_str_eq(err.msg, want);
 
     cr_assert_eq(load("clusters: [\n", &k, &err), MP_EPARSE);
-    snprintf(want, sizeof want, "error loading config file \"%s/config\": yaml: line ", tmpdir);
+    snprintf(want, sizeof want, "error loading config file \"%s/config\": yaml: line ",
+             ht_tmpdir());
     cr_assert(strncmp(err.msg, want, strlen(want)) == 0, "%s", err.msg);
 
     snprintf(want, sizeof want,
              "error loading config file \"%s/config\": illegal base64 data at input byte 2",
-             tmpdir);
+             ht_tmpdir());
     expect_error(KC_HEAD "clusters: [{name: c, cluster: {server: 'https://k', "
                          "certificate-authority-data: 'QQ!='}}]\n",
                  MP_EPARSE, want);
 
-    snprintf(want, sizeof want, "open %s/gone: no such file or directory", tmpdir);
+    snprintf(want, sizeof want, "open %s/gone: no such file or directory", ht_tmpdir());
     expect_error(KC_HEAD "clusters: [{name: c, cluster: {server: 'https://k'}}]\n"
                          "users: [{name: u, user: {tokenFile: gone}}]\n",
                  MP_EIO, want);
@@ -277,7 +212,7 @@ Test(kubeconfig, unreadable_bad_yaml_bad_base64_missing_token_file)
 /* The client reports kubeconfig errors with the field and the file. */
 Test(kubeconfig, sd_client_wraps_the_error)
 {
-    const char *p = tmp_write("config", "");
+    const char *p = ht_tmp_write("config", "");
     struct cfg_kubernetes_sd sd;
     memset(&sd, 0, sizeof sd);
     sd.role = CFG_K8S_ROLE_POD;
@@ -306,7 +241,8 @@ static void fake_start(const char *dir, const char *token)
     struct meshsim_k8s_opts o;
     meshsim_k8s_opts_init(&o);
     o.bookmark_interval_ms = 200;
-    char *cert = slurp(td(dir, "server.crt")), *key = slurp(td(dir, "server.key"));
+    char *cert = ht_slurp(ht_testdata(dir, "server.crt")),
+         *key = ht_slurp(ht_testdata(dir, "server.key"));
     o.tls_cert_pem = cert;
     o.tls_key_pem = key;
     struct mp_err err;
@@ -318,9 +254,9 @@ static void fake_start(const char *dir, const char *token)
     const char *pod = "{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"nodeName\":\"n1\","
                       "\"containers\":[{\"name\":\"c\",\"ports\":[{\"containerPort\":8080}]}]},"
                       "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.1\"}}";
-    cr_assert_eq(meshsim_k8s_put(fake, MESHSIM_K8S_PODS, "default", "a", pod, strlen(pod), NULL,
-                                 &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        meshsim_k8s_put(fake, MESHSIM_K8S_PODS, "default", "a", pod, strlen(pod), NULL, &err), 0,
+        "%s", err.msg);
 }
 
 static void fake_stop(void)
@@ -373,8 +309,8 @@ static struct sd_rec *start_with_kubeconfig(const char *kubeconfig)
 Test(kubeconfig, discovery_over_https_with_ca_file_and_token)
 {
     fake_start("k8s_tls", "kc-token");
-    char *ca = slurp(td("k8s_tls", "ca.crt"));
-    tmp_write("ca.crt", ca);
+    char *ca = ht_slurp(ht_testdata("k8s_tls", "ca.crt"));
+    ht_tmp_write("ca.crt", ca);
     free(ca);
     char text[1024];
     snprintf(text, sizeof text,
@@ -382,7 +318,7 @@ Test(kubeconfig, discovery_over_https_with_ca_file_and_token)
                      "certificate-authority: ca.crt}}]\n"
                      "users: [{name: u, user: {token: kc-token}}]\n",
              (unsigned)meshsim_k8s_port(fake));
-    struct sd_rec *r = start_with_kubeconfig(tmp_write("config", text));
+    struct sd_rec *r = start_with_kubeconfig(ht_tmp_write("config", text));
     struct disc d = {r};
     cr_assert(sd_wait_for(found_pod_a, &d));
     struct auth_seen s = {"", 0};
@@ -404,10 +340,10 @@ static bool saw_token(void *ctx)
 Test(kubeconfig, discovery_with_tls_server_name_token_file_and_client_cert)
 {
     fake_start("httpc_tls", "first");
-    char *ca_pem = slurp(td("httpc_tls", "ca.crt"));
-    char *ca = b64(ca_pem);
+    char *ca_pem = ht_slurp(ht_testdata("httpc_tls", "ca.crt"));
+    char *ca = ht_b64(ca_pem);
     free(ca_pem);
-    tmp_write("token", "first\n");
+    ht_tmp_write("token", "first\n");
     char text[4096];
     snprintf(text, sizeof text,
              KC_HEAD "clusters:\n"
@@ -422,14 +358,14 @@ Test(kubeconfig, discovery_with_tls_server_name_token_file_and_client_cert)
                      "    tokenFile: token\n"
                      "    client-certificate: %s\n"
                      "    client-key: %s\n",
-             (unsigned)meshsim_k8s_port(fake), ca, td("httpc_tls", "client.crt"),
-             td("httpc_tls", "client.key"));
+             (unsigned)meshsim_k8s_port(fake), ca, ht_testdata("httpc_tls", "client.crt"),
+             ht_testdata("httpc_tls", "client.key"));
     free(ca);
-    struct sd_rec *r = start_with_kubeconfig(tmp_write("config", text));
+    struct sd_rec *r = start_with_kubeconfig(ht_tmp_write("config", text));
     struct disc d = {r};
     cr_assert(sd_wait_for(found_pod_a, &d));
     /* rotate: the next request (a re-watch after the drop) reads the new token */
-    tmp_write("token", "second\n");
+    ht_tmp_write("token", "second\n");
     meshsim_k8s_set_token(fake, "second");
     meshsim_k8s_drop_watches(fake, true);
     cr_assert(sd_wait_for(saw_token, "Bearer second"));
@@ -440,8 +376,8 @@ Test(kubeconfig, discovery_with_tls_server_name_token_file_and_client_cert)
 Test(kubeconfig, discovery_with_a_wrong_tls_server_name_finds_nothing)
 {
     fake_start("httpc_tls", "t");
-    char *ca_pem = slurp(td("httpc_tls", "ca.crt"));
-    char *ca = b64(ca_pem);
+    char *ca_pem = ht_slurp(ht_testdata("httpc_tls", "ca.crt"));
+    char *ca = ht_b64(ca_pem);
     free(ca_pem);
     char text[4096];
     snprintf(text, sizeof text,
@@ -450,7 +386,7 @@ Test(kubeconfig, discovery_with_a_wrong_tls_server_name_finds_nothing)
                      "users: [{name: u, user: {token: t}}]\n",
              (unsigned)meshsim_k8s_port(fake), ca);
     free(ca);
-    struct sd_rec *r = start_with_kubeconfig(tmp_write("config", text));
+    struct sd_rec *r = start_with_kubeconfig(ht_tmp_write("config", text));
     sd_sleep_ms(300);
     struct auth_seen s = {"", 0};
     meshsim_k8s_requests(fake, auth_cb, &s);
