@@ -8,6 +8,7 @@
  * oauth2. Configs come from real YAML through configs/, so defaults are the loader's. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <curl/curl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -31,6 +32,7 @@
 
 struct seen {
     char method[8], url[256], auth[512], host[256], ctype[128], body[1024];
+    bool client_cert; /* mTLS: the client presented a certificate that verified */
 };
 
 struct srv {
@@ -45,7 +47,7 @@ struct srv {
     const char *token_ctype; /* Content-Type of the /token answer */
     bool token_wants_params; /* 400 unless client_id is in the body */
     int fail_next_401;       /* answer this many non-token requests with 401 */
-    char *cert, *key;
+    char *cert, *key, *trust;
 };
 
 struct upload {
@@ -71,6 +73,25 @@ static enum MHD_Result answer(struct MHD_Connection *c, int status, const char *
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* With a trust CA, libmicrohttpd asks for a client certificate but leaves the check to the
+ * application through the GnuTLS session. libgnutls is loaded with libmicrohttpd, so its two
+ * functions are looked up at run time instead of linking the suite against it. */
+static bool client_cert_verified(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci == NULL || ci->tls_session == NULL)
+        return false;
+    const void *(*get_peers)(void *, unsigned *) = NULL;
+    int (*verify)(void *, unsigned *) = NULL;
+    *(void **)&get_peers = dlsym(RTLD_DEFAULT, "gnutls_certificate_get_peers");
+    *(void **)&verify = dlsym(RTLD_DEFAULT, "gnutls_certificate_verify_peers2");
+    cr_assert(get_peers && verify, "gnutls symbols");
+    unsigned n = 0, status = 1;
+    return get_peers(ci->tls_session, &n) != NULL && n > 0 &&
+           verify(ci->tls_session, &status) == 0 && status == 0;
 }
 
 static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url,
@@ -100,6 +121,7 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
     copy_hdr(c, "Host", r->host, sizeof r->host);
     copy_hdr(c, "Content-Type", r->ctype, sizeof r->ctype);
     snprintf(r->body, sizeof r->body, "%s", u->body);
+    r->client_cert = s->trust != NULL && client_cert_verified(c);
     bool token = strcmp(url, "/token") == 0;
     unsigned hit = token ? ++s->token_hits : 0;
     bool unauthorized = !token && s->fail_next_401 > 0 && s->fail_next_401--;
@@ -148,8 +170,9 @@ static bool have_tls(void)
     return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
 }
 
-/* tls: serve HTTPS with the api.meshprom.test certificate; prio: GnuTLS priorities or NULL. */
-static struct srv *srv_start(bool tls, const char *prio)
+/* tls: serve HTTPS with the api.meshprom.test certificate; prio: GnuTLS priorities or NULL;
+ * mtls: ask for a client certificate from the test CA. */
+static struct srv *srv_start_ex(bool tls, const char *prio, bool mtls)
 {
     struct srv *s = calloc(1, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
@@ -171,6 +194,10 @@ static struct srv *srv_start(bool tls, const char *prio)
         ops[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key};
         if (prio)
             ops[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)prio};
+        if (mtls) {
+            s->trust = ht_slurp(td("ca.crt"));
+            ops[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, s->trust};
+        }
     }
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_req, s, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
@@ -179,12 +206,18 @@ static struct srv *srv_start(bool tls, const char *prio)
     return s;
 }
 
+static struct srv *srv_start(bool tls, const char *prio)
+{
+    return srv_start_ex(tls, prio, false);
+}
+
 static void srv_stop(struct srv *s)
 {
     MHD_stop_daemon(s->d);
     pthread_mutex_destroy(&s->mu);
     free(s->cert);
     free(s->key);
+    free(s->trust);
     free(s);
 }
 
@@ -578,7 +611,7 @@ Test(httpc, scrape_loop_uses_oauth2)
 /* GET https://127.0.0.1:port/m with tls settings; 0 when the handshake and request worked. */
 static int tls_get(struct srv *s, const char *tls, struct seen *seen, struct mp_err *err)
 {
-    char url[128], http[2048];
+    char url[128], http[8192];
     snprintf(url, sizeof url, "https://127.0.0.1:%u/m", s->port);
     snprintf(http, sizeof http, "    tls_config:\n%s", tls);
     struct client c;
@@ -594,7 +627,7 @@ static int tls_get(struct srv *s, const char *tls, struct seen *seen, struct mp_
     return rc;
 }
 
-static char tls_cfg[2048];
+static char tls_cfg[8192];
 
 static const char *with_ca(const char *more)
 {
@@ -666,6 +699,40 @@ Test(httpc, tls_max_version_is_applied)
                                   "      max_version: TLS12\n"),
                           NULL, &err),
                   0, "a TLS 1.3-only server refuses a TLS 1.2 client");
+    srv_stop(s);
+}
+
+/* The client certificate goes out, as files and as inline PEM. */
+Test(httpc, tls_client_certificate_is_presented)
+{
+    if (!have_tls())
+        cr_skip_test("libmicrohttpd without TLS");
+    struct srv *s = srv_start_ex(true, NULL, true);
+    struct seen seen;
+    struct mp_err err;
+    mp_err_clear(&err);
+    cr_assert_eq(tls_get(s, with_ca("      server_name: api.meshprom.test\n"), &seen, &err), 0,
+                 "%s", err.msg);
+    cr_assert(!seen.client_cert, "none configured, none sent");
+    char more[4096];
+    snprintf(more, sizeof more,
+             "      server_name: api.meshprom.test\n      cert_file: %s\n      key_file: %s\n",
+             td("client.crt"), td("client.key"));
+    mp_err_clear(&err);
+    cr_assert_eq(tls_get(s, with_ca(more), &seen, &err), 0, "%s", err.msg);
+    cr_assert(seen.client_cert, "cert_file/key_file");
+    char *cert = ht_slurp(td("client.crt")), *key = ht_slurp(td("client.key"));
+    int off = snprintf(more, sizeof more, "      server_name: api.meshprom.test\n      cert: |\n");
+    for (char *line = strtok(cert, "\n"); line; line = strtok(NULL, "\n"))
+        off += snprintf(more + off, sizeof more - (size_t)off, "        %s\n", line);
+    off += snprintf(more + off, sizeof more - (size_t)off, "      key: |\n");
+    for (char *line = strtok(key, "\n"); line; line = strtok(NULL, "\n"))
+        off += snprintf(more + off, sizeof more - (size_t)off, "        %s\n", line);
+    free(cert);
+    free(key);
+    mp_err_clear(&err);
+    cr_assert_eq(tls_get(s, with_ca(more), &seen, &err), 0, "%s", err.msg);
+    cr_assert(seen.client_cert, "inline cert/key");
     srv_stop(s);
 }
 
