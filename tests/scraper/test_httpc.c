@@ -736,6 +736,55 @@ Test(httpc, tls_client_certificate_is_presented)
     srv_stop(s);
 }
 
+/* Through the scrape loop, whose easy handle serves every scrape of the target: server_name
+ * holds across reuses; a wrong one makes the target fail. */
+static void scrape_tls(const char *server_name, bool want_up)
+{
+    if (!have_tls())
+        cr_skip_test("libmicrohttpd without TLS");
+    struct srv *s = srv_start(true, NULL);
+    struct world w;
+    world_init(&w);
+    world_config(&w,
+                 "scrape_configs:\n"
+                 "  - job_name: j\n"
+                 "    scheme: https\n"
+                 "    scrape_interval: 100ms\n"
+                 "    scrape_timeout: 90ms\n"
+                 "    tls_config: {ca_file: %s, server_name: %s}\n",
+                 td("ca.crt"), server_name);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", s->port);
+    const char *addrs[] = {addr, NULL};
+    const char *none[] = {NULL};
+    world_sync(&w, "j", addrs, none);
+    if (want_up) {
+        bool got = wait_samples(w.db, "m", NULL, 3);
+        struct tinfo ti;
+        world_target(&w, &ti);
+        cr_assert(got, "last error: %s", ti.last_error);
+        cr_assert_str_eq(last_of(s, "/metrics").host, addr);
+    } else {
+        cr_assert(wait_samples(w.db, "up", NULL, 2));
+        struct tinfo ti;
+        world_target(&w, &ti);
+        cr_assert_eq(ti.health, SCRAPE_HEALTH_DOWN);
+        cr_assert_eq(s->n, 0);
+    }
+    world_fini(&w);
+    srv_stop(s);
+}
+
+Test(httpc, scrape_loop_over_tls_with_server_name)
+{
+    scrape_tls("api.meshprom.test", true);
+}
+
+Test(httpc, scrape_loop_with_a_wrong_server_name_is_down)
+{
+    scrape_tls("other.meshprom.test", false);
+}
+
 Test(httpc, client_cert_files_must_exist)
 {
     struct client c;
