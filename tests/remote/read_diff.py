@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+# tests/remote/read_diff.py BUILD_DIR: differential test of POST /api/v1/read (remote/read.c)
+# with Prometheus as the remote-read client (ctest remote_read_diff, label diff; exit 77 =
+# skipped when /usr/bin/prometheus or a binary is missing).
+#
+# A fixed OpenMetrics file (made here from a fixed seed) is backfilled into a data dir with
+# meshpromtool; meshprom serves it with external label site="a". Prometheus runs with an empty
+# TSDB, the same external label and remote_read {url: meshprom /api/v1/read, read_recent:
+# true}, so it adds site="a" to every select (meshprom must rewrite it to site="") and strips
+# it from the answers again. Every query is asked of both; results must be identical (label sets
+# exactly, values as strings, or within 1e-9 relative where the engines sum in another order).
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+PROM = os.environ.get("MP_PROMETHEUS", "/usr/bin/prometheus")
+T0 = 1764547200  # 2025-12-01T00:00:00Z, seconds
+STEP = 15
+SPAN = 3 * 3600
+
+QUERIES = [
+    "http_requests_total",
+    'http_requests_total{code=~"5.."}',
+    'http_requests_total{code!="200"}',
+    'http_requests_total{method!~"GET|PUT"}',
+    '{__name__=~"http_.*", code="200"}',
+    "rate(http_requests_total[5m])",
+    "sum by (code) (rate(http_requests_total[5m]))",
+    "histogram_quantile(0.9, sum by (le) (rate(request_duration_seconds_bucket[5m])))",
+    "temperature_celsius",
+    "count(temperature_celsius)",
+    "max_over_time(temperature_celsius[10m])",
+    "timestamp(temperature_celsius)",
+    "absent(nonexistent_metric)",
+    "http_requests_total offset 30m",
+    'sum(http_requests_total{instance="b:9100"})',
+]
+INSTANT_TIMES = [T0 + 600, T0 + 5400, T0 + 7230, T0 + SPAN - 1]
+RANGE = (T0 + 1800, T0 + 9000, 60)
+
+
+def skip(why):
+    print("SKIP: " + why)
+    sys.exit(77)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fixture(path):
+    rnd = random.Random(42)
+    out = []
+    out.append("# TYPE http_requests counter\n")
+    for inst in ("a:9100", "b:9100"):
+        for code in ("200", "500", "503"):
+            for method in ("GET", "POST", "PUT"):
+                v = 0.0
+                lines = []
+                for t in range(T0, T0 + SPAN, STEP):
+                    v += rnd.randint(0, 20) * (0.1 if code != "200" else 1.0)
+                    if rnd.random() < 0.002:
+                        v = 0.0  # counter reset
+                    lines.append(
+                        'http_requests_total{instance="%s",code="%s",method="%s"} %s %d\n'
+                        % (inst, code, method, repr(round(v, 3)), t))
+                out.extend(lines)
+    out.append("# TYPE temperature_celsius gauge\n")
+    for room in ("kitchen", "cellar"):
+        end = T0 + SPAN if room == "kitchen" else T0 + SPAN // 2  # cellar stops half way
+        for t in range(T0, end, STEP):
+            out.append('temperature_celsius{room="%s"} %s %d\n'
+                       % (room, repr(round(rnd.uniform(-5, 30), 6)), t))
+    out.append("# TYPE request_duration_seconds histogram\n")
+    bounds = ("0.05", "0.1", "0.5", "1", "+Inf")
+    counts = [0] * len(bounds)
+    series = {b: [] for b in bounds}
+    for t in range(T0, T0 + SPAN, STEP):
+        n = rnd.randint(0, 30)
+        for _ in range(n):
+            d = rnd.expovariate(4.0)
+            for i, b in enumerate(bounds):
+                if b == "+Inf" or d <= float(b):
+                    counts[i] += 1
+        for i, b in enumerate(bounds):
+            series[b].append((t, counts[i]))
+    for b in bounds:
+        for t, c in series[b]:
+            out.append('request_duration_seconds_bucket{le="%s"} %d %d\n' % (b, c, t))
+    out.append("# EOF\n")
+    with open(path, "w") as f:
+        f.writelines(out)
+
+
+def get(url, timeout=30):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def wait_ready(url, proc, log, limit_s=60):
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited early:\n%s" % (url, open(log).read()[-2000:]))
+        try:
+            if get(url + "/-/ready", 2)[0] == 200:
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("%s not ready after %d s" % (url, limit_s))
+
+
+def start(binary, name, work, config, extra):
+    port = free_port()
+    log = os.path.join(work, name + ".log")
+    d = os.path.join(work, name)
+    os.makedirs(d, exist_ok=True)
+    args = [binary, "--config.file=" + config, "--storage.tsdb.path=" + d,
+            "--web.listen-address=127.0.0.1:%d" % port] + extra
+    with open(log, "w") as lf:
+        proc = subprocess.Popen(args, stdout=lf, stderr=subprocess.STDOUT)
+    url = "http://127.0.0.1:%d" % port
+    try:
+        wait_ready(url, proc, log)
+    except Exception:
+        stop(proc)
+        raise
+    return proc, url, d
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def api(url, path, params):
+    st, body = get(url + path + "?" + urllib.parse.urlencode(params))
+    doc = json.loads(body)
+    if doc.get("status") != "success":
+        raise RuntimeError("%s%s %s: %s" % (url, path, params, body[:300]))
+    return doc
+
+
+def canon(doc):
+    data = doc["data"]
+    if isinstance(data, list):  # /api/v1/series
+        return "series", sorted(json.dumps(m, sort_keys=True) for m in data)
+    rt, res = data["resultType"], data["result"]
+    if rt in ("scalar", "string"):
+        return rt, [res]
+    rows = []
+    for r in res:
+        vals = r.get("values") or ([r["value"]] if "value" in r else [])
+        rows.append((json.dumps(r["metric"], sort_keys=True), vals))
+    return rt, sorted(rows)
+
+
+def close(a, b):
+    if a == b:
+        return True
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return False
+    return abs(x - y) <= 1e-9 * max(abs(x), abs(y))
+
+
+def same(a, b):
+    if a[0] != b[0] or len(a[1]) != len(b[1]):
+        return False
+    if a[0] == "series":
+        return a[1] == b[1]
+    for ra, rb in zip(a[1], b[1]):
+        if a[0] in ("scalar", "string"):
+            ra, rb = ("", [ra]), ("", [rb])
+        if ra[0] != rb[0] or len(ra[1]) != len(rb[1]):
+            return False
+        for (ta, va), (tb, vb) in zip(ra[1], rb[1]):
+            if ta != tb or not close(va, vb):
+                return False
+    return True
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: read_diff.py BUILD_DIR", file=sys.stderr)
+        return 2
+    build = sys.argv[1]
+    meshprom = os.path.join(build, "cmd", "meshprom")
+    tool = os.path.join(build, "cmd", "meshpromtool")
+    if not os.access(PROM, os.X_OK):
+        skip("no prometheus at " + PROM)
+    for b in (meshprom, tool):
+        if not os.access(b, os.X_OK):
+            skip("not built: " + b)
+    work = tempfile.mkdtemp(prefix="mp-read-diff-", dir="/tmp")
+    procs = []
+    try:
+        om = os.path.join(work, "data.om")
+        fixture(om)
+        mdir = os.path.join(work, "meshprom")
+        os.makedirs(mdir)
+        subprocess.run([tool, "tsdb", "create-blocks-from", "openmetrics", om, mdir],
+                       check=True, stdout=subprocess.DEVNULL)
+        mcfg = os.path.join(work, "meshprom.yml")
+        with open(mcfg, "w") as f:
+            f.write("global:\n  external_labels:\n    site: a\n")
+        mp, murl, _ = start(meshprom, "meshprom", work, mcfg, [])
+        procs.append(mp)
+        pcfg = os.path.join(work, "prometheus.yml")
+        with open(pcfg, "w") as f:
+            f.write("global:\n  external_labels:\n    site: a\n"
+                    "remote_read:\n  - url: %s/api/v1/read\n    read_recent: true\n" % murl)
+        pp, purl, _ = start(PROM, "prometheus", work, pcfg, [])
+        procs.append(pp)
+
+        checks, failures = 0, []
+        asks = []
+        for q in QUERIES:
+            for t in INSTANT_TIMES:
+                asks.append(("/api/v1/query", {"query": q, "time": t}))
+            asks.append(("/api/v1/query_range",
+                         {"query": q, "start": RANGE[0], "end": RANGE[1], "step": RANGE[2]}))
+        for m in ("http_requests_total", 'temperature_celsius{room="cellar"}',
+                  '{__name__=~"request_.*", le="+Inf"}'):
+            asks.append(("/api/v1/series",
+                         {"match[]": m, "start": T0, "end": T0 + SPAN}))
+        nonempty = 0
+        for path, params in asks:
+            a = canon(api(murl, path, params))
+            b = canon(api(purl, path, params))
+            checks += 1
+            nonempty += bool(a[1])
+            if not same(a, b):
+                failures.append((path, params, a, b))
+        # the answers must really have come through remote read
+        _, metrics = get(murl + "/metrics")
+        reads = 0.0
+        for line in metrics.decode().splitlines():
+            if line.startswith("prometheus_http_requests_total{") and \
+                    'handler="/api/v1/read"' in line and 'code="200"' in line:
+                reads += float(line.rsplit(" ", 1)[1])
+        if reads < len(asks):
+            print("FAIL: meshprom answered only %d remote reads for %d queries" % (reads, len(asks)))
+            return 1
+        for path, params, a, b in failures[:5]:
+            print("DIFF %s %s\n  meshprom:   %s\n  prometheus: %s"
+                  % (path, params, str(a)[:600], str(b)[:600]))
+        print("%d queries compared, %d with data, %d differ" % (checks, nonempty, len(failures)))
+        if nonempty < checks // 2:
+            print("FAIL: too few answers with data; the fixture did not load")
+            return 1
+        return 1 if failures else 0
+    finally:
+        for p in reversed(procs):
+            stop(p)
+        if os.environ.get("MP_KEEP_WORKDIR"):
+            print("kept " + work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
