@@ -11,7 +11,9 @@
  *
  * Thread safety: all functions may be called from any number of threads at once (each call
  * uses its own appender). A struct remote_write_request and a struct remote_write_cache belong
- * to one thread at a time. */
+ * to one thread at a time.
+ *
+ * The remote-read server (POST /api/v1/read) has its own section at the end. */
 #ifndef REMOTE_REMOTE_H
 #define REMOTE_REMOTE_H
 
