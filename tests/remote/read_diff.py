@@ -387,6 +387,13 @@ def main():
         if reads < len(asks):
             print("FAIL: meshprom answered only %d remote reads for %d queries" % (reads, len(asks)))
             return 1
+        # a sanitizer build reports leaks and errors at exit: meshprom must stop cleanly
+        stop(mp)
+        procs.remove(mp)
+        mlog = open(os.path.join(work, "meshprom.log")).read()
+        if mp.returncode != 0 or "Sanitizer" in mlog or "runtime error" in mlog:
+            print("FAIL: meshprom exited with %d:\n%s" % (mp.returncode, mlog[-3000:]))
+            return 1
         for path, params, a, b in failures[:5]:
             print("DIFF %s %s\n  meshprom:   %s\n  prometheus: %s"
                   % (path, params, str(a)[:600], str(b)[:600]))
