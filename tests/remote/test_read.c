@@ -780,3 +780,143 @@ Test(remote_read, concurrency_limit_holds_a_slot_per_stream)
     remote_read_response_fini(&r2);
     cr_assert_eq(remote_read_server_active(srv), 0);
 }
+
+/* ---- random round trip ---- */
+
+#define RT_SERIES 24
+#define RT_MAX 400
+
+struct rt_series {
+    char id[8], junk[320];
+    size_t n;
+    int64_t t[RT_MAX];
+    uint64_t bits[RT_MAX];
+};
+
+static uint64_t rt_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Series "rt" with an id, a label value of 0..300 bytes (label and series lengths cross the
+ * 1-, 2- and 3-byte varint sizes) and up to 400 samples from negative timestamps on, values
+ * from random bit patterns, NaN, the stale marker, -0.0 and infinities. Fixed seed. */
+static void rt_fill(struct rt_series *s, size_t n, uint64_t seed)
+{
+    static const uint64_t special[] = {TSDB_STALE_NAN_BITS, UINT64_C(0x7ff8000000000001),
+                                       UINT64_C(0x8000000000000000), UINT64_C(0x7ff0000000000000),
+                                       UINT64_C(0xfff0000000000000), 0};
+    for (size_t i = 0; i < n; i++) {
+        snprintf(s[i].id, sizeof s[i].id, "%02u", (unsigned)(i % 100));
+        size_t jl = rt_next(&seed) % 300 + 1;
+        for (size_t k = 0; k < jl; k++)
+            s[i].junk[k] = (char)('a' + rt_next(&seed) % 26);
+        s[i].junk[jl] = 0;
+        s[i].n = rt_next(&seed) % RT_MAX + 1;
+        int64_t t = -1800000 + (int64_t)(rt_next(&seed) % 1000);
+        for (size_t k = 0; k < s[i].n; k++) {
+            t += (int64_t)(rt_next(&seed) % 5000) + 1;
+            s[i].t[k] = t;
+            uint64_t r = rt_next(&seed);
+            s[i].bits[k] = r % 7 == 0 ? special[r / 7 % 6] : r % 3 == 0 ? s[i].bits[k ? k - 1 : 0]
+                                                                         : r;
+        }
+        const char *kv[] = {"__name__", "rt", "id", s[i].id, "junk", s[i].junk, NULL};
+        struct mp_labels *ls = labels_of(kv);
+        struct tsdb_appender *app;
+        struct mp_err err = {0};
+        cr_assert_eq(tsdb_appender_create(db, &app), 0);
+        uint64_t ref = 0;
+        for (size_t k = 0; k < s[i].n; k++)
+            cr_assert_eq(tsdb_appender_add(app, ref, ls, s[i].t[k],
+                                           tsdb_f64_from_bits(s[i].bits[k]), &ref, &err),
+                         0, "%s", err.msg);
+        cr_assert_eq(tsdb_appender_commit(app, &err), 0, "%s", err.msg);
+        mp_labels_release(ls);
+    }
+}
+
+/* Index of the series whose id label is in l[0..n); checks the other labels. */
+static size_t rt_which(RemotePb__Label *const *l, size_t n, const struct rt_series *s)
+{
+    cr_assert_eq(n, 4); /* __name__, id, junk, site */
+    cr_assert(l[1]->name.len == 2 && !memcmp(l[1]->name.data, "id", 2));
+    cr_assert_eq(l[1]->value.len, 2); /* bytes, not NUL-terminated */
+    size_t i = (size_t)(l[1]->value.data[0] - '0') * 10 + (size_t)(l[1]->value.data[1] - '0');
+    cr_assert_lt(i, RT_SERIES);
+    cr_assert_eq(l[2]->value.len, strlen(s[i].junk));
+    cr_assert(!memcmp(l[2]->value.data, s[i].junk, l[2]->value.len));
+    return i;
+}
+
+Test(remote_read, random_series_round_trip_bit_for_bit_in_both_response_types)
+{
+    static struct rt_series s[RT_SERIES];
+    rw_db_close(db, dir); /* a fresh head: negative timestamps are out of bounds after T0 */
+    db = rw_db_open(dir);
+    rt_fill(s, RT_SERIES, UINT64_C(0x9E3779B97F4A7C15));
+    opt.max_bytes_in_frame = 512;
+    struct rrb b;
+    rrb_init(&b);
+    rrb_query(&b, INT64_MIN / 2, INT64_MAX / 2, (const char *[]){"=", "__name__", "rt", NULL});
+    struct remote_read_response r;
+    cr_assert_eq(serve(&b, ext, &r), 200, "%s", r.message);
+    RemotePb__ReadResponse *rr = samples_of(&r);
+    const RemotePb__QueryResult *qr = rr->results[0];
+    cr_assert_eq(qr->n_timeseries, RT_SERIES);
+    for (size_t j = 0; j < qr->n_timeseries; j++) {
+        const RemotePb__TimeSeries *ts = qr->timeseries[j];
+        size_t i = rt_which(ts->labels, ts->n_labels, s);
+        cr_assert_eq(ts->n_samples, s[i].n, "series %zu", i);
+        for (size_t k = 0; k < s[i].n; k++) {
+            cr_assert_eq(ts->samples[k]->timestamp, s[i].t[k], "series %zu sample %zu", i, k);
+            cr_assert_eq(tsdb_f64_bits(ts->samples[k]->value), s[i].bits[k],
+                         "series %zu sample %zu", i, k);
+        }
+    }
+    remote_pb__read_response__free_unpacked(rr, NULL);
+    remote_read_response_fini(&r);
+
+    rrb_type(&b, 1);
+    cr_assert_eq(serve(&b, ext, &r), 200, "%s", r.message);
+    size_t len;
+    uint8_t *bytes = stream_all(r.stream, 333, &len);
+    remote_read_response_fini(&r);
+    static struct frame f[2048];
+    size_t nf = frames_of(bytes, len, f, 2048);
+    cr_assert_gt(nf, RT_SERIES, "long series are split over frames");
+    bool seen[RT_SERIES] = {0};
+    for (size_t a = 0; a < nf;) {
+        const RemotePb__ChunkedSeries *cs = f[a].resp->chunked_series[0];
+        size_t i = rt_which(cs->labels, cs->n_labels, s);
+        cr_assert(!seen[i], "series %zu in two runs of frames", i);
+        seen[i] = true;
+        size_t k = 0;
+        for (; a < nf; a++) {
+            const RemotePb__ChunkedSeries *c2 = f[a].resp->chunked_series[0];
+            if (rt_which(c2->labels, c2->n_labels, s) != i)
+                break;
+            for (size_t c = 0; c < c2->n_chunks; c++) {
+                struct tsdb_xor_iter it;
+                tsdb_xor_iter_init(&it, c2->chunks[c]->data.data, c2->chunks[c]->data.len);
+                int64_t t;
+                double v;
+                while (tsdb_xor_iter_next(&it, &t, &v) == 0) {
+                    cr_assert_lt(k, s[i].n);
+                    cr_assert_eq(t, s[i].t[k], "series %zu sample %zu", i, k);
+                    cr_assert_eq(tsdb_f64_bits(v), s[i].bits[k], "series %zu sample %zu", i, k);
+                    k++;
+                }
+                cr_assert_eq(tsdb_xor_iter_error(&it, NULL), 0);
+            }
+        }
+        cr_assert_eq(k, s[i].n, "series %zu", i);
+    }
+    for (size_t i = 0; i < RT_SERIES; i++)
+        cr_assert(seen[i], "series %zu missing", i);
+    frames_free(f, nf);
+    mp_free(bytes);
+}
