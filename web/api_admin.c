@@ -192,14 +192,25 @@ static void h_write(void *ctx, const struct web_request *req, struct web_respons
 
 /* ---- remote read ---- */
 
+/* A stream on its way out, with the gauge to count it down when it is done. */
+struct read_body {
+    struct remote_read_stream *st;
+    struct mp_gauge *queries; /* NULL: not counted */
+};
+
 static int read_stream(void *ctx, char *buf, size_t cap, size_t *n)
 {
-    return remote_read_stream_read(ctx, (uint8_t *)buf, cap, n, NULL);
+    struct read_body *rb = ctx;
+    return remote_read_stream_read(rb->st, (uint8_t *)buf, cap, n, NULL);
 }
 
 static void read_stream_done(void *ctx)
 {
-    remote_read_stream_destroy(ctx);
+    struct read_body *rb = ctx;
+    remote_read_stream_destroy(rb->st);
+    if (rb->queries)
+        mp_gauge_dec(rb->queries);
+    mp_free(rb);
 }
 
 static void h_read(void *ctx, const struct web_request *req, struct web_response *resp)
@@ -208,23 +219,31 @@ static void h_read(void *ctx, const struct web_request *req, struct web_response
     struct mp_labels *ext = api->d.external_labels ? api->d.external_labels(api->d.ctx) : NULL;
     struct mp_str body = web_request_body(req);
     struct remote_read_response rr;
+    if (api->rr_queries) /* waiting or running, as Prometheus counts it */
+        mp_gauge_inc(api->rr_queries);
     int rc = remote_read_serve(api->rr, api->d.db, ext, (const uint8_t *)body.ptr, body.len, &rr,
                                NULL);
     if (ext)
         mp_labels_release(ext);
+    bool streamed = false;
     if (rc != 0) {
         web_api_text_error(resp, rr.status, rr.message);
     } else {
         web_response_content_type(resp, rr.content_type);
         if (rr.stream) {
-            web_response_body_stream(resp, read_stream, read_stream_done, rr.stream);
+            struct read_body *rb = mp_xmalloc(sizeof *rb);
+            *rb = (struct read_body){rr.stream, api->rr_queries};
             rr.stream = NULL;
+            web_response_body_stream(resp, read_stream, read_stream_done, rb);
+            streamed = true; /* read_stream_done counts it down */
         } else {
             web_response_header(resp, "Content-Encoding", rr.content_encoding);
             web_response_body_take(resp, &rr.body);
         }
     }
     remote_read_response_fini(&rr);
+    if (api->rr_queries && !streamed)
+        mp_gauge_dec(api->rr_queries);
 }
 
 int web_api_register_admin(struct web_api *api, struct web_server *srv, struct mp_err *err)
@@ -243,6 +262,14 @@ int web_api_register_admin(struct web_api *api, struct web_server *srv, struct m
     ro.max_bytes_in_frame = api->d.rr_max_bytes_in_frame;
     if (!api->rr && remote_read_server_create(&ro, &api->rr) != 0)
         return mp_err_set(err, MP_ENOMEM, "remote read: out of memory");
+    if (api->d.metrics && !api->rr_queries) {
+        int rc = mp_metrics_gauge_register(
+            api->d.metrics, "prometheus_api_remote_read_queries",
+            "The current number of remote read queries being executed or waiting.",
+            &api->rr_queries, err);
+        if (rc != 0)
+            return rc;
+    }
     if (api->d.enable_remote_write && api->d.metrics) {
         int rc = mp_metrics_counter_register(
             api->d.metrics, "prometheus_api_remote_write_invalid_labels_samples_total",

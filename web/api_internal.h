@@ -85,6 +85,7 @@ struct web_api {
     size_t rw_n;
     struct mp_counter *rw_invalid; /* NULL: not counted */
     struct remote_read_server *rr; /* POST /api/v1/read: options and concurrency gate */
+    struct mp_gauge *rr_queries;   /* prometheus_api_remote_read_queries; NULL: not counted */
 };
 
 enum web_api_error {

@@ -384,6 +384,11 @@ def main():
             if line.startswith("prometheus_http_requests_total{") and \
                     'handler="/api/v1/read"' in line and 'code="200"' in line:
                 reads += float(line.rsplit(" ", 1)[1])
+        gauge = [l for l in metrics.decode().splitlines()
+                 if l.startswith("prometheus_api_remote_read_queries ")]
+        if gauge != ["prometheus_api_remote_read_queries 0"]:
+            print("FAIL: remote read gauge after all requests: %s" % gauge)
+            return 1
         if reads < len(asks):
             print("FAIL: meshprom answered only %d remote reads for %d queries" % (reads, len(asks)))
             return 1
