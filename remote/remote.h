@@ -177,7 +177,8 @@ MP_NODISCARD int remote_write_encode(const struct remote_write_series *s, size_t
 struct remote_read_options {
     int64_t sample_limit;      /* --storage.remote.read-sample-limit (5e7); <= 0: none */
     size_t concurrent_limit;   /* --storage.remote.read-concurrent-limit (10); 0: none */
-    size_t max_bytes_in_frame; /* --storage.remote.read-max-bytes-in-frame (1 MiB) */
+    size_t max_bytes_in_frame; /* --storage.remote.read-max-bytes-in-frame (1 MiB); 0: one chunk
+                                * per frame, as Prometheus */
     size_t max_body_bytes;     /* compressed body; 0: none */
     size_t max_decoded_bytes;  /* snappy-decoded body; 0: none */
     size_t max_memory_bytes;   /* the unpacked request in memory; 0: none */

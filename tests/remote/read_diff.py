@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import urllib.error
 import urllib.request
 
 PROM = os.environ.get("MP_PROMETHEUS", "/usr/bin/prometheus")
@@ -349,6 +350,13 @@ def main():
         mp, murl, _ = start(meshprom, "meshprom", work, mcfg, [])
         procs.append(mp)
         streamed_check(murl)
+        bad = urllib.request.Request(murl + "/api/v1/read", data=b"\xff\xff\xff", method="POST")
+        try:
+            urllib.request.urlopen(bad, timeout=30)
+            raise AssertionError("a corrupt body was accepted")
+        except urllib.error.HTTPError as e:
+            if e.code != 400 or e.read() != b"snappy: corrupt input\n":
+                raise AssertionError("corrupt body: %d" % e.code)
         if not os.access(PROM, os.X_OK):
             skip("no prometheus at " + PROM + " (the streamed check passed)")
         pcfg = os.path.join(work, "prometheus.yml")
