@@ -710,6 +710,7 @@ struct remote_read_stream {
     size_t nchunks, ci;
     struct mp_buf lab; /* current series' labels, encoded as ChunkedSeries field 1 */
     int64_t lab_size;  /* their body sizes (Go's Label.Size() summed) */
+    struct tsdb_xor *trim; /* the last chunk cut to the query's range */
     struct mp_buf frame;
     size_t off; /* first unsent byte of frame */
     size_t frames;
@@ -729,6 +730,7 @@ void remote_read_stream_destroy(struct remote_read_stream *st)
     remote_read_request_free(st->req);
     mp_buf_fini(&st->lab);
     mp_buf_fini(&st->frame);
+    tsdb_xor_destroy(st->trim);
     if (st->gate)
         gate_leave(st->gate);
     mp_free(st);
@@ -749,21 +751,74 @@ static size_t chunk_size(const struct tsdb_chunk *c)
     return n;
 }
 
+/* c as Prometheus's chunk querier hands it out: a chunk that sticks out of the query's range is
+ * re-encoded with only the samples inside (*out then points into st->trim, valid until the next
+ * call); others are passed as they are. 0; MP_EEOF when no sample is inside (the chunk is left
+ * out); MP_EPARSE (damaged chunk), MP_ENOMEM. */
+static int chunk_trim(struct remote_read_stream *st, const struct tsdb_chunk *c,
+                      struct tsdb_chunk *out)
+{
+    const struct rquery *q = &st->req->q[st->qi];
+    if ((c->mint_ms >= q->mint && c->maxt_ms <= q->maxt) ||
+        (c->encoding & ~TSDB_ENC_OOO_FLAG) != TSDB_ENC_XOR) {
+        *out = *c;
+        return 0;
+    }
+    tsdb_xor_destroy(st->trim);
+    st->trim = NULL;
+    int rc = tsdb_xor_create(&st->trim);
+    if (rc)
+        return mp_err_set(&st->errmsg, rc, "remote read: no memory to cut a chunk");
+    struct tsdb_xor_iter it;
+    tsdb_xor_iter_init(&it, c->data, c->len);
+    int64_t t;
+    double v;
+    size_t n = 0;
+    while ((rc = tsdb_xor_iter_next(&it, &t, &v)) == 0 && t <= q->maxt) {
+        if (t < q->mint)
+            continue;
+        rc = tsdb_xor_append(st->trim, t, v);
+        if (rc)
+            return mp_err_set(&st->errmsg, rc, "remote read: no memory to cut a chunk");
+        n++;
+    }
+    if (rc == MP_EPARSE) {
+        rc = tsdb_xor_iter_error(&it, &st->errmsg);
+        return rc ? rc : MP_EPARSE;
+    }
+    if (n == 0)
+        return MP_EEOF;
+    size_t len;
+    const uint8_t *data = tsdb_xor_bytes(st->trim, &len);
+    *out = (struct tsdb_chunk){tsdb_xor_min_time(st->trim), tsdb_xor_max_time(st->trim),
+                               TSDB_ENC_XOR, data, len};
+    return 0;
+}
+
 /* Builds the next frame from the current series' chunks ci.. as StreamChunkedReadResponses
  * does: chunks are added until the budget (max frame bytes minus the labels) is used up or the
- * series ends, so a frame may pass the budget by one chunk. */
+ * series ends, so a frame may pass the budget by one chunk. MP_EAGAIN when nothing of the
+ * series is left (its last chunks had no sample in the range): no frame. */
 static int frame_build(struct remote_read_stream *st)
 {
     struct mp_buf *f = &st->frame;
     mp_buf_reset(f);
+    st->off = 0;
     static const uint8_t head[FRAME_HEAD] = {0};
     struct pbw w = {f, 0};
     w_bytes(&w, head, sizeof head);
     size_t at = w_open(&w, 1);
     w_bytes(&w, st->lab.data, st->lab.len);
     int64_t left = (int64_t)st->max_frame - st->lab_size;
+    size_t nchunks = 0;
     while (st->ci < st->nchunks) {
-        const struct tsdb_chunk *c = &st->chunks[st->ci++];
+        struct tsdb_chunk cc = {0};
+        int rc = chunk_trim(st, &st->chunks[st->ci++], &cc);
+        if (rc == MP_EEOF)
+            continue;
+        if (rc)
+            return rc;
+        const struct tsdb_chunk *c = &cc;
         size_t csz = chunk_size(c);
         w_tag(&w, 2, 2);
         w_uvarint(&w, csz);
@@ -771,9 +826,14 @@ static int frame_build(struct remote_read_stream *st)
         w_int64(&w, 2, c->maxt_ms);
         w_int64(&w, 3, c->encoding & ~TSDB_ENC_OOO_FLAG);
         w_str(&w, 4, (struct mp_str){(const char *)c->data, c->len});
+        nchunks++;
         left -= (int64_t)csz;
         if (left <= 0)
             break;
+    }
+    if (nchunks == 0) {
+        mp_buf_reset(f);
+        return MP_EAGAIN;
     }
     w_close(&w, at);
     w_int64(&w, 2, (int64_t)st->qi);
@@ -797,8 +857,12 @@ static int frame_build(struct remote_read_stream *st)
 static int stream_fill(struct remote_read_stream *st)
 {
     for (;;) {
-        if (st->ss && st->ci < st->nchunks)
-            return frame_build(st);
+        if (st->ss && st->ci < st->nchunks) {
+            int rc = frame_build(st);
+            if (rc != MP_EAGAIN)
+                return rc;
+            continue;
+        }
         if (st->ss) {
             int rc = tsdb_series_set_next(st->ss, &st->errmsg);
             if (rc == 0) {

@@ -325,6 +325,123 @@ def streamed_check(murl):
     print("streamed: %d frames, %d series, %d samples" % (frames, len(series), samples))
 
 
+def snappy_decode(b):
+    n, pos = read_uvarint(b, 0)
+    out = bytearray()
+    while pos < len(b):
+        tag = b[pos]
+        pos += 1
+        kind = tag & 3
+        if kind == 0:
+            ln = tag >> 2
+            if ln >= 60:
+                nb = ln - 59
+                ln = int.from_bytes(b[pos:pos + nb], "little")
+                pos += nb
+            ln += 1
+            out += b[pos:pos + ln]
+            pos += ln
+            continue
+        if kind == 1:
+            ln, off = 4 + ((tag >> 2) & 7), (tag >> 5) << 8 | b[pos]
+            pos += 1
+        elif kind == 2:
+            ln, off = (tag >> 2) + 1, int.from_bytes(b[pos:pos + 2], "little")
+            pos += 2
+        else:
+            ln, off = (tag >> 2) + 1, int.from_bytes(b[pos:pos + 4], "little")
+            pos += 4
+        for _ in range(ln):
+            out.append(out[-off])
+    if len(out) != n:
+        raise ValueError("snappy: length %d, header %d" % (len(out), n))
+    return bytes(out)
+
+
+def read_request(url, queries, streamed):
+    """POSTs a ReadRequest of (start_ms, end_ms, [(type, name, value)]) queries; returns
+    (status, content type, body)."""
+    req = b""
+    for start, end, matchers in queries:
+        q = pb_field(1, 0, start) + pb_field(2, 0, end)
+        for t, n, v in matchers:
+            m = (pb_field(1, 0, t) if t else b"") + pb_field(2, 2, n.encode()) + \
+                pb_field(3, 2, v.encode())
+            q += pb_field(3, 2, m)
+        req += pb_field(1, 2, q)
+    if streamed:
+        req += pb_field(2, 0, 1)
+    r = urllib.request.Request(url + "/api/v1/read", data=snappy_literal(req), method="POST",
+                               headers={"Content-Type": "application/x-protobuf",
+                                        "Content-Encoding": "snappy"})
+    try:
+        with urllib.request.urlopen(r, timeout=60) as resp:
+            return resp.status, resp.headers.get("Content-Type"), resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read()
+
+
+def frames_summary(body):
+    """[(query index, labels bytes, samples in the frame's chunks)] of a streamed body, runs of
+    frames of one series folded into one entry (chunk boundaries are the storage's own)."""
+    out, pos = [], 0
+    while pos < len(body):
+        n, pos = read_uvarint(body, pos)
+        payload = body[pos + 4:pos + 4 + n]
+        if crc32c(payload) != int.from_bytes(body[pos:pos + 4], "big"):
+            raise AssertionError("bad CRC")
+        pos += 4 + n
+        fields = pb_parse(payload)
+        qi = ([v for f, _, v in fields if f == 2] or [0])[0]
+        cs = pb_parse([v for f, _, v in fields if f == 1][0])
+        labels = b"".join(pb_field(1, 2, v) for f, _, v in cs if f == 1)
+        samples = sum(int.from_bytes(dict((k, x) for k, _, x in pb_parse(v))[4][:2], "big")
+                      for f, _, v in cs if f == 2)
+        if out and out[-1][:2] == (qi, labels):
+            out[-1] = (qi, labels, out[-1][2] + samples)
+        else:
+            out.append((qi, labels, samples))
+    return out
+
+
+def server_diff(murl, purl):
+    """The same ReadRequests to meshprom and to Prometheus 2.42 serving the same data: SAMPLES
+    answers must be byte-identical after snappy decoding; streamed answers the same series in
+    the same order with the same number of samples each."""
+    ms = lambda t: t * 1000
+    cases = [
+        [(ms(T0), ms(T0 + SPAN), [(0, "__name__", "http_requests_total")])],
+        [(ms(T0 + 600), ms(T0 + 4000), [(2, "__name__", "http_.*|temp.*"), (1, "code", "200")]),
+         (ms(T0), ms(T0 + SPAN), [(0, "site", "a"), (0, "room", "cellar")]),
+         (ms(T0), ms(T0 + SPAN), [(3, "le", "0.0.*|\\+Inf"), (0, "__name__",
+                                                              "request_duration_seconds_bucket")])],
+        [(ms(T0 + 7000), ms(T0 + 7001), [(0, "site", "b")])],
+        # inside chunks but between two samples: no sample in the range
+        [(ms(T0 + 7001), ms(T0 + 7002), [(0, "__name__", "temperature_celsius")])],
+        [],
+    ]
+    for i, queries in enumerate(cases):
+        a = read_request(murl, queries, False)
+        b = read_request(purl, queries, False)
+        if a[0] != 200 or b[0] != 200:
+            raise AssertionError("case %d: status %d / %d: %r %r" % (i, a[0], b[0], a[2][:200],
+                                                                       b[2][:200]))
+        da, db = snappy_decode(a[2]), snappy_decode(b[2])
+        if da != db:
+            k = next((j for j in range(min(len(da), len(db))) if da[j] != db[j]),
+                     min(len(da), len(db)))
+            raise AssertionError("case %d: SAMPLES differ at byte %d of %d/%d: %r / %r"
+                                 % (i, k, len(da), len(db), da[k:k + 40], db[k:k + 40]))
+        sa, sb = read_request(murl, queries, True), read_request(purl, queries, True)
+        if sa[1] != sb[1]:
+            raise AssertionError("case %d: content types %r / %r" % (i, sa[1], sb[1]))
+        fa, fb = frames_summary(sa[2]), frames_summary(sb[2])
+        if fa != fb:
+            raise AssertionError("case %d: streamed answers differ:\n%s\n%s"
+                                 % (i, fa[:3], fb[:3]))
+    print("server diff: %d cases identical" % len(cases))
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: read_diff.py BUILD_DIR", file=sys.stderr)
@@ -365,6 +482,16 @@ def main():
                     "remote_read:\n  - url: %s/api/v1/read\n    read_recent: true\n" % murl)
         pp, purl, _ = start(PROM, "prometheus", work, pcfg, [])
         procs.append(pp)
+        # Prometheus as a remote-read *server* of the same data, for the wire bytes
+        promtool = os.path.join(os.path.dirname(PROM), "promtool")
+        if os.access(promtool, os.X_OK):
+            sdir = os.path.join(work, "promserver")
+            os.makedirs(sdir)
+            subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", om, sdir],
+                           check=True, stdout=subprocess.DEVNULL)
+            ps, psurl, _ = start(PROM, "promserver", work, mcfg, [])
+            procs.append(ps)
+            server_diff(murl, psurl)
 
         checks, failures = 0, []
         asks = []
