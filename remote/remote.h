@@ -163,7 +163,8 @@ MP_NODISCARD int remote_write_encode(const struct remote_write_series *s, size_t
  *     STREAMED_XOR_CHUNKS: a struct remote_read_stream of frames
  *       uvarint(len) | BE32 CRC-32C(payload) | payload = ChunkedReadResponse, one series per
  *       frame, split into several frames once the chunks pass max_bytes_in_frame, raw chunk
- *       bytes as the tsdb stores them
+ *       bytes as the tsdb stores them, except that a chunk sticking out of the range is
+ *       re-encoded with only the samples inside (as Prometheus's chunk querier does)
  *
  * Thread safety: a struct remote_read_server may be used by any number of threads at once (the
  * gate is its only mutable state, under its mutex). A request, a response and a stream belong
