@@ -383,6 +383,12 @@ static int register_api(struct server *s, struct web_server *web, const char *re
     d.enable_admin = f->web_enable_admin_api;
     d.enable_remote_write = f->web_enable_remote_write_receiver ||
                             (f->features & CMD_FEATURE_REMOTE_WRITE_RECEIVER) != 0;
+    d.rr_sample_limit = f->remote_read_sample_limit;
+    d.rr_concurrent_limit =
+        f->remote_read_concurrent_limit > 0 ? (size_t)f->remote_read_concurrent_limit : 0;
+    /* 0 is legal: Prometheus then sends one chunk per frame */
+    d.rr_max_bytes_in_frame =
+        f->remote_read_max_bytes_in_frame > 0 ? (size_t)f->remote_read_max_bytes_in_frame : 0;
     d.metrics = mp_metrics_default();
     return web_api_register(web, &d, out, err);
 }

@@ -11,7 +11,9 @@
  *
  * Thread safety: all functions may be called from any number of threads at once (each call
  * uses its own appender). A struct remote_write_request and a struct remote_write_cache belong
- * to one thread at a time. */
+ * to one thread at a time.
+ *
+ * The remote-read server (POST /api/v1/read) has its own section at the end. */
 #ifndef REMOTE_REMOTE_H
 #define REMOTE_REMOTE_H
 
@@ -20,8 +22,11 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/str.h"
 
 struct tsdb;
+struct mp_labels;
+struct mp_matcher;
 
 /* Defaults of struct remote_write_limits. Prometheus itself has no size limits (Go's snappy
  * allows 4 GiB); these bound what one request may cost. */
@@ -140,5 +145,123 @@ struct remote_write_series {
  * prometheus.WriteRequest) holding s[0..n). MP_ENOMEM / MP_ELIMIT (out's limit). */
 MP_NODISCARD int remote_write_encode(const struct remote_write_series *s, size_t n,
                                      struct mp_buf *out, struct mp_err *err);
+
+/* ---- remote read: POST /api/v1/read (protocols.md 5.7) ---------------------------------------
+ *
+ * The remote-read server core without HTTP, as Prometheus 2.55.1's storage/remote/
+ * read_handler.go answers:
+ *
+ *   concurrency gate (waits for a slot) --> body: snappy block of a prometheus.ReadRequest
+ *   (size limits checked before allocating; 400 on any decode error) --> response type: the
+ *   first of accepted_response_types this server supports (empty = SAMPLES; 400 if none) -->
+ *   per query: matchers converted (an `=` matcher whose value equals the external label of that
+ *   name, or "" when there is none, becomes name="", so series stored without the external
+ *   labels match), tsdb querier over [start, end] (intersected with the hints' [start, end]
+ *   when hints are present, as Prometheus's querier trims to them) -->
+ *     SAMPLES: snappy(ReadResponse), series labels merged with the external labels (series
+ *       win), at most sample_limit samples per query (400 "exceeded sample limit (N)")
+ *     STREAMED_XOR_CHUNKS: a struct remote_read_stream of frames
+ *       uvarint(len) | BE32 CRC-32C(payload) | payload = ChunkedReadResponse, one series per
+ *       frame, split into several frames once the chunks pass max_bytes_in_frame, raw chunk
+ *       bytes as the tsdb stores them, except that a chunk sticking out of the range is
+ *       re-encoded with only the samples inside (as Prometheus's chunk querier does)
+ *
+ * Thread safety: a struct remote_read_server may be used by any number of threads at once (the
+ * gate is its only mutable state, under its mutex). A request, a response and a stream belong
+ * to one thread at a time. */
+
+/* Prometheus's decodeReadLimit: request bodies are cut at 32 MiB. */
+#define REMOTE_READ_MAX_BODY_DEFAULT ((size_t)32 << 20)
+#define REMOTE_READ_MAX_DECODED_DEFAULT ((size_t)64 << 20)
+#define REMOTE_READ_MAX_MEMORY_DEFAULT ((size_t)256 << 20)
+
+struct remote_read_options {
+    int64_t sample_limit;      /* --storage.remote.read-sample-limit (5e7); <= 0: none */
+    size_t concurrent_limit;   /* --storage.remote.read-concurrent-limit (10); 0: none */
+    size_t max_bytes_in_frame; /* --storage.remote.read-max-bytes-in-frame (1 MiB); 0: one chunk
+                                * per frame, as Prometheus */
+    size_t max_body_bytes;     /* compressed body; 0: none */
+    size_t max_decoded_bytes;  /* snappy-decoded body; 0: none */
+    size_t max_memory_bytes;   /* the unpacked request in memory; 0: none */
+    int64_t gate_wait_ms;      /* longest wait for a slot, then 503 (default 60 s); < 0: for
+                                * ever, as Prometheus (which waits until the client leaves) */
+};
+void remote_read_options_init(struct remote_read_options *o);
+
+#define REMOTE_READ_MSG_MAX 512
+
+/* A decoded request; owns its memory. */
+struct remote_read_request;
+
+/* Decodes body[0..len) (no tsdb needed: the fuzz target uses it): size limits, snappy,
+ * protobuf, response-type negotiation, and every query's matchers converted against ext (the
+ * external labels, NULL = none). o may be NULL (defaults). 0 with *out set; else *out NULL,
+ * *status 400 ("snappy: corrupt input", "proto: ...", "server does not support any of the
+ * requested response types: ...") or 500 (a matcher Prometheus cannot build: bad regex, unknown
+ * type; out of memory), and err holds the message. */
+MP_NODISCARD int remote_read_decode(const uint8_t *body, size_t len,
+                                    const struct remote_read_options *o,
+                                    const struct mp_labels *ext, struct remote_read_request **out,
+                                    int *status, struct mp_err *err);
+void remote_read_request_free(struct remote_read_request *req); /* NULL is a no-op */
+/* The negotiated type: 0 SAMPLES, 1 STREAMED_XOR_CHUNKS. */
+int remote_read_request_response_type(const struct remote_read_request *req);
+size_t remote_read_request_num_queries(const struct remote_read_request *req);
+/* Query i's matchers after the external-label rewrite (borrowed from req) and its effective
+ * time range (both inclusive; *mint > *maxt: nothing to read). */
+void remote_read_request_query(const struct remote_read_request *req, size_t i,
+                               const struct mp_matcher *const **m, size_t *n, int64_t *mint_ms,
+                               int64_t *maxt_ms);
+
+/* A STREAMED_XOR_CHUNKS body being produced: reads the tsdb lazily, one series at a time. */
+struct remote_read_stream;
+/* Writes up to cap (> 0) bytes of the body to buf: 0 with *n > 0; MP_EEOF at the end; another
+ * negative status on a storage error (err says which; the body is then truncated, which a
+ * client detects by the frame length or CRC). */
+MP_NODISCARD int remote_read_stream_read(struct remote_read_stream *st, uint8_t *buf, size_t cap,
+                                         size_t *n, struct mp_err *err);
+/* Closes the querier, gives the gate slot back. NULL is a no-op. */
+void remote_read_stream_destroy(struct remote_read_stream *st);
+
+/* The server: options and the concurrency gate. */
+struct remote_read_server;
+MP_NODISCARD int remote_read_server_create(const struct remote_read_options *o,
+                                           struct remote_read_server **out);
+void remote_read_server_destroy(struct remote_read_server *s); /* NULL is a no-op; no request
+                                                                * may be running */
+/* Requests holding a slot now (prometheus_api_remote_read_queries). */
+size_t remote_read_server_active(const struct remote_read_server *s);
+
+#define REMOTE_READ_CT_SAMPLES "application/x-protobuf"
+#define REMOTE_READ_CT_STREAMED \
+    "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
+
+/* What the HTTP layer sends. Exactly one of: an error (status != 200, message), a SAMPLES body
+ * (body, content_encoding "snappy"), or a stream (stream != NULL: the caller takes it, sets it
+ * NULL, and destroys it when the body is sent or abandoned). */
+struct remote_read_response {
+    int status;                   /* 200, 400, 500 or 503 */
+    const char *content_type;     /* static; NULL for errors (plain text) */
+    const char *content_encoding; /* "snappy" for SAMPLES, else NULL */
+    char message[REMOTE_READ_MSG_MAX]; /* error body without the trailing newline */
+    struct mp_buf body;
+    struct remote_read_stream *stream;
+    size_t series, samples, frames; /* SAMPLES: series and samples; streams count frames */
+};
+/* Frees body and an untaken stream. */
+void remote_read_response_fini(struct remote_read_response *r);
+
+/* The whole endpoint minus HTTP: waits for a gate slot (held until the response is finished,
+ * or for a stream until it is destroyed), decodes, queries db and fills *out (always
+ * initialised; fini it). ext: external labels (NULL = none), borrowed for the call (a stream
+ * takes its own reference). Returns 0 when out->status is 200, else the negative status that
+ * err describes. */
+MP_NODISCARD int remote_read_serve(struct remote_read_server *s, struct tsdb *db,
+                                   const struct mp_labels *ext, const uint8_t *body, size_t len,
+                                   struct remote_read_response *out, struct mp_err *err);
+
+/* CRC-32C (Castagnoli) as the frame checksum: remote_read_crc32c(0, "123456789", 9) ==
+ * 0xE3069283. For tests and clients. */
+uint32_t remote_read_crc32c(uint32_t crc, const void *p, size_t n);
 
 #endif

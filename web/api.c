@@ -33,6 +33,11 @@ void web_api_deps_init(struct web_api_deps *d)
     d->rw_max_ahead_ms = REMOTE_WRITE_MAX_AHEAD_MS;
     d->rw_cache_keep_bytes = (size_t)8 << 20;
     d->rw_caches = 4;
+    struct remote_read_options ro;
+    remote_read_options_init(&ro);
+    d->rr_sample_limit = ro.sample_limit;
+    d->rr_concurrent_limit = ro.concurrent_limit;
+    d->rr_max_bytes_in_frame = ro.max_bytes_in_frame;
 }
 
 static char *dup_or_null(const char *s)
@@ -111,6 +116,7 @@ void web_api_destroy(struct web_api *api)
         remote_write_cache_destroy(api->rw_pool[i]);
     mp_free(api->rw_pool);
     pthread_mutex_destroy(&api->rw_mu);
+    remote_read_server_destroy(api->rr);
     free_strings(&api->d);
     mp_free(api);
 }

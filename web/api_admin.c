@@ -8,11 +8,14 @@
  * 404 when disabled, 415 for headers remote_write_check_headers refuses, then what
  * remote_write_decode_and_append_cached decides (204, 400, 413, 500). Each request borrows a
  * decode cache from a small pool (a cache belongs to one thread at a time) and gives it
- * back; beyond the pool's size caches are freed. */
+ * back; beyond the pool's size caches are freed.
+ * POST /api/v1/read (5.7) is remote/read.c's remote_read_serve: its snappy body, or its frame
+ * stream as a chunked response, or its error as plain text. */
 #include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/labels.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "remote/remote.h"
@@ -187,6 +190,62 @@ static void h_write(void *ctx, const struct web_request *req, struct web_respons
     web_api_text_error(resp, res.status ? res.status : 500, res.message[0] ? res.message : e.msg);
 }
 
+/* ---- remote read ---- */
+
+/* A stream on its way out, with the gauge to count it down when it is done. */
+struct read_body {
+    struct remote_read_stream *st;
+    struct mp_gauge *queries; /* NULL: not counted */
+};
+
+static int read_stream(void *ctx, char *buf, size_t cap, size_t *n)
+{
+    struct read_body *rb = ctx;
+    return remote_read_stream_read(rb->st, (uint8_t *)buf, cap, n, NULL);
+}
+
+static void read_stream_done(void *ctx)
+{
+    struct read_body *rb = ctx;
+    remote_read_stream_destroy(rb->st);
+    if (rb->queries)
+        mp_gauge_dec(rb->queries);
+    mp_free(rb);
+}
+
+static void h_read(void *ctx, const struct web_request *req, struct web_response *resp)
+{
+    struct web_api *api = ctx;
+    struct mp_labels *ext = api->d.external_labels ? api->d.external_labels(api->d.ctx) : NULL;
+    struct mp_str body = web_request_body(req);
+    struct remote_read_response rr;
+    if (api->rr_queries) /* waiting or running, as Prometheus counts it */
+        mp_gauge_inc(api->rr_queries);
+    int rc = remote_read_serve(api->rr, api->d.db, ext, (const uint8_t *)body.ptr, body.len, &rr,
+                               NULL);
+    if (ext)
+        mp_labels_release(ext);
+    bool streamed = false;
+    if (rc != 0) {
+        web_api_text_error(resp, rr.status, rr.message);
+    } else {
+        web_response_content_type(resp, rr.content_type);
+        if (rr.stream) {
+            struct read_body *rb = mp_xmalloc(sizeof *rb);
+            *rb = (struct read_body){rr.stream, api->rr_queries};
+            rr.stream = NULL;
+            web_response_body_stream(resp, read_stream, read_stream_done, rb);
+            streamed = true; /* read_stream_done counts it down */
+        } else {
+            web_response_header(resp, "Content-Encoding", rr.content_encoding);
+            web_response_body_take(resp, &rr.body);
+        }
+    }
+    remote_read_response_fini(&rr);
+    if (api->rr_queries && !streamed)
+        mp_gauge_dec(api->rr_queries);
+}
+
 int web_api_register_admin(struct web_api *api, struct web_server *srv, struct mp_err *err)
 {
     static const struct web_api_route routes[] = {
@@ -194,7 +253,23 @@ int web_api_register_admin(struct web_api *api, struct web_server *srv, struct m
         {"POST|PUT", "/api/v1/admin/tsdb/clean_tombstones", h_clean_tombstones},
         {"POST|PUT", "/api/v1/admin/tsdb/snapshot", h_snapshot},
         {"POST", "/api/v1/write", h_write},
+        {"POST", "/api/v1/read", h_read},
     };
+    struct remote_read_options ro;
+    remote_read_options_init(&ro);
+    ro.sample_limit = api->d.rr_sample_limit;
+    ro.concurrent_limit = api->d.rr_concurrent_limit;
+    ro.max_bytes_in_frame = api->d.rr_max_bytes_in_frame;
+    if (!api->rr && remote_read_server_create(&ro, &api->rr) != 0)
+        return mp_err_set(err, MP_ENOMEM, "remote read: out of memory");
+    if (api->d.metrics && !api->rr_queries) {
+        int rc = mp_metrics_gauge_register(
+            api->d.metrics, "prometheus_api_remote_read_queries",
+            "The current number of remote read queries being executed or waiting.",
+            &api->rr_queries, err);
+        if (rc != 0)
+            return rc;
+    }
     if (api->d.enable_remote_write && api->d.metrics) {
         int rc = mp_metrics_counter_register(
             api->d.metrics, "prometheus_api_remote_write_invalid_labels_samples_total",

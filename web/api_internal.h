@@ -72,6 +72,7 @@ int web_ts_format(int64_t t_ms, char *buf, size_t cap);
 /* ---- api state and shared handler helpers ---- */
 
 struct remote_write_cache;
+struct remote_read_server;
 struct query_expr;
 struct mp_matcher;
 
@@ -83,6 +84,8 @@ struct web_api {
     struct remote_write_cache **rw_pool;
     size_t rw_n;
     struct mp_counter *rw_invalid; /* NULL: not counted */
+    struct remote_read_server *rr; /* POST /api/v1/read: options and concurrency gate */
+    struct mp_gauge *rr_queries;   /* prometheus_api_remote_read_queries; NULL: not counted */
 };
 
 enum web_api_error {

@@ -62,6 +62,9 @@ struct web_response {
     const char *body;
     size_t len;
     bool owned; /* body allocated with mp_*, freed with mp_free */
+    web_stream_fn *stream; /* streamed body instead (web_response_body_stream) */
+    web_stream_done_fn *stream_done;
+    void *stream_ctx;
 };
 
 struct web_request {
@@ -450,6 +453,10 @@ static void body_clear(struct web_response *resp)
 {
     if (resp->owned)
         mp_free((void *)resp->body);
+    if (resp->stream && resp->stream_done)
+        resp->stream_done(resp->stream_ctx);
+    resp->stream = NULL;
+    resp->stream_done = NULL;
     resp->body = NULL;
     resp->len = 0;
     resp->owned = false;
@@ -463,6 +470,40 @@ void web_response_body_take(struct web_response *resp, struct mp_buf *b)
     resp->body = p;
     resp->len = p ? len : 0;
     resp->owned = p != NULL;
+}
+
+struct web_stream {
+    web_stream_fn *fn;
+    web_stream_done_fn *done;
+    void *ctx;
+};
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct web_stream *ws = cls;
+    size_t n = 0;
+    int rc = ws->fn(ws->ctx, buf, max, &n);
+    if (rc == 0 && n)
+        return (ssize_t)n;
+    return rc == MP_EEOF ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+    struct web_stream *ws = cls;
+    if (ws->done)
+        ws->done(ws->ctx);
+    mp_free(ws);
+}
+
+void web_response_body_stream(struct web_response *resp, web_stream_fn *fn,
+                              web_stream_done_fn *done, void *ctx)
+{
+    body_clear(resp);
+    resp->stream = fn;
+    resp->stream_done = done;
+    resp->stream_ctx = ctx;
 }
 
 void web_response_body_static(struct web_response *resp, const char *s, size_t len)
@@ -766,7 +807,19 @@ static const struct web_route *dispatch(struct web_server *srv, struct web_reque
 static enum MHD_Result send_response(struct web_request *req, struct web_response *resp)
 {
     struct MHD_Response *r;
-    if (resp->owned) {
+    if (resp->stream) {
+        /* unknown size: HTTP/1.1 chunked transfer; MHD calls the reader on this connection's
+         * thread and stream_free once the response is gone (sent, or the client left) */
+        struct web_stream *ws = mp_xmalloc(sizeof *ws);
+        *ws = (struct web_stream){resp->stream, resp->stream_done, resp->stream_ctx};
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, ws,
+                                              stream_free);
+        if (!r) {
+            mp_free(ws);
+            return MHD_NO; /* response_fini calls done */
+        }
+        resp->stream = NULL; /* MHD owns it now */
+    } else if (resp->owned) {
         r = MHD_create_response_from_buffer_with_free_callback(resp->len, (void *)resp->body,
                                                                mp_free);
         if (r)

@@ -153,6 +153,16 @@ void web_response_body_take(struct web_response *resp, struct mp_buf *b);
 void web_response_body_static(struct web_response *resp, const char *s, size_t len);
 void web_response_body_copy(struct web_response *resp, const void *p, size_t len);
 
+/* Streamed body of unknown length (HTTP/1.1 chunked transfer), replacing any other body. After
+ * the handler returns, fn is called on the connection's thread to fill buf[0..cap): 0 with
+ * *n > 0 bytes written, MP_EEOF at the end, another negative status to abort (the connection
+ * is closed, so the client sees a truncated body). done(ctx) runs exactly once when the
+ * response is finished or abandoned (also if it is never sent). Not compressed. */
+typedef int web_stream_fn(void *ctx, char *buf, size_t cap, size_t *n);
+typedef void web_stream_done_fn(void *ctx);
+void web_response_body_stream(struct web_response *resp, web_stream_fn *fn,
+                              web_stream_done_fn *done, void *ctx);
+
 /* Helper for bodies of constant strings. */
 #define WEB_BODY_LIT(resp, lit) web_response_body_static((resp), (lit), sizeof(lit) - 1)
 
@@ -227,6 +237,10 @@ struct web_api_deps {
     int64_t rw_max_ahead_ms;       /* default REMOTE_WRITE_MAX_AHEAD_MS; < 0 = no limit */
     size_t rw_cache_keep_bytes;    /* per cached decoder; default 8 MiB; 0 after init = none */
     size_t rw_caches;              /* decoders kept for reuse; default 4 */
+    /* POST /api/v1/read (remote.h remote-read section); defaults as Prometheus's flags */
+    int64_t rr_sample_limit;       /* --storage.remote.read-sample-limit; <= 0: none */
+    size_t rr_concurrent_limit;    /* --storage.remote.read-concurrent-limit; 0: none */
+    size_t rr_max_bytes_in_frame;  /* --storage.remote.read-max-bytes-in-frame */
     /* With enable_remote_write: prometheus_api_remote_write_invalid_labels_samples_total is
      * registered here (NULL: not counted). */
     struct mp_metrics_registry *metrics;
