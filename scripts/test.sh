@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # prometheus (with promtool) is the oracle of the differential tests; chromium runs the
 # dashboard's browser test (both tests skip without them)
-MP_DEPS_EXTRA="prometheus chromium ${MP_DEPS_EXTRA:-}" ./scripts/deps.sh
+MP_DEPS_EXTRA="prometheus chromium python3 ${MP_DEPS_EXTRA:-}" ./scripts/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DMP_WERROR=ON >/dev/null
