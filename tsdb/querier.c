@@ -589,67 +589,6 @@ void tsdb_series_set_iter(struct tsdb_series_set *s, struct tsdb_sample_iter *it
         tsdb_xor_iter_init(&it->xi, it->chunks[0].data, it->chunks[0].len);
 }
 
-/* The current chunk ended (rc MP_EEOF) or failed: 0 to go on with the next one, or the sticky
- * error. */
-static int iter_step(struct tsdb_sample_iter *it, int rc)
-{
-    if (rc != MP_EEOF)
-        return it->err = rc;
-    if (++it->i < it->n)
-        tsdb_xor_iter_init(&it->xi, it->chunks[it->i].data, it->chunks[it->i].len);
-    return 0;
-}
-
-/* A sample at t was found: 0, or MP_EEOF (and the iterator done) past the range. */
-static int iter_found(struct tsdb_sample_iter *it, int64_t t)
-{
-    if (t <= it->maxt_ms)
-        return 0;
-    it->i = it->n;
-    return MP_EEOF;
-}
-
-int tsdb_sample_iter_next(struct tsdb_sample_iter *it, int64_t *t_ms, double *v)
-{
-    if (it->err)
-        return it->err;
-    while (it->i < it->n) {
-        int rc = tsdb_xor_iter_next(&it->xi, t_ms, v);
-        if (rc == 0 && *t_ms < it->mint_ms)
-            continue;
-        if (rc == 0)
-            return iter_found(it, *t_ms);
-        if ((rc = iter_step(it, rc)))
-            return rc;
-    }
-    return MP_EEOF;
-}
-
-int tsdb_sample_iter_seek(struct tsdb_sample_iter *it, int64_t t_ms, int64_t *ts_ms, double *v)
-{
-    if (it->err)
-        return it->err;
-    if (t_ms < it->mint_ms)
-        t_ms = it->mint_ms;
-    /* Skip whole chunks that end before t. */
-    size_t j = it->i;
-    while (j < it->n && it->chunks[j].maxt_ms < t_ms)
-        j++;
-    if (j != it->i) {
-        it->i = j;
-        if (j < it->n)
-            tsdb_xor_iter_init(&it->xi, it->chunks[j].data, it->chunks[j].len);
-    }
-    while (it->i < it->n) {
-        int rc = tsdb_xor_iter_seek(&it->xi, t_ms, ts_ms, v);
-        if (rc == 0)
-            return iter_found(it, *ts_ms);
-        if ((rc = iter_step(it, rc)))
-            return rc;
-    }
-    return MP_EEOF;
-}
-
 /* ---- label names and values ----------------------------------------------------------------- */
 
 struct strset {
