@@ -1839,6 +1839,66 @@ static int series_cmp(const void *pa, const void *pb, void *ctx)
     return na < nb ? -1 : na > nb;
 }
 
+/* Sorting by decoded keys: each series' symbol ids decoded once into a row of u32 (count, then
+ * the ids), so a comparison walks two arrays and looks at strings only where they differ
+ * (series_cmp decodes both series' uvarints on each of the n log n comparisons). Rows take
+ * 4 B per label name or value; above this many bytes the select sorts with series_cmp. */
+#define SORT_KEYS_BUDGET ((size_t)64 << 20)
+
+struct sort_row {
+    const uint32_t *key; /* key[0] = number of ids, then the ids */
+    struct hseries *s;
+};
+
+static int row_cmp(const void *pa, const void *pb, void *ctx)
+{
+    const struct tsdb_head *h = ctx;
+    const uint32_t *a = ((const struct sort_row *)pa)->key, *b = ((const struct sort_row *)pb)->key;
+    uint32_t n = a[0] < b[0] ? a[0] : b[0];
+    for (uint32_t i = 1; i <= n; i++) {
+        if (a[i] == b[i])
+            continue;
+        int c = istr_cmp(sym_at(&h->syms, a[i])->s, sym_at(&h->syms, b[i])->s);
+        if (c)
+            return c;
+    }
+    return a[0] < b[0] ? -1 : a[0] > b[0];
+}
+
+/* Sorts v[0..k) by labels with decoded keys; false (nothing done) if they would not fit. */
+static bool sort_by_keys(struct tsdb_head *h, struct hseries **v, size_t k)
+{
+    size_t words = 0;
+    for (size_t i = 0; i < k; i++) {
+        const uint8_t *p = v[i]->lbl;
+        words += 1 + 2 * (size_t)get_uvarint(&p);
+    }
+    if (words > SORT_KEYS_BUDGET / sizeof(uint32_t))
+        return false;
+    uint32_t *keys = mp_malloc(words * sizeof *keys);
+    struct sort_row *rows = mp_malloc(k * sizeof *rows);
+    if (!keys || !rows) {
+        mp_free(keys);
+        mp_free(rows);
+        return false;
+    }
+    uint32_t *w = keys;
+    for (size_t i = 0; i < k; i++) {
+        const uint8_t *p = v[i]->lbl;
+        uint32_t n = 2 * get_uvarint(&p);
+        rows[i] = (struct sort_row){w, v[i]};
+        *w++ = n;
+        for (uint32_t j = 0; j < n; j++)
+            *w++ = get_uvarint(&p);
+    }
+    qsort_r(rows, k, sizeof *rows, row_cmp, h);
+    for (size_t i = 0; i < k; i++)
+        v[i] = rows[i].s;
+    mp_free(rows);
+    mp_free(keys);
+    return true;
+}
+
 size_t tsdb_head_sort_series(struct tsdb_head *h, uint64_t *refs, size_t n,
                              const struct tsdb_head_series **out)
 {
@@ -1852,7 +1912,8 @@ size_t tsdb_head_sort_series(struct tsdb_head *h, uint64_t *refs, size_t n,
         if (s)
             v[k++] = s;
     }
-    qsort_r(v, k, sizeof *v, series_cmp, h);
+    if (k > 1 && !sort_by_keys(h, v, k))
+        qsort_r(v, k, sizeof *v, series_cmp, h);
     for (size_t i = 0; i < k; i++)
         refs[i] = v[i]->ref;
     return k;
