@@ -109,7 +109,7 @@ static int64_t fill(struct tsdb *db, const struct meshsim_gen_opts *o)
 }
 
 struct result {
-    size_t series, samples;
+    size_t series, samples, chunks;
     double checksum;
 };
 
@@ -136,6 +136,11 @@ static int64_t select_once(struct tsdb *db, struct mp_matcher *const *m, size_t 
         abort();
     int rc;
     while ((rc = tsdb_series_set_next(set, NULL)) == 0) {
+        const struct tsdb_chunk *ch;
+        size_t nch;
+        if (tsdb_series_set_chunks(set, &ch, &nch, NULL))
+            abort();
+        res->chunks += nch;
         struct tsdb_sample_iter it;
         tsdb_series_set_iter(set, &it);
         int64_t t;
@@ -193,9 +198,9 @@ static void bench(const char *src, const char *mode, struct tsdb *db, const stru
     qsort(wall, (size_t)c->iters, sizeof *wall, cmp_i64);
     double med = (double)ns[c->iters / 2];
     printf("BenchmarkSelect/%s/%s/series=%zu\t%d\t%.0f ns/series\t%.3f ms/op\t%.3f ms-wall/op\t"
-           "%zu samples\t%.6g checksum\n",
+           "%zu samples\t%zu chunks\t%.6g checksum\n",
            src, mode, r.series, c->iters, r.series ? med / (double)r.series : 0.0, med / 1e6,
-           (double)wall[c->iters / 2] / 1e6, r.samples, r.checksum);
+           (double)wall[c->iters / 2] / 1e6, r.samples, r.chunks, r.checksum);
     fflush(stdout);
     free(ns);
     free(wall);

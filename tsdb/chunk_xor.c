@@ -312,19 +312,26 @@ int tsdb_xor_open(const uint8_t *data, size_t len, struct tsdb_xor **out, struct
 /* ---- reader --------------------------------------------------------------------------------- */
 
 /* peek64 near the end of the data: the bytes left, zero padded. Out of line, so that the hot
- * decoder keeps no stack buffer. */
+ * decoder keeps no stack buffer. Here pos + 72 > len * 8, so the window starts in the last 9
+ * bytes. */
 static __attribute__((noinline)) uint64_t peek64_tail(const struct tsdb_xor_iter *it)
 {
     size_t byte = (size_t)(it->pos >> 3);
     unsigned sh = (unsigned)(it->pos & 7);
+    if (byte >= it->len)
+        return 0;
+    if (byte + 9 <= it->len) { /* sh > 0 and all 9 bytes present */
+        const uint8_t *p = it->data + byte;
+        return load_be64(p) << sh | (uint64_t)(p[8] >> (8 - sh));
+    }
+    if (it->len >= 8) { /* the last 8 bytes, shifted: zeros come in from the right */
+        unsigned o = (unsigned)(byte - (it->len - 8));
+        return load_be64(it->data + it->len - 8) << (8 * o + sh);
+    }
     uint64_t w = 0;
     for (size_t i = 0; i < 8; i++)
         w = w << 8 | (byte + i < it->len ? it->data[byte + i] : 0u);
-    if (sh) {
-        unsigned b8 = byte + 8 < it->len ? it->data[byte + 8] : 0u;
-        w = (w << sh) | (b8 >> (8 - sh));
-    }
-    return w;
+    return w << sh;
 }
 
 /* The 64 bits starting at it->pos, zeros past the end of the data. Reads only inside

@@ -65,6 +65,8 @@ struct tsdb_series_set {
     size_t ncur;
     bool started;
     const struct mp_labels *ls; /* borrowed from the cursors that are on it */
+    struct cursor *sole;        /* the one cursor on it, NULL if several */
+    bool taken;                 /* sole's reference went to tsdb_series_set_labels_take */
     struct pending *p;          /* build_chunks' input, reused across series */
     size_t pcap;
     struct tsdb_chunk *chunks;
@@ -350,6 +352,17 @@ const struct mp_labels *tsdb_series_set_labels(const struct tsdb_series_set *s)
     return s->ls;
 }
 
+struct mp_labels *tsdb_series_set_labels_take(struct tsdb_series_set *s)
+{
+    if (!s->sole || s->taken)
+        return mp_labels_acquire(s->ls);
+    /* the cursor's reference moves to the caller; the cursor only releases it on its next load */
+    struct mp_labels *ls = s->sole->ls;
+    s->sole->ls = NULL;
+    s->taken = true;
+    return ls;
+}
+
 static void set_push(struct tsdb_series_set *s, struct tsdb_chunk c, bool from_buf)
 {
     if (s->n == s->cap) {
@@ -549,6 +562,7 @@ int tsdb_series_set_next(struct tsdb_series_set *s, struct mp_err *err)
         }
         s->started = true;
         s->ls = NULL;
+        s->taken = false;
         struct cursor *min = NULL;
         for (size_t i = 0; i < s->ncur; i++) {
             struct cursor *c = &s->cur[i];
@@ -567,6 +581,7 @@ int tsdb_series_set_next(struct tsdb_series_set *s, struct mp_err *err)
                 non++;
             }
         }
+        s->sole = non == 1 ? min : NULL;
         if (non == 1 && min->del.n == 0 && chunks_disjoint(min->chunks, min->n)) {
             /* one source, nothing deleted: its chunks as they are */
             s->n = 0;

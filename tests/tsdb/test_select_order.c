@@ -86,10 +86,14 @@ static void check(struct tsdb *db, struct mp_labels **want, size_t nwant, int64_
     const struct mp_matcher *ms[] = {m};
     struct tsdb_series_set *set;
     cr_assert_eq(tsdb_querier_select(q, ms, 1, &set, NULL), 0);
-    size_t k = 0;
+    size_t k = 0, nkept = 0;
+    struct mp_labels *kept[NSERIES];
     int rc;
     while ((rc = tsdb_series_set_next(set, NULL)) == 0) {
+        /* every other series through take: labels stays valid, the reference is ours */
+        struct mp_labels *taken = k % 2 ? tsdb_series_set_labels_take(set) : NULL;
         const struct mp_labels *ls = tsdb_series_set_labels(set);
+        cr_assert(!taken || taken == ls);
         cr_assert_lt(k, nwant, "more series than appended");
         cr_assert(mp_labels_equal(ls, want[k]), "series %zu out of order", k);
         struct tsdb_sample_iter it;
@@ -102,6 +106,8 @@ static void check(struct tsdb *db, struct mp_labels **want, size_t nwant, int64_
             got++;
         }
         cr_assert_eq(got, samples_each, "series %zu: %zu samples", k, got);
+        if (taken)
+            kept[nkept++] = taken;
         k++;
     }
     cr_assert_eq(rc, MP_EEOF);
@@ -109,6 +115,11 @@ static void check(struct tsdb *db, struct mp_labels **want, size_t nwant, int64_
     tsdb_series_set_free(set);
     mp_matcher_destroy(m);
     tsdb_querier_close(q);
+    /* taken references outlive the set */
+    for (size_t i = 0; i < nkept; i++) {
+        cr_assert(mp_labels_equal(kept[i], want[2 * i + 1]));
+        mp_labels_release(kept[i]);
+    }
 }
 
 Test(select_order, head_block_and_both_in_label_order)
