@@ -938,6 +938,8 @@ struct mcall {
     int64_t range_ms;
     const struct query_expr *target; /* selector or subquery (for ref times) */
     bool rate_info;
+    bool keep_labels; /* the consumer reads grouping labels only: results keep __name__
+                       * (query_ev_eval_for_grouping) */
 };
 
 /* One input series: windows at every step, the function per window. */
@@ -948,12 +950,9 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
     size_t lo = 0, hi = 0, step = 0;
     int rc = 0;
     bool any = false;
-    /* the output labels, built once per series; functions see them in the window too (their
-     * own name dropping is then a no-op and the labels they push are not used) */
+    /* functions see the empty set in the window: only their values are used, and the output
+     * labels are built once per series, at its first point */
     bool dn = drop_name;
-    struct mp_labels *ol = mp_labels_acquire(ls);
-    if (!mc->keep_name && !mc->absent && !(ol = query_ev_drop_name(ev, ol, &dn)))
-        return MP_ENOMEM;
     for (int64_t ts = ev->start; rc == 0 && ts <= ev->end; ts += ev->interval, step++) {
         if (((step + 1) & 4095) == 0 && (rc = query_ev_check(ev)) != 0)
             break;
@@ -986,7 +985,8 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                     }
                     }
                 }
-                struct qwindow w = {.labels = ol, .p = p + lo, .n = hi - lo, .drop_name = dn};
+                struct qwindow w = {
+                    .labels = mp_labels_empty(), .p = p + lo, .n = hi - lo, .drop_name = dn};
                 mc->args[mc->mi] = (struct qarg){
                     .kind = QARG_MATRIX, .win = &w, .nwin = 1, .range_ms = mc->range_ms};
                 struct qcall c = {.expr = mc->call,
@@ -1001,8 +1001,14 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                          .end_ms = ev->qend};
                 rc = mc->f(&c, ev->err);
                 if (rc == 0 && mc->res.n > 0) {
-                    if (!s)
-                        rc = query_mat_add(ev, out, mp_labels_acquire(ol), dn, &s);
+                    if (!s) {
+                        struct mp_labels *ol = mp_labels_acquire(ls);
+                        if (!mc->keep_name && !mc->keep_labels &&
+                            !(ol = query_ev_drop_name(ev, ol, &dn)))
+                            rc = MP_ENOMEM;
+                        else
+                            rc = query_mat_add(ev, out, ol, dn, &s);
+                    }
                     if (rc == 0)
                         rc = query_ser_push(ev, s, ts, mc->res.s[0].v);
                 }
@@ -1012,7 +1018,6 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
         if (ts > INT64_MAX - ev->interval)
             break;
     }
-    mp_labels_release(ol);
     if (rc == 0 && any && mc->rate_info) {
         struct mp_str name = mp_labels_metric_name(ls);
         static const char *const suffixes[] = {"_total", "_sum", "_count", "_bucket"};
@@ -1039,7 +1044,7 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
 }
 
 static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_t mi, qfunc_fn *f,
-                            struct qmat *out)
+                            bool keep_labels, struct qmat *out)
 {
     *out = (struct qmat){0};
     const char *name = call->fn->name;
@@ -1051,7 +1056,8 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
                        .absent = strcmp(name, "absent_over_time") == 0,
                        .rate_info = strcmp(name, "rate") == 0 || strcmp(name, "increase") == 0,
                        .range_ms = ma->range_ms,
-                       .target = ma};
+                       .target = ma,
+                       .keep_labels = keep_labels};
     size_t nsteps = query_ev_nsteps(ev);
     mc.other = mp_calloc(call->nargs, sizeof *mc.other);
     mc.args = mp_calloc(call->nargs, sizeof *mc.args);
@@ -1109,7 +1115,7 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
                 break;
         }
     }
-    if (rc == 0 && !ev->delayed && query_mat_has_dup_labels(out))
+    if (rc == 0 && !ev->delayed && !keep_labels && query_mat_has_dup_labels(out))
         rc = query_ev_err_dup(ev);
     for (size_t j = 0; mc.other && j < call->nargs; j++)
         query_mat_fini(ev, &mc.other[j]);
@@ -1206,7 +1212,7 @@ static int eval_call(struct qev *ev, const struct query_expr *e, struct qmat *ou
         if (a->kind == QUERY_MATRIX_SELECTOR || a->kind == QUERY_SUBQUERY) {
             if (!f && strcmp(name, "absent_over_time") != 0)
                 return mp_err_set(ev->err, MP_EEXEC, "function %s is not implemented", name);
-            return eval_call_matrix(ev, e, i, f, out);
+            return eval_call_matrix(ev, e, i, f, false, out);
         }
     }
     query_step_fn *step = step_call;
@@ -1228,6 +1234,43 @@ static int eval_call(struct qev *ev, const struct query_expr *e, struct qmat *ou
                               &c, out);
     mp_free(c.args);
     return rc;
+}
+
+/* True if a selector matches one metric name only (an __name__ equality matcher): dropping the
+ * name then cannot make two of its series' label sets equal. */
+static bool selector_fixes_name(const struct query_expr *vs)
+{
+    for (size_t i = 0; i < vs->nm; i++)
+        if (mp_matcher_type(vs->m[i]) == MP_MATCH_EQUAL &&
+            mp_str_eq(mp_matcher_name(vs->m[i]), mp_str_c(MP_LABEL_METRIC_NAME)))
+            return true;
+    return false;
+}
+
+int query_ev_eval_for_grouping(struct qev *ev, const struct query_expr *e, struct qmat *out)
+{
+    const struct query_expr *c = unparen(e);
+    if (c->kind != QUERY_CALL)
+        return query_ev_eval(ev, e, out);
+    /* the range-vector calls of eval_call that reach eval_call_matrix over a selector */
+    const char *name = c->fn->name;
+    qfunc_fn *f = query_func_lookup(c->fn);
+    if (!f || strcmp(name, "label_replace") == 0 || strcmp(name, "label_join") == 0)
+        return query_ev_eval(ev, e, out);
+    for (size_t i = 0; i < c->nargs; i++) {
+        const struct query_expr *a = unparen(c->args[i]);
+        if (a->kind == QUERY_SUBQUERY)
+            break;
+        if (a->kind != QUERY_MATRIX_SELECTOR)
+            continue;
+        /* without the labelset check the result must be duplicate-free by construction */
+        if (!ev->delayed && strcmp(name, "last_over_time") != 0 && !selector_fixes_name(a->a))
+            break;
+        *out = (struct qmat){0};
+        int rc = query_ev_check(ev);
+        return rc ? rc : eval_call_matrix(ev, c, i, f, true, out);
+    }
+    return query_ev_eval(ev, e, out);
 }
 
 /* ---- the other nodes ------------------------------------------------------------------------ */

@@ -76,6 +76,14 @@ MP_NODISCARD int query_ev_err_dup(struct qev *ev);
 /* Evaluates e over the current steps into out (zeroed first). */
 MP_NODISCARD int query_ev_eval(struct qev *ev, const struct query_expr *e, struct qmat *out);
 
+/* query_ev_eval for the argument of an aggregation that reads only grouping labels other than
+ * __name__ (not the topk family or count_values, no `by (__name__)`): a range-vector function
+ * over a selector then keeps each input series' labels, __name__ included, instead of
+ * building a name-less copy per series (the caller treats the name as dropped). Values,
+ * series order, limits and errors are those of query_ev_eval. */
+MP_NODISCARD int query_ev_eval_for_grouping(struct qev *ev, const struct query_expr *e,
+                                            struct qmat *out);
+
 /* Arguments of one step of query_range_eval: the elements of argument i's matrix with a
  * point at this step, and for each element the index of its series in that matrix. */
 struct qstep_in {
