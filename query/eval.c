@@ -36,6 +36,11 @@ size_t query_ev_nsteps(const struct qev *ev)
     return (size_t)((ev->end - ev->start) / ev->interval) + 1;
 }
 
+bool query_ev_instant(const struct qev *ev)
+{
+    return ev->start == ev->end && !ev->invariant;
+}
+
 int query_ev_check(struct qev *ev)
 {
     if (ev->deadline_ns && mp_mono_ns() > ev->deadline_ns)
@@ -302,7 +307,7 @@ static int merge_step(struct qev *ev, struct qvector *res, int64_t ts, struct lt
                       int64_t **last_ts, size_t *last_cap, struct qmat *out)
 {
     int rc = 0;
-    if (ev->start == ev->end) {
+    if (query_ev_instant(ev)) {
         if (!ev->delayed && vec_has_dup(res))
             return query_ev_err_dup(ev);
         size_t i;
@@ -907,7 +912,7 @@ static int step_sort(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in
         if (query_vec_push(out, mp_labels_acquire(x->labels), x->v, ts, x->drop_name))
             return mp_err_set(ev->err, MP_ENOMEM, "sort");
     }
-    if (ev->start != ev->end || out->n < 2)
+    if (!query_ev_instant(ev) || out->n < 2)
         return 0;
     const char *name = c->call->fn->name;
     if (strncmp(name, "sort_by_label", 13) == 0) {
@@ -1247,10 +1252,12 @@ static bool selector_fixes_name(const struct query_expr *vs)
     return false;
 }
 
+static bool inv_has(const struct qev *ev, const struct query_expr *e);
+
 int query_ev_eval_for_grouping(struct qev *ev, const struct query_expr *e, struct qmat *out)
 {
     const struct query_expr *c = unparen(e);
-    if (c->kind != QUERY_CALL)
+    if (c->kind != QUERY_CALL || !ev->inv_ready || (query_ev_nsteps(ev) > 1 && inv_has(ev, e)))
         return query_ev_eval(ev, e, out);
     /* the range-vector calls of eval_call that reach eval_call_matrix over a selector */
     const char *name = c->fn->name;
@@ -1318,12 +1325,187 @@ static int eval_unary(struct qev *ev, const struct query_expr *e, struct qmat *o
     return rc;
 }
 
+/* ---- step invariance (promql.md 2.5, Prometheus preprocessExpr) ---------------------------- */
+
+/* Functions whose value depends on the evaluation time even when their arguments do not. */
+static bool at_unsafe(const char *name)
+{
+    static const char *const names[] = {"days_in_month", "day_of_month", "day_of_week",
+                                        "day_of_year",   "hour",         "minute",
+                                        "month",         "predict_linear", "time",
+                                        "timestamp",     "year"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Remembers e as evaluated once. Literals need nothing (they are cheap at every step) and
+ * range-typed nodes keep their raw timestamps (Prometheus returns them as they are). */
+static int inv_add(struct qev *ev, const struct query_expr *e)
+{
+    if (e->kind == QUERY_NUMBER || e->kind == QUERY_STRING ||
+        query_expr_type(e) == QUERY_TYPE_MATRIX)
+        return 0;
+    if (ev->ninv == ev->invcap) {
+        size_t cap = ev->invcap ? ev->invcap * 2 : 8;
+        const struct query_expr **p = mp_realloc(ev->inv, cap * sizeof *p);
+        if (!p)
+            return mp_err_set(ev->err, MP_ENOMEM, "step invariance");
+        ev->inv = p;
+        ev->invcap = cap;
+    }
+    ev->inv[ev->ninv++] = e;
+    return 0;
+}
+
+/* Prometheus preprocessExprHelper: *inv tells whether e is step invariant (every selector and
+ * subquery under it has @, no @-unsafe function); the invariant children of a variant node
+ * are remembered, and so is a subquery's invariant inner expression. Unlike Prometheus, an
+ * aggregation's parameter counts too, so the result always equals per-step evaluation. */
+static int inv_mark(struct qev *ev, const struct query_expr *e, unsigned depth, bool *inv)
+{
+    *inv = false;
+    if (depth > 1024)
+        return 0; /* deeper than the parser allows: leave it variant */
+    bool a = true, b = true;
+    int rc = 0;
+    switch (e->kind) {
+    case QUERY_NUMBER:
+    case QUERY_STRING:
+        *inv = true;
+        return 0;
+    case QUERY_VECTOR_SELECTOR:
+    case QUERY_MATRIX_SELECTOR:
+        *inv = query_at(e, NULL) != QUERY_AT_NONE;
+        return 0;
+    case QUERY_PAREN:
+    case QUERY_UNARY:
+        return inv_mark(ev, e->a, depth + 1, inv);
+    case QUERY_SUBQUERY:
+        rc = inv_mark(ev, e->a, depth + 1, &a);
+        if (rc == 0 && a)
+            rc = inv_add(ev, e->a);
+        *inv = query_at(e, NULL) != QUERY_AT_NONE;
+        return rc;
+    case QUERY_AGGREGATE:
+        rc = inv_mark(ev, e->a, depth + 1, &a);
+        if (rc == 0 && e->b)
+            rc = inv_mark(ev, e->b, depth + 1, &b);
+        if (rc == 0 && e->b && a != b)
+            rc = inv_add(ev, a ? e->a : e->b);
+        *inv = a && b;
+        return rc;
+    case QUERY_BINARY:
+        rc = inv_mark(ev, e->a, depth + 1, &a);
+        if (rc == 0)
+            rc = inv_mark(ev, e->b, depth + 1, &b);
+        if (rc == 0 && a && !b)
+            rc = inv_add(ev, e->a);
+        if (rc == 0 && b && !a)
+            rc = inv_add(ev, e->b);
+        *inv = a && b;
+        return rc;
+    case QUERY_CALL: {
+        bool all = !at_unsafe(e->fn->name);
+        bool *ai = mp_calloc(e->nargs ? e->nargs : 1, sizeof *ai);
+        if (!ai)
+            return mp_err_set(ev->err, MP_ENOMEM, "step invariance");
+        for (size_t i = 0; i < e->nargs && rc == 0; i++) {
+            rc = inv_mark(ev, e->args[i], depth + 1, &ai[i]);
+            all = all && ai[i];
+        }
+        for (size_t i = 0; i < e->nargs && rc == 0 && !all; i++)
+            if (ai[i])
+                rc = inv_add(ev, e->args[i]);
+        mp_free(ai);
+        *inv = rc == 0 && all;
+        return rc;
+    }
+    }
+    return 0;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(const void *const *)a, y = (uintptr_t)*(const void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool inv_has(const struct qev *ev, const struct query_expr *e)
+{
+    return ev->ninv && bsearch(&e, ev->inv, ev->ninv, sizeof *ev->inv, cmp_ptr) != NULL;
+}
+
+/* The outermost evaluation: finds the invariant sub-expressions of the tree e, evaluates it,
+ * forgets them. */
+static int eval_root(struct qev *ev, const struct query_expr *e, struct qmat *out)
+{
+    bool inv;
+    ev->ninv = 0;
+    int rc = inv_mark(ev, e, 0, &inv);
+    if (rc == 0 && inv)
+        rc = inv_add(ev, e);
+    if (rc == 0) {
+        if (ev->ninv > 1)
+            qsort(ev->inv, ev->ninv, sizeof *ev->inv, cmp_ptr);
+        ev->inv_ready = true;
+        rc = query_ev_eval(ev, e, out);
+        ev->inv_ready = false;
+    }
+    mp_free(ev->inv);
+    ev->inv = NULL;
+    ev->ninv = ev->invcap = 0;
+    return rc;
+}
+
+/* A step-invariant e over several steps: evaluated at the first step only, its points are
+ * repeated at every step (Prometheus's StepInvariantExpr). */
+static int eval_invariant(struct qev *ev, const struct query_expr *e, struct qmat *out)
+{
+    int64_t end = ev->end;
+    bool was = ev->invariant;
+    size_t nsteps = query_ev_nsteps(ev);
+    ev->end = ev->start;
+    ev->invariant = true;
+    int rc = query_ev_eval(ev, e, out);
+    ev->end = end;
+    ev->invariant = was;
+    for (size_t i = 0; rc == 0 && i < out->n; i++) {
+        struct qser *s = &out->s[i];
+        if (s->n != 1)
+            continue;
+        if (s->cap < nsteps) {
+            struct query_point *p = mp_realloc(s->p, nsteps * sizeof *p);
+            if (!p) {
+                rc = mp_err_set(ev->err, MP_ENOMEM, "series points");
+                break;
+            }
+            s->p = p;
+            s->cap = nsteps;
+        }
+        rc = query_ev_hold(ev, (int64_t)nsteps - 1);
+        if (rc)
+            break;
+        for (size_t k = 1; k < nsteps; k++)
+            s->p[k] = (struct query_point){ev->start + (int64_t)k * ev->interval, s->p[0].v};
+        s->n = nsteps;
+    }
+    if (rc)
+        query_mat_fini(ev, out);
+    return rc;
+}
+
 int query_ev_eval(struct qev *ev, const struct query_expr *e, struct qmat *out)
 {
     *out = (struct qmat){0};
     int rc = query_ev_check(ev);
     if (rc)
         return rc;
+    if (!ev->inv_ready)
+        return eval_root(ev, e, out);
+    if (query_ev_nsteps(ev) > 1 && inv_has(ev, e))
+        return eval_invariant(ev, e, out);
     switch (e->kind) {
     case QUERY_NUMBER:
         return eval_number(ev, e->num, out);

@@ -46,10 +46,19 @@ struct qev {
     struct qannots annots;
     struct mp_labels_builder *lb;
     struct mp_err *err;
+    /* step invariance (promql.md 2.5), set up by the outermost query_ev_eval: the
+     * sub-expressions evaluated once and repeated (sorted by address) */
+    const struct query_expr **inv;
+    size_t ninv, invcap;
+    bool inv_ready;
+    bool invariant; /* evaluating such a sub-expression at its one step: not an instant query */
 };
 
 /* Steps of the current evaluation (0 when end < start). */
 size_t query_ev_nsteps(const struct qev *ev);
+/* True for the one step of an instant query (not for a step-invariant sub-expression
+ * evaluated once within a range): instant vectors keep their order, sort sorts. */
+bool query_ev_instant(const struct qev *ev);
 /* MP_ETIMEOUT "query timed out in expression evaluation" once the deadline passed. */
 MP_NODISCARD int query_ev_check(struct qev *ev);
 /* Counts n more held points (n may be negative); MP_ELIMIT past max_samples. */
