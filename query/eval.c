@@ -43,8 +43,11 @@ bool query_ev_instant(const struct qev *ev)
 
 int query_ev_check(struct qev *ev)
 {
-    if (ev->deadline_ns && mp_mono_ns() > ev->deadline_ns)
+    int64_t now = mp_mono_ns();
+    if (ev->deadline_ns && now > ev->deadline_ns)
         return mp_err_set(ev->err, MP_ETIMEOUT, "query timed out in expression evaluation");
+    if ((ev->cancel || ev->stop) && query_cancel_due(ev->stop, ev->cancel, now))
+        return mp_err_set(ev->err, MP_ECANCELED, "query was canceled in expression evaluation");
     return 0;
 }
 
@@ -499,10 +502,12 @@ static int select_open(struct qev *ev, const struct query_expr *vs, int64_t mint
     *sel = (struct selection){.mint = mint, .maxt = maxt};
     if (!ev->db) /* no storage: every selector is empty */
         return 0;
+    int64_t t0 = mp_mono_ns();
     int rc = tsdb_querier_open(ev->db, mint, maxt, &sel->q, ev->err);
     if (rc == 0)
         rc = tsdb_querier_select(sel->q, (const struct mp_matcher *const *)vs->m, vs->nm, &sel->ss,
                                  ev->err);
+    ev->prepare_ns += mp_mono_ns() - t0;
     return rc ? storage_err(ev, rc) : 0;
 }
 
@@ -584,7 +589,7 @@ static int eval_vector_selector(struct qev *ev, const struct query_expr *vs, boo
             if (rc == 0)
                 rc = query_ser_push(ev, s, ts,
                                     ts_values ? (double)b.p[j].t_ms / 1000.0 : b.p[j].v);
-            ev->total_samples++;
+            query_ev_count(ev, ts, 1);
             if (ts > INT64_MAX - ev->interval)
                 break;
         }
@@ -614,7 +619,7 @@ static int eval_matrix_raw(struct qev *ev, const struct query_expr *ms, struct q
         rc = query_mat_add(ev, out, mp_labels_acquire(tsdb_series_set_labels(sel.ss)), false, &s);
         for (size_t i = 0; rc == 0 && i < b.n; i++)
             rc = query_ser_push(ev, s, b.p[i].t_ms, b.p[i].v);
-        ev->total_samples += (int64_t)b.n;
+        query_ev_count(ev, ev->start, (int64_t)b.n);
     }
     mp_free(b.p);
     select_close(&sel);
@@ -633,14 +638,16 @@ static int eval_subquery(struct qev *ev, const struct query_expr *sq, struct qma
     int64_t first = step * (lo / step);
     if (first < lo)
         first += step;
-    int64_t os = ev->start, oe = ev->end, oi = ev->interval;
+    int64_t os = ev->start, oe = ev->end, oi = ev->interval, *ps = ev->per_step;
     ev->start = first;
     ev->end = e;
     ev->interval = step;
+    ev->per_step = NULL; /* inner steps are not the query's */
     int rc = query_ev_eval(ev, sq->a, out);
     ev->start = os;
     ev->end = oe;
     ev->interval = oi;
+    ev->per_step = ps;
     return rc;
 }
 
@@ -967,7 +974,7 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
         while (lo < hi && p[lo].t_ms < mint)
             lo++;
         if (hi > lo) {
-            ev->total_samples += (int64_t)(hi - lo);
+            query_ev_count(ev, ts, (int64_t)(hi - lo));
             any = true;
             if (mc->absent) {
                 mc->present[step] = 1;
@@ -1075,7 +1082,9 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
             rc = query_ev_eval(ev, call->args[j], &mc.other[j]);
     if (rc == 0 && ma->kind == QUERY_SUBQUERY) {
         struct qmat inner;
+        int64_t n0 = ev->total_samples; /* only the windows count (Prometheus evalSubquery) */
         rc = eval_subquery(ev, ma, &inner);
+        ev->total_samples = n0;
         for (size_t i = 0; rc == 0 && i < inner.n; i++) {
             rc = query_ev_check(ev);
             if (rc == 0)
@@ -1195,6 +1204,8 @@ static int eval_call(struct qev *ev, const struct query_expr *e, struct qmat *ou
     const char *name = e->fn->name;
     if (strcmp(name, "timestamp") == 0)
         return eval_timestamp(ev, e, out);
+    if (strcmp(name, "info") == 0)
+        return query_eval_info(ev, e, out);
     struct callctx c = {.call = e, .nargs = e->nargs};
     if (strcmp(name, "absent") == 0) {
         int rc = absent_labels(ev, e->args[0], &c.labels);
@@ -1525,8 +1536,14 @@ int query_ev_eval(struct qev *ev, const struct query_expr *e, struct qmat *out)
         return eval_vector_selector(ev, e, false, out);
     case QUERY_MATRIX_SELECTOR:
         return eval_matrix_raw(ev, e, out);
-    case QUERY_SUBQUERY:
-        return eval_subquery(ev, e, out);
+    case QUERY_SUBQUERY: { /* its samples count at the last step, as Prometheus's */
+        int64_t n0 = ev->total_samples;
+        rc = eval_subquery(ev, e, out);
+        int64_t n = ev->total_samples - n0;
+        ev->total_samples = n0;
+        query_ev_count(ev, ev->end, n);
+        return rc;
+    }
     }
     return mp_err_set(ev->err, MP_EINVAL, "unknown expression node");
 }
