@@ -1344,7 +1344,9 @@ static bool at_unsafe(const char *name)
     static const char *const names[] = {"days_in_month", "day_of_month", "day_of_week",
                                         "day_of_year",   "hour",         "minute",
                                         "month",         "predict_linear", "time",
-                                        "timestamp",     "year"};
+                                        "timestamp",     "year",
+                                        /* reads target_info at each step's own time */
+                                        "info"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(name, names[i]) == 0)
             return true;
@@ -1471,10 +1473,11 @@ static int eval_root(struct qev *ev, const struct query_expr *e, struct qmat *ou
 }
 
 /* A step-invariant e over several steps: evaluated at the first step only, its points are
- * repeated at every step (Prometheus's StepInvariantExpr). */
+ * repeated at every step (Prometheus's StepInvariantExpr). The samples it read count at every
+ * step, as in Prometheus. */
 static int eval_invariant(struct qev *ev, const struct query_expr *e, struct qmat *out)
 {
-    int64_t end = ev->end;
+    int64_t end = ev->end, n0 = ev->total_samples;
     bool was = ev->invariant;
     size_t nsteps = query_ev_nsteps(ev);
     ev->end = ev->start;
@@ -1482,6 +1485,9 @@ static int eval_invariant(struct qev *ev, const struct query_expr *e, struct qma
     int rc = query_ev_eval(ev, e, out);
     ev->end = end;
     ev->invariant = was;
+    int64_t read = ev->total_samples - n0;
+    for (size_t k = 1; rc == 0 && read && k < nsteps; k++)
+        query_ev_count(ev, ev->start + (int64_t)k * ev->interval, read);
     for (size_t i = 0; rc == 0 && i < out->n; i++) {
         struct qser *s = &out->s[i];
         if (s->n != 1)
