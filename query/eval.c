@@ -15,6 +15,7 @@
 #include "common/alloc.h"
 #include "common/time.h"
 #include "query/eval_core.h"
+#include "query/func.h"
 #include "tsdb/tsdb.h"
 
 #define DEFAULT_SUBQUERY_STEP_MS INT64_C(60000) /* global.evaluation_interval default */
@@ -952,6 +953,7 @@ struct mcall {
     bool rate_info;
     bool keep_labels; /* the consumer reads grouping labels only: results keep __name__
                        * (query_ev_eval_for_grouping) */
+    const struct query_kernel *kernel; /* f as a per-window kernel, or NULL */
 };
 
 /* One input series: windows at every step, the function per window. */
@@ -976,8 +978,12 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
         if (hi > lo) {
             query_ev_count(ev, ts, (int64_t)(hi - lo));
             any = true;
+            double v = 0;
+            bool have = false;
             if (mc->absent) {
                 mc->present[step] = 1;
+            } else if (mc->kernel) {
+                have = query_kernel_value(mc->kernel, p + lo, hi - lo, ref, mc->range_ms, &v);
             } else {
                 for (size_t j = 0; j < mc->call->nargs; j++) {
                     if (j == mc->mi)
@@ -989,10 +995,10 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                         break;
                     default: {
                         const struct qmat *m = &mc->other[j];
-                        double v = NAN;
+                        double x = NAN;
                         if (m->n && step < m->s[0].n)
-                            v = m->s[0].p[step].v;
-                        mc->args[j] = (struct qarg){.kind = QARG_SCALAR, .scalar = v};
+                            x = m->s[0].p[step].v;
+                        mc->args[j] = (struct qarg){.kind = QARG_SCALAR, .scalar = x};
                         break;
                     }
                     }
@@ -1013,18 +1019,22 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                          .end_ms = ev->qend};
                 rc = mc->f(&c, ev->err);
                 if (rc == 0 && mc->res.n > 0) {
-                    if (!s) {
-                        struct mp_labels *ol = mp_labels_acquire(ls);
-                        if (!mc->keep_name && !mc->keep_labels &&
-                            !(ol = query_ev_drop_name(ev, ol, &dn)))
-                            rc = MP_ENOMEM;
-                        else
-                            rc = query_mat_add(ev, out, ol, dn, &s);
-                    }
-                    if (rc == 0)
-                        rc = query_ser_push(ev, s, ts, mc->res.s[0].v);
+                    have = true;
+                    v = mc->res.s[0].v;
                 }
                 query_vec_clear(&mc->res);
+            }
+            if (have) {
+                if (!s) {
+                    struct mp_labels *ol = mp_labels_acquire(ls);
+                    if (!mc->keep_name && !mc->keep_labels &&
+                        !(ol = query_ev_drop_name(ev, ol, &dn)))
+                        rc = MP_ENOMEM;
+                    else
+                        rc = query_mat_add(ev, out, ol, dn, &s);
+                }
+                if (rc == 0)
+                    rc = query_ser_push(ev, s, ts, v);
             }
         }
         if (ts > INT64_MAX - ev->interval)
@@ -1069,7 +1079,8 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
                        .rate_info = strcmp(name, "rate") == 0 || strcmp(name, "increase") == 0,
                        .range_ms = ma->range_ms,
                        .target = ma,
-                       .keep_labels = keep_labels};
+                       .keep_labels = keep_labels,
+                       .kernel = f && call->nargs == 1 ? query_func_kernel(f) : NULL};
     size_t nsteps = query_ev_nsteps(ev);
     mc.other = mp_calloc(call->nargs, sizeof *mc.other);
     mc.args = mp_calloc(call->nargs, sizeof *mc.args);
