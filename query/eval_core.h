@@ -53,6 +53,12 @@ struct qev {
     struct qannots annots;
     struct mp_labels_builder *lb;
     struct mp_err *err;
+    /* step invariance (promql.md 2.5), set up by the outermost query_ev_eval: the
+     * sub-expressions evaluated once and repeated (sorted by address) */
+    const struct query_expr **inv;
+    size_t ninv, invcap;
+    bool inv_ready;
+    bool invariant; /* evaluating such a sub-expression at its one step: not an instant query */
 };
 
 /* Counts n samples read at step ts of the query (Prometheus IncrementSamplesAtStep). */
@@ -72,6 +78,9 @@ bool query_cancel_due(const _Atomic bool *stop, struct query_cancel *c, int64_t 
 
 /* Steps of the current evaluation (0 when end < start). */
 size_t query_ev_nsteps(const struct qev *ev);
+/* True for the one step of an instant query (not for a step-invariant sub-expression
+ * evaluated once within a range): instant vectors keep their order, sort sorts. */
+bool query_ev_instant(const struct qev *ev);
 /* MP_ETIMEOUT "query timed out in expression evaluation" once the deadline passed. */
 MP_NODISCARD int query_ev_check(struct qev *ev);
 /* Counts n more held points (n may be negative); MP_ELIMIT past max_samples. */
@@ -97,6 +106,14 @@ MP_NODISCARD int query_ev_err_dup(struct qev *ev);
 
 /* Evaluates e over the current steps into out (zeroed first). */
 MP_NODISCARD int query_ev_eval(struct qev *ev, const struct query_expr *e, struct qmat *out);
+
+/* query_ev_eval for the argument of an aggregation that reads only grouping labels other than
+ * __name__ (not the topk family or count_values, no `by (__name__)`): a range-vector function
+ * over a selector then keeps each input series' labels, __name__ included, instead of
+ * building a name-less copy per series (the caller treats the name as dropped). Values,
+ * series order, limits and errors are those of query_ev_eval. */
+MP_NODISCARD int query_ev_eval_for_grouping(struct qev *ev, const struct query_expr *e,
+                                            struct qmat *out);
 
 /* Arguments of one step of query_range_eval: the elements of argument i's matrix with a
  * point at this step, and for each element the index of its series in that matrix. */
