@@ -14,6 +14,7 @@
  * Bodies do not change between scrapes (values stay constant), so this measures the
  * steady-state cache-hit path plus tsdb appends, not chunk encoding of varying values. */
 #include <inttypes.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -27,7 +28,9 @@
 #include "bench/bench.h"
 #include "meshsim/meshsim.h"
 #include "common/labels.h"
+#include "common/alloc.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "configs/config.h"
 #include "scraper/scrape_internal.h"
 #include "scraper/scraper.h"
@@ -156,6 +159,32 @@ static double cpu_seconds(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Heap bytes malloc has handed out (arena and mmapped chunks). */
+static size_t malloc_used(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+/* The value of an unlabelled gauge of r, 0 if absent. */
+static double registry_value(struct mp_metrics_registry *r, const char *name)
+{
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    double v = 0;
+    if (mp_metrics_render(r, &b) == 0 && b.data) {
+        size_t k = strlen(name);
+        for (const char *p = b.data; (p = strstr(p, name)) != NULL; p += k) {
+            if ((p == b.data || p[-1] == '\n') && p[k] == ' ') {
+                v = strtod(p + k + 1, NULL);
+                break;
+            }
+        }
+    }
+    mp_buf_fini(&b);
+    return v;
+}
+
 static long arg(int argc, char **argv, const char *key, long def)
 {
     size_t k = strlen(key);
@@ -216,6 +245,10 @@ int main(int argc, char **argv)
     to.dir = dir;
     to.wal_fsync = TSDB_WAL_FSYNC_NONE;
     to.background = false;
+    struct mp_metrics_registry *reg = NULL;
+    if (mp_metrics_registry_create(&reg) != 0)
+        return 1;
+    to.metrics = reg;
     struct tsdb *db = NULL;
     struct mp_err err = {0};
     if (tsdb_open(&to, &db, &err) != 0) {
@@ -232,7 +265,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    size_t rss0 = bench_rss_bytes();
+    size_t rss0 = bench_rss_bytes(), heap0 = malloc_used(), mp0 = mp_alloc_used_bytes();
     struct scrape_manager_opts mo;
     scrape_manager_opts_init(&mo);
     mo.db = db;
@@ -277,7 +310,8 @@ int main(int argc, char **argv)
     scrape_manager_test_stats(m, &b);
     double c1 = cpu_seconds();
     double wall = (double)(mp_mono_ns() - t0) / 1e9;
-    size_t rss1 = bench_rss_bytes();
+    size_t rss1 = bench_rss_bytes(), heap1 = malloc_used(), mp1 = mp_alloc_used_bytes();
+    double head_bytes = registry_value(reg, "meshprom_tsdb_head_bytes");
     struct tsdb_head_stats hs;
     tsdb_head_stats_get(db, &hs);
     uint64_t samples = (b.adds_by_ref + b.adds_by_labels) - (a.adds_by_ref + a.adds_by_labels);
@@ -285,17 +319,26 @@ int main(int argc, char **argv)
     struct health h = {0};
     scrape_manager_targets(m, true, false, count_health, &h);
     double expected = (double)n * wall * 1000.0 / (double)interval;
+    double ns = hs.num_series ? (double)hs.num_series : 1;
+    double rounds = expected / (n ? n : 1);
     printf("{\"bench\":\"scrape_manager\",\"commit\":\"%s\",\"targets\":%d,\"threads\":%d,"
            "\"interval_ms\":%ld,\"seconds\":%.1f,\"samples_per_round\":%zu,"
            "\"head_series\":%" PRIu64 ",\"scrapes\":%" PRIu64 ",\"scrapes_expected\":%.0f,"
            "\"samples\":%" PRIu64 ",\"cpu_s\":%.3f,\"cpu_s_per_million_samples\":%.4f,"
-           "\"rss_bytes_per_series\":%.1f,\"targets_down\":%zu,\"mean_scrape_s\":%.4f,"
+           "\"rss_bytes_per_series\":%.1f,\"heap_bytes_per_series\":%.1f,"
+           "\"mp_alloc_bytes_per_series\":%.1f,\"head_bytes_per_series\":%.1f,"
+           "\"cache_bytes_per_series\":%.1f,\"late_per_round\":%.2f,\"missed_per_round\":%.2f,"
+           "\"first_rounds_late\":%" PRIu64 ",\"first_rounds_missed\":%" PRIu64 ","
+           "\"targets_down\":%zu,\"mean_scrape_s\":%.4f,"
            "\"cache_misses\":%" PRIu64 ",\"last_error\":\"%s\"}\n",
            MP_GIT_REVISION, n, threads, interval, wall, per_round, hs.num_series, scrapes,
            expected, samples, c1 - c0, samples ? (c1 - c0) * 1e6 / (double)samples : 0.0,
-           hs.num_series ? (double)(rss1 > rss0 ? rss1 - rss0 : 0) / (double)hs.num_series
-                         : 0.0,
-           h.down, (h.up + h.down) ? h.dur / (double)(h.up + h.down) : 0.0,
+           (double)(rss1 > rss0 ? rss1 - rss0 : 0) / ns,
+           (double)(heap1 > heap0 ? heap1 - heap0 : 0) / ns,
+           (double)(mp1 > mp0 ? mp1 - mp0 : 0) / ns, head_bytes / ns,
+           (double)b.cache_bytes / ns, rounds > 0 ? (double)(b.late - a.late) / rounds : 0.0,
+           rounds > 0 ? (double)(b.missed - a.missed) / rounds : 0.0, a.late, a.missed, h.down,
+           (h.up + h.down) ? h.dur / (double)(h.up + h.down) : 0.0,
            b.cache_misses - a.cache_misses, h.err);
     fflush(stdout);
     scrape_manager_destroy(m);
@@ -304,6 +347,7 @@ int main(int argc, char **argv)
     free(ts);
     cfg_config_destroy(cfg);
     tsdb_close(db);
+    mp_metrics_registry_destroy(reg);
     kill(child, SIGTERM);
     waitpid(child, NULL, 0);
     char cmd[128];
