@@ -76,7 +76,11 @@ struct pending_set {
 
 void scrape_manager_opts_init(struct scrape_manager_opts *o)
 {
-    *o = (struct scrape_manager_opts){.threads = 1};
+    /* one loop thread per core up to four: a loop parses and appends what it fetched, so on
+     * one thread the CPU work of a large fleet at a short interval (the first round above all,
+     * which creates every series) delays every other target's ticks and transfers */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    *o = (struct scrape_manager_opts){.threads = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (int)ncpu};
 }
 
 const struct cfg_scrape_config *scrape_pool_config(const struct scrape_pool *p)
