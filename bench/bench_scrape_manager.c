@@ -386,6 +386,8 @@ int main(int argc, char **argv)
             return 1;
         prss0 = proc_rss(pp.pid);
     }
+    /* the baseline without the page generator's garbage, which the scraper would reuse */
+    malloc_trim(0);
     size_t rss0 = bench_rss_bytes(), heap0 = malloc_used(), mp0 = mp_alloc_used_bytes();
     struct scrape_manager_opts mo;
     scrape_manager_opts_init(&mo);
@@ -416,26 +418,41 @@ int main(int argc, char **argv)
                                     .targets = ts, .ntargets = (size_t)n};
     scrape_manager_sync(m, "mesh", &g, 1);
 
-    /* warm-up: every target scraped twice (at most 60 s), so every series exists and the
-     * caches are full: the first round creates all series and is far slower */
-    struct scrape_test_stats a, b;
+    /* warm-up, one interval at a time: at least 4 rounds and until every target was scraped
+     * twice (at most 60 s), so every series exists and the caches are full. The first round
+     * creates all series and is far slower; per round we keep the attempts started late, the
+     * ticks missed and the attempts failed (timeouts when a loop fell behind) */
+    struct scrape_test_stats a, b, prev = {0};
     double cs = cpu_seconds(), first_s = 0, first_cpu = 0;
     int64_t ts0 = mp_mono_ns();
-    for (int i = 0; i < 1200; i++) {
+    char timeline[2048] = "";
+    size_t tl = 0;
+    for (int r = 0; (double)r * (double)interval < 60000.0; r++) {
+        int64_t end = ts0 + (int64_t)(r + 1) * interval * 1000000;
+        while (mp_mono_ns() < end) {
+            scrape_manager_test_stats(m, &a);
+            if (first_s == 0 && a.scrapes >= (uint64_t)n) {
+                first_s = (double)(mp_mono_ns() - ts0) / 1e9; /* the round creating series */
+                first_cpu = cpu_seconds() - cs;
+            }
+            int64_t left = (end - mp_mono_ns()) / 1000;
+            usleep(left > 20000 ? 20000 : left > 0 ? (useconds_t)left : 0);
+        }
         scrape_manager_test_stats(m, &a);
-        if (first_s == 0 && a.scrapes >= (uint64_t)n) {
-            first_s = (double)(mp_mono_ns() - ts0) / 1e9; /* the round that creates the series */
-            first_cpu = cpu_seconds() - cs;
-        }
-        if (a.scrapes >= 2 * (uint64_t)n) {
-            struct peer_sample ps;
-            if (pp.pid <= 0 || i % 25 != 0)
-                break;
-            peer_measure(&pp, &ps); /* and the peer has two rounds too */
-            if (ps.appended >= 2.0 * (double)per_round)
-                break;
-        }
-        usleep(20000);
+        if (r < 16 && tl + 64 < sizeof timeline)
+            tl += (size_t)snprintf(timeline + tl, sizeof timeline - tl,
+                                   "%s[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]",
+                                   r ? "," : "", a.scrapes - prev.scrapes, a.late - prev.late,
+                                   a.missed - prev.missed, a.failed - prev.failed);
+        prev = a;
+        if (r < 3 || a.scrapes < 2 * (uint64_t)n)
+            continue;
+        if (pp.pid <= 0)
+            break;
+        struct peer_sample ps;
+        peer_measure(&pp, &ps); /* and the peer has two rounds too */
+        if (ps.appended >= 2.0 * (double)per_round)
+            break;
     }
     usleep((useconds_t)interval * 1000);
     struct peer_sample pa = {0}, pb = {0};
@@ -470,6 +487,7 @@ int main(int argc, char **argv)
            "\"cache_bytes_per_series\":%.1f,\"late_per_round\":%.2f,\"missed_per_round\":%.2f,"
            "\"first_rounds_late\":%" PRIu64 ",\"first_rounds_missed\":%" PRIu64 ","
            "\"first_round_s\":%.2f,\"first_round_cpu_s\":%.2f,"
+           "\"warmup_rounds_scraped_late_missed_failed\":[%s],\"failed_per_round\":%.2f,"
            "\"targets_down\":%zu,\"mean_scrape_s\":%.4f,"
            "\"cache_misses\":%" PRIu64 ",\"last_error\":\"%s\"}\n",
            MP_GIT_REVISION, n, threads, interval, wall, per_round, page_bytes, hs.num_series, scrapes,
@@ -477,9 +495,9 @@ int main(int argc, char **argv)
            (double)(rss1 > rss0 ? rss1 - rss0 : 0) / ns,
            (double)(heap1 > heap0 ? heap1 - heap0 : 0) / ns,
            (double)(mp1 > mp0 ? mp1 - mp0 : 0) / ns, head_bytes / ns,
-           (double)b.cache_bytes / ns, rounds > 0 ? (double)(b.late - a.late) / rounds : 0.0,
+           (double)scrape_manager_test_cache_bytes(m) / ns, rounds > 0 ? (double)(b.late - a.late) / rounds : 0.0,
            rounds > 0 ? (double)(b.missed - a.missed) / rounds : 0.0, a.late, a.missed, first_s,
-           first_cpu, h.down,
+           first_cpu, timeline, rounds > 0 ? (double)(b.failed - a.failed) / rounds : 0.0, h.down,
            (h.up + h.down) ? h.dur / (double)(h.up + h.down) : 0.0,
            b.cache_misses - a.cache_misses, h.err);
     if (pp.pid > 0) {

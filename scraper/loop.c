@@ -15,6 +15,7 @@
  *     \                 \
  *      +--removed-------+--> STOPPING --2 ticks + 10%: stale markers--> freed
  *                        (without stale markers: freed at once) */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "scraper/scrape_internal.h"
 
 #include <curl/curl.h>
@@ -33,8 +34,11 @@
 #include "tsdb/tsdb.h"
 
 #define MAX_LINE_LABELS 512
-#define MAX_FREE_BODIES 16
+#define MAX_FREE_BODIES 4 /* per loop: kept for reuse; more would be RSS held for bursts */
 #define BATCH 512 /* samples per tsdb_appender_add_refs */
+/* relaxed: counters for tests and the benchmark, no ordering with anything else */
+#define STAT_ADD(l, f, n) atomic_fetch_add_explicit(&(l)->stats.f, (uint64_t)(n), memory_order_relaxed)
+#define STAT_GET(l, f) atomic_load_explicit(&(l)->stats.f, memory_order_relaxed)
 #define USER_AGENT "Prometheus/2.55.1"
 
 struct scrape_body {
@@ -69,7 +73,10 @@ struct scrape_loop {
     bool bhas_ts[BATCH];      /* the line had a timestamp (not honored) */
     struct mp_buf scratch; /* unescaped label values */
     struct mp_buf conf;    /* honor_labels conflicts: the scraped values */
-    struct scrape_test_stats stats;
+    /* test counters: written by the loop thread only, read by others without the lock */
+    struct {
+        _Atomic uint64_t adds_by_ref, adds_by_labels, cache_misses, scrapes, failed, late, missed;
+    } stats;
 };
 
 /* ---- timer heap --------------------------------------------------------------------------- */
@@ -488,9 +495,9 @@ static int add_sample(struct scrape_loop *l, struct tsdb_appender *app, uint64_t
                       const struct mp_labels *ls, int64_t ts, double v)
 {
     if (*ref)
-        l->stats.adds_by_ref++;
+        STAT_ADD(l, adds_by_ref, 1);
     else
-        l->stats.adds_by_labels++;
+        STAT_ADD(l, adds_by_labels, 1);
     uint64_t nref = 0;
     int rc = tsdb_appender_add(app, *ref, ls, ts, v, &nref, NULL);
     if (nref)
@@ -793,7 +800,7 @@ static int flush(struct append_ctx *a)
     if (n == 0)
         return 0;
     l->nbatch = 0;
-    l->stats.adds_by_ref += n;
+    STAT_ADD(l, adds_by_ref, n);
     /* per-sample statuses below; the summary adds nothing */
     int brc = tsdb_appender_add_refs(a->app, l->bref, l->bval, n, a->ts, l->bstatus, NULL);
     (void)brc;
@@ -856,7 +863,7 @@ static int append_body(struct scrape_loop *l, struct scrape_target *t,
         struct scrape_cache_key k = scrape_cache_key_hash(e.series);
         struct scrape_cache_entry *ce = scrape_cache_find(t->cache, k);
         if (!ce) {
-            l->stats.cache_misses++;
+            STAT_ADD(l, cache_misses, 1);
             /* in order: a text may repeat, and the batch's records must not move */
             if ((rc = flush(&a)) != 0 || (rc = add_uncached(&a, &e, k, false)) != 0)
                 break;
@@ -914,7 +921,7 @@ static void stale_flush(struct stale_ctx *sc)
         int brc = tsdb_appender_add_refs(sc->app, l->bref, l->bval, l->nbatch, sc->ts, NULL, NULL);
         (void)brc;
     }
-    l->stats.adds_by_ref += l->nbatch;
+    STAT_ADD(l, adds_by_ref, l->nbatch);
     l->nbatch = 0;
 }
 
@@ -1008,7 +1015,8 @@ static void process(struct scrape_loop *l, struct scrape_target *t, const char *
     if (rc == MP_ELIMIT && strncmp(err.msg, "label_", 6) == 0 && mm->label_limit)
         mp_counter_inc(mm->label_limit);
     t->scraped = true;
-    l->stats.scrapes++;
+    STAT_ADD(l, scrapes, 1);
+    STAT_ADD(l, failed, rc != 0);
     set_status(t, rc ? err.msg : NULL, t->scrape_ts_ms,
                (double)(mp_mono_ns() - t->start_ns) / 1e9);
     if (rc)
@@ -1168,8 +1176,8 @@ static void fire(struct scrape_loop *l, struct scrape_target *t, int64_t now)
     }
     bool idle = t->state == SCRAPE_TS_IDLE;
     if (now - t->next_ns > t->interval_ms * 100000)
-        l->stats.late++;
-    l->stats.missed += (uint64_t)next_tick(t, now) + !idle;
+        STAT_ADD(l, late, 1);
+    STAT_ADD(l, missed, (uint64_t)next_tick(t, now) + !idle);
     heap_fix(l, t->heap_idx);
     if (idle)
         start_scrape(l, t, now);
@@ -1178,6 +1186,7 @@ static void fire(struct scrape_loop *l, struct scrape_target *t, int64_t now)
 static void *loop_main(void *arg)
 {
     struct scrape_loop *l = arg;
+    pthread_setname_np(pthread_self(), "scrape-loop"); /* for top -H and perf */
     pthread_mutex_lock(&l->mu);
     while (!l->stop) {
         int64_t now = mp_mono_ns();
@@ -1333,14 +1342,21 @@ void scrape_loop_remove_locked(struct scrape_loop *l, struct scrape_target *t, b
 
 void scrape_loop_stats_add(struct scrape_loop *l, struct scrape_test_stats *out)
 {
+    out->adds_by_ref += STAT_GET(l, adds_by_ref);
+    out->adds_by_labels += STAT_GET(l, adds_by_labels);
+    out->cache_misses += STAT_GET(l, cache_misses);
+    out->scrapes += STAT_GET(l, scrapes);
+    out->failed += STAT_GET(l, failed);
+    out->late += STAT_GET(l, late);
+    out->missed += STAT_GET(l, missed);
+}
+
+size_t scrape_loop_cache_bytes(struct scrape_loop *l)
+{
+    size_t n = 0;
     pthread_mutex_lock(&l->mu);
-    out->adds_by_ref += l->stats.adds_by_ref;
-    out->adds_by_labels += l->stats.adds_by_labels;
-    out->cache_misses += l->stats.cache_misses;
-    out->scrapes += l->stats.scrapes;
-    out->late += l->stats.late;
-    out->missed += l->stats.missed;
     for (size_t i = 0; i < l->nheap; i++)
-        out->cache_bytes += scrape_cache_bytes(l->heap[i]->cache);
+        n += scrape_cache_bytes(l->heap[i]->cache);
     pthread_mutex_unlock(&l->mu);
+    return n;
 }

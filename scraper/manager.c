@@ -963,3 +963,11 @@ void scrape_manager_test_stats(struct scrape_manager *m, struct scrape_test_stat
     for (int i = 0; i < m->nloops; i++)
         scrape_loop_stats_add(scrape_loop_at(m->loops, i), out);
 }
+
+size_t scrape_manager_test_cache_bytes(struct scrape_manager *m)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->nloops; i++)
+        n += scrape_loop_cache_bytes(scrape_loop_at(m->loops, i));
+    return n;
+}

@@ -212,12 +212,15 @@ struct scrape_test_stats {
     uint64_t adds_by_labels; /* samples appended by label set (first time of a series) */
     uint64_t cache_misses;   /* series texts that needed label building */
     uint64_t scrapes;        /* finished attempts */
+    uint64_t failed;         /* of them failed (timeouts, HTTP errors, limits, ...) */
     uint64_t late;           /* attempts started over a tenth of the interval after their tick */
     uint64_t missed;         /* ticks dropped: the loop was behind, or the last one in flight */
-    size_t cache_bytes;      /* scrape_cache_bytes of every target */
 };
-/* Sums the loops' counters. */
+/* Sums the loops' counters (takes no lock: a busy loop does not delay it). */
 void scrape_manager_test_stats(struct scrape_manager *m, struct scrape_test_stats *out);
 void scrape_loop_stats_add(struct scrape_loop *l, struct scrape_test_stats *out);
+/* scrape_cache_bytes of every target (takes each loop's lock). */
+size_t scrape_manager_test_cache_bytes(struct scrape_manager *m);
+size_t scrape_loop_cache_bytes(struct scrape_loop *l);
 
 #endif
