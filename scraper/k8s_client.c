@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* scraper/k8s_client.c: the Kubernetes API client of kubernetes_sd_configs (kubernetes-sd.md
- * 1.2, 1.6, 1.8) over libcurl: where the server is (api_server, or in-cluster from
- * KUBERNETES_SERVICE_HOST/PORT and the service-account directory), how to authenticate
- * (authorization / bearer token file re-read per request, basic auth, in-cluster token file
- * re-read per request), TLS, and the two request shapes: a plain GET for LIST and a streamed
- * GET for WATCH whose body is decoded as concatenated JSON values (json-c's incremental
- * tokener, so an event may be split across chunks anywhere).
+ * 1.2, 1.6, 1.8) over libcurl: where the server is and how to authenticate (api_server with
+ * its HTTP client config, kubeconfig_file (kubeconfig.c), or in-cluster from
+ * KUBERNETES_SERVICE_HOST/PORT and the service-account directory, token re-read per request);
+ * TLS, auth and proxy options are applied by scraper/httpc.c. The two request shapes are a
+ * plain GET for LIST and a streamed GET for WATCH whose body is decoded as concatenated JSON
+ * values (json-c's incremental tokener, so an event may be split across chunks anywhere).
  *
  * A client is immutable after create and shared by a provider's reflector threads; each
  * request uses its own easy handle. */
@@ -20,34 +20,15 @@
 #include "common/alloc.h"
 #include "common/time.h"
 #include "configs/config.h"
+#include "scraper/httpc.h"
 
 #define LIST_BODY_LIMIT ((size_t)1 << 30)
 #define EVENT_LIMIT ((size_t)64 << 20)
 
 struct scrape_k8s_client {
-    char *base; /* scheme://host:port, no trailing slash */
-    /* Authorization: either a fixed header value, or type + file re-read per request */
-    char *auth_type;
-    char *auth_value;
-    char *auth_file;
-    char *basic_user, *basic_user_file, *basic_pass, *basic_pass_file;
-    /* TLS */
-    char *ca_file, *ca_pem, *cert_file, *cert_pem, *key_file, *key_pem;
-    bool insecure;
-    long ssl_version;
-    char *proxy, *no_proxy;
-    char *server_name; /* TLS SNI and verified name instead of the URL's host */
-    /* http_headers: fixed "Name: value" lines, and (name, file) pairs read per request */
-    char **hdr_lines;
-    size_t nhdr_lines;
-    char **hdr_files; /* name, path, name, path, ... */
-    size_t nhdr_files;
+    char *base;                /* scheme://host:port[/prefix], no trailing slash */
+    struct scrape_httpc *http; /* TLS, auth, proxy: api_server's, kubeconfig's or in-cluster */
 };
-
-static char *dup_or_null(const char *s)
-{
-    return s ? mp_xstrdup(s) : NULL;
-}
 
 static char *path_join(const char *dir, const char *name)
 {
@@ -57,149 +38,85 @@ static char *path_join(const char *dir, const char *name)
     return p;
 }
 
-/* Reads a small file, trimming trailing whitespace; NULL when unreadable. */
-static char *read_small_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char buf[16384];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    while (n > 0 &&
-           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
-        n--;
-    return mp_xstrndup(buf, n);
-}
-
 void scrape_k8s_client_destroy(struct scrape_k8s_client *c)
 {
     if (c == NULL)
         return;
-    char **all[] = {&c->base,       &c->auth_type,       &c->auth_value, &c->auth_file,
-                    &c->basic_user, &c->basic_user_file, &c->basic_pass, &c->basic_pass_file,
-                    &c->ca_file,    &c->ca_pem,          &c->cert_file,  &c->cert_pem,
-                    &c->key_file,   &c->key_pem,         &c->proxy,      &c->no_proxy};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        mp_free(*all[i]);
-    mp_free(c->server_name);
-    for (size_t i = 0; i < c->nhdr_lines; i++)
-        mp_free(c->hdr_lines[i]);
-    mp_free(c->hdr_lines);
-    for (size_t i = 0; i < c->nhdr_files; i++)
-        mp_free(c->hdr_files[i]);
-    mp_free(c->hdr_files);
+    mp_free(c->base);
+    scrape_httpc_release(c->http);
     mp_free(c);
 }
 
-static void add_line(struct scrape_k8s_client *c, const char *name, const char *value)
+static char *trimmed_base(const char *url)
 {
-    size_t n = strlen(name) + strlen(value) + 3;
-    c->hdr_lines = mp_xrealloc(c->hdr_lines, (c->nhdr_lines + 1) * sizeof *c->hdr_lines);
-    c->hdr_lines[c->nhdr_lines] = mp_xmalloc(n);
-    snprintf(c->hdr_lines[c->nhdr_lines++], n, "%s: %s", name, value);
+    char *b = mp_xstrdup(url);
+    size_t n = strlen(b);
+    while (n > 0 && b[n - 1] == '/')
+        b[--n] = '\0';
+    return b;
 }
 
-/* http_headers: values and secrets are fixed, files are read on every request. */
-static void copy_headers(struct scrape_k8s_client *c, const struct cfg_http_client *h)
+/* In-cluster (kubernetes-sd.md 1.8 (a)): https to KUBERNETES_SERVICE_HOST:PORT, the service
+ * account's token (re-read per request) and CA. */
+static int in_cluster(struct scrape_k8s_client *c, const char *sa_dir, struct mp_err *err)
 {
-    for (size_t i = 0; i < h->nhttp_headers; i++) {
-        const struct cfg_http_header *hh = &h->http_headers[i];
-        for (size_t j = 0; j < hh->nvalues; j++)
-            add_line(c, hh->name, hh->values[j]);
-        for (size_t j = 0; j < hh->nsecrets; j++)
-            add_line(c, hh->name, hh->secrets[j]);
-        for (size_t j = 0; j < hh->nfiles; j++) {
-            c->hdr_files = mp_xrealloc(c->hdr_files, (c->nhdr_files + 2) * sizeof *c->hdr_files);
-            c->hdr_files[c->nhdr_files++] = mp_xstrdup(hh->name);
-            c->hdr_files[c->nhdr_files++] = mp_xstrdup(hh->files[j]);
-        }
+    const char *host = getenv("KUBERNETES_SERVICE_HOST");
+    const char *port = getenv("KUBERNETES_SERVICE_PORT");
+    if (host == NULL || *host == '\0' || port == NULL || *port == '\0')
+        return mp_err_set(err, MP_EINVAL,
+                          "kubernetes_sd_configs: unable to load in-cluster configuration, "
+                          "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined");
+    size_t n = strlen(host) + strlen(port) + 16;
+    c->base = mp_xmalloc(n);
+    snprintf(c->base, n, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
+    char *token = path_join(sa_dir, "token");
+    char *ca = path_join(sa_dir, "ca.crt");
+    FILE *f = fopen(token, "rb");
+    int rc = 0;
+    if (f == NULL) {
+        rc = mp_err_set(err, MP_EINVAL,
+                        "kubernetes_sd_configs: in-cluster token %s is not readable", token);
+    } else {
+        fclose(f);
+        struct cfg_authorization auth = {.type = "Bearer", .credentials_file = token};
+        struct cfg_http_client h = {.authorization = &auth,
+                                    .follow_redirects = true,
+                                    .enable_http2 = true};
+        h.tls_config.ca_file = ca;
+        rc = scrape_httpc_create(&h, &c->http, err);
     }
-}
-
-static long tls_version(enum cfg_tls_version v)
-{
-    switch (v) {
-    case CFG_TLS10:
-        return CURL_SSLVERSION_TLSv1_0;
-    case CFG_TLS11:
-        return CURL_SSLVERSION_TLSv1_1;
-    case CFG_TLS12:
-        return CURL_SSLVERSION_TLSv1_2;
-    case CFG_TLS13:
-        return CURL_SSLVERSION_TLSv1_3;
-    default:
-        return CURL_SSLVERSION_DEFAULT;
-    }
+    mp_free(token);
+    mp_free(ca);
+    return rc;
 }
 
 int scrape_k8s_client_create(const struct cfg_kubernetes_sd *cfg, const char *sa_dir,
                              struct scrape_k8s_client **out, struct mp_err *err)
 {
     *out = NULL;
-    if (cfg->kubeconfig_file != NULL)
-        return mp_err_set(err, MP_EINVAL,
-                          "kubernetes_sd_configs: kubeconfig_file is not "
-                          "supported; use api_server or in-cluster mode");
     struct scrape_k8s_client *c = mp_xcalloc(1, sizeof *c);
-    const struct cfg_http_client *h = &cfg->http;
-    if (cfg->api_server != NULL) {
-        c->base = mp_xstrdup(cfg->api_server);
-        size_t n = strlen(c->base);
-        while (n > 0 && c->base[n - 1] == '/')
-            c->base[--n] = '\0';
-        if (h->authorization != NULL) {
-            c->auth_type = mp_xstrdup(h->authorization->type ? h->authorization->type : "Bearer");
-            c->auth_value = dup_or_null(h->authorization->credentials);
-            c->auth_file = dup_or_null(h->authorization->credentials_file);
+    int rc;
+    if (cfg->kubeconfig_file != NULL) {
+        struct scrape_kubeconfig kc;
+        rc = scrape_kubeconfig_load(cfg->kubeconfig_file, &kc, err);
+        if (rc == 0) {
+            c->base = mp_xstrdup(kc.server);
+            rc = scrape_httpc_create(&kc.http, &c->http, err);
+            scrape_kubeconfig_fini(&kc);
         }
-        if (h->basic_auth != NULL) {
-            c->basic_user = dup_or_null(h->basic_auth->username);
-            c->basic_user_file = dup_or_null(h->basic_auth->username_file);
-            c->basic_pass = dup_or_null(h->basic_auth->password);
-            c->basic_pass_file = dup_or_null(h->basic_auth->password_file);
-        }
-        const struct cfg_tls_config *t = &h->tls_config;
-        c->ca_file = dup_or_null(t->ca_file);
-        c->ca_pem = dup_or_null(t->ca);
-        c->cert_file = dup_or_null(t->cert_file);
-        c->cert_pem = dup_or_null(t->cert);
-        c->key_file = dup_or_null(t->key_file);
-        c->key_pem = dup_or_null(t->key);
-        c->insecure = t->insecure_skip_verify;
-        c->ssl_version = tls_version(t->min_version);
-        c->proxy = dup_or_null(h->proxy.proxy_url);
-        c->no_proxy = dup_or_null(h->proxy.no_proxy);
-        c->server_name = t->server_name && *t->server_name ? mp_xstrdup(t->server_name) : NULL;
-        copy_headers(c, h);
+        if (rc != 0)
+            mp_err_wrap(err, "kubernetes_sd_configs: kubeconfig_file %s", cfg->kubeconfig_file);
+    } else if (cfg->api_server != NULL) {
+        c->base = trimmed_base(cfg->api_server);
+        rc = scrape_httpc_create(&cfg->http, &c->http, err);
+        if (rc != 0)
+            mp_err_wrap(err, "kubernetes_sd_configs");
     } else {
-        const char *host = getenv("KUBERNETES_SERVICE_HOST");
-        const char *port = getenv("KUBERNETES_SERVICE_PORT");
-        if (host == NULL || *host == '\0' || port == NULL || *port == '\0') {
-            scrape_k8s_client_destroy(c);
-            return mp_err_set(err, MP_EINVAL,
-                              "kubernetes_sd_configs: unable to load in-cluster configuration, "
-                              "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be "
-                              "defined");
-        }
-        size_t n = strlen(host) + strlen(port) + 16;
-        c->base = mp_xmalloc(n);
-        if (strchr(host, ':') != NULL)
-            snprintf(c->base, n, "https://[%s]:%s", host, port);
-        else
-            snprintf(c->base, n, "https://%s:%s", host, port);
-        c->auth_type = mp_xstrdup("Bearer");
-        c->auth_file = path_join(sa_dir, "token");
-        char *tok = read_small_file(c->auth_file);
-        if (tok == NULL) {
-            int rc = mp_err_set(err, MP_EINVAL,
-                                "kubernetes_sd_configs: in-cluster token %s is not readable",
-                                c->auth_file);
-            scrape_k8s_client_destroy(c);
-            return rc;
-        }
-        mp_free(tok);
-        c->ca_file = path_join(sa_dir, "ca.crt");
+        rc = in_cluster(c, sa_dir, err);
+    }
+    if (rc != 0) {
+        scrape_k8s_client_destroy(c);
+        return rc;
     }
     *out = c;
     return 0;
@@ -210,9 +127,8 @@ int scrape_k8s_client_create(const struct cfg_kubernetes_sd *cfg, const char *sa
 struct req {
     struct scrape_k8s_client *c;
     CURL *h;
-    struct curl_slist *headers;
-    struct curl_slist *connect_to;
-    char *user, *pass; /* from files, per request */
+    struct curl_slist *headers;    /* ours: Accept */
+    struct scrape_httpc_req *http; /* the client config's options and headers */
     const atomic_bool *stop;
     /* body handling */
     struct mp_buf *body;              /* GET */
@@ -266,52 +182,12 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     return 0;
 }
 
-/* Sets the URL. With tls server_name the request goes to server_name (so SNI and the
- * certificate check use it) while CURLOPT_CONNECT_TO sends the connection to the real host. */
-static int set_url(struct req *r, const char *url, struct mp_err *err)
-{
-    if (r->c->server_name == NULL) {
-        curl_easy_setopt(r->h, CURLOPT_URL, url);
-        return 0;
-    }
-    CURLU *u = curl_url();
-    char *host = NULL, *port = NULL, *out = NULL;
-    int rc = 0;
-    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
-        curl_url_set(u, CURLUPART_HOST, r->c->server_name, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK) {
-        rc = mp_err_set(err, MP_EINVAL, "bad api_server URL %s", url);
-    } else {
-        size_t n = strlen(r->c->server_name) + strlen(host) + 2 * strlen(port) + 8;
-        char *ct = mp_xmalloc(n);
-        snprintf(ct, n, "%s:%s:%s:%s", r->c->server_name, port, host, port);
-        r->connect_to = curl_slist_append(r->connect_to, ct);
-        mp_free(ct);
-        curl_easy_setopt(r->h, CURLOPT_CONNECT_TO, r->connect_to);
-        curl_easy_setopt(r->h, CURLOPT_URL, out);
-    }
-    curl_free(host);
-    curl_free(port);
-    curl_free(out);
-    curl_url_cleanup(u);
-    return rc;
-}
-
 static int req_setup(struct req *r, const char *path_query, struct mp_err *err)
 {
     struct scrape_k8s_client *c = r->c;
     r->h = curl_easy_init();
     if (r->h == NULL)
         return mp_err_set(err, MP_ENOMEM, "curl_easy_init failed");
-    size_t n = strlen(c->base) + strlen(path_query) + 1;
-    char *url = mp_xmalloc(n);
-    snprintf(url, n, "%s%s", c->base, path_query);
-    int rc = set_url(r, url, err);
-    mp_free(url);
-    if (rc != 0)
-        return rc;
     curl_easy_setopt(r->h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(r->h, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -322,83 +198,31 @@ static int req_setup(struct req *r, const char *path_query, struct mp_err *err)
     curl_easy_setopt(r->h, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(r->h, CURLOPT_XFERINFODATA, r);
     curl_easy_setopt(r->h, CURLOPT_PROTOCOLS_STR, "http,https");
-    r->headers = curl_slist_append(r->headers, "Accept: application/json, */*");
-    if (c->auth_type != NULL) {
-        char *cred = c->auth_file ? read_small_file(c->auth_file) : dup_or_null(c->auth_value);
-        if (cred == NULL && c->auth_file != NULL)
-            return mp_err_set(err, MP_EIO, "unable to read authorization credentials file %s",
-                              c->auth_file);
-        if (cred != NULL) {
-            size_t hn = strlen(c->auth_type) + strlen(cred) + 32;
-            char *hdr = mp_xmalloc(hn);
-            snprintf(hdr, hn, "Authorization: %s %s", c->auth_type, cred);
-            r->headers = curl_slist_append(r->headers, hdr);
-            mp_free(hdr);
-            mp_free(cred);
-        }
+    struct curl_slist *accept = curl_slist_append(NULL, "Accept: application/json, */*");
+    if (accept == NULL)
+        return mp_err_set(err, MP_ENOMEM, "out of memory");
+    r->headers = accept;
+    size_t n = strlen(c->base) + strlen(path_query) + 1;
+    char *url = mp_xmalloc(n);
+    snprintf(url, n, "%s%s", c->base, path_query);
+    int rc = scrape_httpc_req_create(c->http, r->h, url, r->headers, 30000, &r->http, err);
+    mp_free(url);
+    if (rc == 0)
+        rc = scrape_httpc_req_begin(r->http, err);
+    if (rc != 0) {
+        mp_err_wrap(err, "%s", path_query);
+        return rc;
     }
-    if (c->basic_user != NULL || c->basic_user_file != NULL) {
-        r->user =
-            c->basic_user_file ? read_small_file(c->basic_user_file) : mp_xstrdup(c->basic_user);
-        r->pass = c->basic_pass_file ? read_small_file(c->basic_pass_file)
-                                     : mp_xstrdup(c->basic_pass ? c->basic_pass : "");
-        curl_easy_setopt(r->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(r->h, CURLOPT_USERNAME, r->user ? r->user : "");
-        curl_easy_setopt(r->h, CURLOPT_PASSWORD, r->pass ? r->pass : "");
-    }
-    for (size_t i = 0; i < c->nhdr_lines; i++)
-        r->headers = curl_slist_append(r->headers, c->hdr_lines[i]);
-    for (size_t i = 0; i + 1 < c->nhdr_files; i += 2) {
-        char *v = read_small_file(c->hdr_files[i + 1]);
-        if (v == NULL)
-            return mp_err_set(err, MP_EIO, "unable to read header file %s", c->hdr_files[i + 1]);
-        size_t hn = strlen(c->hdr_files[i]) + strlen(v) + 3;
-        char *line = mp_xmalloc(hn);
-        snprintf(line, hn, "%s: %s", c->hdr_files[i], v);
-        r->headers = curl_slist_append(r->headers, line);
-        mp_free(line);
-        mp_free(v);
-    }
-    curl_easy_setopt(r->h, CURLOPT_HTTPHEADER, r->headers);
-    if (c->ca_file != NULL)
-        curl_easy_setopt(r->h, CURLOPT_CAINFO, c->ca_file);
-    if (c->ca_pem != NULL) {
-        struct curl_blob b = {c->ca_pem, strlen(c->ca_pem), CURL_BLOB_COPY};
-        curl_easy_setopt(r->h, CURLOPT_CAINFO_BLOB, &b);
-    }
-    if (c->cert_file != NULL)
-        curl_easy_setopt(r->h, CURLOPT_SSLCERT, c->cert_file);
-    if (c->cert_pem != NULL) {
-        struct curl_blob b = {c->cert_pem, strlen(c->cert_pem), CURL_BLOB_COPY};
-        curl_easy_setopt(r->h, CURLOPT_SSLCERT_BLOB, &b);
-    }
-    if (c->key_file != NULL)
-        curl_easy_setopt(r->h, CURLOPT_SSLKEY, c->key_file);
-    if (c->key_pem != NULL) {
-        struct curl_blob b = {c->key_pem, strlen(c->key_pem), CURL_BLOB_COPY};
-        curl_easy_setopt(r->h, CURLOPT_SSLKEY_BLOB, &b);
-    }
-    if (c->insecure) {
-        curl_easy_setopt(r->h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(r->h, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    curl_easy_setopt(r->h, CURLOPT_SSLVERSION, c->ssl_version);
-    if (c->proxy != NULL)
-        curl_easy_setopt(r->h, CURLOPT_PROXY, c->proxy);
-    if (c->no_proxy != NULL)
-        curl_easy_setopt(r->h, CURLOPT_NOPROXY, c->no_proxy);
     r->start_ns = r->last_byte_ns = mp_mono_ns();
     return 0;
 }
 
 static void req_fini(struct req *r)
 {
+    scrape_httpc_req_destroy(r->http); /* before the handle: it unsets its lists there */
     if (r->h != NULL)
         curl_easy_cleanup(r->h);
     curl_slist_free_all(r->headers);
-    curl_slist_free_all(r->connect_to);
-    mp_free(r->user);
-    mp_free(r->pass);
 }
 
 /* Runs the request; maps curl's result. */
@@ -408,6 +232,7 @@ static int req_run(struct req *r, const char *what, struct mp_err *err)
     long status = 0;
     curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
     r->status = status;
+    scrape_httpc_req_end(r->http, status);
     if (r->stream_rc != 0) {
         if (r->stream_rc == MP_ECANCELED)
             return 0; /* the consumer ended the watch */

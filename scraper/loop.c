@@ -31,6 +31,7 @@
 #include "common/metrics.h"
 #include "common/time.h"
 #include "configs/config.h"
+#include "scraper/httpc.h"
 #include "tsdb/tsdb.h"
 
 #define MAX_LINE_LABELS 512
@@ -241,37 +242,6 @@ static enum scrape_protocol protocol_of(const char *name, bool *ok)
     return SCRAPE_PROTO_PROMETHEUS_TEXT;
 }
 
-/* A secret file's content with surrounding white space trimmed (prometheus/common). */
-static char *read_secret(const char *path, struct mp_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        mp_err_set(err, MP_EIO, "unable to read file %s", path);
-        return NULL;
-    }
-    struct mp_buf b;
-    mp_buf_init(&b, (size_t)1 << 20);
-    char tmp[4096];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        rc = mp_buf_append(&b, tmp, n);
-    fclose(f);
-    if (rc) {
-        mp_buf_fini(&b);
-        mp_err_set(err, rc, "unable to read file %s", path);
-        return NULL;
-    }
-    size_t s = 0, e = b.len;
-    while (s < e && strchr(" \t\r\n", b.data[s]))
-        s++;
-    while (e > s && strchr(" \t\r\n", b.data[e - 1]))
-        e--;
-    char *out = mp_xstrndup(b.len ? b.data + s : "", e - s);
-    mp_buf_fini(&b);
-    return out;
-}
-
 /* Appends "name: value". */
 static int add_header(struct curl_slist **h, const char *name, const char *value)
 {
@@ -284,123 +254,6 @@ static int add_header(struct curl_slist **h, const char *name, const char *value
         return MP_ENOMEM;
     *h = nh;
     return 0;
-}
-
-static int add_auth(struct curl_slist **h, const char *type, const char *cred)
-{
-    char v[8192];
-    int n = snprintf(v, sizeof v, "%s %s", type, cred);
-    if (n < 0 || (size_t)n >= sizeof v)
-        return MP_ELIMIT;
-    return add_header(h, "Authorization", v);
-}
-
-static long tls_version(enum cfg_tls_version v)
-{
-    switch (v) {
-    case CFG_TLS10:
-        return CURL_SSLVERSION_TLSv1_0;
-    case CFG_TLS11:
-        return CURL_SSLVERSION_TLSv1_1;
-    case CFG_TLS13:
-        return CURL_SSLVERSION_TLSv1_3;
-    default:
-        return CURL_SSLVERSION_TLSv1_2;
-    }
-}
-
-static void set_blob(CURL *e, CURLoption opt, const char *pem)
-{
-    struct curl_blob blob = {(void *)pem, strlen(pem), CURL_BLOB_COPY};
-    curl_easy_setopt(e, opt, &blob);
-}
-
-/* TLS, auth, proxy, redirects and headers of prometheus/common's HTTPClientConfig. */
-static int setup_http(CURL *e, const struct cfg_http_client *h, struct curl_slist **hdrs,
-                      struct mp_err *err)
-{
-    int rc = 0;
-    const struct cfg_tls_config *tls = &h->tls_config;
-    if (tls->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, tls->ca_file);
-    if (tls->ca)
-        set_blob(e, CURLOPT_CAINFO_BLOB, tls->ca);
-    if (tls->cert_file)
-        curl_easy_setopt(e, CURLOPT_SSLCERT, tls->cert_file);
-    if (tls->cert)
-        set_blob(e, CURLOPT_SSLCERT_BLOB, tls->cert);
-    if (tls->key_file)
-        curl_easy_setopt(e, CURLOPT_SSLKEY, tls->key_file);
-    if (tls->key)
-        set_blob(e, CURLOPT_SSLKEY_BLOB, tls->key);
-    if (tls->insecure_skip_verify) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    long minv = tls->min_version ? tls_version(tls->min_version) : CURL_SSLVERSION_TLSv1_2;
-    long maxv = 0;
-    if (tls->max_version == CFG_TLS12)
-        maxv = CURL_SSLVERSION_MAX_TLSv1_2;
-    else if (tls->max_version == CFG_TLS11)
-        maxv = CURL_SSLVERSION_MAX_TLSv1_1;
-    else if (tls->max_version == CFG_TLS10)
-        maxv = CURL_SSLVERSION_MAX_TLSv1_0;
-    curl_easy_setopt(e, CURLOPT_SSLVERSION, minv | maxv);
-
-    if (h->basic_auth) {
-        const struct cfg_basic_auth *ba = h->basic_auth;
-        char *user = ba->username_file ? read_secret(ba->username_file, err)
-                                       : mp_xstrdup(ba->username ? ba->username : "");
-        char *pass = ba->password_file ? read_secret(ba->password_file, err)
-                                       : mp_xstrdup(ba->password ? ba->password : "");
-        if (user && pass) {
-            curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-            curl_easy_setopt(e, CURLOPT_USERNAME, user);
-            curl_easy_setopt(e, CURLOPT_PASSWORD, pass);
-        } else {
-            rc = MP_EIO;
-        }
-        mp_free(user);
-        mp_free(pass);
-    }
-    if (rc == 0 && h->authorization) {
-        const struct cfg_authorization *a = h->authorization;
-        char *cred = a->credentials_file ? read_secret(a->credentials_file, err)
-                                         : mp_xstrdup(a->credentials ? a->credentials : "");
-        if (!cred)
-            rc = MP_EIO;
-        else
-            rc = add_auth(hdrs, a->type ? a->type : "Bearer", cred);
-        mp_free(cred);
-    }
-    if (rc == 0 && h->oauth2)
-        rc = mp_err_set(err, MP_EINVAL, "oauth2 is not supported by this scraper");
-
-    /* Go's client uses no proxy unless configured; curl would read http_proxy otherwise */
-    curl_easy_setopt(e, CURLOPT_PROXY, h->proxy.proxy_url ? h->proxy.proxy_url : "");
-    if (h->proxy.proxy_from_environment) {
-        const char *env = getenv("HTTP_PROXY") ? getenv("HTTP_PROXY") : getenv("http_proxy");
-        if (env)
-            curl_easy_setopt(e, CURLOPT_PROXY, env);
-    }
-    if (h->proxy.no_proxy)
-        curl_easy_setopt(e, CURLOPT_NOPROXY, h->proxy.no_proxy);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, h->follow_redirects ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                     h->enable_http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
-    for (size_t i = 0; rc == 0 && i < h->nhttp_headers; i++) {
-        const struct cfg_http_header *hh = &h->http_headers[i];
-        for (size_t k = 0; rc == 0 && k < hh->nvalues; k++)
-            rc = add_header(hdrs, hh->name, hh->values[k]);
-        for (size_t k = 0; rc == 0 && k < hh->nsecrets; k++)
-            rc = add_header(hdrs, hh->name, hh->secrets[k]);
-        for (size_t k = 0; rc == 0 && k < hh->nfiles; k++) {
-            char *v = read_secret(hh->files[k], err);
-            rc = v ? add_header(hdrs, hh->name, v) : MP_EIO;
-            mp_free(v);
-        }
-    }
-    return rc;
 }
 
 /* X-Prometheus-Scrape-Timeout-Seconds: FormatFloat(seconds, 'f', -1, 64). */
@@ -422,7 +275,6 @@ int scrape_target_prepare(struct scrape_target *t, const struct cfg_scrape_confi
         return mp_err_set(err, MP_ENOMEM, "curl_easy_init failed");
     t->easy = e;
     t->body_limit = sc->body_size_limit;
-    curl_easy_setopt(e, CURLOPT_URL, t->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -451,18 +303,22 @@ int scrape_target_prepare(struct scrape_target *t, const struct cfg_scrape_confi
     int rc = add_header(&t->headers, "Accept", accept);
     if (rc == 0)
         rc = add_header(&t->headers, "X-Prometheus-Scrape-Timeout-Seconds", to);
-    if (rc == 0)
-        rc = setup_http(e, &sc->http, &t->headers, err);
     if (rc)
         return mp_err_set(err, rc, "%s", mp_strerror(rc));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-    return 0;
+    /* URL, TLS, auth, proxy and the header list (ours first) come from the HTTP client config */
+    struct scrape_httpc *hc = NULL;
+    rc = scrape_httpc_create(&sc->http, &hc, err);
+    if (rc == 0)
+        rc = scrape_httpc_req_create(hc, e, t->url, t->headers, t->timeout_ms, &t->http, err);
+    scrape_httpc_release(hc);
+    return rc;
 }
 
 void scrape_target_free(struct scrape_target *t)
 {
     if (!t)
         return;
+    scrape_httpc_req_destroy(t->http); /* before the handle it unsets its lists on */
     if (t->easy)
         curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
@@ -1083,6 +939,14 @@ static void start_scrape(struct scrape_loop *l, struct scrape_target *t, int64_t
     t->iter++;
     if (t->forced_err || t->limit_err) {
         process(l, t, NULL, 0, SCRAPE_FORMAT_TEXT, t->forced_err ? t->forced_err : t->limit_err);
+        return;
+    }
+    struct mp_err herr; /* per-request credentials: _file secrets, oauth2 token */
+    mp_err_clear(&herr);
+    if (t->http != NULL && scrape_httpc_req_begin(t->http, &herr) != 0) {
+        char msg[MP_ERR_MSG_MAX + 300];
+        snprintf(msg, sizeof msg, "Get \"%s\": %s", t->url, herr.msg);
+        process(l, t, NULL, 0, SCRAPE_FORMAT_TEXT, msg);
         return;
     }
     t->body = body_get(l);

@@ -122,6 +122,7 @@ enum scrape_target_state {
 struct scrape_pool;
 struct scrape_loop;
 struct scrape_body;
+struct scrape_httpc_req;
 
 #define SCRAPE_NREPORT 5
 
@@ -157,6 +158,7 @@ struct scrape_target {
     size_t ok_entries;         /* cache entries after the last successful attempt */
     void *easy;                /* CURL * */
     struct curl_slist *headers;
+    struct scrape_httpc_req *http; /* scraper/httpc.h: the HTTP client config on easy */
     struct scrape_body *body;  /* while in flight */
     size_t body_limit;         /* body_size_limit; 0 none */
     bool body_limit_hit;

@@ -744,14 +744,13 @@ Test(scrape, targets_synced_before_the_config_start_with_it)
 Test(scrape, target_that_cannot_be_set_up_reports_why)
 {
     struct world w;
-    start(&w, "m 1\n", "    oauth2:\n"
-                       "      client_id: c\n"
-                       "      client_secret: s\n"
-                       "      token_url: http://127.0.0.1:1/token\n");
+    start(&w, "m 1\n", "    tls_config:\n"
+                       "      ca_file: /nonexistent/ca.crt\n");
     wait_health(&w, SCRAPE_HEALTH_DOWN);
     struct tinfo ti;
     world_target(&w, &ti);
-    cr_assert_str_eq(ti.last_error, "oauth2 is not supported by this scraper");
+    cr_assert_str_eq(ti.last_error, "unable to load specified CA cert /nonexistent/ca.crt: open "
+                                    "/nonexistent/ca.crt: no such file or directory");
     cr_assert_eq(mock_hits(w.http, "/metrics"), 0);
     world_fini(&w);
 }
