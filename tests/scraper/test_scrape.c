@@ -532,32 +532,40 @@ static bool all_up(void *ctx)
     return true;
 }
 
+/* A world whose manager runs `threads` loops and whose job j turns each "addr#i" target
+ * into address addr, query ?i=i and label idx="i" (many targets on one mock endpoint). */
+static void start_indexed(struct world *w, int threads, int interval_ms)
+{
+    world_init(w);
+    scrape_manager_destroy(w->sm);
+    struct scrape_manager_opts mo;
+    scrape_manager_opts_init(&mo);
+    mo.db = w->db;
+    mo.threads = threads;
+    cr_assert_eq(scrape_manager_create(&mo, &w->sm, NULL), 0);
+    mock_set(w->http, "/metrics", 200, NULL, "m 1\n", false, 0);
+    world_config(w,
+                 "scrape_configs:\n"
+                 "  - job_name: j\n"
+                 "    scrape_interval: %dms\n"
+                 "    scrape_timeout: %dms\n"
+                 "    relabel_configs:\n"
+                 "      - source_labels: [__address__]\n"
+                 "        regex: '.*#(.*)'\n"
+                 "        target_label: idx\n"
+                 "      - source_labels: [__address__]\n"
+                 "        regex: '.*#(.*)'\n"
+                 "        target_label: __param_i\n"
+                 "      - source_labels: [__address__]\n"
+                 "        regex: '(.*)#.*'\n"
+                 "        target_label: __address__\n",
+                 interval_ms, interval_ms * 5 / 6);
+}
+
 Test(scrape, many_targets_on_two_threads)
 {
     struct world w;
-    world_init(&w);
-    scrape_manager_destroy(w.sm);
-    struct scrape_manager_opts mo;
-    scrape_manager_opts_init(&mo);
-    mo.db = w.db;
-    mo.threads = 2;
-    cr_assert_eq(scrape_manager_create(&mo, &w.sm, NULL), 0);
-    mock_set(w.http, "/metrics", 200, NULL, "m 1\n", false, 0);
-    /* 40 targets, one endpoint: "addr#i" becomes address addr, query ?i=i and label idx */
-    world_config(&w, "scrape_configs:\n"
-                     "  - job_name: j\n"
-                     "    scrape_interval: 300ms\n"
-                     "    scrape_timeout: 250ms\n"
-                     "    relabel_configs:\n"
-                     "      - source_labels: [__address__]\n"
-                     "        regex: '.*#(.*)'\n"
-                     "        target_label: idx\n"
-                     "      - source_labels: [__address__]\n"
-                     "        regex: '.*#(.*)'\n"
-                     "        target_label: __param_i\n"
-                     "      - source_labels: [__address__]\n"
-                     "        regex: '(.*)#.*'\n"
-                     "        target_label: __address__\n");
+    start_indexed(&w, 2, 300); /* 40 targets, one endpoint */
     const char *addrs[41];
     char buf[40][64];
     for (int i = 0; i < 40; i++) {
@@ -586,7 +594,7 @@ Test(scrape, many_targets_on_two_threads)
 
 
 
-/* Targets "addr#i" for i in [lo, hi) (see many_targets_on_two_threads for the relabeling). */
+/* Targets "addr#i" for i in [lo, hi) of a start_indexed world. */
 static void sync_range(struct world *w, int lo, int hi)
 {
     static char buf[64][64];
@@ -628,28 +636,7 @@ static bool idx_state(void *ctx)
 Test(scrape, targets_added_and_removed_across_three_threads)
 {
     struct world w;
-    world_init(&w);
-    scrape_manager_destroy(w.sm);
-    struct scrape_manager_opts mo;
-    scrape_manager_opts_init(&mo);
-    mo.db = w.db;
-    mo.threads = 3;
-    cr_assert_eq(scrape_manager_create(&mo, &w.sm, NULL), 0);
-    mock_set(w.http, "/metrics", 200, NULL, "m 1\n", false, 0);
-    world_config(&w, "scrape_configs:\n"
-                     "  - job_name: j\n"
-                     "    scrape_interval: 200ms\n"
-                     "    scrape_timeout: 150ms\n"
-                     "    relabel_configs:\n"
-                     "      - source_labels: [__address__]\n"
-                     "        regex: '.*#(.*)'\n"
-                     "        target_label: idx\n"
-                     "      - source_labels: [__address__]\n"
-                     "        regex: '.*#(.*)'\n"
-                     "        target_label: __param_i\n"
-                     "      - source_labels: [__address__]\n"
-                     "        regex: '(.*)#.*'\n"
-                     "        target_label: __address__\n");
+    start_indexed(&w, 3, 200);
     sync_range(&w, 0, 24);
     struct idx_ctx up0 = {w.db, 0, 24, false};
     cr_assert(wait_for(idx_state, &up0));
