@@ -692,6 +692,47 @@ Test(scrape, texts_relabeled_to_one_series_share_staleness)
     world_fini(&w);
 }
 
+/* Series whose only sample is 4 h old leave the head at the next compaction while the
+ * target still exposes them; when their samples are recent again, the cached refs are
+ * unknown to the head, so the loop parses those lines again (from the batch, and from the
+ * single add of an exposed timestamp) and adds them by labels as new series. */
+Test(scrape, a_ref_the_head_dropped_is_rebuilt_from_the_line)
+{
+    struct world w;
+    int64_t now = (int64_t)time(NULL) * 1000, old = now - 4 * 3600 * 1000;
+    char body[160];
+    snprintf(body, sizeof body, "old 3 %lld\nold_ts 3 %lld\nnew 1\n", (long long)old,
+             (long long)old);
+    start(&w, body, "");
+    cr_assert(wait_samples(w.db, "new", NULL, 2));
+    struct sample s;
+    cr_assert(db_last(w.db, "old", NULL, &s));
+    struct tsdb_head_stats h0, h1;
+    tsdb_head_stats_get(w.db, &h0);
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_compact(w.db, &err), 0, "%s", err.msg);
+    tsdb_head_stats_get(w.db, &h1);
+    cr_assert_eq(h1.num_series, h0.num_series - 2, "the old series left the head");
+    struct scrape_test_stats a, b;
+    scrape_manager_test_stats(w.sm, &a);
+    snprintf(body, sizeof body, "old 4\nold_ts 5 %lld\nnew 1\n", (long long)now);
+    mock_set(w.http, "/metrics", 200, NULL, body, false, 0);
+    size_t before = db_count(w.db, "up", NULL);
+    cr_assert(wait_samples(w.db, "up", NULL, before + 3));
+    scrape_manager_test_stats(w.sm, &b);
+    cr_assert_eq(b.cache_misses, a.cache_misses, "the texts were known");
+    cr_assert_geq(b.adds_by_labels - a.adds_by_labels, 2, "the lost refs' lines by labels");
+    cr_assert(db_last(w.db, "old", NULL, &s));
+    cr_assert_eq(s.v, 4);
+    cr_assert_gt(s.t, old);
+    cr_assert(db_last(w.db, "old_ts", NULL, &s));
+    cr_assert_eq(s.v, 5);
+    cr_assert_eq(s.t, now);
+    cr_assert(db_last(w.db, "up", NULL, &s));
+    cr_assert_eq(s.v, 1);
+    world_fini(&w);
+}
+
 Test(scrape, exposed_timestamps_are_not_marked_stale)
 {
     struct world w;
