@@ -15,6 +15,7 @@
  *     \                 \
  *      +--removed-------+--> STOPPING --2 ticks + 10%: stale markers--> freed
  *                        (without stale markers: freed at once) */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "scraper/scrape_internal.h"
 
 #include <curl/curl.h>
@@ -34,7 +35,11 @@
 #include "tsdb/tsdb.h"
 
 #define MAX_LINE_LABELS 512
-#define MAX_FREE_BODIES 16
+#define MAX_FREE_BODIES 4 /* per loop: kept for reuse; more would be RSS held for bursts */
+#define BATCH 512 /* samples per tsdb_appender_add_refs */
+/* relaxed: counters for tests and the benchmark, no ordering with anything else */
+#define STAT_ADD(l, f, n) atomic_fetch_add_explicit(&(l)->stats.f, (uint64_t)(n), memory_order_relaxed)
+#define STAT_GET(l, f) atomic_load_explicit(&(l)->stats.f, memory_order_relaxed)
 #define USER_AGENT "Prometheus/2.55.1"
 
 struct scrape_body {
@@ -58,9 +63,21 @@ struct scrape_loop {
     size_t nfree;
     struct mp_labels_builder *b;
     struct scrape_label labels[MAX_LINE_LABELS];
+    struct scrape_label relabels[MAX_LINE_LABELS]; /* re-parsing a line whose ref was lost */
+    /* samples of known series waiting for one tsdb_appender_add_refs */
+    size_t nbatch;
+    uint64_t bref[BATCH];
+    double bval[BATCH];
+    int bstatus[BATCH];
+    struct scrape_cache_series *bseries[BATCH];
+    const char *bline[BATCH]; /* parser position before the line, to re-parse it */
+    bool bhas_ts[BATCH];      /* the line had a timestamp (not honored) */
     struct mp_buf scratch; /* unescaped label values */
     struct mp_buf conf;    /* honor_labels conflicts: the scraped values */
-    struct scrape_test_stats stats;
+    /* test counters: written by the loop thread only, read by others without the lock */
+    struct {
+        _Atomic uint64_t adds_by_ref, adds_by_labels, cache_misses, scrapes, failed, late, missed;
+    } stats;
 };
 
 /* ---- timer heap --------------------------------------------------------------------------- */
@@ -326,15 +343,17 @@ void scrape_target_free(struct scrape_target *t)
 
 struct counts {
     size_t total, added, series_added;
+    size_t appended; /* for sample_limit */
+    bool limit_hit;
 };
 
 static int add_sample(struct scrape_loop *l, struct tsdb_appender *app, uint64_t *ref,
                       const struct mp_labels *ls, int64_t ts, double v)
 {
     if (*ref)
-        l->stats.adds_by_ref++;
+        STAT_ADD(l, adds_by_ref, 1);
     else
-        l->stats.adds_by_labels++;
+        STAT_ADD(l, adds_by_labels, 1);
     uint64_t nref = 0;
     int rc = tsdb_appender_add(app, *ref, ls, ts, v, &nref, NULL);
     if (nref)
@@ -529,6 +548,131 @@ static void count_append_error(struct scrape_loop *l, int rc)
         mp_counter_inc(c);
 }
 
+/* What one scrape's appending shares between the line loop, the batch and the miss path. */
+struct append_ctx {
+    struct scrape_loop *l;
+    struct scrape_target *t;
+    const struct cfg_scrape_config *sc;
+    struct tsdb_appender *app;
+    const struct scrape_parser *p; /* for re-parsing a line */
+    int64_t ts;                    /* the attempt's timestamp */
+    uint64_t iter;
+    struct counts *c;
+    struct mp_err *err;
+};
+
+/* The outcome of appending one sample of series s (NULL: not cached). */
+static int sample_done(struct append_ctx *a, struct scrape_cache_series *s, int arc, bool has_ts,
+                       bool fresh)
+{
+    if (arc == MP_EOUTOFORDER || arc == MP_EDUPLICATE || arc == MP_EOUTOFBOUNDS) {
+        count_append_error(a->l, arc);
+        return 0;
+    }
+    if (arc == MP_EINVAL)
+        return 0;
+    if (arc)
+        return mp_err_set(a->err, arc, "append: %s", mp_strerror(arc));
+    if (fresh && !a->c->limit_hit)
+        a->c->series_added++;
+    if (s && (!has_ts || a->sc->track_timestamps_staleness))
+        scrape_cache_track(s, a->iter);
+    return 0;
+}
+
+/* sample_limit: the scrape goes on to count every line, but fails at the end. */
+static bool over_limit(struct append_ctx *a)
+{
+    a->c->added++; /* Prometheus counts duplicates and rejected samples here too */
+    if (a->sc->sample_limit && ++a->c->appended > a->sc->sample_limit) {
+        a->c->limit_hit = true;
+        return true;
+    }
+    return false;
+}
+
+/* A text the cache does not know, or whose ref the head no longer knows (counted: false, it
+ * passed the sample limit already): labels built (protocols.md 2.4), the sample appended by
+ * them, the text cached with the ref the head gave. */
+static int add_uncached(struct append_ctx *a, const struct scrape_entry *e,
+                        struct scrape_cache_key k, bool counted)
+{
+    struct scrape_loop *l = a->l;
+    struct mp_labels *ls = NULL;
+    struct scrape_cache_entry *ce = NULL;
+    int rc = build_series(l, a->t, a->sc, e, &ls, a->err);
+    if (rc)
+        return rc;
+    if (!ls) { /* dropped by metric_relabel_configs */
+        if ((rc = scrape_cache_add(a->t->cache, k, 0, a->iter, &ce)) != 0)
+            return mp_err_set(a->err, rc, "scrape cache: %s", mp_strerror(rc));
+        return 0;
+    }
+    if (!counted && over_limit(a)) {
+        mp_labels_release(ls); /* not cached: no ref (the scrape fails anyway) */
+        return 0;
+    }
+    int64_t sts = e->has_ts && a->sc->honor_timestamps ? e->ts_ms : a->ts;
+    uint64_t ref = 0;
+    int arc = add_sample(l, a->app, &ref, ls, sts, e->value);
+    mp_labels_release(ls);
+    struct scrape_cache_series *s = NULL;
+    if (ref) { /* also for a rejected sample: the head has the series */
+        if ((rc = scrape_cache_add(a->t->cache, k, ref, a->iter, &ce)) != 0)
+            return mp_err_set(a->err, rc, "scrape cache: %s", mp_strerror(rc));
+        s = scrape_cache_entry_series(a->t->cache, ce);
+    }
+    return sample_done(a, s, arc, e->has_ts, true);
+}
+
+/* The line at pos (a parser position before it) again, for a ref the head lost: its entry is
+ * forgotten and the sample added by labels. */
+static int readd(struct append_ctx *a, const char *pos)
+{
+    struct scrape_parser q = *a->p;
+    q.cur = pos;
+    q.status = 0;
+    struct scrape_entry e;
+    int rc;
+    do {
+        e.label = a->l->relabels;
+        e.label_cap = MAX_LINE_LABELS;
+        rc = scrape_parser_next(&q, &e, a->err);
+    } while (rc == 0 && e.kind != SCRAPE_ENTRY_SERIES);
+    if (rc)
+        return rc == MP_EEOF ? mp_err_set(a->err, MP_EPARSE, "line vanished") : rc;
+    struct scrape_cache_key k = scrape_cache_key_hash(e.series);
+    struct scrape_cache_entry *ce = scrape_cache_find(a->t->cache, k);
+    if (ce)
+        scrape_cache_forget(a->t->cache, ce);
+    return add_uncached(a, &e, k, true);
+}
+
+/* Appends the batch of known series with one tsdb_appender_add_refs. */
+static int flush(struct append_ctx *a)
+{
+    struct scrape_loop *l = a->l;
+    size_t n = l->nbatch;
+    if (n == 0)
+        return 0;
+    l->nbatch = 0;
+    STAT_ADD(l, adds_by_ref, n);
+    /* per-sample statuses below; the summary adds nothing */
+    int brc = tsdb_appender_add_refs(a->app, l->bref, l->bval, n, a->ts, l->bstatus, NULL);
+    (void)brc;
+    int rc = 0;
+    size_t lost = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (l->bstatus[i] == MP_ENOTFOUND)
+            l->bline[lost++] = l->bline[i]; /* after this loop: re-adding moves records */
+        else
+            rc = sample_done(a, l->bseries[i], l->bstatus[i], l->bhas_ts[i], false);
+    }
+    for (size_t i = 0; i < lost && rc == 0; i++)
+        rc = readd(a, l->bline[i]);
+    return rc;
+}
+
 /* Prometheus scrapeLoop.append over one body. */
 static int append_body(struct scrape_loop *l, struct scrape_target *t,
                        const struct cfg_scrape_config *sc, struct tsdb_appender *app,
@@ -541,13 +685,14 @@ static int append_body(struct scrape_loop *l, struct scrape_target *t,
     scrape_parser_init(&p, fmt, body, len, 0);
     const uint64_t iter = t->iter;
     const bool text = fmt == SCRAPE_FORMAT_TEXT;
-    size_t appended = 0;
-    bool limit_hit = false;
+    struct append_ctx a = {l, t, sc, app, &p, ts, iter, c, err};
+    l->nbatch = 0;
     int rc;
     for (;;) {
         struct scrape_entry e;
         e.label = l->labels;
         e.label_cap = MAX_LINE_LABELS;
+        const char *pos = p.cur;
         rc = scrape_parser_next(&p, &e, err);
         if (rc == MP_EEOF) {
             rc = 0;
@@ -571,49 +716,43 @@ static int append_body(struct scrape_loop *l, struct scrape_target *t,
             continue;
         }
         c->total++;
-        uint64_t kh = scrape_cache_key_hash(e.series);
-        struct scrape_cache_entry *ce = scrape_cache_find(t->cache, e.series, kh);
-        bool fresh = false;
-        if (ce) {
-            ce->last_iter = iter;
-        } else {
-            l->stats.cache_misses++;
-            struct mp_labels *ls = NULL;
-            if ((rc = build_series(l, t, sc, &e, &ls, err)) != 0)
+        struct scrape_cache_key k = scrape_cache_key_hash(e.series);
+        struct scrape_cache_entry *ce = scrape_cache_find(t->cache, k);
+        if (!ce) {
+            STAT_ADD(l, cache_misses, 1);
+            /* in order: a text may repeat, and the batch's records must not move */
+            if ((rc = flush(&a)) != 0 || (rc = add_uncached(&a, &e, k, false)) != 0)
                 break;
-            if ((rc = scrape_cache_add(t->cache, e.series, kh, ls, iter, &ce)) != 0) {
-                mp_err_set(err, rc, "scrape cache: %s", mp_strerror(rc));
+            continue;
+        }
+        scrape_cache_entry_seen(ce, iter);
+        struct scrape_cache_series *s = scrape_cache_entry_series(t->cache, ce);
+        if (!s || over_limit(&a))
+            continue; /* dropped by metric_relabel_configs, or over sample_limit */
+        if (e.has_ts && sc->honor_timestamps) {
+            /* its own timestamp: one add */
+            if ((rc = flush(&a)) != 0)
                 break;
-            }
-            fresh = true;
-        }
-        struct scrape_cache_series *s = ce->s;
-        if (!s)
-            continue; /* dropped by metric_relabel_configs */
-        c->added++;   /* Prometheus counts duplicates and rejected samples here too */
-        /* sample_limit: the scrape goes on to count every line, but fails at the end */
-        if (sc->sample_limit && ++appended > sc->sample_limit) {
-            limit_hit = true;
+            uint64_t ref = s->ref;
+            int arc = add_sample(l, app, &ref, NULL, e.ts_ms, e.value);
+            rc = arc == MP_ENOTFOUND ? readd(&a, pos) : sample_done(&a, s, arc, true, false);
+            if (rc)
+                break;
             continue;
         }
-        int64_t sts = e.has_ts && sc->honor_timestamps ? e.ts_ms : ts;
-        int arc = add_sample(l, app, &s->ref, s->ls, sts, e.value);
-        if (arc == MP_EOUTOFORDER || arc == MP_EDUPLICATE || arc == MP_EOUTOFBOUNDS) {
-            count_append_error(l, arc);
-            continue;
-        }
-        if (arc == MP_EINVAL)
-            continue;
-        if (arc) {
-            rc = mp_err_set(err, arc, "append: %s", mp_strerror(arc));
+        size_t i = l->nbatch++;
+        l->bref[i] = s->ref;
+        l->bval[i] = e.value;
+        l->bseries[i] = s;
+        l->bline[i] = pos;
+        l->bhas_ts[i] = e.has_ts;
+        if (l->nbatch == BATCH && (rc = flush(&a)) != 0)
             break;
-        }
-        if (fresh && !limit_hit)
-            c->series_added++;
-        if (!e.has_ts || sc->track_timestamps_staleness)
-            scrape_cache_track(s, iter);
     }
-    if (rc == 0 && limit_hit) {
+    if (rc == 0)
+        rc = flush(&a);
+    l->nbatch = 0;
+    if (rc == 0 && c->limit_hit) {
         const struct scrape_loop_metrics *mm = scrape_manager_loop_metrics(l->m);
         if (mm->sample_limit)
             mp_counter_inc(mm->sample_limit);
@@ -622,17 +761,43 @@ static int append_body(struct scrape_loop *l, struct scrape_target *t,
     return rc;
 }
 
+/* Stale markers for the series of an attempt, in batches by ref. A ref the head no longer
+ * knows has no sample to end; out of order when a replacement target wrote newer samples:
+ * dropped, as upstream. */
 struct stale_ctx {
     struct scrape_loop *l;
     struct tsdb_appender *app;
     int64_t ts;
 };
 
+static void stale_flush(struct stale_ctx *sc)
+{
+    struct scrape_loop *l = sc->l;
+    if (l->nbatch) {
+        int brc = tsdb_appender_add_refs(sc->app, l->bref, l->bval, l->nbatch, sc->ts, NULL, NULL);
+        (void)brc;
+    }
+    STAT_ADD(l, adds_by_ref, l->nbatch);
+    l->nbatch = 0;
+}
+
 static void write_stale(void *ctx, struct scrape_cache_series *s)
 {
     struct stale_ctx *sc = ctx;
-    /* out of order when a replacement target wrote newer samples: dropped, as upstream */
-    (void)add_sample(sc->l, sc->app, &s->ref, s->ls, sc->ts, tsdb_stale_nan());
+    struct scrape_loop *l = sc->l;
+    l->bref[l->nbatch] = s->ref;
+    l->bval[l->nbatch++] = tsdb_stale_nan();
+    if (l->nbatch == BATCH)
+        stale_flush(sc);
+}
+
+static void write_stale_markers(struct scrape_loop *l, struct scrape_target *t,
+                                struct tsdb_appender *app, uint64_t iter, int64_t ts)
+{
+    struct stale_ctx st = {l, app, ts};
+    l->nbatch = 0;
+    scrape_cache_each_seen(t->cache, iter, write_stale, &st);
+    stale_flush(&st);
 }
 
 static void append_report(struct scrape_loop *l, struct scrape_target *t,
@@ -660,7 +825,7 @@ static void process(struct scrape_loop *l, struct scrape_target *t, const char *
     struct tsdb *db = scrape_manager_db(l->m);
     const struct cfg_scrape_config *sc = scrape_pool_config(t->pool);
     const uint64_t iter = t->iter;
-    struct counts c = {0, 0, 0};
+    struct counts c = {0};
     struct mp_err err = {0};
     struct tsdb_appender *app = NULL;
     int rc;
@@ -680,8 +845,7 @@ static void process(struct scrape_loop *l, struct scrape_target *t, const char *
             app = NULL;
     }
     if (app) {
-        struct stale_ctx st = {l, app, t->scrape_ts_ms};
-        scrape_cache_each_seen(t->cache, iter - 1, write_stale, &st);
+        write_stale_markers(l, t, app, iter - 1, t->scrape_ts_ms);
         double dur = (double)(mp_mono_ns() - t->start_ns) / 1e9;
         const double v[SCRAPE_NREPORT] = {rc ? 0 : 1, dur, (double)c.total, (double)c.added,
                                           (double)c.series_added};
@@ -707,7 +871,8 @@ static void process(struct scrape_loop *l, struct scrape_target *t, const char *
     if (rc == MP_ELIMIT && strncmp(err.msg, "label_", 6) == 0 && mm->label_limit)
         mp_counter_inc(mm->label_limit);
     t->scraped = true;
-    l->stats.scrapes++;
+    STAT_ADD(l, scrapes, 1);
+    STAT_ADD(l, failed, rc != 0);
     set_status(t, rc ? err.msg : NULL, t->scrape_ts_ms,
                (double)(mp_mono_ns() - t->start_ns) / 1e9);
     if (rc)
@@ -721,8 +886,7 @@ static void write_end_of_run(struct scrape_loop *l, struct scrape_target *t)
     struct tsdb_appender *app = NULL;
     if (tsdb_appender_create(scrape_manager_db(l->m), &app) != 0)
         return;
-    struct stale_ctx st = {l, app, t->stale_ts_ms};
-    scrape_cache_each_seen(t->cache, t->iter, write_stale, &st);
+    write_stale_markers(l, t, app, t->iter, t->stale_ts_ms);
     double v[SCRAPE_NREPORT];
     for (int i = 0; i < SCRAPE_NREPORT; i++)
         v[i] = tsdb_stale_nan();
@@ -740,13 +904,16 @@ static int64_t wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Skips ticks in the past, as Go's ticker drops them. */
-static void next_tick(struct scrape_target *t, int64_t now)
+/* Skips ticks in the past, as Go's ticker drops them; returns how many. */
+static int64_t next_tick(struct scrape_target *t, int64_t now)
 {
     int64_t iv = t->interval_ms * 1000000;
     t->next_ns += iv;
-    if (t->next_ns <= now)
-        t->next_ns += ((now - t->next_ns) / iv + 1) * iv;
+    if (t->next_ns > now)
+        return 0;
+    int64_t skip = (now - t->next_ns) / iv + 1;
+    t->next_ns += skip * iv;
+    return skip;
 }
 
 static void start_scrape(struct scrape_loop *l, struct scrape_target *t, int64_t now)
@@ -850,7 +1017,7 @@ static void handle_removed(struct scrape_loop *l, int64_t now)
             /* stamp: the next tick; write: one more tick and 10% later */
             int64_t iv = t->interval_ms * 1000000;
             if (t->next_ns <= now)
-                next_tick(t, now);
+                (void)next_tick(t, now);
             t->stale_ts_ms = (wall_ns() + (t->next_ns - now)) / 1000000;
             t->next_ns += iv + iv / 10;
             t->state = SCRAPE_TS_STOPPING;
@@ -872,7 +1039,9 @@ static void fire(struct scrape_loop *l, struct scrape_target *t, int64_t now)
         return;
     }
     bool idle = t->state == SCRAPE_TS_IDLE;
-    next_tick(t, now);
+    if (now - t->next_ns > t->interval_ms * 100000)
+        STAT_ADD(l, late, 1);
+    STAT_ADD(l, missed, (uint64_t)next_tick(t, now) + !idle);
     heap_fix(l, t->heap_idx);
     if (idle)
         start_scrape(l, t, now);
@@ -881,6 +1050,7 @@ static void fire(struct scrape_loop *l, struct scrape_target *t, int64_t now)
 static void *loop_main(void *arg)
 {
     struct scrape_loop *l = arg;
+    pthread_setname_np(pthread_self(), "scrape-loop"); /* for top -H and perf */
     pthread_mutex_lock(&l->mu);
     while (!l->stop) {
         int64_t now = mp_mono_ns();
@@ -1036,10 +1206,21 @@ void scrape_loop_remove_locked(struct scrape_loop *l, struct scrape_target *t, b
 
 void scrape_loop_stats_add(struct scrape_loop *l, struct scrape_test_stats *out)
 {
+    out->adds_by_ref += STAT_GET(l, adds_by_ref);
+    out->adds_by_labels += STAT_GET(l, adds_by_labels);
+    out->cache_misses += STAT_GET(l, cache_misses);
+    out->scrapes += STAT_GET(l, scrapes);
+    out->failed += STAT_GET(l, failed);
+    out->late += STAT_GET(l, late);
+    out->missed += STAT_GET(l, missed);
+}
+
+size_t scrape_loop_cache_bytes(struct scrape_loop *l)
+{
+    size_t n = 0;
     pthread_mutex_lock(&l->mu);
-    out->adds_by_ref += l->stats.adds_by_ref;
-    out->adds_by_labels += l->stats.adds_by_labels;
-    out->cache_misses += l->stats.cache_misses;
-    out->scrapes += l->stats.scrapes;
+    for (size_t i = 0; i < l->nheap; i++)
+        n += scrape_cache_bytes(l->heap[i]->cache);
     pthread_mutex_unlock(&l->mu);
+    return n;
 }

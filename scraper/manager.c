@@ -76,7 +76,11 @@ struct pending_set {
 
 void scrape_manager_opts_init(struct scrape_manager_opts *o)
 {
-    *o = (struct scrape_manager_opts){.threads = 1};
+    /* one loop thread per core up to four: a loop parses and appends what it fetched, so on
+     * one thread the CPU work of a large fleet at a short interval (the first round above all,
+     * which creates every series) delays every other target's ticks and transfers */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    *o = (struct scrape_manager_opts){.threads = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (int)ncpu};
 }
 
 const struct cfg_scrape_config *scrape_pool_config(const struct scrape_pool *p)
@@ -958,4 +962,12 @@ void scrape_manager_test_stats(struct scrape_manager *m, struct scrape_test_stat
     *out = (struct scrape_test_stats){0};
     for (int i = 0; i < m->nloops; i++)
         scrape_loop_stats_add(scrape_loop_at(m->loops, i), out);
+}
+
+size_t scrape_manager_test_cache_bytes(struct scrape_manager *m)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->nloops; i++)
+        n += scrape_loop_cache_bytes(scrape_loop_at(m->loops, i));
+    return n;
 }

@@ -26,46 +26,54 @@ struct mp_gauge;
 struct mp_histogram;
 
 /* ---- the per-target scrape cache (cache.c) ------------------------------------------------
- * Maps the exposed series text (scrape_entry.series) to its final label set and tsdb ref, so
- * a known series costs one hash of the text and one compare. Final label sets are shared by
- * every text that relabels to them (struct scrape_cache_series), which is also the unit of
- * staleness: a series appended (without an exposed timestamp) in attempt N-1 and not in
- * attempt N gets a stale marker at N. One owner thread (the target's loop) except the
- * metadata, which has its own lock for scrape_manager_metadata. */
+ * Maps the exposed series text (scrape_entry.series), by its 128-bit hash, to a series record
+ * holding the tsdb ref, so a known series costs one hash of the text and one probe. The final
+ * labels are not kept: the tsdb head has them. Texts that relabel to one label set get one
+ * head ref and share its record, which is also the unit of staleness: a series appended
+ * (without an exposed timestamp) in attempt N-1 and not in attempt N gets a stale marker at N.
+ * One owner thread (the target's loop) except the metadata, which has its own lock for
+ * scrape_manager_metadata. Pointers to entries and series are valid until the next
+ * scrape_cache_add or iter_done on the cache. */
 
-/* Both records start with their hash-chain pointer (cache.c relies on it). */
 struct scrape_cache_series {
-    struct scrape_cache_series *next;
-    struct mp_labels *ls; /* final labels (owned reference) */
-    uint64_t hash;        /* mp_labels_hash(ls) */
-    uint64_t ref;         /* tsdb series ref; 0 unknown */
-    uint64_t seen;        /* last attempt that appended it for staleness (0: none) */
-    uint64_t prev_seen;   /* seen before that attempt, restored when the attempt fails */
-    uint32_t nentries;    /* cache entries pointing here */
+    uint64_t ref;       /* tsdb series ref; 0: a free record */
+    uint64_t seen;      /* last attempt that appended it for staleness (0: none) */
+    uint64_t prev_seen; /* seen before that attempt, restored when the attempt fails */
+    uint32_t nentries;  /* cache entries pointing here */
+    uint32_t next;      /* cache.c: by-ref chain or free list */
+};
+
+struct scrape_cache_key {
+    uint64_t lo, hi; /* XXH3-128 of the text */
 };
 
 struct scrape_cache_entry {
-    struct scrape_cache_entry *next;
-    uint64_t khash;
-    struct scrape_cache_series *s; /* NULL: dropped by metric relabeling */
-    uint64_t last_iter;            /* last attempt that exposed the text */
-    uint32_t klen;
-    char key[]; /* the series text */
+    struct scrape_cache_key k;
+    uint32_t last_iter; /* last attempt that exposed the text (low 32 bits) */
+    uint32_t sidx;      /* cache.c: state or series index */
 };
 
 struct scrape_cache;
 
 struct scrape_cache *scrape_cache_create(void);
 void scrape_cache_destroy(struct scrape_cache *c); /* NULL is a no-op */
-uint64_t scrape_cache_key_hash(struct mp_str key);
-/* The entry of key (khash = scrape_cache_key_hash(key)) or NULL. */
-struct scrape_cache_entry *scrape_cache_find(const struct scrape_cache *c, struct mp_str key,
-                                             uint64_t khash);
-/* Adds key -> ls (NULL: dropped); takes over the caller's reference to ls. MP_ENOMEM (the
- * reference is released then), MP_ELIMIT for a key over 4 GiB. */
-MP_NODISCARD int scrape_cache_add(struct scrape_cache *c, struct mp_str key, uint64_t khash,
-                                  struct mp_labels *ls, uint64_t iter,
-                                  struct scrape_cache_entry **out);
+struct scrape_cache_key scrape_cache_key_hash(struct mp_str text);
+/* The entry of key k or NULL. */
+struct scrape_cache_entry *scrape_cache_find(const struct scrape_cache *c,
+                                             struct scrape_cache_key k);
+static inline void scrape_cache_entry_seen(struct scrape_cache_entry *e, uint64_t iter)
+{
+    e->last_iter = (uint32_t)iter;
+}
+/* The series record of e; NULL when the text is dropped by metric relabeling. */
+struct scrape_cache_series *scrape_cache_entry_series(struct scrape_cache *c,
+                                                      const struct scrape_cache_entry *e);
+/* Adds k (absent) -> the record of tsdb ref ref (0: the text is dropped), created if needed.
+ * MP_ENOMEM, MP_ELIMIT (over 2^31 series). */
+MP_NODISCARD int scrape_cache_add(struct scrape_cache *c, struct scrape_cache_key k, uint64_t ref,
+                                  uint64_t iter, struct scrape_cache_entry **out);
+/* Removes e (its text will miss again): for a ref the tsdb no longer knows. */
+void scrape_cache_forget(struct scrape_cache *c, struct scrape_cache_entry *e);
 static inline void scrape_cache_track(struct scrape_cache_series *s, uint64_t iter)
 {
     if (s->seen != iter) {
@@ -84,6 +92,8 @@ size_t scrape_cache_each_seen(struct scrape_cache *c, uint64_t iter,
 void scrape_cache_iter_done(struct scrape_cache *c, uint64_t iter);
 size_t scrape_cache_entries(const struct scrape_cache *c);
 size_t scrape_cache_series_count(const struct scrape_cache *c);
+/* Heap bytes the cache holds (for the benchmark's accounting); takes the metadata lock. */
+size_t scrape_cache_bytes(struct scrape_cache *c);
 
 /* Metadata of the families a target exposes. help is the raw text (escaped says it has a
  * backslash; text_help: 0.0.4 rules); stored unescaped. Allocates only when a value
@@ -204,9 +214,15 @@ struct scrape_test_stats {
     uint64_t adds_by_labels; /* samples appended by label set (first time of a series) */
     uint64_t cache_misses;   /* series texts that needed label building */
     uint64_t scrapes;        /* finished attempts */
+    uint64_t failed;         /* of them failed (timeouts, HTTP errors, limits, ...) */
+    uint64_t late;           /* attempts started over a tenth of the interval after their tick */
+    uint64_t missed;         /* ticks dropped: the loop was behind, or the last one in flight */
 };
-/* Sums the loops' counters. */
+/* Sums the loops' counters (takes no lock: a busy loop does not delay it). */
 void scrape_manager_test_stats(struct scrape_manager *m, struct scrape_test_stats *out);
 void scrape_loop_stats_add(struct scrape_loop *l, struct scrape_test_stats *out);
+/* scrape_cache_bytes of every target (takes each loop's lock). */
+size_t scrape_manager_test_cache_bytes(struct scrape_manager *m);
+size_t scrape_loop_cache_bytes(struct scrape_loop *l);
 
 #endif

@@ -412,7 +412,7 @@ struct scrape_manager; /* opaque */
 struct scrape_manager_opts {
     struct tsdb *db;                     /* samples go here (borrowed; outlives the manager) */
     struct mp_metrics_registry *metrics; /* prometheus_target_* self-metrics; NULL: none */
-    int threads;                         /* event-loop threads; default 1 */
+    int threads;                         /* event-loop threads; default min(cores, 4) */
     const char *external_url;            /* globalUrl of /api/v1/targets; NULL: none */
 };
 void scrape_manager_opts_init(struct scrape_manager_opts *o);

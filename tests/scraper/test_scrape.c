@@ -532,32 +532,40 @@ static bool all_up(void *ctx)
     return true;
 }
 
+/* A world whose manager runs `threads` loops and whose job j turns each "addr#i" target
+ * into address addr, query ?i=i and label idx="i" (many targets on one mock endpoint). */
+static void start_indexed(struct world *w, int threads, int interval_ms)
+{
+    world_init(w);
+    scrape_manager_destroy(w->sm);
+    struct scrape_manager_opts mo;
+    scrape_manager_opts_init(&mo);
+    mo.db = w->db;
+    mo.threads = threads;
+    cr_assert_eq(scrape_manager_create(&mo, &w->sm, NULL), 0);
+    mock_set(w->http, "/metrics", 200, NULL, "m 1\n", false, 0);
+    world_config(w,
+                 "scrape_configs:\n"
+                 "  - job_name: j\n"
+                 "    scrape_interval: %dms\n"
+                 "    scrape_timeout: %dms\n"
+                 "    relabel_configs:\n"
+                 "      - source_labels: [__address__]\n"
+                 "        regex: '.*#(.*)'\n"
+                 "        target_label: idx\n"
+                 "      - source_labels: [__address__]\n"
+                 "        regex: '.*#(.*)'\n"
+                 "        target_label: __param_i\n"
+                 "      - source_labels: [__address__]\n"
+                 "        regex: '(.*)#.*'\n"
+                 "        target_label: __address__\n",
+                 interval_ms, interval_ms * 5 / 6);
+}
+
 Test(scrape, many_targets_on_two_threads)
 {
     struct world w;
-    world_init(&w);
-    scrape_manager_destroy(w.sm);
-    struct scrape_manager_opts mo;
-    scrape_manager_opts_init(&mo);
-    mo.db = w.db;
-    mo.threads = 2;
-    cr_assert_eq(scrape_manager_create(&mo, &w.sm, NULL), 0);
-    mock_set(w.http, "/metrics", 200, NULL, "m 1\n", false, 0);
-    /* 40 targets, one endpoint: "addr#i" becomes address addr, query ?i=i and label idx */
-    world_config(&w, "scrape_configs:\n"
-                     "  - job_name: j\n"
-                     "    scrape_interval: 300ms\n"
-                     "    scrape_timeout: 250ms\n"
-                     "    relabel_configs:\n"
-                     "      - source_labels: [__address__]\n"
-                     "        regex: '.*#(.*)'\n"
-                     "        target_label: idx\n"
-                     "      - source_labels: [__address__]\n"
-                     "        regex: '.*#(.*)'\n"
-                     "        target_label: __param_i\n"
-                     "      - source_labels: [__address__]\n"
-                     "        regex: '(.*)#.*'\n"
-                     "        target_label: __address__\n");
+    start_indexed(&w, 2, 300); /* 40 targets, one endpoint */
     const char *addrs[41];
     char buf[40][64];
     for (int i = 0; i < 40; i++) {
@@ -585,6 +593,145 @@ Test(scrape, many_targets_on_two_threads)
 }
 
 
+
+/* Targets "addr#i" for i in [lo, hi) of a start_indexed world. */
+static void sync_range(struct world *w, int lo, int hi)
+{
+    static char buf[64][64];
+    const char *addrs[65];
+    int n = 0;
+    for (int i = lo; i < hi && n < 64; i++, n++) {
+        snprintf(buf[n], sizeof buf[n], "%s#%d", world_addr(w), i);
+        addrs[n] = buf[n];
+    }
+    addrs[n] = NULL;
+    world_sync(w, "j", addrs, ADDR_ONLY);
+}
+
+struct idx_ctx {
+    struct tsdb *db;
+    int lo, hi;
+    bool stale; /* want the last sample of m{idx} stale, else at least 2 fresh ones */
+};
+
+static bool idx_state(void *ctx)
+{
+    struct idx_ctx *c = ctx;
+    char idx[24];
+    for (int i = c->lo; i < c->hi; i++) {
+        snprintf(idx, sizeof idx, "%d", i);
+        const char *const pairs[] = {"idx", idx, NULL};
+        struct sample s;
+        if (!db_last(c->db, "m", pairs, &s) || is_stale(s.v) != c->stale)
+            return false;
+        if (!c->stale && db_count(c->db, "m", pairs) < 2)
+            return false;
+    }
+    return true;
+}
+
+/* Targets spread over three loop threads: removing some writes stale markers for exactly
+ * those (from whichever thread owns them), the rest keep scraping, new ones start, and a
+ * removed target that comes back scrapes again. */
+Test(scrape, targets_added_and_removed_across_three_threads)
+{
+    struct world w;
+    start_indexed(&w, 3, 200);
+    sync_range(&w, 0, 24);
+    struct idx_ctx up0 = {w.db, 0, 24, false};
+    cr_assert(wait_for(idx_state, &up0));
+    sync_range(&w, 0, 12); /* 12..23 go */
+    struct idx_ctx gone = {w.db, 12, 24, true};
+    cr_assert(wait_for(idx_state, &gone), "every removed target's series is stale");
+    sync_range(&w, 0, 18); /* 12..17 come back */
+    struct idx_ctx back = {w.db, 0, 18, false};
+    cr_assert(wait_for(idx_state, &back));
+    struct idx_ctx still = {w.db, 18, 24, true};
+    cr_assert(idx_state(&still));
+    /* the kept ones never got a marker */
+    struct sample s[256];
+    size_t n = 0;
+    const char *const i0[] = {"idx", "3", NULL};
+    db_samples(w.db, "m", i0, s, 256, &n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_not(is_stale(s[i].v));
+    struct tinfo ti;
+    world_target(&w, &ti);
+    cr_assert_eq(ti.nactive, 18);
+    world_fini(&w);
+}
+
+/* Two texts that metric relabeling turns into one label set share one series record: while
+ * either is exposed the series is not stale; when both vanish it gets one marker. */
+Test(scrape, texts_relabeled_to_one_series_share_staleness)
+{
+    struct world w;
+    start(&w, "a{x=\"1\"} 1\na{x=\"2\"} 1\n",
+          "    metric_relabel_configs:\n"
+          "      - action: labeldrop\n"
+          "        regex: x\n");
+    cr_assert(wait_samples(w.db, "a", NULL, 2));
+    mock_set(w.http, "/metrics", 200, NULL, "a{x=\"2\"} 1\n", false, 0);
+    size_t before = db_count(w.db, "up", NULL);
+    cr_assert(wait_samples(w.db, "up", NULL, before + 3));
+    struct sample s[256];
+    size_t n = 0;
+    cr_assert_eq(db_samples(w.db, "a", NULL, s, 256, &n), 1);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_not(is_stale(s[i].v), "sample %zu", i);
+    mock_set(w.http, "/metrics", 200, NULL, "other 1\n", false, 0);
+    struct stale_ctx c = {w.db, "a"};
+    cr_assert(wait_for(last_is_stale, &c));
+    before = db_count(w.db, "up", NULL);
+    cr_assert(wait_samples(w.db, "up", NULL, before + 2));
+    db_samples(w.db, "a", NULL, s, 256, &n);
+    size_t stale = 0;
+    for (size_t i = 0; i < n; i++)
+        stale += is_stale(s[i].v);
+    cr_assert_eq(stale, 1);
+    world_fini(&w);
+}
+
+/* Series whose only sample is 4 h old leave the head at the next compaction while the
+ * target still exposes them; when their samples are recent again, the cached refs are
+ * unknown to the head, so the loop parses those lines again (from the batch, and from the
+ * single add of an exposed timestamp) and adds them by labels as new series. */
+Test(scrape, a_ref_the_head_dropped_is_rebuilt_from_the_line)
+{
+    struct world w;
+    int64_t now = (int64_t)time(NULL) * 1000, old = now - 4 * 3600 * 1000;
+    char body[160];
+    snprintf(body, sizeof body, "old 3 %lld\nold_ts 3 %lld\nnew 1\n", (long long)old,
+             (long long)old);
+    start(&w, body, "");
+    cr_assert(wait_samples(w.db, "new", NULL, 2));
+    struct sample s;
+    cr_assert(db_last(w.db, "old", NULL, &s));
+    struct tsdb_head_stats h0, h1;
+    tsdb_head_stats_get(w.db, &h0);
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_compact(w.db, &err), 0, "%s", err.msg);
+    tsdb_head_stats_get(w.db, &h1);
+    cr_assert_eq(h1.num_series, h0.num_series - 2, "the old series left the head");
+    struct scrape_test_stats a, b;
+    scrape_manager_test_stats(w.sm, &a);
+    snprintf(body, sizeof body, "old 4\nold_ts 5 %lld\nnew 1\n", (long long)now);
+    mock_set(w.http, "/metrics", 200, NULL, body, false, 0);
+    size_t before = db_count(w.db, "up", NULL);
+    cr_assert(wait_samples(w.db, "up", NULL, before + 3));
+    scrape_manager_test_stats(w.sm, &b);
+    cr_assert_eq(b.cache_misses, a.cache_misses, "the texts were known");
+    cr_assert_geq(b.adds_by_labels - a.adds_by_labels, 2, "the lost refs' lines by labels");
+    cr_assert(db_last(w.db, "old", NULL, &s));
+    cr_assert_eq(s.v, 4);
+    cr_assert_gt(s.t, old);
+    cr_assert(db_last(w.db, "old_ts", NULL, &s));
+    cr_assert_eq(s.v, 5);
+    cr_assert_eq(s.t, now);
+    cr_assert(db_last(w.db, "up", NULL, &s));
+    cr_assert_eq(s.v, 1);
+    world_fini(&w);
+}
 
 Test(scrape, exposed_timestamps_are_not_marked_stale)
 {
