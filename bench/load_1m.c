@@ -33,7 +33,8 @@ static void options_line(const struct meshsim_gen_opts *o, char *buf, size_t cap
 
 static const char *const STATS_FMT = "series=%" SCNu64 " samples=%" SCNu64 " pods=%" SCNu64
                                      " scrapes=%" SCNu64 " t0_ms=%" SCNd64 " t1_ms=%" SCNd64
-                                     " wal_bytes=%" SCNu64;
+                                     " wal_bytes=%" SCNu64 " block_bytes=%" SCNu64
+                                     " block=%200s";
 
 /* true when dir's stamp has options line opts; *st gets its stats. */
 static bool stamp_matches(const char *dir, const char *opts, struct load1m_stats *st)
@@ -46,7 +47,7 @@ static bool stamp_matches(const char *dir, const char *opts, struct load1m_stats
     bool ok = fgets(line, sizeof line, f) && (line[strcspn(line, "\n")] = '\0', true) &&
               strcmp(line, opts) == 0 && fgets(line, sizeof line, f) &&
               sscanf(line, STATS_FMT, &st->series, &st->samples, &st->pods, &st->scrapes,
-                     &st->t0_ms, &st->t1_ms, &st->wal_bytes) == 7;
+                     &st->t0_ms, &st->t1_ms, &st->wal_bytes, &st->block_bytes, st->block) == 9;
     fclose(f);
     return ok;
 }
@@ -62,8 +63,10 @@ static int write_stamp(const char *dir, const char *opts, const struct load1m_st
     fprintf(f, "%s\n", opts);
     fprintf(f,
             "series=%" PRIu64 " samples=%" PRIu64 " pods=%" PRIu64 " scrapes=%" PRIu64
-            " t0_ms=%" PRId64 " t1_ms=%" PRId64 " wal_bytes=%" PRIu64 "\n",
-            st->series, st->samples, st->pods, st->scrapes, st->t0_ms, st->t1_ms, st->wal_bytes);
+            " t0_ms=%" PRId64 " t1_ms=%" PRId64 " wal_bytes=%" PRIu64 " block_bytes=%" PRIu64
+            " block=%s\n",
+            st->series, st->samples, st->pods, st->scrapes, st->t0_ms, st->t1_ms, st->wal_bytes,
+            st->block_bytes, st->block);
     if (fclose(f) != 0)
         return mp_err_set(err, MP_EIO, "%s: %s", path, strerror(errno));
     return 0;
@@ -73,13 +76,15 @@ static int write_stamp(const char *dir, const char *opts, const struct load1m_st
 static int clear_dir(const char *dir, struct mp_err *err)
 {
     char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s/wal' '%s/chunks_head' '%s/lock' '%s/" STAMP "'", dir,
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s/wal' '%s/chunks_head' '%s/snapshots' '%s/lock' '%s/" STAMP "'", dir, dir,
              dir, dir, dir);
     if (strchr(dir, '\'') || system(cmd) != 0)
         return mp_err_set(err, MP_EIO, "could not clear %s", dir);
     return 0;
 }
 
+/* Bytes of the regular files under dir (recursively). */
 static uint64_t dir_bytes(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -90,13 +95,36 @@ static uint64_t dir_bytes(const char *dir)
     while ((e = readdir(d))) {
         char p[4096];
         struct stat sb;
-        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
+        if (e->d_name[0] == '.' || snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p ||
+            stat(p, &sb) != 0)
             continue;
-        if (e->d_name[0] != '.' && stat(p, &sb) == 0 && S_ISREG(sb.st_mode))
+        if (S_ISREG(sb.st_mode))
             sum += (uint64_t)sb.st_size;
+        else if (S_ISDIR(sb.st_mode))
+            sum += dir_bytes(p);
     }
     closedir(d);
     return sum;
+}
+
+/* The one block folder of dir/snapshots/<snap>/ as "snapshots/<snap>/<ULID>" into out. */
+static int find_block(const char *dir, const char *snap, char *out, size_t cap,
+                      struct mp_err *err)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/snapshots/%s", dir, snap);
+    DIR *d = opendir(p);
+    if (!d)
+        return mp_err_set(err, MP_EIO, "%s: %s", p, strerror(errno));
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && strlen(e->d_name) == 26)
+            n += snprintf(out, cap, "snapshots/%s/%s", snap, e->d_name) < (int)cap;
+    closedir(d);
+    if (n != 1)
+        return mp_err_set(err, MP_EIO, "%s: %d blocks, expected one", p, n);
+    return 0;
 }
 
 /* Refs by generator series id (0 = not in the tsdb yet) and the scratch of one scrape. */
@@ -182,12 +210,15 @@ static int fill_scrape(struct filler *f, struct tsdb *db, const struct meshsim_g
     return tsdb_appender_commit(a, err);
 }
 
+/* Fills a tsdb in dir from the generator, snapshots its head as one block in Prometheus's
+ * format, closes it. */
 static int write_mesh(const struct meshsim_gen_opts *o, const char *dir, struct load1m_stats *st,
                       struct mp_err *err)
 {
     struct tsdb_options to;
     tsdb_options_init(&to);
     to.dir = dir;
+    to.block_compression_level = 0; /* the snapshot's block: Prometheus's format */
     to.wal_fsync = TSDB_WAL_FSYNC_NONE;
     to.background = false; /* 1 h never makes a block; no compaction while writing */
     mp_log_set_level(MP_LOG_LEVEL_WARN); /* the tsdb's start-up lines would mix into stdout's */
@@ -220,6 +251,9 @@ static int write_mesh(const struct meshsim_gen_opts *o, const char *dir, struct 
     st->pods = gs.pods;
     st->scrapes = gs.scrapes;
     meshsim_gen_destroy(g);
+    char snap[64];
+    if (rc == 0 && (rc = tsdb_snapshot(db, false, snap, err)) == 0)
+        rc = find_block(dir, snap, st->block, sizeof st->block, err);
     tsdb_close(db);
     mp_free(f.ref);
     mp_free(f.ls);
@@ -252,33 +286,55 @@ int load1m_prepare(const struct meshsim_gen_opts *o, const char *dir, struct loa
     char wal[4096];
     snprintf(wal, sizeof wal, "%s/wal", dir);
     st->wal_bytes = dir_bytes(wal);
+    char block[4400];
+    snprintf(block, sizeof block, "%s/%s", dir, st->block);
+    st->block_bytes = dir_bytes(block);
     return write_stamp(dir, opts, st, err);
 }
 
-int load1m_link_wal(const char *src_dir, const char *peer_dir, struct mp_err *err)
+/* Hard-links every file of src into dst (created), folders recursively; *n counts the files. */
+static int link_tree(const char *src, const char *dst, int *n, struct mp_err *err)
 {
-    char src[4096], dst[4096];
-    snprintf(src, sizeof src, "%s/wal", src_dir);
-    snprintf(dst, sizeof dst, "%s/wal", peer_dir);
-    if ((mkdir(peer_dir, 0755) != 0 && errno != EEXIST) || mkdir(dst, 0755) != 0)
+    if (mkdir(dst, 0755) != 0)
         return mp_err_set(err, MP_EIO, "mkdir %s: %s", dst, strerror(errno));
     DIR *d = opendir(src);
     if (!d)
         return mp_err_set(err, MP_EIO, "%s: %s", src, strerror(errno));
-    int rc = 0, n = 0;
+    int rc = 0;
     struct dirent *e;
     while (rc == 0 && (e = readdir(d))) {
-        if (e->d_name[0] == '.' || strspn(e->d_name, "0123456789") != strlen(e->d_name))
-            continue; /* segments only: no checkpoint is ever written for 1 h */
-        char a[4400], b[4400];
-        snprintf(a, sizeof a, "%s/%s", src, e->d_name);
-        snprintf(b, sizeof b, "%s/%s", dst, e->d_name);
-        if (link(a, b) != 0)
+        char a[4096], b[4096];
+        struct stat sb;
+        if (e->d_name[0] == '.')
+            continue;
+        if (snprintf(a, sizeof a, "%s/%s", src, e->d_name) >= (int)sizeof a ||
+            snprintf(b, sizeof b, "%s/%s", dst, e->d_name) >= (int)sizeof b || stat(a, &sb) != 0)
+            rc = mp_err_set(err, MP_EIO, "%s/%s: %s", src, e->d_name, strerror(errno));
+        else if (S_ISDIR(sb.st_mode))
+            rc = link_tree(a, b, n, err);
+        else if (link(a, b) != 0)
             rc = mp_err_set(err, MP_EIO, "link %s %s: %s", a, b, strerror(errno));
-        n++;
+        else
+            ++*n;
     }
     closedir(d);
+    return rc;
+}
+
+int load1m_link(const char *src_dir, const struct load1m_stats *st, bool block,
+                const char *peer_dir, struct mp_err *err)
+{
+    char src[4400], dst[4400];
+    const char *ulid = strrchr(st->block, '/');
+    snprintf(src, sizeof src, "%s/%s", src_dir, block ? st->block : "wal");
+    snprintf(dst, sizeof dst, "%s/%s", peer_dir, block ? (ulid ? ulid + 1 : "") : "wal");
+    if (mkdir(peer_dir, 0755) != 0 && errno != EEXIST)
+        return mp_err_set(err, MP_EIO, "mkdir %s: %s", peer_dir, strerror(errno));
+    if (block && !ulid)
+        return mp_err_set(err, MP_EIO, "%s holds no block", src_dir);
+    int n = 0;
+    int rc = link_tree(src, dst, &n, err);
     if (rc == 0 && n == 0)
-        rc = mp_err_set(err, MP_EIO, "%s holds no WAL segment", src);
+        rc = mp_err_set(err, MP_EIO, "%s is empty", src);
     return rc;
 }

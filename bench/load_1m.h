@@ -8,6 +8,10 @@
  * in memory. Neither server changes a replayed segment (both start a new segment after it; a
  * torn tail would be repaired in place, and a cleanly closed WAL has none).
  *
+ * Alternatively (block true) each server gets a hard link of one block holding the same data
+ * (meshprom's snapshot of the filled head, block_compression_level 0: Prometheus's format), and
+ * both serve the hour from a block instead of their heads.
+ *
  * A stamp file (load_1m.stamp: the generator options and what was written) makes a data dir
  * reusable: load1m_prepare rewrites it only when the options differ.
  * Thread safety: none needed (one caller). */
@@ -24,6 +28,9 @@ struct load1m_stats {
     uint64_t series, samples, pods, scrapes;
     int64_t t0_ms, t1_ms;  /* first and last sample time */
     uint64_t wal_bytes;    /* size of wal/ */
+    uint64_t block_bytes;  /* size of the block */
+    char block[256];       /* the head as one block, in Prometheus's format:
+                            * "snapshots/<name>/<ULID>" under the data dir */
     double seconds;        /* writing it (0 when reused) */
     bool reused;           /* the stamp matched: nothing was written */
 };
@@ -34,8 +41,10 @@ struct load1m_stats {
 MP_NODISCARD int load1m_prepare(const struct meshsim_gen_opts *o, const char *dir,
                                 struct load1m_stats *st, struct mp_err *err);
 
-/* Creates peer_dir/wal/ with a hard link to every segment of src_dir/wal/ (peer_dir must not
- * exist or be empty). MP_EIO. */
-MP_NODISCARD int load1m_link_wal(const char *src_dir, const char *peer_dir, struct mp_err *err);
+/* Gives peer_dir (created if missing) hard links to the files of what load1m_prepare wrote into
+ * src_dir (st its stats): wal/ (block false) or the block as peer_dir/<ULID>/ (block true).
+ * What it creates must not exist yet. MP_EIO. */
+MP_NODISCARD int load1m_link(const char *src_dir, const struct load1m_stats *st, bool block,
+                             const char *peer_dir, struct mp_err *err);
 
 #endif

@@ -3,7 +3,7 @@
  *
  *   promql_diff [--mode diff|bench] [--prometheus BIN] [--meshprom BIN] [--namespaces N]
  *               [--deployments M] [--replicas R] [--peers P] [--minutes T] [--runs K]
- *               [--load remote-write|wal] [--data DIR] [--range-minutes M] [--step S]
+ *               [--load remote-write|wal|block] [--data DIR] [--range-minutes M] [--step S]
  *               [--workdir DIR] [--keep] [--verbose]
  *
  * A simulated Linkerd mesh (meshsim/meshsim.h (meshsim_gen); default 1 namespace x 5
@@ -14,8 +14,10 @@
  *   --load wal: the mesh is written once with meshprom's tsdb into --data DIR (default
  *          <workdir>/mesh; reused when its stamp matches the options) and both servers start on
  *          a hard-linked copy of its WAL, which they replay into their heads
- *          (bench/load_1m.h). This is how 1M series x 1 h are loaded in minutes:
- *          --namespaces 45 --deployments 10 --replicas 3.
+ *          (bench/load_1m.h).
+ *   --load block: the same, but both servers start on a hard-linked copy of one block (meshprom's
+ *          snapshot of that head in Prometheus's format) and serve the data from it: no replay.
+ *          1M series x 1 h: --namespaces 54 --deployments 10 --replicas 3 (1,003,078 series).
  * Then:
  *   diff:  a broad query set (the Linkerd dashboard's queries of linkerd-workload.md 3.2 and
  *          the main PromQL features) runs as instant queries at several times and as range
@@ -44,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "meshsim/meshsim.h"
@@ -897,10 +900,10 @@ static int bench_mode(const struct opts *o, struct peer *prom, struct peer *mesh
 
 /* ---- main ---------------------------------------------------------------------------------- */
 
-/* --load wal: the mesh written once into o->data (or <work>/mesh) by meshprom's tsdb, its WAL
- * hard-linked into each server's data dir (bench/load_1m.h). */
-static int load_wal(const struct opts *o, const char *work, int64_t *t0, int64_t *t1,
-                    uint64_t *nsamples, struct mp_err *err)
+/* --load wal|block: the mesh written once into o->data (or <work>/mesh) by meshprom's tsdb, its
+ * WAL or its block hard-linked into each server's data dir (bench/load_1m.h). */
+static int load_files(const struct opts *o, const char *work, bool block, int64_t *t0,
+                      int64_t *t1, uint64_t *nsamples, struct mp_err *err)
 {
     char data[600], dir[600];
     snprintf(data, sizeof data, "%s", o->data ? o->data : "");
@@ -912,10 +915,11 @@ static int load_wal(const struct opts *o, const char *work, int64_t *t0, int64_t
     int rc = load1m_prepare(&mo, data, &st, err);
     if (rc)
         return rc;
-    printf("{\"load\":{\"via\":\"wal\",\"series\":%llu,\"samples\":%llu,\"pods\":%llu,"
-           "\"wal_mib\":%.1f,\"seconds\":%.1f,\"reused\":%s}}\n",
-           (unsigned long long)st.series, (unsigned long long)st.samples,
-           (unsigned long long)st.pods, (double)st.wal_bytes / (1 << 20), st.seconds,
+    printf("{\"load\":{\"via\":\"%s\",\"series\":%llu,\"samples\":%llu,\"pods\":%llu,"
+           "\"wal_mib\":%.1f,\"block_mib\":%.1f,\"seconds\":%.1f,\"reused\":%s}}\n",
+           block ? "block" : "wal", (unsigned long long)st.series,
+           (unsigned long long)st.samples, (unsigned long long)st.pods,
+           (double)st.wal_bytes / (1 << 20), (double)st.block_bytes / (1 << 20), st.seconds,
            st.reused ? "true" : "false");
     fflush(stdout);
     const char *const names[] = {"prometheus", "meshprom"};
@@ -925,7 +929,7 @@ static int load_wal(const struct opts *o, const char *work, int64_t *t0, int64_t
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir); /* a kept workdir's last run */
         if (strchr(dir, '\'') || system(cmd) != 0)
             return mp_err_set(err, MP_EIO, "could not clear %s", dir);
-        rc = load1m_link_wal(data, dir, err);
+        rc = load1m_link(data, &st, block, dir, err);
     }
     *t0 = st.t0_ms;
     *t1 = st.t1_ms;
@@ -961,7 +965,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: promql_diff [--mode diff|bench] [--prometheus BIN] [--meshprom BIN] "
                     "[--namespaces N] [--deployments M] [--replicas R] [--peers P] [--minutes T] "
-                    "[--runs K] [--load remote-write|wal] [--data DIR] [--range-minutes M] "
+                    "[--runs K] [--load remote-write|wal|block] [--data DIR] [--range-minutes M] "
                     "[--step S] [--workdir DIR] [--keep] [--verbose]\n");
     return 2;
 }
@@ -1011,7 +1015,8 @@ int main(int argc, char **argv)
         else
             return usage();
     }
-    bool diff = strcmp(o.mode, "diff") == 0, wal = strcmp(o.load, "wal") == 0;
+    bool diff = strcmp(o.mode, "diff") == 0, block = strcmp(o.load, "block") == 0;
+    bool wal = block || strcmp(o.load, "wal") == 0; /* from files: no remote-write */
     if ((!diff && strcmp(o.mode, "bench") != 0) || (!wal && strcmp(o.load, "remote-write") != 0) ||
         o.runs < 1 || o.minutes < 5 || o.range_minutes < 1 || o.step_s < 1 || !o.meshprom)
         return usage();
@@ -1024,6 +1029,10 @@ int main(int argc, char **argv)
     const char *work = o.workdir;
     if (!work && !(work = mkdtemp(tmpl))) {
         perror("mkdtemp");
+        return 1;
+    }
+    if (o.workdir && mkdir(work, 0755) != 0 && errno != EEXIST) {
+        perror(work);
         return 1;
     }
     char cfg[512];
@@ -1043,8 +1052,8 @@ int main(int argc, char **argv)
     int status = 1;
     int64_t t0 = 0, t1 = 0;
     uint64_t nsamples = 0;
-    if (wal && load_wal(&o, work, &t0, &t1, &nsamples, &err) != 0) {
-        fprintf(stderr, "promql_diff: writing the WAL: %s\n", err.msg);
+    if (wal && load_files(&o, work, block, &t0, &t1, &nsamples, &err) != 0) {
+        fprintf(stderr, "promql_diff: writing the data: %s\n", err.msg);
         goto out_dir;
     }
     /* a replay of 1M series x 1 h takes Prometheus minutes on 2 cores */
