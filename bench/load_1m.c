@@ -31,10 +31,9 @@ static void options_line(const struct meshsim_gen_opts *o, char *buf, size_t cap
              o->interval_ms, o->jitter_ms, o->seed, o->churn, o->churn_every_ms);
 }
 
-static const char *const STATS_FMT = "series=%" SCNu64 " samples=%" SCNu64 " pods=%" SCNu64
-                                     " scrapes=%" SCNu64 " t0_ms=%" SCNd64 " t1_ms=%" SCNd64
-                                     " wal_bytes=%" SCNu64 " block_bytes=%" SCNu64
-                                     " block=%200s";
+#define STATS_FMT                                                                              \
+    "series=%" SCNu64 " samples=%" SCNu64 " pods=%" SCNu64 " scrapes=%" SCNu64 " t0_ms=%" SCNd64 \
+    " t1_ms=%" SCNd64 " wal_bytes=%" SCNu64 " block_bytes=%" SCNu64 " block=%200s"
 
 /* true when dir's stamp has options line opts; *st gets its stats. */
 static bool stamp_matches(const char *dir, const char *opts, struct load1m_stats *st)
