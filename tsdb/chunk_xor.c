@@ -311,24 +311,37 @@ int tsdb_xor_open(const uint8_t *data, size_t len, struct tsdb_xor **out, struct
 
 /* ---- reader --------------------------------------------------------------------------------- */
 
+/* peek64 near the end of the data: the bytes left, zero padded. Out of line, so that the hot
+ * decoder keeps no stack buffer. Here pos + 72 > len * 8, so the window starts in the last 9
+ * bytes. */
+static __attribute__((noinline)) uint64_t peek64_tail(const struct tsdb_xor_iter *it)
+{
+    size_t byte = (size_t)(it->pos >> 3);
+    unsigned sh = (unsigned)(it->pos & 7);
+    if (byte >= it->len)
+        return 0;
+    if (byte + 9 <= it->len) { /* sh > 0 and all 9 bytes present */
+        const uint8_t *p = it->data + byte;
+        return load_be64(p) << sh | (uint64_t)(p[8] >> (8 - sh));
+    }
+    if (it->len >= 8) { /* the last 8 bytes, shifted: zeros come in from the right */
+        unsigned o = (unsigned)(byte - (it->len - 8));
+        return load_be64(it->data + it->len - 8) << (8 * o + sh);
+    }
+    uint64_t w = 0;
+    for (size_t i = 0; i < 8; i++)
+        w = w << 8 | (byte + i < it->len ? it->data[byte + i] : 0u);
+    return w << sh;
+}
+
 /* The 64 bits starting at it->pos, zeros past the end of the data. Reads only inside
  * [data, data + len). */
 static inline uint64_t peek64(const struct tsdb_xor_iter *it)
 {
+    if (__builtin_expect(it->pos + 72 > (uint64_t)it->len * 8, 0))
+        return peek64_tail(it);
+    const uint8_t *p = it->data + (size_t)(it->pos >> 3);
     unsigned sh = (unsigned)(it->pos & 7);
-    const uint8_t *p;
-    uint8_t tmp[16];
-    if (__builtin_expect(it->pos + 72 <= (uint64_t)it->len * 8, 1)) {
-        p = it->data + (size_t)(it->pos >> 3);
-    } else {
-        /* last bytes of the data: copy what is left into a zeroed window */
-        memset(tmp, 0, sizeof tmp);
-        if (it->pos < (uint64_t)it->len * 8) {
-            size_t byte = (size_t)(it->pos >> 3);
-            memcpy(tmp, it->data + byte, it->len - byte);
-        }
-        p = tmp;
-    }
     uint64_t w = load_be64(p);
     if (sh)
         w = (w << sh) | (p[8] >> (8 - sh));
@@ -419,48 +432,11 @@ static inline int get_value(struct tsdb_xor_iter *it)
     return 0;
 }
 
-int tsdb_xor_iter_next(struct tsdb_xor_iter *it, int64_t *t_ms, double *v)
+/* Samples 0 and 1 (byte-aligned varints). 0, or the sticky error. */
+static int decode_head_sample(struct tsdb_xor_iter *it)
 {
-    if (it->err)
-        return it->err;
-    if (it->read >= it->total)
-        return MP_EEOF;
     uint64_t end = (uint64_t)it->len * 8;
-
-    if (__builtin_expect(it->read >= 2, 1)) {
-        uint64_t w = peek64(it);
-        if (!(w >> 62)) {
-            /* fast path: same delta ('0') and same value ('0'), 2 bits */
-            it->pos += 2;
-        } else {
-            int64_t dod;
-            if (!(w >> 63)) {
-                dod = 0;
-                it->pos += 1;
-            } else if (!(w >> 62 & 1)) {
-                uint64_t u = (w >> 48) & 0x3fffu;
-                dod = u > 0x2000u ? (int64_t)u - 0x4000 : (int64_t)u;
-                it->pos += 16;
-            } else if (!(w >> 61 & 1)) {
-                uint64_t u = (w >> 44) & 0x1ffffu;
-                dod = u > 0x10000u ? (int64_t)u - 0x20000 : (int64_t)u;
-                it->pos += 20;
-            } else if (!(w >> 60 & 1)) {
-                uint64_t u = (w >> 40) & 0xfffffu;
-                dod = u > 0x80000u ? (int64_t)u - 0x100000 : (int64_t)u;
-                it->pos += 24;
-            } else {
-                it->pos += 4;
-                dod = (int64_t)get_bits(it, 64);
-            }
-            it->delta += (uint64_t)dod;
-            if (get_value(it))
-                return it->err;
-        }
-        if (it->pos > end)
-            return fail(it, "truncated sample");
-        it->t = (int64_t)((uint64_t)it->t + it->delta);
-    } else if (it->read == 0) {
+    if (it->read == 0) {
         uint64_t u;
         if (get_uvarint(it, &u))
             return it->err;
@@ -478,6 +454,101 @@ int tsdb_xor_iter_next(struct tsdb_xor_iter *it, int64_t *t_ms, double *v)
         it->t = (int64_t)((uint64_t)it->t + it->delta);
     }
     it->read++;
+    return 0;
+}
+
+/* Decodes the next sample into it->t / it->vbits. 0, MP_EEOF, or the sticky error.
+ * Samples >= 2 are read from one 64-bit window when their dod and value fit in it (a dod of
+ * up to 24 bits and a value of up to 40: nearly every sample of a scraped series); the rest go
+ * through get_value, which reads the same fields, in the same order, with the same checks. */
+static inline int decode_next(struct tsdb_xor_iter *it)
+{
+    if (it->err)
+        return it->err;
+    if (it->read >= it->total)
+        return MP_EEOF;
+    if (__builtin_expect(it->read < 2, 0))
+        return decode_head_sample(it);
+    uint64_t w = peek64(it);
+    unsigned used;
+    int64_t dod;
+    if (!(w >> 62)) {
+        /* same delta ('0') and same value ('0'), 2 bits */
+        it->pos += 2;
+        goto check;
+    }
+    if (!(w >> 63)) {
+        dod = 0;
+        used = 1;
+    } else if (!(w >> 62 & 1)) {
+        uint64_t u = (w >> 48) & 0x3fffu;
+        dod = u > 0x2000u ? (int64_t)u - 0x4000 : (int64_t)u;
+        used = 16;
+    } else if (!(w >> 61 & 1)) {
+        uint64_t u = (w >> 44) & 0x1ffffu;
+        dod = u > 0x10000u ? (int64_t)u - 0x20000 : (int64_t)u;
+        used = 20;
+    } else if (!(w >> 60 & 1)) {
+        uint64_t u = (w >> 40) & 0xfffffu;
+        dod = u > 0x80000u ? (int64_t)u - 0x100000 : (int64_t)u;
+        used = 24;
+    } else {
+        it->pos += 4;
+        dod = (int64_t)get_bits(it, 64);
+        it->delta += (uint64_t)dod;
+        if (get_value(it))
+            return it->err;
+        goto check;
+    }
+    it->delta += (uint64_t)dod;
+    /* the value field, from the bits of w after the dod */
+    uint64_t r = w << used;
+    if (!(r >> 63)) {
+        used += 1;
+    } else if (!(r >> 62 & 1)) {
+        unsigned sig = 64u - it->lead - it->trail;
+        if (used + 2 + sig > 64) {
+            it->pos += used;
+            if (get_value(it))
+                return it->err;
+            goto check;
+        }
+        it->vbits ^= ((r << 2) >> (64 - sig)) << it->trail;
+        used += 2 + sig;
+    } else {
+        unsigned lead = (unsigned)(r >> 57) & 31u; /* '11' LLLLL MMMMMM */
+        unsigned sig = (unsigned)(r >> 51) & 63u;
+        if (sig == 0)
+            sig = 64;
+        if (lead + sig > 64)
+            return fail(it, "XOR window wider than 64 bits");
+        if (used + 13 + sig > 64) {
+            it->pos += used;
+            if (get_value(it))
+                return it->err;
+            goto check;
+        }
+        unsigned trail = 64 - lead - sig;
+        it->lead = (uint8_t)lead;
+        it->trail = (uint8_t)trail;
+        it->window = true;
+        it->vbits ^= ((r << 13) >> (64 - sig)) << trail;
+        used += 13 + sig;
+    }
+    it->pos += used;
+check:
+    if (it->pos > (uint64_t)it->len * 8)
+        return fail(it, "truncated sample");
+    it->t = (int64_t)((uint64_t)it->t + it->delta);
+    it->read++;
+    return 0;
+}
+
+int tsdb_xor_iter_next(struct tsdb_xor_iter *it, int64_t *t_ms, double *v)
+{
+    int rc = decode_next(it);
+    if (rc)
+        return rc;
     *t_ms = it->t;
     *v = tsdb_f64_from_bits(it->vbits);
     return 0;
@@ -488,13 +559,79 @@ int tsdb_xor_iter_seek(struct tsdb_xor_iter *it, int64_t t_ms, int64_t *ts_ms, d
     if (it->err)
         return it->err;
     while (it->read == 0 || it->t < t_ms) {
-        int rc = tsdb_xor_iter_next(it, ts_ms, v);
+        int rc = decode_next(it);
         if (rc)
             return rc;
     }
     *ts_ms = it->t;
     *v = tsdb_f64_from_bits(it->vbits);
     return 0;
+}
+
+/* ---- tsdb_sample_iter (tsdb.h "reading"): the samples of a series' chunks in a range ---- */
+
+/* The current chunk ended (rc MP_EEOF) or failed: 0 to go on with the next one, or the sticky
+ * error. */
+static int iter_step(struct tsdb_sample_iter *it, int rc)
+{
+    if (rc != MP_EEOF)
+        return it->err = rc;
+    if (++it->i < it->n)
+        tsdb_xor_iter_init(&it->xi, it->chunks[it->i].data, it->chunks[it->i].len);
+    return 0;
+}
+
+/* A sample at t was found: 0, or MP_EEOF (and the iterator done) past the range. */
+static int iter_found(struct tsdb_sample_iter *it, int64_t t)
+{
+    if (t <= it->maxt_ms)
+        return 0;
+    it->i = it->n;
+    return MP_EEOF;
+}
+
+int tsdb_sample_iter_next(struct tsdb_sample_iter *it, int64_t *t_ms, double *v)
+{
+    if (it->err)
+        return it->err;
+    while (it->i < it->n) {
+        int rc = decode_next(&it->xi);
+        if (rc == 0 && it->xi.t < it->mint_ms)
+            continue;
+        if (rc == 0) {
+            *t_ms = it->xi.t;
+            *v = tsdb_f64_from_bits(it->xi.vbits);
+            return iter_found(it, *t_ms);
+        }
+        if ((rc = iter_step(it, rc)))
+            return rc;
+    }
+    return MP_EEOF;
+}
+
+int tsdb_sample_iter_seek(struct tsdb_sample_iter *it, int64_t t_ms, int64_t *ts_ms, double *v)
+{
+    if (it->err)
+        return it->err;
+    if (t_ms < it->mint_ms)
+        t_ms = it->mint_ms;
+    /* Skip whole chunks that end before t. */
+    size_t j = it->i;
+    while (j < it->n && it->chunks[j].maxt_ms < t_ms)
+        j++;
+    if (j != it->i) {
+        it->i = j;
+        if (j < it->n)
+            tsdb_xor_iter_init(&it->xi, it->chunks[j].data, it->chunks[j].len);
+    }
+    while (it->i < it->n) {
+        int rc = tsdb_xor_iter_seek(&it->xi, t_ms, ts_ms, v);
+        if (rc == 0)
+            return iter_found(it, *ts_ms);
+        if ((rc = iter_step(it, rc)))
+            return rc;
+    }
+    return MP_EEOF;
 }
 
 size_t tsdb_xor_iter_num_samples(const struct tsdb_xor_iter *it)

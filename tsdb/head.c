@@ -1696,23 +1696,12 @@ static void frozen_copy(struct tsdb_head_read *r, const struct frozen *f, int64_
         *rc = read_copy(r, &f->c, mint, maxt);
 }
 
-int tsdb_head_series_get(struct tsdb_head *h, uint64_t ref, int64_t mint_ms, int64_t maxt_ms,
-                         bool want_labels, struct tsdb_head_read *r, struct mp_err *err)
+/* Fills r from s; s's ref stripe lock held. */
+static int read_locked(struct tsdb_head *h, const struct hseries *s, int64_t mint_ms,
+                       int64_t maxt_ms, bool want_labels, struct tsdb_head_read *r,
+                       struct mp_err *err)
 {
-    mp_labels_release(r->labels);
-    r->labels = NULL;
-    r->n = 0;
-    mp_buf_reset(&r->buf);
-    struct rstripe *rs = ref_stripe(h, ref);
-    spin_lock(&rs->mu);
-    struct hseries *s = by_ref_locked(rs, ref);
-    if (!s) {
-        spin_unlock(&rs->mu);
-        return mp_err_set(err, MP_ENOTFOUND, "series %llu not in the head",
-                          (unsigned long long)ref);
-    }
     int rc = 0;
-    size_t first_copy = SIZE_MAX;
     for (uint32_t i = 0; i < s->n_mm && !rc; i++) {
         const struct mmc *m = &s->mm[i];
         if (m->maxt < mint_ms || m->mint > maxt_ms)
@@ -1723,18 +1712,75 @@ int tsdb_head_series_get(struct tsdb_head *h, uint64_t ref, int64_t mint_ms, int
         if (!rc)
             read_push(r, (struct tsdb_chunk){m->mint, m->maxt, TSDB_ENC_XOR, data, len});
     }
-    first_copy = r->n;
+    size_t first_copy = r->n;
     frozen_copy(r, s->frozen, mint_ms, maxt_ms, &rc);
     if (!rc && has_chunk(&s->open))
         rc = read_copy(r, &s->open, mint_ms, maxt_ms);
     if (!rc && want_labels)
         rc = series_labels(h, s, &r->labels, err);
-    spin_unlock(&rs->mu);
+    r->first_copy = first_copy;
+    return rc;
+}
+
+static void read_reset(struct tsdb_head_read *r)
+{
+    mp_labels_release(r->labels);
+    r->labels = NULL;
+    r->n = 0;
+    mp_buf_reset(&r->buf);
+}
+
+/* After read_locked, outside the lock: points the copied chunks into r->buf. */
+static int read_finish(struct tsdb_head_read *r, uint64_t ref, int rc, struct mp_err *err)
+{
     if (rc)
         return mp_err_set(err, rc, "reading series %llu", (unsigned long long)ref);
-    for (size_t i = first_copy; i < r->n; i++)
+    for (size_t i = r->first_copy; i < r->n; i++)
         r->chunks[i].data = (const uint8_t *)r->buf.data + (uintptr_t)r->chunks[i].data;
     return 0;
+}
+
+int tsdb_head_series_get(struct tsdb_head *h, uint64_t ref, int64_t mint_ms, int64_t maxt_ms,
+                         bool want_labels, struct tsdb_head_read *r, struct mp_err *err)
+{
+    read_reset(r);
+    struct rstripe *rs = ref_stripe(h, ref);
+    spin_lock(&rs->mu);
+    struct hseries *s = by_ref_locked(rs, ref);
+    if (!s) {
+        spin_unlock(&rs->mu);
+        return mp_err_set(err, MP_ENOTFOUND, "series %llu not in the head",
+                          (unsigned long long)ref);
+    }
+    int rc = read_locked(h, s, mint_ms, maxt_ms, want_labels, r, err);
+    spin_unlock(&rs->mu);
+    return read_finish(r, ref, rc, err);
+}
+
+int tsdb_head_series_read(struct tsdb_head *h, const struct tsdb_head_series *hs,
+                          int64_t mint_ms, int64_t maxt_ms, bool want_labels,
+                          struct tsdb_head_read *r, struct mp_err *err)
+{
+    const struct hseries *s = (const struct hseries *)hs;
+    read_reset(r);
+    struct rstripe *rs = ref_stripe(h, s->ref);
+    spin_lock(&rs->mu);
+    int rc = read_locked(h, s, mint_ms, maxt_ms, want_labels, r, err);
+    spin_unlock(&rs->mu);
+    return read_finish(r, s->ref, rc, err);
+}
+
+uint64_t tsdb_head_series_ref(const struct tsdb_head_series *hs)
+{
+    return ((const struct hseries *)hs)->ref;
+}
+
+void tsdb_head_series_prefetch(const struct tsdb_head_series *hs)
+{
+    /* the fields read_locked reads span the first three lines of the series */
+    __builtin_prefetch(hs);
+    __builtin_prefetch((const char *)hs + 64);
+    __builtin_prefetch((const char *)hs + 128);
 }
 
 int tsdb_head_series_labels(struct tsdb_head *h, uint64_t ref, struct mp_labels **out,
@@ -1793,9 +1839,70 @@ static int series_cmp(const void *pa, const void *pb, void *ctx)
     return na < nb ? -1 : na > nb;
 }
 
-void tsdb_head_sort_refs(struct tsdb_head *h, uint64_t *refs, size_t n)
+/* Sorting by decoded keys: each series' symbol ids decoded once into a row of u32 (count, then
+ * the ids), so a comparison walks two arrays and looks at strings only where they differ
+ * (series_cmp decodes both series' uvarints on each of the n log n comparisons). Rows take
+ * 4 B per label name or value; above this many bytes the select sorts with series_cmp. */
+#define SORT_KEYS_BUDGET ((size_t)64 << 20)
+
+struct sort_row {
+    const uint32_t *key; /* key[0] = number of ids, then the ids */
+    struct hseries *s;
+};
+
+static int row_cmp(const void *pa, const void *pb, void *ctx)
 {
-    struct hseries **v = mp_xmalloc((n ? n : 1) * sizeof *v);
+    const struct tsdb_head *h = ctx;
+    const uint32_t *a = ((const struct sort_row *)pa)->key, *b = ((const struct sort_row *)pb)->key;
+    uint32_t n = a[0] < b[0] ? a[0] : b[0];
+    for (uint32_t i = 1; i <= n; i++) {
+        if (a[i] == b[i])
+            continue;
+        int c = istr_cmp(sym_at(&h->syms, a[i])->s, sym_at(&h->syms, b[i])->s);
+        if (c)
+            return c;
+    }
+    return a[0] < b[0] ? -1 : a[0] > b[0];
+}
+
+/* Sorts v[0..k) by labels with decoded keys; false (nothing done) if they would not fit. */
+static bool sort_by_keys(struct tsdb_head *h, struct hseries **v, size_t k)
+{
+    size_t words = 0;
+    for (size_t i = 0; i < k; i++) {
+        const uint8_t *p = v[i]->lbl;
+        words += 1 + 2 * (size_t)get_uvarint(&p);
+    }
+    if (words > SORT_KEYS_BUDGET / sizeof(uint32_t))
+        return false;
+    uint32_t *keys = mp_malloc(words * sizeof *keys);
+    struct sort_row *rows = mp_malloc(k * sizeof *rows);
+    if (!keys || !rows) {
+        mp_free(keys);
+        mp_free(rows);
+        return false;
+    }
+    uint32_t *w = keys;
+    for (size_t i = 0; i < k; i++) {
+        const uint8_t *p = v[i]->lbl;
+        uint32_t n = 2 * get_uvarint(&p);
+        rows[i] = (struct sort_row){w, v[i]};
+        *w++ = n;
+        for (uint32_t j = 0; j < n; j++)
+            *w++ = get_uvarint(&p);
+    }
+    qsort_r(rows, k, sizeof *rows, row_cmp, h);
+    for (size_t i = 0; i < k; i++)
+        v[i] = rows[i].s;
+    mp_free(rows);
+    mp_free(keys);
+    return true;
+}
+
+size_t tsdb_head_sort_series(struct tsdb_head *h, uint64_t *refs, size_t n,
+                             const struct tsdb_head_series **out)
+{
+    struct hseries **v = (struct hseries **)out;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         struct rstripe *rs = ref_stripe(h, refs[i]);
@@ -1805,9 +1912,17 @@ void tsdb_head_sort_refs(struct tsdb_head *h, uint64_t *refs, size_t n)
         if (s)
             v[k++] = s;
     }
-    qsort_r(v, k, sizeof *v, series_cmp, h);
+    if (k > 1 && !sort_by_keys(h, v, k))
+        qsort_r(v, k, sizeof *v, series_cmp, h);
     for (size_t i = 0; i < k; i++)
         refs[i] = v[i]->ref;
+    return k;
+}
+
+void tsdb_head_sort_refs(struct tsdb_head *h, uint64_t *refs, size_t n)
+{
+    const struct tsdb_head_series **v = mp_xmalloc((n ? n : 1) * sizeof *v);
+    size_t k = tsdb_head_sort_series(h, refs, n, v);
     /* refs of series that vanished meanwhile (not possible under the db read lock) drop out */
     for (size_t i = k; i < n; i++)
         refs[i] = 0;

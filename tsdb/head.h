@@ -117,10 +117,12 @@ MP_NODISCARD int tsdb_head_label_names(struct tsdb_head *h, int (*fn)(void *ctx,
  * into chunks_head mmaps (valid until truncation), data of in-memory chunks into buf (a copy
  * taken under the series lock). Reuse one struct across calls: init, get..., fini. */
 struct tsdb_head_read {
-    struct mp_labels *labels; /* one reference, released by the next get or fini */
+    struct mp_labels *labels; /* one reference, released by the next get or fini (a caller
+                               * may take it: set the field to NULL) */
     struct tsdb_chunk *chunks;
     size_t n, cap;
     struct mp_buf buf;
+    size_t first_copy; /* chunks[first_copy..n) point into buf */
 };
 void tsdb_head_read_init(struct tsdb_head_read *r);
 void tsdb_head_read_fini(struct tsdb_head_read *r);
@@ -129,6 +131,24 @@ void tsdb_head_read_fini(struct tsdb_head_read *r);
 MP_NODISCARD int tsdb_head_series_get(struct tsdb_head *h, uint64_t ref, int64_t mint_ms,
                                       int64_t maxt_ms, bool want_labels,
                                       struct tsdb_head_read *r, struct mp_err *err);
+
+/* A series of the head as tsdb_head_sort_series hands it out: read it without a lookup by ref.
+ * The pointer stays valid while no truncation or eviction can run, i.e. while the db read lock
+ * is held (queriers), or on the compaction thread for its own unlocked queriers. */
+struct tsdb_head_series;
+
+/* Resolves refs[0..n) to their series and sorts both into label-set order: out[0..k) (the
+ * caller's array of n entries) and refs[0..k), k returned; refs of series not in the head drop
+ * out (refs[k..n) are left unspecified). */
+size_t tsdb_head_sort_series(struct tsdb_head *h, uint64_t *refs, size_t n,
+                             const struct tsdb_head_series **out);
+/* As tsdb_head_series_get, for a series from tsdb_head_sort_series (one lock, no lookup). */
+MP_NODISCARD int tsdb_head_series_read(struct tsdb_head *h, const struct tsdb_head_series *s,
+                                       int64_t mint_ms, int64_t maxt_ms, bool want_labels,
+                                       struct tsdb_head_read *r, struct mp_err *err);
+uint64_t tsdb_head_series_ref(const struct tsdb_head_series *s);
+/* A hint: s will be read soon (starts the cache misses of a select's next series early). */
+void tsdb_head_series_prefetch(const struct tsdb_head_series *s);
 
 /* Labels of series ref, one reference for the caller; MP_ENOTFOUND. */
 MP_NODISCARD int tsdb_head_series_labels(struct tsdb_head *h, uint64_t ref,

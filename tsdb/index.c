@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include <zstd.h>
 
 #include "common/alloc.h"
+#include "common/labels.h"
 #include "tsdb/bytes.h"
 #include "tsdb/wal.h"
 
@@ -1228,6 +1230,9 @@ struct tsdb_index_reader {
     size_t sym_len;
     uint32_t *sym_off;
     uint32_t nsyms;
+    /* symbol i interned (one reference held until close), filled on first use; the array
+     * itself is allocated by the first tsdb_index_series_labels */
+    _Atomic(const struct mp_istr *) *_Atomic isym;
     struct pname *names;
     size_t nnames, names_cap;
     struct psamp *samps;
@@ -1571,6 +1576,10 @@ void tsdb_index_reader_close(struct tsdb_index_reader *r)
     if (r->mapped)
         munmap((void *)r->b, r->len);
     mp_free(r->sym_off);
+    _Atomic(const struct mp_istr *) *isym = atomic_load_explicit(&r->isym, memory_order_acquire);
+    for (uint32_t i = 0; isym && i < r->nsyms; i++)
+        mp_intern_release(atomic_load_explicit(&isym[i], memory_order_relaxed));
+    mp_free((void *)isym);
     mp_free(r->names);
     mp_free(r->samps);
     mp_free(r->sf);
@@ -2053,6 +2062,7 @@ void tsdb_index_series_fini(struct tsdb_index_series *s)
     if (!s)
         return;
     mp_free(s->labels);
+    mp_free(s->ids);
     mp_free(s->chunks);
     mp_free(s->zbuf);
     mp_free(s->zoff);
@@ -2093,13 +2103,17 @@ static int decode_entry(const struct tsdb_index_reader *r, struct cur *c, const 
     uint64_t nl = cur_uvarint(c);
     if (c->bad || nl > cur_left(c) / 2)
         return perr(r, "series", at, "label count larger than the entry", err);
-    if (reserve((void **)&s->labels, &s->labels_cap, (size_t)nl, sizeof *s->labels))
+    if (reserve((void **)&s->labels, &s->labels_cap, (size_t)nl, sizeof *s->labels) ||
+        reserve((void **)&s->ids, &s->ids_cap, 2 * (size_t)nl, sizeof *s->ids))
         return mp_err_set(err, MP_ENOMEM, "index: out of memory");
+    s->ir = r;
     for (size_t i = 0; i < nl; i++) {
         uint64_t a = cur_uvarint(c), b = cur_uvarint(c);
         if (c->bad || a >= r->nsyms || b >= r->nsyms)
             return perr(r, "series", at, "bad symbol reference", err);
         s->labels[i] = (struct mp_label){rsym(r, (uint32_t)a), rsym(r, (uint32_t)b)};
+        s->ids[2 * i] = (uint32_t)a;
+        s->ids[2 * i + 1] = (uint32_t)b;
     }
     s->nlabels = (size_t)nl;
     int rc = decode_chunks(c, s, err);
@@ -2187,9 +2201,50 @@ int tsdb_index_reader_series(const struct tsdb_index_reader *r, uint64_t ref,
     return decode_entry(r, &c, at, s, err);
 }
 
+/* Symbol i interned, from the reader's cache (filled here on a miss); NULL: out of memory. */
+static const struct mp_istr *isym_get(const struct tsdb_index_reader *cr, uint32_t i)
+{
+    struct tsdb_index_reader *r = (struct tsdb_index_reader *)cr; /* the cache is not content */
+    _Atomic(const struct mp_istr *) *v = atomic_load_explicit(&r->isym, memory_order_acquire);
+    if (!v) {
+        _Atomic(const struct mp_istr *) *nv = mp_calloc(r->nsyms ? r->nsyms : 1, sizeof *nv);
+        if (!nv)
+            return NULL;
+        /* acq_rel: publishes the zeroed array, or sees the one another thread published */
+        if (atomic_compare_exchange_strong_explicit(&r->isym, &v, nv, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            v = nv;
+        else
+            mp_free((void *)nv);
+    }
+    const struct mp_istr *is = atomic_load_explicit(&v[i], memory_order_acquire);
+    if (is)
+        return is;
+    const struct mp_istr *mine;
+    if (mp_intern_acquire(rsym(r, i), &mine))
+        return NULL;
+    /* release: the string is complete before another thread can read the slot */
+    if (atomic_compare_exchange_strong_explicit(&v[i], &is, mine, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return mine;
+    mp_intern_release(mine); /* another thread cached it first */
+    return is;
+}
+
 int tsdb_index_series_labels(const struct tsdb_index_series *s, struct mp_labels **out,
                              struct mp_err *err)
 {
+    /* The symbol table is sorted and unique (checked at open), so ascending name ids are
+     * names sorted and unique: the set can take the cached strings as they are. */
+    const struct mp_istr *stack[64];
+    size_t n = s->nlabels;
+    bool ok = s->ir && n > 0 && 2 * n <= sizeof stack / sizeof stack[0];
+    for (size_t i = 1; ok && i < n; i++)
+        ok = s->ids[2 * i] > s->ids[2 * i - 2];
+    for (size_t i = 0; ok && i < 2 * n; i++)
+        ok = (stack[i] = isym_get(s->ir, s->ids[i])) != NULL;
+    if (ok)
+        return mp_labels_create_interned(stack, n, out, err);
     return mp_labels_create(s->labels, s->nlabels, out, err);
 }
 

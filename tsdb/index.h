@@ -157,6 +157,11 @@ struct tsdb_index_series {
     size_t nlabels, labels_cap;
     struct tsdb_index_chunk_meta *chunks;
     size_t nchunks, chunks_cap;
+    /* private: the symbol ids of labels (name, value, ...) and their reader, for
+     * tsdb_index_series_labels */
+    const struct tsdb_index_reader *ir;
+    uint32_t *ids;
+    size_t ids_cap;
     /* private: compact format, the last series frame decompressed (for that reader) */
     const struct tsdb_index_reader *zr;
     size_t zframe;       /* frame index + 1; 0: none */
@@ -171,7 +176,9 @@ void tsdb_index_series_fini(struct tsdb_index_series *s);
  * entry), MP_ENOMEM. */
 MP_NODISCARD int tsdb_index_reader_series(const struct tsdb_index_reader *r, uint64_t ref,
                                           struct tsdb_index_series *s, struct mp_err *err);
-/* An interned struct mp_labels copy of s's labels (caller owns one reference). */
+/* An interned struct mp_labels copy of s's labels (caller owns one reference). The reader
+ * interns each symbol once, on first use, and holds that reference until it is closed, so a
+ * series costs no interner lookups (thread-safe: the cache is filled with atomics). */
 MP_NODISCARD int tsdb_index_series_labels(const struct tsdb_index_series *s, struct mp_labels **out,
                                           struct mp_err *err);
 

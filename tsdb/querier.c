@@ -21,6 +21,8 @@
 #define ZCACHE_BUDGET (8u << 20)
 /* Re-encoded chunks hold at most this many samples (Prometheus's default target). */
 #define REENCODE_SAMPLES 120u
+/* Head cursors prefetch the series this many places ahead of the one they read. */
+#define HEAD_PREFETCH 8u
 
 struct source {
     struct tsdb_block *b; /* NULL: the head */
@@ -40,8 +42,11 @@ struct tsdb_querier {
 struct cursor {
     struct source *src;
     struct tsdb_plist refs;
+    const struct tsdb_head_series **hs; /* head cursors: the series of refs, same order */
     size_t pos;
     bool valid;
+    bool on;      /* holds the series set's current label set */
+    bool no_tomb; /* the source had no tombstones when the select started */
     uint64_t ref;
     struct mp_labels *ls;
     const struct tsdb_chunk *chunks;
@@ -59,7 +64,11 @@ struct tsdb_series_set {
     struct cursor *cur;
     size_t ncur;
     bool started;
-    struct mp_labels *ls;
+    const struct mp_labels *ls; /* borrowed from the cursors that are on it */
+    struct cursor *sole;        /* the one cursor on it, NULL if several */
+    bool taken;                 /* sole's reference went to tsdb_series_set_labels_take */
+    struct pending *p;          /* build_chunks' input, reused across series */
+    size_t pcap;
     struct tsdb_chunk *chunks;
     size_t n, cap;
     struct mp_buf buf;      /* bytes of re-encoded chunks */
@@ -154,6 +163,7 @@ static struct tsdb_tombstones *source_tomb(const struct tsdb_querier *q, const s
 static void cursor_fini(struct cursor *c)
 {
     tsdb_plist_fini(&c->refs);
+    mp_free(c->hs);
     mp_labels_release(c->ls);
     mp_free(c->bchunks);
     tsdb_head_read_fini(&c->hr);
@@ -199,21 +209,21 @@ static int cursor_load_block(struct tsdb_querier *q, struct cursor *c, uint64_t 
     return 1;
 }
 
-static int cursor_load_head(struct tsdb_querier *q, struct cursor *c, uint64_t ref,
-                            struct mp_err *err)
+/* Series at c->pos - 1 of a head cursor. */
+static int cursor_load_head(struct tsdb_querier *q, struct cursor *c, struct mp_err *err)
 {
-    int rc = tsdb_head_series_get(q->db->head, ref, q->mint, q->maxt, true, &c->hr, err);
-    if (rc == MP_ENOTFOUND) {
-        if (err)
-            mp_err_clear(err);
-        return 0;
-    }
+    /* sorted series come from memory all over the heap: start the next ones' misses now */
+    if (c->pos + HEAD_PREFETCH <= c->refs.n)
+        tsdb_head_series_prefetch(c->hs[c->pos + HEAD_PREFETCH - 1]);
+    int rc = tsdb_head_series_read(q->db->head, c->hs[c->pos - 1], q->mint, q->maxt, true,
+                                   &c->hr, err);
     if (rc)
         return rc;
     if (c->hr.n == 0)
         return 0;
     mp_labels_release(c->ls);
-    c->ls = mp_labels_acquire(c->hr.labels);
+    c->ls = c->hr.labels; /* taken: the cursor holds the one reference */
+    c->hr.labels = NULL;
     c->chunks = c->hr.chunks;
     c->n = c->hr.n;
     return 1;
@@ -226,7 +236,7 @@ static int cursor_next(struct tsdb_querier *q, struct cursor *c, struct mp_err *
     tsdb_zchunks_cache_trim(&c->zc); /* the previous series' slices are no longer used */
     while (c->pos < c->refs.n) {
         uint64_t ref = c->refs.refs[c->pos++];
-        int rc = c->src->b ? cursor_load_block(q, c, ref, err) : cursor_load_head(q, c, ref, err);
+        int rc = c->src->b ? cursor_load_block(q, c, ref, err) : cursor_load_head(q, c, err);
         if (rc < 0)
             return rc;
         if (rc == 0)
@@ -234,7 +244,7 @@ static int cursor_next(struct tsdb_querier *q, struct cursor *c, struct mp_err *
         c->ref = ref;
         struct tsdb_tombstones *t = source_tomb(q, c->src);
         c->del.n = 0;
-        if (t) {
+        if (t && !c->no_tomb) {
             rc = tsdb_tombstones_get(t, ref, &c->del);
             if (rc && rc != MP_ENOTFOUND)
                 return mp_err_set(err, rc, "tombstones");
@@ -263,11 +273,17 @@ static int cursor_start(struct tsdb_querier *q, struct cursor *c,
     }
     if (rc)
         return rc;
-    if (!c->src->b)
-        tsdb_head_sort_refs(q->db->head, c->refs.refs, c->refs.n);
-    /* refs of series that vanished while sorting come out as 0 at the end */
-    while (c->refs.n && !c->src->b && c->refs.refs[c->refs.n - 1] == 0)
-        c->refs.n--;
+    if (!c->src->b) {
+        c->hs = mp_malloc((c->refs.n ? c->refs.n : 1) * sizeof *c->hs);
+        if (!c->hs)
+            return mp_err_set(err, MP_ENOMEM, "select: %zu series", c->refs.n);
+        c->refs.n = tsdb_head_sort_series(q->db->head, c->refs.refs, c->refs.n, c->hs);
+        for (size_t i = 0; i < HEAD_PREFETCH - 1 && i < c->refs.n; i++)
+            tsdb_head_series_prefetch(c->hs[i]);
+    }
+    /* A delete racing with the select may or may not be seen by it; checked once here. */
+    struct tsdb_tombstones *t = source_tomb(q, c->src);
+    c->no_tomb = !t || tsdb_tombstones_is_empty(t);
     return cursor_next(q, c, err);
 }
 
@@ -324,7 +340,7 @@ void tsdb_series_set_free(struct tsdb_series_set *s)
     for (size_t i = 0; i < s->ncur; i++)
         cursor_fini(&s->cur[i]);
     mp_free(s->cur);
-    mp_labels_release(s->ls);
+    mp_free(s->p);
     mp_free(s->chunks);
     mp_free(s->from_buf);
     mp_buf_fini(&s->buf);
@@ -334,6 +350,17 @@ void tsdb_series_set_free(struct tsdb_series_set *s)
 const struct mp_labels *tsdb_series_set_labels(const struct tsdb_series_set *s)
 {
     return s->ls;
+}
+
+struct mp_labels *tsdb_series_set_labels_take(struct tsdb_series_set *s)
+{
+    if (!s->sole || s->taken)
+        return mp_labels_acquire(s->ls);
+    /* the cursor's reference moves to the caller; the cursor only releases it on its next load */
+    struct mp_labels *ls = s->sole->ls;
+    s->sole->ls = NULL;
+    s->taken = true;
+    return ls;
 }
 
 static void set_push(struct tsdb_series_set *s, struct tsdb_chunk c, bool from_buf)
@@ -508,6 +535,16 @@ static int build_chunks(struct tsdb_series_set *s, struct pending *p, size_t np,
     return 0;
 }
 
+/* True if chunks c[0..n) are in time order and disjoint: what build_chunks makes of them
+ * unchanged. */
+static bool chunks_disjoint(const struct tsdb_chunk *c, size_t n)
+{
+    for (size_t k = 1; k < n; k++)
+        if (c[k].mint_ms <= c[k - 1].maxt_ms)
+            return false;
+    return true;
+}
+
 int tsdb_series_set_next(struct tsdb_series_set *s, struct mp_err *err)
 {
     struct tsdb_querier *q = s->q;
@@ -515,16 +552,17 @@ int tsdb_series_set_next(struct tsdb_series_set *s, struct mp_err *err)
         if (s->started) {
             for (size_t i = 0; i < s->ncur; i++) {
                 struct cursor *c = &s->cur[i];
-                if (c->valid && s->ls && mp_labels_equal(c->ls, s->ls)) {
-                    int rc = cursor_next(q, c, err);
-                    if (rc)
-                        return rc;
-                }
+                if (!c->on)
+                    continue;
+                c->on = false;
+                int rc = cursor_next(q, c, err);
+                if (rc)
+                    return rc;
             }
         }
         s->started = true;
-        mp_labels_release(s->ls);
         s->ls = NULL;
+        s->taken = false;
         struct cursor *min = NULL;
         for (size_t i = 0; i < s->ncur; i++) {
             struct cursor *c = &s->cur[i];
@@ -533,16 +571,35 @@ int tsdb_series_set_next(struct tsdb_series_set *s, struct mp_err *err)
         }
         if (!min)
             return MP_EEOF;
-        s->ls = mp_labels_acquire(min->ls);
-        size_t np = 0;
-        for (size_t i = 0; i < s->ncur; i++)
-            if (s->cur[i].valid && mp_labels_equal(s->cur[i].ls, s->ls))
-                np += s->cur[i].n;
-        struct pending *p = mp_xmalloc(np * sizeof *p);
+        s->ls = min->ls;
+        size_t np = 0, non = 0;
+        for (size_t i = 0; i < s->ncur; i++) {
+            struct cursor *c = &s->cur[i];
+            if (c->valid && (c == min || mp_labels_equal(c->ls, s->ls))) {
+                c->on = true;
+                np += c->n;
+                non++;
+            }
+        }
+        s->sole = non == 1 ? min : NULL;
+        if (non == 1 && min->del.n == 0 && chunks_disjoint(min->chunks, min->n)) {
+            /* one source, nothing deleted: its chunks as they are */
+            s->n = 0;
+            for (size_t k = 0; k < min->n; k++)
+                set_push(s, min->chunks[k], false);
+            if (s->n)
+                return 0;
+            continue;
+        }
+        if (np > s->pcap) {
+            s->pcap = np * 2;
+            s->p = mp_xrealloc(s->p, s->pcap * sizeof *s->p);
+        }
+        struct pending *p = s->p;
         np = 0;
         for (size_t i = 0; i < s->ncur; i++) {
             struct cursor *c = &s->cur[i];
-            if (!c->valid || !mp_labels_equal(c->ls, s->ls))
+            if (!c->on)
                 continue;
             for (size_t k = 0; k < c->n; k++) {
                 const struct tsdb_chunk *ch = &c->chunks[k];
@@ -557,7 +614,6 @@ int tsdb_series_set_next(struct tsdb_series_set *s, struct mp_err *err)
             }
         }
         int rc = build_chunks(s, p, np, err);
-        mp_free(p);
         if (rc)
             return rc;
         if (s->n)
@@ -587,67 +643,6 @@ void tsdb_series_set_iter(struct tsdb_series_set *s, struct tsdb_sample_iter *it
     it->maxt_ms = s->q->maxt;
     if (it->n)
         tsdb_xor_iter_init(&it->xi, it->chunks[0].data, it->chunks[0].len);
-}
-
-/* The current chunk ended (rc MP_EEOF) or failed: 0 to go on with the next one, or the sticky
- * error. */
-static int iter_step(struct tsdb_sample_iter *it, int rc)
-{
-    if (rc != MP_EEOF)
-        return it->err = rc;
-    if (++it->i < it->n)
-        tsdb_xor_iter_init(&it->xi, it->chunks[it->i].data, it->chunks[it->i].len);
-    return 0;
-}
-
-/* A sample at t was found: 0, or MP_EEOF (and the iterator done) past the range. */
-static int iter_found(struct tsdb_sample_iter *it, int64_t t)
-{
-    if (t <= it->maxt_ms)
-        return 0;
-    it->i = it->n;
-    return MP_EEOF;
-}
-
-int tsdb_sample_iter_next(struct tsdb_sample_iter *it, int64_t *t_ms, double *v)
-{
-    if (it->err)
-        return it->err;
-    while (it->i < it->n) {
-        int rc = tsdb_xor_iter_next(&it->xi, t_ms, v);
-        if (rc == 0 && *t_ms < it->mint_ms)
-            continue;
-        if (rc == 0)
-            return iter_found(it, *t_ms);
-        if ((rc = iter_step(it, rc)))
-            return rc;
-    }
-    return MP_EEOF;
-}
-
-int tsdb_sample_iter_seek(struct tsdb_sample_iter *it, int64_t t_ms, int64_t *ts_ms, double *v)
-{
-    if (it->err)
-        return it->err;
-    if (t_ms < it->mint_ms)
-        t_ms = it->mint_ms;
-    /* Skip whole chunks that end before t. */
-    size_t j = it->i;
-    while (j < it->n && it->chunks[j].maxt_ms < t_ms)
-        j++;
-    if (j != it->i) {
-        it->i = j;
-        if (j < it->n)
-            tsdb_xor_iter_init(&it->xi, it->chunks[j].data, it->chunks[j].len);
-    }
-    while (it->i < it->n) {
-        int rc = tsdb_xor_iter_seek(&it->xi, t_ms, ts_ms, v);
-        if (rc == 0)
-            return iter_found(it, *ts_ms);
-        if ((rc = iter_step(it, rc)))
-            return rc;
-    }
-    return MP_EEOF;
 }
 
 /* ---- label names and values ----------------------------------------------------------------- */

@@ -221,6 +221,15 @@ bool tsdb_tombstones_is_deleted(const struct tsdb_tombstones *t, uint64_t ref, i
     return del;
 }
 
+bool tsdb_tombstones_is_empty(const struct tsdb_tombstones *t)
+{
+    struct tsdb_tombstones *mt = (struct tsdb_tombstones *)t;
+    pthread_rwlock_rdlock(&mt->mu);
+    bool empty = t->n == 0;
+    pthread_rwlock_unlock(&mt->mu);
+    return empty;
+}
+
 uint64_t tsdb_tombstones_total(const struct tsdb_tombstones *t)
 {
     struct tsdb_tombstones *mt = (struct tsdb_tombstones *)t;

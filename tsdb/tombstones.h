@@ -66,6 +66,8 @@ bool tsdb_tombstones_is_deleted(const struct tsdb_tombstones *t, uint64_t ref, i
 /* Number of intervals over all series (meta.json stats.numTombstones, as Prometheus's
  * Total()) and number of series with at least one. */
 uint64_t tsdb_tombstones_total(const struct tsdb_tombstones *t);
+/* True while no series has a tombstone (one check per select instead of a lookup per series). */
+bool tsdb_tombstones_is_empty(const struct tsdb_tombstones *t);
 size_t tsdb_tombstones_num_series(const struct tsdb_tombstones *t);
 /* Drops intervals with maxt < before, and series left without any (Prometheus
  * TruncateBefore). */

@@ -272,6 +272,12 @@ MP_NODISCARD int tsdb_querier_select(struct tsdb_querier *q, const struct mp_mat
 MP_NODISCARD int tsdb_series_set_next(struct tsdb_series_set *s, struct mp_err *err);
 /* Labels of the current series; borrowed until the next call to next. */
 const struct mp_labels *tsdb_series_set_labels(const struct tsdb_series_set *s);
+/* (Added in session 10, for the engine.) The labels of the current series with one reference
+ * for the caller, who releases it: the same as mp_labels_acquire(tsdb_series_set_labels(s)),
+ * but the series set hands over its own reference when it can, saving the atomic
+ * acquire/release pair per series. tsdb_series_set_labels(s) keeps returning the same pointer
+ * until the next call to next; after a take it is valid as long as the caller's reference. */
+struct mp_labels *tsdb_series_set_labels_take(struct tsdb_series_set *s);
 void tsdb_series_set_free(struct tsdb_series_set *s); /* NULL is a no-op */
 
 /* One chunk of the current series, in time order. data is borrowed until the next call to
