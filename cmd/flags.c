@@ -153,7 +153,7 @@ static const struct {
     {"exemplar-storage", 0, false},
     {"memory-snapshot-on-shutdown", 0, false},
     {"metadata-wal-records", 0, false},
-    {"promql-per-step-stats", 0, false},
+    {"promql-per-step-stats", CMD_FEATURE_PROMQL_PER_STEP_STATS, false},
     {"auto-gomemlimit", 0, false},
     {"auto-gomaxprocs", 0, false},
     {"native-histograms", 0, false},

@@ -31,6 +31,7 @@ enum {
     CMD_FEATURE_NO_DEFAULT_SCRAPE_PORT = 1u << 4,
     CMD_FEATURE_REMOTE_WRITE_RECEIVER = 1u << 5,
     CMD_FEATURE_AGENT = 1u << 6,
+    CMD_FEATURE_PROMQL_PER_STEP_STATS = 1u << 7,
 };
 
 struct cmd_flags {

@@ -321,6 +321,7 @@ static int create_engine(struct server *s, struct mp_err *err)
                                                               : (int)f->query_max_concurrency;
     o.parse.experimental_functions = (f->features & CMD_FEATURE_PROMQL_EXPERIMENTAL_FUNCTIONS) != 0;
     o.delayed_name_removal = (f->features & CMD_FEATURE_PROMQL_DELAYED_NAME_REMOVAL) != 0;
+    o.per_step_stats = (f->features & CMD_FEATURE_PROMQL_PER_STEP_STATS) != 0;
     o.metrics = mp_metrics_default();
     return query_engine_create(&o, &s->engine, err);
 }
@@ -557,6 +558,7 @@ int main(int argc, char **argv)
 out:
     /* discovery feeds the scrape manager, web handlers read it: stop in that order */
     scrape_discovery_destroy(s.disc);
+    query_engine_cancel_all(s.engine); /* in-flight queries end now, so the server stops */
     web_server_destroy(web);
     web_api_destroy(api);
     scrape_manager_destroy(s.scrape);

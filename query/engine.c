@@ -20,6 +20,7 @@ struct query_engine {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int running;
+    _Atomic bool stop; /* query_engine_cancel_all */
     /* Prometheus's engine self-metrics (NULL without a registry) */
     struct mp_gauge *queries;   /* executing or waiting */
     struct mp_counter *samples; /* samples loaded by all queries */
@@ -104,24 +105,52 @@ void query_engine_destroy(struct query_engine *e)
     mp_free(e);
 }
 
-/* Waits for a free slot until deadline_ns. MP_ETIMEOUT "query timed out in query queue". */
-static int gate_enter(struct query_engine *e, int64_t deadline_ns, struct mp_err *err)
+void query_engine_cancel_all(struct query_engine *e)
 {
-    struct timespec ts = {.tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000};
+    if (!e)
+        return;
+    atomic_store(&e->stop, true);
+    pthread_mutex_lock(&e->mu);
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Waits for a free slot until deadline_ns. MP_ETIMEOUT "query timed out in query queue";
+ * MP_ECANCELED "query was canceled in query queue" (the token is polled every
+ * QUERY_CANCEL_POLL_MS while waiting). */
+static int gate_enter(struct query_engine *e, int64_t deadline_ns, struct query_cancel *c,
+                      struct mp_err *err)
+{
     int rc = 0;
     if (e->queries)
         mp_gauge_inc(e->queries);
-    pthread_mutex_lock(&e->mu);
-    while (e->running >= e->o.max_concurrency) {
-        if (pthread_cond_timedwait(&e->cv, &e->mu, &ts) == ETIMEDOUT &&
-            e->running >= e->o.max_concurrency) {
+    for (;;) {
+        /* the token's poll hook runs without the lock; the stop flag is set under it, so the
+         * re-check below cannot miss the broadcast */
+        int64_t now = mp_mono_ns();
+        if (query_cancel_due(&e->stop, c, now)) {
+            rc = mp_err_set(err, MP_ECANCELED, "query was canceled in query queue");
+            break;
+        }
+        pthread_mutex_lock(&e->mu);
+        if (e->running < e->o.max_concurrency) {
+            e->running++;
+            pthread_mutex_unlock(&e->mu);
+            break;
+        }
+        if (now >= deadline_ns) {
+            pthread_mutex_unlock(&e->mu);
             rc = mp_err_set(err, MP_ETIMEOUT, "query timed out in query queue");
             break;
         }
+        int64_t wake = c && now + QUERY_CANCEL_POLL_MS * 1000000 < deadline_ns
+                           ? now + QUERY_CANCEL_POLL_MS * 1000000
+                           : deadline_ns;
+        struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
+        if (!atomic_load(&e->stop))
+            pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+        pthread_mutex_unlock(&e->mu);
     }
-    if (rc == 0)
-        e->running++;
-    pthread_mutex_unlock(&e->mu);
     if (rc && e->queries)
         mp_gauge_dec(e->queries);
     return rc;
@@ -202,6 +231,7 @@ struct run {
 static int run_query(const struct run *q, struct query_result *out, struct mp_err *err)
 {
     *out = (struct query_result){0};
+    int64_t t_exec = mp_mono_ns();
     struct query_expr *root = NULL;
     struct query_parse_error pe;
     int rc = query_parse(q->src, q->len, &q->e->o.parse, &root, &pe);
@@ -228,11 +258,20 @@ static int run_query(const struct run *q, struct query_result *out, struct mp_er
         }
     }
     int64_t timeout = q->o && q->o->timeout_ms > 0 ? q->o->timeout_ms : q->e->o.timeout_ms;
-    int64_t deadline = mp_mono_ns() + timeout * 1000000;
-    rc = gate_enter(q->e, deadline, err);
+    int64_t t_queue = mp_mono_ns(), deadline = t_queue + timeout * 1000000;
+    struct query_cancel *cancel = q->o ? q->o->cancel : NULL;
+    rc = gate_enter(q->e, deadline, cancel, err);
     if (rc) {
         query_expr_free(root);
         return rc;
+    }
+    int64_t t_eval = mp_mono_ns(), t_sort = 0;
+    struct query_stats st = {.step_start_ms = q->start, .step_ms = q->range ? q->step : 1};
+    if (q->e->o.per_step_stats && q->o && q->o->per_step_stats) {
+        st.nsteps = q->end >= q->start ? (size_t)((q->end - q->start) / st.step_ms) + 1 : 0;
+        st.samples_per_step = mp_calloc(st.nsteps ? st.nsteps : 1, sizeof *st.samples_per_step);
+        if (!st.samples_per_step)
+            st.nsteps = 0; /* out of memory: the totals only */
     }
     struct qev ev = {
         .db = q->db,
@@ -248,6 +287,11 @@ static int run_query(const struct run *q, struct query_result *out, struct mp_er
         .delayed = q->e->o.delayed_name_removal,
         .lb = mp_labels_builder_create(),
         .err = err,
+        .cancel = cancel,
+        .stop = &q->e->stop,
+        .per_step = st.samples_per_step,
+        .per_step_n = st.nsteps,
+        .qstep = st.step_ms,
     };
     struct qmat m = {0};
     if (type == QUERY_TYPE_STRING) {
@@ -273,7 +317,9 @@ static int run_query(const struct run *q, struct query_result *out, struct mp_er
     }
     if (rc == 0 && type != QUERY_TYPE_STRING) {
         if (q->range) {
+            t_sort = mp_mono_ns();
             rc = take_series(&ev, &m, QUERY_TYPE_MATRIX, true, out);
+            t_sort = mp_mono_ns() - t_sort;
         } else if (type == QUERY_TYPE_SCALAR) {
             out->type = QUERY_TYPE_SCALAR;
             out->scalar.t_ms = q->start;
@@ -289,10 +335,21 @@ static int run_query(const struct run *q, struct query_result *out, struct mp_er
     query_mat_fini(&ev, &m);
     if (rc == 0) {
         query_annots_move(&ev.annots, out);
-        out->stats.total_queryable_samples = ev.total_samples;
-        out->stats.peak_samples = ev.peak_samples;
+        st.total_queryable_samples = ev.total_samples;
+        st.peak_samples = ev.peak_samples;
+        int64_t now = mp_mono_ns();
+        st.exec_total_ns = now - t_exec;
+        st.exec_queue_ns = t_eval - t_queue;
+        st.eval_total_ns = now - t_eval;
+        st.prepare_ns = ev.prepare_ns;
+        st.result_sort_ns = t_sort;
+        st.inner_eval_ns = st.eval_total_ns - st.prepare_ns - t_sort;
+        if (st.inner_eval_ns < 0)
+            st.inner_eval_ns = 0;
+        out->stats = st;
     } else {
         query_result_fini(out);
+        mp_free(st.samples_per_step);
     }
     if (q->e->samples)
         mp_counter_add(q->e->samples, (double)ev.total_samples);

@@ -15,6 +15,7 @@
 #include "common/alloc.h"
 #include "common/time.h"
 #include "query/eval_core.h"
+#include "query/func.h"
 #include "tsdb/tsdb.h"
 
 #define DEFAULT_SUBQUERY_STEP_MS INT64_C(60000) /* global.evaluation_interval default */
@@ -36,10 +37,18 @@ size_t query_ev_nsteps(const struct qev *ev)
     return (size_t)((ev->end - ev->start) / ev->interval) + 1;
 }
 
+bool query_ev_instant(const struct qev *ev)
+{
+    return ev->start == ev->end && !ev->invariant;
+}
+
 int query_ev_check(struct qev *ev)
 {
-    if (ev->deadline_ns && mp_mono_ns() > ev->deadline_ns)
+    int64_t now = mp_mono_ns();
+    if (ev->deadline_ns && now > ev->deadline_ns)
         return mp_err_set(ev->err, MP_ETIMEOUT, "query timed out in expression evaluation");
+    if ((ev->cancel || ev->stop) && query_cancel_due(ev->stop, ev->cancel, now))
+        return mp_err_set(ev->err, MP_ECANCELED, "query was canceled in expression evaluation");
     return 0;
 }
 
@@ -302,7 +311,7 @@ static int merge_step(struct qev *ev, struct qvector *res, int64_t ts, struct lt
                       int64_t **last_ts, size_t *last_cap, struct qmat *out)
 {
     int rc = 0;
-    if (ev->start == ev->end) {
+    if (query_ev_instant(ev)) {
         if (!ev->delayed && vec_has_dup(res))
             return query_ev_err_dup(ev);
         size_t i;
@@ -494,10 +503,12 @@ static int select_open(struct qev *ev, const struct query_expr *vs, int64_t mint
     *sel = (struct selection){.mint = mint, .maxt = maxt};
     if (!ev->db) /* no storage: every selector is empty */
         return 0;
+    int64_t t0 = mp_mono_ns();
     int rc = tsdb_querier_open(ev->db, mint, maxt, &sel->q, ev->err);
     if (rc == 0)
         rc = tsdb_querier_select(sel->q, (const struct mp_matcher *const *)vs->m, vs->nm, &sel->ss,
                                  ev->err);
+    ev->prepare_ns += mp_mono_ns() - t0;
     return rc ? storage_err(ev, rc) : 0;
 }
 
@@ -579,7 +590,7 @@ static int eval_vector_selector(struct qev *ev, const struct query_expr *vs, boo
             if (rc == 0)
                 rc = query_ser_push(ev, s, ts,
                                     ts_values ? (double)b.p[j].t_ms / 1000.0 : b.p[j].v);
-            ev->total_samples++;
+            query_ev_count(ev, ts, 1);
             if (ts > INT64_MAX - ev->interval)
                 break;
         }
@@ -609,7 +620,7 @@ static int eval_matrix_raw(struct qev *ev, const struct query_expr *ms, struct q
         rc = query_mat_add(ev, out, mp_labels_acquire(tsdb_series_set_labels(sel.ss)), false, &s);
         for (size_t i = 0; rc == 0 && i < b.n; i++)
             rc = query_ser_push(ev, s, b.p[i].t_ms, b.p[i].v);
-        ev->total_samples += (int64_t)b.n;
+        query_ev_count(ev, ev->start, (int64_t)b.n);
     }
     mp_free(b.p);
     select_close(&sel);
@@ -628,14 +639,16 @@ static int eval_subquery(struct qev *ev, const struct query_expr *sq, struct qma
     int64_t first = step * (lo / step);
     if (first < lo)
         first += step;
-    int64_t os = ev->start, oe = ev->end, oi = ev->interval;
+    int64_t os = ev->start, oe = ev->end, oi = ev->interval, *ps = ev->per_step;
     ev->start = first;
     ev->end = e;
     ev->interval = step;
+    ev->per_step = NULL; /* inner steps are not the query's */
     int rc = query_ev_eval(ev, sq->a, out);
     ev->start = os;
     ev->end = oe;
     ev->interval = oi;
+    ev->per_step = ps;
     return rc;
 }
 
@@ -907,7 +920,7 @@ static int step_sort(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in
         if (query_vec_push(out, mp_labels_acquire(x->labels), x->v, ts, x->drop_name))
             return mp_err_set(ev->err, MP_ENOMEM, "sort");
     }
-    if (ev->start != ev->end || out->n < 2)
+    if (!query_ev_instant(ev) || out->n < 2)
         return 0;
     const char *name = c->call->fn->name;
     if (strncmp(name, "sort_by_label", 13) == 0) {
@@ -938,6 +951,9 @@ struct mcall {
     int64_t range_ms;
     const struct query_expr *target; /* selector or subquery (for ref times) */
     bool rate_info;
+    bool keep_labels; /* the consumer reads grouping labels only: results keep __name__
+                       * (query_ev_eval_for_grouping) */
+    const struct query_kernel *kernel; /* f as a per-window kernel, or NULL */
 };
 
 /* One input series: windows at every step, the function per window. */
@@ -948,12 +964,9 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
     size_t lo = 0, hi = 0, step = 0;
     int rc = 0;
     bool any = false;
-    /* the output labels, built once per series; functions see them in the window too (their
-     * own name dropping is then a no-op and the labels they push are not used) */
+    /* functions see the empty set in the window: only their values are used, and the output
+     * labels are built once per series, at its first point */
     bool dn = drop_name;
-    struct mp_labels *ol = mp_labels_acquire(ls);
-    if (!mc->keep_name && !mc->absent && !(ol = query_ev_drop_name(ev, ol, &dn)))
-        return MP_ENOMEM;
     for (int64_t ts = ev->start; rc == 0 && ts <= ev->end; ts += ev->interval, step++) {
         if (((step + 1) & 4095) == 0 && (rc = query_ev_check(ev)) != 0)
             break;
@@ -963,10 +976,14 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
         while (lo < hi && p[lo].t_ms < mint)
             lo++;
         if (hi > lo) {
-            ev->total_samples += (int64_t)(hi - lo);
+            query_ev_count(ev, ts, (int64_t)(hi - lo));
             any = true;
+            double v = 0;
+            bool have = false;
             if (mc->absent) {
                 mc->present[step] = 1;
+            } else if (mc->kernel) {
+                have = query_kernel_value(mc->kernel, p + lo, hi - lo, ref, mc->range_ms, &v);
             } else {
                 for (size_t j = 0; j < mc->call->nargs; j++) {
                     if (j == mc->mi)
@@ -978,15 +995,16 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                         break;
                     default: {
                         const struct qmat *m = &mc->other[j];
-                        double v = NAN;
+                        double x = NAN;
                         if (m->n && step < m->s[0].n)
-                            v = m->s[0].p[step].v;
-                        mc->args[j] = (struct qarg){.kind = QARG_SCALAR, .scalar = v};
+                            x = m->s[0].p[step].v;
+                        mc->args[j] = (struct qarg){.kind = QARG_SCALAR, .scalar = x};
                         break;
                     }
                     }
                 }
-                struct qwindow w = {.labels = ol, .p = p + lo, .n = hi - lo, .drop_name = dn};
+                struct qwindow w = {
+                    .labels = mp_labels_empty(), .p = p + lo, .n = hi - lo, .drop_name = dn};
                 mc->args[mc->mi] = (struct qarg){
                     .kind = QARG_MATRIX, .win = &w, .nwin = 1, .range_ms = mc->range_ms};
                 struct qcall c = {.expr = mc->call,
@@ -1001,18 +1019,27 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                          .end_ms = ev->qend};
                 rc = mc->f(&c, ev->err);
                 if (rc == 0 && mc->res.n > 0) {
-                    if (!s)
-                        rc = query_mat_add(ev, out, mp_labels_acquire(ol), dn, &s);
-                    if (rc == 0)
-                        rc = query_ser_push(ev, s, ts, mc->res.s[0].v);
+                    have = true;
+                    v = mc->res.s[0].v;
                 }
                 query_vec_clear(&mc->res);
+            }
+            if (have) {
+                if (!s) {
+                    struct mp_labels *ol = mp_labels_acquire(ls);
+                    if (!mc->keep_name && !mc->keep_labels &&
+                        !(ol = query_ev_drop_name(ev, ol, &dn)))
+                        rc = MP_ENOMEM;
+                    else
+                        rc = query_mat_add(ev, out, ol, dn, &s);
+                }
+                if (rc == 0)
+                    rc = query_ser_push(ev, s, ts, v);
             }
         }
         if (ts > INT64_MAX - ev->interval)
             break;
     }
-    mp_labels_release(ol);
     if (rc == 0 && any && mc->rate_info) {
         struct mp_str name = mp_labels_metric_name(ls);
         static const char *const suffixes[] = {"_total", "_sum", "_count", "_bucket"};
@@ -1039,7 +1066,7 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
 }
 
 static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_t mi, qfunc_fn *f,
-                            struct qmat *out)
+                            bool keep_labels, struct qmat *out)
 {
     *out = (struct qmat){0};
     const char *name = call->fn->name;
@@ -1051,7 +1078,9 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
                        .absent = strcmp(name, "absent_over_time") == 0,
                        .rate_info = strcmp(name, "rate") == 0 || strcmp(name, "increase") == 0,
                        .range_ms = ma->range_ms,
-                       .target = ma};
+                       .target = ma,
+                       .keep_labels = keep_labels,
+                       .kernel = f && call->nargs == 1 ? query_func_kernel(f) : NULL};
     size_t nsteps = query_ev_nsteps(ev);
     mc.other = mp_calloc(call->nargs, sizeof *mc.other);
     mc.args = mp_calloc(call->nargs, sizeof *mc.args);
@@ -1064,7 +1093,9 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
             rc = query_ev_eval(ev, call->args[j], &mc.other[j]);
     if (rc == 0 && ma->kind == QUERY_SUBQUERY) {
         struct qmat inner;
+        int64_t n0 = ev->total_samples; /* only the windows count (Prometheus evalSubquery) */
         rc = eval_subquery(ev, ma, &inner);
+        ev->total_samples = n0;
         for (size_t i = 0; rc == 0 && i < inner.n; i++) {
             rc = query_ev_check(ev);
             if (rc == 0)
@@ -1109,7 +1140,7 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
                 break;
         }
     }
-    if (rc == 0 && !ev->delayed && query_mat_has_dup_labels(out))
+    if (rc == 0 && !ev->delayed && !keep_labels && query_mat_has_dup_labels(out))
         rc = query_ev_err_dup(ev);
     for (size_t j = 0; mc.other && j < call->nargs; j++)
         query_mat_fini(ev, &mc.other[j]);
@@ -1184,6 +1215,8 @@ static int eval_call(struct qev *ev, const struct query_expr *e, struct qmat *ou
     const char *name = e->fn->name;
     if (strcmp(name, "timestamp") == 0)
         return eval_timestamp(ev, e, out);
+    if (strcmp(name, "info") == 0)
+        return query_eval_info(ev, e, out);
     struct callctx c = {.call = e, .nargs = e->nargs};
     if (strcmp(name, "absent") == 0) {
         int rc = absent_labels(ev, e->args[0], &c.labels);
@@ -1206,7 +1239,7 @@ static int eval_call(struct qev *ev, const struct query_expr *e, struct qmat *ou
         if (a->kind == QUERY_MATRIX_SELECTOR || a->kind == QUERY_SUBQUERY) {
             if (!f && strcmp(name, "absent_over_time") != 0)
                 return mp_err_set(ev->err, MP_EEXEC, "function %s is not implemented", name);
-            return eval_call_matrix(ev, e, i, f, out);
+            return eval_call_matrix(ev, e, i, f, false, out);
         }
     }
     query_step_fn *step = step_call;
@@ -1228,6 +1261,45 @@ static int eval_call(struct qev *ev, const struct query_expr *e, struct qmat *ou
                               &c, out);
     mp_free(c.args);
     return rc;
+}
+
+/* True if a selector matches one metric name only (an __name__ equality matcher): dropping the
+ * name then cannot make two of its series' label sets equal. */
+static bool selector_fixes_name(const struct query_expr *vs)
+{
+    for (size_t i = 0; i < vs->nm; i++)
+        if (mp_matcher_type(vs->m[i]) == MP_MATCH_EQUAL &&
+            mp_str_eq(mp_matcher_name(vs->m[i]), mp_str_c(MP_LABEL_METRIC_NAME)))
+            return true;
+    return false;
+}
+
+static bool inv_has(const struct qev *ev, const struct query_expr *e);
+
+int query_ev_eval_for_grouping(struct qev *ev, const struct query_expr *e, struct qmat *out)
+{
+    const struct query_expr *c = unparen(e);
+    if (c->kind != QUERY_CALL || !ev->inv_ready || (query_ev_nsteps(ev) > 1 && inv_has(ev, e)))
+        return query_ev_eval(ev, e, out);
+    /* the range-vector calls of eval_call that reach eval_call_matrix over a selector */
+    const char *name = c->fn->name;
+    qfunc_fn *f = query_func_lookup(c->fn);
+    if (!f || strcmp(name, "label_replace") == 0 || strcmp(name, "label_join") == 0)
+        return query_ev_eval(ev, e, out);
+    for (size_t i = 0; i < c->nargs; i++) {
+        const struct query_expr *a = unparen(c->args[i]);
+        if (a->kind == QUERY_SUBQUERY)
+            break;
+        if (a->kind != QUERY_MATRIX_SELECTOR)
+            continue;
+        /* without the labelset check the result must be duplicate-free by construction */
+        if (!ev->delayed && strcmp(name, "last_over_time") != 0 && !selector_fixes_name(a->a))
+            break;
+        *out = (struct qmat){0};
+        int rc = query_ev_check(ev);
+        return rc ? rc : eval_call_matrix(ev, c, i, f, true, out);
+    }
+    return query_ev_eval(ev, e, out);
 }
 
 /* ---- the other nodes ------------------------------------------------------------------------ */
@@ -1275,12 +1347,193 @@ static int eval_unary(struct qev *ev, const struct query_expr *e, struct qmat *o
     return rc;
 }
 
+/* ---- step invariance (promql.md 2.5, Prometheus preprocessExpr) ---------------------------- */
+
+/* Functions whose value depends on the evaluation time even when their arguments do not. */
+static bool at_unsafe(const char *name)
+{
+    static const char *const names[] = {"days_in_month", "day_of_month", "day_of_week",
+                                        "day_of_year",   "hour",         "minute",
+                                        "month",         "predict_linear", "time",
+                                        "timestamp",     "year",
+                                        /* reads target_info at each step's own time */
+                                        "info"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Remembers e as evaluated once. Literals need nothing (they are cheap at every step) and
+ * range-typed nodes keep their raw timestamps (Prometheus returns them as they are). */
+static int inv_add(struct qev *ev, const struct query_expr *e)
+{
+    if (e->kind == QUERY_NUMBER || e->kind == QUERY_STRING ||
+        query_expr_type(e) == QUERY_TYPE_MATRIX)
+        return 0;
+    if (ev->ninv == ev->invcap) {
+        size_t cap = ev->invcap ? ev->invcap * 2 : 8;
+        const struct query_expr **p = mp_realloc(ev->inv, cap * sizeof *p);
+        if (!p)
+            return mp_err_set(ev->err, MP_ENOMEM, "step invariance");
+        ev->inv = p;
+        ev->invcap = cap;
+    }
+    ev->inv[ev->ninv++] = e;
+    return 0;
+}
+
+/* Prometheus preprocessExprHelper: *inv tells whether e is step invariant (every selector and
+ * subquery under it has @, no @-unsafe function); the invariant children of a variant node
+ * are remembered, and so is a subquery's invariant inner expression. Unlike Prometheus, an
+ * aggregation's parameter counts too, so the result always equals per-step evaluation. */
+static int inv_mark(struct qev *ev, const struct query_expr *e, unsigned depth, bool *inv)
+{
+    *inv = false;
+    if (depth > 1024)
+        return 0; /* deeper than the parser allows: leave it variant */
+    bool a = true, b = true;
+    int rc = 0;
+    switch (e->kind) {
+    case QUERY_NUMBER:
+    case QUERY_STRING:
+        *inv = true;
+        return 0;
+    case QUERY_VECTOR_SELECTOR:
+    case QUERY_MATRIX_SELECTOR:
+        *inv = query_at(e, NULL) != QUERY_AT_NONE;
+        return 0;
+    case QUERY_PAREN:
+    case QUERY_UNARY:
+        return inv_mark(ev, e->a, depth + 1, inv);
+    case QUERY_SUBQUERY:
+        rc = inv_mark(ev, e->a, depth + 1, &a);
+        if (rc == 0 && a)
+            rc = inv_add(ev, e->a);
+        *inv = query_at(e, NULL) != QUERY_AT_NONE;
+        return rc;
+    case QUERY_AGGREGATE:
+        rc = inv_mark(ev, e->a, depth + 1, &a);
+        if (rc == 0 && e->b)
+            rc = inv_mark(ev, e->b, depth + 1, &b);
+        if (rc == 0 && e->b && a != b)
+            rc = inv_add(ev, a ? e->a : e->b);
+        *inv = a && b;
+        return rc;
+    case QUERY_BINARY:
+        rc = inv_mark(ev, e->a, depth + 1, &a);
+        if (rc == 0)
+            rc = inv_mark(ev, e->b, depth + 1, &b);
+        if (rc == 0 && a && !b)
+            rc = inv_add(ev, e->a);
+        if (rc == 0 && b && !a)
+            rc = inv_add(ev, e->b);
+        *inv = a && b;
+        return rc;
+    case QUERY_CALL: {
+        bool all = !at_unsafe(e->fn->name);
+        bool *ai = mp_calloc(e->nargs ? e->nargs : 1, sizeof *ai);
+        if (!ai)
+            return mp_err_set(ev->err, MP_ENOMEM, "step invariance");
+        for (size_t i = 0; i < e->nargs && rc == 0; i++) {
+            rc = inv_mark(ev, e->args[i], depth + 1, &ai[i]);
+            all = all && ai[i];
+        }
+        for (size_t i = 0; i < e->nargs && rc == 0 && !all; i++)
+            if (ai[i])
+                rc = inv_add(ev, e->args[i]);
+        mp_free(ai);
+        *inv = rc == 0 && all;
+        return rc;
+    }
+    }
+    return 0;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(const void *const *)a, y = (uintptr_t)*(const void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool inv_has(const struct qev *ev, const struct query_expr *e)
+{
+    return ev->ninv && bsearch(&e, ev->inv, ev->ninv, sizeof *ev->inv, cmp_ptr) != NULL;
+}
+
+/* The outermost evaluation: finds the invariant sub-expressions of the tree e, evaluates it,
+ * forgets them. */
+static int eval_root(struct qev *ev, const struct query_expr *e, struct qmat *out)
+{
+    bool inv;
+    ev->ninv = 0;
+    int rc = inv_mark(ev, e, 0, &inv);
+    if (rc == 0 && inv)
+        rc = inv_add(ev, e);
+    if (rc == 0) {
+        if (ev->ninv > 1)
+            qsort(ev->inv, ev->ninv, sizeof *ev->inv, cmp_ptr);
+        ev->inv_ready = true;
+        rc = query_ev_eval(ev, e, out);
+        ev->inv_ready = false;
+    }
+    mp_free(ev->inv);
+    ev->inv = NULL;
+    ev->ninv = ev->invcap = 0;
+    return rc;
+}
+
+/* A step-invariant e over several steps: evaluated at the first step only, its points are
+ * repeated at every step (Prometheus's StepInvariantExpr). The samples it read count at every
+ * step, as in Prometheus. */
+static int eval_invariant(struct qev *ev, const struct query_expr *e, struct qmat *out)
+{
+    int64_t end = ev->end, n0 = ev->total_samples;
+    bool was = ev->invariant;
+    size_t nsteps = query_ev_nsteps(ev);
+    ev->end = ev->start;
+    ev->invariant = true;
+    int rc = query_ev_eval(ev, e, out);
+    ev->end = end;
+    ev->invariant = was;
+    int64_t read = ev->total_samples - n0;
+    for (size_t k = 1; rc == 0 && read && k < nsteps; k++)
+        query_ev_count(ev, ev->start + (int64_t)k * ev->interval, read);
+    for (size_t i = 0; rc == 0 && i < out->n; i++) {
+        struct qser *s = &out->s[i];
+        if (s->n != 1)
+            continue;
+        if (s->cap < nsteps) {
+            struct query_point *p = mp_realloc(s->p, nsteps * sizeof *p);
+            if (!p) {
+                rc = mp_err_set(ev->err, MP_ENOMEM, "series points");
+                break;
+            }
+            s->p = p;
+            s->cap = nsteps;
+        }
+        rc = query_ev_hold(ev, (int64_t)nsteps - 1);
+        if (rc)
+            break;
+        for (size_t k = 1; k < nsteps; k++)
+            s->p[k] = (struct query_point){ev->start + (int64_t)k * ev->interval, s->p[0].v};
+        s->n = nsteps;
+    }
+    if (rc)
+        query_mat_fini(ev, out);
+    return rc;
+}
+
 int query_ev_eval(struct qev *ev, const struct query_expr *e, struct qmat *out)
 {
     *out = (struct qmat){0};
     int rc = query_ev_check(ev);
     if (rc)
         return rc;
+    if (!ev->inv_ready)
+        return eval_root(ev, e, out);
+    if (query_ev_nsteps(ev) > 1 && inv_has(ev, e))
+        return eval_invariant(ev, e, out);
     switch (e->kind) {
     case QUERY_NUMBER:
         return eval_number(ev, e->num, out);
@@ -1300,8 +1553,14 @@ int query_ev_eval(struct qev *ev, const struct query_expr *e, struct qmat *out)
         return eval_vector_selector(ev, e, false, out);
     case QUERY_MATRIX_SELECTOR:
         return eval_matrix_raw(ev, e, out);
-    case QUERY_SUBQUERY:
-        return eval_subquery(ev, e, out);
+    case QUERY_SUBQUERY: { /* its samples count at the last step, as Prometheus's */
+        int64_t n0 = ev->total_samples;
+        rc = eval_subquery(ev, e, out);
+        int64_t n = ev->total_samples - n0;
+        ev->total_samples = n0;
+        query_ev_count(ev, ev->end, n);
+        return rc;
+    }
     }
     return mp_err_set(ev->err, MP_EINVAL, "unknown expression node");
 }

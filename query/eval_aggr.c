@@ -534,7 +534,12 @@ int query_eval_aggregate(struct qev *ev, const struct query_expr *e, struct qmat
         query_mat_fini(ev, &pm);
     }
     struct agg a = {0};
-    rc = query_ev_eval(ev, e->a, &a.in);
+    bool by_name = false;
+    for (size_t i = 0; !e->without && i < e->nlabels; i++)
+        by_name = by_name || mp_str_eq(e->labels[i], mp_str_c(MP_LABEL_METRIC_NAME));
+    /* only the grouping labels are read (the topk family outputs the input series) */
+    rc = k_family(op) || by_name ? query_ev_eval(ev, e->a, &a.in)
+                                 : query_ev_eval_for_grouping(ev, e->a, &a.in);
     if (rc == 0)
         rc = make_groups(ev, e, &a, out);
     char g1[40], g2[40];

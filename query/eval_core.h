@@ -43,13 +43,44 @@ struct qev {
     int64_t total_samples; /* samples read from storage (stats) */
     int64_t deadline_ns;   /* mp_mono_ns() value after which evaluation stops */
     bool delayed;          /* promql-delayed-name-removal */
+    /* qfeat: cancellation (query_ev_check) and statistics (query_ev_count) */
+    struct query_cancel *cancel; /* the caller's token or NULL */
+    const _Atomic bool *stop;    /* the engine's shutdown flag or NULL */
+    int64_t *per_step;           /* per-step totals of the query's steps, NULL in subqueries */
+    size_t per_step_n;
+    int64_t qstep;               /* the query's step (1 for instant queries) */
+    int64_t prepare_ns;          /* time spent opening queriers and selecting series */
     struct qannots annots;
     struct mp_labels_builder *lb;
     struct mp_err *err;
+    /* step invariance (promql.md 2.5), set up by the outermost query_ev_eval: the
+     * sub-expressions evaluated once and repeated (sorted by address) */
+    const struct query_expr **inv;
+    size_t ninv, invcap;
+    bool inv_ready;
+    bool invariant; /* evaluating such a sub-expression at its one step: not an instant query */
 };
+
+/* Counts n samples read at step ts of the query (Prometheus IncrementSamplesAtStep). */
+static inline void query_ev_count(struct qev *ev, int64_t ts, int64_t n)
+{
+    ev->total_samples += n;
+    if (ev->per_step) {
+        size_t i = (size_t)((ts - ev->qstart) / ev->qstep);
+        if (i < ev->per_step_n)
+            ev->per_step[i] += n;
+    }
+}
+
+/* cancel.c: true once stop or c is set, or c's poll hook (called at most every
+ * QUERY_CANCEL_POLL_MS by the time now_ns) says so. Either pointer may be NULL. */
+bool query_cancel_due(const _Atomic bool *stop, struct query_cancel *c, int64_t now_ns);
 
 /* Steps of the current evaluation (0 when end < start). */
 size_t query_ev_nsteps(const struct qev *ev);
+/* True for the one step of an instant query (not for a step-invariant sub-expression
+ * evaluated once within a range): instant vectors keep their order, sort sorts. */
+bool query_ev_instant(const struct qev *ev);
 /* MP_ETIMEOUT "query timed out in expression evaluation" once the deadline passed. */
 MP_NODISCARD int query_ev_check(struct qev *ev);
 /* Counts n more held points (n may be negative); MP_ELIMIT past max_samples. */
@@ -75,6 +106,14 @@ MP_NODISCARD int query_ev_err_dup(struct qev *ev);
 
 /* Evaluates e over the current steps into out (zeroed first). */
 MP_NODISCARD int query_ev_eval(struct qev *ev, const struct query_expr *e, struct qmat *out);
+
+/* query_ev_eval for the argument of an aggregation that reads only grouping labels other than
+ * __name__ (not the topk family or count_values, no `by (__name__)`): a range-vector function
+ * over a selector then keeps each input series' labels, __name__ included, instead of
+ * building a name-less copy per series (the caller treats the name as dropped). Values,
+ * series order, limits and errors are those of query_ev_eval. */
+MP_NODISCARD int query_ev_eval_for_grouping(struct qev *ev, const struct query_expr *e,
+                                            struct qmat *out);
 
 /* Arguments of one step of query_range_eval: the elements of argument i's matrix with a
  * point at this step, and for each element the index of its series in that matrix. */
@@ -108,5 +147,7 @@ MP_NODISCARD int query_range_eval_mats(struct qev *ev, struct qmat *mats, size_t
 MP_NODISCARD int query_eval_aggregate(struct qev *ev, const struct query_expr *e,
                                       struct qmat *out);
 MP_NODISCARD int query_eval_binary(struct qev *ev, const struct query_expr *e, struct qmat *out);
+/* eval_info.c: info(v [, data label selector]) */
+MP_NODISCARD int query_eval_info(struct qev *ev, const struct query_expr *call, struct qmat *out);
 
 #endif

@@ -57,6 +57,18 @@ MP_NODISCARD int query_func_warn_quantile(struct qcall *c, double q, struct mp_e
 /* MP_ENOMEM with a message. */
 int query_func_oom(struct mp_err *err);
 
+/* A range-vector function reduced to its per-window kernel, for the evaluator's per-series
+ * loop: the one-argument functions whose value depends only on the window's points, its end
+ * and its range (rate, increase, delta, irate, idelta, resets, changes, deriv, and the
+ * *_over_time functions without a parameter). query_func_kernel gives NULL for the others.
+ * query_kernel_value computes the value the function would give for one window ending at
+ * end_ms (the step's @/offset-adjusted time); false when it emits nothing. Labels, name
+ * dropping and annotations are the caller's. */
+struct query_kernel;
+const struct query_kernel *query_func_kernel(qfunc_fn *f);
+bool query_kernel_value(const struct query_kernel *k, const struct query_point *p, size_t n,
+                        int64_t end_ms, int64_t range_ms, double *out);
+
 /* The implementations, by family (func_range.c, func_hist.c, func_label.c). */
 qfunc_fn query_func_rate, query_func_increase, query_func_delta, query_func_irate,
     query_func_idelta, query_func_resets, query_func_changes, query_func_deriv,

@@ -492,6 +492,54 @@ int query_func_predict_linear(struct qcall *c, struct mp_err *err)
     return each_window(c, 0, predict, &x, false, false, err);
 }
 
+/* ---- per-window kernels (func.h) ------------------------------------------------------- */
+
+struct query_kernel {
+    qfunc_fn *f;
+    range_fn *fn;
+    bool counter, is_rate;
+};
+
+static const struct query_kernel kernels[] = {
+    {query_func_rate, extrapolated, true, true},
+    {query_func_increase, extrapolated, true, false},
+    {query_func_delta, extrapolated, false, false},
+    {query_func_irate, instant_value, false, true},
+    {query_func_idelta, instant_value, false, false},
+    {query_func_resets, resets, false, false},
+    {query_func_changes, changes, false, false},
+    {query_func_sum_over_time, sum_ot, false, false},
+    {query_func_avg_over_time, avg_ot, false, false},
+    {query_func_count_over_time, count_ot, false, false},
+    {query_func_min_over_time, min_ot, false, false},
+    {query_func_max_over_time, max_ot, false, false},
+    {query_func_last_over_time, last_ot, false, false},
+    {query_func_present_over_time, present_ot, false, false},
+    {query_func_stddev_over_time, stddev_ot, false, false},
+    {query_func_stdvar_over_time, stdvar_ot, false, false},
+    {query_func_deriv, deriv, false, false},
+};
+
+const struct query_kernel *query_func_kernel(qfunc_fn *f)
+{
+    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++)
+        if (kernels[i].f == f)
+            return &kernels[i];
+    return NULL;
+}
+
+bool query_kernel_value(const struct query_kernel *k, const struct query_point *p, size_t n,
+                        int64_t end_ms, int64_t range_ms, double *out)
+{
+    /* the rctx of rate_like (irate and the others read only is_rate, or nothing) */
+    struct rctx x = {.range_start = sat_sub(end_ms, range_ms),
+                     .range_end = end_ms,
+                     .range_ms = range_ms,
+                     .counter = k->counter,
+                     .is_rate = k->is_rate};
+    return n > 0 && k->fn(p, n, &x, out);
+}
+
 /* ---- holt_winters (3.8) ----------------------------------------------------------------- */
 
 static bool holt_winters(const struct query_point *p, size_t n, const struct rctx *x, double *out)

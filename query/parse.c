@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include "common/alloc.h"
@@ -146,6 +147,7 @@ struct parser {
     const struct query_parse_opts *o;
     struct query_arena *arena;
     int depth;
+    const struct query_expr *bypass; /* info()'s label selector: may match only empty */
 };
 
 static bool is_space(int c)
@@ -1683,6 +1685,23 @@ static enum query_type check(struct parser *p, struct query_expr *e)
             fail_at(p, e->start, "expected at most %zu argument(s) in call to \"%s\", got %zu",
                     na - 1 + (size_t)f->variadic, f->name, e->nargs);
         }
+        /* info(v, {data label selector}): a direct, name-less selector (parse.go checkAST) */
+        if (!p->failed && strcmp(f->name, "info") == 0 && e->nargs > 1) {
+            struct query_expr *a = e->args[1];
+            if (a->kind == QUERY_VECTOR_SELECTOR) {
+                if (a->str.len)
+                    fail_at(p, a->start,
+                            "expected label selectors only, got vector selector instead");
+                p->bypass = a;
+            } else {
+                enum query_type t = check(p, a);
+                if (!p->failed && t != QUERY_TYPE_VECTOR)
+                    fail_at(p, e->start, "expected type %s in call to function \"info\", got %s",
+                            query_type_name(QUERY_TYPE_VECTOR), query_type_name(t));
+                else if (!p->failed)
+                    fail_at(p, a->start, "expected label selectors only");
+            }
+        }
         char ctx[64];
         snprintf(ctx, sizeof ctx, "call to function \"%s\"", f->name);
         for (size_t i = 0; i < e->nargs && !p->failed; i++) {
@@ -1758,7 +1777,7 @@ static enum query_type check(struct parser *p, struct query_expr *e)
             bool non_empty = false;
             for (size_t i = 0; i < e->nm; i++)
                 non_empty |= !mp_matcher_matches_empty(e->m[i]);
-            if (!non_empty)
+            if (!non_empty && e != p->bypass)
                 fail_at(p, e->start, "vector selector must contain at least one non-empty matcher");
         }
         break;

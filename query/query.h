@@ -12,6 +12,7 @@
 #ifndef QUERY_QUERY_H
 #define QUERY_QUERY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -199,6 +200,7 @@ struct query_engine_opts {
     int max_concurrency;       /* --query.max-concurrency; default 20 */
     struct query_parse_opts parse; /* promql-experimental-functions */
     bool delayed_name_removal; /* --enable-feature=promql-delayed-name-removal */
+    bool per_step_stats;       /* --enable-feature=promql-per-step-stats */
     struct mp_metrics_registry *metrics; /* prometheus_engine_* self-metrics; NULL: none */
 };
 void query_engine_opts_init(struct query_engine_opts *o);
@@ -219,9 +221,28 @@ struct query_series {
     size_t npoints;
 };
 
+/* Query statistics (Prometheus util/stats; the HTTP API's `stats` parameter). Samples follow
+ * Prometheus's counting: an instant selector counts the sample it picks at each step, a range
+ * selector the samples of its window at each step (a sample in several windows counts once per
+ * window), a subquery as a function argument only through those windows. Timings are the
+ * phases of one exec call, in ns of the monotonic clock:
+ *   exec_total  = the whole call (parse, queue, evaluation, sorting);
+ *   exec_queue  = waiting for a max_concurrency slot;
+ *   eval_total  = preparation + inner evaluation + result sorting;
+ *   prepare     = opening queriers and selecting series from the index (inside evaluation);
+ *   inner_eval  = evaluation without the preparation;
+ *   result_sort = sorting a range result by labels.
+ * Per-step totals (samples_per_step) need both query_engine_opts.per_step_stats and
+ * query_exec_opts.per_step_stats: one entry per step of the query, step i at
+ * start + i * step; NULL otherwise. Owned by the result (query_result_fini frees it). */
 struct query_stats {
-    int64_t total_queryable_samples; /* samples read (stats=all in the HTTP API) */
+    int64_t total_queryable_samples; /* samples read */
     int64_t peak_samples;            /* most samples held at once */
+    int64_t exec_total_ns, exec_queue_ns, eval_total_ns, prepare_ns, inner_eval_ns,
+        result_sort_ns;
+    int64_t *samples_per_step; /* nsteps entries, or NULL */
+    size_t nsteps;
+    int64_t step_start_ms, step_ms; /* step i is at step_start_ms + i * step_ms */
 };
 
 struct query_result {
@@ -242,11 +263,41 @@ struct query_result {
 };
 void query_result_fini(struct query_result *r); /* empties r; safe on a zeroed struct, twice */
 
-/* Per-call overrides (the HTTP API's lookback_delta and timeout parameters). Zero fields and a
- * NULL pointer take the engine's values. */
+/* ---- cancellation --------------------------------------------------------------------------
+ *
+ * A struct query_cancel is a caller-owned token passed in query_exec_opts.cancel. Any thread
+ * may call query_cancel_set on it; the query notices it where it checks its deadline (between
+ * steps and series, and while waiting in the concurrency queue) and fails with MP_ECANCELED
+ * "query was canceled in expression evaluation" (or "... in query queue"). poll, if set, is
+ * called from the query's thread at most every QUERY_CANCEL_POLL_MS while it runs (the HTTP API
+ * uses it to see whether the client hung up); returning true cancels the query. The token must
+ * outlive the exec call; one token may serve several calls in sequence. */
+#define QUERY_CANCEL_POLL_MS 10
+
+struct query_cancel {
+    _Atomic bool canceled;     /* set by query_cancel_set */
+    bool (*poll)(void *ctx);   /* NULL: none */
+    void *poll_ctx;
+    int64_t next_poll_ns;      /* private to the running query */
+};
+/* Clears the flag, sets the poll hook (may be NULL). */
+void query_cancel_init(struct query_cancel *c, bool (*poll)(void *ctx), void *poll_ctx);
+/* Cancels (idempotent; async-signal-safe). */
+void query_cancel_set(struct query_cancel *c);
+bool query_cancel_is_set(const struct query_cancel *c);
+
+/* Shutdown: cancels every query running or queued on e and every later one (MP_ECANCELED),
+ * so that a server can stop promptly. Thread-safe; NULL is a no-op. Queries that already
+ * finished are not affected; query_engine_destroy still needs them all to have returned. */
+void query_engine_cancel_all(struct query_engine *e);
+
+/* Per-call overrides (the HTTP API's lookback_delta, timeout and stats parameters). Zero
+ * fields and a NULL pointer take the engine's values. */
 struct query_exec_opts {
     int64_t lookback_delta_ms;
     int64_t timeout_ms;
+    bool per_step_stats;         /* stats=all: per-step totals if the engine allows them */
+    struct query_cancel *cancel; /* NULL: not cancellable by the caller */
 };
 
 /* Evaluates src[0..len) at t_ms (instant query) or at start, start+step, ... <= end (range

@@ -125,5 +125,6 @@ void query_result_fini(struct query_result *r)
     mp_free(r->string);
     free_list(r->warnings, r->nwarnings);
     free_list(r->infos, r->ninfos);
+    mp_free(r->stats.samples_per_step);
     *r = (struct query_result){0};
 }

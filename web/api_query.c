@@ -138,8 +138,47 @@ static void write_point(struct web_json *w, const struct query_point *p)
     web_json_arr_end(w);
 }
 
-static void write_result(struct web_json *w, const struct query_result *r, bool stats,
-                         int64_t exec_ns)
+/* Prometheus 2.55's stats.BuiltinStats: timings in float seconds, then the samples (the
+ * per-step list first, as [time in seconds, count] pairs, omitted when empty). */
+static void write_stats(struct web_json *w, const struct query_stats *st)
+{
+    const struct {
+        const char *key;
+        int64_t ns;
+    } t[] = {{"evalTotalTime", st->eval_total_ns},        {"resultSortTime", st->result_sort_ns},
+             {"queryPreparationTime", st->prepare_ns},    {"innerEvalTime", st->inner_eval_ns},
+             {"execQueueTime", st->exec_queue_ns},        {"execTotalTime", st->exec_total_ns}};
+    web_json_key(w, "stats");
+    web_json_obj_begin(w);
+    web_json_key(w, "timings");
+    web_json_obj_begin(w);
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        web_json_key(w, t[i].key);
+        web_json_f64(w, (double)(t[i].ns > 0 ? t[i].ns : 0) / 1e9);
+    }
+    web_json_obj_end(w);
+    web_json_key(w, "samples");
+    web_json_obj_begin(w);
+    if (st->samples_per_step && st->nsteps) {
+        web_json_key(w, "totalQueryableSamplesPerStep");
+        web_json_arr_begin(w);
+        for (size_t i = 0; i < st->nsteps; i++) {
+            web_json_arr_begin(w);
+            web_json_f64(w, (double)(st->step_start_ms + (int64_t)i * st->step_ms) / 1000.0);
+            web_json_i64(w, st->samples_per_step[i]);
+            web_json_arr_end(w);
+        }
+        web_json_arr_end(w);
+    }
+    web_json_key(w, "totalQueryableSamples");
+    web_json_i64(w, st->total_queryable_samples);
+    web_json_key(w, "peakSamples");
+    web_json_i64(w, st->peak_samples);
+    web_json_obj_end(w);
+    web_json_obj_end(w);
+}
+
+static void write_result(struct web_json *w, const struct query_result *r, bool stats)
 {
     static const char *const type_names[] = {[QUERY_TYPE_SCALAR] = "scalar",
                                              [QUERY_TYPE_VECTOR] = "vector",
@@ -187,49 +226,45 @@ static void write_result(struct web_json *w, const struct query_result *r, bool 
         }
         web_json_arr_end(w);
     }
-    if (stats) {
-        /* Prometheus's stats.QueryStats: timings in float seconds, then samples. We time the
-         * whole evaluation; the phases inside the engine are not measured separately. */
-        double s = (double)exec_ns / 1e9;
-        web_json_key(w, "stats");
-        web_json_obj_begin(w);
-        web_json_key(w, "timings");
-        web_json_obj_begin(w);
-        static const char *const phases[] = {"evalTotalTime",        "resultSortTime",
-                                             "queryPreparationTime", "innerEvalTime",
-                                             "execQueueTime",        "execTotalTime"};
-        for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {
-            web_json_key(w, phases[i]);
-            web_json_f64(w, i == 0 || i == 3 || i == 5 ? s : 0);
-        }
-        web_json_obj_end(w);
-        web_json_key(w, "samples");
-        web_json_obj_begin(w);
-        web_json_key(w, "totalQueryableSamples");
-        web_json_i64(w, r->stats.total_queryable_samples);
-        web_json_key(w, "peakSamples");
-        web_json_i64(w, r->stats.peak_samples);
-        web_json_obj_end(w);
-        web_json_obj_end(w);
-    }
+    if (stats)
+        write_stats(w, &r->stats);
     web_json_obj_end(w);
 }
 
-static void respond_result(struct web_response *resp, const struct query_result *r, bool stats,
-                           int64_t exec_ns)
+static void respond_result(struct web_response *resp, const struct query_result *r, bool stats)
 {
     struct web_api_out o;
     web_api_begin(&o);
-    write_result(&o.w, r, stats, exec_ns);
+    write_result(&o.w, r, stats);
     web_api_end(&o, resp, (const char *const *)r->warnings, r->nwarnings,
                 (const char *const *)r->infos, r->ninfos);
     web_api_out_fini(&o);
 }
 
-static bool stats_param(const struct web_request *req)
+/* stats: any non-empty value adds the stats object; "all" asks for per-step totals too
+ * (given only with --enable-feature=promql-per-step-stats, which the engine holds). */
+static bool stats_param(const struct web_request *req, struct query_exec_opts *o)
 {
     struct mp_str v;
-    return web_request_param(req, "stats", &v) && v.len > 0;
+    if (!web_request_param(req, "stats", &v) || v.len == 0)
+        return false;
+    o->per_step_stats = mp_str_eq(v, MP_STR_LIT("all"));
+    return true;
+}
+
+/* Cancellation: the query stops when its client hangs up (Go cancels the request context)
+ * and answers errorType canceled, which nobody reads then; the engine's shutdown flag covers
+ * a stopping server. */
+static bool client_gone(void *ctx)
+{
+    return web_request_client_gone(ctx);
+}
+
+static void cancel_on_hangup(const struct web_request *req, struct query_cancel *tok,
+                             struct query_exec_opts *o)
+{
+    query_cancel_init(tok, client_gone, (void *)req);
+    o->cancel = tok;
 }
 
 static void h_query(void *ctx, const struct web_request *req, struct web_response *resp)
@@ -251,13 +286,15 @@ static void h_query(void *ctx, const struct web_request *req, struct web_respons
     memset(&r, 0, sizeof r);
     struct mp_err e;
     mp_err_clear(&e);
-    int64_t t0 = mp_mono_ns();
+    bool stats = stats_param(req, &o);
+    struct query_cancel tok;
+    cancel_on_hangup(req, &tok, &o);
     int rc = query_exec_instant(api->d.engine, api->d.db, q.ptr, q.len, t, &o, &r, &e);
     if (rc != 0) {
         exec_error(resp, rc, &e, true);
         return;
     }
-    respond_result(resp, &r, stats_param(req), mp_mono_ns() - t0);
+    respond_result(resp, &r, stats);
     query_result_fini(&r);
 }
 
@@ -307,13 +344,15 @@ static void h_query_range(void *ctx, const struct web_request *req, struct web_r
     web_request_param(req, "query", &q);
     struct query_result r;
     memset(&r, 0, sizeof r);
-    int64_t t0 = mp_mono_ns();
+    bool stats = stats_param(req, &o);
+    struct query_cancel tok;
+    cancel_on_hangup(req, &tok, &o);
     int rc = query_exec_range(api->d.engine, api->d.db, q.ptr, q.len, start, end, step, &o, &r, &e);
     if (rc != 0) {
         exec_error(resp, rc, &e, false);
         return;
     }
-    respond_result(resp, &r, stats_param(req), mp_mono_ns() - t0);
+    respond_result(resp, &r, stats);
     query_result_fini(&r);
 }
 

@@ -15,6 +15,9 @@
  * Paths follow Prometheus's router (prometheus/common route over httprouter): the route
  * prefix is stripped, "/" outside the prefix redirects to the prefix, static patterns take
  * precedence over ":name"/"*name" ones. Bodies of 404/405/413 are Go's http.Error texts. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* POLLRDHUP */
+#endif
 #include "web/web.h"
 
 #include <arpa/inet.h>
@@ -22,6 +25,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,6 +409,20 @@ bool web_request_query_param(const struct web_request *req, const char *name,
 struct mp_str web_request_body(const struct web_request *req)
 {
     return (struct mp_str){req->body.data ? req->body.data : "", req->body.len};
+}
+
+bool web_request_client_gone(const struct web_request *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    /* the handler owns the connection's thread, so MHD is not reading the socket now: a FIN
+     * (POLLRDHUP) or a reset stays visible without consuming anything */
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 /* ---- response ----------------------------------------------------------------------- */

@@ -137,6 +137,10 @@ bool web_request_query_param(const struct web_request *req, const char *name,
                              struct mp_str *out);
 /* Raw body (at most max_body_bytes; larger requests never reach a handler). */
 struct mp_str web_request_body(const struct web_request *req);
+/* True once the client has closed its side of the connection or it broke (a long handler
+ * polls this to stop work nobody will read; cheap: one non-blocking poll(2)). A client that
+ * only half-closes after sending its request also counts as gone, as in Go's net/http. */
+bool web_request_client_gone(const struct web_request *req);
 
 /* ---- response ---- */
 /* Defaults: 200, "text/plain; charset=utf-8", empty body. */

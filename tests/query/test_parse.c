@@ -385,13 +385,13 @@ Test(parse, experimental_functions_behind_the_flag)
                         "limitk(2, foo)",
                         "limit_ratio(0.5, foo) by (a)",
                         "info(foo)",
-                        "info(foo, bar)"};
+                        "info(foo, {bar=\"x\"})"};
     const char *out[] = {"sort_by_label(foo, \"a\", \"b\")",
                          "mad_over_time(foo[5m])",
                          "limitk(2, foo)",
                          "limit_ratio by (a) (0.5, foo)",
                          "info(foo)",
-                         "info(foo, bar)"};
+                         "info(foo, {bar=\"x\"})"};
     for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
         struct query_expr *e = NULL;
         struct query_parse_error err = {0};
