@@ -247,7 +247,7 @@ static struct tsdb_xor *gen_chunk(uint64_t *s, size_t n, unsigned mode, int64_t 
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++) {
         if (i)
-            delta += gen_dod(s, mode);
+            delta = (int64_t)((uint64_t)delta + (uint64_t)gen_dod(s, mode)); /* wraps as the format does */
         t = (int64_t)((uint64_t)t + (uint64_t)delta);
         v = gen_value(s, mode, v, (int)i);
         ts[i] = t;
