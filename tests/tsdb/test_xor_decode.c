@@ -247,7 +247,8 @@ static struct tsdb_xor *gen_chunk(uint64_t *s, size_t n, unsigned mode, int64_t 
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++) {
         if (i)
-            delta = (int64_t)((uint64_t)delta + (uint64_t)gen_dod(s, mode)); /* wraps as the format does */
+            delta = (int64_t)((uint64_t)delta +
+                              (uint64_t)gen_dod(s, mode)); /* wraps as the format does */
         t = (int64_t)((uint64_t)t + (uint64_t)delta);
         v = gen_value(s, mode, v, (int)i);
         ts[i] = t;
@@ -267,8 +268,8 @@ static void same_next(const uint8_t *d, size_t len, const char *what, uint64_t s
         int64_t ta = 0, tb = 0;
         double va = 0, vb = 0;
         int ra = ref_next(&a, &ta, &va), rb = tsdb_xor_iter_next(&b, &tb, &vb);
-        cr_assert_eq(ra, rb, "%s seed %" PRIu64 " sample %d: status %d, oracle %d", what, seed,
-                     k, rb, ra);
+        cr_assert_eq(ra, rb, "%s seed %" PRIu64 " sample %d: status %d, oracle %d", what, seed, k,
+                     rb, ra);
         cr_assert_eq(a.read, b.read, "%s seed %" PRIu64 " sample %d", what, seed, k);
         if (ra) {
             if (ra == MP_EPARSE)
@@ -276,8 +277,8 @@ static void same_next(const uint8_t *d, size_t len, const char *what, uint64_t s
             return;
         }
         cr_assert_eq(ta, tb, "%s seed %" PRIu64 " sample %d", what, seed, k);
-        cr_assert_eq(tsdb_f64_bits(va), tsdb_f64_bits(vb), "%s seed %" PRIu64 " sample %d",
-                     what, seed, k);
+        cr_assert_eq(tsdb_f64_bits(va), tsdb_f64_bits(vb), "%s seed %" PRIu64 " sample %d", what,
+                     seed, k);
         cr_assert_eq(a.pos, b.pos);
         cr_assert_eq(a.lead, b.lead);
         cr_assert_eq(a.trail, b.trail);
