@@ -115,35 +115,6 @@ static void parse_args(int argc, char **argv, struct cfg *c)
         c->iters = 1;
 }
 
-/* Appends every generated sample; returns the last scrape time. */
-static int64_t fill(struct tsdb *db, const struct meshsim_gen_opts *o, uint64_t *nseries,
-                    uint64_t *nsamples)
-{
-    struct meshsim_gen *g;
-    struct mp_err err = {0};
-    if (meshsim_gen_create(o, &g, &err)) {
-        fprintf(stderr, "bench_query: meshgen: %s\n", err.msg);
-        exit(1);
-    }
-    struct bench_mesh_fill mf = {0};
-    int64_t last = o->start_ms;
-    struct meshsim_gen_scrape sc;
-    while (meshsim_gen_next(g, &sc) == 0) {
-        if (bench_mesh_fill_scrape(&mf, db, &sc, &err)) {
-            fprintf(stderr, "bench_query: append: %s\n", err.msg);
-            abort();
-        }
-        last = sc.t_ms;
-    }
-    struct meshsim_gen_stats st;
-    meshsim_gen_get_stats(g, &st);
-    *nseries = st.series;
-    *nsamples = st.samples;
-    meshsim_gen_destroy(g);
-    bench_mesh_fill_fini(&mf);
-    return last;
-}
-
 /* CPU time of this thread: less disturbed than wall time on a shared machine */
 static int64_t thread_cpu_ns(void)
 {
@@ -234,12 +205,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_query: %s\n", err.msg);
         return 1;
     }
-    uint64_t nseries, nsamples;
     int64_t t0 = mp_mono_ns();
-    int64_t end = fill(db, &c.mesh, &nseries, &nsamples);
+    struct meshsim_gen_stats gst;
+    int64_t end = bench_mesh_fill_all(db, &c.mesh, "bench_query", &gst);
     printf("{\"data\":{\"series\":%" PRIu64 ",\"samples\":%" PRIu64 ",\"duration_ms\":%" PRId64
            ",\"interval_ms\":%" PRId64 ",\"fill_s\":%.1f}}\n",
-           nseries, nsamples, c.mesh.duration_ms, c.mesh.interval_ms,
+           gst.series, gst.samples, c.mesh.duration_ms, c.mesh.interval_ms,
            (double)(mp_mono_ns() - t0) / 1e9);
     struct query_engine_opts eo;
     query_engine_opts_init(&eo);

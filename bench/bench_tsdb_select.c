@@ -85,29 +85,6 @@ static void parse_args(int argc, char **argv, struct cfg *c)
         c->iters = 1;
 }
 
-static int64_t fill(struct tsdb *db, const struct meshsim_gen_opts *o)
-{
-    struct meshsim_gen *g;
-    struct mp_err err = {0};
-    if (meshsim_gen_create(o, &g, &err)) {
-        fprintf(stderr, "bench_tsdb_select: meshgen: %s\n", err.msg);
-        exit(1);
-    }
-    struct bench_mesh_fill mf = {0};
-    int64_t last = o->start_ms;
-    struct meshsim_gen_scrape sc;
-    while (meshsim_gen_next(g, &sc) == 0) {
-        if (bench_mesh_fill_scrape(&mf, db, &sc, &err)) {
-            fprintf(stderr, "bench_tsdb_select: append: %s\n", err.msg);
-            exit(1);
-        }
-        last = sc.t_ms;
-    }
-    meshsim_gen_destroy(g);
-    bench_mesh_fill_fini(&mf);
-    return last;
-}
-
 struct result {
     size_t series, samples, chunks;
     double checksum;
@@ -247,7 +224,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct tsdb *db = open_db(dir, false);
-    int64_t end = fill(db, &c.mesh);
+    int64_t end = bench_mesh_fill_all(db, &c.mesh, "bench_tsdb_select", NULL);
     struct tsdb_head_stats hs;
     tsdb_head_stats_get(db, &hs);
     printf("# %" PRIu64 " head series, %" PRIu64 " chunks\n", hs.num_series, hs.num_chunks);

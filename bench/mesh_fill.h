@@ -6,6 +6,7 @@
 #ifndef BENCH_MESH_FILL_H
 #define BENCH_MESH_FILL_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,34 @@ static inline void bench_mesh_fill_fini(struct bench_mesh_fill *f)
     free(f->ls);
     free(f->refs);
     memset(f, 0, sizeof *f);
+}
+
+/* Generates the mesh o describes and appends all of it to db; exits with "prog: ..." on any
+ * failure (benchmarks only). Returns the last scrape time; st (may be NULL) gets the counts. */
+static inline int64_t bench_mesh_fill_all(struct tsdb *db, const struct meshsim_gen_opts *o,
+                                          const char *prog, struct meshsim_gen_stats *st)
+{
+    struct meshsim_gen *g;
+    struct mp_err err = {0};
+    if (meshsim_gen_create(o, &g, &err)) {
+        fprintf(stderr, "%s: meshgen: %s\n", prog, err.msg);
+        exit(1);
+    }
+    struct bench_mesh_fill mf = {0};
+    int64_t last = o->start_ms;
+    struct meshsim_gen_scrape sc;
+    while (meshsim_gen_next(g, &sc) == 0) {
+        if (bench_mesh_fill_scrape(&mf, db, &sc, &err)) {
+            fprintf(stderr, "%s: append: %s\n", prog, err.msg);
+            exit(1);
+        }
+        last = sc.t_ms;
+    }
+    if (st)
+        meshsim_gen_get_stats(g, st);
+    meshsim_gen_destroy(g);
+    bench_mesh_fill_fini(&mf);
+    return last;
 }
 
 #endif
