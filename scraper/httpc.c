@@ -5,7 +5,7 @@
  * Per request:   base headers (caller) + Host (server_name) + auth + http_headers
  *                  auth = Basic | "<type> <credentials>" | oauth2 "<type> <token>"
  * oauth2 token:  cached (mutex) -> valid until expiry - 10 s -> else POST token_url, outside
- *                the lock (two threads may both fetch; the later one's token is kept).
+ *                the lock; one fetch at a time per client, other threads wait for its token.
  *
  * libcurl copies string options (URL, proxy, file names) and blobs set with CURL_BLOB_COPY;
  * lists (CURLOPT_HTTPHEADER, CONNECT_TO, PROXYHEADER) are borrowed, so the req and the client
@@ -53,10 +53,12 @@ struct oauth {
     size_t nparams;
     struct tls tls;
     struct proxy proxy;
-    pthread_mutex_t mu; /* guards everything below */
-    char *token_header; /* "Bearer abc"; NULL: none cached */
-    int64_t expiry_ns;  /* monotonic; 0: never expires */
-    char *token_secret; /* the secret the cached token was fetched with */
+    pthread_mutex_t mu;     /* guards everything below */
+    pthread_cond_t fetched; /* signalled when a fetch ends */
+    bool fetching;          /* one thread is fetching: the others wait for its token */
+    char *token_header;     /* "Bearer abc"; NULL: none cached */
+    int64_t expiry_ns;      /* monotonic; 0: never expires */
+    char *token_secret;     /* the secret the cached token was fetched with */
     enum auth_style style;
     atomic_uint_fast64_t fetches;
 };
@@ -454,6 +456,7 @@ static void oauth_free(struct oauth *o)
     mp_free(o->token_header);
     mp_free(o->token_secret);
     pthread_mutex_destroy(&o->mu);
+    pthread_cond_destroy(&o->fetched);
     mp_free(o);
 }
 
@@ -461,6 +464,7 @@ static int oauth_copy(struct scrape_httpc *c, const struct cfg_oauth2 *s, struct
 {
     struct oauth *o = mp_xcalloc(1, sizeof *o);
     pthread_mutex_init(&o->mu, NULL);
+    pthread_cond_init(&o->fetched, NULL);
     atomic_init(&o->fetches, 0);
     c->oauth = o;
     o->client_id = mp_xstrdup(s->client_id ? s->client_id : "");
@@ -569,6 +573,107 @@ void scrape_httpc_release(struct scrape_httpc *c)
 uint64_t scrape_httpc_token_fetches(const struct scrape_httpc *c)
 {
     return c->oauth ? atomic_load(&c->oauth->fetches) : 0;
+}
+
+/* ---- fingerprint ------------------------------------------------------------------------------
+ */
+
+/* Each string length-prefixed ("5:value", "-" for NULL), so no two configs print alike. */
+static void fp_str(struct mp_buf *b, const char *s, int *rc)
+{
+    if (*rc == 0)
+        *rc = s ? mp_buf_appendf(b, "%zu:%s;", strlen(s), s) : mp_buf_append(b, "-;", 2);
+}
+
+static void fp_strs(struct mp_buf *b, char *const *v, size_t n, int *rc)
+{
+    if (*rc == 0)
+        *rc = mp_buf_appendf(b, "[%zu]", n);
+    for (size_t i = 0; i < n; i++)
+        fp_str(b, v[i], rc);
+}
+
+static void fp_int(struct mp_buf *b, long v, int *rc)
+{
+    if (*rc == 0)
+        *rc = mp_buf_appendf(b, "%ld;", v);
+}
+
+static void fp_tls(struct mp_buf *b, const struct cfg_tls_config *t, int *rc)
+{
+    const char *s[] = {t->ca,        t->cert,     t->key,        t->ca_file,
+                       t->cert_file, t->key_file, t->server_name};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        fp_str(b, s[i], rc);
+    fp_int(b, t->insecure_skip_verify, rc);
+    fp_int(b, (long)t->min_version, rc);
+    fp_int(b, (long)t->max_version, rc);
+}
+
+static void fp_proxy(struct mp_buf *b, const struct cfg_proxy *p, int *rc)
+{
+    fp_str(b, p->proxy_url, rc);
+    fp_str(b, p->no_proxy, rc);
+    fp_int(b, p->proxy_from_environment, rc);
+    fp_int(b, (long)p->nproxy_connect_header, rc);
+    for (size_t i = 0; i < p->nproxy_connect_header; i++) {
+        fp_str(b, p->proxy_connect_header[i].name, rc);
+        fp_strs(b, p->proxy_connect_header[i].values, p->proxy_connect_header[i].nvalues, rc);
+    }
+}
+
+char *scrape_httpc_fingerprint(const struct cfg_http_client *cfg)
+{
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    int rc = 0;
+    const struct cfg_basic_auth *ba = cfg->basic_auth;
+    fp_int(&b, ba != NULL, &rc);
+    if (ba != NULL) {
+        fp_str(&b, ba->username, &rc);
+        fp_str(&b, ba->username_file, &rc);
+        fp_str(&b, ba->password, &rc);
+        fp_str(&b, ba->password_file, &rc);
+    }
+    const struct cfg_authorization *a = cfg->authorization;
+    fp_int(&b, a != NULL, &rc);
+    if (a != NULL) {
+        fp_str(&b, a->type, &rc);
+        fp_str(&b, a->credentials, &rc);
+        fp_str(&b, a->credentials_file, &rc);
+    }
+    const struct cfg_oauth2 *o = cfg->oauth2;
+    fp_int(&b, o != NULL, &rc);
+    if (o != NULL) {
+        fp_str(&b, o->client_id, &rc);
+        fp_str(&b, o->client_secret, &rc);
+        fp_str(&b, o->client_secret_file, &rc);
+        fp_strs(&b, o->scopes, o->nscopes, &rc);
+        fp_str(&b, o->token_url, &rc);
+        fp_int(&b, (long)o->nendpoint_params, &rc);
+        for (size_t i = 0; i < o->nendpoint_params; i++) {
+            fp_str(&b, o->endpoint_params[i].name, &rc);
+            fp_str(&b, o->endpoint_params[i].value, &rc);
+        }
+        fp_tls(&b, &o->tls_config, &rc);
+        fp_proxy(&b, &o->proxy, &rc);
+    }
+    fp_tls(&b, &cfg->tls_config, &rc);
+    fp_int(&b, cfg->follow_redirects, &rc);
+    fp_int(&b, cfg->enable_http2, &rc);
+    fp_proxy(&b, &cfg->proxy, &rc);
+    fp_int(&b, (long)cfg->nhttp_headers, &rc);
+    for (size_t i = 0; i < cfg->nhttp_headers; i++) {
+        const struct cfg_http_header *h = &cfg->http_headers[i];
+        fp_str(&b, h->name, &rc);
+        fp_strs(&b, h->values, h->nvalues, &rc);
+        fp_strs(&b, h->secrets, h->nsecrets, &rc);
+        fp_strs(&b, h->files, h->nfiles, &rc);
+    }
+    if (rc != 0)
+        mp_panic("httpc fingerprint: %s", mp_strerror(rc));
+    char *s = mp_buf_take(&b, NULL);
+    return s ? s : mp_xstrdup("");
 }
 
 /* ---- oauth2 client credentials ----------------------------------------------------------------
@@ -868,12 +973,23 @@ static int oauth_header(struct oauth *o, int64_t timeout_ms, char **out, struct 
     } else {
         secret = mp_xstrdup(o->secret);
     }
-    int64_t now = mp_mono_ns();
+    /* single flight, as x/oauth2's ReuseTokenSource holds its mutex across the fetch: while
+     * one thread fetches, the others (the pool's targets on other loops) wait for its token
+     * instead of fetching their own; after a failed fetch the next waiter tries itself */
     pthread_mutex_lock(&o->mu);
-    if (o->token_header != NULL && strcmp(o->token_secret, secret) == 0 &&
-        (o->expiry_ns == 0 || now < o->expiry_ns - TOKEN_EXPIRY_DELTA_NS))
-        *out = mp_xstrdup(o->token_header);
+    for (;;) {
+        if (o->token_header != NULL && strcmp(o->token_secret, secret) == 0 &&
+            (o->expiry_ns == 0 || mp_mono_ns() < o->expiry_ns - TOKEN_EXPIRY_DELTA_NS)) {
+            *out = mp_xstrdup(o->token_header);
+            break;
+        }
+        if (!o->fetching)
+            break;
+        pthread_cond_wait(&o->fetched, &o->mu);
+    }
     enum auth_style style = o->style;
+    if (*out == NULL)
+        o->fetching = true;
     pthread_mutex_unlock(&o->mu);
     if (*out != NULL) {
         mp_free(secret);
@@ -894,21 +1010,27 @@ static int oauth_header(struct oauth *o, int64_t timeout_ms, char **out, struct 
     } else if (rc != 0) {
         mp_err_set(err, rc, "%s", first.msg);
     }
-    if (rc != 0) {
-        mp_free(secret);
-        return rc;
-    }
     pthread_mutex_lock(&o->mu);
-    mp_free(o->token_header);
-    mp_free(o->token_secret);
-    o->token_header = mp_xstrdup(hdr);
-    o->token_secret = secret;
-    o->expiry_ns = expires > 0 ? mp_mono_ns() + expires * (int64_t)1000000000 : 0;
-    if (o->style == STYLE_UNKNOWN)
-        o->style = used;
+    o->fetching = false;
+    pthread_cond_broadcast(&o->fetched);
+    if (rc == 0) {
+        mp_free(o->token_header);
+        mp_free(o->token_secret);
+        o->token_header = mp_xstrdup(hdr);
+        o->token_secret = secret;
+        secret = NULL;
+        o->expiry_ns = expires > 0 ? mp_mono_ns() + expires * (int64_t)1000000000 : 0;
+        if (o->style == STYLE_UNKNOWN)
+            o->style = used;
+    }
     pthread_mutex_unlock(&o->mu);
+    mp_free(secret);
+    if (rc != 0) {
+        mp_free(hdr);
+        hdr = NULL;
+    }
     *out = hdr;
-    return 0;
+    return rc;
 }
 
 static void oauth_drop(struct oauth *o, const char *used)

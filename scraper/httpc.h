@@ -85,6 +85,11 @@ MP_NODISCARD int scrape_httpc_req_begin(struct scrape_httpc_req *r, struct mp_er
 void scrape_httpc_req_end(struct scrape_httpc_req *r, long status);
 void scrape_httpc_req_destroy(struct scrape_httpc_req *r); /* NULL is a no-op */
 
+/* A canonical text of every field of cfg, secrets included (mp_free): equal texts mean
+ * clients that behave alike, so a scrape pool keeps its client (and oauth2 token) across a
+ * reload when its text did not change. */
+char *scrape_httpc_fingerprint(const struct cfg_http_client *cfg);
+
 /* Test hook: token requests made so far by c (successful or not). */
 uint64_t scrape_httpc_token_fetches(const struct scrape_httpc *c);
 

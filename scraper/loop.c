@@ -305,12 +305,11 @@ int scrape_target_prepare(struct scrape_target *t, const struct cfg_scrape_confi
         rc = add_header(&t->headers, "X-Prometheus-Scrape-Timeout-Seconds", to);
     if (rc)
         return mp_err_set(err, rc, "%s", mp_strerror(rc));
-    /* URL, TLS, auth, proxy and the header list (ours first) come from the HTTP client config */
+    /* URL, TLS, auth, proxy and the header list (ours first) come from the pool's client */
     struct scrape_httpc *hc = NULL;
-    rc = scrape_httpc_create(&sc->http, &hc, err);
+    rc = scrape_pool_httpc(t->pool, &hc, err);
     if (rc == 0)
         rc = scrape_httpc_req_create(hc, e, t->url, t->headers, t->timeout_ms, &t->http, err);
-    scrape_httpc_release(hc);
     return rc;
 }
 

@@ -25,6 +25,7 @@
 #include "common/metrics.h"
 #include "common/time.h"
 #include "configs/config.h"
+#include "scraper/httpc.h"
 #include "tsdb/tsdb.h"
 
 struct stored_group {
@@ -37,6 +38,11 @@ struct scrape_pool {
     char *name;
     const struct cfg_scrape_config *sc;
     char *fingerprint; /* the job's config as YAML plus its secrets */
+    /* the HTTP client all targets share (Prometheus scrapePool.client): one oauth2 token
+     * cache, one TLS and proxy setup; replaced only when http_fp changes. Under m->mu. */
+    struct scrape_httpc *http; /* NULL when it could not be built: http_err says why */
+    char *http_err;
+    char *http_fp; /* scrape_httpc_fingerprint of the config it was built from */
     pthread_mutex_t mu;
     struct scrape_target **targets; /* sorted by labels */
     size_t ntargets;
@@ -86,6 +92,35 @@ void scrape_manager_opts_init(struct scrape_manager_opts *o)
 const struct cfg_scrape_config *scrape_pool_config(const struct scrape_pool *p)
 {
     return p->sc;
+}
+
+int scrape_pool_httpc(const struct scrape_pool *p, struct scrape_httpc **out, struct mp_err *err)
+{
+    *out = p->http;
+    return p->http ? 0 : mp_err_set(err, MP_EINVAL, "%s", p->http_err ? p->http_err : "no client");
+}
+
+/* A new shared client when the pool's HTTP client config changed (or there is none yet);
+ * targets hold references, so the old one lives until the last of them is freed. */
+static void pool_http_update(struct scrape_pool *p, const struct cfg_scrape_config *sc)
+{
+    char *fp = scrape_httpc_fingerprint(&sc->http);
+    if (p->http_fp != NULL && strcmp(fp, p->http_fp) == 0) {
+        mp_free(fp);
+        return;
+    }
+    scrape_httpc_release(p->http);
+    p->http = NULL;
+    mp_free(p->http_err);
+    p->http_err = NULL;
+    mp_free(p->http_fp);
+    p->http_fp = fp;
+    struct mp_err err = {0};
+    if (scrape_httpc_create(&sc->http, &p->http, &err) != 0) {
+        MP_LOG_WARN("cannot set up the scrape pool's HTTP client",
+                    MP_KV_STR("scrape_pool", p->name), MP_KV_STR("err", err.msg));
+        p->http_err = mp_xstrdup(err.msg);
+    }
 }
 
 struct tsdb *scrape_manager_db(const struct scrape_manager *m)
@@ -227,6 +262,9 @@ static void pool_free(struct scrape_pool *p)
 {
     mp_free(p->name);
     mp_free(p->fingerprint);
+    scrape_httpc_release(p->http);
+    mp_free(p->http_err);
+    mp_free(p->http_fp);
     mp_free(p->targets);
     dropped_free(p->dropped, p->ndropped);
     groups_free(p->groups, p->ngroups);
@@ -597,13 +635,8 @@ void scrape_manager_sync(void *ctx, const char *job, const struct scrape_target_
 
 /* ---- apply_config --------------------------------------------------------------------------- */
 
-static void append_secret(struct mp_buf *b, const char *s)
-{
-    if (mp_buf_append(b, "\n#", 2) == 0 && s)
-        (void)mp_buf_append_str(b, s);
-}
-
-/* The job as cfg_config_to_yaml prints it, plus the secrets it masks: equal texts mean an
+/* The job as cfg_config_to_yaml prints it, plus its HTTP client config with the secrets the
+ * YAML masks (oauth2 client_secret and proxy_connect_header included): equal texts mean an
  * unchanged pool. */
 static char *fingerprint(const struct cfg_config *cfg, const struct cfg_scrape_config *sc)
 {
@@ -616,16 +649,10 @@ static char *fingerprint(const struct cfg_config *cfg, const struct cfg_scrape_c
     mp_buf_init(&b, 0);
     if (cfg_config_to_yaml(&one, &b) != 0)
         mp_buf_reset(&b);
-    const struct cfg_http_client *h = &sc->http;
-    if (h->basic_auth)
-        append_secret(&b, h->basic_auth->password);
-    if (h->authorization)
-        append_secret(&b, h->authorization->credentials);
-    append_secret(&b, h->tls_config.key);
-    for (size_t i = 0; i < h->nhttp_headers; i++) {
-        for (size_t k = 0; k < h->http_headers[i].nsecrets; k++)
-            append_secret(&b, h->http_headers[i].secrets[k]);
-    }
+    char *http = scrape_httpc_fingerprint(&sc->http);
+    if (mp_buf_append(&b, "\n#", 2) != 0 || mp_buf_append_str(&b, http) != 0)
+        mp_buf_reset(&b);
+    mp_free(http);
     size_t len;
     char *s = mp_buf_take(&b, &len);
     return s ? s : mp_xstrdup("");
@@ -638,6 +665,7 @@ static struct scrape_pool *pool_new(struct scrape_manager *m, const struct cfg_s
     p->name = mp_xstrdup(sc->job_name);
     p->sc = sc;
     p->fingerprint = fp;
+    pool_http_update(p, sc);
     pthread_mutex_init(&p->mu, NULL);
     const char *vals[1] = {p->name};
     if (m->v_pool_targets)
@@ -700,6 +728,8 @@ int scrape_manager_apply_config(struct scrape_manager *m, const struct cfg_confi
             fate[idx] = strcmp(fp, p->fingerprint) == 0 ? POOL_KEEP : POOL_CHANGED;
             mp_free(p->fingerprint);
             p->fingerprint = fp;
+            if (fate[idx] == POOL_CHANGED)
+                pool_http_update(p, sc); /* before pool_sync makes the new targets */
         } else {
             p = pool_new(m, sc, fp);
             pending_take(m, p);

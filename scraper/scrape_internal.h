@@ -198,6 +198,11 @@ void scrape_target_free(struct scrape_target *t);
 
 /* manager.c, for loop.c: the pool's current scrape config (read under the loop lock). */
 const struct cfg_scrape_config *scrape_pool_config(const struct scrape_pool *p);
+/* The HTTP client the pool's targets share (borrowed; scrape_target_prepare takes its own
+ * reference through its req), or why it could not be built. Under the manager's lock. */
+struct scrape_httpc;
+MP_NODISCARD int scrape_pool_httpc(const struct scrape_pool *p, struct scrape_httpc **out,
+                                   struct mp_err *err);
 struct tsdb *scrape_manager_db(const struct scrape_manager *m);
 
 /* Self-metrics the loops update (all may be NULL when no registry was given). */

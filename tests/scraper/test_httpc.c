@@ -17,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/labels.h"
 #include "configs/config.h"
 #include "scraper/httpc.h"
 #include "support_httpc.h"
@@ -42,6 +44,8 @@ struct srv {
     struct seen req[MAX_SEEN];
     size_t n;
     unsigned token_hits;
+    unsigned other_hits;     /* requests to any other path */
+    int64_t token_at_ms[32]; /* CLOCK_MONOTONIC of the first token requests */
     int token_status;        /* answer of /token (200) */
     int token_expires_in;    /* expires_in of the tokens handed out */
     const char *token_ctype; /* Content-Type of the /token answer */
@@ -124,6 +128,12 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
     r->client_cert = s->trust != NULL && client_cert_verified(c);
     bool token = strcmp(url, "/token") == 0;
     unsigned hit = token ? ++s->token_hits : 0;
+    s->other_hits += !token;
+    if (token && hit <= 32) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        s->token_at_ms[hit - 1] = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    }
     bool unauthorized = !token && s->fail_next_401 > 0 && s->fail_next_401--;
     int tstatus = s->token_status;
     bool wants_params = s->token_wants_params;
@@ -602,6 +612,141 @@ Test(httpc, scrape_loop_uses_oauth2)
     cr_assert_str_eq(h, "Bearer tok1");
     cr_assert_eq(token_hits(s), 1);
     world_fini(&w);
+    srv_stop(s);
+}
+
+/* ---- one client per scrape pool ------------------------------------------------------------ */
+
+static unsigned other_hits(struct srv *s)
+{
+    pthread_mutex_lock(&s->mu);
+    unsigned n = s->other_hits;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* n targets of job j scraping s's /metrics, told apart by a URL parameter ?t=<first + i>. */
+static void sync_targets(struct world *w, struct srv *s, int first, int n)
+{
+    char addr[64], val[16];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", s->port);
+    struct mp_labels *ts[16];
+    cr_assert(n <= 16);
+    for (int i = 0; i < n; i++) {
+        snprintf(val, sizeof val, "%d", first + i);
+        struct mp_label l[2] = {{MP_STR_LIT("__address__"), mp_str_c(addr)},
+                                {MP_STR_LIT("__param_t"), mp_str_c(val)}};
+        cr_assert_eq(mp_labels_create(l, 2, &ts[i], NULL), 0);
+    }
+    struct scrape_target_group g = {.source = "0", .targets = ts, .ntargets = (size_t)n};
+    g.group_labels = mp_labels_empty();
+    scrape_manager_sync(w->sm, "j", &g, 1);
+    for (int i = 0; i < n; i++)
+        mp_labels_release(ts[i]);
+    mp_labels_release(g.group_labels);
+}
+
+struct hits_ctx {
+    struct srv *s;
+    unsigned want;
+};
+
+static bool enough_hits(void *arg)
+{
+    struct hits_ctx *c = arg;
+    return other_hits(c->s) >= c->want;
+}
+
+/* Waits for n more scrapes of s than it has seen so far. */
+static void wait_scrapes(struct srv *s, unsigned n)
+{
+    struct hits_ctx c = {s, other_hits(s) + n};
+    cr_assert(wait_for(enough_hits, &c), "%u scrapes, wanted %u", other_hits(s), c.want);
+}
+
+static void pool_config(struct world *w, struct srv *s, const char *secret, const char *extra)
+{
+    world_config(w,
+                 "scrape_configs:\n"
+                 "  - job_name: j\n"
+                 "    scrape_interval: 50ms\n"
+                 "    scrape_timeout: 45ms\n"
+                 "    oauth2:\n"
+                 "      client_id: c\n"
+                 "      client_secret: %s\n"
+                 "      token_url: http://127.0.0.1:%u/token\n"
+                 "%s",
+                 secret, s->port, extra);
+}
+
+/* A world whose job j has n targets on a new token server, each scraped twice. */
+static struct srv *pool_start(struct world *w, int n, int expires_in)
+{
+    world_init(w);
+    struct srv *s = srv_start(false, NULL);
+    s->token_expires_in = expires_in;
+    pool_config(w, s, "s1", "");
+    sync_targets(w, s, 0, n);
+    wait_scrapes(s, (unsigned)n * 2);
+    return s;
+}
+
+/* Prometheus builds one client per pool: its targets (on every loop thread) share one oauth2
+ * token, so 8 targets make one token request, not 8. */
+Test(httpc, scrape_pool_targets_share_one_oauth2_token)
+{
+    struct world w;
+    struct srv *s = pool_start(&w, 8, 3600);
+    wait_scrapes(s, 8);
+    cr_assert_eq(token_hits(s), 1);
+    cr_assert_str_eq(last_of(s, "/metrics").auth, "Bearer tok1");
+    world_fini(&w);
+    srv_stop(s);
+}
+
+/* Target churn (new and removed targets) and a reload that leaves the HTTP client config
+ * alone (here: only the relabeling changed, which restarts the pool's targets) keep the
+ * token; a changed client_secret gets a new client and so a new token, fetched with it. */
+Test(httpc, scrape_pool_keeps_its_client_until_its_http_config_changes)
+{
+    struct world w;
+    struct srv *s = pool_start(&w, 4, 3600);
+    sync_targets(&w, s, 2, 6); /* 0, 1 go, 6 .. 7 come */
+    wait_scrapes(s, 6 * 2);
+    pool_config(&w, s, "s1", "");
+    pool_config(&w, s, "s1",
+                "    relabel_configs:\n"
+                "      - target_label: x\n"
+                "        replacement: y\n");
+    wait_scrapes(s, 6 * 2);
+    cr_assert_eq(token_hits(s), 1, "churn and reloads of other settings keep the token");
+    cr_assert_str_eq(last_of(s, "/metrics").auth, "Bearer tok1");
+    pool_config(&w, s, "s2", "");
+    wait_scrapes(s, 6 * 2);
+    cr_assert_eq(token_hits(s), 2, "a changed client_secret fetches one new token");
+    cr_assert_str_eq(last_of(s, "/token").auth, "Basic YzpzMg=="); /* c:s2 */
+    cr_assert_str_eq(last_of(s, "/metrics").auth, "Bearer tok2");
+    world_fini(&w);
+    srv_stop(s);
+}
+
+/* Expiry: the shared token is fetched again once it is within x/oauth2's 10 s delta of its
+ * expiry (expires_in 11 s: usable for 1 s), once per lifetime for the whole pool: no two
+ * fetches come closer than that lifetime (per-target tokens would come in bursts of 6). */
+Test(httpc, scrape_pool_refreshes_the_shared_token_once_per_lifetime)
+{
+    struct world w;
+    struct srv *s = pool_start(&w, 6, 11);
+    cr_assert_eq(token_hits(s), 1);
+    for (int i = 0; i < 1000 && token_hits(s) < 3; i++)
+        usleep(10000); /* bounded: 10 s */
+    world_fini(&w);
+    unsigned n = token_hits(s);
+    cr_assert(n >= 3, "the token was refreshed (%u fetches)", n);
+    for (unsigned i = 1; i < n && i < 32; i++)
+        cr_assert(s->token_at_ms[i] - s->token_at_ms[i - 1] >= 900,
+                  "fetch %u came %lld ms after the previous one", i + 1,
+                  (long long)(s->token_at_ms[i] - s->token_at_ms[i - 1]));
     srv_stop(s);
 }
 
