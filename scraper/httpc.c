@@ -63,6 +63,19 @@ struct oauth {
     atomic_uint_fast64_t fetches;
 };
 
+/* A kubeconfig exec plugin's credentials (client-go exec.Authenticator): one cache per
+ * client, the mutex held while the plugin runs so that concurrent requests wait for one run. */
+struct execauth {
+    struct scrape_kube_exec *x;
+    pthread_mutex_t mu; /* guards everything below */
+    struct scrape_kube_creds creds;
+    bool have;
+    uint64_t gen;           /* bumped per successful run; a req remembers what it used */
+    int64_t hint_window_ms; /* client-go "sometimes": the install hint 10 times an hour */
+    int hints;
+    atomic_uint_fast64_t runs;
+};
+
 struct scrape_httpc {
     atomic_int refs;
     struct tls tls;
@@ -73,6 +86,7 @@ struct scrape_httpc {
     char *auth_type; /* NULL: no authorization */
     char *auth_cred, *auth_cred_file;
     struct oauth *oauth;
+    struct execauth *exec;
     struct curl_slist *fixed_headers; /* http_headers values and secrets */
     char **hdr_files;                 /* name, path, name, path, ... */
     size_t nhdr_files;
@@ -86,6 +100,7 @@ struct scrape_httpc_req {
     struct curl_slist *headers; /* what CURLOPT_HTTPHEADER points at */
     struct curl_slist *connect_to;
     char *token_used; /* oauth2 header value of the last request */
+    uint64_t exec_gen; /* exec credentials of the last request; 0: none */
     int64_t timeout_ms;
     bool armed; /* begin ran: the next begin looks at the previous status */
 };
@@ -213,6 +228,13 @@ static void base64_encode(struct mp_buf *out, const unsigned char *p, size_t n, 
                      i + 2 < n ? B64[v & 63] : '='};
         *rc = mp_buf_append(out, q, 4);
     }
+}
+
+int scrape_httpc_base64_encode(struct mp_buf *out, const void *p, size_t n)
+{
+    int rc = 0;
+    base64_encode(out, p, n, &rc);
+    return rc;
 }
 
 int scrape_httpc_base64_decode(const char *s, size_t n, char **out, size_t *outlen,
@@ -563,11 +585,78 @@ void scrape_httpc_release(struct scrape_httpc *c)
     mp_free(c->auth_cred);
     mp_free(c->auth_cred_file);
     oauth_free(c->oauth);
+    if (c->exec != NULL) {
+        scrape_kube_exec_destroy(c->exec->x);
+        scrape_kube_creds_fini(&c->exec->creds);
+        pthread_mutex_destroy(&c->exec->mu);
+        mp_free(c->exec);
+    }
     curl_slist_free_all(c->fixed_headers);
     for (size_t i = 0; i < c->nhdr_files; i++)
         mp_free(c->hdr_files[i]);
     mp_free(c->hdr_files);
     mp_free(c);
+}
+
+void scrape_httpc_set_exec(struct scrape_httpc *c, const struct scrape_kube_exec *x)
+{
+    struct execauth *a = mp_xcalloc(1, sizeof *a);
+    a->x = scrape_kube_exec_dup(x);
+    pthread_mutex_init(&a->mu, NULL);
+    atomic_init(&a->runs, 0);
+    c->exec = a;
+    c->dynamic = true;
+}
+
+uint64_t scrape_httpc_exec_runs(const struct scrape_httpc *c)
+{
+    return c->exec ? atomic_load(&c->exec->runs) : 0;
+}
+
+/* The plugin's credentials, cached until their expiry (copies in out). */
+static int exec_creds(struct execauth *a, struct scrape_kube_creds *out, uint64_t *gen,
+                      struct mp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&a->mu);
+    int rc = 0;
+    int64_t now = mp_now_ms();
+    if (!a->have || (a->creds.expiry_ms != 0 && now > a->creds.expiry_ms)) {
+        if (now - a->hint_window_ms >= 3600 * 1000) {
+            a->hint_window_ms = now;
+            a->hints = 0;
+        }
+        bool hint = a->hints < 10;
+        struct scrape_kube_creds fresh;
+        atomic_fetch_add(&a->runs, 1);
+        rc = scrape_kube_exec_run(a->x, hint, &fresh, err);
+        if (rc == 0) {
+            scrape_kube_creds_fini(&a->creds);
+            a->creds = fresh;
+            a->have = true;
+            a->gen++;
+        } else if (hint && strstr(err->msg, "not found\n") != NULL) {
+            a->hints++;
+        }
+    }
+    if (rc == 0) {
+        out->token = dup_opt(a->creds.token);
+        out->cert = dup_opt(a->creds.cert);
+        out->key = dup_opt(a->creds.key);
+        *gen = a->gen;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+/* After a 401 with the credentials of run gen: run the plugin again next time, unless that
+ * already happened (client-go maybeRefreshCreds). */
+static void exec_drop(struct execauth *a, uint64_t gen)
+{
+    pthread_mutex_lock(&a->mu);
+    if (a->gen == gen)
+        a->have = false;
+    pthread_mutex_unlock(&a->mu);
 }
 
 uint64_t scrape_httpc_token_fetches(const struct scrape_httpc *c)
@@ -1198,6 +1287,25 @@ static int build_headers(struct scrape_httpc_req *r, struct curl_slist **l, char
         if (rc == 0)
             rc = slist_addf(l, "Authorization", *token);
     }
+    if (rc == 0 && c->exec != NULL) {
+        struct scrape_kube_creds cr;
+        rc = exec_creds(c->exec, &cr, &r->exec_gen, err);
+        if (rc != 0)
+            mp_err_wrap(err, "getting credentials");
+        if (rc == 0 && cr.token != NULL) {
+            struct mp_buf v;
+            mp_buf_init(&v, 0);
+            rc = mp_buf_appendf(&v, "Bearer %s", cr.token);
+            if (rc == 0)
+                rc = slist_addf(l, "Authorization", v.data);
+            mp_buf_fini(&v);
+        }
+        if (rc == 0 && cr.cert != NULL) {
+            set_blob(r->e, CURLOPT_SSLCERT_BLOB, cr.cert);
+            set_blob(r->e, CURLOPT_SSLKEY_BLOB, cr.key);
+        }
+        scrape_kube_creds_fini(&cr);
+    }
     for (const struct curl_slist *h = c->fixed_headers; rc == 0 && h; h = h->next)
         rc = slist_add(l, h->data);
     for (size_t i = 0; rc == 0 && i + 1 < c->nhdr_files; i += 2) {
@@ -1240,6 +1348,10 @@ int scrape_httpc_req_begin(struct scrape_httpc_req *r, struct mp_err *err)
 
 void scrape_httpc_req_end(struct scrape_httpc_req *r, long status)
 {
+    if (status == 401 && r->c->exec != NULL && r->exec_gen != 0) {
+        exec_drop(r->c->exec, r->exec_gen);
+        r->exec_gen = 0;
+    }
     if (status == 401 && r->c->oauth != NULL && r->token_used != NULL) {
         oauth_drop(r->c->oauth, r->token_used);
         mp_free(r->token_used);

@@ -103,6 +103,8 @@ bool scrape_httpc_readable(const char *path, char *why, size_t cap);
 MP_NODISCARD int scrape_httpc_read_file(const char *path, size_t limit, struct mp_buf *out,
                                         int *errnum);
 
+/* Appends the standard base64 (with padding) of [p, p + n) to out. MP_ENOMEM, MP_ELIMIT. */
+MP_NODISCARD int scrape_httpc_base64_encode(struct mp_buf *out, const void *p, size_t n);
 /* Standard base64 (RFC 4648, padding required) into a fresh NUL-terminated buffer (mp_free).
  * MP_EPARSE with "illegal base64 data at input byte N" as Go's encoding/base64. */
 MP_NODISCARD int scrape_httpc_base64_decode(const char *s, size_t n, char **out, size_t *outlen,
@@ -123,9 +125,11 @@ MP_NODISCARD int scrape_httpc_base64_decode(const char *s, size_t n, char **out,
  *    allowed", "unable to read certificate-authority F for c due to open F: ...", ...
  * The result is an HTTP client config with the same meaning (CA data as inline ca, token as
  * authorization credentials, tokenFile as credentials_file re-read per request, ...). */
+struct scrape_kube_exec;
 struct scrape_kubeconfig {
-    char *server;                /* without trailing slashes */
-    struct cfg_http_client http; /* strings owned by this struct */
+    char *server;                  /* without trailing slashes */
+    struct cfg_http_client http;   /* strings owned by this struct */
+    struct scrape_kube_exec *exec; /* users[].user.exec; NULL: none (or other auth wins) */
 };
 /* MP_EIO (unreadable: "stat PATH: no such file or directory"), MP_EPARSE (bad YAML or
  * base64: "error loading config file \"PATH\": ..."), MP_EINVAL (invalid configuration). On
@@ -133,5 +137,65 @@ struct scrape_kubeconfig {
 MP_NODISCARD int scrape_kubeconfig_load(const char *path, struct scrape_kubeconfig *out,
                                         struct mp_err *err);
 void scrape_kubeconfig_fini(struct scrape_kubeconfig *k);
+
+/* ---- kubeconfig exec credential plugins (kubeconfig.c) -----------------------------------
+ * users[].user.exec as client-go's plugin/pkg/client/auth/exec runs it
+ * (client.authentication.k8s.io/v1 and v1beta1 ExecCredential):
+ * - load: command (resolved against the kubeconfig's directory when it contains a '/', else
+ *   looked up in PATH at run time), args, env, apiVersion, interactiveMode (required for v1;
+ *   v1beta1 defaults to IfAvailable), provideClusterInfo (spec.cluster: server,
+ *   tls-server-name, insecure-skip-tls-verify, certificate-authority-data, proxy-url; the
+ *   cluster's exec extension "config" is not passed), installHint. Errors as clientcmd's
+ *   validation ("command must be specified for u to use exec authentication plugin", ...,
+ *   "exec plugin: invalid apiVersion \"x\""). The plugin is used only when the user has no
+ *   token, tokenFile, username/password or client certificate + key (client-go's order).
+ * - run: the process environment plus env plus KUBERNETES_EXEC_INFO (the ExecCredential
+ *   with spec.interactive and, with provideClusterInfo, spec.cluster, as Go's JSON encoder
+ *   writes it); stderr is ours, stdin is ours when interactive (IfAvailable: stdin is a
+ *   terminal; Always without a terminal fails) else /dev/null; at most timeout_ms (then
+ *   killed); stdout (at most 4 MiB) is the JSON ExecCredential. status.token and/or
+ *   clientCertificateData + clientKeyData; status.expirationTimestamp (RFC 3339) bounds the
+ *   cache. client-go's words: "exec: executable X not found" (+ the install hint),
+ *   "exec: executable X failed with exit code N", "decoding stdout: ...", "exec plugin is
+ *   configured to use API version A, plugin returned version B", "exec plugin didn't return a
+ *   status field", "exec plugin didn't return a token or cert/key pair", "exec plugin
+ *   returned only certificate or key, not both".
+ * httpc.c caches the result per client (one run shared by every request, the mutex held
+ * while the plugin runs, as client-go) until the expiry, and runs it again after a 401. */
+enum scrape_kube_exec_mode {
+    SCRAPE_KUBE_EXEC_NEVER = 0,
+    SCRAPE_KUBE_EXEC_IF_AVAILABLE,
+    SCRAPE_KUBE_EXEC_ALWAYS,
+};
+struct scrape_kube_exec {
+    char *command;
+    char **args;
+    size_t nargs;
+    char **env; /* "NAME=value" */
+    size_t nenv;
+    char *api_version;
+    char *install_hint; /* NULL: none */
+    enum scrape_kube_exec_mode mode;
+    char *cluster_json; /* spec.cluster object when provideClusterInfo, else NULL */
+    int64_t timeout_ms; /* run time bound; 60 s after load */
+};
+struct scrape_kube_creds {
+    char *token;       /* NULL: none */
+    char *cert, *key;  /* PEM, both or neither */
+    int64_t expiry_ms; /* wall clock; 0: no expiry */
+};
+struct scrape_kube_exec *scrape_kube_exec_dup(const struct scrape_kube_exec *x);
+void scrape_kube_exec_destroy(struct scrape_kube_exec *x); /* NULL is a no-op */
+/* Runs the plugin once. hint: append client-go's install help to a not-found error. On
+ * failure out is zeroed; MP_EIO (could not run, failed, timed out), MP_EPARSE (output). */
+MP_NODISCARD int scrape_kube_exec_run(const struct scrape_kube_exec *x, bool hint,
+                                      struct scrape_kube_creds *out, struct mp_err *err);
+void scrape_kube_creds_fini(struct scrape_kube_creds *c);
+
+/* Makes c get its credentials from the plugin x (copied) on every request, before c is
+ * shared. */
+void scrape_httpc_set_exec(struct scrape_httpc *c, const struct scrape_kube_exec *x);
+/* Test hook: plugin runs so far by c. */
+uint64_t scrape_httpc_exec_runs(const struct scrape_httpc *c);
 
 #endif

@@ -102,6 +102,8 @@ int scrape_k8s_client_create(const struct cfg_kubernetes_sd *cfg, const char *sa
         if (rc == 0) {
             c->base = mp_xstrdup(kc.server);
             rc = scrape_httpc_create(&kc.http, &c->http, err);
+            if (rc == 0 && kc.exec != NULL)
+                scrape_httpc_set_exec(c->http, kc.exec); /* credentials per request */
             scrape_kubeconfig_fini(&kc);
         }
         if (rc != 0)

@@ -10,19 +10,27 @@
  *
  * then checked as DirectClientConfig.ConfirmUsable (validateAuthInfo, validateClusterInfo)
  * and turned into a struct cfg_http_client for scraper/httpc.c. Contract in scraper/httpc.h. */
+#define _GNU_SOURCE /* pipe2 */
 #include "scraper/httpc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "common/alloc.h"
 #include "common/str.h"
+#include "common/time.h"
 
 #define KUBECONFIG_LIMIT ((size_t)16 << 20)
 #define MAX_ERRORS 8
@@ -34,6 +42,7 @@ struct kcluster {
 
 struct kuser {
     const char *token, *token_file, *cert, *cert_data, *key, *key_data, *username, *password;
+    yaml_node_t *exec; /* the exec mapping, NULL: none */
     bool any;
 };
 
@@ -184,10 +193,16 @@ static void read_user(yaml_document_t *d, yaml_node_t *m, struct kuser *u)
     u->key_data = map_str(d, m, "client-key-data");
     u->username = map_str(d, m, "username");
     u->password = map_str(d, m, "password");
+    u->exec = map_get(d, m, "exec");
+    if (u->exec != NULL && u->exec->type != YAML_MAPPING_NODE)
+        u->exec = NULL;
 }
 
 /* clientcmd validateAuthInfo. */
-static void check_user(const char *name, struct kuser *u, const char *dir, struct errs *e)
+static void check_exec(yaml_document_t *d, const char *name, yaml_node_t *x, struct errs *e);
+
+static void check_user(yaml_document_t *d, const char *name, struct kuser *u, const char *dir,
+                       struct errs *e)
 {
     const char *methods[3];
     size_t nm = 0;
@@ -221,6 +236,8 @@ static void check_user(const char *name, struct kuser *u, const char *dir, struc
             errs_add(e, "unable to read client-key %s for %s due to %s", p, name, why);
         mp_free(p);
     }
+    if (u->exec != NULL)
+        check_exec(d, name, u->exec, e);
     if (nm > 1)
         errs_add(e,
                  "more than one authentication method found for %s; found [%s %s], only one "
@@ -290,6 +307,7 @@ void scrape_kubeconfig_fini(struct scrape_kubeconfig *k)
         mp_free(h->basic_auth->password);
         mp_free(h->basic_auth);
     }
+    scrape_kube_exec_destroy(k->exec);
     memset(k, 0, sizeof *k);
 }
 
@@ -298,8 +316,11 @@ static char *dup_opt(const char *s)
     return s ? mp_xstrdup(s) : NULL;
 }
 
+static int exec_load(const char *path, const char *dir, yaml_document_t *d, yaml_node_t *xn,
+                     const struct kcluster *c, struct scrape_kubeconfig *k, struct mp_err *err);
+
 /* The checked config into k. */
-static int convert(const char *path, const char *dir, const struct kcluster *c,
+static int convert(const char *path, const char *dir, yaml_document_t *d, const struct kcluster *c,
                    const struct kuser *u, struct scrape_kubeconfig *k, struct mp_err *err)
 {
     struct cfg_http_client *h = &k->http;
@@ -345,6 +366,12 @@ static int convert(const char *path, const char *dir, const struct kcluster *c,
         h->basic_auth->username = mp_xstrdup(u->username ? u->username : "");
         h->basic_auth->password = mp_xstrdup(u->password ? u->password : "");
     }
+    /* exec.Authenticator.UpdateTransportConfig: a token, basic auth or a client certificate
+     * with its key in the user wins over the plugin */
+    bool other = u->token || u->token_file || u->username || u->password ||
+                 ((u->cert || u->cert_data) && (u->key || u->key_data));
+    if (rc == 0 && u->exec != NULL && !other)
+        rc = exec_load(path, dir, d, u->exec, c, k, err);
     if (rc != 0)
         return rc;
     /* a server without a scheme: https when TLS is configured (client-go DefaultServerURL) */
@@ -429,7 +456,7 @@ int scrape_kubeconfig_load(const char *path, struct scrape_kubeconfig *out, stru
     struct kcluster c;
     read_user(&doc, named(&doc, root, "users", "user", user_name), &u);
     read_cluster(&doc, named(&doc, root, "clusters", "cluster", cluster_name), &c);
-    check_user(user_name ? user_name : "", &u, dir, &e);
+    check_user(&doc, user_name ? user_name : "", &u, dir, &e);
     bool nonempty = check_cluster(cluster_name, &c, dir, &e);
     if (!nonempty && e.n == 1)
         rc = mp_err_set(err, MP_EINVAL,
@@ -438,10 +465,522 @@ int scrape_kubeconfig_load(const char *path, struct scrape_kubeconfig *out, stru
     else if (e.n > 0)
         rc = invalid(err, &e);
     else
-        rc = convert(path, dir, &c, &u, out, err);
+        rc = convert(path, dir, &doc, &c, &u, out, err);
     if (rc != 0)
         scrape_kubeconfig_fini(out);
     mp_free(dir);
     yaml_document_delete(&doc);
+    return rc;
+}
+
+/* ---- exec credential plugins ---------------------------------------------------------------- */
+
+#define EXEC_V1 "client.authentication.k8s.io/v1"
+#define EXEC_V1BETA1 "client.authentication.k8s.io/v1beta1"
+#define EXEC_TIMEOUT_MS 60000
+#define EXEC_STDOUT_LIMIT ((size_t)4 << 20)
+
+/* interactiveMode after clientcmd's defaulting (v1beta1: IfAvailable); NULL when unset. */
+static const char *exec_mode_text(yaml_document_t *d, yaml_node_t *x)
+{
+    const char *m = map_str(d, x, "interactiveMode");
+    const char *v = map_str(d, x, "apiVersion");
+    if (m == NULL && v != NULL && strcmp(v, EXEC_V1BETA1) == 0)
+        return "IfAvailable";
+    return m;
+}
+
+/* clientcmd validateAuthInfo, the exec part. */
+static void check_exec(yaml_document_t *d, const char *name, yaml_node_t *x, struct errs *e)
+{
+    if (map_get(d, x, "command") == NULL || map_str(d, x, "command") == NULL)
+        errs_add(e, "command must be specified for %s to use exec authentication plugin", name);
+    if (map_str(d, x, "apiVersion") == NULL)
+        errs_add(e, "apiVersion must be specified for %s to use exec authentication plugin", name);
+    yaml_node_t *env = map_get(d, x, "env");
+    if (env != NULL && env->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *i = env->data.sequence.items.start; i < env->data.sequence.items.top;
+             i++) {
+            if (map_str(d, yaml_document_get_node(d, *i), "name") == NULL)
+                errs_add(e,
+                         "env variable name must be specified for %s to use exec "
+                         "authentication plugin",
+                         name);
+        }
+    }
+    const char *m = exec_mode_text(d, x);
+    if (m == NULL)
+        errs_add(e, "interactiveMode must be specified for %s to use exec authentication plugin",
+                 name);
+    else if (strcmp(m, "Never") != 0 && strcmp(m, "IfAvailable") != 0 && strcmp(m, "Always") != 0)
+        errs_add(e, "invalid interactiveMode for %s: \"%s\"", name, m);
+}
+
+/* Go's encoding/json string: HTML-safe escapes, \n \r \t, other controls as \u00XX. */
+static int json_str(struct mp_buf *b, const char *s)
+{
+    int rc = mp_buf_append(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
+        if (*p == '"' || *p == '\\')
+            rc = mp_buf_appendf(b, "\\%c", *p);
+        else if (*p == '\n')
+            rc = mp_buf_append(b, "\\n", 2);
+        else if (*p == '\r')
+            rc = mp_buf_append(b, "\\r", 2);
+        else if (*p == '\t')
+            rc = mp_buf_append(b, "\\t", 2);
+        else if (*p < 0x20 || *p == '<' || *p == '>' || *p == '&')
+            rc = mp_buf_appendf(b, "\\u%04x", *p);
+        else if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
+            rc = mp_buf_appendf(b, "\\u%04x", p[2] == 0xa8 ? 0x2028 : 0x2029);
+            p += 2;
+        } else
+            rc = mp_buf_append(b, p, 1);
+    }
+    return rc ? rc : mp_buf_append(b, "\"", 1);
+}
+
+/* spec.cluster (rest.ConfigToExecCluster) as Go's encoder writes clientauthentication
+ * Cluster: server, then the omitempty fields that are set. */
+static int cluster_json(const struct kcluster *c, const char *ca, size_t ca_len, struct mp_buf *b)
+{
+    int rc = mp_buf_append_str(b, "{\"server\":");
+    if (rc == 0)
+        rc = json_str(b, c->server ? c->server : "");
+    if (rc == 0 && c->tls_server_name != NULL &&
+        (rc = mp_buf_append_str(b, ",\"tls-server-name\":")) == 0)
+        rc = json_str(b, c->tls_server_name);
+    if (rc == 0 && c->insecure)
+        rc = mp_buf_append_str(b, ",\"insecure-skip-tls-verify\":true");
+    if (rc == 0 && ca_len > 0 &&
+        (rc = mp_buf_append_str(b, ",\"certificate-authority-data\":\"")) == 0 &&
+        (rc = scrape_httpc_base64_encode(b, ca, ca_len)) == 0)
+        rc = mp_buf_append(b, "\"", 1);
+    if (rc == 0 && c->proxy_url != NULL && (rc = mp_buf_append_str(b, ",\"proxy-url\":")) == 0)
+        rc = json_str(b, c->proxy_url);
+    return rc ? rc : mp_buf_append(b, "}", 1);
+}
+
+static char **seq_strs(yaml_document_t *d, yaml_node_t *seq, size_t *n)
+{
+    *n = 0;
+    if (seq == NULL || seq->type != YAML_SEQUENCE_NODE)
+        return NULL;
+    size_t cap = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    char **v = mp_xcalloc(cap ? cap : 1, sizeof *v);
+    for (yaml_node_item_t *i = seq->data.sequence.items.start; i < seq->data.sequence.items.top;
+         i++) {
+        yaml_node_t *e = yaml_document_get_node(d, *i);
+        if (e != NULL && e->type == YAML_SCALAR_NODE)
+            v[(*n)++] = mp_xstrdup((const char *)e->data.scalar.value);
+    }
+    return v;
+}
+
+void scrape_kube_exec_destroy(struct scrape_kube_exec *x)
+{
+    if (x == NULL)
+        return;
+    mp_free(x->command);
+    for (size_t i = 0; i < x->nargs; i++)
+        mp_free(x->args[i]);
+    mp_free(x->args);
+    for (size_t i = 0; i < x->nenv; i++)
+        mp_free(x->env[i]);
+    mp_free(x->env);
+    mp_free(x->api_version);
+    mp_free(x->install_hint);
+    mp_free(x->cluster_json);
+    mp_free(x);
+}
+
+static char **dup_strs(char *const *v, size_t n)
+{
+    char **o = mp_xcalloc(n ? n : 1, sizeof *o);
+    for (size_t i = 0; i < n; i++)
+        o[i] = mp_xstrdup(v[i]);
+    return o;
+}
+
+struct scrape_kube_exec *scrape_kube_exec_dup(const struct scrape_kube_exec *x)
+{
+    struct scrape_kube_exec *o = mp_xcalloc(1, sizeof *o);
+    *o = *x;
+    o->command = mp_xstrdup(x->command);
+    o->args = dup_strs(x->args, x->nargs);
+    o->env = dup_strs(x->env, x->nenv);
+    o->api_version = mp_xstrdup(x->api_version);
+    o->install_hint = dup_opt(x->install_hint);
+    o->cluster_json = dup_opt(x->cluster_json);
+    return o;
+}
+
+/* The checked exec mapping into k->exec. ca/ca_len: the cluster's CA bytes for spec.cluster. */
+static int exec_load(const char *path, const char *dir, yaml_document_t *d, yaml_node_t *xn,
+                     const struct kcluster *c, struct scrape_kubeconfig *k, struct mp_err *err)
+{
+    const char *v = map_str(d, xn, "apiVersion");
+    if (strcmp(v, EXEC_V1) != 0 && strcmp(v, EXEC_V1BETA1) != 0)
+        return mp_err_set(err, MP_EINVAL, "exec plugin: invalid apiVersion \"%s\"", v);
+    struct scrape_kube_exec *x = mp_xcalloc(1, sizeof *x);
+    k->exec = x;
+    const char *cmd = map_str(d, xn, "command");
+    x->command = strchr(cmd, '/') ? resolve(dir, cmd) : mp_xstrdup(cmd);
+    x->args = seq_strs(d, map_get(d, xn, "args"), &x->nargs);
+    yaml_node_t *env = map_get(d, xn, "env");
+    if (env != NULL && env->type == YAML_SEQUENCE_NODE) {
+        size_t cap = (size_t)(env->data.sequence.items.top - env->data.sequence.items.start);
+        x->env = mp_xcalloc(cap ? cap : 1, sizeof *x->env);
+        for (yaml_node_item_t *i = env->data.sequence.items.start; i < env->data.sequence.items.top;
+             i++) {
+            yaml_node_t *e = yaml_document_get_node(d, *i);
+            const char *val = map_str(d, e, "value");
+            struct mp_buf b;
+            mp_buf_init(&b, 0);
+            if (mp_buf_appendf(&b, "%s=%s", map_str(d, e, "name"), val ? val : "") != 0)
+                mp_panic("kubeconfig: env too long");
+            x->env[x->nenv++] = mp_buf_take(&b, NULL);
+        }
+    }
+    x->api_version = mp_xstrdup(v);
+    x->install_hint = dup_opt(map_str(d, xn, "installHint"));
+    const char *m = exec_mode_text(d, xn);
+    x->mode = strcmp(m, "Never") == 0    ? SCRAPE_KUBE_EXEC_NEVER
+              : strcmp(m, "Always") == 0 ? SCRAPE_KUBE_EXEC_ALWAYS
+                                         : SCRAPE_KUBE_EXEC_IF_AVAILABLE;
+    x->timeout_ms = EXEC_TIMEOUT_MS;
+    if (!map_bool(d, xn, "provideClusterInfo"))
+        return 0;
+    struct mp_buf ca;
+    mp_buf_init(&ca, 0);
+    int rc = 0;
+    if (k->http.tls_config.ca != NULL) {
+        rc = mp_buf_append_str(&ca, k->http.tls_config.ca);
+    } else if (k->http.tls_config.ca_file != NULL) {
+        int e = 0;
+        rc = scrape_httpc_read_file(k->http.tls_config.ca_file, KUBECONFIG_LIMIT, &ca, &e);
+        if (rc != 0) {
+            char why[600];
+            scrape_httpc_path_error(why, sizeof why, "open", k->http.tls_config.ca_file, e);
+            return mp_err_set(err, MP_EIO, "failed to load CA bundle for execProvider: %s", why);
+        }
+    }
+    struct mp_buf j;
+    mp_buf_init(&j, 0);
+    if (rc == 0)
+        rc = cluster_json(c, ca.data, ca.len, &j);
+    mp_buf_fini(&ca);
+    if (rc != 0) {
+        mp_buf_fini(&j);
+        return mp_err_set(err, rc, "kubeconfig: %s", mp_strerror(rc));
+    }
+    x->cluster_json = mp_buf_take(&j, NULL);
+    return 0;
+}
+
+/* ---- running a plugin ------------------------------------------------------------------------ */
+
+extern char **environ;
+
+static const char INSTALL_HINT_HELP[] =
+    "\n\nIt looks like you are trying to use a client-go credential plugin that is not "
+    "installed.\n\nTo learn more about this feature, consult the documentation available at:\n"
+    "      https://kubernetes.io/docs/reference/access-authn-authz/authentication/"
+    "#client-go-credential-plugins";
+
+void scrape_kube_creds_fini(struct scrape_kube_creds *c)
+{
+    if (c == NULL)
+        return;
+    mp_free(c->token);
+    mp_free(c->cert);
+    mp_free(c->key);
+    memset(c, 0, sizeof *c);
+}
+
+/* Go exec.LookPath for a name without '/': the first executable regular file in PATH. */
+static char *look_path(const char *name)
+{
+    if (strchr(name, '/') != NULL)
+        return mp_xstrdup(name);
+    const char *path = getenv("PATH");
+    if (path == NULL)
+        return NULL;
+    for (const char *p = path;; p++) {
+        const char *end = strchr(p, ':');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        struct mp_buf b;
+        mp_buf_init(&b, 0);
+        if (mp_buf_appendf(&b, "%.*s/%s", (int)n, n ? p : ".", name) == 0) {
+            struct stat st;
+            if (stat(b.data, &st) == 0 && S_ISREG(st.st_mode) && access(b.data, X_OK) == 0)
+                return mp_buf_take(&b, NULL);
+        }
+        mp_buf_fini(&b);
+        if (end == NULL)
+            return NULL;
+        p = end;
+    }
+}
+
+/* environ, then the plugin's env, then KUBERNETES_EXEC_INFO; a later NAME= replaces an
+ * earlier one (Go's exec dedupEnv). NULL-terminated; the strings are borrowed but info. */
+static char **build_env(const struct scrape_kube_exec *x, char *info, size_t *n)
+{
+    size_t ne = 0;
+    while (environ[ne] != NULL)
+        ne++;
+    char **v = mp_xcalloc(ne + x->nenv + 2, sizeof *v);
+    *n = 0;
+    for (size_t i = 0; i < ne + x->nenv + 1; i++) {
+        char *e = i < ne ? environ[i] : i < ne + x->nenv ? x->env[i - ne] : info;
+        const char *eq = strchr(e, '=');
+        size_t kl = eq ? (size_t)(eq - e) : strlen(e);
+        size_t k = 0;
+        while (k < *n && !(strncmp(v[k], e, kl) == 0 && (v[k][kl] == '=' || v[k][kl] == '\0')))
+            k++;
+        v[k] = e;
+        if (k == *n)
+            (*n)++;
+    }
+    v[*n] = NULL;
+    return v;
+}
+
+/* KUBERNETES_EXEC_INFO=<ExecCredential>: what client-go's LegacyCodec encodes (kind,
+ * apiVersion, spec{cluster, interactive}) plus json.Encoder's newline. */
+static char *exec_info(const struct scrape_kube_exec *x, bool interactive)
+{
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    int rc = mp_buf_appendf(&b,
+                            "KUBERNETES_EXEC_INFO={\"kind\":\"ExecCredential\",\"apiVersion\":"
+                            "\"%s\",\"spec\":{",
+                            x->api_version);
+    if (rc == 0 && x->cluster_json != NULL)
+        rc = mp_buf_appendf(&b, "\"cluster\":%s,", x->cluster_json);
+    if (rc == 0)
+        rc = mp_buf_appendf(&b, "\"interactive\":%s}}\n", interactive ? "true" : "false");
+    if (rc != 0)
+        mp_panic("kubeconfig: exec info: %s", mp_strerror(rc));
+    return mp_buf_take(&b, NULL);
+}
+
+/* Spawns the plugin and collects its stdout within the time bound; *status is waitpid's. */
+static int spawn_collect(const struct scrape_kube_exec *x, const char *path, bool interactive,
+                         struct mp_buf *out, int *status, struct mp_err *err)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return mp_err_set(err, MP_EIO, "exec: pipe: %s", strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (!interactive)
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    char **argv = mp_xcalloc(x->nargs + 2, sizeof *argv);
+    argv[0] = x->command;
+    for (size_t i = 0; i < x->nargs; i++)
+        argv[i + 1] = x->args[i];
+    char *info = exec_info(x, interactive);
+    size_t nenv;
+    char **envp = build_env(x, info, &nenv);
+    pid_t pid;
+    int se = posix_spawn(&pid, path, &fa, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    mp_free(argv);
+    mp_free(envp);
+    mp_free(info);
+    close(fds[1]);
+    if (se != 0) {
+        close(fds[0]);
+        char why[600];
+        scrape_httpc_path_error(why, sizeof why, "fork/exec", path, se);
+        return mp_err_set(err, MP_EIO, "exec: %s", why);
+    }
+    int64_t deadline = mp_mono_ns() + x->timeout_ms * 1000000;
+    int rc = 0;
+    char buf[16384];
+    for (;;) {
+        int64_t left_ms = (deadline - mp_mono_ns()) / 1000000;
+        if (left_ms <= 0) {
+            rc = mp_err_set(err, MP_EIO,
+                            "exec: executable %s failed with exit code -1 (killed: no result "
+                            "within %lld ms)",
+                            x->command, (long long)x->timeout_ms);
+            break;
+        }
+        struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+        int pr = poll(&pf, 1, left_ms > 1000 ? 1000 : (int)left_ms);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr == 0)
+            continue;
+        ssize_t n = read(fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (mp_buf_append(out, buf, (size_t)n) != 0) {
+            rc = mp_err_set(err, MP_EIO, "exec: executable %s wrote more than %zu bytes",
+                            x->command, EXEC_STDOUT_LIMIT);
+            break;
+        }
+    }
+    close(fds[0]);
+    if (rc != 0)
+        kill(pid, SIGKILL);
+    /* stdout closed: the plugin gets what is left of the bound to exit */
+    for (;;) {
+        pid_t w = waitpid(pid, status, rc != 0 ? 0 : WNOHANG);
+        if (w == pid || (w < 0 && errno != EINTR))
+            break;
+        if (w == 0 && mp_mono_ns() >= deadline) {
+            kill(pid, SIGKILL);
+            rc = mp_err_set(err, MP_EIO,
+                            "exec: executable %s failed with exit code -1 (killed: no result "
+                            "within %lld ms)",
+                            x->command, (long long)x->timeout_ms);
+        } else if (w == 0) {
+            usleep(5000);
+        }
+    }
+    return rc;
+}
+
+/* A string field of o: 0 and *out (borrowed, NULL when absent or ""), or a decode error. */
+static int str_field(json_object *o, const char *key, const char *go_field, const char **out,
+                     struct mp_err *err)
+{
+    *out = NULL;
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || v == NULL)
+        return 0;
+    if (!json_object_is_type(v, json_type_string))
+        return mp_err_set(err, MP_EPARSE,
+                          "decoding stdout: json: cannot unmarshal %s into Go struct field %s of "
+                          "type string",
+                          json_type_to_name(json_object_get_type(v)), go_field);
+    const char *s = json_object_get_string(v);
+    *out = s && *s ? s : NULL;
+    return 0;
+}
+
+/* The plugin's stdout as client-go decodes it (UniversalDecoder for the configured group
+ * version, then refreshCredsLocked's checks). */
+static int parse_output(const struct scrape_kube_exec *x, const char *data, size_t len,
+                        struct scrape_kube_creds *out, struct mp_err *err)
+{
+    enum json_tokener_error je = json_tokener_success;
+    json_object *root = json_tokener_parse_verbose(data, &je);
+    int rc = 0;
+    const char *kind = NULL, *ver = NULL;
+    if (root == NULL || !json_object_is_type(root, json_type_object)) {
+        rc = mp_err_set(err, MP_EPARSE,
+                        "decoding stdout: couldn't get version/kind; json parse error: %s",
+                        root == NULL ? json_tokener_error_desc(je) : "not a JSON object");
+    } else if (str_field(root, "kind", "TypeMeta.kind", &kind, err) != 0 ||
+               str_field(root, "apiVersion", "TypeMeta.apiVersion", &ver, err) != 0) {
+        rc = MP_EPARSE;
+    } else if (kind == NULL) {
+        rc = mp_err_set(err, MP_EPARSE, "decoding stdout: Object 'Kind' is missing in '%.*s'",
+                        (int)(len > 2000 ? 2000 : len), data);
+    } else if (ver == NULL) {
+        rc = mp_err_set(err, MP_EPARSE, "decoding stdout: Object 'apiVersion' is missing in '%.*s'",
+                        (int)(len > 2000 ? 2000 : len), data);
+    } else if (strcmp(kind, "ExecCredential") != 0 ||
+               (strcmp(ver, EXEC_V1) != 0 && strcmp(ver, EXEC_V1BETA1) != 0)) {
+        rc = mp_err_set(err, MP_EPARSE,
+                        "decoding stdout: no kind \"%s\" is registered for version \"%s\" in "
+                        "scheme \"pkg/runtime/scheme.go:100\"",
+                        kind, ver);
+    } else if (strcmp(ver, x->api_version) != 0) {
+        rc = mp_err_set(err, MP_EPARSE,
+                        "exec plugin is configured to use API version %s, plugin returned "
+                        "version %s",
+                        x->api_version, ver);
+    }
+    json_object *st = NULL;
+    if (rc == 0 && (!json_object_object_get_ex(root, "status", &st) || st == NULL))
+        rc = mp_err_set(err, MP_EPARSE, "exec plugin didn't return a status field");
+    if (rc == 0 && !json_object_is_type(st, json_type_object))
+        rc = mp_err_set(err, MP_EPARSE,
+                        "decoding stdout: json: cannot unmarshal %s into Go struct field "
+                        "ExecCredential.status of type ExecCredentialStatus",
+                        json_type_to_name(json_object_get_type(st)));
+    const char *tok = NULL, *cert = NULL, *key = NULL, *exp = NULL;
+    if (rc == 0 &&
+        (str_field(st, "token", "ExecCredentialStatus.status.token", &tok, err) != 0 ||
+         str_field(st, "clientCertificateData", "ExecCredentialStatus.status.clientCertificateData",
+                   &cert, err) != 0 ||
+         str_field(st, "clientKeyData", "ExecCredentialStatus.status.clientKeyData", &key, err) !=
+             0 ||
+         str_field(st, "expirationTimestamp", "ExecCredentialStatus.status.expirationTimestamp",
+                   &exp, err) != 0))
+        rc = MP_EPARSE;
+    int64_t exp_ms = 0;
+    if (rc == 0 && exp != NULL) {
+        struct mp_err terr;
+        mp_err_clear(&terr);
+        if (strchr(exp, 'T') == NULL || mp_time_parse(mp_str_c(exp), &exp_ms, &terr) != 0)
+            rc = mp_err_set(err, MP_EPARSE,
+                            "decoding stdout: parsing time \"%s\" as "
+                            "\"2006-01-02T15:04:05Z07:00\": not RFC 3339",
+                            exp);
+        else if (exp_ms == 0)
+            exp_ms = 1; /* the epoch itself: expired, not "no expiry" */
+    }
+    if (rc == 0 && tok == NULL && cert == NULL && key == NULL)
+        rc = mp_err_set(err, MP_EPARSE, "exec plugin didn't return a token or cert/key pair");
+    if (rc == 0 && (cert == NULL) != (key == NULL))
+        rc = mp_err_set(err, MP_EPARSE, "exec plugin returned only certificate or key, not both");
+    if (rc == 0 && cert != NULL && strstr(cert, "-----BEGIN") == NULL)
+        rc = mp_err_set(err, MP_EPARSE,
+                        "failed parsing client key/certificate: tls: failed to find any PEM "
+                        "data in certificate input");
+    if (rc == 0 && key != NULL && strstr(key, "-----BEGIN") == NULL)
+        rc = mp_err_set(err, MP_EPARSE,
+                        "failed parsing client key/certificate: tls: failed to find any PEM "
+                        "data in key input");
+    if (rc == 0) {
+        out->token = dup_opt(tok);
+        out->cert = dup_opt(cert);
+        out->key = dup_opt(key);
+        out->expiry_ms = exp_ms;
+    }
+    json_object_put(root);
+    return rc;
+}
+
+int scrape_kube_exec_run(const struct scrape_kube_exec *x, bool hint, struct scrape_kube_creds *out,
+                         struct mp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    bool interactive = false;
+    if (x->mode == SCRAPE_KUBE_EXEC_IF_AVAILABLE)
+        interactive = isatty(STDIN_FILENO) == 1;
+    else if (x->mode == SCRAPE_KUBE_EXEC_ALWAYS && isatty(STDIN_FILENO) != 1)
+        return mp_err_set(err, MP_EIO,
+                          "exec plugin cannot support interactive mode: standard input is not "
+                          "a terminal");
+    else if (x->mode == SCRAPE_KUBE_EXEC_ALWAYS)
+        interactive = true;
+    char *path = look_path(x->command);
+    if (path == NULL) {
+        return mp_err_set(err, MP_EIO, "exec: executable %s not found%s%s%s", x->command,
+                          hint ? INSTALL_HINT_HELP : "", hint && x->install_hint ? "\n\n" : "",
+                          hint && x->install_hint ? x->install_hint : "");
+    }
+    struct mp_buf b;
+    mp_buf_init(&b, EXEC_STDOUT_LIMIT);
+    int status = 0;
+    int rc = spawn_collect(x, path, interactive, &b, &status, err);
+    mp_free(path);
+    if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        rc = mp_err_set(err, MP_EIO, "exec: executable %s failed with exit code %d", x->command,
+                        WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    if (rc == 0)
+        rc = parse_output(x, b.data ? b.data : "", b.len, out, err);
+    mp_buf_fini(&b);
     return rc;
 }

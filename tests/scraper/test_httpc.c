@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -878,6 +879,67 @@ Test(httpc, tls_client_certificate_is_presented)
     mp_err_clear(&err);
     cr_assert_eq(tls_get(s, with_ca(more), &seen, &err), 0, "%s", err.msg);
     cr_assert(seen.client_cert, "inline cert/key");
+    srv_stop(s);
+}
+
+/* s with \n for newlines, into a JSON string body (malloc'd). */
+static char *json_lines(const char *s)
+{
+    char *o = calloc(2 * strlen(s) + 1, 1);
+    for (char *q = o; *s; s++) {
+        if (*s == '\n') {
+            *q++ = '\\';
+            *q++ = 'n';
+        } else {
+            *q++ = *s;
+        }
+    }
+    return o;
+}
+
+/* A kubeconfig exec plugin that returns a client certificate: it is presented in the
+ * handshake, and the plugin runs once for several requests. */
+Test(httpc, exec_plugin_client_certificate_is_presented)
+{
+    if (!have_tls())
+        cr_skip_test("libmicrohttpd without TLS");
+    struct srv *s = srv_start_ex(true, NULL, true);
+    char *cert = ht_slurp(td("client.crt")), *key = ht_slurp(td("client.key"));
+    char *jc = json_lines(cert), *jk = json_lines(key);
+    char *out = NULL;
+    cr_assert(asprintf(&out,
+                       "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":"
+                       "\"ExecCredential\",\"status\":{\"clientCertificateData\":\"%s\","
+                       "\"clientKeyData\":\"%s\"}}\n",
+                       jc, jk) > 0);
+    free(cert), free(key), free(jc), free(jk);
+    char script[512];
+    snprintf(script, sizeof script, "#!/bin/sh\nexec cat %s\n", ht_tmp_write("out.json", out));
+    free(out);
+    const char *plugin = ht_tmp_write("plugin.sh", script);
+    cr_assert_eq(chmod(plugin, 0755), 0);
+    struct scrape_kube_exec x = {.command = (char *)plugin,
+                                 .api_version = "client.authentication.k8s.io/v1",
+                                 .mode = SCRAPE_KUBE_EXEC_NEVER,
+                                 .timeout_ms = 10000};
+    char url[128], http[8300];
+    snprintf(url, sizeof url, "https://127.0.0.1:%u/m", s->port);
+    snprintf(http, sizeof http, "    tls_config:\n%s",
+             with_ca("      server_name: api.meshprom.test\n"));
+    struct client c;
+    struct mp_err err;
+    mp_err_clear(&err);
+    cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
+    scrape_httpc_set_exec(c.hc, &x);
+    for (int i = 0; i < 2; i++) {
+        long st = 0;
+        cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
+        cr_assert_eq(st, 200);
+        cr_assert(last_of(s, "/m").client_cert, "the plugin's certificate was presented");
+        cr_assert_str_eq(last_of(s, "/m").auth, "", "no token, no Authorization");
+    }
+    cr_assert_eq(scrape_httpc_exec_runs(c.hc), 1);
+    client_close(&c);
     srv_stop(s);
 }
 
