@@ -316,8 +316,8 @@ static char *dup_opt(const char *s)
     return s ? mp_xstrdup(s) : NULL;
 }
 
-static int exec_load(const char *path, const char *dir, yaml_document_t *d, yaml_node_t *xn,
-                     const struct kcluster *c, struct scrape_kubeconfig *k, struct mp_err *err);
+static int exec_load(const char *dir, yaml_document_t *d, yaml_node_t *xn, const struct kcluster *c,
+                     struct scrape_kubeconfig *k, struct mp_err *err);
 
 /* The checked config into k. */
 static int convert(const char *path, const char *dir, yaml_document_t *d, const struct kcluster *c,
@@ -371,7 +371,7 @@ static int convert(const char *path, const char *dir, yaml_document_t *d, const 
     bool other = u->token || u->token_file || u->username || u->password ||
                  ((u->cert || u->cert_data) && (u->key || u->key_data));
     if (rc == 0 && u->exec != NULL && !other)
-        rc = exec_load(path, dir, d, u->exec, c, k, err);
+        rc = exec_load(dir, d, u->exec, c, k, err);
     if (rc != 0)
         return rc;
     /* a server without a scheme: https when TLS is configured (client-go DefaultServerURL) */
@@ -615,9 +615,9 @@ struct scrape_kube_exec *scrape_kube_exec_dup(const struct scrape_kube_exec *x)
     return o;
 }
 
-/* The checked exec mapping into k->exec. ca/ca_len: the cluster's CA bytes for spec.cluster. */
-static int exec_load(const char *path, const char *dir, yaml_document_t *d, yaml_node_t *xn,
-                     const struct kcluster *c, struct scrape_kubeconfig *k, struct mp_err *err)
+/* The checked exec mapping into k->exec (after the TLS settings: spec.cluster reads the CA). */
+static int exec_load(const char *dir, yaml_document_t *d, yaml_node_t *xn, const struct kcluster *c,
+                     struct scrape_kubeconfig *k, struct mp_err *err)
 {
     const char *v = map_str(d, xn, "apiVersion");
     if (strcmp(v, EXEC_V1) != 0 && strcmp(v, EXEC_V1BETA1) != 0)
