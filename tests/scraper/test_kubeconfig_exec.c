@@ -22,6 +22,7 @@
 #include "scraper/httpc.h"
 #include "scraper/sd_internal.h"
 #include "support_httpc.h"
+#include "test_sd_support.h"
 
 static void tmp_init(void)
 {
@@ -500,5 +501,71 @@ Test(kubeexec, client_request_fails_with_the_plugin_error)
              ht_tmp_path("tok.sh"));
     cr_assert_str_eq(err.msg, want);
     scrape_k8s_client_destroy(c);
+    meshsim_k8s_destroy(k);
+}
+
+/* ---- discovery through a kubeconfig with a plugin ----------------------------------------- */
+
+struct found {
+    struct sd_rec *r;
+};
+
+static bool found_pod(void *ctx)
+{
+    struct found *f = ctx;
+    char *t = sd_rec_text(f->r, "k");
+    bool ok = t != NULL && strstr(t, "__address__=\"10.0.0.1:8080\"") != NULL;
+    free(t);
+    return ok;
+}
+
+static struct meshsim_k8s *sd_fake;
+
+static void count_authed(void *ctx, const struct meshsim_k8s_request *r)
+{
+    size_t *n = ctx;
+    *n += strcmp(r->authorization, "Bearer sd-token") == 0;
+}
+
+static bool two_authed_requests(void *ctx)
+{
+    (void)ctx;
+    size_t n = 0;
+    meshsim_k8s_requests(sd_fake, count_authed, &n);
+    return n >= 2;
+}
+
+/* kubernetes_sd_configs with kubeconfig_file: the fake requires the plugin's token; the
+ * plugin runs once for the LIST and the WATCHes that follow. */
+Test(kubeexec, discovery_authenticates_with_the_plugin)
+{
+    struct meshsim_k8s *k = fake_start("sd-token");
+    const char *pod = "{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"nodeName\":\"n1\","
+                      "\"containers\":[{\"name\":\"c\",\"ports\":[{\"containerPort\":8080}]}]},"
+                      "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.1\"}}";
+    struct mp_err err;
+    mp_err_clear(&err);
+    cr_assert_eq(meshsim_k8s_put(k, MESHSIM_K8S_PODS, "default", "a", pod, strlen(pod), NULL, &err),
+                 0, "%s", err.msg);
+    ht_tmp_write("token", "sd-token");
+    struct scrape_k8s_client *c = exec_client(k, ""); /* writes the kubeconfig and plugin */
+    scrape_k8s_client_destroy(c);
+    ht_tmp_write("runs", "");
+    char *y = NULL;
+    cr_assert(asprintf(&y,
+                       "scrape_configs:\n"
+                       "- job_name: k\n"
+                       "  kubernetes_sd_configs:\n"
+                       "  - role: pod\n"
+                       "    kubeconfig_file: %s\n",
+                       ht_tmp_path("config")) > 0);
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    free(y);
+    struct found f = {r};
+    cr_assert(sd_wait_for(found_pod, &f));
+    sd_fake = k;
+    cr_assert(sd_wait_for(two_authed_requests, NULL), "the LIST and a WATCH");
+    cr_assert_eq(runs(), 1);
+    sd_rec_stop(r);
     meshsim_k8s_destroy(k);
 }
