@@ -664,8 +664,7 @@ uint64_t scrape_httpc_token_fetches(const struct scrape_httpc *c)
     return c->oauth ? atomic_load(&c->oauth->fetches) : 0;
 }
 
-/* ---- fingerprint ------------------------------------------------------------------------------
- */
+/* ---- fingerprint ----------------------------------------------------------------------------- */
 
 /* Each string length-prefixed ("5:value", "-" for NULL), so no two configs print alike. */
 static void fp_str(struct mp_buf *b, const char *s, int *rc)

@@ -114,7 +114,8 @@ MP_NODISCARD int scrape_httpc_base64_decode(const char *s, size_t n, char **out,
  * kubernetes_sd_configs.kubeconfig_file as client-go's clientcmd reads it for Prometheus
  * (BuildConfigFromFlags("", path)): current-context -> context -> cluster (server,
  * certificate-authority(-data), insecure-skip-tls-verify, tls-server-name, proxy-url) and
- * user (token, tokenFile, client-certificate(-data), client-key(-data), username/password).
+ * user (token, tokenFile, client-certificate(-data), client-key(-data), username/password,
+ * exec: see below).
  * Relative paths are resolved against the kubeconfig's directory. Unknown keys are ignored
  * (client-go is not strict). Errors are client-go's words where practical:
  *   "invalid configuration: no configuration has been provided, try setting
