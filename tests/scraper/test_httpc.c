@@ -680,6 +680,47 @@ static void pool_config(struct world *w, struct srv *s, const char *secret, cons
                  secret, s->port, extra);
 }
 
+/* The fingerprint sees every field, the secrets the YAML masks included. */
+Test(httpc, fingerprint_covers_secrets)
+{
+    static const char *const https[] = {
+        "    oauth2: {client_id: c, client_secret: a, token_url: 'http://x/t'}\n",
+        "    oauth2: {client_id: c, client_secret: b, token_url: 'http://x/t'}\n",
+        "    oauth2: {client_id: c, client_secret: a, token_url: 'http://x/t', scopes: [s]}\n",
+        "    proxy_url: http://p:1\n    proxy_connect_header: {X: [a]}\n",
+        "    proxy_url: http://p:1\n    proxy_connect_header: {X: [b]}\n",
+        "    basic_auth: {username: u, password: a}\n",
+        "    basic_auth: {username: u, password: b}\n",
+        "    http_headers: {X: {secrets: [a]}}\n",
+        "    http_headers: {X: {secrets: [b]}}\n",
+        "    tls_config: {insecure_skip_verify: true}\n",
+        "    follow_redirects: false\n",
+        "",
+    };
+    size_t n = sizeof https / sizeof https[0];
+    char *fp[sizeof https / sizeof https[0]];
+    for (size_t i = 0; i < n; i++) {
+        char *yaml = NULL;
+        cr_assert(asprintf(&yaml, "scrape_configs:\n  - job_name: j\n%s", https[i]) > 0);
+        struct cfg_config *cfg = NULL;
+        struct mp_err err;
+        mp_err_clear(&err);
+        cr_assert_eq(cfg_config_load_buf("t.yml", yaml, strlen(yaml), &cfg, &err), 0, "%s: %s",
+                     https[i], err.msg);
+        free(yaml);
+        fp[i] = scrape_httpc_fingerprint(&cfg->scrape_configs[0].http);
+        char *again = scrape_httpc_fingerprint(&cfg->scrape_configs[0].http);
+        cr_assert_str_eq(fp[i], again);
+        mp_free(again);
+        cfg_config_destroy(cfg);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = i + 1; k < n; k++)
+            cr_assert_str_neq(fp[i], fp[k], "%s vs %s", https[i], https[k]);
+    for (size_t i = 0; i < n; i++)
+        mp_free(fp[i]);
+}
+
 /* A world whose job j has n targets on a new token server, each scraped twice. */
 static struct srv *pool_start(struct world *w, int n, int expires_in)
 {
