@@ -14,7 +14,9 @@
  * them in its matrix); --namespace NS adds namespace="NS" as the Linkerd dashboard's queries
  * do. With --block the head is also written as a block (a snapshot, opened read-only) and the
  * same reads run against it; --block-level is its block_compression_level (default 0:
- * Prometheus's format, 120-sample chunks and index v2, as promql_diff --load block serves). Output:
+ * Prometheus's format, 120-sample chunks and index v2, as promql_diff --load block serves);
+ * --drop-pages drops the blocks' mapped pages before each select, as the db loop does after a
+ * round that compacted them (tsdb_block_drop_pages), so the select faults them back in. Output:
  * Go benchmark lines, the median of K runs in ns per selected series and ms per select, of the
  * thread's CPU time (on a shared machine steadier than the wall clock, which is also given). */
 #include <inttypes.h>
@@ -24,6 +26,7 @@
 #include <time.h>
 
 #include "bench/mesh_fill.h"
+#include "common/alloc.h"
 #include "common/labels.h"
 #include "common/matcher.h"
 #include "common/time.h"
@@ -34,7 +37,7 @@
 struct cfg {
     struct meshsim_gen_opts mesh;
     int iters;
-    bool smoke, block;
+    bool smoke, block, drop;
     int block_level;
     const char *metric;
     const char *namespace; /* NULL: every namespace */
@@ -68,6 +71,8 @@ static void parse_args(int argc, char **argv, struct cfg *c)
             c->mesh.replicas = atoi(argv[++i]);
         else if (strcmp(a, "--iters") == 0 && more)
             c->iters = atoi(argv[++i]);
+        else if (strcmp(a, "--drop-pages") == 0)
+            c->drop = true;
         else if (strcmp(a, "--block-level") == 0 && more)
             c->block_level = atoi(argv[++i]);
         else if (strcmp(a, "--namespace") == 0 && more)
@@ -178,8 +183,19 @@ static void bench(const char *src, const char *mode, struct tsdb *db, const stru
     if (!ns || !wall)
         abort();
     struct result r = {0};
-    for (int i = 0; i < c->iters; i++)
+    for (int i = 0; i < c->iters; i++) {
+        if (c->drop) {
+            size_t nb;
+            struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
+            for (size_t k = 0; k < nb; k++) {
+                tsdb_block_note_background_read(bs[k]);
+                tsdb_block_drop_pages(bs[k]);
+                tsdb_block_release(bs[k]);
+            }
+            mp_free(bs);
+        }
         ns[i] = select_once(db, m, nm, mint, maxt, &r, &wall[i]);
+    }
     qsort(ns, (size_t)c->iters, sizeof *ns, cmp_i64);
     qsort(wall, (size_t)c->iters, sizeof *wall, cmp_i64);
     double med = (double)ns[c->iters / 2];

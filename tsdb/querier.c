@@ -103,6 +103,8 @@ int tsdb_querier_open_sources(struct tsdb *db, struct tsdb_block *const *blocks,
     for (size_t i = 0; i < nblocks; i++) {
         struct source *s = &q->src[q->nsrc++];
         s->b = tsdb_block_acquire(blocks[i]);
+        if (!lock) /* compaction's and tombstone cleaning's own readers */
+            tsdb_block_note_background_read(s->b);
         s->ir = tsdb_index_reader_ireader(s->b->index);
     }
     if (with_head) {

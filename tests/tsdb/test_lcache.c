@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* tests/tsdb/test_lcache.c: the label-set cache (tsdb/lcache.h) and its use by selects: a query
+/* tests/tsdb/test_lcache.c: the label-set cache (tsdb/lcache.h) and its use by selects, and the
+ * block page-drop rule of the db loop (db.h tsdb_block_drop_pages). A query
  * that reads the same series again gets the set it got before (same pointer) from the head and
  * from a block, with the right labels; compaction-style full reads and selects too large for the
  * cache leave it alone; a set handed out outlives its source (db closed, head gone). Criterion
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/labels.h"
 #include "common/matcher.h"
 #include "tsdb/db.h"
@@ -304,4 +306,92 @@ Test(lcache, large_select_bypasses)
     cr_assert_eq(tsdb_lcache_entries(0), 5, "a small select still caches");
     release_all(v, 5);
     tsdb_close(db);
+}
+
+/* ---- mapped block pages: the db loop drops only what background work read ---- */
+
+static long rss_file_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    cr_assert_not_null(f);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssFile: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    cr_assert_geq(kib, 0);
+    return kib;
+}
+
+/* Reads every sample of every series of db (a query: through the locked querier). */
+static void read_all(struct tsdb *db)
+{
+    struct tsdb_querier *q;
+    cr_assert_eq(tsdb_querier_open(db, INT64_MIN / 2, INT64_MAX / 2, &q, NULL), 0);
+    struct mp_matcher *m;
+    cr_assert_eq(mp_matcher_create(MP_MATCH_EQUAL, mp_str_c("__name__"), mp_str_c("m"), &m, NULL),
+                 0);
+    const struct mp_matcher *ms[] = {m};
+    struct tsdb_series_set *set;
+    cr_assert_eq(tsdb_querier_select(q, ms, 1, &set, NULL), 0);
+    size_t n = 0;
+    while (tsdb_series_set_next(set, NULL) == 0) {
+        struct tsdb_sample_iter it;
+        tsdb_series_set_iter(set, &it);
+        int64_t t;
+        double v;
+        while (tsdb_sample_iter_next(&it, &t, &v) == 0)
+            n++;
+    }
+    cr_assert_eq(n, (size_t)2000 * 720);
+    tsdb_series_set_free(set);
+    tsdb_querier_close(q);
+    mp_matcher_destroy(m);
+}
+
+Test(lcache, drop_pages_only_after_background_reads)
+{
+    struct tsdb *db = open_db(dir, false, 0);
+    struct tsdb_appender *a;
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    char pod[32];
+    uint64_t seed = 1;
+    for (size_t i = 0; i < 2000; i++) {
+        snprintf(pod, sizeof pod, "p%05zu", i);
+        struct mp_labels *ls = mk("m", pod);
+        uint64_t ref = 0;
+        for (int k = 0; k < 720; k++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            cr_assert_eq(
+                tsdb_appender_add(a, ref, ls, T0 + k * 10000, (double)(seed >> 11), &ref, NULL), 0);
+        }
+        mp_labels_release(ls);
+    }
+    cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+    char name[64], sdir[512];
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_snapshot(db, false, name, &err), 0, "%s", err.msg);
+    tsdb_close(db);
+    snprintf(sdir, sizeof sdir, "%s/snapshots/%s", dir, name);
+    struct tsdb *bdb = open_db(sdir, true, 0);
+    size_t nb;
+    struct tsdb_block **bs = tsdb_db_blocks(bdb, &nb);
+    cr_assert_eq(nb, 1);
+    tsdb_block_drop_pages(bs[0]); /* what open mapped */
+    long base = rss_file_kib();
+    read_all(bdb);
+    long mapped = rss_file_kib();
+    cr_assert_gt(mapped - base, 4096, "a query maps the block: %ld -> %ld KiB", base, mapped);
+    tsdb_block_drop_pages(bs[0]);
+    long kept = rss_file_kib();
+    cr_assert_geq(kept, mapped - 256, "a query's pages stay: %ld -> %ld KiB", mapped, kept);
+    tsdb_block_note_background_read(bs[0]);
+    tsdb_block_drop_pages(bs[0]);
+    long dropped = rss_file_kib();
+    cr_assert_lt(dropped, base + 1024, "after background work they go: %ld -> %ld KiB (base %ld)",
+                 kept, dropped, base);
+    tsdb_block_release(bs[0]);
+    mp_free(bs);
+    tsdb_close(bdb);
 }
