@@ -32,6 +32,7 @@
 #include "common/time.h"
 #include "meshsim/meshsim.h"
 #include "tsdb/db.h" /* tsdb_remove_all */
+#include "tsdb/head_chunks.h"
 #include "tsdb/tsdb.h"
 
 struct cfg {
@@ -193,6 +194,8 @@ static void bench(const char *src, const char *mode, struct tsdb *db, const stru
                 tsdb_block_release(bs[k]);
             }
             mp_free(bs);
+            if (db->hc) /* the head's m-mapped chunks: dropped after every round */
+                tsdb_head_chunks_drop_pages(db->hc);
         }
         ns[i] = select_once(db, m, nm, mint, maxt, &r, &wall[i]);
     }
