@@ -2,7 +2,8 @@
 /* bench/bench_tsdb_select.c: the storage side of a Linkerd dashboard query, per series.
  *
  *   bench_tsdb_select [--smoke] [--namespaces N] [--deployments N] [--replicas N] [--iters K]
- *                     [--block] [--metric NAME] [--mode instant|range]
+ *                     [--block] [--block-level L] [--namespace NS] [--metric NAME]
+ *                     [--mode instant|range]
  *
  * Fills a tsdb with the simulated mesh of bench_query (meshsim_gen through bench/mesh_fill.h,
  * 1 h at 10 s), then reads response_latency_ms_bucket{direction="inbound"} as the engine does
@@ -10,10 +11,14 @@
  *   instant: over [end - 1m, end], each series sought to the window start and read to its end;
  *   range:   over [end - 1h - 1m, end], every sample of the hour;
  * taking each series' labels (one reference kept until the select is done, as the engine keeps
- * them in its matrix). With --block the head is also written as a block (a snapshot, opened
- * read-only) and the same reads run against it. Output: Go benchmark lines, the median of K
- * runs in ns per selected series and ms per select, of the thread's CPU time (on a shared
- * machine steadier than the wall clock, which is also given). */
+ * them in its matrix); --namespace NS adds namespace="NS" as the Linkerd dashboard's queries
+ * do. With --block the head is also written as a block (a snapshot, opened read-only) and the
+ * same reads run against it; --block-level is its block_compression_level (default 0:
+ * Prometheus's format, 120-sample chunks and index v2, as promql_diff --load block serves);
+ * --drop-pages drops the blocks' mapped pages before each select, as the db loop does after a
+ * round that compacted them (tsdb_block_drop_pages), so the select faults them back in. Output:
+ * Go benchmark lines, the median of K runs in ns per selected series and ms per select, of the
+ * thread's CPU time (on a shared machine steadier than the wall clock, which is also given). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,19 +26,23 @@
 #include <time.h>
 
 #include "bench/mesh_fill.h"
+#include "common/alloc.h"
 #include "common/labels.h"
 #include "common/matcher.h"
 #include "common/time.h"
 #include "meshsim/meshsim.h"
 #include "tsdb/db.h" /* tsdb_remove_all */
+#include "tsdb/head_chunks.h"
 #include "tsdb/tsdb.h"
 
 struct cfg {
     struct meshsim_gen_opts mesh;
     int iters;
-    bool smoke, block;
+    bool smoke, block, drop;
+    int block_level;
     const char *metric;
-    const char *mode; /* only the runs whose mode starts with this; NULL = all */
+    const char *namespace; /* NULL: every namespace */
+    const char *mode;      /* only the runs whose mode starts with this; NULL = all */
 };
 
 static void parse_args(int argc, char **argv, struct cfg *c)
@@ -63,6 +72,12 @@ static void parse_args(int argc, char **argv, struct cfg *c)
             c->mesh.replicas = atoi(argv[++i]);
         else if (strcmp(a, "--iters") == 0 && more)
             c->iters = atoi(argv[++i]);
+        else if (strcmp(a, "--drop-pages") == 0)
+            c->drop = true;
+        else if (strcmp(a, "--block-level") == 0 && more)
+            c->block_level = atoi(argv[++i]);
+        else if (strcmp(a, "--namespace") == 0 && more)
+            c->namespace = argv[++i];
         else if (strcmp(a, "--metric") == 0 && more)
             c->metric = argv[++i];
         else if (strcmp(a, "--mode") == 0 && more)
@@ -169,8 +184,21 @@ static void bench(const char *src, const char *mode, struct tsdb *db, const stru
     if (!ns || !wall)
         abort();
     struct result r = {0};
-    for (int i = 0; i < c->iters; i++)
+    for (int i = 0; i < c->iters; i++) {
+        if (c->drop) {
+            size_t nb;
+            struct tsdb_block **bs = tsdb_db_blocks(db, &nb);
+            for (size_t k = 0; k < nb; k++) {
+                tsdb_block_note_background_read(bs[k]);
+                tsdb_block_drop_pages(bs[k]);
+                tsdb_block_release(bs[k]);
+            }
+            mp_free(bs);
+            if (db->hc) /* the head's m-mapped chunks: dropped after every round */
+                tsdb_head_chunks_drop_pages(db->hc);
+        }
         ns[i] = select_once(db, m, nm, mint, maxt, &r, &wall[i]);
+    }
     qsort(ns, (size_t)c->iters, sizeof *ns, cmp_i64);
     qsort(wall, (size_t)c->iters, sizeof *wall, cmp_i64);
     double med = (double)ns[c->iters / 2];
@@ -185,19 +213,21 @@ static void bench(const char *src, const char *mode, struct tsdb *db, const stru
 
 static void bench_all(const char *src, struct tsdb *db, const struct cfg *c, int64_t end)
 {
-    struct mp_matcher *m[2];
-    if (mp_matcher_create(MP_MATCH_EQUAL, mp_str_c("__name__"), mp_str_c(c->metric), &m[0],
-                          NULL) ||
+    struct mp_matcher *m[3];
+    size_t nm = c->namespace ? 3 : 2;
+    if (mp_matcher_create(MP_MATCH_EQUAL, mp_str_c("__name__"), mp_str_c(c->metric), &m[0], NULL) ||
         mp_matcher_create(MP_MATCH_EQUAL, mp_str_c("direction"), mp_str_c("inbound"), &m[1],
-                          NULL))
+                          NULL) ||
+        (c->namespace && mp_matcher_create(MP_MATCH_EQUAL, mp_str_c("namespace"),
+                                           mp_str_c(c->namespace), &m[2], NULL)))
         abort();
-    bench(src, "instant-1m", db, c, m, 2, end - 60000, end);
-    bench(src, "range-1h", db, c, m, 2, end - c->mesh.duration_ms - 60000, end);
-    mp_matcher_destroy(m[0]);
-    mp_matcher_destroy(m[1]);
+    bench(src, "instant-1m", db, c, m, nm, end - 60000, end);
+    bench(src, "range-1h", db, c, m, nm, end - c->mesh.duration_ms - 60000, end);
+    for (size_t i = 0; i < nm; i++)
+        mp_matcher_destroy(m[i]);
 }
 
-static struct tsdb *open_db(const char *dir, bool read_only)
+static struct tsdb *open_db(const char *dir, bool read_only, int block_level)
 {
     struct tsdb_options to;
     tsdb_options_init(&to);
@@ -205,6 +235,7 @@ static struct tsdb *open_db(const char *dir, bool read_only)
     to.background = false;
     to.read_only = read_only;
     to.wal_fsync = TSDB_WAL_FSYNC_NONE;
+    to.block_compression_level = block_level;
     struct tsdb *db;
     struct mp_err err = {0};
     if (tsdb_open(&to, &db, &err)) {
@@ -223,11 +254,12 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    struct tsdb *db = open_db(dir, false);
+    struct tsdb *db = open_db(dir, false, c.block_level);
     int64_t end = bench_mesh_fill_all(db, &c.mesh, "bench_tsdb_select", NULL);
     struct tsdb_head_stats hs;
     tsdb_head_stats_get(db, &hs);
     printf("# %" PRIu64 " head series, %" PRIu64 " chunks\n", hs.num_series, hs.num_chunks);
+    fflush(stdout);
     bench_all("head", db, &c, end);
     struct mp_err err = {0};
     if (c.block) {
@@ -237,7 +269,9 @@ int main(int argc, char **argv)
             return 1;
         }
         snprintf(sdir, sizeof sdir, "%s/snapshots/%s", dir, name);
-        struct tsdb *bdb = open_db(sdir, true);
+        struct tsdb *bdb = open_db(sdir, true, c.block_level);
+        printf("# block opened (level %d)\n", c.block_level);
+        fflush(stdout);
         bench_all("block", bdb, &c, end);
         tsdb_close(bdb);
     }

@@ -30,6 +30,7 @@ int tsdb_block_open(const char *dir, struct tsdb_block **out, struct mp_err *err
     if (!b)
         return mp_err_set(err, MP_ENOMEM, "block %s", dir);
     atomic_init(&b->refs, 1);
+    atomic_init(&b->bg_read, true); /* open reads the index tables: the first round drops them */
     pthread_mutex_init(&b->tomb_mu, NULL);
     b->dir = mp_xstrdup(dir);
     tsdb_meta_init(&b->meta);
@@ -54,11 +55,10 @@ int tsdb_block_open(const char *dir, struct tsdb_block **out, struct mp_err *err
         tsdb_block_release(b);
         return rc;
     }
-    b->size_bytes = file_size(dir, "index") +
-                    (b->zchunks ? tsdb_zchunks_reader_size(b->zchunks)
-                                : tsdb_chunks_reader_size(b->chunks)) +
-                    tomb_size +
-                    file_size(dir, TSDB_META_FILENAME);
+    b->size_bytes =
+        file_size(dir, "index") +
+        (b->zchunks ? tsdb_zchunks_reader_size(b->zchunks) : tsdb_chunks_reader_size(b->chunks)) +
+        tomb_size + file_size(dir, TSDB_META_FILENAME);
     *out = b;
     return 0;
 }
@@ -168,8 +168,17 @@ int tsdb_block_chunk(const struct tsdb_block *b, struct tsdb_zchunks_cache *cach
     return tsdb_chunks_reader_get(b->chunks, ref, enc, data, len, err);
 }
 
-void tsdb_block_drop_pages(const struct tsdb_block *b)
+void tsdb_block_note_background_read(struct tsdb_block *b)
 {
+    /* relaxed: a hint for the db loop, which runs after the reader finished anyway */
+    atomic_store_explicit(&b->bg_read, true, memory_order_relaxed);
+}
+
+void tsdb_block_drop_pages(const struct tsdb_block *cb)
+{
+    struct tsdb_block *b = (struct tsdb_block *)cb; /* the flag is not content */
+    if (!atomic_exchange_explicit(&b->bg_read, false, memory_order_relaxed))
+        return;
     tsdb_index_reader_drop_pages(b->index);
     if (b->zchunks)
         tsdb_zchunks_reader_drop_pages(b->zchunks);

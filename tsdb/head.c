@@ -27,6 +27,7 @@
 #include "tsdb/bytes.h"
 #include "tsdb/chunk_xor.h"
 #include "tsdb/head_chunks.h"
+#include "tsdb/lcache.h"
 #include "tsdb/postings.h"
 #include "tsdb/record.h"
 #include "tsdb/wal.h"
@@ -305,6 +306,7 @@ struct tsdb_head {
     struct stripe hashes[STRIPES];
     struct symtab syms;
     struct tsdb_mempostings *postings;
+    _Atomic uint32_t lc_owner; /* label-set cache owner (lcache.h), 0 until the first query */
     _Atomic uint64_t last_ref;
     _Atomic int64_t min_time, max_time;
     _Atomic int64_t min_valid; /* end of the last persisted block */
@@ -781,6 +783,7 @@ void tsdb_head_destroy(struct tsdb_head *h)
     tsdb_mempostings_destroy(h->postings);
     symtab_fini(&h->syms);
     mp_free(h->replay_mm);
+    tsdb_lcache_forget(atomic_load_explicit(&h->lc_owner, memory_order_relaxed));
     mp_free(h);
 }
 
@@ -1757,16 +1760,36 @@ int tsdb_head_series_get(struct tsdb_head *h, uint64_t ref, int64_t mint_ms, int
     return read_finish(r, ref, rc, err);
 }
 
+/* The labels of s from the label-set cache, built and cached on a miss. Outside the series
+ * lock: s->ref, s->hash and s->lbl never change, the symbol table is read without a lock, and s
+ * stays allocated while the caller holds the db read lock (tsdb_head_series_read's rule). A set
+ * from the cache holds its own references to the interned strings, so it outlives the series'
+ * removal by GC or eviction safely; refs are never reused, and the hash is checked anyway. */
+static int cached_labels(struct tsdb_head *h, const struct hseries *s, struct mp_labels **out,
+                         struct mp_err *err)
+{
+    uint32_t owner = tsdb_lcache_owner_of(&h->lc_owner);
+    if ((*out = tsdb_lcache_get(owner, s->ref, s->hash)) != NULL)
+        return 0;
+    int rc = series_labels(h, s, out, err);
+    if (!rc)
+        tsdb_lcache_put(owner, s->ref, *out);
+    return rc;
+}
+
 int tsdb_head_series_read(struct tsdb_head *h, const struct tsdb_head_series *hs,
                           int64_t mint_ms, int64_t maxt_ms, bool want_labels,
                           struct tsdb_head_read *r, struct mp_err *err)
 {
     const struct hseries *s = (const struct hseries *)hs;
     read_reset(r);
+    bool cached = want_labels && r->cached_labels;
     struct rstripe *rs = ref_stripe(h, s->ref);
     spin_lock(&rs->mu);
-    int rc = read_locked(h, s, mint_ms, maxt_ms, want_labels, r, err);
+    int rc = read_locked(h, s, mint_ms, maxt_ms, want_labels && !cached, r, err);
     spin_unlock(&rs->mu);
+    if (!rc && cached && r->n)
+        rc = cached_labels(h, s, &r->labels, err);
     return read_finish(r, s->ref, rc, err);
 }
 

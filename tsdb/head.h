@@ -123,6 +123,9 @@ struct tsdb_head_read {
     size_t n, cap;
     struct mp_buf buf;
     size_t first_copy; /* chunks[first_copy..n) point into buf */
+    /* tsdb_head_series_read takes labels from the label-set cache (lcache.h), filling it on a
+     * miss: queries set it, compaction's full reads do not (they would evict every entry) */
+    bool cached_labels;
 };
 void tsdb_head_read_init(struct tsdb_head_read *r);
 void tsdb_head_read_fini(struct tsdb_head_read *r);

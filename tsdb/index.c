@@ -35,6 +35,7 @@
 #include "common/alloc.h"
 #include "common/labels.h"
 #include "tsdb/bytes.h"
+#include "tsdb/lcache.h"
 #include "tsdb/wal.h"
 
 #define WBUF_SIZE (256u * 1024u)
@@ -349,8 +350,8 @@ int tsdb_index_writer_open(const char *path, struct tsdb_index_writer **out, str
     return writer_open(path, 0, out, err);
 }
 
-int tsdb_index_writer_open_compact(const char *path, int zstd_level,
-                                   struct tsdb_index_writer **out, struct mp_err *err)
+int tsdb_index_writer_open_compact(const char *path, int zstd_level, struct tsdb_index_writer **out,
+                                   struct mp_err *err)
 {
     if (zstd_level < 1 || zstd_level > ZSTD_maxCLevel())
         return mp_err_set(err, MP_EINVAL, "index writer: zstd level %d", zstd_level);
@@ -642,8 +643,7 @@ static int add_compact_entry(struct tsdb_index_writer *w, size_t n,
     if (w->nseries >= UINT32_MAX - 1)
         return mp_err_set(err, MP_ELIMIT, "index writer: more than 2^32 - 2 series");
     uint8_t b[10];
-    if (encode_entry(w, n, c, nc) ||
-        mp_buf_append(&w->frame, b, tsdb_put_uvarint(b, w->ent.len)) ||
+    if (encode_entry(w, n, c, nc) || mp_buf_append(&w->frame, b, tsdb_put_uvarint(b, w->ent.len)) ||
         mp_buf_append(&w->frame, w->ent.data, w->ent.len)) {
         w->failed = true;
         return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
@@ -1179,7 +1179,7 @@ out:
 
 int tsdb_index_writer_close(struct tsdb_index_writer *w, struct mp_err *err)
 {
-    int rc = w->failed  ? mp_err_set(err, MP_EINVAL, "index writer: an earlier write failed")
+    int rc = w->failed    ? mp_err_set(err, MP_EINVAL, "index writer: an earlier write failed")
              : w->compact ? finish_compact(w, err)
                           : finish(w, err);
     int fd = w->fd;
@@ -1225,7 +1225,7 @@ struct tsdb_index_reader {
     size_t npf;
     uint64_t praw;    /* raw postings bytes */
     uint32_t nseries; /* compact */
-    uint64_t limit; /* start of the TOC: every section lies below */
+    uint64_t limit;   /* start of the TOC: every section lies below */
     const uint8_t *sym;
     size_t sym_len;
     uint32_t *sym_off;
@@ -1233,6 +1233,7 @@ struct tsdb_index_reader {
     /* symbol i interned (one reference held until close), filled on first use; the array
      * itself is allocated by the first tsdb_index_series_labels */
     _Atomic(const struct mp_istr *) *_Atomic isym;
+    _Atomic uint32_t lc_owner; /* label-set cache owner (lcache.h), 0 until first used */
     struct pname *names;
     size_t nnames, names_cap;
     struct psamp *samps;
@@ -1575,6 +1576,7 @@ void tsdb_index_reader_close(struct tsdb_index_reader *r)
         return;
     if (r->mapped)
         munmap((void *)r->b, r->len);
+    tsdb_lcache_forget(atomic_load_explicit(&r->lc_owner, memory_order_relaxed));
     mp_free(r->sym_off);
     _Atomic(const struct mp_istr *) *isym = atomic_load_explicit(&r->isym, memory_order_acquire);
     for (uint32_t i = 0; isym && i < r->nsyms; i++)
@@ -1956,8 +1958,7 @@ static int postings_compact(const struct tsdb_index_reader *r, struct mp_str nam
     if (name.len == 0) { /* ("", "") is every series; no other pair has an empty name */
         for (size_t i = 0; i < n; i++)
             if (values[i].len == 0) {
-                if (reserve((void **)&out->refs, &out->cap, out->n + r->nseries,
-                            sizeof *out->refs))
+                if (reserve((void **)&out->refs, &out->cap, out->n + r->nseries, sizeof *out->refs))
                     return mp_err_set(err, MP_ENOMEM, "index: out of memory");
                 for (uint32_t k = 1; k <= r->nseries; k++)
                     out->refs[out->n++] = k;
@@ -2183,6 +2184,7 @@ int tsdb_index_reader_series(const struct tsdb_index_reader *r, uint64_t ref,
                              struct tsdb_index_series *s, struct mp_err *err)
 {
     s->nlabels = s->nchunks = 0;
+    s->ref = ref;
     if (r->compact)
         return series_compact(r, ref, s, err);
     uint64_t lo = r->toc[TOC_SERIES];
@@ -2246,6 +2248,21 @@ int tsdb_index_series_labels(const struct tsdb_index_series *s, struct mp_labels
     if (ok)
         return mp_labels_create_interned(stack, n, out, err);
     return mp_labels_create(s->labels, s->nlabels, out, err);
+}
+
+int tsdb_index_series_labels_cached(const struct tsdb_index_series *s, struct mp_labels **out,
+                                    struct mp_err *err)
+{
+    if (!s->ir || s->nlabels == 0)
+        return tsdb_index_series_labels(s, out, err);
+    /* the owner slot is not content: the reader stays immutable for every other purpose */
+    uint32_t owner = tsdb_lcache_owner_of(&((struct tsdb_index_reader *)s->ir)->lc_owner);
+    if ((*out = tsdb_lcache_get(owner, s->ref, 0)) != NULL)
+        return 0;
+    int rc = tsdb_index_series_labels(s, out, err);
+    if (!rc)
+        tsdb_lcache_put(owner, s->ref, *out);
+    return rc;
 }
 
 void tsdb_index_reader_drop_pages(const struct tsdb_index_reader *r)

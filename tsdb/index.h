@@ -160,6 +160,7 @@ struct tsdb_index_series {
     /* private: the symbol ids of labels (name, value, ...) and their reader, for
      * tsdb_index_series_labels */
     const struct tsdb_index_reader *ir;
+    uint64_t ref; /* of the last read */
     uint32_t *ids;
     size_t ids_cap;
     /* private: compact format, the last series frame decompressed (for that reader) */
@@ -181,5 +182,11 @@ MP_NODISCARD int tsdb_index_reader_series(const struct tsdb_index_reader *r, uin
  * series costs no interner lookups (thread-safe: the cache is filled with atomics). */
 MP_NODISCARD int tsdb_index_series_labels(const struct tsdb_index_series *s, struct mp_labels **out,
                                           struct mp_err *err);
+/* The same through the process's label-set cache (lcache.h), keyed by the reader and the series
+ * ref: a set built once is handed out again (one more reference) while it stays cached, so
+ * queries that read the same series again build nothing. For queries; full reads (compaction)
+ * use tsdb_index_series_labels, which leaves the cache alone. */
+MP_NODISCARD int tsdb_index_series_labels_cached(const struct tsdb_index_series *s,
+                                                 struct mp_labels **out, struct mp_err *err);
 
 #endif

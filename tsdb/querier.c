@@ -15,6 +15,7 @@
 #include "common/labels.h"
 #include "common/matcher.h"
 #include "tsdb/db.h"
+#include "tsdb/lcache.h"
 #include "tsdb/postings.h"
 
 /* Decompressed chunk frames a block cursor keeps before dropping them between series. */
@@ -45,8 +46,10 @@ struct cursor {
     const struct tsdb_head_series **hs; /* head cursors: the series of refs, same order */
     size_t pos;
     bool valid;
-    bool on;      /* holds the series set's current label set */
-    bool no_tomb; /* the source had no tombstones when the select started */
+    bool on;           /* holds the series set's current label set */
+    bool no_tomb;      /* the source had no tombstones when the select started */
+    bool cache_labels; /* label sets through the label-set cache (lcache.h): queries, not
+                        * select_all (compaction reads everything once) */
     uint64_t ref;
     struct mp_labels *ls;
     const struct tsdb_chunk *chunks;
@@ -71,8 +74,8 @@ struct tsdb_series_set {
     size_t pcap;
     struct tsdb_chunk *chunks;
     size_t n, cap;
-    struct mp_buf buf;      /* bytes of re-encoded chunks */
-    bool *from_buf;         /* chunks[i].data is an offset into buf until fixed up */
+    struct mp_buf buf; /* bytes of re-encoded chunks */
+    bool *from_buf;    /* chunks[i].data is an offset into buf until fixed up */
     size_t from_buf_cap;
 };
 
@@ -100,6 +103,8 @@ int tsdb_querier_open_sources(struct tsdb *db, struct tsdb_block *const *blocks,
     for (size_t i = 0; i < nblocks; i++) {
         struct source *s = &q->src[q->nsrc++];
         s->b = tsdb_block_acquire(blocks[i]);
+        if (!lock) /* compaction's and tombstone cleaning's own readers */
+            tsdb_block_note_background_read(s->b);
         s->ir = tsdb_index_reader_ireader(s->b->index);
     }
     if (with_head) {
@@ -121,8 +126,8 @@ int tsdb_querier_open_head_refs(struct tsdb *db, const uint64_t *refs, size_t n,
     return rc;
 }
 
-int tsdb_querier_open(struct tsdb *db, int64_t mint_ms, int64_t maxt_ms,
-                      struct tsdb_querier **out, struct mp_err *err)
+int tsdb_querier_open(struct tsdb *db, int64_t mint_ms, int64_t maxt_ms, struct tsdb_querier **out,
+                      struct mp_err *err)
 {
     size_t n;
     struct tsdb_block **all = tsdb_db_blocks(db, &n);
@@ -201,7 +206,8 @@ static int cursor_load_block(struct tsdb_querier *q, struct cursor *c, uint64_t 
         return 0;
     mp_labels_release(c->ls);
     c->ls = NULL;
-    rc = tsdb_index_series_labels(&c->is, &c->ls, err);
+    rc = c->cache_labels ? tsdb_index_series_labels_cached(&c->is, &c->ls, err)
+                         : tsdb_index_series_labels(&c->is, &c->ls, err);
     if (rc)
         return rc;
     c->chunks = c->bchunks;
@@ -215,8 +221,8 @@ static int cursor_load_head(struct tsdb_querier *q, struct cursor *c, struct mp_
     /* sorted series come from memory all over the heap: start the next ones' misses now */
     if (c->pos + HEAD_PREFETCH <= c->refs.n)
         tsdb_head_series_prefetch(c->hs[c->pos + HEAD_PREFETCH - 1]);
-    int rc = tsdb_head_series_read(q->db->head, c->hs[c->pos - 1], q->mint, q->maxt, true,
-                                   &c->hr, err);
+    int rc =
+        tsdb_head_series_read(q->db->head, c->hs[c->pos - 1], q->mint, q->maxt, true, &c->hr, err);
     if (rc)
         return rc;
     if (c->hr.n == 0)
@@ -255,8 +261,8 @@ static int cursor_next(struct tsdb_querier *q, struct cursor *c, struct mp_err *
     return 0;
 }
 
-static int cursor_start(struct tsdb_querier *q, struct cursor *c,
-                        const struct mp_matcher *const *m, size_t n, struct mp_err *err)
+static int cursor_start(struct tsdb_querier *q, struct cursor *c, const struct mp_matcher *const *m,
+                        size_t n, struct mp_err *err)
 {
     int rc;
     if (c->src->only) {
@@ -273,6 +279,8 @@ static int cursor_start(struct tsdb_querier *q, struct cursor *c,
     }
     if (rc)
         return rc;
+    c->cache_labels = m != NULL && c->refs.n <= TSDB_LCACHE_MAX_SELECT;
+    c->hr.cached_labels = c->cache_labels;
     if (!c->src->b) {
         c->hs = mp_malloc((c->refs.n ? c->refs.n : 1) * sizeof *c->hs);
         if (!c->hs)
@@ -394,8 +402,9 @@ static int reenc_flush(struct reenc *r)
     size_t off = r->s->buf.len;
     int rc = mp_buf_append(&r->s->buf, data, len);
     if (!rc)
-        set_push(r->s, (struct tsdb_chunk){tsdb_xor_min_time(r->c), tsdb_xor_max_time(r->c),
-                                           TSDB_ENC_XOR, (const uint8_t *)(uintptr_t)off, len},
+        set_push(r->s,
+                 (struct tsdb_chunk){tsdb_xor_min_time(r->c), tsdb_xor_max_time(r->c), TSDB_ENC_XOR,
+                                     (const uint8_t *)(uintptr_t)off, len},
                  true);
     tsdb_xor_destroy(r->c);
     r->c = NULL;
@@ -494,8 +503,7 @@ static bool covered_by_deleted(const struct tsdb_intervals *d, int64_t mint, int
 }
 
 /* Builds s->chunks from the cursors positioned on the label set s->ls. */
-static int build_chunks(struct tsdb_series_set *s, struct pending *p, size_t np,
-                        struct mp_err *err)
+static int build_chunks(struct tsdb_series_set *s, struct pending *p, size_t np, struct mp_err *err)
 {
     s->n = 0;
     mp_buf_reset(&s->buf);
