@@ -585,11 +585,10 @@ static int eval_vector_selector(struct qev *ev, const struct query_expr *vs, boo
                 continue;
             }
             if (!s)
-                rc = query_mat_add(ev, out,
-                                   mp_labels_acquire(tsdb_series_set_labels(sel.ss)), false, &s);
+                rc = query_mat_add(ev, out, mp_labels_acquire(tsdb_series_set_labels(sel.ss)),
+                                   false, &s);
             if (rc == 0)
-                rc = query_ser_push(ev, s, ts,
-                                    ts_values ? (double)b.p[j].t_ms / 1000.0 : b.p[j].v);
+                rc = query_ser_push(ev, s, ts, ts_values ? (double)b.p[j].t_ms / 1000.0 : b.p[j].v);
             query_ev_count(ev, ts, 1);
             if (ts > INT64_MAX - ev->interval)
                 break;
@@ -706,7 +705,9 @@ static int step_scalar(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *
     (void)vctx;
     (void)ts;
     double v = in[0].v.n == 1 ? in[0].v.s[0].v : NAN;
-    return query_vec_push(out, mp_labels_empty(), v, ts, false) ? mp_err_set(ev->err, MP_ENOMEM, "scalar") : 0;
+    return query_vec_push(out, mp_labels_empty(), v, ts, false)
+               ? mp_err_set(ev->err, MP_ENOMEM, "scalar")
+               : 0;
 }
 
 static int step_vector(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in,
@@ -714,7 +715,9 @@ static int step_vector(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *
 {
     (void)vctx;
     double v = in[0].v.n ? in[0].v.s[0].v : NAN;
-    return query_vec_push(out, mp_labels_empty(), v, ts, false) ? mp_err_set(ev->err, MP_ENOMEM, "vector") : 0;
+    return query_vec_push(out, mp_labels_empty(), v, ts, false)
+               ? mp_err_set(ev->err, MP_ENOMEM, "vector")
+               : 0;
 }
 
 static int step_time(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in,
@@ -941,20 +944,57 @@ static int step_sort(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in
 struct mcall {
     const struct query_expr *call;
     qfunc_fn *f;
-    size_t mi;             /* index of the range-vector argument */
-    struct qmat *other;    /* evaluated other arguments (scalars) */
+    size_t mi;          /* index of the range-vector argument */
+    struct qmat *other; /* evaluated other arguments (scalars) */
     struct qarg *args;
     struct qvector res;
-    bool keep_name;        /* last_over_time */
-    bool absent;           /* absent_over_time */
-    uint8_t *present;      /* absent_over_time: steps where some series had samples */
+    bool keep_name;   /* last_over_time */
+    bool absent;      /* absent_over_time */
+    uint8_t *present; /* absent_over_time: steps where some series had samples */
     int64_t range_ms;
     const struct query_expr *target; /* selector or subquery (for ref times) */
     bool rate_info;
     bool keep_labels; /* the consumer reads grouping labels only: results keep __name__
                        * (query_ev_eval_for_grouping) */
     const struct query_kernel *kernel; /* f as a per-window kernel, or NULL */
+    int extremum; /* max_over_time +1, min_over_time -1: sliding window (ext_*), else 0 */
+    size_t *dq;   /* ext_*: indices of the window's candidates, front first */
+    size_t dqcap;
 };
+
+/* Sliding max/min over windows [lo, hi) that only move forward: a deque of indices of non-NaN
+ * points whose values strictly fall (max) or rise (min) from the front, an equal later point
+ * queued behind an earlier one. The front is then the earliest extremum of the window's non-NaN
+ * values, which is what max_ot/min_ot's scan keeps (a later equal value does not replace it,
+ * a NaN is replaced by the first number); a window of NaNs only gives its last point, as the
+ * scan does. Amortised O(1) per step instead of O(window). */
+struct ext {
+    size_t head, tail, pushed;
+};
+
+static void ext_push(const struct mcall *mc, struct ext *x, const struct query_point *p, size_t hi)
+{
+    for (; x->pushed < hi; x->pushed++) {
+        double v = p[x->pushed].v;
+        if (isnan(v))
+            continue;
+        while (x->tail > x->head) {
+            double b = p[mc->dq[x->tail - 1]].v;
+            if (mc->extremum > 0 ? !(b < v) : !(b > v))
+                break;
+            x->tail--;
+        }
+        mc->dq[x->tail++] = x->pushed;
+    }
+}
+
+static double ext_value(const struct mcall *mc, struct ext *x, const struct query_point *p,
+                        size_t lo, size_t hi)
+{
+    while (x->head < x->tail && mc->dq[x->head] < lo)
+        x->head++;
+    return x->head < x->tail ? p[mc->dq[x->head]].v : p[hi - 1].v;
+}
 
 /* One input series: windows at every step, the function per window. */
 static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels *ls,
@@ -967,6 +1007,14 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
     /* functions see the empty set in the window: only their values are used, and the output
      * labels are built once per series, at its first point */
     bool dn = drop_name;
+    struct ext xw = {0};
+    if (mc->extremum && n > mc->dqcap) {
+        size_t *d = mp_realloc(mc->dq, n * sizeof *d);
+        if (!d)
+            return mp_err_set(ev->err, MP_ENOMEM, "window");
+        mc->dq = d;
+        mc->dqcap = n;
+    }
     for (int64_t ts = ev->start; rc == 0 && ts <= ev->end; ts += ev->interval, step++) {
         if ((((step + 1) & 4095) == 0 || work >= (1u << 20)) &&
             (work = 0, rc = query_ev_check(ev)) != 0)
@@ -984,6 +1032,10 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
             bool have = false;
             if (mc->absent) {
                 mc->present[step] = 1;
+            } else if (mc->extremum) {
+                ext_push(mc, &xw, p, hi);
+                v = ext_value(mc, &xw, p, lo, hi);
+                have = true;
             } else if (mc->kernel) {
                 have = query_kernel_value(mc->kernel, p + lo, hi - lo, ref, mc->range_ms, &v);
             } else {
@@ -1017,8 +1069,8 @@ static int mcall_series(struct qev *ev, struct mcall *mc, const struct mp_labels
                                   .annots = &ev->annots,
                                   .lb = ev->lb,
                                   .delayed_name_removal = ev->delayed,
-                         .start_ms = ev->qstart,
-                         .end_ms = ev->qend};
+                                  .start_ms = ev->qstart,
+                                  .end_ms = ev->qend};
                 rc = mc->f(&c, ev->err);
                 if (rc == 0 && mc->res.n > 0) {
                     have = true;
@@ -1082,7 +1134,10 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
                        .range_ms = ma->range_ms,
                        .target = ma,
                        .keep_labels = keep_labels,
-                       .kernel = f && call->nargs == 1 ? query_func_kernel(f) : NULL};
+                       .kernel = f && call->nargs == 1 ? query_func_kernel(f) : NULL,
+                       .extremum = f == query_func_max_over_time   ? 1
+                                   : f == query_func_min_over_time ? -1
+                                                                   : 0};
     size_t nsteps = query_ev_nsteps(ev);
     mc.other = mp_calloc(call->nargs, sizeof *mc.other);
     mc.args = mp_calloc(call->nargs, sizeof *mc.args);
@@ -1101,8 +1156,8 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
         for (size_t i = 0; rc == 0 && i < inner.n; i++) {
             rc = query_ev_check(ev);
             if (rc == 0)
-                rc = mcall_series(ev, &mc, inner.s[i].labels, inner.s[i].drop_name,
-                                  inner.s[i].p, inner.s[i].n, out);
+                rc = mcall_series(ev, &mc, inner.s[i].labels, inner.s[i].drop_name, inner.s[i].p,
+                                  inner.s[i].n, out);
         }
         query_mat_fini(ev, &inner);
     } else if (rc == 0) {
@@ -1150,6 +1205,7 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
     mp_free(mc.other);
     mp_free(mc.args);
     mp_free(mc.present);
+    mp_free(mc.dq);
     if (rc)
         query_mat_fini(ev, out);
     return rc;
@@ -1160,8 +1216,7 @@ static int eval_call_matrix(struct qev *ev, const struct query_expr *call, size_
  * point; label_replace then rejects duplicate label sets across the matrix (even with delayed
  * name removal), label_join does not check (2.55). With no series the function still runs
  * once, on an empty vector, so bad arguments fail as in Prometheus. */
-static int eval_label_fn(struct qev *ev, const struct query_expr *e, qfunc_fn *f,
-                         struct qmat *out)
+static int eval_label_fn(struct qev *ev, const struct query_expr *e, qfunc_fn *f, struct qmat *out)
 {
     int rc = query_ev_eval(ev, e->args[0], out);
     if (rc)
@@ -1179,7 +1234,9 @@ static int eval_label_fn(struct qev *ev, const struct query_expr *e, qfunc_fn *f
         struct qser *s = out->n ? &out->s[i] : NULL;
         in.n = 0;
         if (s && s->n) {
-            one = (struct qsample){.labels = s->labels, .v = s->p[0].v, .t_ms = s->p[0].t_ms,
+            one = (struct qsample){.labels = s->labels,
+                                   .v = s->p[0].v,
+                                   .t_ms = s->p[0].t_ms,
                                    .drop_name = s->drop_name};
             in.n = 1;
         }
@@ -1192,8 +1249,8 @@ static int eval_label_fn(struct qev *ev, const struct query_expr *e, qfunc_fn *f
                           .annots = &ev->annots,
                           .lb = ev->lb,
                           .delayed_name_removal = ev->delayed,
-                         .start_ms = ev->qstart,
-                         .end_ms = ev->qend};
+                          .start_ms = ev->qstart,
+                          .end_ms = ev->qend};
         rc = f(&c, ev->err);
         if (rc == 0 && s && res.n == 1) {
             mp_labels_release(s->labels);
@@ -1355,9 +1412,8 @@ static int eval_unary(struct qev *ev, const struct query_expr *e, struct qmat *o
 static bool at_unsafe(const char *name)
 {
     static const char *const names[] = {"days_in_month", "day_of_month", "day_of_week",
-                                        "day_of_year",   "hour",         "minute",
-                                        "month",         "predict_linear", "time",
-                                        "timestamp",     "year",
+                                        "day_of_year", "hour", "minute", "month", "predict_linear",
+                                        "time", "timestamp", "year",
                                         /* reads target_info at each step's own time */
                                         "info"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -1454,7 +1510,7 @@ static int inv_mark(struct qev *ev, const struct query_expr *e, unsigned depth, 
 
 static int cmp_ptr(const void *a, const void *b)
 {
-    uintptr_t x = (uintptr_t)*(const void *const *)a, y = (uintptr_t)*(const void *const *)b;
+    uintptr_t x = (uintptr_t) * (const void *const *)a, y = (uintptr_t) * (const void *const *)b;
     return x < y ? -1 : x > y;
 }
 

@@ -26,20 +26,20 @@ struct group {
 
 struct agg {
     struct qmat in;
-    size_t *cur;       /* per input series: next point */
-    uint32_t *group;   /* per input series: its group */
+    size_t *cur;     /* per input series: next point */
+    uint32_t *group; /* per input series: its group */
     struct group *g;
     size_t ng;
-    double *val;       /* topk family: this step's value per input series */
+    double *val; /* topk family: this step's value per input series */
     int64_t k;
     double ratio;
 };
 
 /* Prometheus generateGroupingLabels over names[0..n): by keeps those labels, without drops them
- * and __name__, by () gives the empty set. With drop_name (delayed name removal) a name that
- * is due to go is not kept by `by (__name__)`. */
+ * and __name__, by () gives the empty set; `by (__name__)` keeps a name even when it is due to
+ * go (delayed name removal), as 2.55 does. */
 static int grouping_labels(struct qev *ev, bool without, const struct mp_str *names, size_t n,
-                           const struct mp_labels *ls, bool drop_name, struct mp_labels **out)
+                           const struct mp_labels *ls, struct mp_labels **out)
 {
     if (!without && n == 0) {
         *out = mp_labels_empty();
@@ -53,11 +53,8 @@ static int grouping_labels(struct qev *ev, bool without, const struct mp_str *na
         mp_labels_builder_del(ev->lb, mp_str_c(MP_LABEL_METRIC_NAME));
     } else {
         mp_labels_builder_reset(ev->lb, NULL);
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            if (drop_name && mp_str_eq(names[i], mp_str_c(MP_LABEL_METRIC_NAME)))
-                continue;
+        for (size_t i = 0; i < n && rc == 0; i++)
             rc = mp_labels_builder_set(ev->lb, names[i], mp_labels_get(ls, names[i]));
-        }
     }
     if (rc == 0)
         rc = mp_labels_builder_labels(ev->lb, out, ev->err);
@@ -105,10 +102,12 @@ static int make_groups(struct qev *ev, const struct query_expr *e, struct agg *a
             if (!k_family(e->aggr)) {
                 struct mp_labels *ls;
                 struct qser *s;
-                rc = grouping_labels(ev, e->without, e->labels, e->nlabels, a->in.s[i].labels,
-                                     a->in.s[i].drop_name, &ls);
+                /* 2.55 (rangeEvalAgg): the group keeps a name that is due to go (its key hashed
+                 * it too) and takes the mark of the input series with the group's index, not of
+                 * a member of the group. */
+                rc = grouping_labels(ev, e->without, e->labels, e->nlabels, a->in.s[i].labels, &ls);
                 if (rc == 0)
-                    rc = query_mat_add(ev, out, ls, false, &s);
+                    rc = query_mat_add(ev, out, ls, a->in.s[a->ng - 1].drop_name, &s);
             }
         }
         a->group[i] = slot[j] - 1;
@@ -141,8 +140,13 @@ static void agg_fini(struct qev *ev, struct agg *a)
 static int add_value(struct qev *ev, enum query_aggr op, struct group *g, double f)
 {
     if (!g->seen) {
-        *g = (struct group){.seen = true, .v = f, .mean = f, .count = 1, .qv = g->qv,
-                            .qcap = g->qcap, .heap = g->heap};
+        *g = (struct group){.seen = true,
+                            .v = f,
+                            .mean = f,
+                            .count = 1,
+                            .qv = g->qv,
+                            .qcap = g->qcap,
+                            .heap = g->heap};
         switch (op) {
         case QUERY_AGGR_STDDEV:
         case QUERY_AGGR_STDVAR:
@@ -440,7 +444,7 @@ static int step_count_values(struct qev *ev, void *vctx, int64_t ts, struct qste
             rc = mp_labels_builder_labels(ev->lb, &metric, ev->err);
         if (rc)
             break;
-        uint64_t h = cv->e->without ? mp_labels_hash_without(metric, cv->grouping, cv->ngrouping)
+        uint64_t h = cv->e->without  ? mp_labels_hash_without(metric, cv->grouping, cv->ngrouping)
                      : cv->ngrouping ? mp_labels_hash_for(metric, cv->grouping, cv->ngrouping)
                                      : 0;
         size_t j = h & cv->mask;
@@ -452,7 +456,7 @@ static int step_count_values(struct qev *ev, void *vctx, int64_t ts, struct qste
             continue;
         }
         struct mp_labels *gl;
-        rc = grouping_labels(ev, cv->e->without, cv->grouping, cv->ngrouping, metric, false, &gl);
+        rc = grouping_labels(ev, cv->e->without, cv->grouping, cv->ngrouping, metric, &gl);
         mp_labels_release(metric);
         if (rc == 0) {
             cv->keys[j] = h;

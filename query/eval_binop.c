@@ -143,13 +143,13 @@ struct bin {
     size_t nnames;
     const struct mp_str *incl;
     size_t nincl;
-    uint64_t *sig[2];          /* per series of each side */
+    uint64_t *sig[2]; /* per series of each side */
     size_t nser[2];
-    struct mp_labels **cache;  /* per series of the "many" (or vector) side */
+    struct mp_labels **cache; /* per series of the "many" (or vector) side */
     bool *cache_dn;
-    uint32_t *cache_peer;      /* the partner series the cached labels were built for */
+    uint32_t *cache_peer; /* the partner series the cached labels were built for */
     size_t ncache;
-    bool swap_sides;           /* group_right; vector-scalar: scalar on the left */
+    bool swap_sides; /* group_right; vector-scalar: scalar on the left */
     struct stab right, matched;
 };
 
@@ -328,10 +328,12 @@ static int dup_error(struct qev *ev, const struct bin *b, const struct mp_labels
 static int result_labels(struct qev *ev, struct bin *b, const struct qsample *ls,
                          const struct qsample *rs, struct mp_labels **out, bool *dn)
 {
-    bool drop = !is_comparison(b->op) || b->ret_bool;
-    *dn = ls->drop_name || (drop && ev->delayed);
+    /* 2.55's VectorBinop: arithmetic deletes the name at once, even with delayed removal; the
+     * element's mark is the bool modifier alone, so a comparison without bool keeps the name of
+     * a many-side element that was due to lose it (rate(x[1m]) > rate(y[1m]) keeps x). */
+    *dn = b->ret_bool && ev->delayed;
     mp_labels_builder_reset(ev->lb, ls->labels);
-    if (drop && !ev->delayed)
+    if (!is_comparison(b->op) || (b->ret_bool && !ev->delayed))
         mp_labels_builder_del(ev->lb, mp_str_c(MP_LABEL_METRIC_NAME));
     if (b->card == QUERY_CARD_ONE_TO_ONE) {
         if (b->on)
@@ -353,8 +355,7 @@ static int result_labels(struct qev *ev, struct bin *b, const struct qsample *ls
     return rc ? mp_err_set(ev->err, rc, "result labels") : 0;
 }
 
-static int step_vv(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in,
-                   struct qvector *out)
+static int step_vv(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in, struct qvector *out)
 {
     (void)ts;
     struct bin *b = vctx;
@@ -431,8 +432,7 @@ static int step_vv(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in,
 
 /* ---- vector-scalar, scalar-scalar ----------------------------------------------------------- */
 
-static int step_vs(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in,
-                   struct qvector *out)
+static int step_vs(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in, struct qvector *out)
 {
     struct bin *b = vctx;
     const struct qstep_in *V = b->swap_sides ? &in[1] : &in[0];
@@ -486,8 +486,7 @@ static int prep_vs(struct qev *ev, void *vctx, size_t i, const struct qmat *m)
     return prep_cache(ev, b, m->n);
 }
 
-static int step_ss(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in,
-                   struct qvector *out)
+static int step_ss(struct qev *ev, void *vctx, int64_t ts, struct qstep_in *in, struct qvector *out)
 {
     struct bin *b = vctx;
     double l = in[0].v.n ? in[0].v.s[0].v : NAN, r = in[1].v.n ? in[1].v.s[0].v : NAN;
@@ -516,8 +515,8 @@ int query_eval_binary(struct qev *ev, const struct query_expr *e, struct qmat *o
         b.nnames = e->nlabels;
         b.incl = e->incl;
         b.nincl = e->nincl;
-        rc = query_range_eval(ev, args, 2, prep_sig, is_set_op(e->op) ? step_set : step_vv, &b,
-                              out);
+        rc =
+            query_range_eval(ev, args, 2, prep_sig, is_set_op(e->op) ? step_set : step_vv, &b, out);
     } else {
         b.swap_sides = lt == QUERY_TYPE_SCALAR;
         rc = query_range_eval(ev, args, 2, prep_vs, step_vs, &b, out);

@@ -2,7 +2,9 @@
 /* remote/read.c: the remote-read endpoint (protocols.md 5.7), as Prometheus 2.55.1's
  * storage/remote/read_handler.go answers POST /api/v1/read:
  *
- *   gate: at most concurrent_limit requests at once    -> waits; 503 after gate_wait_ms
+ *   gate: at most concurrent_limit requests at once    -> waits until the client leaves (500
+ *                                                         "context canceled"), as Prometheus;
+ *                                                         503 after gate_wait_ms if >= 0
  *   body > max_body, snappy length > 22x body or > max_decoded, corrupt snappy, protobuf
  *   error, unpacked request > max_memory                -> 400
  *   accepted_response_types: first supported one (empty = SAMPLES), none -> 400
@@ -46,7 +48,7 @@ void remote_read_options_init(struct remote_read_options *o)
     o->max_body_bytes = REMOTE_READ_MAX_BODY_DEFAULT;
     o->max_decoded_bytes = REMOTE_READ_MAX_DECODED_DEFAULT;
     o->max_memory_bytes = REMOTE_READ_MAX_MEMORY_DEFAULT;
-    o->gate_wait_ms = 60000;
+    o->gate_wait_ms = -1;
 }
 
 /* ---- CRC-32C ------------------------------------------------------------------------------- */
@@ -203,8 +205,8 @@ static void types_text(const RemotePb__ReadRequest *rr, char *out, size_t cap)
 
 /* Prometheus filterExtLabelsFromMatchers: name="v" with v the external label's value (""
  * when there is none) becomes name="", since stored series do not carry external labels. */
-static int convert_query(const RemotePb__Query *pq, const struct mp_labels *ext,
-                         struct rquery *q, int *status, struct mp_err *err)
+static int convert_query(const RemotePb__Query *pq, const struct mp_labels *ext, struct rquery *q,
+                         int *status, struct mp_err *err)
 {
     q->mint = pq->start_timestamp_ms;
     q->maxt = pq->end_timestamp_ms;
@@ -219,17 +221,25 @@ static int convert_query(const RemotePb__Query *pq, const struct mp_labels *ext,
     }
     q->m = mp_calloc(pq->n_matchers ? pq->n_matchers : 1, sizeof *q->m);
     if (!q->m)
-        return failf(status, 500, MP_ENOMEM, err, "out of memory for %zu matchers",
-                     pq->n_matchers);
+        return failf(status, 500, MP_ENOMEM, err, "out of memory for %zu matchers", pq->n_matchers);
     for (size_t i = 0; i < pq->n_matchers; i++) {
         const RemotePb__LabelMatcher *lm = pq->matchers[i];
         enum mp_match_type t;
         switch ((int)lm->type) {
-        case REMOTE_PB__LABEL_MATCHER__TYPE__EQ: t = MP_MATCH_EQUAL; break;
-        case REMOTE_PB__LABEL_MATCHER__TYPE__NEQ: t = MP_MATCH_NOT_EQUAL; break;
-        case REMOTE_PB__LABEL_MATCHER__TYPE__RE: t = MP_MATCH_REGEX; break;
-        case REMOTE_PB__LABEL_MATCHER__TYPE__NRE: t = MP_MATCH_NOT_REGEX; break;
-        default: return failf(status, 500, MP_EINVAL, err, "invalid matcher type");
+        case REMOTE_PB__LABEL_MATCHER__TYPE__EQ:
+            t = MP_MATCH_EQUAL;
+            break;
+        case REMOTE_PB__LABEL_MATCHER__TYPE__NEQ:
+            t = MP_MATCH_NOT_EQUAL;
+            break;
+        case REMOTE_PB__LABEL_MATCHER__TYPE__RE:
+            t = MP_MATCH_REGEX;
+            break;
+        case REMOTE_PB__LABEL_MATCHER__TYPE__NRE:
+            t = MP_MATCH_NOT_REGEX;
+            break;
+        default:
+            return failf(status, 500, MP_EINVAL, err, "invalid matcher type");
         }
         struct mp_str name = bytes_str(lm->name), value = bytes_str(lm->value);
         if (t == MP_MATCH_EQUAL) {
@@ -248,8 +258,8 @@ static int convert_query(const RemotePb__Query *pq, const struct mp_labels *ext,
 }
 
 int remote_read_decode(const uint8_t *body, size_t len, const struct remote_read_options *o,
-                       const struct mp_labels *ext, struct remote_read_request **out,
-                       int *status, struct mp_err *err)
+                       const struct mp_labels *ext, struct remote_read_request **out, int *status,
+                       struct mp_err *err)
 {
     struct remote_read_options defaults;
     if (!o) {
@@ -487,8 +497,7 @@ struct remote_read_server {
     _Atomic size_t active; /* changed under mu; read without it for the gauge */
 };
 
-int remote_read_server_create(const struct remote_read_options *o,
-                              struct remote_read_server **out)
+int remote_read_server_create(const struct remote_read_options *o, struct remote_read_server **out)
 {
     struct remote_read_server *s = mp_calloc(1, sizeof *s);
     if (!s)
@@ -522,33 +531,70 @@ size_t remote_read_server_active(const struct remote_read_server *s)
     return atomic_load_explicit(&s->active, memory_order_relaxed);
 }
 
-/* 0 with a slot taken, or MP_ETIMEOUT after gate_wait_ms. */
-static int gate_enter(struct remote_read_server *s)
+/* Slice of a wait between two looks at the client. */
+#define GATE_POLL_MS 100
+
+static struct timespec mono_after(int64_t ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += (time_t)(ms / 1000);
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+static bool mono_passed(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* 0 with a slot taken; MP_ECANCELED once gone(gone_arg) says the client left (asked every
+ * GATE_POLL_MS while waiting, so its place in the queue is freed); MP_ETIMEOUT after
+ * gate_wait_ms when that is >= 0. */
+static int gate_enter(struct remote_read_server *s, bool (*gone)(void *), void *gone_arg)
 {
     size_t limit = s->o.concurrent_limit;
+    int64_t wait = s->o.gate_wait_ms;
+    int rc = 0;
     pthread_mutex_lock(&s->mu);
-    if (limit && s->active >= limit) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        int64_t wait = s->o.gate_wait_ms;
-        until.tv_sec += (time_t)(wait / 1000);
-        until.tv_nsec += (long)(wait % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
+    struct timespec until = mono_after(wait < 0 ? 0 : wait);
+    while (limit && s->active >= limit) {
+        if (wait >= 0 && mono_passed(&until)) {
+            rc = MP_ETIMEOUT;
+            break;
         }
-        while (s->active >= limit) {
-            int rc = wait < 0 ? pthread_cond_wait(&s->cv, &s->mu)
-                              : pthread_cond_timedwait(&s->cv, &s->mu, &until);
-            if (rc != 0 && s->active >= limit) {
-                pthread_mutex_unlock(&s->mu);
-                return MP_ETIMEOUT;
-            }
+        if (!gone) {
+            if (wait < 0)
+                pthread_cond_wait(&s->cv, &s->mu);
+            else
+                pthread_cond_timedwait(&s->cv, &s->mu, &until);
+            continue;
+        }
+        struct timespec slice = mono_after(GATE_POLL_MS);
+        if (wait >= 0 && until.tv_sec * 1000000000LL + until.tv_nsec <
+                             slice.tv_sec * 1000000000LL + slice.tv_nsec)
+            slice = until;
+        pthread_cond_timedwait(&s->cv, &s->mu, &slice);
+        if (s->active < limit)
+            break;
+        pthread_mutex_unlock(&s->mu);
+        bool left = gone(gone_arg);
+        pthread_mutex_lock(&s->mu);
+        if (left) {
+            rc = MP_ECANCELED;
+            break;
         }
     }
-    atomic_store_explicit(&s->active, s->active + 1, memory_order_relaxed);
+    if (rc == 0)
+        atomic_store_explicit(&s->active, s->active + 1, memory_order_relaxed);
     pthread_mutex_unlock(&s->mu);
-    return 0;
+    return rc;
 }
 
 static void gate_leave(struct remote_read_server *s)
@@ -607,8 +653,7 @@ static int samples_query(struct tsdb *db, const struct rquery *q, const struct m
         double v;
         while ((rc = tsdb_sample_iter_next(&it, &t, &v)) == 0) {
             if (limit > 0 && ++nsamples > limit) {
-                rc = mp_err_set(err, MP_ELIMIT, "exceeded sample limit (%lld)",
-                                (long long)limit);
+                rc = mp_err_set(err, MP_ELIMIT, "exceeded sample limit (%lld)", (long long)limit);
                 goto done;
             }
             uint64_t bits = tsdb_f64_bits(v);
@@ -674,8 +719,8 @@ static int respond_samples(struct remote_read_server *s, struct tsdb *db,
     if (!rc) {
         size_t clen = snappy_max_compressed_length(raw.len);
         rc = mp_buf_reserve(&out->body, clen);
-        if (!rc && snappy_compress(raw.data ? raw.data : "", raw.len, out->body.data, &clen) !=
-                       SNAPPY_OK)
+        if (!rc &&
+            snappy_compress(raw.data ? raw.data : "", raw.len, out->body.data, &clen) != SNAPPY_OK)
             rc = MP_EINVAL;
         if (rc) {
             out->status = 500;
@@ -708,8 +753,8 @@ struct remote_read_stream {
     struct tsdb_series_set *ss;
     const struct tsdb_chunk *chunks; /* current series', borrowed from ss */
     size_t nchunks, ci;
-    struct mp_buf lab; /* current series' labels, encoded as ChunkedSeries field 1 */
-    int64_t lab_size;  /* their body sizes (Go's Label.Size() summed) */
+    struct mp_buf lab;     /* current series' labels, encoded as ChunkedSeries field 1 */
+    int64_t lab_size;      /* their body sizes (Go's Label.Size() summed) */
     struct tsdb_xor *trim; /* the last chunk cut to the query's range */
     struct mp_buf frame;
     size_t off; /* first unsent byte of frame */
@@ -976,10 +1021,25 @@ int remote_read_serve(struct remote_read_server *s, struct tsdb *db, const struc
                       const uint8_t *body, size_t len, struct remote_read_response *out,
                       struct mp_err *err)
 {
+    return remote_read_serve_gone(s, db, ext, body, len, NULL, NULL, out, err);
+}
+
+int remote_read_serve_gone(struct remote_read_server *s, struct tsdb *db,
+                           const struct mp_labels *ext, const uint8_t *body, size_t len,
+                           bool (*gone)(void *), void *gone_arg, struct remote_read_response *out,
+                           struct mp_err *err)
+{
     memset(out, 0, sizeof *out);
     mp_buf_init(&out->body, 0);
     out->status = 200;
-    if (gate_enter(s) != 0) {
+    int grc = gate_enter(s, gone, gone_arg);
+    if (grc == MP_ECANCELED) {
+        /* Prometheus: http.Error(ctx.Err(), 500) for a client that is no longer there */
+        out->status = 500;
+        snprintf(out->message, sizeof out->message, "context canceled");
+        return mp_err_set(err, grc, "%s", out->message);
+    }
+    if (grc != 0) {
         out->status = 503;
         snprintf(out->message, sizeof out->message,
                  "too many concurrent remote read requests (limit %zu)", s->o.concurrent_limit);

@@ -183,8 +183,8 @@ struct remote_read_options {
     size_t max_body_bytes;     /* compressed body; 0: none */
     size_t max_decoded_bytes;  /* snappy-decoded body; 0: none */
     size_t max_memory_bytes;   /* the unpacked request in memory; 0: none */
-    int64_t gate_wait_ms;      /* longest wait for a slot, then 503 (default 60 s); < 0: for
-                                * ever, as Prometheus (which waits until the client leaves) */
+    int64_t gate_wait_ms;      /* longest wait for a slot, then 503; < 0 (default): until
+                                * the client leaves, as Prometheus */
 };
 void remote_read_options_init(struct remote_read_options *o);
 
@@ -259,6 +259,15 @@ void remote_read_response_fini(struct remote_read_response *r);
 MP_NODISCARD int remote_read_serve(struct remote_read_server *s, struct tsdb *db,
                                    const struct mp_labels *ext, const uint8_t *body, size_t len,
                                    struct remote_read_response *out, struct mp_err *err);
+
+/* remote_read_serve, and while waiting for a gate slot gone(gone_arg) is asked every 100 ms
+ * (off the gate's lock) whether the client left; if so the wait ends with status 500 "context
+ * canceled" (Prometheus's ctx.Err()) and -MP_ECANCELED, freeing the place. gone NULL: no
+ * check. */
+MP_NODISCARD int remote_read_serve_gone(struct remote_read_server *s, struct tsdb *db,
+                                        const struct mp_labels *ext, const uint8_t *body,
+                                        size_t len, bool (*gone)(void *), void *gone_arg,
+                                        struct remote_read_response *out, struct mp_err *err);
 
 /* CRC-32C (Castagnoli) as the frame checksum: remote_read_crc32c(0, "123456789", 9) ==
  * 0xE3069283. For tests and clients. */

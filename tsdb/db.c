@@ -272,6 +272,10 @@ int tsdb_open(const struct tsdb_options *o, struct tsdb **out, struct mp_err *er
         rc = tsdb_head_create(&ho, &db->head, err);
     if (!rc)
         tsdb_head_set_min_valid_time(db->head, blocks_max_time_locked(db));
+    /* Prometheus's open: reload() truncates the still empty head to the blocks' end before the
+     * WAL is read, so an empty head reports minTime = maxTime = that end */
+    if (!rc && blocks_max_time_locked(db) != INT64_MIN)
+        rc = tsdb_head_truncate(db->head, blocks_max_time_locked(db), err);
     if (!rc && !o->read_only) {
         char hcdir[4200];
         tsdb_pathf(hcdir, sizeof hcdir, "%s/chunks_head", db->dir);

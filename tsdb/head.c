@@ -2120,12 +2120,23 @@ static int truncate_chunk_files(struct tsdb_head *h, uint64_t min_file, struct m
 
 int tsdb_head_truncate(struct tsdb_head *h, int64_t mint_ms, struct mp_err *err)
 {
-    CINC(h, truncations);
     int64_t cur = atomic_load_explicit(&h->min_time, memory_order_relaxed);
-    if (mint_ms > cur)
+    /* Prometheus truncateMemory: an empty head (min INT64_MAX) starts at mint too, and the max
+     * is raised to at least the min; an empty head has nothing to sweep (at open the WAL and the
+     * head chunks are still to be read) */
+    bool initialize = cur == INT64_MAX;
+    if (mint_ms > cur || initialize)
         atomic_store_explicit(&h->min_time, mint_ms, memory_order_relaxed);
     if (atomic_load_explicit(&h->min_valid, memory_order_relaxed) < mint_ms)
         atomic_store_explicit(&h->min_valid, mint_ms, memory_order_relaxed);
+    int64_t mx = atomic_load_explicit(&h->max_time, memory_order_relaxed);
+    while (mx < mint_ms && !atomic_compare_exchange_weak_explicit(&h->max_time, &mx, mint_ms,
+                                                                  memory_order_relaxed,
+                                                                  memory_order_relaxed))
+        ;
+    if (initialize)
+        return 0;
+    CINC(h, truncations); /* counted past the initial truncation, as Prometheus */
     struct gc_ctx g = {mint_ms, UINT64_MAX};
     sweep(h, gc_gone, &g);
     return truncate_chunk_files(h, g.min_file, err);

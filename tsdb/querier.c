@@ -726,6 +726,15 @@ static int labels_from_series(struct tsdb_querier *q, const struct mp_str *name,
     return rc == MP_EEOF ? 0 : rc;
 }
 
+/* Prometheus's headIndexReader LabelNames/LabelValues: nothing from the head when the range
+ * misses [head min, head max] (an empty head misses every range); blocks were picked by range
+ * at open. */
+static bool source_in_range(const struct tsdb_querier *q, const struct source *s)
+{
+    return s->b || (q->maxt >= tsdb_head_min_time(q->db->head) &&
+                    q->mint <= tsdb_head_max_time(q->db->head));
+}
+
 int tsdb_querier_label_names(struct tsdb_querier *q, const struct mp_matcher *const *m, size_t n,
                              int (*fn)(void *ctx, struct mp_str name), void *ctx,
                              struct mp_err *err)
@@ -736,6 +745,8 @@ int tsdb_querier_label_names(struct tsdb_querier *q, const struct mp_matcher *co
         rc = labels_from_series(q, NULL, m, n, &ss, err);
     } else {
         for (size_t i = 0; i < q->nsrc && !rc; i++) {
+            if (!source_in_range(q, &q->src[i]))
+                continue;
             if (q->src[i].b)
                 rc = tsdb_index_reader_label_names(q->src[i].b->index, strset_add, &ss, err);
             else
@@ -760,7 +771,8 @@ int tsdb_querier_label_values(struct tsdb_querier *q, struct mp_str name,
         rc = labels_from_series(q, &name, m, n, &ss, err);
     } else {
         for (size_t i = 0; i < q->nsrc && !rc; i++)
-            rc = q->src[i].ir.ops->label_values(q->src[i].ir.ctx, name, strset_add, &ss, err);
+            if (source_in_range(q, &q->src[i]))
+                rc = q->src[i].ir.ops->label_values(q->src[i].ir.ctx, name, strset_add, &ss, err);
     }
     if (rc) {
         strset_emit(&ss, NULL, NULL);

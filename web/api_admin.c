@@ -213,6 +213,12 @@ static void read_stream_done(void *ctx)
     mp_free(rb);
 }
 
+/* A request waiting for a remote-read slot gives its place up once its client has left. */
+static bool read_client_gone(void *req)
+{
+    return web_request_client_gone(req);
+}
+
 static void h_read(void *ctx, const struct web_request *req, struct web_response *resp)
 {
     struct web_api *api = ctx;
@@ -221,8 +227,8 @@ static void h_read(void *ctx, const struct web_request *req, struct web_response
     struct remote_read_response rr;
     if (api->rr_queries) /* waiting or running, as Prometheus counts it */
         mp_gauge_inc(api->rr_queries);
-    int rc = remote_read_serve(api->rr, api->d.db, ext, (const uint8_t *)body.ptr, body.len, &rr,
-                               NULL);
+    int rc = remote_read_serve_gone(api->rr, api->d.db, ext, (const uint8_t *)body.ptr, body.len,
+                                    read_client_gone, (void *)req, &rr, NULL);
     if (ext)
         mp_labels_release(ext);
     bool streamed = false;

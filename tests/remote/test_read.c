@@ -8,10 +8,12 @@
  * equality-matcher rewrite), hints, the concurrency gate, truncated bodies and allocation
  * failures. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <snappy-c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "common/labels.h"
@@ -221,9 +223,9 @@ static void labels_text(RemotePb__Label *const *l, size_t n, char *out, size_t c
 {
     size_t k = (size_t)snprintf(out, cap, "{");
     for (size_t i = 0; i < n; i++)
-        k += (size_t)snprintf(out + k, cap - k, "%s%.*s=%.*s", i ? ", " : "",
-                              (int)l[i]->name.len, (const char *)l[i]->name.data,
-                              (int)l[i]->value.len, (const char *)l[i]->value.data);
+        k += (size_t)snprintf(out + k, cap - k, "%s%.*s=%.*s", i ? ", " : "", (int)l[i]->name.len,
+                              (const char *)l[i]->name.data, (int)l[i]->value.len,
+                              (const char *)l[i]->value.data);
     snprintf(out + k, cap - k, "}");
 }
 
@@ -402,8 +404,7 @@ Test(remote_read, equality_matcher_on_external_label_is_rewritten)
 {
     struct rrb b;
     rrb_init(&b);
-    rrb_query(&b, T0, T0 + 10000,
-              (const char *[]){"=", "__name__", "up", "=", "site", "a", NULL});
+    rrb_query(&b, T0, T0 + 10000, (const char *[]){"=", "__name__", "up", "=", "site", "a", NULL});
     rrb_query(&b, T0, T0 + 10000,
               (const char *[]){"=~", "__name__", "up|rq", "=", "site", "b", NULL});
     rrb_query(&b, T0, T0 + 10000,
@@ -423,8 +424,8 @@ Test(remote_read, equality_matcher_on_external_label_is_rewritten)
     rr = samples_of(&r);
     cr_assert_eq(rr->results[0]->n_timeseries, 0);
     char txt[256];
-    labels_text(rr->results[1]->timeseries[0]->labels, rr->results[1]->timeseries[0]->n_labels,
-                txt, sizeof txt);
+    labels_text(rr->results[1]->timeseries[0]->labels, rr->results[1]->timeseries[0]->n_labels, txt,
+                sizeof txt);
     cr_assert_str_eq(txt, "{__name__=rq, site=b}");
     remote_pb__read_response__free_unpacked(rr, NULL);
     remote_read_response_fini(&r);
@@ -783,6 +784,93 @@ Test(remote_read, concurrency_limit_holds_a_slot_per_stream)
     cr_assert_eq(remote_read_server_active(srv), 0);
 }
 
+/* Waiting for a slot: by default until the client leaves (Prometheus's gate.Start(ctx)); the
+ * gone hook is asked while waiting, and a client that left frees its place with 500 "context
+ * canceled". */
+struct gone_probe {
+    int calls, gone_at; /* gone from the gone_at-th call on; 0: never */
+};
+
+static bool probe_gone(void *arg)
+{
+    struct gone_probe *p = arg;
+    p->calls++;
+    return p->gone_at && p->calls >= p->gone_at;
+}
+
+/* limit 1, unbounded wait, and a streamed request for up */
+static void one_slot_stream(struct rrb *b)
+{
+    opt.concurrent_limit = 1;
+    opt.gate_wait_ms = -1;
+    rrb_init(b);
+    rrb_type(b, 1);
+    rrb_query(b, T0, T0 + 10000, (const char *[]){"=", "__name__", "up", NULL});
+}
+
+Test(remote_read, gate_waits_until_the_client_leaves)
+{
+    struct remote_read_options d;
+    remote_read_options_init(&d);
+    cr_assert_lt(d.gate_wait_ms, 0, "the default wait is unbounded, as Prometheus");
+    struct rrb b;
+    one_slot_stream(&b);
+    struct remote_read_response r, r2;
+    cr_assert_eq(serve(&b, ext, &r), 200, "%s", r.message);
+    size_t len;
+    uint8_t *body = rrb_body(&b, &len);
+    struct gone_probe p = {0, 3};
+    struct mp_err err = {0};
+    int rc = remote_read_serve_gone(srv, db, ext, body, len, probe_gone, &p, &r2, &err);
+    cr_assert_neq(rc, 0);
+    cr_assert_eq(r2.status, 500);
+    cr_assert_str_eq(r2.message, "context canceled");
+    cr_assert_eq(p.calls, 3);
+    cr_assert_eq(remote_read_server_active(srv), 1, "the waiter took no slot");
+    remote_read_response_fini(&r2);
+    remote_read_response_fini(&r);
+    cr_assert_eq(remote_read_server_active(srv), 0);
+    mp_free(body);
+}
+
+struct waiter {
+    uint8_t *body;
+    size_t len;
+    struct gone_probe p;
+    struct remote_read_response r;
+    int rc;
+};
+
+static void *waiter_run(void *arg)
+{
+    struct waiter *w = arg;
+    struct mp_err err = {0};
+    w->rc = remote_read_serve_gone(srv, db, ext, w->body, w->len, probe_gone, &w->p, &w->r, &err);
+    return NULL;
+}
+
+Test(remote_read, gate_waiter_gets_the_freed_slot)
+{
+    struct rrb b;
+    one_slot_stream(&b);
+    struct remote_read_response r;
+    cr_assert_eq(serve(&b, ext, &r), 200, "%s", r.message);
+    struct waiter w = {.p = {0, 300}}; /* a bound: gives up after ~30 s of polls */
+    w.body = rrb_body(&b, &w.len);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, waiter_run, &w), 0);
+    struct timespec ms250 = {0, 250000000L};
+    nanosleep(&ms250, NULL);       /* past the old bounded wait of this test file (20 ms) */
+    remote_read_response_fini(&r); /* frees the slot: the waiter takes it */
+    pthread_join(t, NULL);
+    cr_assert_eq(w.rc, 0, "%s", w.r.message);
+    cr_assert_eq(w.r.status, 200);
+    cr_assert_lt(w.p.calls, 300);
+    remote_read_response_fini(&w.r);
+    cr_assert_eq(remote_read_server_active(srv), 0);
+    mp_free(w.body);
+}
+
 /* ---- random round trip ---- */
 
 #define RT_SERIES 24
@@ -808,7 +896,7 @@ static uint64_t rt_next(uint64_t *s)
  * from random bit patterns, NaN, the stale marker, -0.0 and infinities. Fixed seed. */
 static void rt_fill(struct rt_series *s, size_t n, uint64_t seed)
 {
-    static const uint64_t special[] = {TSDB_STALE_NAN_BITS, UINT64_C(0x7ff8000000000001),
+    static const uint64_t special[] = {TSDB_STALE_NAN_BITS,          UINT64_C(0x7ff8000000000001),
                                        UINT64_C(0x8000000000000000), UINT64_C(0x7ff0000000000000),
                                        UINT64_C(0xfff0000000000000), 0};
     for (size_t i = 0; i < n; i++) {
@@ -823,8 +911,9 @@ static void rt_fill(struct rt_series *s, size_t n, uint64_t seed)
             t += (int64_t)(rt_next(&seed) % 5000) + 1;
             s[i].t[k] = t;
             uint64_t r = rt_next(&seed);
-            s[i].bits[k] = r % 7 == 0 ? special[r / 7 % 6] : r % 3 == 0 ? s[i].bits[k ? k - 1 : 0]
-                                                                         : r;
+            s[i].bits[k] = r % 7 == 0   ? special[r / 7 % 6]
+                           : r % 3 == 0 ? s[i].bits[k ? k - 1 : 0]
+                                        : r;
         }
         const char *kv[] = {"__name__", "rt", "id", s[i].id, "junk", s[i].junk, NULL};
         struct mp_labels *ls = labels_of(kv);

@@ -1187,3 +1187,38 @@ Test(db, ended_series_coming_back_keep_their_order)
         mp_labels_release(ls[i]);
     tsdb_close(db);
 }
+
+/* An empty head after blocks were loaded reports minTime = maxTime = the blocks' end, as
+ * Prometheus's open (reload truncates the head before the WAL is read); a sample appended later
+ * keeps that min. */
+Test(db, empty_head_after_blocks_starts_at_their_end)
+{
+    struct tsdb_block_builder *b;
+    struct mp_err err = {0};
+    cr_assert_eq(tsdb_block_builder_create(dir, 0, 2 * H_MS, &b, &err), 0, "%s", err.msg);
+    struct mp_labels *ls = mk("up", "job", "a");
+    cr_assert_eq(tsdb_block_builder_add(b, ls, 1000, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(tsdb_block_builder_add(b, ls, 60000, 1, &err), 0, "%s", err.msg);
+    bool written = false;
+    struct tsdb_block_info info;
+    cr_assert_eq(tsdb_block_builder_finish(b, &written, &info, &err), 0, "%s", err.msg);
+    tsdb_block_builder_destroy(b);
+    cr_assert(written);
+    cr_assert_eq(info.max_time_ms, 60001);
+    struct tsdb *db = open_db(0);
+    struct tsdb_head_stats hs;
+    tsdb_head_stats_get(db, &hs);
+    cr_expect_eq(hs.num_series, 0);
+    cr_expect_eq(hs.num_chunks, 0);
+    cr_expect_eq(hs.min_time_ms, 60001);
+    cr_expect_eq(hs.max_time_ms, 60001);
+    struct tsdb_appender *a;
+    cr_assert_eq(tsdb_appender_create(db, &a), 0);
+    cr_assert_eq(tsdb_appender_add(a, 0, ls, 120000, 2, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(tsdb_appender_commit(a, &err), 0, "%s", err.msg);
+    tsdb_head_stats_get(db, &hs);
+    cr_expect_eq(hs.min_time_ms, 60001);
+    cr_expect_eq(hs.max_time_ms, 120000);
+    mp_labels_release(ls);
+    tsdb_close(db);
+}

@@ -156,6 +156,15 @@ Test(api, labels_and_values)
            "{\"status\":\"success\",\"data\":[\"a\",\"b\"]}");
     EXPECT(&f, "/api/v1/label/job/values?end=1.2&match[]=up", 200,
            "{\"status\":\"success\",\"data\":[\"a\"]}");
+    /* ... and nothing when the range misses [head min, head max] = [1, 2] s */
+    EXPECT(&f, "/api/v1/labels?start=2.001&end=10", 200, "{\"status\":\"success\",\"data\":[]}");
+    EXPECT(&f, "/api/v1/labels?start=0&end=0.999", 200, "{\"status\":\"success\",\"data\":[]}");
+    EXPECT(&f, "/api/v1/label/job/values?start=3&end=4", 200,
+           "{\"status\":\"success\",\"data\":[]}");
+    EXPECT(&f, "/api/v1/label/job/values?start=2&end=4", 200,
+           "{\"status\":\"success\",\"data\":[\"a\",\"b\"]}");
+    EXPECT(&f, "/api/v1/labels?start=0&end=1", 200,
+           "{\"status\":\"success\",\"data\":[\"__name__\",\"code\",\"instance\",\"job\"]}");
     struct reply r;
     api_post_form(&f, "/api/v1/labels", "match[]=http_requests_total", &r);
     cr_expect_eq(r.code, 200);
