@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* bench/promql_diff.c: meshprom against Prometheus on the same data, over the HTTP API.
  *
- *   promql_diff [--mode diff|bench] [--prometheus BIN] [--meshprom BIN] [--namespaces N]
+ *   promql_diff [--mode diff|bench|floor] [--prometheus BIN] [--meshprom BIN] [--namespaces N]
  *               [--deployments M] [--replicas R] [--peers P] [--minutes T] [--runs K]
  *               [--load remote-write|wal|block] [--data DIR] [--range-minutes M] [--step S]
  *               [--workdir DIR] [--keep] [--verbose]
@@ -25,9 +25,9 @@
  *          label sets (in order only for sort()/sort_desc()), the same timestamps, values
  *          within 1e-9 relative (NaN = NaN). For sort/topk/bottomk an answer that differs
  *          only in which of equally valued series comes first or is kept counts as
- *          tie_order_only, not as a mismatch (tie order follows storage series order). One JSON line per mismatch, a summary line, exit
- *          1 on any mismatch, 77 (ctest's skip) without a Prometheus binary.
- *   bench: the servers' RSS; a check that both hold the same data (series and samples per
+ *          tie_order_only, not as a mismatch (tie order follows storage series order). One JSON
+ * line per mismatch, a summary line, exit 1 on any mismatch, 77 (ctest's skip) without a Prometheus
+ * binary. bench: the servers' RSS; a check that both hold the same data (series and samples per
  *          metric name, sums of the last values, which must agree before anything is timed);
  *          then each dashboard query as an instant query at the end of the data and as a range
  *          query over its last --range-minutes (default 15) at --step seconds (default 30),
@@ -35,6 +35,9 @@
  *          median and p99 (nearest rank: with few runs, the slowest) of each and the ratio
  *          meshprom/prometheus (issue 4's target: at most 0.33 on every query); a summary
  *          with the worst ratio; RSS again.
+ *   floor: after the same check, the fixed cost of a request: vector(1), a one-series
+ *          selector, per-deployment rates over a few series and small ranges, --runs times on
+ *          each server (use a few hundred), same JSON lines and a summary (floor_mode).
  * Prometheus 2.42 is the oracle installed from Debian; meshprom follows 2.55, so a difference
  * between the two versions shows up here as a mismatch (the query set avoids the known ones;
  * see query/README.md). */
@@ -909,6 +912,83 @@ static int bench_mode(const struct opts *o, struct peer *prom, struct peer *mesh
     return status;
 }
 
+/* floor: the fixed cost of a request. Tiny queries (a literal, one series, a per-deployment
+ * rate over a few series, small ranges) many times on each server over one keep-alive
+ * connection each, interleaved, after a warm-up; answers checked equal first. The pod of the
+ * one-series selector is read from the data. */
+static int floor_mode(const struct opts *o, struct peer *prom, struct peer *mesh, int64_t t1)
+{
+    double end = (double)t1 / 1000;
+    struct mp_buf a, b;
+    mp_buf_init(&a, 0);
+    mp_buf_init(&b, 0);
+    char pod[128] = "", one[256];
+    struct call pc = {.expr = "process_start_time_seconds{namespace=\"app-00\"}", .t = end};
+    double secs;
+    struct mp_err err = {0};
+    if (run(mesh, &pc, &a, &secs, &err) == 0) {
+        json_object *j = json_tokener_parse(a.data), *d, *r, *m, *pv;
+        if (j && json_object_object_get_ex(j, "data", &d) &&
+            json_object_object_get_ex(d, "result", &r) && json_object_array_length(r) > 0 &&
+            json_object_object_get_ex(json_object_array_get_idx(r, 0), "metric", &m) &&
+            json_object_object_get_ex(m, "pod", &pv))
+            snprintf(pod, sizeof pod, "%s", json_object_get_string(pv));
+        json_object_put(j);
+    }
+    snprintf(one, sizeof one, "process_start_time_seconds{namespace=\"app-00\", pod=\"%s\"}", pod);
+    const char *tcp = "sum(increase(tcp_write_bytes_total{direction=\"inbound\", "
+                      "namespace=\"app-00\", peer=\"src\"}[1m])) by (namespace, deployment)";
+    const char *rate = "sum(rate(tcp_read_bytes_total{namespace=\"app-00\", direction=\"inbound\"}"
+                       "[1m])) by (deployment)";
+    const struct call calls[] = {
+        {.expr = "vector(1)", .t = end},
+        {.expr = one, .t = end},
+        {.expr = tcp, .t = end},
+        {.expr = rate, .t = end},
+        {.expr = "vector(1)", .range = true, .start = end - 900, .end = end, .step = 30},
+        {.expr = one, .range = true, .start = end - 900, .end = end, .step = 30},
+        {.expr = tcp, .range = true, .start = end - 900, .end = end, .step = 30},
+    };
+    size_t nc = sizeof calls / sizeof *calls;
+    int status = pod[0] ? 0 : 1;
+    for (size_t i = 0; i < nc && status == 0; i++) {
+        double sum = 0;
+        if (!calls[i].range && !same_on_both(prom, mesh, &calls[i], true, &sum, NULL, NULL, &a, &b))
+            status = 1;
+        for (int w = 0; w < 20 && status == 0; w++) /* warm-up: threads, caches, allocator */
+            if (run(prom, &calls[i], &a, &secs, &err) != 0 ||
+                run(mesh, &calls[i], &a, &secs, &err) != 0)
+                status = 1;
+    }
+    double *lp = mp_xmalloc((size_t)o->runs * sizeof *lp),
+           *lm = mp_xmalloc((size_t)o->runs * sizeof *lm);
+    double worst = 0;
+    const char *worst_q = "";
+    for (size_t i = 0; i < nc && status == 0; i++) {
+        double ratio = bench_call(o, prom, mesh, &calls[i], lp, lm, &a);
+        if (ratio < 0)
+            status = 1;
+        if (ratio > worst) {
+            worst = ratio;
+            worst_q = calls[i].expr;
+        }
+    }
+    if (status == 0) {
+        printf("{\"summary\":{\"set\":\"floor\",\"queries\":%zu,\"runs\":%d,\"worst_ratio_median\":"
+               "%.3f,\"target\":0.333,\"worst_query\":",
+               nc, o->runs, worst);
+        json_str(stdout, worst_q);
+        printf("}}\n");
+    } else {
+        fprintf(stderr, "promql_diff: floor: %s\n", err.msg[0] ? err.msg : "answers differ");
+    }
+    mp_free(lp);
+    mp_free(lm);
+    mp_buf_fini(&a);
+    mp_buf_fini(&b);
+    return status;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 /* --load wal|block: the mesh written once into o->data (or <work>/mesh) by meshprom's tsdb, its
@@ -975,10 +1055,11 @@ static bool on_path(const char *bin)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: promql_diff [--mode diff|bench] [--prometheus BIN] [--meshprom BIN] "
-                    "[--namespaces N] [--deployments M] [--replicas R] [--peers P] [--minutes T] "
-                    "[--runs K] [--load remote-write|wal|block] [--data DIR] [--range-minutes M] "
-                    "[--step S] [--workdir DIR] [--keep] [--verbose]\n");
+    fprintf(stderr,
+            "usage: promql_diff [--mode diff|bench|floor] [--prometheus BIN] [--meshprom BIN] "
+            "[--namespaces N] [--deployments M] [--replicas R] [--peers P] [--minutes T] "
+            "[--runs K] [--load remote-write|wal|block] [--data DIR] [--range-minutes M] "
+            "[--step S] [--workdir DIR] [--keep] [--verbose]\n");
     return 2;
 }
 
@@ -1027,10 +1108,12 @@ int main(int argc, char **argv)
         else
             return usage();
     }
-    bool diff = strcmp(o.mode, "diff") == 0, block = strcmp(o.load, "block") == 0;
+    bool diff = strcmp(o.mode, "diff") == 0, fixed = strcmp(o.mode, "floor") == 0;
+    bool block = strcmp(o.load, "block") == 0;
     bool wal = block || strcmp(o.load, "wal") == 0; /* from files: no remote-write */
-    if ((!diff && strcmp(o.mode, "bench") != 0) || (!wal && strcmp(o.load, "remote-write") != 0) ||
-        o.runs < 1 || o.minutes < 5 || o.range_minutes < 1 || o.step_s < 1 || !o.meshprom)
+    if ((!diff && !fixed && strcmp(o.mode, "bench") != 0) ||
+        (!wal && strcmp(o.load, "remote-write") != 0) || o.runs < 1 || o.minutes < 5 ||
+        o.range_minutes < 1 || o.step_s < 1 || !o.meshprom)
         return usage();
     if (!on_path(o.prometheus)) {
         printf("{\"skip\":\"%s not found: install Debian's prometheus package\"}\n", o.prometheus);
@@ -1090,7 +1173,7 @@ int main(int argc, char **argv)
         print_rss("after load", &prom, &mesh);
         status = verify(&prom, &mesh, t0, t1, nsamples, nseries);
         if (status == 0)
-            status = bench_mode(&o, &prom, &mesh, t1);
+            status = fixed ? floor_mode(&o, &prom, &mesh, t1) : bench_mode(&o, &prom, &mesh, t1);
         print_rss("after queries", &prom, &mesh);
     }
     peer_stop(&mesh);
