@@ -851,12 +851,20 @@ static double bench_call(const struct opts *o, struct peer *prom, struct peer *m
                          struct peer *base, const struct call *c, double *lp, double *lm,
                          double *lb, struct mp_buf *out)
 {
+    /* the order rotates every run: the request right after Prometheus's competes with its
+     * background work (GC, goroutines) on a small machine, which would favour whoever goes
+     * first */
+    struct peer *ps[] = {prom, mesh, base};
+    double *ls[] = {lp, lm, lb};
+    int n = base ? 3 : 2;
     for (int r = 0; r < o->runs; r++) {
-        struct mp_err err = {0};
-        if (run(prom, c, out, &lp[r], &err) != 0 || run(mesh, c, out, &lm[r], &err) != 0 ||
-            (base && run(base, c, out, &lb[r], &err) != 0)) {
-            fprintf(stderr, "promql_diff: %s\n", err.msg);
-            return -1;
+        for (int j = 0; j < n; j++) {
+            int k = (j + r) % n;
+            struct mp_err err = {0};
+            if (run(ps[k], c, out, &ls[k][r], &err) != 0) {
+                fprintf(stderr, "promql_diff: %s\n", err.msg);
+                return -1;
+            }
         }
     }
     double pm = pct(lp, o->runs, 0.5), mm = pct(lm, o->runs, 0.5);
