@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* bench/promql_diff.c: meshprom against Prometheus on the same data, over the HTTP API.
  *
- *   promql_diff [--mode diff|bench] [--prometheus BIN] [--meshprom BIN] [--namespaces N]
+ *   promql_diff [--mode diff|bench|floor] [--prometheus BIN] [--meshprom BIN] [--namespaces N]
  *               [--deployments M] [--replicas R] [--peers P] [--minutes T] [--runs K]
  *               [--load remote-write|wal|block] [--data DIR] [--range-minutes M] [--step S]
- *               [--workdir DIR] [--keep] [--verbose]
+ *               [--baseline BIN] [--workdir DIR] [--keep] [--verbose]
  *
  * A simulated Linkerd mesh (meshsim/meshsim.h (meshsim_gen); default 1 namespace x 5
  * deployments x 2 replicas, 60 minutes at 10 s) is generated once and loaded into both servers
@@ -25,9 +25,9 @@
  *          label sets (in order only for sort()/sort_desc()), the same timestamps, values
  *          within 1e-9 relative (NaN = NaN). For sort/topk/bottomk an answer that differs
  *          only in which of equally valued series comes first or is kept counts as
- *          tie_order_only, not as a mismatch (tie order follows storage series order). One JSON line per mismatch, a summary line, exit
- *          1 on any mismatch, 77 (ctest's skip) without a Prometheus binary.
- *   bench: the servers' RSS; a check that both hold the same data (series and samples per
+ *          tie_order_only, not as a mismatch (tie order follows storage series order). One JSON
+ * line per mismatch, a summary line, exit 1 on any mismatch, 77 (ctest's skip) without a Prometheus
+ * binary. bench: the servers' RSS; a check that both hold the same data (series and samples per
  *          metric name, sums of the last values, which must agree before anything is timed);
  *          then each dashboard query as an instant query at the end of the data and as a range
  *          query over its last --range-minutes (default 15) at --step seconds (default 30),
@@ -35,6 +35,11 @@
  *          median and p99 (nearest rank: with few runs, the slowest) of each and the ratio
  *          meshprom/prometheus (issue 4's target: at most 0.33 on every query); a summary
  *          with the worst ratio; RSS again.
+ *   floor: after the same check, the fixed cost of a request: vector(1), a one-series
+ *          selector, per-deployment rates over a few series and small ranges, --runs times on
+ *          each server (use a few hundred), same JSON lines and a summary (floor_mode).
+ *          --baseline BIN: a second meshprom (say main's build) on the same data, in the same
+ *          interleave; its median and ratio go on each line (before/after in one run).
  * Prometheus 2.42 is the oracle installed from Debian; meshprom follows 2.55, so a difference
  * between the two versions shows up here as a mismatch (the query set avoids the known ones;
  * see query/README.md). */
@@ -62,6 +67,7 @@
 
 struct opts {
     const char *mode, *prometheus, *meshprom, *workdir;
+    const char *baseline; /* floor: a second meshprom (another build) in the same interleave */
     const char *load; /* "remote-write" or "wal" */
     const char *data; /* wal: where the written mesh is kept (default <workdir>/mesh) */
     int namespaces, deployments, replicas, peers, minutes, runs;
@@ -839,15 +845,26 @@ static int verify(struct peer *prom, struct peer *mesh, int64_t t0, int64_t t1,
 }
 
 /* Times one call runs times on each server, interleaved; prints its JSON line and returns the
- * median ratio (negative on failure). */
+ * median ratio (negative on failure). base (may be NULL): a baseline meshprom timed in the
+ * same interleave (lb its times), its median and ratio added to the line. */
 static double bench_call(const struct opts *o, struct peer *prom, struct peer *mesh,
-                         const struct call *c, double *lp, double *lm, struct mp_buf *out)
+                         struct peer *base, const struct call *c, double *lp, double *lm,
+                         double *lb, struct mp_buf *out)
 {
+    /* the order rotates every run: the request right after Prometheus's competes with its
+     * background work (GC, goroutines) on a small machine, which would favour whoever goes
+     * first */
+    struct peer *ps[] = {prom, mesh, base};
+    double *ls[] = {lp, lm, lb};
+    int n = base ? 3 : 2;
     for (int r = 0; r < o->runs; r++) {
-        struct mp_err err = {0};
-        if (run(prom, c, out, &lp[r], &err) != 0 || run(mesh, c, out, &lm[r], &err) != 0) {
-            fprintf(stderr, "promql_diff: %s\n", err.msg);
-            return -1;
+        for (int j = 0; j < n; j++) {
+            int k = (j + r) % n;
+            struct mp_err err = {0};
+            if (run(ps[k], c, out, &ls[k][r], &err) != 0) {
+                fprintf(stderr, "promql_diff: %s\n", err.msg);
+                return -1;
+            }
         }
     }
     double pm = pct(lp, o->runs, 0.5), mm = pct(lm, o->runs, 0.5);
@@ -857,9 +874,16 @@ static double bench_call(const struct opts *o, struct peer *prom, struct peer *m
     json_str(stdout, c->expr);
     printf(",\"mode\":\"%s\",\"prometheus_median_ms\":%.3f,\"prometheus_p99_ms\":%.3f,"
            "\"meshprom_median_ms\":%.3f,\"meshprom_p99_ms\":%.3f,\"ratio_median\":%.3f,"
-           "\"ratio_p99\":%.3f}\n",
+           "\"ratio_p99\":%.3f",
            c->range ? "range" : "instant", pm * 1e3, p99p * 1e3, mm * 1e3, p99m * 1e3, ratio,
            p99p > 0 ? p99m / p99p : 0);
+    if (base) {
+        double bm = pct(lb, o->runs, 0.5), p99b = pct(lb, o->runs, 0.99);
+        printf(",\"baseline_median_ms\":%.3f,\"baseline_p99_ms\":%.3f,"
+               "\"baseline_ratio_median\":%.3f",
+               bm * 1e3, p99b * 1e3, pm > 0 ? bm / pm : 0);
+    }
+    printf("}\n");
     fflush(stdout);
     return ratio;
 }
@@ -881,7 +905,7 @@ static int bench_mode(const struct opts *o, struct peer *prom, struct peer *mesh
             struct call c = {.expr = dashboard[q], .t = end, .range = m == 1,
                              .start = end - 60.0 * o->range_minutes, .end = end,
                              .step = o->step_s};
-            double ratio = bench_call(o, prom, mesh, &c, lp, lm, &out);
+            double ratio = bench_call(o, prom, mesh, NULL, &c, lp, lm, NULL, &out);
             if (ratio < 0) {
                 status = 1;
                 break;
@@ -909,6 +933,87 @@ static int bench_mode(const struct opts *o, struct peer *prom, struct peer *mesh
     return status;
 }
 
+/* floor: the fixed cost of a request. Tiny queries (a literal, one series, a per-deployment
+ * rate over a few series, small ranges) many times on each server over one keep-alive
+ * connection each, interleaved, after a warm-up; answers checked equal first. The pod of the
+ * one-series selector is read from the data. */
+static int floor_mode(const struct opts *o, struct peer *prom, struct peer *mesh, struct peer *base,
+                      int64_t t1)
+{
+    double end = (double)t1 / 1000;
+    struct mp_buf a, b;
+    mp_buf_init(&a, 0);
+    mp_buf_init(&b, 0);
+    char pod[128] = "", one[256];
+    struct call pc = {.expr = "process_start_time_seconds{namespace=\"app-00\"}", .t = end};
+    double secs;
+    struct mp_err err = {0};
+    if (run(mesh, &pc, &a, &secs, &err) == 0) {
+        json_object *j = json_tokener_parse(a.data), *d, *r, *m, *pv;
+        if (j && json_object_object_get_ex(j, "data", &d) &&
+            json_object_object_get_ex(d, "result", &r) && json_object_array_length(r) > 0 &&
+            json_object_object_get_ex(json_object_array_get_idx(r, 0), "metric", &m) &&
+            json_object_object_get_ex(m, "pod", &pv))
+            snprintf(pod, sizeof pod, "%s", json_object_get_string(pv));
+        json_object_put(j);
+    }
+    snprintf(one, sizeof one, "process_start_time_seconds{namespace=\"app-00\", pod=\"%s\"}", pod);
+    const char *tcp = "sum(increase(tcp_write_bytes_total{direction=\"inbound\", "
+                      "namespace=\"app-00\", peer=\"src\"}[1m])) by (namespace, deployment)";
+    const char *rate = "sum(rate(tcp_read_bytes_total{namespace=\"app-00\", direction=\"inbound\"}"
+                       "[1m])) by (deployment)";
+    const struct call calls[] = {
+        {.expr = "vector(1)", .t = end},
+        {.expr = one, .t = end},
+        {.expr = tcp, .t = end},
+        {.expr = rate, .t = end},
+        {.expr = "vector(1)", .range = true, .start = end - 900, .end = end, .step = 30},
+        {.expr = one, .range = true, .start = end - 900, .end = end, .step = 30},
+        {.expr = tcp, .range = true, .start = end - 900, .end = end, .step = 30},
+    };
+    size_t nc = sizeof calls / sizeof *calls;
+    int status = pod[0] ? 0 : 1;
+    for (size_t i = 0; i < nc && status == 0; i++) {
+        double sum = 0;
+        if (!calls[i].range && !same_on_both(prom, mesh, &calls[i], true, &sum, NULL, NULL, &a, &b))
+            status = 1;
+        for (int w = 0; w < 20 && status == 0; w++) /* warm-up: threads, caches, allocator */
+            if (run(prom, &calls[i], &a, &secs, &err) != 0 ||
+                run(mesh, &calls[i], &a, &secs, &err) != 0 ||
+                (base && run(base, &calls[i], &a, &secs, &err) != 0))
+                status = 1;
+    }
+    double *lp = mp_xmalloc((size_t)o->runs * sizeof *lp),
+           *lm = mp_xmalloc((size_t)o->runs * sizeof *lm);
+    double *lb = mp_xmalloc((size_t)o->runs * sizeof *lb);
+    double worst = 0;
+    const char *worst_q = "";
+    for (size_t i = 0; i < nc && status == 0; i++) {
+        double ratio = bench_call(o, prom, mesh, base, &calls[i], lp, lm, lb, &a);
+        if (ratio < 0)
+            status = 1;
+        if (ratio > worst) {
+            worst = ratio;
+            worst_q = calls[i].expr;
+        }
+    }
+    if (status == 0) {
+        printf("{\"summary\":{\"set\":\"floor\",\"queries\":%zu,\"runs\":%d,\"worst_ratio_median\":"
+               "%.3f,\"target\":0.333,\"worst_query\":",
+               nc, o->runs, worst);
+        json_str(stdout, worst_q);
+        printf("}}\n");
+    } else {
+        fprintf(stderr, "promql_diff: floor: %s\n", err.msg[0] ? err.msg : "answers differ");
+    }
+    mp_free(lp);
+    mp_free(lm);
+    mp_free(lb);
+    mp_buf_fini(&a);
+    mp_buf_fini(&b);
+    return status;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 /* --load wal|block: the mesh written once into o->data (or <work>/mesh) by meshprom's tsdb, its
@@ -933,8 +1038,8 @@ static int load_files(const struct opts *o, const char *work, bool block, int64_
            (double)st.wal_bytes / (1 << 20), (double)st.block_bytes / (1 << 20), st.seconds,
            st.reused ? "true" : "false");
     fflush(stdout);
-    const char *const names[] = {"prometheus", "meshprom"};
-    for (size_t i = 0; i < 2 && rc == 0; i++) {
+    const char *const names[] = {"prometheus", "meshprom", "baseline"};
+    for (size_t i = 0; i < (o->baseline ? 3u : 2u) && rc == 0; i++) {
         char cmd[700];
         snprintf(dir, sizeof dir, "%s/%s", work, names[i]);
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir); /* a kept workdir's last run */
@@ -975,10 +1080,12 @@ static bool on_path(const char *bin)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: promql_diff [--mode diff|bench] [--prometheus BIN] [--meshprom BIN] "
-                    "[--namespaces N] [--deployments M] [--replicas R] [--peers P] [--minutes T] "
-                    "[--runs K] [--load remote-write|wal|block] [--data DIR] [--range-minutes M] "
-                    "[--step S] [--workdir DIR] [--keep] [--verbose]\n");
+    fprintf(stderr,
+            "usage: promql_diff [--mode diff|bench|floor] [--prometheus BIN] [--meshprom BIN] "
+            "[--namespaces N] [--deployments M] [--replicas R] [--peers P] [--minutes T] "
+            "[--runs K] [--load remote-write|wal|block] [--data DIR] [--range-minutes M] "
+            "[--baseline BIN (floor)] "
+            "[--step S] [--workdir DIR] [--keep] [--verbose]\n");
     return 2;
 }
 
@@ -1002,6 +1109,8 @@ int main(int argc, char **argv)
             o.prometheus = v, i++;
         else if (!strcmp(a, "--meshprom"))
             o.meshprom = v, i++;
+        else if (!strcmp(a, "--baseline"))
+            o.baseline = v, i++;
         else if (!strcmp(a, "--workdir"))
             o.workdir = v, i++;
         else if (!strcmp(a, "--namespaces"))
@@ -1027,10 +1136,12 @@ int main(int argc, char **argv)
         else
             return usage();
     }
-    bool diff = strcmp(o.mode, "diff") == 0, block = strcmp(o.load, "block") == 0;
+    bool diff = strcmp(o.mode, "diff") == 0, fixed = strcmp(o.mode, "floor") == 0;
+    bool block = strcmp(o.load, "block") == 0;
     bool wal = block || strcmp(o.load, "wal") == 0; /* from files: no remote-write */
-    if ((!diff && strcmp(o.mode, "bench") != 0) || (!wal && strcmp(o.load, "remote-write") != 0) ||
-        o.runs < 1 || o.minutes < 5 || o.range_minutes < 1 || o.step_s < 1 || !o.meshprom)
+    if ((!diff && !fixed && strcmp(o.mode, "bench") != 0) ||
+        (!wal && strcmp(o.load, "remote-write") != 0) || o.runs < 1 || o.minutes < 5 ||
+        o.range_minutes < 1 || o.step_s < 1 || !o.meshprom || (o.baseline && !fixed))
         return usage();
     if (!on_path(o.prometheus)) {
         printf("{\"skip\":\"%s not found: install Debian's prometheus package\"}\n", o.prometheus);
@@ -1081,8 +1192,16 @@ int main(int argc, char **argv)
         peer_stop(&prom);
         goto out_dir;
     }
-    struct peer *both[] = {&prom, &mesh};
-    if (!wal && load(&o, both, 2, &t0, &t1, &nsamples, &nseries, &err) != 0) {
+    struct peer base = {0};
+    if (o.baseline &&
+        start_timed(&base, "baseline", o.baseline, work, cfg, extra, ready_ms, &err) != 0) {
+        fprintf(stderr, "promql_diff: %s\n", err.msg);
+        peer_stop(&mesh);
+        peer_stop(&prom);
+        goto out_dir;
+    }
+    struct peer *both[] = {&prom, &mesh, &base};
+    if (!wal && load(&o, both, o.baseline ? 3 : 2, &t0, &t1, &nsamples, &nseries, &err) != 0) {
         fprintf(stderr, "promql_diff: loading: %s\n", err.msg);
     } else if (diff) {
         status = diff_mode(&o, &prom, &mesh, t0, t1);
@@ -1090,9 +1209,11 @@ int main(int argc, char **argv)
         print_rss("after load", &prom, &mesh);
         status = verify(&prom, &mesh, t0, t1, nsamples, nseries);
         if (status == 0)
-            status = bench_mode(&o, &prom, &mesh, t1);
+            status = fixed ? floor_mode(&o, &prom, &mesh, o.baseline ? &base : NULL, t1)
+                           : bench_mode(&o, &prom, &mesh, t1);
         print_rss("after queries", &prom, &mesh);
     }
+    peer_stop(&base);
     peer_stop(&mesh);
     peer_stop(&prom);
 out_dir:

@@ -254,17 +254,29 @@ static bool stats_param(const struct web_request *req, struct query_exec_opts *o
 
 /* Cancellation: the query stops when its client hangs up (Go cancels the request context)
  * and answers errorType canceled, which nobody reads then; the engine's shutdown flag covers
- * a stopping server. */
+ * a stopping server. The engine asks the hook on entry and then every QUERY_CANCEL_POLL_MS;
+ * the socket is looked at from the second time on, so a query that answers within the first
+ * interval (nearly all of them) costs no poll(2), and a hang-up is still seen within one
+ * interval of happening. */
+struct hangup {
+    struct query_cancel tok;
+    const struct web_request *req;
+    int64_t first_poll_ns;
+};
+
 static bool client_gone(void *ctx)
 {
-    return web_request_client_gone(ctx);
+    const struct hangup *h = ctx;
+    return mp_mono_ns() >= h->first_poll_ns && web_request_client_gone(h->req);
 }
 
-static void cancel_on_hangup(const struct web_request *req, struct query_cancel *tok,
+static void cancel_on_hangup(const struct web_request *req, struct hangup *h,
                              struct query_exec_opts *o)
 {
-    query_cancel_init(tok, client_gone, (void *)req);
-    o->cancel = tok;
+    h->req = req;
+    h->first_poll_ns = mp_mono_ns() + (int64_t)QUERY_CANCEL_POLL_MS * 1000000;
+    query_cancel_init(&h->tok, client_gone, h);
+    o->cancel = &h->tok;
 }
 
 static void h_query(void *ctx, const struct web_request *req, struct web_response *resp)
@@ -287,8 +299,8 @@ static void h_query(void *ctx, const struct web_request *req, struct web_respons
     struct mp_err e;
     mp_err_clear(&e);
     bool stats = stats_param(req, &o);
-    struct query_cancel tok;
-    cancel_on_hangup(req, &tok, &o);
+    struct hangup h;
+    cancel_on_hangup(req, &h, &o);
     int rc = query_exec_instant(api->d.engine, api->d.db, q.ptr, q.len, t, &o, &r, &e);
     if (rc != 0) {
         exec_error(resp, rc, &e, true);
@@ -345,8 +357,8 @@ static void h_query_range(void *ctx, const struct web_request *req, struct web_r
     struct query_result r;
     memset(&r, 0, sizeof r);
     bool stats = stats_param(req, &o);
-    struct query_cancel tok;
-    cancel_on_hangup(req, &tok, &o);
+    struct hangup h;
+    cancel_on_hangup(req, &h, &o);
     int rc = query_exec_range(api->d.engine, api->d.db, q.ptr, q.len, start, end, step, &o, &r, &e);
     if (rc != 0) {
         exec_error(resp, rc, &e, false);

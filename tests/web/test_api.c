@@ -27,6 +27,66 @@ TestSuite(api, .init = api_suite_init);
 
 /* ---- the JSON writer's layouts ---- */
 
+/* Digits of a formatted number: sign, dot, leading zeros, exponent and trailing zeros off. */
+static void digits_of(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    bool lead = true;
+    for (; *s && *s != 'e' && n + 1 < cap; s++) {
+        if (*s < '0' || *s > '9' || (lead && *s == '0'))
+            continue;
+        lead = false;
+        out[n++] = *s;
+    }
+    while (n > 1 && out[n - 1] == '0')
+        n--;
+    out[n] = '\0';
+}
+
+/* The shortest correctly rounded digits by brute force: the first precision that strtod maps
+ * back (so, Go's shortest). */
+static void reference_digits(double v, char *out, size_t cap)
+{
+    char tmp[48];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, fabs(v));
+        if (strtod(tmp, NULL) == fabs(v))
+            break;
+    }
+    digits_of(tmp, out, cap);
+}
+
+/* Random doubles of every magnitude and random short decimals (what samples look like): the
+ * layouts parse back to the value and carry exactly the shortest digits. */
+Test(api, float_layouts_are_shortest)
+{
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    int checked = 0;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        if (i % 2) {
+            memcpy(&v, &x, sizeof v);
+        } else { /* up to 15 digits over 10^-9 .. 10^14 */
+            static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+            double m = (double)(x % 1000000000000000u) / p10[(x >> 50) % 10];
+            v = (x >> 60) & 1 ? m / p10[(x >> 54) % 10] : m;
+        }
+        if (!isfinite(v) || v == 0)
+            continue;
+        for (int use_exp = 0; use_exp < 2; use_exp++) {
+            char buf[WEB_NUM_MAX], got[32], want[32];
+            web_float_format(v, use_exp, buf, sizeof buf);
+            cr_assert_eq(strtod(buf, NULL), v, "%.17g printed as %s", v, buf);
+            digits_of(buf, got, sizeof got);
+            reference_digits(v, want, sizeof want);
+            cr_assert_str_eq(got, want, "%.17g printed as %s", v, buf);
+        }
+        checked++;
+    }
+    cr_assert_gt(checked, 190000);
+}
+
 Test(api, value_layouts)
 {
     static const struct {

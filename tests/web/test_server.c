@@ -649,6 +649,68 @@ Test(web, gzip_when_asked)
     finish(&f);
 }
 
+/* ?n=N: N bytes of a repeating JSON-ish text (compressible, so a stored body shows). */
+static void h_blob(void *ctx, const struct web_request *req, struct web_response *resp)
+{
+    (void)ctx;
+    struct mp_str v = {"0", 1};
+    web_request_param(req, "n", &v);
+    size_t n = (size_t)strtoul(v.ptr, NULL, 10);
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    for (size_t i = 0; i < n; i++)
+        (void)!mp_buf_append(&b, &"{\"value\":[1700000000.5,\"1\"]},"[i % 29], 1);
+    web_response_content_type(resp, "application/json");
+    web_response_body_take(resp, &b);
+}
+
+/* Small API bodies go out as stored deflate blocks, larger ones compressed; both decode to
+ * the same bytes in gzip and in zlib form. */
+Test(web, small_bodies_stored_larger_compressed)
+{
+    struct fixture f;
+    struct web_options o;
+    web_options_init(&o);
+    start(&f, &o);
+    struct mp_err err = {0};
+    cr_assert_eq(web_server_route(f.srv, "GET", "/api/v1/blob", h_blob, NULL, &err), 0);
+    run(&f);
+    web_server_set_ready(f.srv, true);
+    static const size_t sizes[] = {1, 29, 700, 1023, 1024, 5000, 70000};
+    static const char *const encs[] = {"gzip", "deflate"};
+    for (size_t e = 0; e < 2; e++) {
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+            char path[64], v[64];
+            snprintf(path, sizeof path, "/api/v1/blob?n=%zu", sizes[i]);
+            struct reply plain, dec, raw;
+            request("GET", url(&f, path), &plain);
+            cr_assert_eq(plain.len, sizes[i]);
+            for (int decode = 1; decode >= 0; decode--) {
+                struct reply *r = decode ? &dec : &raw;
+                memset(r, 0, sizeof *r);
+                CURL *c = easy_for("GET", url(&f, path), NULL, 0, NULL, r);
+                curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, encs[e]);
+                curl_easy_setopt(c, CURLOPT_HTTP_CONTENT_DECODING, (long)decode);
+                cr_assert_eq(curl_easy_perform(c), CURLE_OK, "%s n=%zu", encs[e], sizes[i]);
+                curl_easy_cleanup(c);
+                cr_assert(reply_header(r, "Content-Encoding", v, sizeof v), "%s", r->headers);
+                cr_assert_str_eq(v, encs[e]);
+            }
+            cr_assert_eq(dec.len, plain.len, "%s n=%zu", encs[e], sizes[i]);
+            cr_assert(memcmp(dec.body, plain.body, plain.len) == 0, "%s n=%zu", encs[e], sizes[i]);
+            if (sizes[i] < 1024)
+                cr_assert_gt(raw.len, sizes[i], "%s n=%zu: stored, not compressed", encs[e],
+                             sizes[i]);
+            else
+                cr_assert_lt(raw.len, sizes[i] / 2, "%s n=%zu: compressed", encs[e], sizes[i]);
+            reply_free(&plain);
+            reply_free(&dec);
+            reply_free(&raw);
+        }
+    }
+    finish(&f);
+}
+
 /* ---- prefix, addresses, concurrency ------------------------------------------------- */
 
 Test(web, route_prefix)
