@@ -136,6 +136,7 @@ struct tsdb_head_chunks {
     uint8_t *buf;
     size_t blen;
     struct tsdb_head_chunks_stats st; /* files and bytes are computed on demand */
+    _Atomic bool bg_read; /* read by replay or background work since the last drop_pages */
 };
 
 static int io_error(const struct tsdb_head_chunks *hc, struct mp_err *err, int e, const char *what,
@@ -615,6 +616,7 @@ int tsdb_head_chunks_open(const char *dir, const struct tsdb_head_chunks_options
     hc->buf = buf;
     hc->dir = mp_xstrdup(dir);
     hc->dirfd = -1;
+    atomic_init(&hc->bg_read, true); /* replay reads the files: the first round drops them */
     pthread_mutex_init(&hc->wmu, NULL);
     pthread_rwlock_init(&hc->flock, NULL);
     int rc = tsdb_chunks_open_dir(dir, true, &hc->dirfd, err);
@@ -639,8 +641,16 @@ int tsdb_head_chunks_close(struct tsdb_head_chunks *hc, struct mp_err *err)
     return rc;
 }
 
+void tsdb_head_chunks_note_background_read(struct tsdb_head_chunks *hc)
+{
+    atomic_store_explicit(&hc->bg_read, true, memory_order_relaxed);
+}
+
 void tsdb_head_chunks_drop_pages(struct tsdb_head_chunks *hc)
 {
+    /* pages only queries touched stay: dropping them makes the next query fault them back */
+    if (!atomic_exchange_explicit(&hc->bg_read, false, memory_order_relaxed))
+        return;
     pthread_rwlock_rdlock(&hc->flock);
     for (size_t i = 0; i < hc->nfiles; i++)
         if (hc->files[i]->map)

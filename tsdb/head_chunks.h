@@ -136,8 +136,11 @@ MP_NODISCARD int tsdb_head_chunks_truncate(struct tsdb_head_chunks *hc, uint32_t
 /* Drops this process's mapping of the files' pages (madvise MADV_DONTNEED on a read-only
  * shared mapping: the data stays in the page cache and on disk, the next read faults it back).
  * After background work that read many chunks (compaction), so its pages do not stay counted in
- * the process's RSS. Safe while others read. */
+ * the process's RSS. Only when replay or background work read the files since the last drop
+ * (tsdb_head_chunks_note_background_read): pages that queries touched stay mapped. Safe while
+ * others read. */
 void tsdb_head_chunks_drop_pages(struct tsdb_head_chunks *hc);
+void tsdb_head_chunks_note_background_read(struct tsdb_head_chunks *hc);
 
 /* Hands the write buffer to the kernel. 0 or MP_EIO. */
 MP_NODISCARD int tsdb_head_chunks_flush(struct tsdb_head_chunks *hc, struct mp_err *err);

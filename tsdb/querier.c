@@ -109,6 +109,8 @@ int tsdb_querier_open_sources(struct tsdb *db, struct tsdb_block *const *blocks,
     }
     if (with_head) {
         struct source *s = &q->src[q->nsrc++];
+        if (!lock && db->hc)
+            tsdb_head_chunks_note_background_read(db->hc);
         tsdb_head_ireader(db->head, &s->ir);
     }
     *out = q;

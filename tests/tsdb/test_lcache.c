@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/tsdb/test_lcache.c: the label-set cache (tsdb/lcache.h) and its use by selects, and the
- * block page-drop rule of the db loop (db.h tsdb_block_drop_pages). A query
+ * page-drop rule of the db loop for blocks (db.h tsdb_block_drop_pages) and the head's chunk
+ * files (head_chunks.h tsdb_head_chunks_drop_pages). A query
  * that reads the same series again gets the set it got before (same pointer) from the head and
  * from a block, with the right labels; compaction-style full reads and selects too large for the
  * cache leave it alone; a set handed out outlives its source (db closed, head gone). Criterion
@@ -350,9 +351,9 @@ static void read_all(struct tsdb *db)
     mp_matcher_destroy(m);
 }
 
-Test(lcache, drop_pages_only_after_background_reads)
+/* 2000 series of 720 random samples each: six full chunks per series go to chunks_head */
+static void fill_2000(struct tsdb *db)
 {
-    struct tsdb *db = open_db(dir, false, 0);
     struct tsdb_appender *a;
     cr_assert_eq(tsdb_appender_create(db, &a), 0);
     char pod[32];
@@ -369,6 +370,12 @@ Test(lcache, drop_pages_only_after_background_reads)
         mp_labels_release(ls);
     }
     cr_assert_eq(tsdb_appender_commit(a, NULL), 0);
+}
+
+Test(lcache, drop_pages_only_after_background_reads)
+{
+    struct tsdb *db = open_db(dir, false, 0);
+    fill_2000(db);
     char name[64], sdir[512];
     struct mp_err err = {0};
     cr_assert_eq(tsdb_snapshot(db, false, name, &err), 0, "%s", err.msg);
@@ -394,4 +401,31 @@ Test(lcache, drop_pages_only_after_background_reads)
     tsdb_block_release(bs[0]);
     mp_free(bs);
     tsdb_close(bdb);
+}
+
+/* The head's m-mapped chunk files follow the same rule (head_chunks.h drop_pages): replay or
+ * background work (compaction's head querier) marks them, a query alone does not. */
+Test(lcache, head_chunks_drop_pages_only_after_background_reads)
+{
+    struct tsdb *db = open_db(dir, false, 0);
+    fill_2000(db);
+    tsdb_close(db);
+    db = open_db(dir, false, 0); /* replay: the full chunks are read through the mapping */
+    cr_assert_not_null(db->hc);
+    tsdb_head_chunks_drop_pages(db->hc); /* what replay mapped */
+    long base = rss_file_kib();
+    read_all(db);
+    long mapped = rss_file_kib();
+    cr_assert_gt(mapped - base, 4096, "a query maps chunks_head: %ld -> %ld KiB", base, mapped);
+    tsdb_head_chunks_drop_pages(db->hc);
+    long kept = rss_file_kib();
+    cr_assert_geq(kept, mapped - 256, "a query's pages stay: %ld -> %ld KiB", mapped, kept);
+    struct tsdb_querier *q; /* the unlocked head querier compaction uses */
+    cr_assert_eq(tsdb_querier_open_sources(db, NULL, 0, true, false, T0, T0 + 1, &q, NULL), 0);
+    tsdb_querier_close(q);
+    tsdb_head_chunks_drop_pages(db->hc);
+    long dropped = rss_file_kib();
+    cr_assert_lt(dropped, base + 1024, "after background work they go: %ld -> %ld KiB (base %ld)",
+                 kept, dropped, base);
+    tsdb_close(db);
 }
