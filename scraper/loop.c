@@ -148,7 +148,9 @@ static void heap_remove(struct scrape_loop *l, struct scrape_target *t)
 
 /* ---- bodies ------------------------------------------------------------------------------- */
 
-static struct scrape_body *body_get(struct scrape_loop *l)
+/* A body buffer of at least hint bytes (the target's last body plus an eighth): bodies of
+ * large pages are not grown by doubling reallocs, which copied them about twice over. */
+static struct scrape_body *body_get(struct scrape_loop *l, size_t hint)
 {
     struct scrape_body *b = l->free_bodies;
     if (b) {
@@ -159,6 +161,14 @@ static struct scrape_body *body_get(struct scrape_loop *l)
     }
     b->len = 0;
     b->next = NULL;
+    if (hint && b->cap < hint + hint / 8) {
+        size_t cap = hint + hint / 8;
+        char *d = mp_realloc(b->data, cap);
+        if (d) {
+            b->data = d;
+            b->cap = cap;
+        }
+    }
     return b;
 }
 
@@ -948,7 +958,7 @@ static void start_scrape(struct scrape_loop *l, struct scrape_target *t, int64_t
         process(l, t, NULL, 0, SCRAPE_FORMAT_TEXT, msg);
         return;
     }
-    t->body = body_get(l);
+    t->body = body_get(l, t->body_hint);
     t->body_limit_hit = false;
     t->status_line[0] = '\0';
     t->curl_err[0] = '\0';
@@ -996,6 +1006,8 @@ static void finish_scrape(struct scrape_loop *l, struct scrape_target *t, CURLco
     }
     struct scrape_body *b = t->body;
     t->body = NULL;
+    if (!fail)
+        t->body_hint = b->len;
     process(l, t, b->data ? b->data : "", b->len, fmt, fail);
     body_put(l, b);
 }

@@ -160,6 +160,7 @@ struct scrape_target {
     struct curl_slist *headers;
     struct scrape_httpc_req *http; /* scraper/httpc.h: the HTTP client config on easy */
     struct scrape_body *body;  /* while in flight */
+    size_t body_hint;          /* the last body's length: its buffer's first size */
     size_t body_limit;         /* body_size_limit; 0 none */
     bool body_limit_hit;
     char curl_err[256];        /* CURLOPT_ERRORBUFFER (CURL_ERROR_SIZE) */

@@ -5,6 +5,8 @@
  * markers, limits, target info, metadata and the scrape cache's hit path. Waits are bounded
  * by a deadline; nothing asserts on speed. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,10 +15,10 @@
 #include "support_scrape.h"
 #include "tsdb/tsdb.h"
 
-#define JOB(extra)                                                                                \
-    "scrape_configs:\n"                                                                           \
-    "  - job_name: j\n"                                                                           \
-    "    scrape_interval: 500ms\n"                                                                \
+#define JOB(extra)                                                                                 \
+    "scrape_configs:\n"                                                                            \
+    "  - job_name: j\n"                                                                            \
+    "    scrape_interval: 500ms\n"                                                                 \
     "    scrape_timeout: 450ms\n" extra
 
 static const char *const ADDR_ONLY[] = {NULL};
@@ -167,11 +169,12 @@ Test(scrape, honor_labels_true_keeps_scraped_values)
 Test(scrape, metric_relabel_drop_and_honor_timestamps)
 {
     struct world w;
-    start(&w, "keep_me 1\ndrop_me 2\nwith_ts 3 1000\n", "    honor_timestamps: false\n"
-                         "    metric_relabel_configs:\n"
-                         "      - source_labels: [__name__]\n"
-                         "        regex: drop_me\n"
-                         "        action: drop\n");
+    start(&w, "keep_me 1\ndrop_me 2\nwith_ts 3 1000\n",
+          "    honor_timestamps: false\n"
+          "    metric_relabel_configs:\n"
+          "      - source_labels: [__name__]\n"
+          "        regex: drop_me\n"
+          "        action: drop\n");
     cr_assert(wait_samples(w.db, "up", NULL, 2));
     cr_assert_geq(db_count(w.db, "keep_me", NULL), 1);
     cr_assert_eq(db_count(w.db, "drop_me", NULL), 0);
@@ -592,8 +595,6 @@ Test(scrape, many_targets_on_two_threads)
     world_fini(&w);
 }
 
-
-
 /* Targets "addr#i" for i in [lo, hi) of a start_indexed world. */
 static void sync_range(struct world *w, int lo, int hi)
 {
@@ -767,13 +768,12 @@ Test(scrape, targets_synced_before_the_config_start_with_it)
     world_fini(&w);
 }
 
-
-
 Test(scrape, target_that_cannot_be_set_up_reports_why)
 {
     struct world w;
-    start(&w, "m 1\n", "    tls_config:\n"
-                       "      ca_file: /nonexistent/ca.crt\n");
+    start(&w, "m 1\n",
+          "    tls_config:\n"
+          "      ca_file: /nonexistent/ca.crt\n");
     wait_health(&w, SCRAPE_HEALTH_DOWN);
     struct tinfo ti;
     world_target(&w, &ti);
@@ -806,12 +806,12 @@ Test(scrape, scrape_protocols_shape_the_accept_header)
                   "text/plain;version=0.0.4;q=0.5,*/*;q=0.4");
 }
 
-#define BASIC_AUTH_AND_HEADER                                                                     \
-    "    basic_auth:\n"                                                                          \
-    "      username: u\n"                                                                        \
-    "      password: p\n"                                                                        \
-    "    http_headers:\n"                                                                        \
-    "      X-Mesh:\n"                                                                            \
+#define BASIC_AUTH_AND_HEADER                                                                      \
+    "    basic_auth:\n"                                                                            \
+    "      username: u\n"                                                                          \
+    "      password: p\n"                                                                          \
+    "    http_headers:\n"                                                                          \
+    "      X-Mesh:\n"                                                                              \
     "        values: [a]\n"
 
 Test(scrape, basic_auth_and_custom_headers)
@@ -824,4 +824,52 @@ Test(scrape, bearer_token)
 {
     expect_header("    authorization:\n      credentials: secret\n", "Authorization",
                   "Bearer secret");
+}
+
+static char *big_body(int n, int v)
+{
+    size_t cap = (size_t)n * 48 + 1, len = 0;
+    char *b = malloc(cap);
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(b + len, cap - len, "big_series_with_a_long_name{i=\"%d\"} %d\n", i,
+                                v);
+    return b;
+}
+
+struct scraped_ctx {
+    struct world *w;
+    double want;
+};
+
+static bool scraped_is(void *ctx)
+{
+    struct scraped_ctx *c = ctx;
+    struct sample s;
+    return db_last(c->w->db, "scrape_samples_scraped", NULL, &s) && s.v == c->want;
+}
+
+/* Body buffers are sized from the target's last body: a body that grows past that size, one
+ * that shrinks and one that grows again must each arrive whole. */
+Test(scrape, bodies_larger_and_smaller_than_the_last_arrive_whole)
+{
+    struct world w;
+    world_init(&w);
+    const int sizes[] = {2000, 6000, 50, 4000};
+    world_config(&w, JOB(""));
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        char *body = big_body(sizes[k], (int)k + 1);
+        mock_set(w.http, "/metrics", 200, NULL, body, false, 0);
+        free(body);
+        if (k == 0)
+            one_target(&w);
+        struct scraped_ctx c = {&w, sizes[k]};
+        cr_assert(wait_for(scraped_is, &c), "body %zu: %d lines", k, sizes[k]);
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", sizes[k] - 1);
+        const char *pairs[] = {"i", idx, NULL};
+        struct sample s;
+        cr_assert(db_last(w.db, "big_series_with_a_long_name", pairs, &s));
+        cr_assert_eq(s.v, (double)k + 1, "the last line of body %zu", k);
+    }
+    world_fini(&w);
 }
