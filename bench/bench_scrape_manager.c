@@ -304,6 +304,7 @@ static const char *sarg(int argc, char **argv, const char *key, const char *def)
 
 int main(int argc, char **argv)
 {
+    mp_alloc_tune_server(); /* as meshprom's main: the RSS measured is the server's */
     bool smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
     int n = (int)arg(argc, argv, "targets", smoke ? 4 : 200);
     long interval = arg(argc, argv, "interval_ms", smoke ? 200 : 1000);

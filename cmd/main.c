@@ -433,6 +433,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    mp_alloc_tune_server();
 
     struct mp_err ferr;
     mp_err_clear(&ferr);

@@ -144,3 +144,12 @@ void mp_alloc_fail_at(uint64_t n)
 {
     atomic_store_explicit(&fail_countdown, n, memory_order_relaxed);
 }
+
+void mp_alloc_tune_server(void)
+{
+    const char *t = getenv("GLIBC_TUNABLES");
+    if (t && strstr(t, "glibc.malloc."))
+        return;
+    (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    (void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}

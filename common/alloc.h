@@ -28,6 +28,13 @@ size_t mp_alloc_size(const void *p);
 
 /* Bytes currently allocated through this module (usable sizes). */
 size_t mp_alloc_used_bytes(void);
+/* For long-running servers, before any thread starts: queries allocate postings and sample
+ * arrays of megabytes and free them when they answer; glibc's defaults serve those from fresh
+ * mmaps and trim freed heap tops, so every query faulted its arrays in again (half of a
+ * 7k-series select over 1M series went to page faults). Blocks up to 32 MiB stay in the heap
+ * and only more than 64 MiB free at a heap's top goes back. GLIBC_TUNABLES that set malloc
+ * parameters win. */
+void mp_alloc_tune_server(void);
 /* Test hook: the n-th fallible allocation from now fails (n >= 1); 0 disables. */
 void mp_alloc_fail_at(uint64_t n);
 
