@@ -30,6 +30,7 @@
 #include "tsdb/lcache.h"
 #include "tsdb/postings.h"
 #include "tsdb/record.h"
+#include "tsdb/spin.h"
 #include "tsdb/wal.h"
 
 #define STRIPE_BITS 12
@@ -264,36 +265,7 @@ struct rslot {
 };
 
 /* A ref stripe is locked twice per appended sample (add, commit) for a few dozen instructions:
- * a spinlock whose unlock is a plain release store costs half of a mutex's two atomic
- * read-modify-writes. Waiters spin briefly, then yield. */
-struct spin {
-    _Atomic uint32_t v;
-};
-
-static inline void spin_lock(struct spin *l)
-{
-    for (unsigned n = 0;;) {
-        /* acquire: pairs with the release in spin_unlock */
-        if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
-            return;
-        while (atomic_load_explicit(&l->v, memory_order_relaxed)) {
-            if (++n < 128) {
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
-            } else {
-                n = 0;
-                sched_yield();
-            }
-        }
-    }
-}
-
-static inline void spin_unlock(struct spin *l)
-{
-    atomic_store_explicit(&l->v, 0, memory_order_release);
-}
-
+ * a spinlock (tsdb/spin.h). */
 struct rstripe {
     struct spin mu;
     struct rslot *tab;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "common/alloc.h"
+#include "tsdb/spin.h"
 
 struct entry {
     uint64_t ref;
@@ -15,7 +16,7 @@ struct entry {
 };
 
 struct bucket {
-    _Atomic uint32_t lock;
+    struct spin lock;
     uint32_t last; /* the way hit or filled last */
     struct entry e[2];
 };
@@ -47,26 +48,12 @@ uint32_t tsdb_lcache_owner_of(_Atomic uint32_t *slot)
 
 static void lock(struct bucket *b)
 {
-    for (unsigned n = 0;;) {
-        /* acquire: pairs with the release in unlock */
-        if (!atomic_exchange_explicit(&b->lock, 1, memory_order_acquire))
-            return;
-        while (atomic_load_explicit(&b->lock, memory_order_relaxed)) {
-            if (++n < 128) {
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
-            } else {
-                n = 0;
-                sched_yield();
-            }
-        }
-    }
+    spin_lock(&b->lock);
 }
 
 static void unlock(struct bucket *b)
 {
-    atomic_store_explicit(&b->lock, 0, memory_order_release);
+    spin_unlock(&b->lock);
 }
 
 static struct bucket *get_table(bool create)
