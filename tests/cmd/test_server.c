@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -63,6 +64,8 @@ static void start(struct server *s, const char *config, const char *const *extra
     s->pid = fork();
     cr_assert(s->pid >= 0);
     if (s->pid == 0) {
+        /* a failed assertion ends the test process: the server must not outlive it */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 2);
         dup2(fd, 1);
@@ -347,6 +350,7 @@ static int run_only(const char *const *args, char *out)
     cr_assert_eq(pipe(pipefd), 0);
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(pipefd[1], 1);
         dup2(pipefd[1], 2);
         close(pipefd[0]);
