@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/str.h"
 #include "common/time.h"
 
 #define STACK_LINE 2048
@@ -108,32 +109,6 @@ uint64_t mp_log_suppressed_total(void)
 
 /* ---- floats ------------------------------------------------------------------------- */
 
-/* Shortest decimal digits of finite, non-zero |v| that strtod maps back to v. digits gets
- * 1..17 digits without trailing zeros; *exp10 is the exponent of the first digit. */
-static int shortest_digits(double v, char digits[24], int *exp10)
-{
-    char tmp[40];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
-        if (prec == 17 || strtod(tmp, NULL) == v)
-            break;
-    }
-    /* tmp = [-]d[.ddd]e[+-]xx */
-    const char *p = tmp;
-    if (*p == '-')
-        p++;
-    int nd = 0;
-    for (; *p && *p != 'e'; p++) {
-        if (*p != '.')
-            digits[nd++] = *p;
-    }
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    digits[nd] = '\0';
-    *exp10 = atoi(p + 1);
-    return nd;
-}
-
 /* Writes digits with exponent exp10 either as d.ddde±XX (min_exp_digits wide exponent) or
  * as a plain decimal. */
 static int format_digits(char *buf, size_t cap, bool neg, const char *d, int nd, int exp10,
@@ -181,7 +156,7 @@ int mp_float_format_go(double v, char *buf, size_t cap)
         return snprintf(buf, cap, signbit(v) ? "-0" : "0");
     char d[24];
     int exp10;
-    int nd = shortest_digits(v, d, &exp10);
+    int nd = mp_fmt_shortest_digits(v, d, &exp10);
     /* strconv ftoa.go: in shortest mode %e is chosen when exp < -4 || exp >= 6 */
     return format_digits(buf, cap, signbit(v), d, nd, exp10, exp10 < -4 || exp10 >= 6, 2);
 }
@@ -194,7 +169,7 @@ static int float_format_json(double v, char *buf, size_t cap)
         return snprintf(buf, cap, signbit(v) ? "-0" : "0");
     char d[24];
     int exp10;
-    int nd = shortest_digits(v, d, &exp10);
+    int nd = mp_fmt_shortest_digits(v, d, &exp10);
     double a = fabs(v);
     return format_digits(buf, cap, signbit(v), d, nd, exp10, a < 1e-6 || a >= 1e21, 1);
 }

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* common/str.c: slices and the capped growable buffer (curl dynbuf in spirit). */
+/* common/str.c: slices, the capped growable buffer (curl dynbuf in spirit), UTF-8, and the
+ * digits of numbers. */
 #include "common/str.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common/alloc.h"
 
@@ -202,4 +207,77 @@ size_t mp_utf8_encode(uint32_t r, char out[4])
     out[2] = (char)(0x80 | (r >> 6 & 0x3F));
     out[3] = (char)(0x80 | (r & 0x3F));
     return 4;
+}
+
+/* ---- numbers ---- */
+
+int mp_fmt_uint(uint64_t u, char buf[24])
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    for (int i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return n;
+}
+
+/* The powers of ten a double holds exactly. */
+static const double P10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Shortest digits of a > 0 when at most 15 are needed (nearly every sample value; the printf
+ * and strtod below cost ~1 us a value). For the first k where m = round(a * 10^k) gives
+ * m / 10^k == a, the decimal m * 10^-k parses back to a: m < 1e15 and 10^k are exact doubles
+ * and the division rounds correctly, as strtod does. v's rounding interval (2^-52 relative)
+ * is narrower than the gaps of the 15-digit decimals (1e-15 relative at least), so that is
+ * the one such decimal, the one "%.14e" prints. -1: more than 15 digits are needed; 0: cannot
+ * tell (a from 1e15 up, or below ~1e-7 where the exact 10^k run out). */
+static int shortest15(double a, char d[24], int *exp10)
+{
+    for (int k = 0; k < (int)(sizeof P10 / sizeof P10[0]); k++) {
+        double x = a * P10[k];
+        if (x >= 1e15)
+            return k ? -1 : 0;
+        double m = nearbyint(x);
+        if (m == 0 || m / P10[k] != a)
+            continue;
+        int n = mp_fmt_uint((uint64_t)m, d), nd = n;
+        while (nd > 1 && d[nd - 1] == '0')
+            nd--;
+        d[nd] = '\0';
+        *exp10 = n - 1 - k;
+        return nd;
+    }
+    return 0;
+}
+
+/* Shortest digits of finite non-zero |v|: 1..17 digits in d (no dot, no trailing zeros),
+ * *exp10 = decimal exponent of the first digit. */
+int mp_fmt_shortest_digits(double v, char d[24], int *exp10)
+{
+    char tmp[48];
+    bool sub = fabs(v) < DBL_MIN;
+    int fast = sub ? 0 : shortest15(fabs(v), d, exp10);
+    if (fast > 0)
+        return fast;
+    /* more than 15 digits (fast < 0) or undecided; subnormals carry fewer: from 1 there */
+    for (int prec = sub ? 1 : fast < 0 ? 16 : 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, fabs(v));
+        if (prec == 17 || strtod(tmp, NULL) == fabs(v))
+            break;
+    }
+    int nd = 0;
+    const char *p = tmp;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.')
+            d[nd++] = *p;
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    d[nd] = '\0';
+    *exp10 = atoi(p + 1);
+    return nd;
 }

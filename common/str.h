@@ -32,7 +32,7 @@ static inline bool mp_str_eq(struct mp_str a, struct mp_str b)
 int mp_str_cmp(struct mp_str a, struct mp_str b);
 
 struct mp_buf {
-    char *data;   /* always NUL-terminated when cap > 0 */
+    char *data; /* always NUL-terminated when cap > 0 */
     size_t len;
     size_t cap;
     size_t limit; /* appends beyond this many bytes fail with MP_ELIMIT; 0 = no cap */
@@ -63,5 +63,13 @@ size_t mp_utf8_decode(const unsigned char *p, size_t n, uint32_t *r);
 bool mp_utf8_valid(struct mp_str s);
 /* Encodes r (<= U+10FFFF, not a surrogate) into out; returns 1..4. */
 size_t mp_utf8_encode(uint32_t r, char out[4]);
+
+/* ---- digits of numbers ---- */
+/* Decimal digits of u into buf, NUL-terminated; returns their count. */
+int mp_fmt_uint(uint64_t u, char buf[24]);
+/* Shortest decimal digits of finite, non-zero |v| that strtod maps back to |v|, as Go's
+ * strconv.FormatFloat(v, 'e', -1, 64): 1..17 digits in d (no dot, no trailing zeros,
+ * NUL-terminated), *exp10 the decimal exponent of the first digit; returns the count. */
+int mp_fmt_shortest_digits(double v, char d[24], int *exp10);
 
 #endif

@@ -20,68 +20,10 @@
 #include <string.h>
 
 #include "common/labels.h"
+#include "common/str.h"
 #include "web/api_internal.h"
 
 /* ---- numbers ---- */
-
-static int utoa(uint64_t u, char *buf);
-
-/* The powers of ten a double holds exactly. */
-static const double P10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* Shortest digits of a > 0 when at most 15 are needed (nearly every sample value; the printf
- * and strtod below cost ~1 us a value). For the first k where m = round(a * 10^k) gives
- * m / 10^k == a, the decimal m * 10^-k parses back to a: m < 1e15 and 10^k are exact doubles
- * and the division rounds correctly, as strtod does. v's rounding interval (2^-52 relative)
- * is narrower than the gaps of the 15-digit decimals (1e-15 relative at least), so that is
- * the one such decimal, the one "%.14e" prints. -1: more than 15 digits are needed; 0: cannot
- * tell (a from 1e15 up, or below ~1e-7 where the exact 10^k run out). */
-static int shortest15(double a, char d[24], int *exp10)
-{
-    for (int k = 0; k < (int)(sizeof P10 / sizeof P10[0]); k++) {
-        double x = a * P10[k];
-        if (x >= 1e15)
-            return k ? -1 : 0;
-        double m = nearbyint(x);
-        if (m == 0 || m / P10[k] != a)
-            continue;
-        int n = utoa((uint64_t)m, d), nd = n;
-        while (nd > 1 && d[nd - 1] == '0')
-            nd--;
-        d[nd] = '\0';
-        *exp10 = n - 1 - k;
-        return nd;
-    }
-    return 0;
-}
-
-/* Shortest digits of finite non-zero |v|: 1..17 digits in d (no dot, no trailing zeros),
- * *exp10 = decimal exponent of the first digit. */
-static int shortest(double v, char d[24], int *exp10)
-{
-    char tmp[48];
-    bool sub = fabs(v) < DBL_MIN;
-    int fast = sub ? 0 : shortest15(fabs(v), d, exp10);
-    if (fast > 0)
-        return fast;
-    /* more than 15 digits (fast < 0) or undecided; subnormals carry fewer: from 1 there */
-    for (int prec = sub ? 1 : fast < 0 ? 16 : 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, fabs(v));
-        if (prec == 17 || strtod(tmp, NULL) == fabs(v))
-            break;
-    }
-    int nd = 0;
-    const char *p = tmp;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.')
-            d[nd++] = *p;
-    while (nd > 1 && d[nd - 1] == '0')
-        nd--;
-    d[nd] = '\0';
-    *exp10 = atoi(p + 1);
-    return nd;
-}
 
 static int special(double v, char *buf, size_t cap)
 {
@@ -138,21 +80,6 @@ static bool exp_range(double a)
 
 /* Shortest digits of v laid out with exp_digits-wide exponents in the 'e' range, plain
  * decimal elsewhere (exp_digits 0: always plain). */
-/* Decimal digits of u at buf (cap >= 24), returns the length. */
-static int utoa(uint64_t u, char *buf)
-{
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    for (int i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    buf[n] = '\0';
-    return n;
-}
-
 static int format(double v, int exp_digits, char *buf, size_t cap)
 {
     if (!isfinite(v))
@@ -164,13 +91,13 @@ static int format(double v, int exp_digits, char *buf, size_t cap)
         int64_t i = (int64_t)v;
         if (i < 0) {
             buf[0] = '-';
-            return 1 + utoa((uint64_t)-i, buf + 1);
+            return 1 + mp_fmt_uint((uint64_t)-i, buf + 1);
         }
-        return utoa((uint64_t)i, buf);
+        return mp_fmt_uint((uint64_t)i, buf);
     }
     char d[24];
     int e;
-    int nd = shortest(v, d, &e);
+    int nd = mp_fmt_shortest_digits(v, d, &e);
     return layout(buf, cap, signbit(v), d, nd, e, exp_range(fabs(v)) ? exp_digits : 0);
 }
 
@@ -192,7 +119,7 @@ int web_ts_format(int64_t t_ms, char *buf, size_t cap)
     int n = 0;
     if (t_ms < 0)
         out[n++] = '-';
-    n += utoa(a / 1000, out + n);
+    n += mp_fmt_uint(a / 1000, out + n);
     unsigned ms = (unsigned)(a % 1000);
     if (ms) {
         out[n++] = '.';
