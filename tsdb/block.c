@@ -174,9 +174,8 @@ void tsdb_block_note_background_read(struct tsdb_block *b)
     atomic_store_explicit(&b->bg_read, true, memory_order_relaxed);
 }
 
-void tsdb_block_drop_pages(const struct tsdb_block *cb)
+void tsdb_block_drop_pages(struct tsdb_block *b)
 {
-    struct tsdb_block *b = (struct tsdb_block *)cb; /* the flag is not content */
     if (!atomic_exchange_explicit(&b->bg_read, false, memory_order_relaxed))
         return;
     tsdb_index_reader_drop_pages(b->index);

@@ -59,7 +59,7 @@ void tsdb_block_note_background_read(struct tsdb_block *b);
  * it since the last call: a whole-block read maps pages no query asked for. Pages that queries
  * mapped stay mapped otherwise (re-faulting them after every db loop round tripled the CPU of a
  * select of 5,200 series from a v2 block). */
-void tsdb_block_drop_pages(const struct tsdb_block *b);
+void tsdb_block_drop_pages(struct tsdb_block *b);
 /* Removes a block directory crash-safely: renamed to <dir>.tmp-for-deletion, then deleted. */
 MP_NODISCARD int tsdb_block_remove_dir(const char *dir, struct mp_err *err);
 /* snprintf for file paths: a path that does not fit is cut (and then simply not found);
