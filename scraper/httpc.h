@@ -131,6 +131,7 @@ struct scrape_kubeconfig {
     char *server;                  /* without trailing slashes */
     struct cfg_http_client http;   /* strings owned by this struct */
     struct scrape_kube_exec *exec; /* users[].user.exec; NULL: none (or other auth wins) */
+    bool disable_compression;      /* clusters[].cluster.disable-compression: no gzip asked */
 };
 /* MP_EIO (unreadable: "stat PATH: no such file or directory"), MP_EPARSE (bad YAML or
  * base64: "error loading config file \"PATH\": ..."), MP_EINVAL (invalid configuration). On
@@ -145,8 +146,9 @@ void scrape_kubeconfig_fini(struct scrape_kubeconfig *k);
  * - load: command (resolved against the kubeconfig's directory when it contains a '/', else
  *   looked up in PATH at run time), args, env, apiVersion, interactiveMode (required for v1;
  *   v1beta1 defaults to IfAvailable), provideClusterInfo (spec.cluster: server,
- *   tls-server-name, insecure-skip-tls-verify, certificate-authority-data, proxy-url; the
- *   cluster's exec extension "config" is not passed), installHint. Errors as clientcmd's
+ *   tls-server-name, insecure-skip-tls-verify, certificate-authority-data, proxy-url,
+ *   disable-compression, and config: the cluster's extension client.authentication.k8s.io/exec
+ *   as sigs.k8s.io/yaml turns it into JSON, null without one), installHint. Errors as clientcmd's
  *   validation ("command must be specified for u to use exec authentication plugin", ...,
  *   "exec plugin: invalid apiVersion \"x\""). The plugin is used only when the user has no
  *   token, tokenFile, username/password or client certificate + key (client-go's order).

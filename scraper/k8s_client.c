@@ -28,6 +28,7 @@
 struct scrape_k8s_client {
     char *base;                /* scheme://host:port[/prefix], no trailing slash */
     struct scrape_httpc *http; /* TLS, auth, proxy: api_server's, kubeconfig's or in-cluster */
+    bool identity;             /* kubeconfig disable-compression: lists not gzipped */
 };
 
 static char *path_join(const char *dir, const char *name)
@@ -101,6 +102,7 @@ int scrape_k8s_client_create(const struct cfg_kubernetes_sd *cfg, const char *sa
         rc = scrape_kubeconfig_load(cfg->kubeconfig_file, &kc, err);
         if (rc == 0) {
             c->base = mp_xstrdup(kc.server);
+            c->identity = kc.disable_compression;
             rc = scrape_httpc_create(&kc.http, &c->http, err);
             if (rc == 0 && kc.exec != NULL)
                 scrape_httpc_set_exec(c->http, kc.exec); /* credentials per request */
@@ -255,7 +257,7 @@ int scrape_k8s_client_get(struct scrape_k8s_client *c, const char *path_query, s
     *status = 0;
     int rc = req_setup(&r, path_query, err);
     if (rc == 0) {
-        curl_easy_setopt(r.h, CURLOPT_ACCEPT_ENCODING, "");
+        curl_easy_setopt(r.h, CURLOPT_ACCEPT_ENCODING, c->identity ? NULL : "");
         rc = req_run(&r, path_query, err);
     }
     *status = r.status;

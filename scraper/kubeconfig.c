@@ -4,7 +4,8 @@
  *
  *   current-context --contexts[name]--> {cluster, user}
  *     cluster --clusters[name]--> server, certificate-authority(-data),
- *                                 insecure-skip-tls-verify, tls-server-name, proxy-url
+ *                                 insecure-skip-tls-verify, tls-server-name, proxy-url,
+ *                                 disable-compression, extensions (exec plugin config)
  *     user    --users[name]-->    token | tokenFile, username/password,
  *                                 client-certificate(-data), client-key(-data)
  *
@@ -16,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -37,7 +40,8 @@
 
 struct kcluster {
     const char *server, *ca, *ca_data, *tls_server_name, *proxy_url;
-    bool insecure, any;
+    yaml_node_t *exec_config; /* extensions[client.authentication.k8s.io/exec].extension */
+    bool insecure, disable_compression, any;
 };
 
 struct kuser {
@@ -166,6 +170,23 @@ static int decode_data(const char *path, const char *b64, char **out, struct mp_
     return rc;
 }
 
+/* clusters[].cluster.extensions[name == client.authentication.k8s.io/exec].extension: what
+ * clientcmd hands an exec plugin as spec.cluster.config. NULL: none. */
+static yaml_node_t *exec_extension(yaml_document_t *d, yaml_node_t *cluster)
+{
+    yaml_node_t *seq = map_get(d, cluster, "extensions");
+    if (seq == NULL || seq->type != YAML_SEQUENCE_NODE)
+        return NULL;
+    for (yaml_node_item_t *i = seq->data.sequence.items.start; i < seq->data.sequence.items.top;
+         i++) {
+        yaml_node_t *e = yaml_document_get_node(d, *i);
+        const char *n = map_str(d, e, "name");
+        if (n != NULL && strcmp(n, "client.authentication.k8s.io/exec") == 0)
+            return map_get(d, e, "extension");
+    }
+    return NULL;
+}
+
 static void read_cluster(yaml_document_t *d, yaml_node_t *m, struct kcluster *c)
 {
     memset(c, 0, sizeof *c);
@@ -177,6 +198,8 @@ static void read_cluster(yaml_document_t *d, yaml_node_t *m, struct kcluster *c)
     c->tls_server_name = map_str(d, m, "tls-server-name");
     c->proxy_url = map_str(d, m, "proxy-url");
     c->insecure = map_bool(d, m, "insecure-skip-tls-verify");
+    c->disable_compression = map_bool(d, m, "disable-compression");
+    c->exec_config = exec_extension(d, m);
     c->any = c->server || c->ca || c->ca_data || c->tls_server_name || c->proxy_url || c->insecure;
 }
 
@@ -325,6 +348,7 @@ static int convert(const char *path, const char *dir, yaml_document_t *d, const 
 {
     struct cfg_http_client *h = &k->http;
     struct cfg_tls_config *t = &h->tls_config;
+    k->disable_compression = c->disable_compression;
     h->follow_redirects = true;
     h->enable_http2 = true;
     if (c->insecure && (c->ca != NULL || c->ca_data != NULL))
@@ -542,7 +566,267 @@ static int json_str(struct mp_buf *b, const char *s)
 
 /* spec.cluster (rest.ConfigToExecCluster) as Go's encoder writes clientauthentication
  * Cluster: server, then the omitempty fields that are set. */
-static int cluster_json(const struct kcluster *c, const char *ca, size_t ca_len, struct mp_buf *b)
+/* ---- a cluster's exec extension as JSON ------------------------------------------------------
+ * clientcmd reads the kubeconfig through sigs.k8s.io/yaml (YAML 1.1 scalars as go-yaml v2
+ * resolves them, then encoding/json), so the extension reaches the plugin as compact JSON with
+ * sorted keys. */
+
+#define YJ_MAX_DEPTH 64
+
+enum yj_kind { YJ_STR, YJ_NULL, YJ_TRUE, YJ_FALSE, YJ_INT, YJ_FLOAT };
+
+static bool one_of(const char *s, const char *const *set)
+{
+    for (; *set != NULL; set++)
+        if (strcmp(s, *set) == 0)
+            return true;
+    return false;
+}
+
+/* go-yaml v2's resolve of a plain scalar; *i or *f hold a number. */
+static enum yj_kind yj_resolve(const char *s, long long *i, double *f)
+{
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
+    static const char *const trues[] = {"y",  "Y",  "yes",  "Yes",  "YES",  "on",
+                                        "On", "ON", "true", "True", "TRUE", NULL};
+    static const char *const falses[] = {"n",   "N",   "no",    "No",    "NO",    "off",
+                                         "Off", "OFF", "false", "False", "FALSE", NULL};
+    static const char *const infs[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", NULL};
+    static const char *const ninfs[] = {"-.inf", "-.Inf", "-.INF", NULL};
+    static const char *const nans[] = {".nan", ".NaN", ".NAN", NULL};
+    if (one_of(s, nulls))
+        return YJ_NULL;
+    if (one_of(s, trues))
+        return YJ_TRUE;
+    if (one_of(s, falses))
+        return YJ_FALSE;
+    if (one_of(s, infs) || one_of(s, ninfs) || one_of(s, nans)) {
+        *f = one_of(s, nans) ? NAN : one_of(s, ninfs) ? -INFINITY : INFINITY;
+        return YJ_FLOAT;
+    }
+    if (strchr("+-0123456789.", s[0]) == NULL)
+        return YJ_STR;
+    char plain[128];
+    size_t n = 0;
+    for (const char *p = s; *p != '\0'; p++) /* underscores are digit separators */
+        if (*p != '_' && n + 1 < sizeof plain)
+            plain[n++] = *p;
+    plain[n] = '\0';
+    const char *digits = plain + (plain[0] == '+' || plain[0] == '-');
+    int base = 10;
+    if (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X'))
+        base = 16;
+    else if (digits[0] == '0' && (digits[1] == 'b' || digits[1] == 'B'))
+        base = 2;
+    else if (digits[0] == '0' && digits[1] != '\0')
+        base = 8;
+    const char *body = base == 16 || base == 2 ? digits + 2 : digits;
+    if (*body != '\0' && strspn(body, "0123456789abcdefABCDEF") == strlen(body)) {
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(body, &end, base);
+        bool neg = plain[0] == '-';
+        if (*end == '\0' && errno == 0 && u <= (unsigned long long)LLONG_MAX + neg) {
+            *i = neg ? (long long)(0 - u) : (long long)u;
+            return YJ_INT;
+        }
+    }
+    /* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+    const char *p = digits;
+    size_t whole = strspn(p, "0123456789");
+    p += whole;
+    size_t frac = 0;
+    if (*p == '.') {
+        frac = strspn(p + 1, "0123456789");
+        p += 1 + frac;
+    }
+    if (whole == 0 && frac == 0)
+        return YJ_STR;
+    if (*p == 'e' || *p == 'E') {
+        p += 1 + (p[1] == '+' || p[1] == '-');
+        size_t e = strspn(p, "0123456789");
+        if (e == 0)
+            return YJ_STR;
+        p += e;
+    }
+    if (*p != '\0')
+        return YJ_STR;
+    *f = strtod(plain, NULL);
+    return YJ_FLOAT;
+}
+
+/* encoding/json's float64: 'f' for 1e-6 <= |v| < 1e21 (and 0), else 'e' with e-7, not e-07. */
+static int yj_float(struct mp_buf *b, double v)
+{
+    if (v == 0)
+        return mp_buf_append_str(b, signbit(v) ? "-0" : "0");
+    char d[24];
+    int e;
+    int n = mp_fmt_shortest_digits(v, d, &e);
+    int rc = v < 0 ? mp_buf_append(b, "-", 1) : 0;
+    double a = fabs(v);
+    if (a < 1e-6 || a >= 1e21) {
+        if (rc == 0)
+            rc = mp_buf_append(b, d, 1);
+        if (rc == 0 && n > 1)
+            rc = mp_buf_appendf(b, ".%s", d + 1);
+        return rc ? rc : e < 0 ? mp_buf_appendf(b, "e-%d", -e) : mp_buf_appendf(b, "e+%02d", e);
+    }
+    if (e < 0) {
+        if (rc == 0)
+            rc = mp_buf_append(b, "0.", 2);
+        for (int k = -1; rc == 0 && k > e; k--)
+            rc = mp_buf_append(b, "0", 1);
+        return rc ? rc : mp_buf_append_str(b, d);
+    }
+    for (int k = 0; rc == 0 && k <= e; k++)
+        rc = mp_buf_append(b, k < n ? &d[k] : "0", 1);
+    if (rc == 0 && n > e + 1)
+        rc = mp_buf_appendf(b, ".%s", d + e + 1);
+    return rc;
+}
+
+static int yj_node(yaml_document_t *d, yaml_node_t *nd, int depth, struct mp_buf *b,
+                   const char **why);
+
+struct yj_pair {
+    const char *text; /* the key when !own */
+    bool own;         /* the key is buf */
+    char buf[32];
+    yaml_node_t *value;
+    size_t at; /* position in the mapping: ties sort in document order */
+};
+
+static const char *pair_key(const struct yj_pair *p)
+{
+    return p->own ? p->buf : p->text;
+}
+
+/* A mapping key as sigs.k8s.io/yaml turns it into a JSON object key. */
+static void yj_key(yaml_node_t *k, struct yj_pair *p)
+{
+    p->text = (const char *)k->data.scalar.value;
+    if (k->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return;
+    long long i;
+    double f;
+    switch (yj_resolve(p->text, &i, &f)) {
+    case YJ_INT:
+        snprintf(p->buf, sizeof p->buf, "%lld", i);
+        p->own = true;
+        break;
+    case YJ_TRUE:
+        p->text = "true";
+        break;
+    case YJ_FALSE:
+        p->text = "false";
+        break;
+    case YJ_NULL:
+        p->text = "null";
+        break;
+    default:
+        break;
+    }
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const struct yj_pair *x = a, *y = b;
+    int c = strcmp(pair_key(x), pair_key(y));
+    return c ? c : x->at < y->at ? -1 : 1;
+}
+
+static int yj_map(yaml_document_t *d, yaml_node_t *nd, int depth, struct mp_buf *b,
+                  const char **why)
+{
+    size_t n = (size_t)(nd->data.mapping.pairs.top - nd->data.mapping.pairs.start);
+    struct yj_pair *v = mp_xcalloc(n ? n : 1, sizeof *v);
+    size_t w = 0;
+    for (yaml_node_pair_t *p = nd->data.mapping.pairs.start; p < nd->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(d, p->key);
+        if (k == NULL || k->type != YAML_SCALAR_NODE) {
+            mp_free(v);
+            *why = "a mapping key is not a scalar";
+            return MP_EPARSE;
+        }
+        yj_key(k, &v[w]);
+        v[w].at = w;
+        v[w++].value = yaml_document_get_node(d, p->value);
+    }
+    qsort(v, w, sizeof *v, cmp_pair);
+    int rc = mp_buf_append(b, "{", 1);
+    bool first = true;
+    for (size_t i = 0; i < w && rc == 0; i++) {
+        /* a repeated key: the last one wins, as in a Go map */
+        if (i + 1 < w && strcmp(pair_key(&v[i]), pair_key(&v[i + 1])) == 0)
+            continue;
+        if (!first)
+            rc = mp_buf_append(b, ",", 1);
+        first = false;
+        if (rc == 0)
+            rc = json_str(b, pair_key(&v[i]));
+        if (rc == 0)
+            rc = mp_buf_append(b, ":", 1);
+        if (rc == 0)
+            rc = yj_node(d, v[i].value, depth + 1, b, why);
+    }
+    mp_free(v);
+    return rc ? rc : mp_buf_append(b, "}", 1);
+}
+
+static int yj_node(yaml_document_t *d, yaml_node_t *nd, int depth, struct mp_buf *b,
+                   const char **why)
+{
+    if (nd == NULL)
+        return mp_buf_append_str(b, "null");
+    if (depth > YJ_MAX_DEPTH) {
+        *why = "nested too deeply";
+        return MP_EPARSE;
+    }
+    if (nd->type == YAML_MAPPING_NODE)
+        return yj_map(d, nd, depth, b, why);
+    if (nd->type == YAML_SEQUENCE_NODE) {
+        int rc = mp_buf_append(b, "[", 1);
+        for (yaml_node_item_t *i = nd->data.sequence.items.start;
+             rc == 0 && i < nd->data.sequence.items.top; i++) {
+            if (i > nd->data.sequence.items.start)
+                rc = mp_buf_append(b, ",", 1);
+            if (rc == 0)
+                rc = yj_node(d, yaml_document_get_node(d, *i), depth + 1, b, why);
+        }
+        return rc ? rc : mp_buf_append(b, "]", 1);
+    }
+    const char *s = (const char *)nd->data.scalar.value;
+    if (nd->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return json_str(b, s);
+    long long i;
+    double f;
+    switch (yj_resolve(s, &i, &f)) {
+    case YJ_NULL:
+        return mp_buf_append_str(b, "null");
+    case YJ_TRUE:
+        return mp_buf_append_str(b, "true");
+    case YJ_FALSE:
+        return mp_buf_append_str(b, "false");
+    case YJ_INT:
+        return mp_buf_appendf(b, "%lld", i);
+    case YJ_FLOAT:
+        if (!isfinite(f)) {
+            *why = isnan(f) ? "json: unsupported value: NaN"
+                   : f > 0  ? "json: unsupported value: +Inf"
+                            : "json: unsupported value: -Inf";
+            return MP_EPARSE;
+        }
+        return yj_float(b, f);
+    default:
+        return json_str(b, s);
+    }
+}
+
+/* spec.cluster as client-go's ConfigToExecCluster fills it (config: null without the
+ * extension, as RawExtension encodes an empty one). */
+static int cluster_json(yaml_document_t *d, const struct kcluster *c, const char *ca, size_t ca_len,
+                        struct mp_buf *b, const char **why)
 {
     int rc = mp_buf_append_str(b, "{\"server\":");
     if (rc == 0)
@@ -558,6 +842,12 @@ static int cluster_json(const struct kcluster *c, const char *ca, size_t ca_len,
         rc = mp_buf_append(b, "\"", 1);
     if (rc == 0 && c->proxy_url != NULL && (rc = mp_buf_append_str(b, ",\"proxy-url\":")) == 0)
         rc = json_str(b, c->proxy_url);
+    if (rc == 0 && c->disable_compression)
+        rc = mp_buf_append_str(b, ",\"disable-compression\":true");
+    if (rc == 0)
+        rc = mp_buf_append_str(b, ",\"config\":");
+    if (rc == 0)
+        rc = c->exec_config ? yj_node(d, c->exec_config, 0, b, why) : mp_buf_append_str(b, "null");
     return rc ? rc : mp_buf_append(b, "}", 1);
 }
 
@@ -667,12 +957,14 @@ static int exec_load(const char *dir, yaml_document_t *d, yaml_node_t *xn, const
     }
     struct mp_buf j;
     mp_buf_init(&j, 0);
+    const char *why = NULL;
     if (rc == 0)
-        rc = cluster_json(c, ca.data, ca.len, &j);
+        rc = cluster_json(d, c, ca.data, ca.len, &j, &why);
     mp_buf_fini(&ca);
     if (rc != 0) {
         mp_buf_fini(&j);
-        return mp_err_set(err, rc, "kubeconfig: %s", mp_strerror(rc));
+        return mp_err_set(err, rc, "kubeconfig: cluster extension %s: %s",
+                          "client.authentication.k8s.io/exec", why ? why : mp_strerror(rc));
     }
     x->cluster_json = mp_buf_take(&j, NULL);
     return 0;

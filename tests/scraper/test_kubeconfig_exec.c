@@ -263,10 +263,81 @@ Test(kubeexec, provide_cluster_info_passes_the_cluster)
                           "\"client.authentication.k8s.io/v1beta1\",\"spec\":{\"cluster\":{"
                           "\"server\":\"https://127.0.0.1:6443\",\"tls-server-name\":"
                           "\"api.example\",\"certificate-authority-data\":\"Q0E8Jj4=\","
-                          "\"proxy-url\":\"http://proxy:3128\"},\"interactive\":false}}\n");
+                          "\"proxy-url\":\"http://proxy:3128\",\"config\":null},"
+                          "\"interactive\":false}}\n");
     free(got);
     scrape_kube_creds_fini(&c);
     scrape_kubeconfig_fini(&k);
+}
+
+/* A kubeconfig whose cluster c carries the exec extension (YAML at 6-space indent) and maybe
+ * disable-compression; user u runs /bin/true with provideClusterInfo. */
+static int load_ext(const char *ext, bool no_gzip, struct scrape_kubeconfig *k, struct mp_err *err)
+{
+    char *text = NULL;
+    cr_assert(asprintf(&text,
+                       KC_HEAD "clusters:\n"
+                               "- name: c\n"
+                               "  cluster:\n"
+                               "    server: https://127.0.0.1:6443\n"
+                               "%s"
+                               "    extensions:\n"
+                               "    - name: other\n"
+                               "      extension: {x: 1}\n"
+                               "    - name: client.authentication.k8s.io/exec\n"
+                               "      extension:\n"
+                               "%s"
+                               "users:\n"
+                               "- name: u\n"
+                               "  user:\n"
+                               "    exec:\n"
+                               "      apiVersion: client.authentication.k8s.io/v1\n"
+                               "      command: /bin/true\n"
+                               "      provideClusterInfo: true\n"
+                               "      interactiveMode: Never\n",
+                       no_gzip ? "    disable-compression: true\n" : "", ext) > 0);
+    mp_err_clear(err);
+    int rc = scrape_kubeconfig_load(ht_tmp_write("config", text), k, err);
+    free(text);
+    return rc;
+}
+
+Test(kubeexec, cluster_info_carries_the_exec_extension_as_json)
+{
+    struct scrape_kubeconfig k;
+    struct mp_err err;
+    /* keys sorted as encoding/json writes a map; YAML 1.1 scalars as go-yaml v2 reads them */
+    cr_assert_eq(load_ext("        audience: 06e3fbd18de8\n"
+                          "        zeta: [1, 0x1f, 017, -3, 1_000, +7]\n"
+                          "        alpha: {b: yes, a: off, c: ~, d: '', e: 'yes'}\n"
+                          "        floats: [0.5, 1.0, 1e21, 2.5e-7, -0.0, .5, 1e-6, 123456.75]\n"
+                          "        text: \"a<b\\n\"\n"
+                          "        12: twelve\n"
+                          "        dup: first\n"
+                          "        dup: last\n",
+                          true, &k, &err),
+                 0, "%s", err.msg);
+    cr_assert_not_null(k.exec);
+    cr_assert(k.disable_compression);
+    cr_assert_str_eq(k.exec->cluster_json,
+                     "{\"server\":\"https://127.0.0.1:6443\",\"disable-compression\":true,"
+                     "\"config\":{\"12\":\"twelve\",\"alpha\":{\"a\":false,\"b\":true,\"c\":null,"
+                     "\"d\":\"\",\"e\":\"yes\"},\"audience\":\"06e3fbd18de8\",\"dup\":\"last\","
+                     "\"floats\":[0.5,1,1e+21,2.5e-7,-0,0.5,0.000001,123456.75],"
+                     "\"text\":\"a\\u003cb\\n\",\"zeta\":[1,31,15,-3,1000,7]}}");
+    scrape_kubeconfig_fini(&k);
+
+    /* an empty extension is null, as an empty RawExtension encodes */
+    cr_assert_eq(load_ext("", false, &k, &err), 0, "%s", err.msg);
+    cr_assert_not(k.disable_compression);
+    cr_assert_str_eq(k.exec->cluster_json,
+                     "{\"server\":\"https://127.0.0.1:6443\",\"config\":null}");
+    scrape_kubeconfig_fini(&k);
+
+    /* what JSON cannot hold fails the load */
+    cr_assert_neq(load_ext("        v: .inf\n", false, &k, &err), 0);
+    cr_assert_str_eq(err.msg, "kubeconfig: cluster extension client.authentication.k8s.io/exec: "
+                              "json: unsupported value: +Inf");
 }
 
 Test(kubeexec, cert_plugin_and_expiry)
