@@ -46,7 +46,8 @@ struct kcluster {
 
 struct kuser {
     const char *token, *token_file, *cert, *cert_data, *key, *key_data, *username, *password;
-    yaml_node_t *exec; /* the exec mapping, NULL: none */
+    yaml_node_t *exec;         /* the exec mapping, NULL: none */
+    const char *auth_provider; /* auth-provider.name ("" unnamed), NULL: none */
     bool any;
 };
 
@@ -219,6 +220,11 @@ static void read_user(yaml_document_t *d, yaml_node_t *m, struct kuser *u)
     u->exec = map_get(d, m, "exec");
     if (u->exec != NULL && u->exec->type != YAML_MAPPING_NODE)
         u->exec = NULL;
+    yaml_node_t *ap = map_get(d, m, "auth-provider");
+    if (ap != NULL && ap->type == YAML_MAPPING_NODE) {
+        const char *n = map_str(d, ap, "name");
+        u->auth_provider = n ? n : "";
+    }
 }
 
 /* clientcmd validateAuthInfo. */
@@ -259,6 +265,9 @@ static void check_user(yaml_document_t *d, const char *name, struct kuser *u, co
             errs_add(e, "unable to read client-key %s for %s due to %s", p, name, why);
         mp_free(p);
     }
+    if (u->exec != NULL && u->auth_provider != NULL)
+        errs_add(e, "authProvider cannot be provided in combination with an exec plugin for %s",
+                 name);
     if (u->exec != NULL)
         check_exec(d, name, u->exec, e);
     if (nm > 1)
@@ -346,6 +355,16 @@ static int exec_load(const char *dir, yaml_document_t *d, yaml_node_t *xn, const
 static int convert(const char *path, const char *dir, yaml_document_t *d, const struct kcluster *c,
                    const struct kuser *u, struct scrape_kubeconfig *k, struct mp_err *err)
 {
+    /* rest.GetAuthProvider: Prometheus links client-go's gcp stub and no other provider */
+    if (u->auth_provider != NULL && strcmp(u->auth_provider, "gcp") == 0)
+        return mp_err_set(err, MP_EINVAL,
+                          "The gcp auth plugin has been removed.\nPlease use the "
+                          "\"gke-gcloud-auth-plugin\" kubectl/client-go credential plugin "
+                          "instead.\nSee https://cloud.google.com/blog/products/"
+                          "containers-kubernetes/kubectl-auth-changes-in-gke for further details");
+    if (u->auth_provider != NULL)
+        return mp_err_set(err, MP_EINVAL, "no Auth Provider found for name \"%s\"",
+                          u->auth_provider);
     struct cfg_http_client *h = &k->http;
     struct cfg_tls_config *t = &h->tls_config;
     k->disable_compression = c->disable_compression;

@@ -340,6 +340,52 @@ Test(kubeexec, cluster_info_carries_the_exec_extension_as_json)
                               "json: unsupported value: +Inf");
 }
 
+/* users[].user.auth-provider: Prometheus links only client-go's gcp stub. */
+static int load_provider(const char *name, bool with_exec, struct scrape_kubeconfig *k,
+                         struct mp_err *err)
+{
+    char *text = NULL;
+    cr_assert(asprintf(&text,
+                       KC_HEAD "clusters:\n"
+                               "- name: c\n"
+                               "  cluster: {server: 'https://127.0.0.1:6443'}\n"
+                               "users:\n"
+                               "- name: u\n"
+                               "  user:\n"
+                               "    auth-provider:\n"
+                               "      name: %s\n"
+                               "      config: {cmd-path: gcloud}\n"
+                               "%s",
+                       name,
+                       with_exec ? "    exec:\n"
+                                   "      apiVersion: client.authentication.k8s.io/v1\n"
+                                   "      command: /bin/true\n"
+                                   "      interactiveMode: Never\n"
+                                 : "") > 0);
+    mp_err_clear(err);
+    int rc = scrape_kubeconfig_load(ht_tmp_write("config", text), k, err);
+    free(text);
+    return rc;
+}
+
+Test(kubeexec, auth_providers_fail_as_client_go)
+{
+    struct scrape_kubeconfig k;
+    struct mp_err err;
+    cr_assert_eq(load_provider("oidc", false, &k, &err), MP_EINVAL);
+    cr_assert_str_eq(err.msg, "no Auth Provider found for name \"oidc\"");
+    cr_assert_eq(load_provider("gcp", false, &k, &err), MP_EINVAL);
+    cr_assert(strncmp(err.msg,
+                      "The gcp auth plugin has been removed.\nPlease use the "
+                      "\"gke-gcloud-auth-plugin\"",
+                      70) == 0,
+              "%s", err.msg);
+    cr_assert_eq(load_provider("oidc", true, &k, &err), MP_EINVAL);
+    cr_assert(strstr(err.msg, "authProvider cannot be provided in combination with an exec "
+                              "plugin for u") != NULL,
+              "%s", err.msg);
+}
+
 Test(kubeexec, cert_plugin_and_expiry)
 {
     struct scrape_kube_exec *x =
