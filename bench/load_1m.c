@@ -16,6 +16,7 @@
 #include "common/labels.h"
 #include "common/log.h"
 #include "common/time.h"
+#include "tsdb/fileutil.h"
 #include "tsdb/tsdb.h"
 
 #define STAMP "load_1m.stamp"
@@ -81,29 +82,6 @@ static int clear_dir(const char *dir, struct mp_err *err)
     if (strchr(dir, '\'') || system(cmd) != 0)
         return mp_err_set(err, MP_EIO, "could not clear %s", dir);
     return 0;
-}
-
-/* Bytes of the regular files under dir (recursively). */
-static uint64_t dir_bytes(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    uint64_t sum = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char p[4096];
-        struct stat sb;
-        if (e->d_name[0] == '.' || snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p ||
-            stat(p, &sb) != 0)
-            continue;
-        if (S_ISREG(sb.st_mode))
-            sum += (uint64_t)sb.st_size;
-        else if (S_ISDIR(sb.st_mode))
-            sum += dir_bytes(p);
-    }
-    closedir(d);
-    return sum;
 }
 
 /* The one block folder of dir/snapshots/<snap>/ as "snapshots/<snap>/<ULID>" into out. */
@@ -284,10 +262,10 @@ int load1m_prepare(const struct meshsim_gen_opts *o, const char *dir, struct loa
     st->seconds = (double)(mp_mono_ns() - started) / 1e9;
     char wal[4096];
     snprintf(wal, sizeof wal, "%s/wal", dir);
-    st->wal_bytes = dir_bytes(wal);
+    st->wal_bytes = tsdb_dir_bytes(wal, true);
     char block[4400];
     snprintf(block, sizeof block, "%s/%s", dir, st->block);
-    st->block_bytes = dir_bytes(block);
+    st->block_bytes = tsdb_dir_bytes(block, true);
     return write_stamp(dir, opts, st, err);
 }
 

@@ -13,10 +13,10 @@
 #include "query/func.h"
 
 #include <float.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "query/query_internal.h"
 
 /* ---- shared helpers --------------------------------------------------------------------- */
@@ -86,24 +86,8 @@ static const char *go_special(double v)
 
 int query_fmt_go_g(struct mp_buf *out, double v)
 {
-    const char *sp = go_special(v);
-    if (sp)
-        return mp_buf_append_str(out, sp);
-    if (v == 0)
-        return mp_buf_append_str(out, signbit(v) ? "-0" : "0");
-    char tmp[64];
-    int digits = 1;
-    for (; digits < 17; digits++) { /* shortest %e that reads back as v */
-        snprintf(tmp, sizeof tmp, "%.*e", digits - 1, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    snprintf(tmp, sizeof tmp, "%.*e", digits - 1, v);
-    int exp = atoi(strchr(tmp, 'e') + 1);
-    if (exp < -4 || exp >= 6)
-        return mp_buf_append_str(out, tmp);
-    int decimals = digits - 1 - exp;
-    snprintf(tmp, sizeof tmp, "%.*f", decimals < 0 ? 0 : decimals, v);
+    char tmp[32];
+    mp_float_format_go(v, tmp, sizeof tmp); /* strconv.FormatFloat(v, 'g', -1, 64) */
     return mp_buf_append_str(out, tmp);
 }
 

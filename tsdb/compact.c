@@ -5,7 +5,6 @@
  * head compaction; some blocks for a merge) yields label-sorted series with disjoint chunks and
  * deletions applied; chunks are cut to the block's range, written to chunks/, indexed, and the
  * directory <ULID>.tmp-for-creation is renamed to <ULID> once every file is fsynced. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include "common/time.h"
 #include "tsdb/chunk_xor.h"
 #include "tsdb/db.h"
+#include "tsdb/fileutil.h"
 #include "tsdb/postings.h"
 
 /* Re-encodes the samples of c inside [mint, maxt] into one new chunk held by *keep.
@@ -601,34 +601,18 @@ static size_t plan_in(struct tsdb *db, struct tsdb_block **bs, size_t n, struct 
 
 /* ---- retention ---------------------------------------------------------------------------- */
 
-static uint64_t dir_bytes(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    uint64_t total = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        struct stat st;
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-            total += (uint64_t)st.st_size;
-    }
-    closedir(d);
-    return total;
-}
-
 /* WAL (segments and the latest checkpoint) plus chunks_head: the "head size" of tsdb.md 4.8. */
 static uint64_t head_disk_bytes(struct tsdb *db)
 {
     char p[4200];
-    uint64_t total = dir_bytes(db->wal_dir);
+    uint64_t total = tsdb_dir_bytes(db->wal_dir, false);
     int cp = -1;
     if (tsdb_wal_checkpoint_last(db->wal_dir, &cp, NULL) == 0 && cp >= 0) {
         tsdb_pathf(p, sizeof p, "%s/checkpoint.%08d", db->wal_dir, cp);
-        total += dir_bytes(p);
+        total += tsdb_dir_bytes(p, false);
     }
     tsdb_pathf(p, sizeof p, "%s/chunks_head", db->dir);
-    return total + dir_bytes(p);
+    return total + tsdb_dir_bytes(p, false);
 }
 
 static void apply_retention(struct tsdb *db)

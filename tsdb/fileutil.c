@@ -2,6 +2,7 @@
 /* tsdb/fileutil.c: tmp + fsync + rename + directory fsync for small files (fileutil.h). */
 #include "tsdb/fileutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -115,4 +116,37 @@ int tsdb_file_read_all(const char *path, size_t max_len, char **out, size_t *len
     *out = buf;
     *len = n;
     return 0;
+}
+
+/* Takes fd, an open folder. */
+static uint64_t dir_bytes_fd(int fd, bool recursive)
+{
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return 0;
+    }
+    uint64_t total = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISREG(st.st_mode)) {
+            total += (uint64_t)st.st_size;
+        } else if (recursive && S_ISDIR(st.st_mode)) {
+            int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                total += dir_bytes_fd(sub, true);
+        }
+    }
+    closedir(d);
+    return total;
+}
+
+uint64_t tsdb_dir_bytes(const char *dir, bool recursive)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? 0 : dir_bytes_fd(fd, recursive);
 }

@@ -9,7 +9,9 @@
 #ifndef TSDB_FILEUTIL_H
 #define TSDB_FILEUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 
@@ -23,5 +25,9 @@ MP_NODISCARD int tsdb_file_write_atomic(const char *dir, const char *name, const
  * file does not exist, MP_EIO on other errors, MP_ENOMEM. */
 MP_NODISCARD int tsdb_file_read_all(const char *path, size_t max_len, char **out, size_t *len,
                                     struct mp_err *err);
+
+/* Bytes of the regular files in dir (symbolic links not followed), and in its folders too if
+ * recursive; 0 for a folder that cannot be read. */
+uint64_t tsdb_dir_bytes(const char *dir, bool recursive);
 
 #endif

@@ -730,6 +730,42 @@ static int pair_cmp(const void *a, const void *b)
     return x->value < y->value ? -1 : x->value > y->value;
 }
 
+/* At close: sorts the pairs and gives each its slice of one refs array, after the first base
+ * slots, by setting its fill cursor; *refs gets the array. */
+static int lay_out_postings(struct tsdb_index_writer *w, size_t base, uint32_t **refs,
+                            struct mp_err *err)
+{
+    if (w->npairs)
+        qsort(w->pairs, w->npairs, sizeof *w->pairs, pair_cmp);
+    if (w->npairs && rehash(w, w->nslots))
+        return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
+    size_t total = base;
+    for (size_t i = 0; i < w->npairs; i++) {
+        w->pairs[i].fill = total;
+        total += w->pairs[i].count;
+    }
+    *refs = total > SIZE_MAX / 4 ? NULL : mp_malloc(total ? total * sizeof **refs : 1);
+    if (!*refs)
+        return mp_err_set(err, MP_ENOMEM, "index writer: out of memory for %zu postings", total);
+    return 0;
+}
+
+/* Appends ref to the list of every label pair of the series entry at c (uvarint count, then
+ * name and value symbol ordinals); false if the entry is damaged or names an uncounted pair. */
+static bool fill_entry(struct tsdb_index_writer *w, struct cur *c, uint32_t *refs, uint32_t ref)
+{
+    uint64_t nl = cur_uvarint(c);
+    for (uint64_t i = 0; i < nl && !c->bad; i++) {
+        uint32_t name = (uint32_t)cur_uvarint(c), value = (uint32_t)cur_uvarint(c);
+        uint32_t slot = w->slots[slot_find(w, name, value)];
+        if (slot == 0)
+            c->bad = true;
+        else
+            refs[w->pairs[slot - 1].fill++] = ref;
+    }
+    return !c->bad;
+}
+
 /* Reads the series section back from the file and fills refs: the all-postings list (the first
  * nseries slots) and every pair's list at its fill cursor, ascending since entries are. */
 static int fill_postings(struct tsdb_index_writer *w, uint32_t *refs, struct mp_err *err)
@@ -749,18 +785,8 @@ static int fill_postings(struct tsdb_index_writer *w, uint32_t *refs, struct mp_
         if (c.bad || len > cur_left(&c) || cur_left(&c) - len < 4)
             break;
         const uint8_t *next = c.p + len + 4;
-        uint64_t nl = cur_uvarint(&c);
         refs[k++] = (uint32_t)(off / 16);
-        for (uint64_t i = 0; i < nl && !c.bad; i++) {
-            uint32_t name = (uint32_t)cur_uvarint(&c), value = (uint32_t)cur_uvarint(&c);
-            uint32_t slot = w->slots[slot_find(w, name, value)];
-            if (slot == 0) {
-                c.bad = true;
-                break;
-            }
-            refs[w->pairs[slot - 1].fill++] = (uint32_t)(off / 16);
-        }
-        if (c.bad)
+        if (!fill_entry(w, &c, refs, (uint32_t)(off / 16)))
             break;
         off = (uint64_t)(next - map);
     }
@@ -896,20 +922,15 @@ static int finish(struct tsdb_index_writer *w, struct mp_err *err)
     w->toc[TOC_LABEL_INDICES] = w->pos;
     if ((rc = flush(w, err)) != 0)
         return rc;
-    if (w->npairs)
-        qsort(w->pairs, w->npairs, sizeof *w->pairs, pair_cmp);
-    if (w->npairs && rehash(w, w->nslots))
-        return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
-    size_t total = w->nseries, nnames = 0;
-    for (size_t i = 0; i < w->npairs; i++) {
-        w->pairs[i].fill = total;
-        total += w->pairs[i].count;
+    uint32_t *refs;
+    if ((rc = lay_out_postings(w, w->nseries, &refs, err)) != 0)
+        return rc;
+    size_t nnames = 0;
+    for (size_t i = 0; i < w->npairs; i++)
         nnames += i == 0 || w->pairs[i].name != w->pairs[i - 1].name;
-    }
-    uint32_t *refs = total > SIZE_MAX / 4 ? NULL : mp_malloc(total ? total * sizeof *refs : 1);
     uint64_t *name_off = mp_malloc((nnames ? nnames : 1) * sizeof *name_off);
-    if (!refs || !name_off) {
-        rc = mp_err_set(err, MP_ENOMEM, "index writer: out of memory for %zu postings", total);
+    if (!name_off) {
+        rc = mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
         goto out;
     }
     if ((rc = fill_postings(w, refs, err)) != 0 ||
@@ -990,16 +1011,7 @@ static int fill_postings_compact(struct tsdb_index_writer *w, uint32_t *refs, st
             }
             struct cur e = {c.p, c.p + len, false};
             c.p += len;
-            uint64_t nl = cur_uvarint(&e);
-            for (uint64_t l = 0; l < nl && !e.bad; l++) {
-                uint32_t name = (uint32_t)cur_uvarint(&e), value = (uint32_t)cur_uvarint(&e);
-                uint32_t slot = w->slots[slot_find(w, name, value)];
-                if (slot == 0)
-                    e.bad = true;
-                else
-                    refs[w->pairs[slot - 1].fill++] = (uint32_t)k + 1;
-            }
-            c.bad = e.bad;
+            c.bad = !fill_entry(w, &e, refs, (uint32_t)k + 1);
         }
         if (c.bad)
             rc = 1;
@@ -1132,23 +1144,13 @@ static int finish_compact(struct tsdb_index_writer *w, struct mp_err *err)
     w->toc[CT_PFRAMES] = w->pos;
     if ((rc = flush(w, err)) != 0)
         return rc;
-    if (w->npairs)
-        qsort(w->pairs, w->npairs, sizeof *w->pairs, pair_cmp);
-    if (w->npairs && rehash(w, w->nslots))
-        return mp_err_set(err, MP_ENOMEM, "index writer: out of memory");
-    size_t total = 0, npf = 0, nnames = 0;
-    for (size_t i = 0; i < w->npairs; i++) {
-        w->pairs[i].fill = total;
-        total += w->pairs[i].count;
-    }
+    uint32_t *refs;
+    if ((rc = lay_out_postings(w, 0, &refs, err)) != 0)
+        return rc;
+    size_t npf = 0, nnames = 0;
     struct mp_buf pairs, ptab;
     mp_buf_init(&pairs, 0);
     mp_buf_init(&ptab, 0);
-    uint32_t *refs = total > SIZE_MAX / 4 ? NULL : mp_malloc(total ? total * sizeof *refs : 1);
-    if (!refs) {
-        rc = mp_err_set(err, MP_ENOMEM, "index writer: out of memory for %zu postings", total);
-        goto out;
-    }
     if ((rc = fill_postings_compact(w, refs, err)) != 0 ||
         (rc = write_postings_compact(w, refs, &pairs, &ptab, &npf, &nnames, err)) != 0)
         goto out;

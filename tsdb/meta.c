@@ -20,6 +20,7 @@
 #include <sys/random.h>
 
 #include "common/alloc.h"
+#include "common/str.h"
 #include "tsdb/fileutil.h"
 
 /* ---- ULID ---------------------------------------------------------------------------- */
@@ -203,38 +204,6 @@ int tsdb_meta_add_hint(struct tsdb_meta *m, const char *hint)
 
 /* ---- encoding (Go json.MarshalIndent, prefix "", indent "\t") -------------------------- */
 
-/* Length of the valid UTF-8 sequence at p[0..n), or 0 if invalid (Go's utf8.DecodeRune
- * rules: no overlongs, no surrogates, max U+10FFFF). *cp gets the code point. */
-static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
-{
-    unsigned c = p[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        len = 2, v = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, v = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        v = v << 6 | (p[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return len;
-}
-
 /* Go's encodeState.string with HTML escaping on (json.Marshal's default) and the escapes of
  * the Go releases Prometheus 2.x was built with (\b and \f as \u0008, \u000c). */
 static int put_json_string(struct mp_buf *b, const char *s)
@@ -247,8 +216,8 @@ static int put_json_string(struct mp_buf *b, const char *s)
         unsigned c = p[i];
         if (c >= 0x80) {
             uint32_t cp;
-            size_t l = utf8_seq(p + i, n - i, &cp);
-            if (l == 0) {
+            size_t l = mp_utf8_decode(p + i, n - i, &cp);
+            if (l == 1) { /* invalid: only ASCII decodes to width 1 */
                 rc = mp_buf_append(b, "\\ufffd", 6);
                 i++;
             } else if (cp == 0x2028 || cp == 0x2029) {

@@ -310,6 +310,24 @@ static int client_get(struct client *c, long *status, struct mp_err *err)
     return 0;
 }
 
+/* client_open that must succeed. */
+static void client_open_ok(struct client *c, const char *url, const char *http)
+{
+    struct mp_err err;
+    mp_err_clear(&err);
+    cr_assert_eq(client_open(c, url, http, &err), 0, "%s", err.msg);
+}
+
+/* client_get that must succeed; the status. */
+static long client_get_ok(struct client *c)
+{
+    struct mp_err err;
+    mp_err_clear(&err);
+    long st;
+    cr_assert_eq(client_get(c, &st, &err), 0, "%s", err.msg);
+    return st;
+}
+
 static void client_close(struct client *c)
 {
     scrape_httpc_req_destroy(c->req);
@@ -333,12 +351,8 @@ static void expect_auth(const char *http, const char *want)
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/m", s->port);
     struct client c;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
-    long st;
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(st, 200);
+    client_open_ok(&c, url, http);
+    cr_assert_eq(client_get_ok(&c), 200);
     cr_assert_str_eq(last_of(s, "/m").auth, want);
     client_close(&c);
     srv_stop(s);
@@ -379,23 +393,20 @@ Test(httpc, file_secrets_are_reread_per_request)
              "    http_headers: {X-File: {files: [%s]}, X-Plain: {values: [a, b]}}\n",
              cred, hdr);
     struct client c;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
-    long st;
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
+    client_open_ok(&c, url, http);
+    client_get_ok(&c);
     cr_assert_str_eq(last_of(s, "/m").auth, "Bearer one");
     ht_tmp_write("cred", "two");
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
+    client_get_ok(&c);
     cr_assert_str_eq(last_of(s, "/m").auth, "Bearer two");
     client_close(&c);
 
     snprintf(http, sizeof http, "    basic_auth: {username: u, password_file: %s}\n", pass);
-    cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
+    client_open_ok(&c, url, http);
+    client_get_ok(&c);
     cr_assert_str_eq(last_of(s, "/m").auth, "Basic dTpwdzE="); /* u:pw1 */
     ht_tmp_write("pass", "pw2");
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
+    client_get_ok(&c);
     cr_assert_str_eq(last_of(s, "/m").auth, "Basic dTpwdzI="); /* u:pw2 */
     client_close(&c);
     srv_stop(s);
@@ -408,7 +419,7 @@ Test(httpc, missing_credentials_file_fails_the_request_as_go_says)
     struct client c;
     struct mp_err err;
     mp_err_clear(&err);
-    cr_assert_eq(client_open(&c, "http://127.0.0.1:1/m", http, &err), 0, "%s", err.msg);
+    client_open_ok(&c, "http://127.0.0.1:1/m", http);
     long st;
     cr_assert_eq(client_get(&c, &st, &err), MP_EIO);
     snprintf(want, sizeof want,
@@ -968,14 +979,10 @@ Test(httpc, exec_plugin_client_certificate_is_presented)
     snprintf(http, sizeof http, "    tls_config:\n%s",
              with_ca("      server_name: api.meshprom.test\n"));
     struct client c;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(client_open(&c, url, http, &err), 0, "%s", err.msg);
+    client_open_ok(&c, url, http);
     scrape_httpc_set_exec(c.hc, &x);
     for (int i = 0; i < 2; i++) {
-        long st = 0;
-        cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-        cr_assert_eq(st, 200);
+        cr_assert_eq(client_get_ok(&c), 200);
         cr_assert(last_of(s, "/m").client_cert, "the plugin's certificate was presented");
         cr_assert_str_eq(last_of(s, "/m").auth, "", "no token, no Authorization");
     }
@@ -1056,17 +1063,12 @@ Test(httpc, follow_redirects)
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/redirect", s->port);
     struct client c;
-    struct mp_err err;
-    mp_err_clear(&err);
-    long st;
-    cr_assert_eq(client_open(&c, url, "", &err), 0, "%s", err.msg);
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(st, 200, "followed by default");
+    client_open_ok(&c, url, "");
+    cr_assert_eq(client_get_ok(&c), 200, "followed by default");
     cr_assert_str_eq(last_of(s, "/final").method, "GET");
     client_close(&c);
-    cr_assert_eq(client_open(&c, url, "    follow_redirects: false\n", &err), 0, "%s", err.msg);
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(st, 302);
+    client_open_ok(&c, url, "    follow_redirects: false\n");
+    cr_assert_eq(client_get_ok(&c), 302);
     client_close(&c);
     srv_stop(s);
 }
@@ -1077,13 +1079,8 @@ Test(httpc, proxy_url_gets_the_request)
     char http[256];
     snprintf(http, sizeof http, "    proxy_url: http://127.0.0.1:%u\n", s->port);
     struct client c;
-    struct mp_err err;
-    mp_err_clear(&err);
-    long st;
-    cr_assert_eq(client_open(&c, "http://target.invalid:9100/metrics", http, &err), 0, "%s",
-                 err.msg);
-    cr_assert_eq(client_get(&c, &st, &err), 0, "%s", err.msg);
-    cr_assert_eq(st, 200);
+    client_open_ok(&c, "http://target.invalid:9100/metrics", http);
+    cr_assert_eq(client_get_ok(&c), 200);
     pthread_mutex_lock(&s->mu);
     cr_assert_eq(s->n, 1);
     cr_assert(strstr(s->req[0].url, "/metrics") != NULL, "%s", s->req[0].url);

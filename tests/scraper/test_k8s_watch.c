@@ -19,18 +19,15 @@
 #include "configs/config.h"
 #include "meshsim/meshsim.h"
 #include "scraper/scraper.h"
+#include "support_httpc.h"
+#include "support_kube.h"
 #include "test_sd_support.h"
 
 static struct meshsim_k8s *fake;
 
 static void fake_start(void)
 {
-    struct meshsim_k8s_opts o;
-    meshsim_k8s_opts_init(&o);
-    o.bookmark_interval_ms = 200; /* keep healthy watches above the 1 s idle limit */
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(meshsim_k8s_create("127.0.0.1:0", &o, &fake, &err), 0, "%s", err.msg);
+    fake = kt_fake_start(NULL, NULL);
 }
 
 static void fake_stop(void)
@@ -734,34 +731,11 @@ Test(k8s_watch, own_namespace_from_service_account_dir)
     nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-static char *read_testdata(const char *name)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/k8s_tls/%s", MP_TESTDATA_DIR, name);
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "open %s", path);
-    static char buf[16384];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strdup(buf);
-}
-
 /* Replaces the plain fake with one serving HTTPS with the test certificate. */
 static void fake_restart_tls(void)
 {
     fake_stop();
-    struct meshsim_k8s_opts o;
-    meshsim_k8s_opts_init(&o);
-    o.bookmark_interval_ms = 200;
-    char *cert = read_testdata("server.crt"), *key = read_testdata("server.key");
-    o.tls_cert_pem = cert;
-    o.tls_key_pem = key;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(meshsim_k8s_create("127.0.0.1:0", &o, &fake, &err), 0, "%s", err.msg);
-    free(cert);
-    free(key);
+    fake = kt_fake_start("k8s_tls", NULL);
 }
 
 Test(k8s_watch, in_cluster_over_tls)
@@ -773,7 +747,7 @@ Test(k8s_watch, in_cluster_over_tls)
     strcpy(tmpdir, "/tmp/k8sicXXXXXX");
     cr_assert(mkdtemp(tmpdir));
     write_tmp("token", "sa-token\n");
-    char *ca = read_testdata("ca.crt");
+    char *ca = ht_slurp(ht_testdata("k8s_tls", "ca.crt"));
     write_tmp("ca.crt", ca);
     free(ca);
     char port[16];

@@ -22,6 +22,7 @@
 #include "scraper/httpc.h"
 #include "scraper/sd_internal.h"
 #include "support_httpc.h"
+#include "support_kube.h"
 #include "test_sd_support.h"
 
 static void tmp_init(void)
@@ -41,14 +42,6 @@ static const char *plugin(const char *name, const char *body)
     cr_assert_eq(chmod(p, 0755), 0);
     return p;
 }
-
-#define KC_HEAD                                                                                    \
-    "apiVersion: v1\n"                                                                             \
-    "kind: Config\n"                                                                               \
-    "current-context: ctx\n"                                                                       \
-    "contexts:\n"                                                                                  \
-    "- name: ctx\n"                                                                                \
-    "  context: {cluster: c, user: u}\n"
 
 /* A kubeconfig for server with user u's exec block (YAML lines at 4-space indent). */
 static const char *kubeconfig(const char *server, const char *exec)
@@ -501,18 +494,6 @@ Test(kubeexec, a_hanging_plugin_is_killed)
 
 /* ---- the Kubernetes client against the fake API server ------------------------------------ */
 
-static struct meshsim_k8s *fake_start(const char *token)
-{
-    struct meshsim_k8s_opts o;
-    meshsim_k8s_opts_init(&o);
-    struct meshsim_k8s *k = NULL;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(meshsim_k8s_create("127.0.0.1:0", &o, &k, &err), 0, "%s", err.msg);
-    meshsim_k8s_set_token(k, token);
-    return k;
-}
-
 /* A client through a kubeconfig whose plugin prints the token in tmpdir/token (and counts its
  * runs in tmpdir/runs); status: the token's expirationTimestamp line or "". */
 static struct scrape_k8s_client *exec_client(struct meshsim_k8s *k, const char *expiry)
@@ -564,7 +545,7 @@ static size_t runs(void)
 
 Test(kubeexec, client_runs_the_plugin_once_then_again_after_a_401)
 {
-    struct meshsim_k8s *k = fake_start("tok-1");
+    struct meshsim_k8s *k = kt_fake_start(NULL, "tok-1");
     ht_tmp_write("token", "tok-1");
     struct scrape_k8s_client *c = exec_client(k, "");
     struct mp_err err;
@@ -586,7 +567,7 @@ Test(kubeexec, client_runs_the_plugin_once_then_again_after_a_401)
 
 Test(kubeexec, client_runs_the_plugin_again_after_expiry)
 {
-    struct meshsim_k8s *k = fake_start("t");
+    struct meshsim_k8s *k = kt_fake_start(NULL, "t");
     ht_tmp_write("token", "t");
     struct scrape_k8s_client *c =
         exec_client(k, "\"expirationTimestamp\":\"2001-01-01T00:00:00Z\",");
@@ -606,7 +587,7 @@ Test(kubeexec, client_runs_the_plugin_again_after_expiry)
 
 Test(kubeexec, client_request_fails_with_the_plugin_error)
 {
-    struct meshsim_k8s *k = fake_start("t");
+    struct meshsim_k8s *k = kt_fake_start(NULL, "t");
     ht_tmp_write("token", "t");
     struct scrape_k8s_client *c = exec_client(k, "");
     plugin("tok.sh", "exit 2\n");
@@ -622,19 +603,6 @@ Test(kubeexec, client_request_fails_with_the_plugin_error)
 }
 
 /* ---- discovery through a kubeconfig with a plugin ----------------------------------------- */
-
-struct found {
-    struct sd_rec *r;
-};
-
-static bool found_pod(void *ctx)
-{
-    struct found *f = ctx;
-    char *t = sd_rec_text(f->r, "k");
-    bool ok = t != NULL && strstr(t, "__address__=\"10.0.0.1:8080\"") != NULL;
-    free(t);
-    return ok;
-}
 
 static struct meshsim_k8s *sd_fake;
 
@@ -656,30 +624,14 @@ static bool two_authed_requests(void *ctx)
  * plugin runs once for the LIST and the WATCHes that follow. */
 Test(kubeexec, discovery_authenticates_with_the_plugin)
 {
-    struct meshsim_k8s *k = fake_start("sd-token");
-    const char *pod = "{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"nodeName\":\"n1\","
-                      "\"containers\":[{\"name\":\"c\",\"ports\":[{\"containerPort\":8080}]}]},"
-                      "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.1\"}}";
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(meshsim_k8s_put(k, MESHSIM_K8S_PODS, "default", "a", pod, strlen(pod), NULL, &err),
-                 0, "%s", err.msg);
+    struct meshsim_k8s *k = kt_fake_start(NULL, "sd-token");
+    kt_put_pod_a(k);
     ht_tmp_write("token", "sd-token");
     struct scrape_k8s_client *c = exec_client(k, ""); /* writes the kubeconfig and plugin */
     scrape_k8s_client_destroy(c);
     ht_tmp_write("runs", "");
-    char *y = NULL;
-    cr_assert(asprintf(&y,
-                       "scrape_configs:\n"
-                       "- job_name: k\n"
-                       "  kubernetes_sd_configs:\n"
-                       "  - role: pod\n"
-                       "    kubeconfig_file: %s\n",
-                       ht_tmp_path("config")) > 0);
-    struct sd_rec *r = sd_rec_start(y, NULL);
-    free(y);
-    struct found f = {r};
-    cr_assert(sd_wait_for(found_pod, &f));
+    struct sd_rec *r = kt_sd_start_kubeconfig(ht_tmp_path("config"));
+    cr_assert(sd_wait_for(kt_found_pod_a, r));
     sd_fake = k;
     cr_assert(sd_wait_for(two_authed_requests, NULL), "the LIST and a WATCH");
     cr_assert_eq(runs(), 1);

@@ -18,6 +18,7 @@
 #include "scraper/httpc.h"
 #include "scraper/sd_internal.h"
 #include "support_httpc.h"
+#include "support_kube.h"
 #include "test_sd_support.h"
 
 static void tmp_init(void)
@@ -35,20 +36,15 @@ static int load(const char *text, struct scrape_kubeconfig *k, struct mp_err *er
     return scrape_kubeconfig_load(p, k, err);
 }
 
-#define KC_HEAD                                                                                    \
-    "apiVersion: v1\n"                                                                             \
-    "kind: Config\n"                                                                               \
-    "current-context: ctx\n"                                                                       \
-    "contexts:\n"                                                                                  \
-    "- name: ctx\n"                                                                                \
-    "  context: {cluster: c, user: u, namespace: ignored}\n"
+/* the context's namespace does not matter to discovery */
+#define KC_HEAD_NS KC_HEAD_CTX(", namespace: ignored")
 
 Test(kubeconfig, token_user_and_ca_file_relative_to_the_file)
 {
     ht_tmp_write("ca.crt", "not checked here\n");
     struct scrape_kubeconfig k;
     struct mp_err err;
-    cr_assert_eq(load(KC_HEAD "clusters:\n"
+    cr_assert_eq(load(KC_HEAD_NS "clusters:\n"
                               "- name: c\n"
                               "  cluster:\n"
                               "    server: https://127.0.0.1:6443/\n"
@@ -76,7 +72,7 @@ Test(kubeconfig, data_fields_token_file_and_basic_auth)
     char *ca = ht_b64("CA PEM"), *cert = ht_b64("CERT PEM"), *key = ht_b64("KEY PEM");
     char text[2048];
     snprintf(text, sizeof text,
-             KC_HEAD "clusters:\n"
+             KC_HEAD_NS "clusters:\n"
                      "- name: c\n"
                      "  cluster: {server: 'https://k:1', certificate-authority-data: %s}\n"
                      "users:\n"
@@ -100,7 +96,7 @@ Test(kubeconfig, data_fields_token_file_and_basic_auth)
     cr_assert_null(k.http.authorization->credentials);
     scrape_kubeconfig_fini(&k);
 
-    cr_assert_eq(load(KC_HEAD "clusters: [{name: c, cluster: {server: 'http://k:1', "
+    cr_assert_eq(load(KC_HEAD_NS "clusters: [{name: c, cluster: {server: 'http://k:1', "
                               "insecure-skip-tls-verify: true}}]\n"
                               "users: [{name: u, user: {username: x, password: y}}]\n",
                       &k, &err),
@@ -130,7 +126,7 @@ Test(kubeconfig, empty_or_without_current_context)
     expect_error("apiVersion: v1\nkind: Config\n", MP_EINVAL, empty);
     expect_error("clusters: [{name: c, cluster: {server: 'https://k'}}]\n", MP_EINVAL, empty);
     /* the context names a cluster that is not there: an empty cluster, same text */
-    expect_error(KC_HEAD "users: [{name: u, user: {token: t}}]\n", MP_EINVAL, empty);
+    expect_error(KC_HEAD_NS "users: [{name: u, user: {token: t}}]\n", MP_EINVAL, empty);
 }
 
 Test(kubeconfig, missing_context)
@@ -144,13 +140,13 @@ Test(kubeconfig, missing_context)
 
 Test(kubeconfig, cluster_without_server)
 {
-    expect_error(KC_HEAD "clusters: [{name: c, cluster: {insecure-skip-tls-verify: true}}]\n",
+    expect_error(KC_HEAD_NS "clusters: [{name: c, cluster: {insecure-skip-tls-verify: true}}]\n",
                  MP_EINVAL, "invalid configuration: no server found for cluster \"c\"");
 }
 
 Test(kubeconfig, two_auth_methods)
 {
-    expect_error(KC_HEAD "clusters: [{name: c, cluster: {server: 'https://k'}}]\n"
+    expect_error(KC_HEAD_NS "clusters: [{name: c, cluster: {server: 'https://k'}}]\n"
                          "users: [{name: u, user: {token: t, username: a, password: b}}]\n",
                  MP_EINVAL,
                  "invalid configuration: more than one authentication method found for u; found "
@@ -167,7 +163,7 @@ Test(kubeconfig, client_cert_without_key_and_unreadable_files)
              "certificate-authority %s/ca.crt for c due to open %s/ca.crt: no such file or "
              "directory]",
              ht_tmpdir(), ht_tmpdir(), ht_tmpdir(), ht_tmpdir());
-    expect_error(KC_HEAD "clusters: [{name: c, cluster: {server: 'https://k', "
+    expect_error(KC_HEAD_NS "clusters: [{name: c, cluster: {server: 'https://k', "
                          "certificate-authority: ca.crt}}]\n"
                          "users: [{name: u, user: {client-certificate: nope.crt}}]\n",
                  MP_EINVAL, want);
@@ -175,7 +171,7 @@ Test(kubeconfig, client_cert_without_key_and_unreadable_files)
 
 Test(kubeconfig, insecure_with_a_ca)
 {
-    expect_error(KC_HEAD "clusters: [{name: c, cluster: {server: 'https://k', "
+    expect_error(KC_HEAD_NS "clusters: [{name: c, cluster: {server: 'https://k', "
                          "certificate-authority-data: QQ==, insecure-skip-tls-verify: true}}]\n",
                  MP_EINVAL,
                  "specifying a root certificates file with the insecure flag is not allowed");
@@ -199,12 +195,12 @@ Test(kubeconfig, unreadable_bad_yaml_bad_base64_missing_token_file)
     snprintf(want, sizeof want,
              "error loading config file \"%s/config\": illegal base64 data at input byte 2",
              ht_tmpdir());
-    expect_error(KC_HEAD "clusters: [{name: c, cluster: {server: 'https://k', "
+    expect_error(KC_HEAD_NS "clusters: [{name: c, cluster: {server: 'https://k', "
                          "certificate-authority-data: 'QQ!='}}]\n",
                  MP_EPARSE, want);
 
     snprintf(want, sizeof want, "open %s/gone: no such file or directory", ht_tmpdir());
-    expect_error(KC_HEAD "clusters: [{name: c, cluster: {server: 'https://k'}}]\n"
+    expect_error(KC_HEAD_NS "clusters: [{name: c, cluster: {server: 'https://k'}}]\n"
                          "users: [{name: u, user: {tokenFile: gone}}]\n",
                  MP_EIO, want);
 }
@@ -235,48 +231,17 @@ Test(kubeconfig, sd_client_wraps_the_error)
 
 static struct meshsim_k8s *fake;
 
-/* HTTPS fake with the certificate in testdata/<dir>, requiring token. */
+/* HTTPS fake with the certificate in testdata/<dir>, requiring token, serving pod a. */
 static void fake_start(const char *dir, const char *token)
 {
-    struct meshsim_k8s_opts o;
-    meshsim_k8s_opts_init(&o);
-    o.bookmark_interval_ms = 200;
-    char *cert = ht_slurp(ht_testdata(dir, "server.crt")),
-         *key = ht_slurp(ht_testdata(dir, "server.key"));
-    o.tls_cert_pem = cert;
-    o.tls_key_pem = key;
-    struct mp_err err;
-    mp_err_clear(&err);
-    cr_assert_eq(meshsim_k8s_create("127.0.0.1:0", &o, &fake, &err), 0, "%s", err.msg);
-    free(cert);
-    free(key);
-    meshsim_k8s_set_token(fake, token);
-    const char *pod = "{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"nodeName\":\"n1\","
-                      "\"containers\":[{\"name\":\"c\",\"ports\":[{\"containerPort\":8080}]}]},"
-                      "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.1\"}}";
-    cr_assert_eq(
-        meshsim_k8s_put(fake, MESHSIM_K8S_PODS, "default", "a", pod, strlen(pod), NULL, &err), 0,
-        "%s", err.msg);
+    fake = kt_fake_start(dir, token);
+    kt_put_pod_a(fake);
 }
 
 static void fake_stop(void)
 {
     meshsim_k8s_destroy(fake);
     fake = NULL;
-}
-
-struct disc {
-    struct sd_rec *r;
-};
-
-static bool found_pod_a(void *ctx)
-{
-    struct disc *d = ctx;
-    char *t = sd_rec_text(d->r, "k");
-    bool ok = t != NULL && strstr(t, "__meta_kubernetes_pod_name=\"a\"") != NULL &&
-              strstr(t, "__address__=\"10.0.0.1:8080\"") != NULL;
-    free(t);
-    return ok;
 }
 
 struct auth_seen {
@@ -291,21 +256,6 @@ static void auth_cb(void *ctx, const struct meshsim_k8s_request *r)
     a->n++;
 }
 
-static struct sd_rec *start_with_kubeconfig(const char *kubeconfig)
-{
-    char *y = NULL;
-    cr_assert(asprintf(&y,
-                       "scrape_configs:\n"
-                       "- job_name: k\n"
-                       "  kubernetes_sd_configs:\n"
-                       "  - role: pod\n"
-                       "    kubeconfig_file: %s\n",
-                       kubeconfig) > 0);
-    struct sd_rec *r = sd_rec_start(y, NULL);
-    free(y);
-    return r;
-}
-
 Test(kubeconfig, discovery_over_https_with_ca_file_and_token)
 {
     fake_start("k8s_tls", "kc-token");
@@ -314,13 +264,12 @@ Test(kubeconfig, discovery_over_https_with_ca_file_and_token)
     free(ca);
     char text[1024];
     snprintf(text, sizeof text,
-             KC_HEAD "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:%u', "
+             KC_HEAD_NS "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:%u', "
                      "certificate-authority: ca.crt}}]\n"
                      "users: [{name: u, user: {token: kc-token}}]\n",
              (unsigned)meshsim_k8s_port(fake));
-    struct sd_rec *r = start_with_kubeconfig(ht_tmp_write("config", text));
-    struct disc d = {r};
-    cr_assert(sd_wait_for(found_pod_a, &d));
+    struct sd_rec *r = kt_sd_start_kubeconfig(ht_tmp_write("config", text));
+    cr_assert(sd_wait_for(kt_found_pod_a, r));
     struct auth_seen s = {"", 0};
     meshsim_k8s_requests(fake, auth_cb, &s);
     cr_assert_str_eq(s.value, "Bearer kc-token");
@@ -346,7 +295,7 @@ Test(kubeconfig, discovery_with_tls_server_name_token_file_and_client_cert)
     ht_tmp_write("token", "first\n");
     char text[4096];
     snprintf(text, sizeof text,
-             KC_HEAD "clusters:\n"
+             KC_HEAD_NS "clusters:\n"
                      "- name: c\n"
                      "  cluster:\n"
                      "    server: https://127.0.0.1:%u\n"
@@ -361,9 +310,8 @@ Test(kubeconfig, discovery_with_tls_server_name_token_file_and_client_cert)
              (unsigned)meshsim_k8s_port(fake), ca, ht_testdata("httpc_tls", "client.crt"),
              ht_testdata("httpc_tls", "client.key"));
     free(ca);
-    struct sd_rec *r = start_with_kubeconfig(ht_tmp_write("config", text));
-    struct disc d = {r};
-    cr_assert(sd_wait_for(found_pod_a, &d));
+    struct sd_rec *r = kt_sd_start_kubeconfig(ht_tmp_write("config", text));
+    cr_assert(sd_wait_for(kt_found_pod_a, r));
     /* rotate: the next request (a re-watch after the drop) reads the new token */
     ht_tmp_write("token", "second\n");
     meshsim_k8s_set_token(fake, "second");
@@ -381,12 +329,12 @@ Test(kubeconfig, discovery_with_a_wrong_tls_server_name_finds_nothing)
     free(ca_pem);
     char text[4096];
     snprintf(text, sizeof text,
-             KC_HEAD "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:%u', "
+             KC_HEAD_NS "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:%u', "
                      "tls-server-name: wrong.meshprom.test, certificate-authority-data: %s}}]\n"
                      "users: [{name: u, user: {token: t}}]\n",
              (unsigned)meshsim_k8s_port(fake), ca);
     free(ca);
-    struct sd_rec *r = start_with_kubeconfig(ht_tmp_write("config", text));
+    struct sd_rec *r = kt_sd_start_kubeconfig(ht_tmp_write("config", text));
     sd_sleep_ms(300);
     struct auth_seen s = {"", 0};
     meshsim_k8s_requests(fake, auth_cb, &s);

@@ -16,6 +16,7 @@
 #include "common/matcher.h"
 #include "common/metrics.h"
 #include "tsdb/db.h"
+#include "tsdb/fileutil.h"
 #include "tsdb/index.h"
 #include "tsdb/tsdb.h"
 
@@ -666,15 +667,9 @@ Test(db, prometheus_and_compressed_blocks_mix)
 
 static uint64_t dir_bytes_of(const char *sub)
 {
-    char cmd[600];
-    /* regular files only, as the retention code counts them */
-    snprintf(cmd, sizeof cmd, "find '%s/%s' -type f -printf '%%s\\n' | awk '{s+=$1} END {print s+0}'",
-             dir, sub);
-    FILE *f = popen(cmd, "r");
-    unsigned long long n = 0;
-    cr_assert_eq(fscanf(f, "%llu", &n), 1);
-    pclose(f);
-    return n;
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, sub);
+    return tsdb_dir_bytes(p, true);
 }
 
 Test(db, size_retention_deletes_oldest_whole_blocks)

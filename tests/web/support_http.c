@@ -8,6 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/log.h"
+#include "common/metrics.h"
+#include "web/web.h"
+
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 {
@@ -101,3 +105,40 @@ void request(const char *method, const char *url, struct reply *out)
     request_h(method, url, NULL, NULL, out);
 }
 
+
+void wt_quiet(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    mp_log_setup(MP_LOG_LEVEL_ERROR, MP_LOG_FORMAT_LOGFMT, 2);
+}
+
+struct web_server *wt_server_create(struct web_options *opt, struct mp_metrics_registry **reg)
+{
+    static const char *const lo[] = {"127.0.0.1:0"};
+    if (!opt->nlisten || opt->listen[0] == NULL || strcmp(opt->listen[0], "0.0.0.0:9090") == 0) {
+        opt->listen = lo;
+        opt->nlisten = 1;
+    }
+    cr_assert_eq(mp_metrics_registry_create(reg), 0);
+    opt->registry = *reg;
+    struct web_server *srv = NULL;
+    struct mp_err err = {0};
+    cr_assert_eq(web_server_create(opt, &srv, &err), 0, "%s", err.msg);
+    return srv;
+}
+
+void wt_server_start(struct web_server *srv, char *base, size_t cap)
+{
+    struct mp_err err = {0};
+    cr_assert_eq(web_server_start(srv, &err), 0, "%s", err.msg);
+    snprintf(base, cap, "http://127.0.0.1:%u", web_server_port(srv, 0));
+}
+
+const char *wt_url(const char *base, const char *path)
+{
+    static char u[8][2048];
+    static int i;
+    i = (i + 1) % 8;
+    snprintf(u[i], sizeof u[i], "%s%s", base, path);
+    return u[i];
+}

@@ -11,15 +11,13 @@
 #include <string.h>
 
 #include "common/labels.h"
-#include "common/log.h"
 #include "common/metrics.h"
 #include "query/query.h"
 #include "tsdb/tsdb.h"
 
 void api_suite_init(void)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    mp_log_setup(MP_LOG_LEVEL_ERROR, MP_LOG_FORMAT_LOGFMT, 2);
+    wt_quiet();
 }
 
 void api_fix_open(struct api_fix *f)
@@ -38,27 +36,21 @@ void api_fix_open(struct api_fix *f)
 
 void api_fix_start(struct api_fix *f, struct web_api_deps *deps)
 {
-    static const char *const lo[] = {"127.0.0.1:0"};
     struct web_api_deps dd;
     if (!deps) {
         web_api_deps_init(&dd);
         deps = &dd;
     }
-    cr_assert_eq(mp_metrics_registry_create(&f->reg), 0);
     struct web_options opt;
     web_options_init(&opt);
-    opt.listen = lo;
-    opt.nlisten = 1;
-    opt.registry = f->reg;
+    f->srv = wt_server_create(&opt, &f->reg);
     struct mp_err err = {0};
-    cr_assert_eq(web_server_create(&opt, &f->srv, &err), 0, "%s", err.msg);
     if (!deps->engine)
         deps->engine = f->engine;
     cr_assert_eq(web_api_register(f->srv, deps, &f->api, &err), 0, "%s", err.msg);
-    cr_assert_eq(web_server_start(f->srv, &err), 0, "%s", err.msg);
+    wt_server_start(f->srv, f->base, sizeof f->base);
     web_api_set_storage(f->api, f->db, NULL);
     web_server_set_ready(f->srv, true);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", web_server_port(f->srv, 0));
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -104,11 +96,7 @@ void api_fix_add(struct api_fix *f, int64_t t_ms, double v, ...)
 
 const char *api_url(const struct api_fix *f, const char *path)
 {
-    static char u[8][2048];
-    static int i;
-    i = (i + 1) % 8;
-    snprintf(u[i], sizeof u[i], "%s%s", f->base, path);
-    return u[i];
+    return wt_url(f->base, path);
 }
 
 void api_get(const struct api_fix *f, const char *path, struct reply *r)

@@ -15,7 +15,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "common/log.h"
 #include "common/metrics.h"
 #include "web/web.h"
 #include "support_http.h"
@@ -79,24 +78,17 @@ struct afix {
 
 static void a_start(struct afix *f)
 {
-    static const char *const lo[] = {"127.0.0.1:0"};
     snprintf(f->gate.path, sizeof f->gate.path, "/tmp/mp_test_auth_%d", (int)getpid());
     atomic_init(&f->gate.calls, 0);
     /* alice:secret */
     write_gate(&f->gate, "Basic YWxpY2U6c2VjcmV0");
-    cr_assert_eq(mp_metrics_registry_create(&f->reg), 0);
     struct web_options opt;
     web_options_init(&opt);
-    opt.listen = lo;
-    opt.nlisten = 1;
-    opt.registry = f->reg;
     opt.auth = test_gate;
     opt.auth_ctx = &f->gate;
-    struct mp_err err = {0};
-    cr_assert_eq(web_server_create(&opt, &f->srv, &err), 0, "%s", err.msg);
-    cr_assert_eq(web_server_start(f->srv, &err), 0, "%s", err.msg);
+    f->srv = wt_server_create(&opt, &f->reg);
+    wt_server_start(f->srv, f->base, sizeof f->base);
     web_server_set_ready(f->srv, true);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", web_server_port(f->srv, 0));
 }
 
 static void a_finish(struct afix *f)
@@ -108,20 +100,10 @@ static void a_finish(struct afix *f)
 
 static const char *a_url(const struct afix *f, const char *path)
 {
-    static char u[4][256];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(u[i], sizeof u[i], "%s%s", f->base, path);
-    return u[i];
+    return wt_url(f->base, path);
 }
 
-static void a_quiet(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    mp_log_setup(MP_LOG_LEVEL_ERROR, MP_LOG_FORMAT_LOGFMT, 2);
-}
-
-TestSuite(auth, .init = a_quiet);
+TestSuite(auth, .init = wt_quiet);
 
 static void expect_401(const struct reply *r)
 {

@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/log.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "web/web.h"
@@ -32,22 +31,12 @@ struct fixture {
 
 static void start(struct fixture *f, struct web_options *opt)
 {
-    static const char *const lo[] = {"127.0.0.1:0"};
-    cr_assert_eq(mp_metrics_registry_create(&f->reg), 0);
-    if (!opt->nlisten || opt->listen[0] == NULL || strcmp(opt->listen[0], "0.0.0.0:9090") == 0) {
-        opt->listen = lo;
-        opt->nlisten = 1;
-    }
-    opt->registry = f->reg;
-    struct mp_err err = {0};
-    cr_assert_eq(web_server_create(opt, &f->srv, &err), 0, "%s", err.msg);
+    f->srv = wt_server_create(opt, &f->reg);
 }
 
 static void run(struct fixture *f)
 {
-    struct mp_err err = {0};
-    cr_assert_eq(web_server_start(f->srv, &err), 0, "%s", err.msg);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", web_server_port(f->srv, 0));
+    wt_server_start(f->srv, f->base, sizeof f->base);
 }
 
 static void finish(struct fixture *f)
@@ -58,22 +47,12 @@ static void finish(struct fixture *f)
     f->reg = NULL;
 }
 
-static char *url(const struct fixture *f, const char *path)
+static const char *url(const struct fixture *f, const char *path)
 {
-    static char u[8][512];
-    static int i;
-    i = (i + 1) % 8;
-    snprintf(u[i], sizeof u[i], "%s%s", f->base, path);
-    return u[i];
+    return wt_url(f->base, path);
 }
 
-static void quiet(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    mp_log_setup(MP_LOG_LEVEL_ERROR, MP_LOG_FORMAT_LOGFMT, 2);
-}
-
-TestSuite(web, .init = quiet);
+TestSuite(web, .init = wt_quiet);
 
 /* ---- text format checker ------------------------------------------------------------ */
 

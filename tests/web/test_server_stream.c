@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "common/log.h"
 #include "common/metrics.h"
 #include "web/web.h"
 #include "support_http.h"
@@ -69,22 +68,16 @@ struct fixture {
 
 static void start(struct fixture *f, const char *pattern, web_handler_fn *fn, struct src *s)
 {
-    static const char *const lo[] = {"127.0.0.1:0"};
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    mp_log_setup(MP_LOG_LEVEL_ERROR, MP_LOG_FORMAT_LOGFMT, 2);
+    wt_quiet();
     struct web_options opt;
     web_options_init(&opt);
-    opt.listen = lo;
-    opt.nlisten = 1;
-    cr_assert_eq(mp_metrics_registry_create(&f->reg), 0);
-    opt.registry = f->reg;
+    f->srv = wt_server_create(&opt, &f->reg);
     struct mp_err err = {0};
-    cr_assert_eq(web_server_create(&opt, &f->srv, &err), 0, "%s", err.msg);
     cr_assert_eq(web_server_route(f->srv, "GET", pattern, fn, s, &err), 0, "%s", err.msg);
-    cr_assert_eq(web_server_start(f->srv, &err), 0, "%s", err.msg);
+    char base[64];
+    wt_server_start(f->srv, base, sizeof base);
     web_server_set_ready(f->srv, true);
-    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%u%s", web_server_port(f->srv, 0),
-             pattern);
+    snprintf(f->url, sizeof f->url, "%s%s", base, pattern);
 }
 
 static void finish(struct fixture *f)

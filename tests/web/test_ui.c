@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/log.h"
 #include "web/web.h"
 #include "support_http.h"
 
@@ -19,23 +18,17 @@ struct ui {
 
 static void ui_start(struct ui *u, const char *prefix)
 {
-    static const char *const lo[] = {"127.0.0.1:0"};
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    mp_log_setup(MP_LOG_LEVEL_ERROR, MP_LOG_FORMAT_LOGFMT, 2);
+    wt_quiet();
     struct web_options o;
     web_options_init(&o);
-    o.listen = lo;
-    o.nlisten = 1;
     o.route_prefix = prefix;
-    cr_assert_eq(mp_metrics_registry_create(&u->reg), 0);
-    o.registry = u->reg;
+    u->srv = wt_server_create(&o, &u->reg);
     struct mp_err err = {0};
-    cr_assert_eq(web_server_create(&o, &u->srv, &err), 0, "%s", err.msg);
     cr_assert_eq(web_ui_register(u->srv, &err), 0, "%s", err.msg);
-    cr_assert_eq(web_server_start(u->srv, &err), 0, "%s", err.msg);
+    wt_server_start(u->srv, u->base, sizeof u->base);
     web_server_set_ready(u->srv, true);
-    snprintf(u->base, sizeof u->base, "http://127.0.0.1:%u%s", web_server_port(u->srv, 0),
-             prefix ? prefix : "");
+    if (prefix)
+        snprintf(u->base + strlen(u->base), sizeof u->base - strlen(u->base), "%s", prefix);
 }
 
 static void ui_stop(struct ui *u)
