@@ -778,20 +778,21 @@ static int fill_postings(struct tsdb_index_writer *w, uint32_t *refs, struct mp_
         return io_fail(w, "mmap", err);
     size_t k = 0;
     uint64_t off = lo;
-    while (k < w->nseries) {
+    bool damaged = false;
+    while (k < w->nseries && !damaged) {
         off = (off + 15) & ~(uint64_t)15;
         struct cur c = {map + off, map + hi, false};
         uint64_t len = cur_uvarint(&c);
-        if (c.bad || len > cur_left(&c) || cur_left(&c) - len < 4)
+        damaged = c.bad || len > cur_left(&c) || cur_left(&c) - len < 4;
+        if (damaged)
             break;
         const uint8_t *next = c.p + len + 4;
         refs[k++] = (uint32_t)(off / 16);
-        if (!fill_entry(w, &c, refs, (uint32_t)(off / 16)))
-            break;
+        damaged = !fill_entry(w, &c, refs, (uint32_t)(off / 16)); /* the last entry too */
         off = (uint64_t)(next - map);
     }
     munmap(map, (size_t)hi);
-    if (k < w->nseries) {
+    if (damaged) {
         w->failed = true;
         return mp_err_set(err, MP_EIO, "index writer: series section reads back damaged");
     }
