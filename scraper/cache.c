@@ -6,11 +6,15 @@
  *   metadata: family name -------------------> { type, help, unit, last attempt seen }
  *
  * Memory is what this file is about: with a thousand targets it holds millions of entries.
- * An entry is 24 bytes in an open-addressing table (linear probing, deleted slots marked and
- * swept at the next growth), keyed by the 128-bit hash of the text instead of a copy of it
- * (two different texts of one target collide with probability about n^2 / 2^129: never in
- * practice, and the only effect would be that the later text's sample goes to the earlier
- * one's series). Series records are 40 bytes in one array per target (a free list reuses
+ * An entry is 32 bytes in an open-addressing table (linear probing, deleted slots marked and
+ * swept at the next growth), keyed by the 128-bit hash of the text and its length instead of
+ * a copy of it (a hit needs all of them equal; two different texts of one target of equal
+ * length collide with probability about n^2 / 2^129: never in practice, and the only effect
+ * would be that the later text's sample goes to the earlier one's series; a copy of the texts
+ * would cost about their length, 100-600 bytes a series, so they are not kept). Each entry
+ * also holds the slot of the text that followed it in the last attempt: bodies mostly repeat
+ * their order, so the loop guesses a line's entry, confirms it by the hash of that many bytes
+ * and skips parsing the labels (loop.c append_body). Series records are 40 bytes in one array per target (a free list reuses
  * removed slots), found by tsdb ref through a chained index; the final labels are not kept at
  * all: the head has them, and a text whose ref the head no longer knows is rebuilt from the
  * line (loop.c). Several texts that relabel to one label set get one head ref and so share the
@@ -32,6 +36,7 @@
 /* entry.sidx values below SIDX_BASE are states; the rest are series index + SIDX_BASE */
 enum { SIDX_EMPTY = 0, SIDX_DELETED = 1, SIDX_DROPPED = 2, SIDX_BASE = 3 };
 #define NO_SERIES UINT32_MAX /* end of a chain / free list */
+#define NO_SLOT UINT32_MAX   /* entry.next, first, prev: none */
 
 struct meta {
     struct meta *next;
@@ -45,6 +50,7 @@ struct scrape_cache {
     /* entries: cap is a power of two (0 while e is NULL); used counts live and deleted */
     struct scrape_cache_entry *e;
     size_t ecap, elive, eused;
+    uint32_t first, prev; /* slots of the last attempt's first line, of the running one's last */
     /* series records; free ones have ref 0 and are chained through next */
     struct scrape_cache_series *s;
     uint32_t scap, slive, sfree;
@@ -60,6 +66,7 @@ struct scrape_cache *scrape_cache_create(void)
 {
     struct scrape_cache *c = mp_xcalloc(1, sizeof *c);
     c->sfree = NO_SERIES;
+    c->first = c->prev = NO_SLOT;
     pthread_mutex_init(&c->meta_mu, NULL);
     mp_buf_init(&c->help_buf, 0);
     return c;
@@ -94,15 +101,14 @@ void scrape_cache_destroy(struct scrape_cache *c)
 
 /* ---- entries ------------------------------------------------------------------------------- */
 
+uint64_t (*scrape_cache_test_hash)(const void *text, size_t len);
+
 struct scrape_cache_key scrape_cache_key_hash(struct mp_str text)
 {
     XXH128_hash_t h = XXH3_128bits(text.ptr, text.len);
-    return (struct scrape_cache_key){h.low64, h.high64};
-}
-
-static bool key_eq(const struct scrape_cache_entry *e, struct scrape_cache_key k)
-{
-    return e->k.lo == k.lo && e->k.hi == k.hi;
+    if (scrape_cache_test_hash)
+        h.low64 = scrape_cache_test_hash(text.ptr, text.len);
+    return (struct scrape_cache_key){h.low64, h.high64, (uint32_t)text.len};
 }
 
 struct scrape_cache_entry *scrape_cache_find(const struct scrape_cache *c,
@@ -115,7 +121,7 @@ struct scrape_cache_entry *scrape_cache_find(const struct scrape_cache *c,
         struct scrape_cache_entry *e = &c->e[i];
         if (e->sidx == SIDX_EMPTY)
             return NULL;
-        if (e->sidx != SIDX_DELETED && key_eq(e, k))
+        if (e->sidx != SIDX_DELETED && scrape_cache_key_matches(e, k))
             return e;
     }
 }
@@ -134,11 +140,13 @@ static int entries_grow(struct scrape_cache *c)
         const struct scrape_cache_entry *e = &c->e[i];
         if (e->sidx == SIDX_EMPTY || e->sidx == SIDX_DELETED)
             continue;
-        size_t j = (size_t)e->k.lo & (cap - 1);
+        size_t j = (size_t)e->lo & (cap - 1);
         while (n[j].sidx != SIDX_EMPTY)
             j = (j + 1) & (cap - 1);
         n[j] = *e;
+        n[j].next = NO_SLOT; /* slots moved: the order is learnt again */
     }
+    c->first = c->prev = NO_SLOT;
     mp_free(c->e);
     c->e = n;
     c->ecap = cap;
@@ -159,6 +167,32 @@ static struct scrape_cache_entry *entry_slot(struct scrape_cache *c, struct scra
         c->eused++;
     c->elive++;
     return &c->e[i];
+}
+
+void scrape_cache_order_begin(struct scrape_cache *c)
+{
+    c->prev = NO_SLOT;
+}
+
+struct scrape_cache_entry *scrape_cache_predict(const struct scrape_cache *c)
+{
+    uint32_t i = c->prev == NO_SLOT ? c->first : c->e[c->prev].next;
+    if (i >= c->ecap || c->e[i].sidx == SIDX_EMPTY || c->e[i].sidx == SIDX_DELETED)
+        return NULL;
+    struct scrape_cache_entry *e = &c->e[i];
+    if (e->next < c->ecap)
+        __builtin_prefetch(&c->e[e->next]); /* the guess after this one */
+    return e;
+}
+
+void scrape_cache_order_note(struct scrape_cache *c, const struct scrape_cache_entry *e)
+{
+    uint32_t i = (uint32_t)(e - c->e);
+    if (c->prev == NO_SLOT)
+        c->first = i;
+    else
+        c->e[c->prev].next = i;
+    c->prev = i;
 }
 
 /* ---- series -------------------------------------------------------------------------------- */
@@ -255,7 +289,10 @@ int scrape_cache_add(struct scrape_cache *c, struct scrape_cache_key k, uint64_t
     struct scrape_cache_entry *e = entry_slot(c, k);
     if (!e)
         return MP_ENOMEM;
-    e->k = k;
+    e->lo = k.lo;
+    e->hi = k.hi;
+    e->len = k.len;
+    e->next = NO_SLOT;
     e->last_iter = (uint32_t)iter;
     e->sidx = ref ? si + SIDX_BASE : SIDX_DROPPED;
     if (ref)

@@ -296,6 +296,9 @@ int scrape_target_prepare(struct scrape_target *t, const struct cfg_scrape_confi
     curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, sc->enable_compression ? "gzip" : "identity");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* reads of 128 KiB instead of curl's 16: a large page arrives in a few socket reads and
+     * loop wakeups rather than dozens (curl holds the buffer only while a transfer runs) */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 128L * 1024);
 
     enum scrape_protocol protos[SCRAPE_PROTO_COUNT];
     size_t np = 0;
@@ -604,17 +607,21 @@ static bool over_limit(struct append_ctx *a)
  * passed the sample limit already): labels built (protocols.md 2.4), the sample appended by
  * them, the text cached with the ref the head gave. */
 static int add_uncached(struct append_ctx *a, const struct scrape_entry *e,
-                        struct scrape_cache_key k, bool counted)
+                        struct scrape_cache_key k, bool counted, struct scrape_cache_entry **out)
 {
     struct scrape_loop *l = a->l;
     struct mp_labels *ls = NULL;
     struct scrape_cache_entry *ce = NULL;
+    if (out)
+        *out = NULL;
     int rc = build_series(l, a->t, a->sc, e, &ls, a->err);
     if (rc)
         return rc;
     if (!ls) { /* dropped by metric_relabel_configs */
         if ((rc = scrape_cache_add(a->t->cache, k, 0, a->iter, &ce)) != 0)
             return mp_err_set(a->err, rc, "scrape cache: %s", mp_strerror(rc));
+        if (out)
+            *out = ce;
         return 0;
     }
     if (!counted && over_limit(a)) {
@@ -630,6 +637,8 @@ static int add_uncached(struct append_ctx *a, const struct scrape_entry *e,
         if ((rc = scrape_cache_add(a->t->cache, k, ref, a->iter, &ce)) != 0)
             return mp_err_set(a->err, rc, "scrape cache: %s", mp_strerror(rc));
         s = scrape_cache_entry_series(a->t->cache, ce);
+        if (out)
+            *out = ce;
     }
     return sample_done(a, s, arc, e->has_ts, true);
 }
@@ -654,7 +663,7 @@ static int readd(struct append_ctx *a, const char *pos)
     struct scrape_cache_entry *ce = scrape_cache_find(a->t->cache, k);
     if (ce)
         scrape_cache_forget(a->t->cache, ce);
-    return add_uncached(a, &e, k, true);
+    return add_uncached(a, &e, k, true, NULL);
 }
 
 /* Appends the batch of known series with one tsdb_appender_add_refs. */
@@ -696,13 +705,22 @@ static int append_body(struct scrape_loop *l, struct scrape_target *t,
     const bool text = fmt == SCRAPE_FORMAT_TEXT;
     struct append_ctx a = {l, t, sc, app, &p, ts, iter, c, err};
     l->nbatch = 0;
+    scrape_cache_order_begin(t->cache);
     int rc;
     for (;;) {
         struct scrape_entry e;
         e.label = l->labels;
         e.label_cap = MAX_LINE_LABELS;
         const char *pos = p.cur;
-        rc = scrape_parser_next(&p, &e, err);
+        /* the line the last attempt had here, confirmed by the hash of as many bytes as its
+         * text had: the labels are not parsed again */
+        struct scrape_cache_entry *ce = text ? scrape_cache_predict(t->cache) : NULL;
+        struct mp_str known;
+        if (ce && scrape_parser_peek_series(&p, ce->len, &known) &&
+            scrape_cache_key_matches(ce, scrape_cache_key_hash(known)))
+            rc = scrape_parser_next_known(&p, known, &e, err);
+        else
+            ce = NULL, rc = scrape_parser_next(&p, &e, err);
         if (rc == MP_EEOF) {
             rc = 0;
             break;
@@ -725,15 +743,20 @@ static int append_body(struct scrape_loop *l, struct scrape_target *t,
             continue;
         }
         c->total++;
-        struct scrape_cache_key k = scrape_cache_key_hash(e.series);
-        struct scrape_cache_entry *ce = scrape_cache_find(t->cache, k);
         if (!ce) {
-            STAT_ADD(l, cache_misses, 1);
-            /* in order: a text may repeat, and the batch's records must not move */
-            if ((rc = flush(&a)) != 0 || (rc = add_uncached(&a, &e, k, false)) != 0)
-                break;
-            continue;
+            struct scrape_cache_key k = scrape_cache_key_hash(e.series);
+            ce = scrape_cache_find(t->cache, k);
+            if (!ce) {
+                STAT_ADD(l, cache_misses, 1);
+                /* in order: a text may repeat, and the batch's records must not move */
+                if ((rc = flush(&a)) != 0 || (rc = add_uncached(&a, &e, k, false, &ce)) != 0)
+                    break;
+                if (ce)
+                    scrape_cache_order_note(t->cache, ce);
+                continue;
+            }
         }
+        scrape_cache_order_note(t->cache, ce);
         scrape_cache_entry_seen(ce, iter);
         struct scrape_cache_series *s = scrape_cache_entry_series(t->cache, ce);
         if (!s || over_limit(&a))

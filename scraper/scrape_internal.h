@@ -44,13 +44,16 @@ struct scrape_cache_series {
 };
 
 struct scrape_cache_key {
-    uint64_t lo, hi; /* XXH3-128 of the text */
+    uint64_t lo, hi; /* XXH3-128 of the text (lo: scrape_cache_test_hash when set) */
+    uint32_t len;    /* of the text: a hit needs all three equal */
 };
 
 struct scrape_cache_entry {
-    struct scrape_cache_key k;
+    uint64_t lo, hi;    /* the key */
+    uint32_t len;
     uint32_t last_iter; /* last attempt that exposed the text (low 32 bits) */
     uint32_t sidx;      /* cache.c: state or series index */
+    uint32_t next;      /* cache.c: slot of the text that followed it in the last attempt */
 };
 
 struct scrape_cache;
@@ -72,6 +75,19 @@ struct scrape_cache_series *scrape_cache_entry_series(struct scrape_cache *c,
  * MP_ENOMEM, MP_ELIMIT (over 2^31 series). */
 MP_NODISCARD int scrape_cache_add(struct scrape_cache *c, struct scrape_cache_key k, uint64_t ref,
                                   uint64_t iter, struct scrape_cache_entry **out);
+/* Scrape order: the sample lines of a body usually come in the order of the last attempt,
+ * so the cache remembers, per entry, the entry of the line after it. scrape_cache_order_begin
+ * starts an attempt; scrape_cache_predict is the entry the next line probably has (NULL: no
+ * guess), which the caller must confirm by key (scrape_cache_key_matches) before use;
+ * scrape_cache_order_note records the entry the line had. */
+void scrape_cache_order_begin(struct scrape_cache *c);
+struct scrape_cache_entry *scrape_cache_predict(const struct scrape_cache *c);
+void scrape_cache_order_note(struct scrape_cache *c, const struct scrape_cache_entry *e);
+static inline bool scrape_cache_key_matches(const struct scrape_cache_entry *e,
+                                            struct scrape_cache_key k)
+{
+    return e->lo == k.lo && e->hi == k.hi && e->len == k.len;
+}
 /* Removes e (its text will miss again): for a ref the tsdb no longer knows. */
 void scrape_cache_forget(struct scrape_cache *c, struct scrape_cache_entry *e);
 static inline void scrape_cache_track(struct scrape_cache_series *s, uint64_t iter)
@@ -227,6 +243,9 @@ struct scrape_test_stats {
 /* Sums the loops' counters (takes no lock: a busy loop does not delay it). */
 void scrape_manager_test_stats(struct scrape_manager *m, struct scrape_test_stats *out);
 void scrape_loop_stats_add(struct scrape_loop *l, struct scrape_test_stats *out);
+/* When set, replaces the low half of scrape_cache_key_hash (tests force collisions with it;
+ * set it only while no scrape runs). */
+extern uint64_t (*scrape_cache_test_hash)(const void *text, size_t len);
 /* scrape_cache_bytes of every target (takes each loop's lock). */
 size_t scrape_manager_test_cache_bytes(struct scrape_manager *m);
 size_t scrape_loop_cache_bytes(struct scrape_loop *l);

@@ -162,6 +162,16 @@ void scrape_parser_init(struct scrape_parser *p, enum scrape_format format, cons
 MP_NODISCARD int scrape_parser_next(struct scrape_parser *p, struct scrape_entry *e,
                                     struct mp_err *err);
 
+/* The scrape cache's fast path for a line seen before (text format only). peek: when the
+ * next line is a sample whose series text is exactly its first len bytes (after leading
+ * blanks), *out is that slice and true is returned; the bytes are not checked beyond the
+ * boundary, so the caller must confirm them (by hash) to be a series text it parsed before.
+ * next_known then parses that line as scrape_parser_next would, but takes the series text
+ * from series (the slice peek returned) without parsing its labels: e->nlabel is 0. */
+bool scrape_parser_peek_series(const struct scrape_parser *p, size_t len, struct mp_str *out);
+MP_NODISCARD int scrape_parser_next_known(struct scrape_parser *p, struct mp_str series,
+                                          struct scrape_entry *e, struct mp_err *err);
+
 /* OpenMetrics created timestamp of the SERIES entry e just returned by p, as Prometheus
  * 2.55's CreatedTimestamp: only for counter/histogram/summary (the current TYPE); peeks
  * ahead over the following sample lines (p is not advanced) for the first <family>_created

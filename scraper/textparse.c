@@ -770,6 +770,9 @@ static int om_exemplar(struct scrape_parser *p, struct scrape_entry *e, const ch
     return 0;
 }
 
+static int finish_sample(struct scrape_parser *p, struct scrape_entry *e, const char *ls,
+                         const char *v, int lines, struct mp_err *err);
+
 /* Sample line starting at s (the first byte of a metric name, or '{'). */
 static int parse_sample(struct scrape_parser *p, struct scrape_entry *e, const char *ls,
                         const char *s, struct mp_err *err)
@@ -782,10 +785,6 @@ static int parse_sample(struct scrape_parser *p, struct scrape_entry *e, const c
     e->kind = SCRAPE_ENTRY_SERIES;
     e->name = (struct mp_str){ns, (size_t)(s - ns)};
     e->nlabel = 0;
-    e->has_ts = false;
-    e->has_exemplar = false;
-    e->exemplar_has_ts = false;
-    e->is_created = false;
     const char *v = om ? s : skip_ws(s, end);
     if (v < end && *v == '{') {
         s = v + 1;
@@ -795,6 +794,20 @@ static int parse_sample(struct scrape_parser *p, struct scrape_entry *e, const c
         v = om ? s : skip_ws(s, end);
     }
     e->series = (struct mp_str){ns, (size_t)(s - ns)};
+    return finish_sample(p, e, ls, v, lines, err);
+}
+
+/* The rest of a sample line after its series text (e->name, e->series set): v is where the
+ * value token may start, lines the raw line feeds inside the series text. */
+static int finish_sample(struct scrape_parser *p, struct scrape_entry *e, const char *ls,
+                         const char *v, int lines, struct mp_err *err)
+{
+    const char *end = p->end, *s;
+    bool om = is_om(p);
+    e->has_ts = false;
+    e->has_exemplar = false;
+    e->exemplar_has_ts = false;
+    e->is_created = false;
     if (e->name.len == 0) {
         /* "{...}" with no name: 2.51+ takes it from a quoted string, which we do not accept.
          * Upstream has already lexed the next token when it notices, so it is shown too. */
@@ -957,6 +970,45 @@ int scrape_parser_next(struct scrape_parser *p, struct scrape_entry *e, struct m
             continue;
         return rc;
     }
+}
+
+bool scrape_parser_peek_series(const struct scrape_parser *p, size_t len, struct mp_str *out)
+{
+    if (p->status || is_om(p) || len == 0)
+        return false;
+    const char *s = skip_ws(p->cur, p->end);
+    if ((size_t)(p->end - s) <= len || !IS(*s, CL_MS))
+        return false;
+    const char *t = s + len;
+    if (t[-1] != '}') {
+        /* a text without labels is all name: the name must end here, no label set follow */
+        if (IS(*t, CL_M))
+            return false;
+        const char *v = skip_ws(t, p->end);
+        if (v < p->end && *v == '{')
+            return false;
+    }
+    *out = (struct mp_str){s, len};
+    return true;
+}
+
+int scrape_parser_next_known(struct scrape_parser *p, struct mp_str series, struct scrape_entry *e,
+                             struct mp_err *err)
+{
+    const char *ls = p->cur, *s = series.ptr, *end = series.ptr + series.len;
+    e->line = p->line;
+    e->text = (struct mp_str){ls, 0};
+    e->text_escaped = false;
+    e->kind = SCRAPE_ENTRY_SERIES;
+    while (s < end && IS(*s, CL_M))
+        s++;
+    e->name = (struct mp_str){series.ptr, (size_t)(s - series.ptr)};
+    e->nlabel = 0;
+    e->series = series;
+    int lines = 0;
+    for (const char *q = s; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
+        lines++; /* raw line feeds in label values */
+    return finish_sample(p, e, ls, skip_ws(end, p->end), lines, err);
 }
 
 /* ---- created timestamps, unescaping, exemplars, duplicates --------------------------------- */

@@ -152,3 +152,73 @@ Test(scrape_cache, metadata_is_kept_and_expires)
     cr_assert_eq(m.n, 0);
     scrape_cache_destroy(c);
 }
+
+static uint64_t same_hash(const void *text, size_t len)
+{
+    (void)text, (void)len;
+    return 42;
+}
+
+Test(scrape_cache, texts_whose_hashes_collide_stay_apart)
+{
+    scrape_cache_test_hash = same_hash; /* every text: the same low half, one probe chain */
+    struct scrape_cache *c = scrape_cache_create();
+    add(c, "a{x=\"1\"}", 7, 1);
+    add(c, "a{x=\"2\"}", 8, 1); /* same length too */
+    add(c, "b", 9, 1);
+    cr_assert_eq(key("a{x=\"1\"}").lo, key("b").lo);
+    cr_assert_eq(scrape_cache_entry_series(c, scrape_cache_find(c, key("a{x=\"1\"}")))->ref, 7);
+    cr_assert_eq(scrape_cache_entry_series(c, scrape_cache_find(c, key("a{x=\"2\"}")))->ref, 8);
+    cr_assert_eq(scrape_cache_entry_series(c, scrape_cache_find(c, key("b")))->ref, 9);
+    cr_assert_null(scrape_cache_find(c, key("a{x=\"3\"}")));
+    cr_assert_null(scrape_cache_find(c, key("c")));
+    scrape_cache_destroy(c);
+    scrape_cache_test_hash = NULL;
+}
+
+/* A new attempt whose lines come as predicted: want[0..n). */
+static void expect_order(struct scrape_cache *c, const char *const *want, int n)
+{
+    scrape_cache_order_begin(c);
+    for (int i = 0; i < n; i++) {
+        struct scrape_cache_entry *e = scrape_cache_predict(c);
+        cr_assert_not_null(e, "guess %d", i);
+        cr_assert(scrape_cache_key_matches(e, key(want[i])), "guess %d", i);
+        scrape_cache_order_note(c, e);
+    }
+}
+
+Test(scrape_cache, predicts_the_order_of_the_last_attempt)
+{
+    struct scrape_cache *c = scrape_cache_create();
+    scrape_cache_order_begin(c);
+    cr_assert_null(scrape_cache_predict(c));
+    struct scrape_cache_entry *e = add(c, "a", 1, 1);
+    scrape_cache_order_note(c, e);
+    scrape_cache_order_note(c, add(c, "b", 2, 1));
+    scrape_cache_order_note(c, add(c, "c", 3, 1));
+    const char *want[] = {"a", "b", "c"};
+    expect_order(c, want, 3);
+    /* b goes and d comes after a: after a the guess (b) is gone, after d none yet */
+    scrape_cache_order_begin(c);
+    scrape_cache_order_note(c, scrape_cache_find(c, key("a")));
+    scrape_cache_iter_done(c, 1); /* nothing seen in attempt 1 is kept... */
+    cr_assert_eq(scrape_cache_entries(c), 3, "...all were added in attempt 1");
+    scrape_cache_forget(c, scrape_cache_find(c, key("b")));
+    cr_assert_null(scrape_cache_predict(c), "a deleted entry is no guess");
+    scrape_cache_order_note(c, add(c, "d", 4, 2));
+    cr_assert_null(scrape_cache_predict(c));
+    scrape_cache_order_note(c, scrape_cache_find(c, key("c")));
+    const char *want2[] = {"a", "d", "c"};
+    expect_order(c, want2, 3);
+    /* growth moves the slots: the order is learnt again, never a wrong entry */
+    for (int i = 0; i < 100; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "g%d", i);
+        add(c, t, 10 + (uint64_t)i, 2);
+    }
+    scrape_cache_order_begin(c);
+    e = scrape_cache_predict(c);
+    cr_assert(!e || scrape_cache_key_matches(e, key("a")));
+    scrape_cache_destroy(c);
+}

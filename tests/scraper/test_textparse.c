@@ -427,3 +427,94 @@ Test(textparse, long_value_tokens)
     scrape_parser_init(&p, T, body, n, 0);
     cr_assert_eq(scrape_parser_next(&p, &e, &err), MP_EPARSE);
 }
+
+/* The scrape cache's fast path: peeking a line with the length of the series text an earlier
+ * parse gave and parsing it as known yields the same entry (or error) as the full parser;
+ * the peek succeeds for want of the sample lines (not after a blank line, where the full
+ * parser takes over). */
+static void same_as_full_parse(const char *body, int want)
+{
+    int hits = 0;
+    size_t len = strlen(body);
+    struct scrape_parser full, fast;
+    scrape_parser_init(&full, T, body, len, 0);
+    scrape_parser_init(&fast, T, body, len, 0);
+    struct scrape_label la[16], lb[16];
+    for (int guard = 0; guard < 100; guard++) {
+        struct scrape_entry a = {.label = la, .label_cap = 16}, b = {.label = lb, .label_cap = 16};
+        struct mp_err ea = {0}, eb = {0};
+        int ra = scrape_parser_next(&full, &a, &ea);
+        struct mp_str known;
+        int rb;
+        if (ra == 0 && a.kind == SCRAPE_ENTRY_SERIES &&
+            scrape_parser_peek_series(&fast, a.series.len, &known)) {
+            cr_assert(mp_str_eq(known, a.series));
+            rb = scrape_parser_next_known(&fast, known, &b, &eb);
+            cr_assert_eq(b.nlabel, 0);
+            hits++;
+        } else {
+            rb = scrape_parser_next(&fast, &b, &eb);
+        }
+        cr_assert_eq(ra, rb, "%s", body);
+        cr_assert_str_eq(ea.msg, eb.msg);
+        if (ra) {
+            cr_assert_eq(hits, want, "%s", body);
+            return;
+        }
+        cr_assert_eq(a.kind, b.kind);
+        cr_assert_eq(a.line, b.line);
+        cr_assert(mp_str_eq(a.name, b.name));
+        cr_assert(mp_str_eq(a.series, b.series));
+        cr_assert(mp_str_eq(a.family, b.family));
+        cr_assert_eq(a.type, b.type);
+        cr_assert_eq(a.has_ts, b.has_ts);
+        if (a.kind == SCRAPE_ENTRY_SERIES) {
+            cr_assert_eq(memcmp(&a.value, &b.value, sizeof a.value), 0);
+            cr_assert_eq(a.ts_ms, b.ts_ms);
+        }
+        cr_assert_eq(full.cur, fast.cur);
+    }
+    cr_assert_fail("no end");
+}
+
+Test(textparse, known_series_parse_as_the_full_parser)
+{
+    same_as_full_parse("# TYPE a counter\na 1\n  a{x=\"1\"} 2 123\nb{x=\"} {\",y=\"\\\"\"}\t-Inf\n"
+                       "c {x=\"1\"} 3\nd{x=\"line\nfeed\"} 4\n\ne 5e3\nf 6",
+                       6);
+    same_as_full_parse("a{x=\"1\"} 1\na{x=\"1\"} 1 2 3\n", 1); /* error after the series */
+    same_as_full_parse("a{x=\"1\"}{y=\"2\"} 1\n", 0);          /* value token empty */
+    same_as_full_parse("a{x=\"1\"} 1\nb{x=\"1\"} 1 99999999999999999999\n", 1); /* ts range */
+    same_as_full_parse("a 1\nd{x=\"l\nf\"} 4\nbad\n", 2); /* line numbers after a LF */
+}
+
+Test(textparse, peek_refuses_a_length_that_is_not_the_whole_series)
+{
+    const char *body = "abc 1\nabc {x=\"1\"} 2\nabc{x=\"1\"} 3\n";
+    struct scrape_parser p;
+    struct mp_str s;
+    scrape_parser_init(&p, T, body, strlen(body), 0);
+    cr_assert_not(scrape_parser_peek_series(&p, 2, &s), "name continues");
+    cr_assert(scrape_parser_peek_series(&p, 3, &s));
+    cr_assert_not(scrape_parser_peek_series(&p, 6, &s), "past the series");
+    cr_assert_not(scrape_parser_peek_series(&p, 100, &s), "past the body");
+    struct scrape_entry e = {0};
+    struct mp_err err = {0};
+    cr_assert_eq(scrape_parser_next(&p, &e, &err), 0);
+    cr_assert_not(scrape_parser_peek_series(&p, 3, &s), "a label set follows after a blank");
+    cr_assert_eq(scrape_parser_next(&p, &e, &err), 0);
+    cr_assert_not(scrape_parser_peek_series(&p, 3, &s), "a label set follows");
+    cr_assert(scrape_parser_peek_series(&p, 10, &s));
+    /* a known series whose value went bad: the full parser's error */
+    const char *bad = "abc{x=\"1\"} 1 2 3\n";
+    struct mp_err e1 = {0}, e2 = {0};
+    scrape_parser_init(&p, T, bad, strlen(bad), 0);
+    cr_assert(scrape_parser_peek_series(&p, 10, &s));
+    cr_assert_eq(scrape_parser_next_known(&p, s, &e, &e1), MP_EPARSE);
+    scrape_parser_init(&p, T, bad, strlen(bad), 0);
+    cr_assert_eq(scrape_parser_next(&p, &e, &e2), MP_EPARSE);
+    cr_assert_str_eq(e1.msg, e2.msg);
+    struct scrape_parser om;
+    scrape_parser_init(&om, SCRAPE_FORMAT_OPENMETRICS, "abc 1\n# EOF\n", 12, 0);
+    cr_assert_not(scrape_parser_peek_series(&om, 3, &s), "text format only");
+}
