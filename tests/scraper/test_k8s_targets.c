@@ -365,7 +365,7 @@ static void stores(struct store *s, struct scrape_k8s_lookup *lk)
     s->n = 0;
     store_add(s, SCRAPE_K8S_POD, "pod_web.json");
     store_add(s, SCRAPE_K8S_SERVICE, "service_web.json");
-    *lk = (struct scrape_k8s_lookup){find_pod, find_svc, s};
+    *lk = (struct scrape_k8s_lookup){find_pod, find_svc, s, NULL};
 }
 
 typedef int (*dep_fn)(const char *, size_t, const struct scrape_k8s_lookup *,

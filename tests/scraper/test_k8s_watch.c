@@ -100,6 +100,7 @@ static struct scrape_k8s_object *fake_obj(struct ref r)
         [MESHSIM_K8S_ENDPOINTS] = SCRAPE_K8S_ENDPOINTS,
         [MESHSIM_K8S_ENDPOINTSLICES] = SCRAPE_K8S_ENDPOINTSLICE,
         [MESHSIM_K8S_NODES] = SCRAPE_K8S_NODE,
+        [MESHSIM_K8S_INGRESSES] = SCRAPE_K8S_INGRESS,
     };
     struct mp_buf b;
     mp_buf_init(&b, 0);
@@ -145,7 +146,7 @@ static char *expected(const struct ref *objs, size_t n, const struct ref *dep, s
     struct deps d = {.n = 0};
     for (size_t i = 0; i < ndep; i++)
         d.o[d.n++] = fake_obj(dep[i]);
-    struct scrape_k8s_lookup lk = {dep_pod, dep_svc, &d};
+    struct scrape_k8s_lookup lk = {dep_pod, dep_svc, &d, NULL};
     struct scrape_target_group g[16];
     size_t ng = 0;
     for (size_t i = 0; i < n; i++) {
