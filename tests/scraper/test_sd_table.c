@@ -4,7 +4,7 @@
  * without ports, init containers and native sidecars, unnamed ports, Pending/Succeeded/Failed
  * pods, IPv6, headless/NodePort/LoadBalancer/ExternalName services, Endpoints with ready and
  * notReady addresses, EndpointSlices with ports as the API server defaults them, nodes with
- * every address type) is served by meshsim's fake Kubernetes API on 127.0.0.1 and discovered
+ * every address type, Ingresses with TLS, wildcard hosts and rules without paths) is served by meshsim's fake Kubernetes API on 127.0.0.1 and discovered
  * by real list+watch for every role. Each target's discovered label set must equal the table
  * written by hand from shared/spec/kubernetes-sd.md (discovered.json), and the same cluster
  * through configs/linkerd-prometheus.yml must give exactly the final labels of linkerd.json.
@@ -73,6 +73,7 @@ static void each_object(enum load mode)
         {"services", MESHSIM_K8S_SERVICES},
         {"endpoints", MESHSIM_K8S_ENDPOINTS},
         {"endpointslices", MESHSIM_K8S_ENDPOINTSLICES},
+        {"ingresses", MESHSIM_K8S_INGRESSES},
     };
     const size_t nk = sizeof kinds / sizeof kinds[0];
     json_object *cluster = read_json("cluster.json");
@@ -536,8 +537,9 @@ static char *await_table(struct table *tb, struct check *c, size_t nc, transform
 
 /* ---- the discovered table ------------------------------------------------------------------ */
 
-static const char *const roles[] = {"pod", "endpoints", "endpointslice", "service", "node"};
-#define NROLES 5
+static const char *const roles[] = {"pod",     "endpoints", "endpointslice",
+                                    "service", "node",      "ingress"};
+#define NROLES 6
 
 /* One job per role, named after it, against the fake. */
 static char *roles_yaml(void)
@@ -620,8 +622,8 @@ static struct reqs requests(void)
 
 static bool all_watching(void *ctx)
 {
-    (void)ctx; /* pod 1, endpoints 3, endpointslice 3, service 1, node 1 */
-    return meshsim_k8s_watch_count(fake) >= 9;
+    (void)ctx; /* pod 1, endpoints 3, endpointslice 3, service 1, node 1, ingress 1 */
+    return meshsim_k8s_watch_count(fake) >= 10;
 }
 
 /* The cluster is created, then deleted, while discovery watches, with no re-list in between:
