@@ -396,7 +396,7 @@ static void on_change(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind,
     rebuild_dependents(sd, kind, scrape_k8s_object_namespace(any), scrape_k8s_object_name(any));
 }
 
-/* Adds or drops the pod (and node) references of e (an object of the role's own kind) in the index. */
+/* Adds or drops the pod (and node) references of e (an object of the role's own kind). */
 static void index_refs(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind, struct kobj *e,
                        bool add)
 {
