@@ -47,7 +47,7 @@ enum meshsim_k8s_kind {
     MESHSIM_K8S_SERVICES,
     MESHSIM_K8S_ENDPOINTS,
     MESHSIM_K8S_ENDPOINTSLICES,
-    MESHSIM_K8S_NODES, /* cluster-scoped: namespace arguments are ignored */
+    MESHSIM_K8S_NODES,     /* cluster-scoped: namespace arguments are ignored */
     MESHSIM_K8S_INGRESSES, /* networking.k8s.io/v1 */
 };
 #define MESHSIM_K8S_KIND_COUNT 6

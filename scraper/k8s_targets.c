@@ -270,7 +270,7 @@ static int build_begin(struct build *b, const struct scrape_k8s_object *o,
     b->lb.err = err;
     b->g = out;
     b->cap = 0;
-    static const char *const kinds[] = {"pod",  "endpoints", "endpointslice",
+    static const char *const kinds[] = {"pod", "endpoints", "endpointslice",
                                         "svc", "node",      "ingress"};
     struct mp_buf src;
     mp_buf_init(&src, 0);
@@ -958,8 +958,7 @@ static int slice_target(struct build *b, struct seen *seen, const struct scrape_
                     (rc = get_str(r, ref, "endpoints[].targetRef", "name", &rname, NULL))))
             return rc;
         bool node_ref = ref && strcmp(kind, "Node") == 0;
-        if ((node_ref || has_node) &&
-            (rc = add_node_labels(r, l, lk, node_ref ? rname : node)))
+        if ((node_ref || has_node) && (rc = add_node_labels(r, l, lk, node_ref ? rname : node)))
             return rc;
     }
     struct seen_pod *sp;
@@ -1177,7 +1176,6 @@ static json_object *member(json_object *o, const char *key)
         json_object_object_get_ex(o, key, &v);
     return v && json_object_is_type(v, json_type_array) ? v : NULL;
 }
-
 
 /* matchesHostnamePattern: equal, or pattern "*.<rest>" with as many dot-separated parts as
  * host and every part after the first equal. */

@@ -13,14 +13,14 @@
  * after two minutes without trouble.
  *
  * Informer stores (one per kind: the role's own kind plus pods and services for the
- * endpoints roles, plus nodes with attach_metadata.node for pod and the endpoints roles) keep parsed objects (scrape_k8s_object) keyed by namespace/name. A re-list
- * replaces the reflector's part of a store and turns the difference into add/update/delete.
- * Every change rebuilds the affected groups with scrape_k8s_build and hands them to the
- * sink: endpoints/endpointslice groups are rebuilt when their own object, their service, or
- * a pod they reference changes (better than Prometheus, which keeps stale pod labels until
- * the endpoints object itself changes: spec 6.6); with attach_metadata.node, pod and
- * endpoints groups are rebuilt when a node they name changes (a reverse index of node refs,
- * as Prometheus's node indexers re-enqueue them).
+ * endpoints roles, plus nodes with attach_metadata.node for pod and the endpoints roles) keep
+ * parsed objects (scrape_k8s_object) keyed by namespace/name. A re-list replaces the reflector's
+ * part of a store and turns the difference into add/update/delete. Every change rebuilds the
+ * affected groups with scrape_k8s_build and hands them to the sink: endpoints/endpointslice groups
+ * are rebuilt when their own object, their service, or a pod they reference changes (better than
+ * Prometheus, which keeps stale pod labels until the endpoints object itself changes: spec 6.6);
+ * with attach_metadata.node, pod and endpoints groups are rebuilt when a node they name changes (a
+ * reverse index of node refs, as Prometheus's node indexers re-enqueue them).
  *
  * Locks: sd->mu guards the stores and group emission; it is taken before the manager's lock
  * (the sink). Reflector threads do HTTP without holding it. */

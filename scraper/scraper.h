@@ -192,11 +192,11 @@ int scrape_entry_duplicate_label(const struct scrape_entry *e);
  * The pure half of kubernetes_sd_configs: JSON objects as the API server returns them (a list
  * item or a watch event's object) become target groups with the __meta_kubernetes_* labels of
  * Prometheus 2.55 for the roles pod, endpoints, endpointslice, service, node and ingress
- * (attach_metadata.node through the lookup's node cache). Labels whose value would be empty are left out, as Prometheus's label
- * builder leaves them out of the discovered labels (spec 6.1); their *present_ twins stay.
- * Where two label or annotation keys sanitise to the same name, the later key in the JSON
- * wins (Prometheus: Go map order). The seen-pod order for the endpoints roles' extra targets
- * is first appearance (Prometheus: Go map order).
+ * (attach_metadata.node through the lookup's node cache). Labels whose value would be empty are
+ * left out, as Prometheus's label builder leaves them out of the discovered labels (spec 6.1);
+ * their *present_ twins stay. Where two label or annotation keys sanitise to the same name, the
+ * later key in the JSON wins (Prometheus: Go map order). The seen-pod order for the endpoints
+ * roles' extra targets is first appearance (Prometheus: Go map order).
  *
  * Objects are parsed once into a struct scrape_k8s_object (immutable after parsing; one may
  * be read by several threads) so that a watcher can keep informer-like stores and rebuild a
@@ -273,8 +273,8 @@ struct scrape_k8s_lookup {
 };
 
 /* Builds o's group into *out (overwritten, not finied first). lookup is used only by the
- * pod (node only), endpoints and endpointslice roles. MP_ENOTFOUND for a node without any usable address:
- * Prometheus sends no group at all then, so the caller keeps the previous one (*out stays
+ * pod (node only), endpoints and endpointslice roles. MP_ENOTFOUND for a node without any usable
+ * address: Prometheus sends no group at all then, so the caller keeps the previous one (*out stays
  * empty; err says why). Otherwise only MP_ENOMEM (o was checked when parsed); on failure
  * *out is empty. Several threads may build from the same objects at once (each with its
  * own *out); the lookup callbacks must then be safe to call concurrently. */
@@ -308,13 +308,11 @@ MP_NODISCARD int scrape_k8s_node_targets(const char *json, size_t len,
  * host as written (wildcards too), ingress_scheme https when a spec.tls[].hosts entry equals
  * the host or is a "*.rest" pattern matching it label for label, ingress_host, ingress_path. */
 MP_NODISCARD int scrape_k8s_ingress_targets(const char *json, size_t len,
-                                            struct scrape_target_group *out,
-                                            struct mp_err *err);
+                                            struct scrape_target_group *out, struct mp_err *err);
 /* pod targets with a node cache (attach_metadata.node). */
 MP_NODISCARD int scrape_k8s_pod_targets_lookup(const char *json, size_t len,
                                                const struct scrape_k8s_lookup *lookup,
-                                               struct scrape_target_group *out,
-                                               struct mp_err *err);
+                                               struct scrape_target_group *out, struct mp_err *err);
 
 /* ---- relabeling (protocols.md 3) and target labels (2.1) ----------------------------------
  * Rules come from configs/ (struct cfg_relabels: compiled, anchored regexes, defaults filled

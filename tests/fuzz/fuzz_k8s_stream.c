@@ -3,9 +3,9 @@
  * concatenated JSON values split into chunks at arbitrary offsets, each value taken apart as
  * a watch event and its object parsed for a role (scraper/k8s_targets.c, ingress included) and
  * built, with a node cache holding one fixed node (attach_metadata.node labels for the pod and
- * endpoints roles). The first input byte seeds the chunk sizes and picks the role (seed % 6). Checks: feeding the bytes in chunks
- * gives the same values and the same final status as feeding them at once; nothing crashes
- * or leaks. Every error return is fine. */
+ * endpoints roles). The first input byte seeds the chunk sizes and picks the role (seed % 6).
+ * Checks: feeding the bytes in chunks gives the same values and the same final status as feeding
+ * them at once; nothing crashes or leaks. Every error return is fine. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

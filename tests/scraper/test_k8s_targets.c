@@ -759,14 +759,13 @@ Test(k8s_attach, node_target_refs)
     cr_assert_eq(scrape_k8s_endpoints_targets(eps, sizeof eps - 1, &lk, &g, &err), 0, "%s",
                  err.msg);
     cr_assert_eq(g.ntargets, 2);
-    expect_labels(g.targets[0],
-                  (const char *const[]){"__address__", "172.18.0.3:10250", M "endpoint_port_name",
-                                        "https", M "endpoint_port_protocol", "TCP",
-                                        M "endpoint_ready", "true",
-                                        M "endpoint_address_target_kind", "Node",
-                                        M "endpoint_address_target_name", "worker-2",
-                                        NODE_W2_LABELS, NULL},
-                  "Node targetRef");
+    expect_labels(
+        g.targets[0],
+        (const char *const[]){"__address__", "172.18.0.3:10250", M "endpoint_port_name", "https",
+                              M "endpoint_port_protocol", "TCP", M "endpoint_ready", "true",
+                              M "endpoint_address_target_kind", "Node",
+                              M "endpoint_address_target_name", "worker-2", NODE_W2_LABELS, NULL},
+        "Node targetRef");
     cr_assert(!mp_labels_has(g.targets[1], mp_str_c(M "node_name")),
               "nodeName worker-9 (not cached) wins over the targetRef");
     scrape_target_group_fini(&g);
@@ -775,8 +774,8 @@ Test(k8s_attach, node_target_refs)
         "{\"metadata\":{\"name\":\"kubelet-1\",\"namespace\":\"kube-system\"},\"addressType\":"
         "\"IPv4\",\"endpoints\":[{\"addresses\":[\"172.18.0.3\"],\"nodeName\":\"worker-9\","
         "\"targetRef\":{\"kind\":\"Node\",\"name\":\"worker-2\"}}],\"ports\":[{\"port\":10250}]}";
-    cr_assert_eq(scrape_k8s_endpointslice_targets(slice, sizeof slice - 1, &lk, &g, &err), 0,
-                 "%s", err.msg);
+    cr_assert_eq(scrape_k8s_endpointslice_targets(slice, sizeof slice - 1, &lk, &g, &err), 0, "%s",
+                 err.msg);
     cr_assert_eq(g.ntargets, 1);
     expect_labels(g.targets[0],
                   (const char *const[]){"__address__", "172.18.0.3:10250", M "endpointslice_port",
@@ -823,8 +822,8 @@ Test(k8s_attach, node_refs_for_the_watcher)
 #define INGRESS_TARGET(host, scheme, path)                                                         \
     (const char *const[])                                                                          \
     {                                                                                              \
-        "__address__", host, M "ingress_scheme", scheme, M "ingress_host", host,                   \
-            M "ingress_path", path, NULL                                                           \
+        "__address__", host, M "ingress_scheme", scheme, M "ingress_host", host, M "ingress_path", \
+            path, NULL                                                                             \
     }
 
 Test(k8s_ingress, rules_paths_and_tls)
@@ -833,14 +832,13 @@ Test(k8s_ingress, rules_paths_and_tls)
     build_file(scrape_k8s_ingress_targets, "ingress_web.json", &g);
     cr_assert_str_eq(g.source, "ingress/emojivoto/web");
     expect_labels(g.group_labels,
-                  (const char *const[]){M "namespace", "emojivoto", M "ingress_name", "web",
-                                        M "ingress_class_name", "nginx",
-                                        M "ingress_label_app_kubernetes_io_name", "web",
-                                        M "ingress_labelpresent_app_kubernetes_io_name", "true",
-                                        M "ingress_annotation_nginx_ingress_kubernetes_io_rewrite_target",
-                                        "/",
-                                        M "ingress_annotationpresent_nginx_ingress_kubernetes_io_rewrite_target",
-                                        "true", NULL},
+                  (const char *const[]){
+                      M "namespace", "emojivoto", M "ingress_name", "web", M "ingress_class_name",
+                      "nginx", M "ingress_label_app_kubernetes_io_name", "web",
+                      M "ingress_labelpresent_app_kubernetes_io_name", "true",
+                      M "ingress_annotation_nginx_ingress_kubernetes_io_rewrite_target", "/",
+                      M "ingress_annotationpresent_nginx_ingress_kubernetes_io_rewrite_target",
+                      "true", NULL},
                   "group");
     cr_assert_eq(g.ntargets, 6);
     expect_labels(g.targets[0], INGRESS_TARGET("secure.example.com", "https", "/api"), "0");
@@ -869,8 +867,7 @@ Test(k8s_ingress, no_rules_no_class_no_host)
     static const char nohost[] =
         "{\"metadata\":{\"name\":\"h\",\"namespace\":\"n\"},\"spec\":{\"tls\":[{\"hosts\":["
         "\"*\"]}],\"rules\":[{\"http\":{\"paths\":[{\"path\":\"/x\"}]}},{\"host\":\"local\"}]}}";
-    cr_assert_eq(scrape_k8s_ingress_targets(nohost, sizeof nohost - 1, &g, &err), 0, "%s",
-                 err.msg);
+    cr_assert_eq(scrape_k8s_ingress_targets(nohost, sizeof nohost - 1, &g, &err), 0, "%s", err.msg);
     cr_assert_eq(g.ntargets, 2);
     expect_labels(g.targets[0],
                   (const char *const[]){M "ingress_scheme", "https", M "ingress_path", "/x", NULL},
@@ -884,7 +881,8 @@ Test(k8s_ingress, malformed)
     struct scrape_k8s_object *o = (void *)1;
     struct mp_err err = {0};
     static const char *const bad[][2] = {
-        {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"rules\":{}}}", "spec.rules: expected an array"},
+        {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"rules\":{}}}",
+         "spec.rules: expected an array"},
         {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"rules\":[{\"host\":1}]}}",
          "host: expected a string"},
         {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"rules\":[7]}}", "expected an object"},
@@ -904,9 +902,9 @@ Test(k8s_ingress, malformed)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mp_err_clear(&err);
-        cr_assert_eq(scrape_k8s_object_parse(SCRAPE_K8S_INGRESS, bad[i][0], strlen(bad[i][0]), &o,
-                                             &err),
-                     MP_EPARSE, "%s", bad[i][0]);
+        cr_assert_eq(
+            scrape_k8s_object_parse(SCRAPE_K8S_INGRESS, bad[i][0], strlen(bad[i][0]), &o, &err),
+            MP_EPARSE, "%s", bad[i][0]);
         cr_assert_null(o);
         cr_assert(strstr(err.msg, bad[i][1]), "%s: message %s lacks %s", bad[i][0], err.msg,
                   bad[i][1]);

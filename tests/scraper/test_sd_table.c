@@ -4,11 +4,12 @@
  * without ports, init containers and native sidecars, unnamed ports, Pending/Succeeded/Failed
  * pods, IPv6, headless/NodePort/LoadBalancer/ExternalName services, Endpoints with ready and
  * notReady addresses, EndpointSlices with ports as the API server defaults them, nodes with
- * every address type, Ingresses with TLS, wildcard hosts and rules without paths) is served by meshsim's fake Kubernetes API on 127.0.0.1 and discovered
- * by real list+watch for every role. Each target's discovered label set must equal the table
- * written by hand from shared/spec/kubernetes-sd.md (discovered.json), and the same cluster
- * through configs/linkerd-prometheus.yml must give exactly the final labels of linkerd.json.
- * A mismatch prints a readable diff, group by group and label by label (see README.md). */
+ * every address type, Ingresses with TLS, wildcard hosts and rules without paths) is served by
+ * meshsim's fake Kubernetes API on 127.0.0.1 and discovered by real list+watch for every role. Each
+ * target's discovered label set must equal the table written by hand from
+ * shared/spec/kubernetes-sd.md (discovered.json), and the same cluster through
+ * configs/linkerd-prometheus.yml must give exactly the final labels of linkerd.json. A mismatch
+ * prints a readable diff, group by group and label by label (see README.md). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <json-c/json.h>
@@ -772,9 +773,8 @@ Test(sd_table, attach_metadata_node)
     cr_assert_not_null(labels);
     json_object_object_add(labels, "rack", json_object_new_string("r7"));
     const char *js = json_object_to_json_string_ext(w2, JSON_C_TO_STRING_PLAIN);
-    cr_assert_eq(meshsim_k8s_put(fake, MESHSIM_K8S_NODES, "", "worker-2", js, strlen(js), NULL,
-                                 NULL),
-                 0);
+    cr_assert_eq(
+        meshsim_k8s_put(fake, MESHSIM_K8S_NODES, "", "worker-2", js, strlen(js), NULL, NULL), 0);
     json_object *ng = member(member(member(root, "node"), "node/worker-2"), "group");
     json_object_object_add(ng, "node_label_rack", json_object_new_string("r7"));
     json_object_object_add(ng, "node_labelpresent_rack", json_object_new_string("true"));
