@@ -50,6 +50,8 @@ static const struct kind_info kinds[MESHSIM_K8S_KIND_COUNT] = {
     [MESHSIM_K8S_ENDPOINTSLICES] = {"endpointslices", "EndpointSlice", "EndpointSliceList",
                                     "discovery.k8s.io/v1", "/apis/discovery.k8s.io/v1", true},
     [MESHSIM_K8S_NODES] = {"nodes", "Node", "NodeList", "v1", "/api/v1", false},
+    [MESHSIM_K8S_INGRESSES] = {"ingresses", "Ingress", "IngressList", "networking.k8s.io/v1",
+                               "/apis/networking.k8s.io/v1", true},
 };
 
 /* ---- object versions ------------------------------------------------------------------------ */
@@ -697,6 +699,7 @@ static void fill_defaults(enum meshsim_k8s_kind kind, json_object *j)
         default_ports(get_path(j, "ports", NULL), true);
         break;
     case MESHSIM_K8S_NODES:
+    case MESHSIM_K8S_INGRESSES:
         break;
     }
 }
@@ -1650,7 +1653,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             "{\"kind\":\"APIGroupList\",\"apiVersion\":\"v1\",\"groups\":[{\"name\":"
             "\"discovery.k8s.io\",\"versions\":[{\"groupVersion\":\"discovery.k8s.io/v1\","
             "\"version\":\"v1\"}],\"preferredVersion\":{\"groupVersion\":"
-            "\"discovery.k8s.io/v1\",\"version\":\"v1\"}}]}");
+            "\"discovery.k8s.io/v1\",\"version\":\"v1\"}},{\"name\":\"networking.k8s.io\","
+            "\"versions\":[{\"groupVersion\":\"networking.k8s.io/v1\",\"version\":\"v1\"}],"
+            "\"preferredVersion\":{\"groupVersion\":\"networking.k8s.io/v1\","
+            "\"version\":\"v1\"}}]}");
     }
     struct route rt;
     if (!route_parse(url, &rt)) {

@@ -16,7 +16,8 @@
 /* ---- the fake Kubernetes API (k8s_fake.c) --------------------------------------------------- */
 /* A fake Kubernetes API server (kubernetes-sd.md 4) on loopback, HTTP/1.1 (TLS when opts give a
  * cert) with JSON: GET /version, /api, /apis, and LIST and WATCH of pods, services, endpoints,
- * endpointslices (discovery.k8s.io/v1) and nodes on the cluster-wide and per-namespace paths
+ * endpointslices (discovery.k8s.io/v1), nodes and ingresses (networking.k8s.io/v1) on the
+ * cluster-wide and per-namespace paths
  * of 1.1. One global resourceVersion counter shared by all kinds; every put/delete bumps it. A
  * bounded event history with a compaction floor: a WATCH from an RV below the floor gets HTTP 200
  * and one ERROR event (Status code 410, reason Expired), a continue token that was expired gets
@@ -46,9 +47,10 @@ enum meshsim_k8s_kind {
     MESHSIM_K8S_SERVICES,
     MESHSIM_K8S_ENDPOINTS,
     MESHSIM_K8S_ENDPOINTSLICES,
-    MESHSIM_K8S_NODES, /* cluster-scoped: namespace arguments are ignored */
+    MESHSIM_K8S_NODES,     /* cluster-scoped: namespace arguments are ignored */
+    MESHSIM_K8S_INGRESSES, /* networking.k8s.io/v1 */
 };
-#define MESHSIM_K8S_KIND_COUNT 5
+#define MESHSIM_K8S_KIND_COUNT 6
 
 struct meshsim_k8s_opts {
     size_t history;               /* events kept (all kinds); older ones raise the floor;

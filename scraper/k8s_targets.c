@@ -234,6 +234,23 @@ static int add_object_meta(const struct rd *r, struct lb *l, json_object *meta, 
     return add_map(r, l, annotations, "metadata.annotations", prefix, "present_");
 }
 
+/* attach_metadata.node: the cached node's node_name and label/annotation families (no
+ * addresses, no provider id: addNodeLabels). Nothing when attach is off, name is empty or
+ * the node is not cached. */
+static int add_node_labels(const struct rd *r, struct lb *l, const struct scrape_k8s_lookup *lk,
+                           const char *name)
+{
+    if (!lk || !lk->node || name == NULL || name[0] == '\0')
+        return 0;
+    const struct scrape_k8s_object *n = lk->node(lk->ctx, name);
+    if (!n || n->role != SCRAPE_K8S_NODE)
+        return 0;
+    struct rd nr = {n, r->err};
+    json_object *meta;
+    int rc = get_obj(&nr, n->root, "", "metadata", &meta);
+    return rc ? rc : add_object_meta(&nr, l, meta, "node");
+}
+
 /* ---- groups ----------------------------------------------------------------------------- */
 
 struct build {
@@ -253,7 +270,8 @@ static int build_begin(struct build *b, const struct scrape_k8s_object *o,
     b->lb.err = err;
     b->g = out;
     b->cap = 0;
-    static const char *const kinds[] = {"pod", "endpoints", "endpointslice", "svc", "node"};
+    static const char *const kinds[] = {"pod", "endpoints", "endpointslice",
+                                        "svc", "node",      "ingress"};
     struct mp_buf src;
     mp_buf_init(&src, 0);
     int rc = o->role == SCRAPE_K8S_NODE
@@ -538,18 +556,22 @@ static int container_id(const struct rd *r, json_object *statuses, const char *n
     return 0;
 }
 
-/* The pod role (spec 2.2). force: build targets even without a pod IP (validation). */
-static int build_pod(struct build *b, bool force)
+/* The pod role (spec 2.2). force: build targets even without a pod IP (validation). lk:
+ * only its node cache (attach_metadata.node) is read. */
+static int build_pod(struct build *b, const struct scrape_k8s_lookup *lk, bool force)
 {
     const struct rd *r = &b->r;
     struct lb *l = &b->lb;
     struct pod p;
+    const char *node;
     int rc = pod_read(r, b->r.o->root, &p);
+    if (rc == 0)
+        rc = get_str(r, p.spec, "spec", "nodeName", &node, NULL);
     if (rc || (p.ip[0] == '\0' && !force))
         return rc;
     mp_labels_builder_reset(l->b, NULL);
     if ((rc = pod_labels(r, l, &p)) || (rc = lb_set(l, META "namespace", r->o->ns)) ||
-        (rc = take_group_labels(b)))
+        (rc = add_node_labels(r, l, lk, node)) || (rc = take_group_labels(b)))
         return rc;
 
     size_t nreg = arr_len(p.containers), n = nreg + arr_len(p.inits);
@@ -803,6 +825,17 @@ static int endpoints_target(struct build *b, struct seen *seen, const struct scr
         return rc;
     if ((rc = lb_set(l, META "endpoint_hostname", hostname)))
         return rc;
+    if (have_node) {
+        rc = add_node_labels(r, l, lk, node);
+    } else if (ref) { /* a targetRef of kind Node */
+        const char *kind, *name;
+        if ((rc = get_str(r, ref, "targetRef", "kind", &kind, NULL)) == 0 &&
+            (rc = get_str(r, ref, "targetRef", "name", &name, NULL)) == 0 &&
+            strcmp(kind, "Node") == 0)
+            rc = add_node_labels(r, l, lk, name);
+    }
+    if (rc)
+        return rc;
     struct seen_pod *sp;
     if ((rc = enrich_with_pod(b, seen, lk, ref, "targetRef", &sp)))
         return rc;
@@ -919,6 +952,15 @@ static int slice_target(struct build *b, struct seen *seen, const struct scrape_
         (rc = add_map(r, l, topo, "endpoints[].deprecatedTopology",
                       META "endpointslice_endpoint_topology", "_present_")))
         return rc;
+    {
+        const char *kind = "", *rname = "";
+        if (ref && ((rc = get_str(r, ref, "endpoints[].targetRef", "kind", &kind, NULL)) ||
+                    (rc = get_str(r, ref, "endpoints[].targetRef", "name", &rname, NULL))))
+            return rc;
+        bool node_ref = ref && strcmp(kind, "Node") == 0;
+        if ((node_ref || has_node) && (rc = add_node_labels(r, l, lk, node_ref ? rname : node)))
+            return rc;
+    }
     struct seen_pod *sp;
     if ((rc = enrich_with_pod(b, seen, lk, ref, "endpoints[].targetRef", &sp)))
         return rc;
@@ -1124,6 +1166,106 @@ static int build_node(struct build *b)
     return push_target(b);
 }
 
+/* ---- ingresses -------------------------------------------------------------------------- */
+
+/* The elements of o[key] (an array, or nothing). */
+static json_object *member(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (o && json_object_is_type(o, json_type_object))
+        json_object_object_get_ex(o, key, &v);
+    return v && json_object_is_type(v, json_type_array) ? v : NULL;
+}
+
+/* matchesHostnamePattern: equal, or pattern "*.<rest>" with as many dot-separated parts as
+ * host and every part after the first equal. */
+static bool host_matches(const char *pattern, const char *host)
+{
+    if (strcmp(pattern, host) == 0)
+        return true;
+    if (pattern[0] != '*' || (pattern[1] != '.' && pattern[1] != '\0'))
+        return false;
+    const char *hp = strchr(host, '.');
+    if (pattern[1] == '\0')
+        return hp == NULL; /* "*" alone: one part each */
+    return hp != NULL && strcmp(pattern + 1, hp) == 0;
+}
+
+/* The ingress role (Prometheus ingress.go, networking.k8s.io/v1). */
+static int build_ingress(struct build *b)
+{
+    const struct rd *r = &b->r;
+    struct lb *l = &b->lb;
+    json_object *meta, *spec, *rules, *tls;
+    const char *cls;
+    bool has_cls;
+    int rc = get_obj(r, r->o->root, "", "metadata", &meta);
+    if (rc == 0)
+        rc = get_obj(r, r->o->root, "", "spec", &spec);
+    if (rc == 0)
+        rc = get_str(r, spec, "spec", "ingressClassName", &cls, &has_cls);
+    if (rc == 0)
+        rc = get_arr(r, spec, "spec", "rules", &rules);
+    if (rc == 0)
+        rc = get_arr(r, spec, "spec", "tls", &tls);
+    /* check the TLS hosts once (they are read again per rule) */
+    for (size_t i = 0; rc == 0 && i < arr_len(tls); i++) {
+        json_object *t, *hosts;
+        if ((rc = arr_obj(r, tls, i, "spec.tls", &t)) ||
+            (rc = get_arr(r, t, "spec.tls[]", "hosts", &hosts)))
+            break;
+        for (size_t k = 0; rc == 0 && k < arr_len(hosts); k++) {
+            json_object *h = json_object_array_get_idx(hosts, k);
+            if (h && !json_object_is_type(h, json_type_string))
+                rc = bad_type(r, "spec.tls[].hosts", "[]", "a string");
+        }
+    }
+    if (rc)
+        return rc;
+    mp_labels_builder_reset(l->b, NULL);
+    if ((rc = lb_set(l, META "namespace", r->o->ns)) ||
+        (has_cls && (rc = lb_set(l, META "ingress_class_name", cls))) ||
+        (rc = add_object_meta(r, l, meta, "ingress")) || (rc = take_group_labels(b)))
+        return rc;
+    for (size_t i = 0; i < arr_len(rules) && rc == 0; i++) {
+        json_object *rule, *http, *paths = NULL;
+        const char *host;
+        if ((rc = arr_obj(r, rules, i, "spec.rules", &rule)) ||
+            (rc = get_str(r, rule, "spec.rules[]", "host", &host, NULL)) ||
+            (rc = get_obj(r, rule, "spec.rules[]", "http", &http)) ||
+            (http && (rc = get_arr(r, http, "spec.rules[].http", "paths", &paths))))
+            break;
+        bool https = false;
+        for (size_t t = 0; t < arr_len(tls) && !https; t++) {
+            json_object *hosts = member(json_object_array_get_idx(tls, t), "hosts");
+            for (size_t k = 0; k < arr_len(hosts) && !https; k++) {
+                json_object *h = json_object_array_get_idx(hosts, k);
+                https = host_matches(h ? json_object_get_string(h) : "", host);
+            }
+        }
+        const char *scheme = https ? "https" : "http";
+        /* no http: one path "/"; http with no paths: no targets (a non-nil empty slice) */
+        size_t np = http ? arr_len(paths) : 1;
+        for (size_t k = 0; k < np && rc == 0; k++) {
+            const char *path = "";
+            if (http) {
+                json_object *po;
+                if ((rc = arr_obj(r, paths, k, "spec.rules[].http.paths", &po)) ||
+                    (rc = get_str(r, po, "spec.rules[].http.paths[]", "path", &path, NULL)))
+                    break;
+            }
+            mp_labels_builder_reset(l->b, NULL);
+            if ((rc = lb_set(l, "__address__", host)) ||
+                (rc = lb_set(l, META "ingress_scheme", scheme)) ||
+                (rc = lb_set(l, META "ingress_host", host)) ||
+                (rc = lb_set(l, META "ingress_path", path[0] ? path : "/")) ||
+                (rc = push_target(b)))
+                break;
+        }
+    }
+    return rc;
+}
+
 /* ---- objects ---------------------------------------------------------------------------- */
 
 int scrape_k8s_build(const struct scrape_k8s_object *o, const struct scrape_k8s_lookup *lookup,
@@ -1134,7 +1276,7 @@ int scrape_k8s_build(const struct scrape_k8s_object *o, const struct scrape_k8s_
     if (rc == 0) {
         switch (o->role) {
         case SCRAPE_K8S_POD:
-            rc = build_pod(&b, false);
+            rc = build_pod(&b, lookup, false);
             break;
         case SCRAPE_K8S_ENDPOINTS:
             rc = build_endpoints(&b, lookup);
@@ -1147,6 +1289,9 @@ int scrape_k8s_build(const struct scrape_k8s_object *o, const struct scrape_k8s_
             break;
         case SCRAPE_K8S_NODE:
             rc = build_node(&b);
+            break;
+        case SCRAPE_K8S_INGRESS:
+            rc = build_ingress(&b);
             break;
         default:
             rc = mp_err_set(err, MP_EINVAL, "kubernetes role %d", (int)o->role);
@@ -1162,13 +1307,14 @@ int scrape_k8s_deleted_group(const struct scrape_k8s_object *o, struct scrape_ta
     return build_end(&b, build_begin(&b, o, out, err));
 }
 
-static const char *const role_names[] = {"pod", "endpoints", "endpointslice", "service", "node"};
+static const char *const role_names[] = {"pod",     "endpoints", "endpointslice",
+                                         "service", "node",      "ingress"};
 
 int scrape_k8s_object_parse(enum scrape_k8s_role role, const char *json, size_t len,
                             struct scrape_k8s_object **out, struct mp_err *err)
 {
     *out = NULL;
-    if ((unsigned)role > SCRAPE_K8S_NODE)
+    if ((unsigned)role > SCRAPE_K8S_INGRESS)
         return mp_err_set(err, MP_EINVAL, "kubernetes role %d", (int)role);
     const char *what = role_names[role];
     if (len > INT32_MAX)
@@ -1218,10 +1364,11 @@ int scrape_k8s_object_parse(enum scrape_k8s_role role, const char *json, size_t 
         struct mp_err verr = {0};
         rc = build_begin(&b, o, &g, &verr);
         if (rc == 0)
-            rc = role == SCRAPE_K8S_POD         ? build_pod(&b, true)
+            rc = role == SCRAPE_K8S_POD         ? build_pod(&b, NULL, true)
                  : role == SCRAPE_K8S_SERVICE   ? build_service(&b)
                  : role == SCRAPE_K8S_ENDPOINTS ? build_endpoints(&b, NULL)
                  : role == SCRAPE_K8S_NODE      ? build_node(&b)
+                 : role == SCRAPE_K8S_INGRESS   ? build_ingress(&b)
                                                 : build_endpointslice(&b, NULL);
         rc = build_end(&b, rc);
         scrape_target_group_fini(&g);
@@ -1289,15 +1436,6 @@ static void pod_ref(json_object *ref, void (*fn)(void *, const char *, const cha
     fn(ctx, ns, name);
 }
 
-/* The elements of o[key] (an array, or nothing). */
-static json_object *member(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-    if (o && json_object_is_type(o, json_type_object))
-        json_object_object_get_ex(o, key, &v);
-    return v && json_object_is_type(v, json_type_array) ? v : NULL;
-}
-
 void scrape_k8s_object_pod_refs(const struct scrape_k8s_object *o,
                                 void (*fn)(void *ctx, const char *ns, const char *name), void *ctx)
 {
@@ -1326,6 +1464,60 @@ void scrape_k8s_object_pod_refs(const struct scrape_k8s_object *o,
     }
 }
 
+/* fn(ctx, "", name) for a non-empty string name. */
+static void node_ref(json_object *v, void (*fn)(void *, const char *, const char *), void *ctx)
+{
+    if (v && json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 0)
+        fn(ctx, "", json_object_get_string(v));
+}
+
+/* The node an address or slice endpoint attaches: nodeName first for Endpoints, a Node
+ * targetRef first for slices (as the builders read them). */
+static void addr_node_ref(json_object *a, bool ref_first,
+                          void (*fn)(void *, const char *, const char *), void *ctx)
+{
+    if (!a || !json_object_is_type(a, json_type_object))
+        return;
+    json_object *node = NULL, *ref = NULL, *kind = NULL, *name = NULL;
+    bool has_node = json_object_object_get_ex(a, "nodeName", &node) && node != NULL;
+    bool node_ref_ok = json_object_object_get_ex(a, "targetRef", &ref) && ref &&
+                       json_object_is_type(ref, json_type_object) &&
+                       json_object_object_get_ex(ref, "kind", &kind) && kind &&
+                       json_object_is_type(kind, json_type_string) &&
+                       strcmp(json_object_get_string(kind), "Node") == 0 &&
+                       json_object_object_get_ex(ref, "name", &name);
+    if (ref_first ? node_ref_ok : !has_node && node_ref_ok)
+        node_ref(name, fn, ctx);
+    else if (has_node)
+        node_ref(node, fn, ctx);
+}
+
+void scrape_k8s_object_node_refs(const struct scrape_k8s_object *o,
+                                 void (*fn)(void *ctx, const char *ns, const char *name), void *ctx)
+{
+    if (o->role == SCRAPE_K8S_POD) {
+        json_object *spec = NULL, *node = NULL;
+        if (json_object_object_get_ex(o->root, "spec", &spec) && spec &&
+            json_object_is_type(spec, json_type_object) &&
+            json_object_object_get_ex(spec, "nodeName", &node))
+            node_ref(node, fn, ctx);
+    } else if (o->role == SCRAPE_K8S_ENDPOINTSLICE) {
+        json_object *eps = member(o->root, "endpoints");
+        for (size_t i = 0; i < arr_len(eps); i++)
+            addr_node_ref(json_object_array_get_idx(eps, i), true, fn, ctx);
+    } else if (o->role == SCRAPE_K8S_ENDPOINTS) {
+        json_object *subsets = member(o->root, "subsets");
+        for (size_t s = 0; s < arr_len(subsets); s++) {
+            json_object *ss = json_object_array_get_idx(subsets, s);
+            for (int pass = 0; pass < 2; pass++) {
+                json_object *list = member(ss, pass ? "notReadyAddresses" : "addresses");
+                for (size_t i = 0; i < arr_len(list); i++)
+                    addr_node_ref(json_object_array_get_idx(list, i), false, fn, ctx);
+            }
+        }
+    }
+}
+
 /* parse + build + destroy */
 static int one_shot(enum scrape_k8s_role role, const char *json, size_t len,
                     const struct scrape_k8s_lookup *lookup, struct scrape_target_group *out,
@@ -1344,6 +1536,19 @@ int scrape_k8s_pod_targets(const char *json, size_t len, struct scrape_target_gr
                            struct mp_err *err)
 {
     return one_shot(SCRAPE_K8S_POD, json, len, NULL, out, err);
+}
+
+int scrape_k8s_pod_targets_lookup(const char *json, size_t len,
+                                  const struct scrape_k8s_lookup *lookup,
+                                  struct scrape_target_group *out, struct mp_err *err)
+{
+    return one_shot(SCRAPE_K8S_POD, json, len, lookup, out, err);
+}
+
+int scrape_k8s_ingress_targets(const char *json, size_t len, struct scrape_target_group *out,
+                               struct mp_err *err)
+{
+    return one_shot(SCRAPE_K8S_INGRESS, json, len, NULL, out, err);
 }
 
 int scrape_k8s_endpoints_targets(const char *json, size_t len,

@@ -13,12 +13,14 @@
  * after two minutes without trouble.
  *
  * Informer stores (one per kind: the role's own kind plus pods and services for the
- * endpoints roles) keep parsed objects (scrape_k8s_object) keyed by namespace/name. A re-list
- * replaces the reflector's part of a store and turns the difference into add/update/delete.
- * Every change rebuilds the affected groups with scrape_k8s_build and hands them to the
- * sink: endpoints/endpointslice groups are rebuilt when their own object, their service, or
- * a pod they reference changes (better than Prometheus, which keeps stale pod labels until
- * the endpoints object itself changes: spec 6.6).
+ * endpoints roles, plus nodes with attach_metadata.node for pod and the endpoints roles) keep
+ * parsed objects (scrape_k8s_object) keyed by namespace/name. A re-list replaces the reflector's
+ * part of a store and turns the difference into add/update/delete. Every change rebuilds the
+ * affected groups with scrape_k8s_build and hands them to the sink: endpoints/endpointslice groups
+ * are rebuilt when their own object, their service, or a pod they reference changes (better than
+ * Prometheus, which keeps stale pod labels until the endpoints object itself changes: spec 6.6);
+ * with attach_metadata.node, pod and endpoints groups are rebuilt when a node they name changes (a
+ * reverse index of node refs, as Prometheus's node indexers re-enqueue them).
  *
  * Locks: sd->mu guards the stores and group emission; it is taken before the manager's lock
  * (the sink). Reflector threads do HTTP without holding it. */
@@ -39,7 +41,7 @@
 #include "common/time.h"
 #include "configs/config.h"
 
-#define NKINDS 5
+#define NKINDS 6
 
 static const char *const kind_role_name[NKINDS] = {
     [SCRAPE_K8S_POD] = "pod",
@@ -47,6 +49,7 @@ static const char *const kind_role_name[NKINDS] = {
     [SCRAPE_K8S_ENDPOINTSLICE] = "endpointslice",
     [SCRAPE_K8S_SERVICE] = "service",
     [SCRAPE_K8S_NODE] = "node",
+    [SCRAPE_K8S_INGRESS] = "ingress",
 };
 static const char *const kind_resource[NKINDS] = {
     [SCRAPE_K8S_POD] = "pods",
@@ -54,6 +57,7 @@ static const char *const kind_resource[NKINDS] = {
     [SCRAPE_K8S_ENDPOINTSLICE] = "endpointslices",
     [SCRAPE_K8S_SERVICE] = "services",
     [SCRAPE_K8S_NODE] = "nodes",
+    [SCRAPE_K8S_INGRESS] = "ingresses",
 };
 
 /* ---- store ---------------------------------------------------------------------------------- */
@@ -250,7 +254,9 @@ struct scrape_k8s_sd {
     pthread_cond_t cv;
     atomic_bool stop;
     struct kstore stores[NKINDS];
-    struct refidx pods_used; /* endpoints roles only */
+    struct refidx pods_used;  /* endpoints roles only */
+    struct refidx nodes_used; /* attach_node only: node ("", name) -> role objects */
+    bool attach_node;         /* attach_metadata.node for pod/endpoints/endpointslice */
     uint64_t gen;
     struct reflector *refl;
     size_t nrefl, nsynced;
@@ -313,9 +319,17 @@ static const struct scrape_k8s_object *lookup_service(void *ctx, const char *ns,
     return e ? e->o : NULL;
 }
 
+static const struct scrape_k8s_object *lookup_node(void *ctx, const char *name)
+{
+    struct scrape_k8s_sd *sd = ctx;
+    struct kobj *e = kstore_get(&sd->stores[SCRAPE_K8S_NODE], "", name);
+    return e ? e->o : NULL;
+}
+
 static void emit_built(struct scrape_k8s_sd *sd, const struct scrape_k8s_object *o)
 {
-    struct scrape_k8s_lookup lk = {lookup_pod, lookup_service, sd};
+    struct scrape_k8s_lookup lk = {lookup_pod, lookup_service, sd,
+                                   sd->attach_node ? lookup_node : NULL};
     struct scrape_target_group g = {0};
     struct mp_err err;
     mp_err_clear(&err);
@@ -336,11 +350,17 @@ static void emit_deleted(struct scrape_k8s_sd *sd, const struct scrape_k8s_objec
         scrape_sd_sink_update(sd->sink, &g);
 }
 
-/* Rebuilds the role's groups that depend on the pod or service ns/name. */
+/* Rebuilds the role's groups that depend on the pod, service or node ns/name. */
 static void rebuild_dependents(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind, const char *ns,
                                const char *name)
 {
     struct kstore *s = &sd->stores[sd->role];
+    if (kind == SCRAPE_K8S_NODE) { /* attach_metadata.node */
+        struct podref *r = refidx_find(&sd->nodes_used, "", name, false);
+        for (size_t i = 0; r != NULL && i < r->n; i++)
+            emit_built(sd, r->deps[i]->o);
+        return;
+    }
     if (kind == SCRAPE_K8S_POD) {
         struct podref *r = refidx_find(&sd->pods_used, ns, name, false);
         for (size_t i = 0; r != NULL && i < r->n; i++)
@@ -376,11 +396,17 @@ static void on_change(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind,
     rebuild_dependents(sd, kind, scrape_k8s_object_namespace(any), scrape_k8s_object_name(any));
 }
 
-/* Adds or drops the pod references of e (an object of the role's own kind) in the index. */
+/* Adds or drops the pod (and node) references of e (an object of the role's own kind). */
 static void index_refs(struct scrape_k8s_sd *sd, enum scrape_k8s_role kind, struct kobj *e,
                        bool add)
 {
-    if (kind != sd->role || (kind != SCRAPE_K8S_ENDPOINTS && kind != SCRAPE_K8S_ENDPOINTSLICE))
+    if (kind != sd->role)
+        return;
+    if (sd->attach_node) {
+        struct refidx_op op = {&sd->nodes_used, e, add};
+        scrape_k8s_object_node_refs(e->o, refidx_cb, &op);
+    }
+    if (kind != SCRAPE_K8S_ENDPOINTS && kind != SCRAPE_K8S_ENDPOINTSLICE)
         return;
     struct refidx_op op = {&sd->pods_used, e, add};
     scrape_k8s_object_pod_refs(e->o, refidx_cb, &op);
@@ -511,8 +537,9 @@ static void q_add(struct mp_buf *b, const char *key, const char *val)
 
 static void base_path(const struct reflector *r, struct mp_buf *b)
 {
-    const char *prefix =
-        r->kind == SCRAPE_K8S_ENDPOINTSLICE ? "/apis/discovery.k8s.io/v1" : "/api/v1";
+    const char *prefix = r->kind == SCRAPE_K8S_ENDPOINTSLICE ? "/apis/discovery.k8s.io/v1"
+                         : r->kind == SCRAPE_K8S_INGRESS     ? "/apis/networking.k8s.io/v1"
+                                                             : "/api/v1";
     int rc = r->ns ? mp_buf_appendf(b, "%s/namespaces/%s/%s", prefix, r->ns, kind_resource[r->kind])
                    : mp_buf_appendf(b, "%s/%s", prefix, kind_resource[r->kind]);
     if (rc != 0)
@@ -796,6 +823,8 @@ static enum scrape_k8s_role role_of(enum cfg_k8s_role r)
         return SCRAPE_K8S_ENDPOINTSLICE;
     case CFG_K8S_ROLE_NODE:
         return SCRAPE_K8S_NODE;
+    case CFG_K8S_ROLE_INGRESS:
+        return SCRAPE_K8S_INGRESS;
     default:
         return SCRAPE_K8S_POD;
     }
@@ -823,7 +852,7 @@ int scrape_k8s_sd_create(const struct cfg_kubernetes_sd *c,
                          struct mp_err *err)
 {
     *out = NULL;
-    if (c->role == CFG_K8S_ROLE_INGRESS || c->role == CFG_K8S_ROLE_UNSET)
+    if (c->role == CFG_K8S_ROLE_UNSET)
         return mp_err_set(err, MP_EINVAL, "kubernetes_sd_configs: role %s is not supported",
                           cfg_k8s_role_name(c->role));
     struct scrape_k8s_sd *sd = mp_xcalloc(1, sizeof *sd);
@@ -831,6 +860,10 @@ int scrape_k8s_sd_create(const struct cfg_kubernetes_sd *c,
     sd->metrics = env->metrics;
     sd->tuning = *env->tuning;
     sd->role = role_of(c->role);
+    /* Prometheus honours attach_metadata only for these roles and ignores it elsewhere */
+    sd->attach_node = c->attach_metadata_node &&
+                      (sd->role == SCRAPE_K8S_POD || sd->role == SCRAPE_K8S_ENDPOINTS ||
+                       sd->role == SCRAPE_K8S_ENDPOINTSLICE);
     pthread_mutex_init(&sd->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -875,13 +908,15 @@ int scrape_k8s_sd_create(const struct cfg_kubernetes_sd *c,
         own = mp_xstrdup(buf);
         nss[nns++] = own;
     }
-    enum scrape_k8s_role kinds_w[3];
+    enum scrape_k8s_role kinds_w[4];
     size_t nk = 0;
     kinds_w[nk++] = sd->role;
     if (sd->role == SCRAPE_K8S_ENDPOINTS || sd->role == SCRAPE_K8S_ENDPOINTSLICE) {
         kinds_w[nk++] = SCRAPE_K8S_SERVICE;
         kinds_w[nk++] = SCRAPE_K8S_POD;
     }
+    if (sd->attach_node)
+        kinds_w[nk++] = SCRAPE_K8S_NODE; /* cluster-scoped: one reflector */
     for (size_t k = 0; k < nk; k++) {
         if (nns == 0 || kinds_w[k] == SCRAPE_K8S_NODE)
             add_reflector(sd, kinds_w[k], NULL);
@@ -926,6 +961,7 @@ void scrape_k8s_sd_destroy(struct scrape_k8s_sd *sd)
     }
     mp_free(sd->refl);
     refidx_fini(&sd->pods_used);
+    refidx_fini(&sd->nodes_used);
     for (int k = 0; k < NKINDS; k++) {
         kstore_fini(&sd->stores[k]);
         mp_free(sd->label_sel[k]);

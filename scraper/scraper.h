@@ -201,12 +201,12 @@ int scrape_entry_duplicate_label(const struct scrape_entry *e);
  *
  * The pure half of kubernetes_sd_configs: JSON objects as the API server returns them (a list
  * item or a watch event's object) become target groups with the __meta_kubernetes_* labels of
- * Prometheus 2.55 for the roles pod, endpoints, endpointslice, service and node (no
- * attach_metadata). Labels whose value would be empty are left out, as Prometheus's label
- * builder leaves them out of the discovered labels (spec 6.1); their *present_ twins stay.
- * Where two label or annotation keys sanitise to the same name, the later key in the JSON
- * wins (Prometheus: Go map order). The seen-pod order for the endpoints roles' extra targets
- * is first appearance (Prometheus: Go map order).
+ * Prometheus 2.55 for the roles pod, endpoints, endpointslice, service, node and ingress
+ * (attach_metadata.node through the lookup's node cache). Labels whose value would be empty are
+ * left out, as Prometheus's label builder leaves them out of the discovered labels (spec 6.1);
+ * their *present_ twins stay. Where two label or annotation keys sanitise to the same name, the
+ * later key in the JSON wins (Prometheus: Go map order). The seen-pod order for the endpoints
+ * roles' extra targets is first appearance (Prometheus: Go map order).
  *
  * Objects are parsed once into a struct scrape_k8s_object (immutable after parsing; one may
  * be read by several threads) so that a watcher can keep informer-like stores and rebuild a
@@ -220,6 +220,7 @@ enum scrape_k8s_role {
     SCRAPE_K8S_ENDPOINTSLICE,
     SCRAPE_K8S_SERVICE,
     SCRAPE_K8S_NODE,
+    SCRAPE_K8S_INGRESS, /* networking.k8s.io/v1 Ingress */
 };
 
 struct mp_labels;
@@ -232,7 +233,7 @@ struct scrape_k8s_object; /* opaque */
 struct scrape_target_group {
     char *source;                   /* "pod/<ns>/<name>", "endpoints/<ns>/<name>",
                                        "endpointslice/<ns>/<name>", "svc/<ns>/<name>",
-                                       "node/<name>" */
+                                       "node/<name>", "ingress/<ns>/<name>" */
     struct mp_labels *group_labels; /* never NULL after a successful build */
     struct mp_labels **targets;
     size_t ntargets;
@@ -260,19 +261,30 @@ const char *scrape_k8s_endpointslice_service_name(const struct scrape_k8s_object
 void scrape_k8s_object_pod_refs(const struct scrape_k8s_object *o,
                                 void (*fn)(void *ctx, const char *ns, const char *name),
                                 void *ctx);
+/* Calls fn (ns "") for each node name whose metadata a build of o attaches with
+ * attach_metadata.node: a pod's spec.nodeName; an Endpoints address's nodeName, else its
+ * targetRef of kind Node; an EndpointSlice endpoint's targetRef of kind Node, else its
+ * nodeName (repeats included; empty names skipped). Other roles: never called. */
+void scrape_k8s_object_node_refs(const struct scrape_k8s_object *o,
+                                 void (*fn)(void *ctx, const char *ns, const char *name),
+                                 void *ctx);
 
-/* The informer caches an endpoints build reads. Each callback returns the cached object of
- * that namespace/name (role POD / SERVICE), or NULL; the object is borrowed for the duration
- * of the build call. A NULL struct or NULL callback means an empty cache. */
+/* The informer caches a build reads. Each callback returns the cached object of that
+ * namespace/name (role POD / SERVICE / NODE), or NULL; the object is borrowed for the
+ * duration of the build call. A NULL struct or NULL callback means an empty cache. node is
+ * attach_metadata.node: when it is set, pod, endpoints and endpointslice builds add the
+ * node's __meta_kubernetes_node_name and label/annotation families (not its addresses or
+ * provider id) for a node it returns; NULL node = attach_metadata off. */
 struct scrape_k8s_lookup {
     const struct scrape_k8s_object *(*pod)(void *ctx, const char *ns, const char *name);
     const struct scrape_k8s_object *(*service)(void *ctx, const char *ns, const char *name);
     void *ctx;
+    const struct scrape_k8s_object *(*node)(void *ctx, const char *name);
 };
 
 /* Builds o's group into *out (overwritten, not finied first). lookup is used only by the
- * endpoints and endpointslice roles. MP_ENOTFOUND for a node without any usable address:
- * Prometheus sends no group at all then, so the caller keeps the previous one (*out stays
+ * pod (node only), endpoints and endpointslice roles. MP_ENOTFOUND for a node without any usable
+ * address: Prometheus sends no group at all then, so the caller keeps the previous one (*out stays
  * empty; err says why). Otherwise only MP_ENOMEM (o was checked when parsed); on failure
  * *out is empty. Several threads may build from the same objects at once (each with its
  * own *out); the lookup callbacks must then be safe to call concurrently. */
@@ -300,6 +312,17 @@ MP_NODISCARD int scrape_k8s_service_targets(const char *json, size_t len,
                                             struct mp_err *err);
 MP_NODISCARD int scrape_k8s_node_targets(const char *json, size_t len,
                                          struct scrape_target_group *out, struct mp_err *err);
+/* Ingress (Prometheus's ingress.go): group labels namespace, ingress_name, the label and
+ * annotation families, ingress_class_name (spec.ingressClassName); one target per rule per
+ * path (a rule without http: one path "/"; an empty path is "/"), __address__ = the rule
+ * host as written (wildcards too), ingress_scheme https when a spec.tls[].hosts entry equals
+ * the host or is a "*.rest" pattern matching it label for label, ingress_host, ingress_path. */
+MP_NODISCARD int scrape_k8s_ingress_targets(const char *json, size_t len,
+                                            struct scrape_target_group *out, struct mp_err *err);
+/* pod targets with a node cache (attach_metadata.node). */
+MP_NODISCARD int scrape_k8s_pod_targets_lookup(const char *json, size_t len,
+                                               const struct scrape_k8s_lookup *lookup,
+                                               struct scrape_target_group *out, struct mp_err *err);
 
 /* ---- relabeling (protocols.md 3) and target labels (2.1) ----------------------------------
  * Rules come from configs/ (struct cfg_relabels: compiled, anchored regexes, defaults filled

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/fuzz/fuzz_k8s_stream.c: the Kubernetes watch-stream decoder (scraper/k8s_client.c):
  * concatenated JSON values split into chunks at arbitrary offsets, each value taken apart as
- * a watch event and its object parsed for a role (scraper/k8s_targets.c) and built. The first
- * input byte seeds the chunk sizes and picks the role. Checks: feeding the bytes in chunks
- * gives the same values and the same final status as feeding them at once; nothing crashes
- * or leaks. Every error return is fine. */
+ * a watch event and its object parsed for a role (scraper/k8s_targets.c, ingress included) and
+ * built, with a node cache holding one fixed node (attach_metadata.node labels for the pod and
+ * endpoints roles). The first input byte seeds the chunk sizes and picks the role (seed % 6).
+ * Checks: feeding the bytes in chunks gives the same values and the same final status as feeding
+ * them at once; nothing crashes or leaks. Every error return is fine. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,22 @@ struct acc {
     enum scrape_k8s_role role;
 };
 
+static const char node_json[] =
+    "{\"metadata\":{\"name\":\"n1\",\"labels\":{\"zone\":\"a\",\"k.io/x\":\"\"},"
+    "\"annotations\":{\"a\":\"b\"}}}";
+
+/* Every node name resolves to the fixed node (parsed once, kept for the process). */
+static const struct scrape_k8s_object *any_node(void *ctx, const char *name)
+{
+    (void)ctx;
+    (void)name;
+    static struct scrape_k8s_object *node;
+    if (node == NULL &&
+        scrape_k8s_object_parse(SCRAPE_K8S_NODE, node_json, sizeof node_json - 1, &node, NULL))
+        __builtin_trap();
+    return node;
+}
+
 static bool on_value(void *ctx, struct json_object *v)
 {
     struct acc *a = ctx;
@@ -38,7 +55,8 @@ static bool on_value(void *ctx, struct json_object *v)
     struct scrape_k8s_object *o = NULL;
     if (scrape_k8s_object_parse(a->role, os, len, &o, NULL) == 0) {
         struct scrape_target_group g = {0};
-        if (scrape_k8s_build(o, NULL, &g, NULL) == 0)
+        struct scrape_k8s_lookup lk = {NULL, NULL, NULL, any_node};
+        if (scrape_k8s_build(o, &lk, &g, NULL) == 0)
             scrape_target_group_fini(&g);
         scrape_k8s_object_destroy(o);
     }
@@ -73,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t seed = data[0];
     const char *b = (const char *)data + 1;
     size_t n = size - 1;
-    enum scrape_k8s_role role = (enum scrape_k8s_role)(seed % 5);
+    enum scrape_k8s_role role = (enum scrape_k8s_role)(seed % 6);
     struct acc whole = {.hash = 1469598103934665603ull, .role = role};
     struct acc split = {.hash = 1469598103934665603ull, .role = role};
     int rw = run(b, n, 0, &whole);

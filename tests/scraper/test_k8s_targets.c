@@ -365,7 +365,7 @@ static void stores(struct store *s, struct scrape_k8s_lookup *lk)
     s->n = 0;
     store_add(s, SCRAPE_K8S_POD, "pod_web.json");
     store_add(s, SCRAPE_K8S_SERVICE, "service_web.json");
-    *lk = (struct scrape_k8s_lookup){find_pod, find_svc, s};
+    *lk = (struct scrape_k8s_lookup){find_pod, find_svc, s, NULL};
 }
 
 typedef int (*dep_fn)(const char *, size_t, const struct scrape_k8s_lookup *,
@@ -628,6 +628,289 @@ Test(k8s_node, address_precedence)
     scrape_target_group_fini(&g);
 }
 
+/* ---- attach_metadata.node --------------------------------------------------------------- */
+
+/* node_worker2.json as attach_metadata adds it: no addresses, no provider id; the empty-valued
+ * label is left out, its labelpresent_ twin stays */
+#define NODE_W2_LABELS                                                                             \
+    M "node_name", "worker-2", M "node_label_kubernetes_io_hostname", "worker-2",                  \
+        M "node_labelpresent_kubernetes_io_hostname", "true",                                      \
+        M "node_labelpresent_node_role_kubernetes_io_worker", "true",                              \
+        M "node_annotation_node_alpha_kubernetes_io_ttl", "0",                                     \
+        M "node_annotationpresent_node_alpha_kubernetes_io_ttl", "true"
+
+static const struct scrape_k8s_object *find_node(void *ctx, const char *name)
+{
+    return find(ctx, SCRAPE_K8S_NODE, "", name);
+}
+
+Test(k8s_attach, pod_group_gets_node_labels)
+{
+    struct store s = {0};
+    store_add(&s, SCRAPE_K8S_NODE, "node_worker2.json");
+    struct scrape_k8s_lookup lk = {NULL, NULL, &s, find_node};
+    size_t len;
+    char *json = load("pod_web.json", &len);
+    struct scrape_target_group g, plain;
+    struct mp_err err = {0};
+    cr_assert_eq(scrape_k8s_pod_targets_lookup(json, len, &lk, &g, &err), 0, "%s", err.msg);
+    cr_assert_eq(scrape_k8s_pod_targets(json, len, &plain, &err), 0, "%s", err.msg);
+    expect_labels(g.group_labels, (const char *const[]){POD_WEB_GROUP, NODE_W2_LABELS, NULL},
+                  "pod group with node metadata");
+    cr_assert_eq(g.ntargets, plain.ntargets);
+    for (size_t i = 0; i < g.ntargets; i++) /* the node labels are group labels only */
+        cr_assert(mp_labels_equal(g.targets[i], plain.targets[i]), "target %zu", i);
+    scrape_target_group_fini(&g);
+
+    /* node not cached (or attach off): nothing, not even node_name */
+    store_fini(&s);
+    s.n = 0;
+    cr_assert_eq(scrape_k8s_pod_targets_lookup(json, len, &lk, &g, &err), 0, "%s", err.msg);
+    expect_labels(g.group_labels, (const char *const[]){POD_WEB_GROUP, NULL}, "node not cached");
+    scrape_target_group_fini(&g);
+    scrape_target_group_fini(&plain);
+    free(json);
+}
+
+/* with = without + the node labels, for the targets whose address names the node. */
+static void expect_node_added(const struct mp_labels *with, const struct mp_labels *without,
+                              bool node, const char *what)
+{
+    static const char *const node_kv[] = {NODE_W2_LABELS, NULL};
+    struct mp_label in[128];
+    size_t n = 0;
+    for (size_t i = 0; i < mp_labels_count(without); i++)
+        in[n++] = mp_labels_at(without, i);
+    for (size_t i = 0; node && node_kv[i]; i += 2)
+        in[n++] = (struct mp_label){mp_str_c(node_kv[i]), mp_str_c(node_kv[i + 1])};
+    struct mp_labels *want;
+    cr_assert_eq(mp_labels_create(in, n, &want, NULL), 0);
+    if (!mp_labels_equal(with, want)) {
+        char *got = fmt(with), *exp = fmt(want);
+        cr_assert_fail("%s:\n got  %s\n want %s", what, got, exp);
+    }
+    mp_labels_release(want);
+}
+
+static void attach_case(dep_fn fn, const char *file, const bool *node_targets, size_t nt)
+{
+    struct store s;
+    struct scrape_k8s_lookup lk;
+    stores(&s, &lk);
+    store_add(&s, SCRAPE_K8S_NODE, "node_worker2.json");
+    size_t len;
+    char *json = load(file, &len);
+    struct scrape_target_group g, plain;
+    struct mp_err err = {0};
+    cr_assert_eq(fn(json, len, &lk, &plain, &err), 0, "%s", err.msg);
+    lk.node = find_node;
+    cr_assert_eq(fn(json, len, &lk, &g, &err), 0, "%s", err.msg);
+    cr_assert(mp_labels_equal(g.group_labels, plain.group_labels), "%s: group labels", file);
+    cr_assert_eq(g.ntargets, nt, "%s: %zu targets", file, g.ntargets);
+    cr_assert_eq(plain.ntargets, nt);
+    for (size_t i = 0; i < nt; i++) {
+        char what[128];
+        snprintf(what, sizeof what, "%s target %zu", file, i);
+        expect_node_added(g.targets[i], plain.targets[i], node_targets[i], what);
+    }
+    scrape_target_group_fini(&g);
+    scrape_target_group_fini(&plain);
+    free(json);
+    store_fini(&s);
+}
+
+/* Endpoints: the address with nodeName worker-2 gets the node labels; the address without
+ * nodeName and the extra targets of uncovered pod ports get none (Prometheus's add()). */
+Test(k8s_attach, endpoints_targets_get_node_labels)
+{
+    static const bool node[] = {true, false, false, false};
+    attach_case(scrape_k8s_endpoints_targets, "endpoints_web.json", node, 4);
+}
+
+Test(k8s_attach, endpointslice_targets_get_node_labels)
+{
+    struct scrape_target_group g;
+    build_with_caches(scrape_k8s_endpointslice_targets, "endpointslice_web.json", &g);
+    bool node[16] = {false};
+    cr_assert(g.ntargets <= 16);
+    for (size_t i = 0; i < g.ntargets; i++) /* the endpoint targets (not uncovered ports) */
+        node[i] = mp_labels_has(g.targets[i], mp_str_c(M "endpointslice_endpoint_node_name"));
+    cr_assert(node[0], "first slice target names worker-2");
+    size_t nt = g.ntargets;
+    scrape_target_group_fini(&g);
+    attach_case(scrape_k8s_endpointslice_targets, "endpointslice_web.json", node, nt);
+}
+
+/* A Node targetRef names the node for both roles; for Endpoints a nodeName wins, for slices
+ * the Node targetRef wins. */
+Test(k8s_attach, node_target_refs)
+{
+    struct store s = {0};
+    store_add(&s, SCRAPE_K8S_NODE, "node_worker2.json");
+    struct scrape_k8s_lookup lk = {NULL, NULL, &s, find_node};
+    static const char eps[] =
+        "{\"metadata\":{\"name\":\"kubelet\",\"namespace\":\"kube-system\"},\"subsets\":[{"
+        "\"addresses\":[{\"ip\":\"172.18.0.3\",\"targetRef\":{\"kind\":\"Node\",\"name\":"
+        "\"worker-2\"}},{\"ip\":\"172.18.0.4\",\"nodeName\":\"worker-9\",\"targetRef\":{"
+        "\"kind\":\"Node\",\"name\":\"worker-2\"}}],\"ports\":[{\"name\":\"https\",\"port\":"
+        "10250,\"protocol\":\"TCP\"}]}]}";
+    struct scrape_target_group g;
+    struct mp_err err = {0};
+    cr_assert_eq(scrape_k8s_endpoints_targets(eps, sizeof eps - 1, &lk, &g, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(g.ntargets, 2);
+    expect_labels(
+        g.targets[0],
+        (const char *const[]){"__address__", "172.18.0.3:10250", M "endpoint_port_name", "https",
+                              M "endpoint_port_protocol", "TCP", M "endpoint_ready", "true",
+                              M "endpoint_address_target_kind", "Node",
+                              M "endpoint_address_target_name", "worker-2", NODE_W2_LABELS, NULL},
+        "Node targetRef");
+    cr_assert(!mp_labels_has(g.targets[1], mp_str_c(M "node_name")),
+              "nodeName worker-9 (not cached) wins over the targetRef");
+    scrape_target_group_fini(&g);
+
+    static const char slice[] =
+        "{\"metadata\":{\"name\":\"kubelet-1\",\"namespace\":\"kube-system\"},\"addressType\":"
+        "\"IPv4\",\"endpoints\":[{\"addresses\":[\"172.18.0.3\"],\"nodeName\":\"worker-9\","
+        "\"targetRef\":{\"kind\":\"Node\",\"name\":\"worker-2\"}}],\"ports\":[{\"port\":10250}]}";
+    cr_assert_eq(scrape_k8s_endpointslice_targets(slice, sizeof slice - 1, &lk, &g, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(g.ntargets, 1);
+    expect_labels(g.targets[0],
+                  (const char *const[]){"__address__", "172.18.0.3:10250", M "endpointslice_port",
+                                        "10250", M "endpointslice_address_target_kind", "Node",
+                                        M "endpointslice_address_target_name", "worker-2",
+                                        M "endpointslice_endpoint_node_name", "worker-9",
+                                        NODE_W2_LABELS, NULL},
+                  "slice: the Node targetRef wins");
+    scrape_target_group_fini(&g);
+    store_fini(&s);
+}
+
+static void collect_node(void *ctx, const char *ns, const char *name)
+{
+    struct mp_buf *b = ctx;
+    cr_assert_str_eq(ns, "");
+    cr_assert_eq(mp_buf_appendf(b, "%s;", name), 0);
+}
+
+static void expect_node_refs(enum scrape_k8s_role role, const char *file, const char *want)
+{
+    struct store s = {0};
+    store_add(&s, role, file);
+    struct mp_buf b;
+    mp_buf_init(&b, 0);
+    cr_assert_eq(mp_buf_append_str(&b, ""), 0);
+    scrape_k8s_object_node_refs(s.obj[0], collect_node, &b);
+    cr_assert_str_eq(b.data ? b.data : "", want, "%s", file);
+    mp_buf_fini(&b);
+    store_fini(&s);
+}
+
+Test(k8s_attach, node_refs_for_the_watcher)
+{
+    expect_node_refs(SCRAPE_K8S_POD, "pod_web.json", "worker-2;");
+    expect_node_refs(SCRAPE_K8S_POD, "pod_pending_no_ip.json", "worker-2;"); /* scheduled */
+    expect_node_refs(SCRAPE_K8S_ENDPOINTS, "endpoints_web.json", "worker-2;");
+    expect_node_refs(SCRAPE_K8S_ENDPOINTSLICE, "endpointslice_web.json", "worker-2;");
+    expect_node_refs(SCRAPE_K8S_SERVICE, "service_web.json", "");
+}
+
+/* ---- ingress ---------------------------------------------------------------------------- */
+
+#define INGRESS_TARGET(host, scheme, path)                                                         \
+    (const char *const[])                                                                          \
+    {                                                                                              \
+        "__address__", host, M "ingress_scheme", scheme, M "ingress_host", host, M "ingress_path", \
+            path, NULL                                                                             \
+    }
+
+Test(k8s_ingress, rules_paths_and_tls)
+{
+    struct scrape_target_group g;
+    build_file(scrape_k8s_ingress_targets, "ingress_web.json", &g);
+    cr_assert_str_eq(g.source, "ingress/emojivoto/web");
+    expect_labels(g.group_labels,
+                  (const char *const[]){
+                      M "namespace", "emojivoto", M "ingress_name", "web", M "ingress_class_name",
+                      "nginx", M "ingress_label_app_kubernetes_io_name", "web",
+                      M "ingress_labelpresent_app_kubernetes_io_name", "true",
+                      M "ingress_annotation_nginx_ingress_kubernetes_io_rewrite_target", "/",
+                      M "ingress_annotationpresent_nginx_ingress_kubernetes_io_rewrite_target",
+                      "true", NULL},
+                  "group");
+    cr_assert_eq(g.ntargets, 6);
+    expect_labels(g.targets[0], INGRESS_TARGET("secure.example.com", "https", "/api"), "0");
+    expect_labels(g.targets[1], INGRESS_TARGET("secure.example.com", "https", "/"), "1");
+    expect_labels(g.targets[2], INGRESS_TARGET("plain.example.com", "http", "/"), "no path");
+    expect_labels(g.targets[3], INGRESS_TARGET("a.wild.example.com", "https", "/"), "no http");
+    expect_labels(g.targets[4], INGRESS_TARGET("*.wild.example.com", "https", "/w"), "wildcard");
+    expect_labels(g.targets[5], INGRESS_TARGET("b.c.wild.example.com", "http", "/"),
+                  "two labels under the wildcard");
+    scrape_target_group_fini(&g);
+}
+
+Test(k8s_ingress, no_rules_no_class_no_host)
+{
+    struct scrape_target_group g;
+    struct mp_err err = {0};
+    static const char bare[] = "{\"metadata\":{\"name\":\"b\",\"namespace\":\"n\"},\"spec\":{"
+                               "\"defaultBackend\":{\"service\":{\"name\":\"s\"}}}}";
+    cr_assert_eq(scrape_k8s_ingress_targets(bare, sizeof bare - 1, &g, &err), 0, "%s", err.msg);
+    expect_labels(g.group_labels,
+                  (const char *const[]){M "namespace", "n", M "ingress_name", "b", NULL}, "bare");
+    cr_assert_eq(g.ntargets, 0);
+    scrape_target_group_fini(&g);
+
+    /* a rule without host: empty __address__ and host (left out); "*" matches one label */
+    static const char nohost[] =
+        "{\"metadata\":{\"name\":\"h\",\"namespace\":\"n\"},\"spec\":{\"tls\":[{\"hosts\":["
+        "\"*\"]}],\"rules\":[{\"http\":{\"paths\":[{\"path\":\"/x\"}]}},{\"host\":\"local\"}]}}";
+    cr_assert_eq(scrape_k8s_ingress_targets(nohost, sizeof nohost - 1, &g, &err), 0, "%s", err.msg);
+    cr_assert_eq(g.ntargets, 2);
+    expect_labels(g.targets[0],
+                  (const char *const[]){M "ingress_scheme", "https", M "ingress_path", "/x", NULL},
+                  "no host");
+    expect_labels(g.targets[1], INGRESS_TARGET("local", "https", "/"), "local");
+    scrape_target_group_fini(&g);
+}
+
+Test(k8s_ingress, malformed)
+{
+    struct scrape_k8s_object *o = (void *)1;
+    struct mp_err err = {0};
+    static const char *const bad[][2] = {
+        {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"rules\":{}}}",
+         "spec.rules: expected an array"},
+        {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"rules\":[{\"host\":1}]}}",
+         "host: expected a string"},
+        {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"rules\":[7]}}", "expected an object"},
+        {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"rules\":[{\"http\":[]}]}}",
+         "http: expected an object"},
+        {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"rules\":[{\"http\":{\"paths\":[{\"path\":"
+         "false}]}}]}}",
+         "path: expected a string"},
+        {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"tls\":[{\"hosts\":[\"a\",2]}]}}",
+         "spec.tls[].hosts.[]: expected a string"},
+        {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"tls\":[{\"hosts\":\"a\"}]}}",
+         "hosts: expected an array"},
+        {"{\"metadata\":{\"name\":\"i\"},\"spec\":{\"ingressClassName\":3}}",
+         "ingressClassName: expected a string"},
+        {"{\"metadata\":{\"name\":\"i\",\"annotations\":{\"a\":[]}}}", "expected a string"},
+        {"{\"metadata\":{\"name\":\"i\"},\"spec\":\"x\"}", "spec: expected an object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mp_err_clear(&err);
+        cr_assert_eq(
+            scrape_k8s_object_parse(SCRAPE_K8S_INGRESS, bad[i][0], strlen(bad[i][0]), &o, &err),
+            MP_EPARSE, "%s", bad[i][0]);
+        cr_assert_null(o);
+        cr_assert(strstr(err.msg, bad[i][1]), "%s: message %s lacks %s", bad[i][0], err.msg,
+                  bad[i][1]);
+    }
+}
+
 /* ---- malformed input ----------------------------------------------------------------- */
 
 static void expect_parse_error(enum scrape_k8s_role role, const char *json, const char *needle)
@@ -737,7 +1020,8 @@ Test(k8s_errors, truncated_prefixes)
                  {SCRAPE_K8S_ENDPOINTS, "endpoints_web.json"},
                  {SCRAPE_K8S_ENDPOINTSLICE, "endpointslice_web.json"},
                  {SCRAPE_K8S_SERVICE, "service_web.json"},
-                 {SCRAPE_K8S_NODE, "node_worker2.json"}};
+                 {SCRAPE_K8S_NODE, "node_worker2.json"},
+                 {SCRAPE_K8S_INGRESS, "ingress_web.json"}};
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         size_t len;
         char *json = load(files[f].file, &len);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -100,6 +101,7 @@ static struct scrape_k8s_object *fake_obj(struct ref r)
         [MESHSIM_K8S_ENDPOINTS] = SCRAPE_K8S_ENDPOINTS,
         [MESHSIM_K8S_ENDPOINTSLICES] = SCRAPE_K8S_ENDPOINTSLICE,
         [MESHSIM_K8S_NODES] = SCRAPE_K8S_NODE,
+        [MESHSIM_K8S_INGRESSES] = SCRAPE_K8S_INGRESS,
     };
     struct mp_buf b;
     mp_buf_init(&b, 0);
@@ -139,13 +141,19 @@ static const struct scrape_k8s_object *dep_svc(void *ctx, const char *ns, const 
     return dep_find(ctx, SCRAPE_K8S_SERVICE, ns, name);
 }
 
-/* The text the discovery callback should show for objs, with deps in the caches. */
+static const struct scrape_k8s_object *dep_node(void *ctx, const char *name)
+{
+    return dep_find(ctx, SCRAPE_K8S_NODE, "", name);
+}
+
+/* The text the discovery callback should show for objs, with deps in the caches (a node in
+ * deps: attach_metadata.node). */
 static char *expected(const struct ref *objs, size_t n, const struct ref *dep, size_t ndep)
 {
     struct deps d = {.n = 0};
     for (size_t i = 0; i < ndep; i++)
         d.o[d.n++] = fake_obj(dep[i]);
-    struct scrape_k8s_lookup lk = {dep_pod, dep_svc, &d};
+    struct scrape_k8s_lookup lk = {dep_pod, dep_svc, &d, dep_node};
     struct scrape_target_group g[16];
     size_t ng = 0;
     for (size_t i = 0; i < n; i++) {
@@ -367,6 +375,126 @@ Test(k8s_watch, endpointslice_role)
         "\"ports\":[{\"name\":\"http\",\"port\":8080}]}",
         "/apis/discovery.k8s.io/v1/endpointslices");
     del(MESHSIM_K8S_ENDPOINTSLICES, "default", "web-abc");
+    cr_assert(sd_rec_wait(r, "k", NULL));
+    sd_rec_stop(r);
+}
+
+/* ---- attach_metadata.node ------------------------------------------------------------------- */
+
+static void put_node(const char *name, const char *zone)
+{
+    char *j = NULL;
+    cr_assert(asprintf(&j,
+                       "{\"metadata\":{\"labels\":{\"zone\":\"%s\"},\"annotations\":{\"a/b\":"
+                       "\"c\"}},\"spec\":{\"providerID\":\"p://%s\"},\"status\":{\"addresses\":"
+                       "[{\"type\":\"InternalIP\",\"address\":\"192.168.1.1\"}]}}",
+                       zone, name) > 0);
+    put(MESHSIM_K8S_NODES, NULL, name, j);
+    free(j);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* obj (of role, with pod default/a and node n1 cached) follows node n1: a label change and
+ * the node's deletion rebuild the group through the node watch, without any re-list. The
+ * time from the node change to the group is printed (no threshold in a unit test). */
+static void attach_case(const char *role, struct ref obj, const char *json, size_t watches)
+{
+    put_node("n1", "a");
+    put_pod("default", "a", "10.0.0.1", "web");
+    if (obj.kind != MESHSIM_K8S_PODS)
+        put(obj.kind, obj.ns, obj.name, json);
+    char *y = yaml_for(role, "    attach_metadata: {node: true}\n");
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    free(y);
+    struct ref deps[] = {{MESHSIM_K8S_NODES, NULL, "n1"}, {MESHSIM_K8S_PODS, "default", "a"}};
+    cr_assert(wait_expected(r, &obj, 1, deps, 2), "%s: node labels attached", role);
+    cr_assert(wait_watches(watches), "%s: the node watch is open too", role);
+    cr_assert_eq(count_requests("/api/v1/nodes", 0, NULL), 1, "one cluster-wide node list");
+    size_t lists = count_requests(NULL, 0, NULL);
+
+    int64_t t0 = now_ms();
+    put_node("n1", "b");
+    cr_assert(wait_expected(r, &obj, 1, deps, 2), "%s: node label change re-emitted", role);
+    fprintf(stderr, "%s: group with the new node label after %lld ms\n", role,
+            (long long)(now_ms() - t0));
+    del(MESHSIM_K8S_NODES, NULL, "n1");
+    cr_assert(wait_expected(r, &obj, 1, &deps[1], 1), "%s: node deletion drops its labels", role);
+    put_node("n1", "c");
+    cr_assert(wait_expected(r, &obj, 1, deps, 2), "%s: node added again", role);
+    cr_assert_eq(count_requests(NULL, 0, NULL), lists, "%s: no re-list", role);
+    sd_rec_stop(r);
+}
+
+Test(k8s_watch, attach_metadata_node_pod)
+{
+    attach_case("pod", (struct ref){MESHSIM_K8S_PODS, "default", "a"}, NULL, 2);
+}
+
+Test(k8s_watch, attach_metadata_node_endpoints)
+{
+    attach_case("endpoints", (struct ref){MESHSIM_K8S_ENDPOINTS, "default", "web"},
+                "{\"subsets\":[{\"addresses\":[{\"ip\":\"10.0.0.1\",\"nodeName\":\"n1\","
+                "\"targetRef\":{\"kind\":\"Pod\",\"name\":\"a\",\"namespace\":\"default\"}}],"
+                "\"ports\":[{\"name\":\"http\",\"port\":8080}]}]}",
+                4);
+}
+
+Test(k8s_watch, attach_metadata_node_endpointslice)
+{
+    attach_case("endpointslice", (struct ref){MESHSIM_K8S_ENDPOINTSLICES, "default", "web-abc"},
+                "{\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],"
+                "\"nodeName\":\"n1\",\"targetRef\":{\"kind\":\"Pod\",\"name\":\"a\","
+                "\"namespace\":\"default\"}}],\"ports\":[{\"name\":\"http\",\"port\":8080}]}",
+                4);
+}
+
+/* Other roles ignore attach_metadata, as Prometheus does: no node watch. */
+Test(k8s_watch, attach_metadata_ignored_for_service)
+{
+    put(MESHSIM_K8S_SERVICES, "default", "web", svc_json);
+    char *y = yaml_for("service", "    attach_metadata: {node: true}\n");
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    free(y);
+    struct ref svc = {MESHSIM_K8S_SERVICES, "default", "web"};
+    cr_assert(wait_expected(r, &svc, 1, NULL, 0));
+    cr_assert(wait_watches(1));
+    cr_assert_eq(count_requests("/api/v1/nodes", -1, NULL), 0);
+    sd_rec_stop(r);
+}
+
+/* ---- ingress ------------------------------------------------------------------------------- */
+
+Test(k8s_watch, ingress_role)
+{
+    put(MESHSIM_K8S_INGRESSES, "web", "site",
+        "{\"spec\":{\"tls\":[{\"hosts\":[\"*.example.com\"]}],\"rules\":[{\"host\":"
+        "\"www.example.com\",\"http\":{\"paths\":[{\"path\":\"/\"},{\"path\":\"/api\"}]}}]}}");
+    put(MESHSIM_K8S_INGRESSES, "other", "skip", "{\"spec\":{\"rules\":[{\"host\":\"x\"}]}}");
+    char *y = yaml_for("ingress", "    namespaces: {names: [web]}\n"
+                                  "    selectors: [{role: ingress, label: 'app!=none'}]\n");
+    struct sd_rec *r = sd_rec_start(y, NULL);
+    free(y);
+    struct ref site = {MESHSIM_K8S_INGRESSES, "web", "site"};
+    cr_assert(wait_expected(r, &site, 1, NULL, 0));
+    cr_assert(wait_watches(1));
+    cr_assert_eq(count_requests("/apis/networking.k8s.io/v1/namespaces/web/ingresses", 0,
+                                "labelSelector=app!=none"),
+                 1);
+    put(MESHSIM_K8S_INGRESSES, "web", "site",
+        "{\"metadata\":{\"labels\":{\"app\":\"site\"}},\"spec\":{\"ingressClassName\":\"nginx\","
+        "\"rules\":[{\"host\":\"www.example.com\"},{\"host\":\"b.example.com\"}]}}");
+    cr_assert(wait_expected(r, &site, 1, NULL, 0));
+    char *text = sd_rec_text(r, "k");
+    cr_assert(text && strstr(text, "__meta_kubernetes_ingress_class_name=\"nginx\""), "%s",
+              text ? text : "(none)");
+    free(text);
+    del(MESHSIM_K8S_INGRESSES, "web", "site");
     cr_assert(sd_rec_wait(r, "k", NULL));
     sd_rec_stop(r);
 }

@@ -4,11 +4,12 @@
  * without ports, init containers and native sidecars, unnamed ports, Pending/Succeeded/Failed
  * pods, IPv6, headless/NodePort/LoadBalancer/ExternalName services, Endpoints with ready and
  * notReady addresses, EndpointSlices with ports as the API server defaults them, nodes with
- * every address type) is served by meshsim's fake Kubernetes API on 127.0.0.1 and discovered
- * by real list+watch for every role. Each target's discovered label set must equal the table
- * written by hand from shared/spec/kubernetes-sd.md (discovered.json), and the same cluster
- * through configs/linkerd-prometheus.yml must give exactly the final labels of linkerd.json.
- * A mismatch prints a readable diff, group by group and label by label (see README.md). */
+ * every address type, Ingresses with TLS, wildcard hosts and rules without paths) is served by
+ * meshsim's fake Kubernetes API on 127.0.0.1 and discovered by real list+watch for every role. Each
+ * target's discovered label set must equal the table written by hand from
+ * shared/spec/kubernetes-sd.md (discovered.json), and the same cluster through
+ * configs/linkerd-prometheus.yml must give exactly the final labels of linkerd.json. A mismatch
+ * prints a readable diff, group by group and label by label (see README.md). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <json-c/json.h>
@@ -73,6 +74,7 @@ static void each_object(enum load mode)
         {"services", MESHSIM_K8S_SERVICES},
         {"endpoints", MESHSIM_K8S_ENDPOINTS},
         {"endpointslices", MESHSIM_K8S_ENDPOINTSLICES},
+        {"ingresses", MESHSIM_K8S_INGRESSES},
     };
     const size_t nk = sizeof kinds / sizeof kinds[0];
     json_object *cluster = read_json("cluster.json");
@@ -536,8 +538,9 @@ static char *await_table(struct table *tb, struct check *c, size_t nc, transform
 
 /* ---- the discovered table ------------------------------------------------------------------ */
 
-static const char *const roles[] = {"pod", "endpoints", "endpointslice", "service", "node"};
-#define NROLES 5
+static const char *const roles[] = {"pod",     "endpoints", "endpointslice",
+                                    "service", "node",      "ingress"};
+#define NROLES 6
 
 /* One job per role, named after it, against the fake. */
 static char *roles_yaml(void)
@@ -620,8 +623,8 @@ static struct reqs requests(void)
 
 static bool all_watching(void *ctx)
 {
-    (void)ctx; /* pod 1, endpoints 3, endpointslice 3, service 1, node 1 */
-    return meshsim_k8s_watch_count(fake) >= 9;
+    (void)ctx; /* pod 1, endpoints 3, endpointslice 3, service 1, node 1, ingress 1 */
+    return meshsim_k8s_watch_count(fake) >= 10;
 }
 
 /* The cluster is created, then deleted, while discovery watches, with no re-list in between:
@@ -654,6 +657,137 @@ Test(sd_table, discovered_labels_through_watch_events)
     struct reqs after = requests();
     cr_expect_eq(after.lists, before.lists, "re-listed: %zu lists before, %zu after", before.lists,
                  after.lists);
+    scrape_discovery_destroy(d);
+    cfg_config_destroy(cfg);
+    table_fini(&tb);
+    free(yaml);
+}
+
+/* ---- attach_metadata.node ------------------------------------------------------------------- */
+
+/* The value of name in ls, or NULL. */
+static const char *label_of(const struct mp_labels *ls, const char *name)
+{
+    if (!mp_labels_has(ls, mp_str_c(name)))
+        return NULL;
+    return mp_labels_get(ls, mp_str_c(name)).ptr;
+}
+
+/* The node whose metadata attach_metadata.node puts on a target of role (spec 2.2, and
+ * Prometheus's endpoints/endpointslice add()): the pod's node; an endpoint's nodeName, else a
+ * Node targetRef; a slice endpoint's Node targetRef, else its nodeName. Extra targets of
+ * uncovered pod ports carry no endpoint_* labels and so get no node. */
+static const char *attached_node(const char *role, const struct mp_labels *t)
+{
+    if (strcmp(role, "pod") == 0)
+        return label_of(t, META "pod_node_name");
+    const char *p = strcmp(role, "endpoints") == 0 ? META "endpoint" : META "endpointslice";
+    char kind[128], name[128], node[128];
+    snprintf(kind, sizeof kind, "%s_address_target_kind", p);
+    snprintf(name, sizeof name, "%s_address_target_name", p);
+    snprintf(node, sizeof node, "%s%s_node_name", p,
+             strcmp(role, "endpoints") == 0 ? "" : "_endpoint");
+    const char *k = label_of(t, kind), *n = label_of(t, node);
+    bool node_ref = k && strcmp(k, "Node") == 0;
+    if (strcmp(role, "endpoints") == 0)
+        return n ? n : node_ref ? label_of(t, name) : NULL;
+    return node_ref ? label_of(t, name) : n;
+}
+
+/* The role's table with, on each target, the node labels attach_metadata adds: the node's
+ * group labels of the node section minus node_provider_id (no addresses either). */
+static struct sgroup *expected_attached(json_object *root, const char *role, size_t *n)
+{
+    struct sgroup *g = expected_discovered(root, role, n);
+    for (size_t i = 0; i < *n; i++)
+        for (size_t t = 0; t < g[i].n; t++) {
+            const char *node = attached_node(role, g[i].t[t]);
+            char src[256];
+            snprintf(src, sizeof src, "node/%s", node ? node : "");
+            json_object *ng = node ? member(member(member(root, "node"), src), "group") : NULL;
+            if (ng == NULL)
+                continue;
+            struct lset s = {0};
+            for (size_t k = 0; k < mp_labels_count(g[i].t[t]); k++) {
+                struct mp_label l = mp_labels_at(g[i].t[t], k);
+                lset_set(&s, l.name.ptr, l.value.ptr);
+            }
+            json_object_object_foreach(ng, key, val)
+            {
+                if (strcmp(key, "node_provider_id") == 0)
+                    continue;
+                char name[512];
+                key_name(key, name, sizeof name);
+                lset_set(&s, name, json_object_get_string(val));
+            }
+            mp_labels_release(g[i].t[t]);
+            g[i].t[t] = lset_take(&s);
+        }
+    return g;
+}
+
+/* pod, endpoints and endpointslice with attach_metadata.node: the tables of those roles plus
+ * the node labels (jobs named <role>_attach). A node watch per job: 1 + 4 + 4. Then a node
+ * label change reaches every dependent group through the node watch alone. */
+Test(sd_table, attach_metadata_node)
+{
+    static const char *const aroles[] = {"pod", "endpoints", "endpointslice"};
+    each_object(LOAD_PUT);
+    struct mp_buf y;
+    mp_buf_init(&y, 0);
+    SAY(&y, "scrape_configs:\n");
+    for (size_t r = 0; r < 3; r++)
+        SAY(&y,
+            "- job_name: %s_attach\n"
+            "  kubernetes_sd_configs:\n"
+            "  - role: %s\n"
+            "    api_server: http://127.0.0.1:%u\n"
+            "    attach_metadata: {node: true}\n",
+            aroles[r], aroles[r], (unsigned)meshsim_k8s_port(fake));
+    char *yaml = mp_buf_take(&y, NULL);
+    char jobs[3][32];
+    struct check c[3];
+    json_object *root = read_json("discovered.json");
+    for (size_t r = 0; r < 3; r++) {
+        snprintf(jobs[r], sizeof jobs[r], "%s_attach", aroles[r]);
+        c[r] = (struct check){jobs[r], NULL, 0};
+        c[r].want = expected_attached(root, aroles[r], &c[r].nwant);
+    }
+    struct table tb;
+    struct cfg_config *cfg;
+    struct scrape_discovery *d = discover(yaml, &tb, &cfg);
+    expect_no_diff(await_table(&tb, c, 3, NULL, NULL),
+                   "attach_metadata differs from discovered.json plus the node labels");
+    checks_fini(c, 3);
+
+    /* worker-2 gets a new label: every group naming it follows */
+    json_object *cluster = read_json("cluster.json"), *nodes = member(cluster, "nodes");
+    json_object *w2 = NULL;
+    for (size_t i = 0; i < json_object_array_length(nodes); i++) {
+        json_object *o = json_object_array_get_idx(nodes, i);
+        if (strcmp(json_object_get_string(member(member(o, "metadata"), "name")), "worker-2") == 0)
+            w2 = o;
+    }
+    cr_assert_not_null(w2);
+    json_object *labels = member(member(w2, "metadata"), "labels");
+    cr_assert_not_null(labels);
+    json_object_object_add(labels, "rack", json_object_new_string("r7"));
+    const char *js = json_object_to_json_string_ext(w2, JSON_C_TO_STRING_PLAIN);
+    cr_assert_eq(
+        meshsim_k8s_put(fake, MESHSIM_K8S_NODES, "", "worker-2", js, strlen(js), NULL, NULL), 0);
+    json_object *ng = member(member(member(root, "node"), "node/worker-2"), "group");
+    json_object_object_add(ng, "node_label_rack", json_object_new_string("r7"));
+    json_object_object_add(ng, "node_labelpresent_rack", json_object_new_string("true"));
+    for (size_t r = 0; r < 3; r++) {
+        c[r] = (struct check){jobs[r], NULL, 0};
+        c[r].want = expected_attached(root, aroles[r], &c[r].nwant);
+    }
+    struct reqs before = requests();
+    expect_no_diff(await_table(&tb, c, 3, NULL, NULL), "after the worker-2 label change");
+    cr_expect_eq(requests().lists, before.lists, "re-listed after a node change");
+    checks_fini(c, 3);
+    json_object_put(cluster);
+    json_object_put(root);
     scrape_discovery_destroy(d);
     cfg_config_destroy(cfg);
     table_fini(&tb);
