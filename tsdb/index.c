@@ -35,6 +35,7 @@
 #include "common/alloc.h"
 #include "common/labels.h"
 #include "tsdb/bytes.h"
+#include "tsdb/gallop.h"
 #include "tsdb/lcache.h"
 #include "tsdb/wal.h"
 
@@ -2054,11 +2055,57 @@ static int ir_label_values(void *ctx, struct mp_str name,
     return tsdb_index_reader_label_values(ctx, name, fn, fctx, err);
 }
 
-static const struct tsdb_ireader_ops ir_ops = {ir_postings, ir_label_values};
+TSDB_GALLOP_DEFINE(gallop_be32, uint8_t, TSDB_GALLOP_LOAD_BE32)
+
+/* v2: the list of name=value where it lies in the file; *n = 0 when there is none. */
+static int pair_list(const struct tsdb_index_reader *r, struct mp_str name, struct mp_str value,
+                     const uint8_t **refs, uint32_t *n, struct mp_err *err)
+{
+    uint64_t off = find_list(r, name, value);
+    *n = 0;
+    return off ? read_list(r, off, refs, n, err) : 0;
+}
+
+static int ir_postings_count(void *ctx, struct mp_str name, struct mp_str value, size_t *n,
+                             struct mp_err *err)
+{
+    const uint8_t *refs = NULL;
+    uint32_t cnt;
+    int rc = pair_list(ctx, name, value, &refs, &cnt, err);
+    *n = cnt;
+    return rc;
+}
+
+/* The list is validated for length only (as read_list does for every caller); refs not
+ * ascending there would make the search miss refs, never read out of bounds. */
+static int ir_postings_filter(void *ctx, struct mp_str name, struct mp_str value,
+                              struct tsdb_plist *io, struct mp_err *err)
+{
+    const uint8_t *refs = NULL;
+    uint32_t cnt;
+    int rc = pair_list(ctx, name, value, &refs, &cnt, err);
+    size_t w = 0;
+    for (size_t i = 0, j = 0; rc == 0 && i < io->n; i++) {
+        uint64_t x = io->refs[i];
+        j = gallop_be32(refs, j, cnt, x);
+        if (j == cnt)
+            break;
+        if (tsdb_get_be32(refs + 4 * j) == x)
+            io->refs[w++] = x;
+    }
+    io->n = w;
+    return rc;
+}
+
+/* The compact format's lists sit in zstd frames: counting one means decompressing its frame,
+ * so resolution there materialises every list (no count/filter). */
+static const struct tsdb_ireader_ops compact_ops = {ir_postings, ir_label_values, NULL, NULL};
+static const struct tsdb_ireader_ops v2_ops = {ir_postings, ir_label_values, ir_postings_count,
+                                               ir_postings_filter};
 
 struct tsdb_ireader tsdb_index_reader_ireader(struct tsdb_index_reader *r)
 {
-    return (struct tsdb_ireader){&ir_ops, r};
+    return (struct tsdb_ireader){r->compact ? &compact_ops : &v2_ops, r};
 }
 
 void tsdb_index_series_fini(struct tsdb_index_series *s)

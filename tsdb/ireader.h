@@ -42,6 +42,15 @@ struct tsdb_ireader_ops {
     int (*label_values)(void *ctx, struct mp_str name,
                         int (*fn)(void *fctx, struct mp_str value), void *fctx,
                         struct mp_err *err);
+    /* Optional, both or neither (NULL: matcher resolution materialises every list it needs).
+     * postings_count sets *n to the length of the list of name=value (0: no such list) without
+     * copying it; postings_filter keeps in io, in place and in order, only the refs that are
+     * also in that list, reading it where it lies (galloping, so a short io costs
+     * O(io log(list / io)) however long the list is). name is never "". */
+    int (*postings_count)(void *ctx, struct mp_str name, struct mp_str value, size_t *n,
+                          struct mp_err *err);
+    int (*postings_filter)(void *ctx, struct mp_str name, struct mp_str value,
+                           struct tsdb_plist *io, struct mp_err *err);
 };
 
 struct tsdb_ireader {

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "tsdb/gallop.h"
 
 #define NONE SIZE_MAX
 #define STACK_CURSORS 16
@@ -81,30 +82,8 @@ int tsdb_plist_push(struct tsdb_plist *l, uint64_t ref)
     return 0;
 }
 
-/* First index i in [lo, n) with a[i] >= x (n if none): exponential then binary search, so
- * stepping through a long list in order costs O(log gap) per step. */
-static size_t gallop(const uint64_t *a, size_t lo, size_t n, uint64_t x)
-{
-    if (lo >= n || a[lo] >= x)
-        return lo;
-    size_t below = lo, step = 1, hi = lo + 1; /* invariant: a[below] < x */
-    while (hi < n && a[hi] < x) {
-        below = hi;
-        step *= 2;
-        hi = below + step;
-    }
-    if (hi > n)
-        hi = n;
-    size_t l = below + 1; /* answer in [l, hi] */
-    while (l < hi) {
-        size_t mid = l + (hi - l) / 2;
-        if (a[mid] < x)
-            l = mid + 1;
-        else
-            hi = mid;
-    }
-    return l;
-}
+TSDB_GALLOP_DEFINE(gallop, uint64_t, TSDB_GALLOP_LOAD_ARRAY)
+TSDB_GALLOP_DEFINE(gallop32, uint32_t, TSDB_GALLOP_LOAD_ARRAY)
 
 int tsdb_plist_intersect(const struct tsdb_plist *const *in, size_t k, struct tsdb_plist *out)
 {
@@ -1309,6 +1288,50 @@ static int ir_postings(void *ctx, struct mp_str name, const struct mp_str *value
     return rc ? mp_err_set(err, rc, "head postings: out of memory") : 0;
 }
 
+/* The list of name=value, NULL if none (read lock held). */
+static const struct vent *find_pair(struct tsdb_mempostings *mp, struct mp_str name,
+                                    struct mp_str value)
+{
+    size_t ni = find_name(mp, name);
+    return ni == NONE ? NULL : find_value(name_at(mp, ni), value);
+}
+
+static int ir_postings_count(void *ctx, struct mp_str name, struct mp_str value, size_t *n,
+                             struct mp_err *err)
+{
+    (void)err;
+    struct tsdb_mempostings *mp = ctx;
+    pthread_rwlock_rdlock(&mp->lock);
+    const struct vent *v = find_pair(mp, name, value);
+    *n = v ? v->n : 0;
+    pthread_rwlock_unlock(&mp->lock);
+    return 0;
+}
+
+static int ir_postings_filter(void *ctx, struct mp_str name, struct mp_str value,
+                              struct tsdb_plist *io, struct mp_err *err)
+{
+    (void)err;
+    struct tsdb_mempostings *mp = ctx;
+    size_t w = 0;
+    pthread_rwlock_rdlock(&mp->lock);
+    const struct vent *v = find_pair(mp, name, value);
+    if (v) {
+        struct cursor c = v_cursor(v);
+        for (size_t i = 0, j = 0; i < io->n; i++) {
+            uint64_t x = io->refs[i];
+            j = c.p64 ? gallop(c.p64, j, c.n, x) : gallop32(c.p32, j, c.n, x);
+            if (j == c.n)
+                break;
+            if ((c.p64 ? c.p64[j] : c.p32[j]) == x)
+                io->refs[w++] = x;
+        }
+    }
+    pthread_rwlock_unlock(&mp->lock);
+    io->n = w;
+    return 0;
+}
+
 static int ir_label_values(void *ctx, struct mp_str name, int (*fn)(void *fctx, struct mp_str v),
                            void *fctx, struct mp_err *err)
 {
@@ -1321,6 +1344,8 @@ static int ir_label_values(void *ctx, struct mp_str name, int (*fn)(void *fctx, 
 static const struct tsdb_ireader_ops mem_ops = {
     .postings = ir_postings,
     .label_values = ir_label_values,
+    .postings_count = ir_postings_count,
+    .postings_filter = ir_postings_filter,
 };
 
 void tsdb_mempostings_ireader(struct tsdb_mempostings *mp, struct tsdb_ireader *out)
@@ -1462,14 +1487,70 @@ static int all_postings(const struct tsdb_ireader *ir, struct tsdb_plist *out,
     return ir->ops->postings(ir->ctx, empty, &empty, 1, out, err);
 }
 
-/* Scratch of one resolution: per matcher "label must be set" and "subtracting", and lists. */
+/* Scratch of one resolution: per matcher "label must be set", "subtracting" and "resolved
+ * already", and lists. */
 struct resolve {
     bool *must;
     bool *sub;
+    bool *done;
     struct tsdb_plist *lists; /* n + 1 */
     struct tsdb_plist **its, **nots;
     size_t nlists, nits, nnots;
 };
+
+struct eq_list {
+    size_t count;
+    size_t i; /* the matcher */
+};
+
+/* The intersecting matchers l="v" (v is never "" here: l="" does not intersect), when the index
+ * can count and filter and there are two or more: instead of copying every list to intersect
+ * the copies, copy the shortest and filter it through the others in order of length, reading
+ * them where they lie. A dashboard selector's namespace and deployment lists are long, the
+ * answer short. Adds the result to r->its, marks the matchers done; *empty when it is. */
+static int resolve_equal(const struct tsdb_ireader *ir, const struct mp_matcher *const *m, size_t n,
+                         struct resolve *r, bool *empty, struct mp_err *err)
+{
+    if (!ir->ops->postings_count || !ir->ops->postings_filter)
+        return 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k +=
+            !r->sub[i] && mp_matcher_type(m[i]) == MP_MATCH_EQUAL && mp_matcher_name(m[i]).len != 0;
+    if (k < 2)
+        return 0;
+    struct eq_list *e = mp_malloc(k * sizeof *e);
+    if (!e)
+        return mp_err_set(err, MP_ENOMEM, "postings for matchers: out of memory");
+    int rc = 0;
+    k = 0;
+    for (size_t i = 0; i < n && rc == 0 && !*empty; i++) {
+        if (r->sub[i] || mp_matcher_type(m[i]) != MP_MATCH_EQUAL || mp_matcher_name(m[i]).len == 0)
+            continue;
+        size_t c = 0;
+        rc = ir->ops->postings_count(ir->ctx, mp_matcher_name(m[i]), mp_matcher_value(m[i]), &c,
+                                     err);
+        *empty = rc == 0 && c == 0;
+        size_t j = k++;
+        for (; j > 0 && e[j - 1].count > c; j--) /* insertion sort by length, stable */
+            e[j] = e[j - 1];
+        e[j] = (struct eq_list){c, i};
+        r->done[i] = true;
+    }
+    if (rc == 0 && !*empty) {
+        struct tsdb_plist *p = &r->lists[r->nlists++];
+        const struct mp_matcher *s = m[e[0].i];
+        struct mp_str v = mp_matcher_value(s);
+        rc = ir->ops->postings(ir->ctx, mp_matcher_name(s), &v, 1, p, err);
+        for (size_t j = 1; j < k && rc == 0 && p->n; j++)
+            rc = ir->ops->postings_filter(ir->ctx, mp_matcher_name(m[e[j].i]),
+                                          mp_matcher_value(m[e[j].i]), p, err);
+        *empty = rc == 0 && p->n == 0;
+        r->its[r->nits++] = p;
+    }
+    mp_free(e);
+    return rc;
+}
 
 int tsdb_postings_for_matchers(const struct tsdb_ireader *ir, const struct mp_matcher *const *m,
                                size_t n, struct tsdb_plist *out, struct mp_err *err)
@@ -1478,7 +1559,7 @@ int tsdb_postings_for_matchers(const struct tsdb_ireader *ir, const struct mp_ma
     if (n == 0)
         return 0;
     struct resolve r = {0};
-    size_t per = 2 * sizeof(bool) + sizeof(struct tsdb_plist) + 2 * sizeof(struct tsdb_plist *);
+    size_t per = 3 * sizeof(bool) + sizeof(struct tsdb_plist) + 2 * sizeof(struct tsdb_plist *);
     size_t bytes;
     if (__builtin_mul_overflow(n + 1, per, &bytes))
         return mp_err_set(err, MP_ENOMEM, "postings for matchers: too many matchers");
@@ -1491,6 +1572,7 @@ int tsdb_postings_for_matchers(const struct tsdb_ireader *ir, const struct mp_ma
     r.lists = (struct tsdb_plist *)(void *)(r.nots + (n + 1));
     r.must = (bool *)(r.lists + (n + 1));
     r.sub = r.must + (n + 1);
+    r.done = r.sub + (n + 1);
 
     /* must_be_set[name]: some matcher of that name rejects "" */
     for (size_t i = 0; i < n; i++)
@@ -1512,10 +1594,12 @@ int tsdb_postings_for_matchers(const struct tsdb_ireader *ir, const struct mp_ma
         rc = all_postings(ir, p, err);
         r.its[r.nits++] = p;
     }
+    if (rc == 0)
+        rc = resolve_equal(ir, m, n, &r, &empty, err);
     /* stable order: intersecting matchers first, then subtracting ones */
     for (int pass = 0; pass < 2 && rc == 0 && !empty; pass++) {
         for (size_t i = 0; i < n && rc == 0; i++) {
-            if (r.sub[i] != (pass == 1))
+            if (r.sub[i] != (pass == 1) || r.done[i])
                 continue;
             struct tsdb_plist *p = &r.lists[r.nlists++];
             if (mp_matcher_name(m[i]).len == 0 && mp_matcher_value(m[i]).len == 0) {
