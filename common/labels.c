@@ -680,7 +680,10 @@ static size_t bfind(const struct mp_labels_builder *b, struct mp_str name, bool 
     return lo;
 }
 
-int mp_labels_builder_set(struct mp_labels_builder *b, struct mp_str name, struct mp_str value)
+/* set, set_borrowed and set_interned: copy says whether the slices go to the arena; iname and
+ * ivalue, when not NULL, are the interned strings of name and value. */
+static int set_entry(struct mp_labels_builder *b, struct mp_str name, struct mp_str value,
+                     const struct mp_istr *iname, const struct mp_istr *ivalue, bool copy)
 {
     if (value.len == 0) {
         mp_labels_builder_del(b, name); /* empty labels are the same as missing labels */
@@ -693,23 +696,41 @@ int mp_labels_builder_set(struct mp_labels_builder *b, struct mp_str name, struc
     if (found && mp_str_eq(b->ents[i].value, value))
         return 0;
     int rc = found ? 0 : grow_ents(&b->ents, &b->cap, b->n + 1);
-    struct mp_str nv = {0}, nn = found ? b->ents[i].name : (struct mp_str){0};
-    if (rc == 0 && !found)
+    struct mp_str nv = value, nn = found ? b->ents[i].name : name;
+    if (rc == 0 && !found && copy)
         rc = arena_copy(b, name, &nn);
-    if (rc == 0)
+    if (rc == 0 && copy)
         rc = arena_copy(b, value, &nv);
     if (rc)
         return rc;
     if (found) {
         b->ents[i].value = nv;
-        b->ents[i].ivalue = NULL;
+        b->ents[i].ivalue = ivalue;
     } else {
         memmove(&b->ents[i + 1], &b->ents[i], (b->n - i) * sizeof b->ents[0]);
-        b->ents[i] = (struct bent){nn, nv, NULL, NULL};
+        b->ents[i] = (struct bent){nn, nv, iname, ivalue};
         b->n++;
     }
     b->dirty = true;
     return 0;
+}
+
+int mp_labels_builder_set(struct mp_labels_builder *b, struct mp_str name, struct mp_str value)
+{
+    return set_entry(b, name, value, NULL, NULL, true);
+}
+
+int mp_labels_builder_set_borrowed(struct mp_labels_builder *b, struct mp_str name,
+                                   struct mp_str value)
+{
+    return set_entry(b, name, value, NULL, NULL, false);
+}
+
+int mp_labels_builder_set_interned(struct mp_labels_builder *b, const struct mp_labels *ls,
+                                   size_t i)
+{
+    const struct pair *p = &ls->l[i];
+    return set_entry(b, mp_istr_str(p->name), mp_istr_str(p->value), p->name, p->value, false);
 }
 
 void mp_labels_builder_del(struct mp_labels_builder *b, struct mp_str name)

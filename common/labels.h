@@ -149,6 +149,15 @@ void mp_labels_builder_reset(struct mp_labels_builder *b, const struct mp_labels
  * MP_EINVAL for an oversized string, MP_ENOMEM; on failure the builder is unchanged. */
 MP_NODISCARD int mp_labels_builder_set(struct mp_labels_builder *b, struct mp_str name,
                                        struct mp_str value);
+/* As set, without copying: name and value must stay valid and unchanged until the next reset
+ * or destroy (the scrape loop passes slices of the body it is parsing). */
+MP_NODISCARD int mp_labels_builder_set_borrowed(struct mp_labels_builder *b, struct mp_str name,
+                                                struct mp_str value);
+/* Sets label i (0 <= i < count) of ls, keeping pointers to its interned strings: no copy, and
+ * labels() takes them with a reference count instead of an interner lookup. ls must stay alive
+ * until the next reset or destroy. */
+MP_NODISCARD int mp_labels_builder_set_interned(struct mp_labels_builder *b,
+                                                const struct mp_labels *ls, size_t i);
 /* Deletes name; absent names are a no-op. */
 void mp_labels_builder_del(struct mp_labels_builder *b, struct mp_str name);
 /* Current value of name, empty if absent. Borrowed until the next set, reset or destroy. */

@@ -406,7 +406,7 @@ static int merge_target_labels(struct scrape_loop *l, const struct mp_labels *tl
             if ((rc = mp_buf_append(&l->conf, ex.ptr, ex.len)) != 0)
                 return rc;
         }
-        rc = mp_labels_builder_set(l->b, lb.name, lb.value);
+        rc = mp_labels_builder_set_interned(l->b, tl, i);
     }
     /* stable insertion sort by name length, as Go's sort.SliceStable */
     for (size_t i = 1; i < nc; i++) {
@@ -482,9 +482,14 @@ static int build_series(struct scrape_loop *l, const struct scrape_target *t,
     if (dup >= 0)
         return mp_err_set(err, MP_EPARSE, "label name \"%.*s\" is not unique",
                           (int)e->label[dup].name.len, e->label[dup].name.ptr);
+    /* The entry's slices (into the body or the parser's message) and the target's labels
+     * outlive this function, which is as long as the builder keeps them: set_borrowed and
+     * set_interned skip copying them, and labels() dups the target's strings instead of
+     * looking them up. Only unescaped values, which live in l->scratch until the next one,
+     * are copied. */
     struct mp_labels_builder *b = l->b;
     mp_labels_builder_reset(b, NULL);
-    int rc = mp_labels_builder_set(b, MP_STR_LIT(MP_LABEL_METRIC_NAME), e->name);
+    int rc = mp_labels_builder_set_borrowed(b, MP_STR_LIT(MP_LABEL_METRIC_NAME), e->name);
     for (size_t i = 0; i < e->nlabel && rc == 0; i++) {
         struct mp_str v = e->label[i].value;
         if (e->label[i].escaped) {
@@ -497,14 +502,15 @@ static int build_series(struct scrape_loop *l, const struct scrape_target *t,
         if (!mp_label_value_is_valid(v))
             return mp_err_set(err, MP_EPARSE, "invalid UTF-8 label value: \"%.*s\"",
                               (int)(v.len > 50 ? 50 : v.len), v.ptr);
-        rc = mp_labels_builder_set(b, e->label[i].name, v);
+        rc = e->label[i].escaped ? mp_labels_builder_set(b, e->label[i].name, v)
+                                 : mp_labels_builder_set_borrowed(b, e->label[i].name, v);
     }
     if (rc == 0 && sc->honor_labels) {
         size_t n = mp_labels_count(t->labels);
         for (size_t i = 0; i < n && rc == 0; i++) {
             struct mp_label lb = mp_labels_at(t->labels, i);
             if (!raw_has_label(e, lb.name))
-                rc = mp_labels_builder_set(b, lb.name, lb.value);
+                rc = mp_labels_builder_set_interned(b, t->labels, i);
         }
     } else if (rc == 0) {
         rc = merge_target_labels(l, t->labels);

@@ -1255,19 +1255,27 @@ static int encode_records(struct tsdb_head_appender *a, struct mp_err *err)
     }
     int rc = 0;
     if (a->nlog) {
-        struct tsdb_record_series *recs = mp_xmalloc(a->nlog * sizeof *recs);
-        size_t made = 0;
-        for (; made < a->nlog; made++) {
-            recs[made].ref = a->logging[made]->ref;
-            rc = series_labels(h, a->logging[made], &recs[made].labels, err);
-            if (rc)
-                break;
+        /* straight from the symbol table: building a label set per new series only to encode
+         * it took two interner reference changes per string and an allocation */
+        const struct mp_istr *stack[64];
+        const struct mp_istr **pairs = stack;
+        size_t cap = sizeof stack / sizeof stack[0];
+        rc = tsdb_record_series_begin(&a->rec_series);
+        for (size_t i = 0; i < a->nlog && rc == 0; i++) {
+            const struct hseries *s = a->logging[i];
+            const uint8_t *p = s->lbl;
+            size_t n = get_uvarint(&p);
+            if (2 * n > cap) {
+                if (pairs != stack)
+                    mp_free(pairs);
+                cap = 2 * n;
+                pairs = mp_xmalloc(cap * sizeof *pairs);
+            }
+            series_pairs(h, s, pairs);
+            rc = tsdb_record_series_encode_pairs(s->ref, pairs, n, &a->rec_series);
         }
-        if (!rc)
-            rc = tsdb_record_series_encode(recs, made, &a->rec_series);
-        for (size_t i = 0; i < made; i++)
-            mp_labels_release(recs[i].labels);
-        mp_free(recs);
+        if (pairs != stack)
+            mp_free(pairs);
         if (rc)
             return mp_err_set(err, rc, "encoding the series record");
     }

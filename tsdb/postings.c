@@ -871,10 +871,9 @@ static void drop_value(struct tsdb_mempostings *mp, size_t ni, size_t vi)
 
 /* Adds ref to the list name=value. 1 added, 0 already there, or a negative status with nothing
  * changed. */
-static int add_pair(struct tsdb_mempostings *mp, const struct mp_istr *nk,
-                    const struct mp_istr *vk, uint64_t ref, bool sorted)
+static int add_pair(struct tsdb_mempostings *mp, const struct mp_istr *nk, const struct mp_istr *vk,
+                    uint64_t nh, uint64_t vh, uint64_t ref, bool sorted)
 {
-    uint64_t nh = hash_bytes(mp_istr_str(nk));
     size_t ni = tab_find_istr(&mp->names, sizeof(struct nent), nk, nh);
     bool new_name = ni == NONE;
     if (new_name) {
@@ -888,7 +887,6 @@ static int add_pair(struct tsdb_mempostings *mp, const struct mp_istr *nk,
         atomic_init(&ne->sorted.ok, false);
     }
     struct nent *ne = name_at(mp, ni);
-    uint64_t vh = hash_bytes(mp_istr_str(vk));
     size_t vi = tab_find_istr(&ne->vals, sizeof(struct vent), vk, vh);
     if (vi != NONE) {
         int rc = v_insert(mp, value_at(ne, vi), ref, sorted);
@@ -941,15 +939,27 @@ static bool indexed(const struct mp_labels *ls, size_t i)
 static int add(struct tsdb_mempostings *mp, uint64_t ref, const struct mp_labels *ls,
                bool sorted)
 {
+    /* The table hashes of every name and value before taking the lock: each series creation
+     * holds the writer lock, which blocks every query and every other new series, so the
+     * hold covers only the table work. */
+    size_t n = mp_labels_count(ls), i;
+    uint64_t stack[2 * 32];
+    uint64_t *hs = 2 * n <= sizeof stack / sizeof stack[0] ? stack : mp_malloc(2 * n * sizeof *hs);
+    if (!hs)
+        return MP_ENOMEM;
+    for (i = 0; i < n; i++) {
+        hs[2 * i] = hash_bytes(mp_istr_str(mp_labels_name_at(ls, i)));
+        hs[2 * i + 1] = hash_bytes(mp_istr_str(mp_labels_value_at(ls, i)));
+    }
     pthread_rwlock_wrlock(&mp->lock);
     if (!sorted)
         mp->unsorted = true;
-    size_t n = mp_labels_count(ls), i;
     int rc = 0;
     for (i = 0; i < n; i++) {
         if (!indexed(ls, i))
             continue;
-        rc = add_pair(mp, mp_labels_name_at(ls, i), mp_labels_value_at(ls, i), ref, sorted);
+        rc = add_pair(mp, mp_labels_name_at(ls, i), mp_labels_value_at(ls, i), hs[2 * i],
+                      hs[2 * i + 1], ref, sorted);
         if (rc < 0)
             break; /* add_pair changed nothing for label i */
     }
@@ -960,6 +970,8 @@ static int add(struct tsdb_mempostings *mp, uint64_t ref, const struct mp_labels
             if (indexed(ls, j))
                 remove_pair(mp, mp_labels_name_at(ls, j), mp_labels_value_at(ls, j), ref);
     pthread_rwlock_unlock(&mp->lock);
+    if (hs != stack)
+        mp_free(hs);
     return rc < 0 ? rc : 0;
 }
 

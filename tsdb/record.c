@@ -117,6 +117,27 @@ int tsdb_record_series_encode(const struct tsdb_record_series *s, size_t n, stru
     return enc_done(&e);
 }
 
+int tsdb_record_series_begin(struct mp_buf *out)
+{
+    uint8_t type = TSDB_REC_SERIES;
+    return mp_buf_append(out, &type, 1);
+}
+
+int tsdb_record_series_encode_pairs(uint64_t ref, const struct mp_istr *const *pairs, size_t n,
+                                    struct mp_buf *out)
+{
+    /* not zero-initialised: this runs once per new series, and the staging block is 2 KiB */
+    struct enc e;
+    e.out = out;
+    e.len = 0;
+    e.rc = 0;
+    enc_be64(&e, ref);
+    enc_uvarint(&e, n);
+    for (size_t i = 0; i < 2 * n; i++)
+        enc_str(&e, mp_istr_str(pairs[i]));
+    return enc_done(&e);
+}
+
 int tsdb_record_samples_encode(const struct tsdb_record_sample *s, size_t n, struct mp_buf *out)
 {
     struct enc e = {.out = out};

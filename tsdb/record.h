@@ -64,6 +64,15 @@ enum tsdb_record_type tsdb_record_type_of(const uint8_t *rec, size_t len);
  * 0, or MP_ENOMEM / MP_ELIMIT from out (out then holds a partial record: reset it). */
 MP_NODISCARD int tsdb_record_series_encode(const struct tsdb_record_series *s, size_t n,
                                            struct mp_buf *out);
+/* The same Series record written one series at a time, from interned strings a store already
+ * holds (the head's symbol table), so that logging a new series builds no label set: begin
+ * appends the type byte, then each encode_pairs call appends one series, ref and pairs[0..2n)
+ * (name, value, name, value ... sorted by name, names unique, as in a label set). The bytes
+ * equal tsdb_record_series_encode's for the same series. 0, or MP_ENOMEM / MP_ELIMIT from out
+ * (out then holds a partial record: reset it). */
+MP_NODISCARD int tsdb_record_series_begin(struct mp_buf *out);
+MP_NODISCARD int tsdb_record_series_encode_pairs(uint64_t ref, const struct mp_istr *const *pairs,
+                                                 size_t n, struct mp_buf *out);
 /* n == 0 gives the one-byte record 0x02, as Prometheus. */
 MP_NODISCARD int tsdb_record_samples_encode(const struct tsdb_record_sample *s, size_t n,
                                             struct mp_buf *out);

@@ -722,6 +722,46 @@ Test(builder, steady_state_reuse_does_not_allocate)
     cr_assert_eq(live_strings(), 0);
 }
 
+/* set_borrowed keeps the caller's bytes (no arena copy: the slice handed back is the caller's),
+ * set_interned keeps another set's strings (labels() shares them, and no copy is made either);
+ * both delete on an empty value and overwrite like set, and the result equals a built-by-copy
+ * one. */
+Test(builder, borrowed_and_interned_sets_build_the_same_labels)
+{
+    struct mp_label tin[] = {L("job", "mesh"), L("pod", "web-1"), L("zone", "")};
+    struct mp_labels *tl = mk(tin, 3);
+    char body[] = "http_requests_total method get";
+    struct mp_str name = {body, 19}, mname = {body + 20, 6}, mval = {body + 27, 3};
+    struct mp_labels_builder *b = mp_labels_builder_create();
+    mp_labels_builder_reset(b, NULL);
+    cr_assert_eq(mp_labels_builder_set_borrowed(b, S("__name__"), name), 0);
+    cr_assert_eq(mp_labels_builder_set_borrowed(b, mname, mval), 0);
+    cr_assert_eq(mp_labels_builder_get(b, S("method")).ptr, body + 27, "not copied");
+    for (size_t i = 0; i < mp_labels_count(tl); i++)
+        cr_assert_eq(mp_labels_builder_set_interned(b, tl, i), 0);
+    cr_assert_eq(mp_labels_builder_get(b, S("pod")).ptr, mp_labels_at(tl, 1).value.ptr);
+    cr_assert_eq(mp_labels_builder_count(b), 4, "the empty zone deletes");
+    cr_assert_eq(mp_labels_builder_set_borrowed(b, S("job"), S("")), 0);
+    cr_assert_eq(mp_labels_builder_set_interned(b, tl, 0), 0);
+    cr_assert_eq(mp_labels_builder_set_borrowed(b, S("pod"), S("web-2")), 0);
+    struct mp_labels *out = built(b);
+    memset(body, 'x', sizeof body - 1); /* the set owns its strings once built */
+    cr_assert_str_eq(
+        fmt(out),
+        "{__name__=\"http_requests_total\", job=\"mesh\", method=\"get\", pod=\"web-2\"}");
+    cr_assert_eq(mp_labels_value_at(out, 1), mp_labels_value_at(tl, 0), "shared, not re-interned");
+    struct mp_label cin[] = {L("__name__", "http_requests_total"), L("job", "mesh"),
+                             L("method", "get"), L("pod", "web-2")};
+    struct mp_labels *copy = mk(cin, 4);
+    cr_assert(mp_labels_equal(out, copy));
+    cr_assert_eq(mp_labels_hash(out), mp_labels_hash(copy));
+    mp_labels_release(copy);
+    mp_labels_release(out);
+    mp_labels_release(tl);
+    mp_labels_builder_destroy(b);
+    cr_assert_eq(live_strings(), 0);
+}
+
 Test(builder, labels_failure_injection)
 {
     struct mp_labels_builder *b = mp_labels_builder_create();

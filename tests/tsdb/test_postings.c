@@ -492,6 +492,49 @@ Test(postings, failed_adds_leave_the_index_unchanged)
         mp_labels_release(ls[i]);
 }
 
+/* Series with more labels than add() hashes on the stack (it allocates the hash array then):
+ * every pair is indexed, and a failed allocation of that array leaves the index unchanged. */
+Test(postings, many_label_series_indexed_every_pair)
+{
+    struct mp_label l[50];
+    char names[50][8], vals[2][50][8];
+    struct mp_labels *ls[2];
+    for (int k = 0; k < 2; k++) {
+        for (int j = 0; j < 50; j++) {
+            snprintf(names[j], sizeof names[j], "n%02d", j);
+            snprintf(vals[k][j], sizeof vals[k][j], "v%d", j % 5 == 0 ? j : j + 100 * k);
+            l[j] = (struct mp_label){mp_str_c(names[j]), mp_str_c(vals[k][j])};
+        }
+        ls[k] = mk(l, 50);
+    }
+    struct tsdb_mempostings *mp = mp_new();
+    mp_alloc_fail_at(1);
+    cr_assert_eq(tsdb_mempostings_add(mp, 7, ls[0]), MP_ENOMEM);
+    mp_alloc_fail_at(0);
+    cr_assert_eq(tsdb_mempostings_num_series(mp, S(""), S("")), 0);
+    cr_assert_eq(tsdb_mempostings_num_names(mp), 0);
+    cr_assert_eq(tsdb_mempostings_add(mp, 7, ls[0]), 0);
+    cr_assert_eq(tsdb_mempostings_add(mp, 9, ls[1]), 0);
+    struct tsdb_plist out;
+    tsdb_plist_init(&out);
+    for (int j = 0; j < 50; j++) {
+        if (j % 5 == 0) {
+            postings_of(mp, mp_str_c(names[j]), mp_str_c(vals[0][j]), &out);
+            assert_refs(&out, (uint64_t[]){7, 9}, 2);
+        } else {
+            postings_of(mp, mp_str_c(names[j]), mp_str_c(vals[0][j]), &out);
+            assert_refs(&out, (uint64_t[]){7}, 1);
+            postings_of(mp, mp_str_c(names[j]), mp_str_c(vals[1][j]), &out);
+            assert_refs(&out, (uint64_t[]){9}, 1);
+        }
+    }
+    cr_assert_eq(tsdb_mempostings_num_names(mp), 50);
+    tsdb_plist_fini(&out);
+    tsdb_mempostings_destroy(mp);
+    mp_labels_release(ls[0]);
+    mp_labels_release(ls[1]);
+}
+
 /* ---- matcher resolution vs. an oracle ------------------------------------------------------- */
 
 static const char *const g_names[] = {"__name__", "a", "b", "c"};
