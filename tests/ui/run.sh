@@ -45,8 +45,11 @@ web_port=$(free_port)
 sed "s#api_server: http://127.0.0.1:16443#api_server: http://127.0.0.1:$k8s_port#" \
   "$src/configs/demo.yml" > "$work/demo.yml"
 
+# the proxies' addresses are drawn per run, so that two runs at once (ctest -j in two build
+# trees, the demo) do not fight over the preset's default 127.1.0.x:4191
+ip_base="127.$((100 + RANDOM % 150)).$((RANDOM % 250)).1"
 "$build/meshsim/meshsim" --preset emojivoto --k8s-listen "127.0.0.1:$k8s_port" \
-  > "$work/meshsim.log" 2>&1 &
+  --ip-base "$ip_base" > "$work/meshsim.log" 2>&1 &
 pids+=($!)
 "$build/cmd/meshprom" --config.file="$work/demo.yml" --storage.tsdb.path="$work/data" \
   --web.listen-address="127.0.0.1:$web_port" > "$work/meshprom.log" 2>&1 &
