@@ -1242,6 +1242,10 @@ struct tsdb_index_reader {
     size_t nnames, names_cap;
     struct psamp *samps;
     size_t nsamps, samps_cap;
+    /* offsets + 1 of the long postings lists whose CRC matched once (an open-addressing set of
+     * VERIFIED_SLOTS, allocated by the first such read): the file is immutable, so a
+     * dashboard's direction="inbound" (megabytes) is not checksummed again at every query */
+    _Atomic(_Atomic uint64_t *) verified;
 };
 
 static int perr(const struct tsdb_index_reader *r, const char *what, const uint8_t *at,
@@ -1251,9 +1255,10 @@ static int perr(const struct tsdb_index_reader *r, const char *what, const uint8
                       why);
 }
 
-/* A CRC-framed section at off: BE32 len | body | BE32 CRC32C(body). */
-static int frame(const struct tsdb_index_reader *r, uint64_t off, const char *what,
-                 struct cur *body, struct mp_err *err)
+/* A CRC-framed section at off: BE32 len | body | BE32 CRC32C(body). check_crc false: the
+ * caller knows the CRC matched before. */
+static int frame_crc(const struct tsdb_index_reader *r, uint64_t off, const char *what,
+                     bool check_crc, struct cur *body, struct mp_err *err)
 {
     if (off < HDR_LEN || off > r->limit || r->limit - off < 8)
         return mp_err_set(err, MP_EPARSE, "index: %s at offset %llu: outside the file", what,
@@ -1262,10 +1267,62 @@ static int frame(const struct tsdb_index_reader *r, uint64_t off, const char *wh
     uint32_t l = tsdb_get_be32(p);
     if (l > r->limit - off - 8)
         return perr(r, what, p, "length runs past the end", err);
-    if (tsdb_crc32c(0, p + 4, l) != tsdb_get_be32(p + 4 + l))
+    if (check_crc && tsdb_crc32c(0, p + 4, l) != tsdb_get_be32(p + 4 + l))
         return perr(r, what, p, "CRC mismatch", err);
     *body = (struct cur){p + 4, p + 4 + l, false};
     return 0;
+}
+
+static int frame(const struct tsdb_index_reader *r, uint64_t off, const char *what,
+                 struct cur *body, struct mp_err *err)
+{
+    return frame_crc(r, off, what, true, body, err);
+}
+
+#define VERIFIED_SLOTS 1024 /* a power of two; a full set only means checking again */
+#define VERIFIED_PROBES 16
+#define VERIFY_ONCE_BYTES 4096 /* shorter lists are checked at every read: it costs less */
+
+static size_t verified_slot(uint64_t off, size_t probe)
+{
+    return ((size_t)((off * UINT64_C(0x9E3779B97F4A7C15)) >> 40) + probe) & (VERIFIED_SLOTS - 1);
+}
+
+static bool verified_has(const struct tsdb_index_reader *r, uint64_t off)
+{
+    _Atomic uint64_t *set = atomic_load_explicit(&r->verified, memory_order_acquire);
+    for (size_t i = 0; set && i < VERIFIED_PROBES; i++) {
+        uint64_t v = atomic_load_explicit(&set[verified_slot(off, i)], memory_order_relaxed);
+        if (v == off + 1)
+            return true;
+        if (v == 0)
+            return false;
+    }
+    return false;
+}
+
+/* Best effort: out of memory or a crowded probe sequence leaves off unrecorded. */
+static void verified_add(const struct tsdb_index_reader *cr, uint64_t off)
+{
+    struct tsdb_index_reader *r = (struct tsdb_index_reader *)cr; /* the set is not content */
+    _Atomic uint64_t *set = atomic_load_explicit(&r->verified, memory_order_acquire);
+    if (!set) {
+        _Atomic uint64_t *fresh = mp_calloc(VERIFIED_SLOTS, sizeof *fresh);
+        if (!fresh)
+            return;
+        if (atomic_compare_exchange_strong_explicit(&r->verified, &set, fresh, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            set = fresh;
+        else
+            mp_free((void *)fresh);
+    }
+    for (size_t i = 0; i < VERIFIED_PROBES; i++) {
+        uint64_t v = 0;
+        if (atomic_compare_exchange_strong_explicit(&set[verified_slot(off, i)], &v, off + 1,
+                                                    memory_order_relaxed, memory_order_relaxed) ||
+            v == off + 1)
+            return;
+    }
 }
 
 static struct mp_str rsym(const struct tsdb_index_reader *r, uint32_t i)
@@ -1586,6 +1643,7 @@ void tsdb_index_reader_close(struct tsdb_index_reader *r)
     for (uint32_t i = 0; isym && i < r->nsyms; i++)
         mp_intern_release(atomic_load_explicit(&isym[i], memory_order_relaxed));
     mp_free((void *)isym);
+    mp_free((void *)atomic_load_explicit(&r->verified, memory_order_acquire));
     mp_free(r->names);
     mp_free(r->samps);
     mp_free(r->sf);
@@ -1782,9 +1840,12 @@ static int read_list(const struct tsdb_index_reader *r, uint64_t off, const uint
                      uint32_t *n, struct mp_err *err)
 {
     struct cur c;
-    int rc = frame(r, off, "postings list", &c, err);
+    bool known = verified_has(r, off);
+    int rc = frame_crc(r, off, "postings list", !known, &c, err);
     if (rc)
         return rc;
+    if (!known && cur_left(&c) >= VERIFY_ONCE_BYTES)
+        verified_add(r, off);
     *n = cur_be32(&c);
     if (c.bad || cur_left(&c) / 4 != *n || cur_left(&c) % 4 != 0)
         return perr(r, "postings list", r->b + off, "entry count does not match the length", err);

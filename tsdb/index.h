@@ -18,10 +18,11 @@
  * the TOC and its CRC, and the CRCs of the symbol table and the postings offset table, which
  * it parses (sortedness included) into memory: every symbol's offset (4 bytes per symbol) and
  * every 32nd postings-offset entry of each label name, plus per-name bounds. Series entries and
- * postings lists have their CRC checked when they are read, so that work is proportional to
- * what is read: one postings list O(its length), one series O(labels + chunks). The legacy
- * label indices and label offset table are written but never read. Every read is bounds-checked;
- * damaged input gives MP_EPARSE with the section and file offset in err, never an over-read.
+ * postings lists have their CRC checked when they are read (a long list only at its first read
+ * through a reader), so that work is proportional to what is read: one postings list O(its length),
+ * one series O(labels + chunks). The legacy label indices and label offset table are written but
+ * never read. Every read is bounds-checked; damaged input gives MP_EPARSE with the section and file
+ * offset in err, never an over-read.
  *
  * meshprom's compact format (tsdb_index_writer_open_compact; tsdb/INDEX.md) keeps the symbol
  * table and puts series entries and run-coded postings lists into zstd frames; the reader

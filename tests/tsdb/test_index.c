@@ -750,6 +750,59 @@ Test(index, random_round_trips, .init = mk_tmp, .fini = rm_tmp)
         round_trip(1 + (size_t)(rnd() % 400), 4);
 }
 
+/* A long postings list's CRC is checked at its first read (later reads of the same reader
+ * skip it: the file is immutable), so a damaged long list still fails. */
+Test(index, long_postings_list_crc_checked_on_first_read, .init = mk_tmp, .fini = rm_tmp)
+{
+    enum { N = 2000 };
+    static char ids[N][8];
+    struct tseries *s = calloc(N, sizeof *s);
+    for (size_t i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "%04zu", i);
+        s[i].l[0] = (struct mp_label){S("__name__"), S("m")};
+        s[i].l[1] = (struct mp_label){S("id"), mp_str_c(ids[i])};
+        s[i].nl = 2;
+        s[i].c = calloc(1, sizeof *s[i].c);
+    }
+    size_t nsyms, len;
+    struct mp_str *syms = symbols_of(s, N, &nsyms);
+    write_index(tmp_path("index"), syms, nsyms, s, N, NULL);
+    uint8_t *b = slurp(tmp_path("index"), &len);
+    /* the list of __name__="m": BE32 length 4 + 4N, BE32 count N; the second such, after the
+     * all-postings list */
+    const uint8_t want[8] = {0, 0, (4 + 4 * N) >> 8, (4 + 4 * N) & 0xff, 0, 0, N >> 8, N & 0xff};
+    size_t at = 0, found = 0;
+    for (; at + 8 <= len; at++)
+        if (memcmp(b + at, want, 8) == 0 && ++found == 2)
+            break;
+    cr_assert_eq(found, 2, "the long list is in the file");
+    struct mp_err err = {0};
+    struct tsdb_plist p = {0};
+    struct mp_str m = S("m");
+    for (int damaged = 1; damaged >= 0; damaged--) {
+        b[at + 8 + 2 * N] ^= damaged ? 0x10 : 0;
+        struct tsdb_index_reader *r = NULL;
+        cr_assert_eq(tsdb_index_reader_open_mem(b, len, &r, &err), 0, "%s", err.msg);
+        for (int read = 0; read < 2; read++) {
+            p.n = 0;
+            int rc = tsdb_index_reader_postings(r, S("__name__"), &m, 1, &p, &err);
+            if (damaged) {
+                cr_assert_eq(rc, MP_EPARSE);
+                cr_assert(strstr(err.msg, "CRC mismatch"), "%s", err.msg);
+            } else {
+                cr_assert_eq(rc, 0, "%s", err.msg);
+                cr_assert_eq(p.n, N);
+            }
+        }
+        tsdb_index_reader_close(r);
+        b[at + 8 + 2 * N] ^= damaged ? 0x10 : 0;
+    }
+    plist_free(&p);
+    free(b);
+    free(syms);
+    free_series(s, N);
+}
+
 Test(index, empty_index, .init = mk_tmp, .fini = rm_tmp)
 {
     write_index(tmp_path("index"), NULL, 0, NULL, 0, NULL);
