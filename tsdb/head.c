@@ -354,16 +354,27 @@ static bool series_has_labels(const struct tsdb_head *h, const struct hseries *s
     return true;
 }
 
-static int series_labels(const struct tsdb_head *h, const struct hseries *s,
-                         struct mp_labels **out, struct mp_err *err)
+#define PAIRS_STACK 64
+
+/* s's pairs (series_pairs) in stack[PAIRS_STACK] when they fit, else in an array the caller
+ * frees (the return value != stack); *n gets the label count. */
+static const struct mp_istr **series_pairs_in(const struct tsdb_head *h, const struct hseries *s,
+                                              const struct mp_istr **stack, size_t *n)
 {
-    const struct mp_istr *stack[64] = {0};
-    const struct mp_istr **pairs = stack;
     const uint8_t *p = s->lbl;
-    size_t n = get_uvarint(&p);
-    if (2 * n > sizeof stack / sizeof stack[0])
-        pairs = mp_xmalloc(2 * n * sizeof *pairs);
+    *n = get_uvarint(&p);
+    const struct mp_istr **pairs =
+        2 * *n > PAIRS_STACK ? mp_xmalloc(2 * *n * sizeof *pairs) : stack;
     series_pairs(h, s, pairs);
+    return pairs;
+}
+
+static int series_labels(const struct tsdb_head *h, const struct hseries *s, struct mp_labels **out,
+                         struct mp_err *err)
+{
+    const struct mp_istr *stack[PAIRS_STACK];
+    size_t n;
+    const struct mp_istr **pairs = series_pairs_in(h, s, stack, &n);
     int rc = mp_labels_create_interned(pairs, n, out, err);
     if (pairs != stack)
         mp_free(pairs);
@@ -1257,25 +1268,15 @@ static int encode_records(struct tsdb_head_appender *a, struct mp_err *err)
     if (a->nlog) {
         /* straight from the symbol table: building a label set per new series only to encode
          * it took two interner reference changes per string and an allocation */
-        const struct mp_istr *stack[64];
-        const struct mp_istr **pairs = stack;
-        size_t cap = sizeof stack / sizeof stack[0];
+        const struct mp_istr *stack[PAIRS_STACK];
         rc = tsdb_record_series_begin(&a->rec_series);
         for (size_t i = 0; i < a->nlog && rc == 0; i++) {
-            const struct hseries *s = a->logging[i];
-            const uint8_t *p = s->lbl;
-            size_t n = get_uvarint(&p);
-            if (2 * n > cap) {
-                if (pairs != stack)
-                    mp_free(pairs);
-                cap = 2 * n;
-                pairs = mp_xmalloc(cap * sizeof *pairs);
-            }
-            series_pairs(h, s, pairs);
-            rc = tsdb_record_series_encode_pairs(s->ref, pairs, n, &a->rec_series);
+            size_t n;
+            const struct mp_istr **pairs = series_pairs_in(h, a->logging[i], stack, &n);
+            rc = tsdb_record_series_encode_pairs(a->logging[i]->ref, pairs, n, &a->rec_series);
+            if (pairs != stack)
+                mp_free(pairs);
         }
-        if (pairs != stack)
-            mp_free(pairs);
         if (rc)
             return mp_err_set(err, rc, "encoding the series record");
     }

@@ -2068,6 +2068,15 @@ static int postings_compact(const struct tsdb_index_reader *r, struct mp_str nam
     return rc;
 }
 
+/* v2: the list of name=value where it lies in the file; *n = 0 when there is none. */
+static int pair_list(const struct tsdb_index_reader *r, struct mp_str name, struct mp_str value,
+                     const uint8_t **refs, uint32_t *n, struct mp_err *err)
+{
+    uint64_t off = find_list(r, name, value);
+    *n = 0;
+    return off ? read_list(r, off, refs, n, err) : 0;
+}
+
 int tsdb_index_reader_postings(const struct tsdb_index_reader *r, struct mp_str name,
                                const struct mp_str *values, size_t n, struct tsdb_plist *out,
                                struct mp_err *err)
@@ -2080,12 +2089,9 @@ int tsdb_index_reader_postings(const struct tsdb_index_reader *r, struct mp_str 
     size_t k = 0, total = 0;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t off = find_list(r, name, values[i]);
         const uint8_t *p = NULL;
         uint32_t cnt = 0;
-        if (!off)
-            continue;
-        if ((rc = read_list(r, off, &p, &cnt, err)) != 0)
+        if ((rc = pair_list(r, name, values[i], &p, &cnt, err)) != 0)
             goto out;
         if (cnt == 0)
             continue;
@@ -2117,15 +2123,6 @@ static int ir_label_values(void *ctx, struct mp_str name,
 }
 
 TSDB_GALLOP_DEFINE(gallop_be32, uint8_t, TSDB_GALLOP_LOAD_BE32)
-
-/* v2: the list of name=value where it lies in the file; *n = 0 when there is none. */
-static int pair_list(const struct tsdb_index_reader *r, struct mp_str name, struct mp_str value,
-                     const uint8_t **refs, uint32_t *n, struct mp_err *err)
-{
-    uint64_t off = find_list(r, name, value);
-    *n = 0;
-    return off ? read_list(r, off, refs, n, err) : 0;
-}
 
 static int ir_postings_count(void *ctx, struct mp_str name, struct mp_str value, size_t *n,
                              struct mp_err *err)

@@ -1498,6 +1498,12 @@ struct resolve {
     size_t nlists, nits, nnots;
 };
 
+/* l="v" intersecting (v is never "" then: l="" does not intersect), with a name */
+static bool filterable(const struct mp_matcher *m, bool sub)
+{
+    return !sub && mp_matcher_type(m) == MP_MATCH_EQUAL && mp_matcher_name(m).len != 0;
+}
+
 struct eq_list {
     size_t count;
     size_t i; /* the matcher */
@@ -1515,8 +1521,7 @@ static int resolve_equal(const struct tsdb_ireader *ir, const struct mp_matcher 
         return 0;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        k +=
-            !r->sub[i] && mp_matcher_type(m[i]) == MP_MATCH_EQUAL && mp_matcher_name(m[i]).len != 0;
+        k += filterable(m[i], r->sub[i]);
     if (k < 2)
         return 0;
     struct eq_list *e = mp_malloc(k * sizeof *e);
@@ -1525,7 +1530,7 @@ static int resolve_equal(const struct tsdb_ireader *ir, const struct mp_matcher 
     int rc = 0;
     k = 0;
     for (size_t i = 0; i < n && rc == 0 && !*empty; i++) {
-        if (r->sub[i] || mp_matcher_type(m[i]) != MP_MATCH_EQUAL || mp_matcher_name(m[i]).len == 0)
+        if (!filterable(m[i], r->sub[i]))
             continue;
         size_t c = 0;
         rc = ir->ops->postings_count(ir->ctx, mp_matcher_name(m[i]), mp_matcher_value(m[i]), &c,
